@@ -1,0 +1,32 @@
+/* Command line: option table, defaults, validation into struct prh_config.
+ * The configuration is filled once at start-up and read-only afterwards.
+ */
+#ifndef PRH_CONFIG_H
+#define PRH_CONFIG_H
+
+#include <stdbool.h>
+
+/* Everything the command line decides. */
+struct prh_config {
+	const char	*socket_path;	/* -k; absolute */
+	bool		 socket_given;	/* -k was on the command line */
+	int		 verbosity;	/* 1 default, -v adds, -q sets 0 */
+	unsigned	 threads;	/* --threads: SG_IO workers */
+	unsigned	 max_per_device;	/* --max-per-device */
+	unsigned	 queue_max;	/* --queue-max: waiting commands */
+	unsigned	 sg_timeout;	/* --sg-timeout: seconds */
+};
+
+/* Outcome of config_parse() other than "run". */
+enum config_action {
+	CONFIG_RUN = 0,		/* start the helper */
+	CONFIG_EXIT_OK,		/* --help or --version printed: exit 0 */
+	CONFIG_EXIT_ERROR,	/* error printed to stderr: exit 1 */
+};
+
+/* Fill cfg with defaults, then apply argv. Prints help, version and errors
+ * itself; the caller exits as the return value says. */
+enum config_action config_parse(struct prh_config *cfg, int argc,
+    char **argv);
+
+#endif

@@ -1,0 +1,28 @@
+/* Logging: every message has a syslog priority and goes to stderr as
+ * "qemu-pr-helper: message".  Thread-safe.  -q silences per-connection
+ * errors (LOG_WARNING from connections), -v adds LOG_INFO, -vv LOG_DEBUG.
+ */
+#ifndef PRH_LOG_H
+#define PRH_LOG_H
+
+#include <syslog.h>
+
+/* Set how much is logged: 0 quiet, 1 default, 2 info, 3+ debug. */
+void log_set_verbosity(int level);
+
+/* Return the current verbosity. */
+int log_get_verbosity(void);
+
+/* Route libevent's own messages into this log. */
+void log_route_libevent(void);
+
+/* Log one message at priority prio (LOG_ERR ... LOG_DEBUG). */
+void log_msg(int prio, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#define log_err(...)	log_msg(LOG_ERR, __VA_ARGS__)
+#define log_warn(...)	log_msg(LOG_WARNING, __VA_ARGS__)
+#define log_info(...)	log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...)	log_msg(LOG_DEBUG, __VA_ARGS__)
+
+#endif

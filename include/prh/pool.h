@@ -1,0 +1,81 @@
+/* Bounded worker thread pool.
+ *
+ * The loop thread submits jobs; worker threads run the job's blocking work
+ * (SG_IO) and queue it for completion; one pre-created libevent event,
+ * activated by the workers, runs the completion callback for every finished
+ * job on the loop thread.  Workers touch no libevent object other than
+ * event_active() on that event.  See doc/threads.md for the full rules.
+ *
+ * Isolation: jobs carry a device key; at most max_per_device jobs with the
+ * same key run at once.  Further jobs for that key wait in the queue while
+ * jobs for other keys are picked.
+ *
+ * Bounds: at most queue_max jobs wait (not running) in total, and at most
+ * dev_queue_max for any one key; pool_submit() returns -EAGAIN beyond that.
+ */
+#ifndef PRH_POOL_H
+#define PRH_POOL_H
+
+#include <stdint.h>
+#include <sys/queue.h>
+
+struct event_base;
+struct pool;
+struct pool_job;
+
+/* Work run on a worker thread; must not touch libevent or the submitter. */
+typedef void (*pool_work_fn)(struct pool_job *job);
+/* Completion, run on the loop thread, exactly once per submitted job that
+ * was not cancelled. */
+typedef void (*pool_done_fn)(struct pool_job *job, void *arg);
+
+/* Pool-owned bookkeeping of a job; embed in the caller's job struct. */
+struct pool_job {
+	uint64_t		 devkey;	/* isolation key (device) */
+	pool_work_fn		 work;		/* run on a worker */
+	/* private to pool.c */
+	TAILQ_ENTRY(pool_job)	 entry;
+	int			 state;
+	void			*dq;
+};
+
+/* Pool limits. */
+struct pool_limits {
+	unsigned	threads;		/* worker threads (>= 1) */
+	unsigned	max_per_device;		/* running jobs per key (>= 1) */
+	unsigned	queue_max;		/* waiting jobs in total */
+	unsigned	dev_queue_max;		/* waiting jobs per key */
+};
+
+/* Pool counters for status reports (loop thread). */
+struct pool_stats {
+	unsigned	running;	/* jobs on a worker now */
+	unsigned	queued;		/* jobs waiting */
+	unsigned	devices;	/* keys with running or queued jobs */
+	uint64_t	completed;	/* completions delivered */
+};
+
+/* Create a pool and start its threads: 0 and *out, or a negative errno.
+ * Call from the loop thread after evthread_use_pthreads(). */
+int pool_new(struct event_base *base, const struct pool_limits *lim,
+    pool_done_fn done, void *done_arg, struct pool **out);
+
+/* Queue a job: 0, or -EAGAIN when the queue bound (total or per key) is
+ * reached, or -ESHUTDOWN after pool_shutdown(). Loop thread only. */
+int pool_submit(struct pool *p, struct pool_job *job);
+
+/* Remove a job that has not started: 0 (the job will never complete), or
+ * -EBUSY if it is running or finished (its completion will come). */
+int pool_cancel(struct pool *p, struct pool_job *job);
+
+/* Fill counters. Loop thread only. */
+void pool_get_stats(struct pool *p, struct pool_stats *st);
+
+/* Stop accepting jobs; queued and running jobs still complete. */
+void pool_shutdown(struct pool *p);
+
+/* Join the workers and free the pool.  Jobs still queued are dropped
+ * without completion; call only when nothing is running. */
+void pool_free(struct pool *p);
+
+#endif

@@ -1,0 +1,42 @@
+/* The result of one PR command as it goes back to the client, and the
+ * mapping from SG_IO outcomes to SCSI status + sense (QEMU 10.2's mapping
+ * with the deliberate differences of decisions.md 1 and 2).  Pure functions,
+ * safe on any thread.
+ */
+#ifndef PRH_SCSI_RESULT_H
+#define PRH_SCSI_RESULT_H
+
+#include <stdint.h>
+
+#include "prh/protocol.h"
+
+/* Status, payload size and sense of one command. */
+struct scsi_result {
+	uint32_t	status;			/* SCSI status byte value */
+	uint32_t	size;			/* payload bytes to send (PR IN, GOOD only) */
+	uint8_t		sense[PRH_SENSE_LEN];	/* always 96 defined bytes */
+};
+
+/* Fill r as CHECK CONDITION with 18-byte fixed-format sense (key/asc/ascq),
+ * the remaining sense bytes zero, size 0. */
+void scsi_result_check(struct scsi_result *r, uint8_t key, uint8_t asc,
+    uint8_t ascq);
+
+/* Fill r with a status and no sense (all 96 bytes zero), size 0. */
+void scsi_result_status(struct scsi_result *r, uint8_t status);
+
+/* Map a failed SG_IO ioctl's errno (positive) into r (section 2.7). */
+void scsi_result_from_errno(struct scsi_result *r, int err);
+
+/*
+ * Map a completed SG_IO into r (sections 2.6, 2.8, 2.9 and decision 2).
+ * On entry r->sense holds the sense bytes the kernel wrote (zero-filled
+ * beyond them); it is kept verbatim unless the mapping builds its own.
+ * is_in: PR IN. dxfer_len/resid: as in the sg_io_hdr. alloc_len: the CDB's
+ * allocation length, which caps the PR IN payload.
+ */
+void scsi_result_from_sgio(struct scsi_result *r, unsigned host_status,
+    unsigned driver_status, unsigned status, int is_in, uint32_t dxfer_len,
+    int32_t resid, uint32_t alloc_len);
+
+#endif

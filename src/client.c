@@ -1,0 +1,2 @@
+/* placeholder: client */
+typedef int prh_placeholder_client;

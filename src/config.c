@@ -1,0 +1,2 @@
+/* placeholder: config */
+typedef int prh_placeholder_config;

@@ -1,0 +1,2 @@
+/* placeholder: conn */
+typedef int prh_placeholder_conn;

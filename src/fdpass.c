@@ -1,0 +1,2 @@
+/* placeholder: fdpass */
+typedef int prh_placeholder_fdpass;

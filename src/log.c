@@ -1,0 +1,2 @@
+/* placeholder: log */
+typedef int prh_placeholder_log;

@@ -1,0 +1,2 @@
+/* placeholder: notify */
+typedef int prh_placeholder_notify;

@@ -1,0 +1,2 @@
+/* placeholder: pool */
+typedef int prh_placeholder_pool;

@@ -1,0 +1,2 @@
+/* placeholder: proto */
+typedef int prh_placeholder_proto;

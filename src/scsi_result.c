@@ -1,0 +1,2 @@
+/* placeholder: scsi_result */
+typedef int prh_placeholder_scsi_result;

@@ -1,0 +1,2 @@
+/* placeholder: server */
+typedef int prh_placeholder_server;

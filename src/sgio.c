@@ -1,0 +1,2 @@
+/* placeholder: sgio */
+typedef int prh_placeholder_sgio;
