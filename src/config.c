@@ -1,2 +1,191 @@
-/* placeholder: config */
-typedef int prh_placeholder_config;
+/* Command line parsing into struct prh_config. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include "prh/config.h"
+
+#ifndef PRH_RUNSTATEDIR
+#define PRH_RUNSTATEDIR "/run"
+#endif
+
+#define DEFAULT_SOCKET		PRH_RUNSTATEDIR "/qemu-pr-helper.sock"
+#define DEFAULT_THREADS		32
+#define DEFAULT_PER_DEVICE	4
+#define DEFAULT_QUEUE_MAX	4096
+#define DEFAULT_SG_TIMEOUT	30
+#define MAX_THREADS		1024
+#define MAX_SG_TIMEOUT		(UINT_MAX / 1000)
+
+/* Long-only options. */
+enum {
+	OPT_THREADS = 0x100,
+	OPT_MAX_PER_DEVICE,
+	OPT_QUEUE_MAX,
+	OPT_SG_TIMEOUT,
+};
+
+static const struct option config_long_opts[] = {
+	{ "help",		no_argument,		NULL, 'h' },
+	{ "version",		no_argument,		NULL, 'V' },
+	{ "socket",		required_argument,	NULL, 'k' },
+	{ "verbose",		no_argument,		NULL, 'v' },
+	{ "quiet",		no_argument,		NULL, 'q' },
+	{ "threads",		required_argument,	NULL, OPT_THREADS },
+	{ "max-per-device",	required_argument,	NULL, OPT_MAX_PER_DEVICE },
+	{ "queue-max",		required_argument,	NULL, OPT_QUEUE_MAX },
+	{ "sg-timeout",		required_argument,	NULL, OPT_SG_TIMEOUT },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* Print the usage text to stdout. */
+static void config_usage(const char *argv0)
+{
+	printf(
+"Usage: %s [OPTIONS]\n"
+"Persistent Reservation helper for QEMU: runs PERSISTENT RESERVE IN/OUT\n"
+"commands that unprivileged QEMU processes forward over a Unix socket.\n"
+"\n"
+"  -h, --help                display this help and exit\n"
+"  -V, --version             output version information and exit\n"
+"  -k, --socket=PATH         path to the Unix socket (absolute)\n"
+"                            (default '%s')\n"
+"  -v, --verbose             log more (repeatable)\n"
+"  -q, --quiet               log only errors\n"
+"      --threads=N           SG_IO worker threads (default %u)\n"
+"      --max-per-device=N    commands one device may run at once\n"
+"                            (default %u)\n"
+"      --queue-max=N         commands waiting for a worker before\n"
+"                            connections stop being read (default %u)\n"
+"      --sg-timeout=SECONDS  SG_IO timeout (default %u)\n"
+"\n"
+"Signals: SIGTERM, SIGINT and SIGHUP stop accepting connections, finish the\n"
+"commands in flight, remove the socket and exit 0.\n",
+	    argv0, DEFAULT_SOCKET, DEFAULT_THREADS, DEFAULT_PER_DEVICE,
+	    DEFAULT_QUEUE_MAX, DEFAULT_SG_TIMEOUT);
+}
+
+/* Print the version text to stdout. */
+static void config_version(const char *argv0)
+{
+	printf("%s %s\n", argv0, PACKAGE_VERSION);
+}
+
+/* Parse an unsigned decimal in [min, max] for option name: 0 or -EINVAL. */
+static int config_uint(const char *name, const char *arg, unsigned min,
+    unsigned max, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (arg[0] == '\0' || arg[0] == '-' || *end != '\0' || errno != 0 ||
+	    v < min || v > max) {
+		fprintf(stderr, "qemu-pr-helper: invalid value '%s' for --%s "
+		    "(expected %u to %u)\n", arg, name, min, max);
+		return -EINVAL;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* Apply one option; returns CONFIG_RUN to go on. */
+static enum config_action config_apply(struct prh_config *cfg, int c,
+    const char *argv0)
+{
+	int r = 0;
+
+	switch (c) {
+	case 'h':
+		config_usage(argv0);
+		return CONFIG_EXIT_OK;
+	case 'V':
+		config_version(argv0);
+		return CONFIG_EXIT_OK;
+	case 'k':
+		cfg->socket_path = optarg;
+		cfg->socket_given = true;
+		break;
+	case 'v':
+		if (cfg->verbosity > 0)
+			cfg->verbosity++;
+		break;
+	case 'q':
+		cfg->verbosity = 0;
+		break;
+	case OPT_THREADS:
+		r = config_uint("threads", optarg, 1, MAX_THREADS,
+		    &cfg->threads);
+		break;
+	case OPT_MAX_PER_DEVICE:
+		r = config_uint("max-per-device", optarg, 1, MAX_THREADS,
+		    &cfg->max_per_device);
+		break;
+	case OPT_QUEUE_MAX:
+		r = config_uint("queue-max", optarg, 1, 1u << 20,
+		    &cfg->queue_max);
+		break;
+	case OPT_SG_TIMEOUT:
+		r = config_uint("sg-timeout", optarg, 1, MAX_SG_TIMEOUT,
+		    &cfg->sg_timeout);
+		break;
+	default:
+		fprintf(stderr, "Try `%s --help' for more information.\n",
+		    argv0);
+		return CONFIG_EXIT_ERROR;
+	}
+	return r < 0 ? CONFIG_EXIT_ERROR : CONFIG_RUN;
+}
+
+/* Check the options that depend on each other. */
+static enum config_action config_validate(struct prh_config *cfg)
+{
+	struct sockaddr_un sun;
+
+	if (cfg->socket_path[0] != '/') {
+		fprintf(stderr, "qemu-pr-helper: socket path must be "
+		    "absolute\n");
+		return CONFIG_EXIT_ERROR;
+	}
+	if (strlen(cfg->socket_path) >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "qemu-pr-helper: socket path too long: %s\n",
+		    cfg->socket_path);
+		return CONFIG_EXIT_ERROR;
+	}
+	if (cfg->max_per_device > cfg->threads)
+		cfg->max_per_device = cfg->threads;
+	return CONFIG_RUN;
+}
+
+/* Fill defaults, then apply the command line. */
+enum config_action config_parse(struct prh_config *cfg, int argc,
+    char **argv)
+{
+	const char *argv0 = argc > 0 ? argv[0] : "qemu-pr-helper";
+	enum config_action act;
+	int c;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->socket_path = DEFAULT_SOCKET;
+	cfg->verbosity = 1;
+	cfg->threads = DEFAULT_THREADS;
+	cfg->max_per_device = DEFAULT_PER_DEVICE;
+	cfg->queue_max = DEFAULT_QUEUE_MAX;
+	cfg->sg_timeout = DEFAULT_SG_TIMEOUT;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "hVk:vq", config_long_opts,
+	    NULL)) != -1) {
+		act = config_apply(cfg, c, argv0);
+		if (act != CONFIG_RUN)
+			return act;
+	}
+	return config_validate(cfg);
+}

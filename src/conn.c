@@ -1,2 +1,550 @@
-/* placeholder: conn */
-typedef int prh_placeholder_conn;
+/* One client connection: read a request, hand it to the pool, answer it.
+ *
+ * Follow one request: conn_read_cb() reads exactly the bytes still missing
+ * from the current frame (hello, CDB, parameter list) with recvmsg, so each
+ * fd stays with its request; conn_request_ready() applies the checks that
+ * answer without the device and submits the command; the worker runs
+ * conn_cmd_work() (SG_IO); conn_cmd_done() runs on the loop thread, queues
+ * the reply on the write-only bufferevent and re-arms reading.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "prh/conn.h"
+#include "prh/fdpass.h"
+#include "prh/log.h"
+#include "prh/server.h"
+#include "prh/sgio.h"
+
+/* Replies a client may leave unread before we stop reading its requests. */
+#define CONN_OUTPUT_MAX		(PRH_REPLY_HDR_LEN + PRH_DATA_MAX)
+/* A client that does not take its reply within this time is dropped. */
+#define CONN_WRITE_TIMEOUT_S	30
+
+/* Where a connection is in its protocol. */
+enum conn_state {
+	CONN_HELLO,		/* reading the client's feature word */
+	CONN_READ_CDB,		/* reading the 16-byte CDB (and its fd) */
+	CONN_READ_PARAM,	/* reading the PR OUT parameter list */
+	CONN_SUBMITTED,		/* command with the pool */
+	CONN_PARKED,		/* command waits for room in the pool queue */
+	CONN_CLOSING,		/* flushing output, then close */
+};
+
+/* A client connection.  Loop thread only. */
+struct conn {
+	TAILQ_ENTRY(conn)	 entry;		/* server->conns */
+	TAILQ_ENTRY(conn)	 park_entry;	/* server->parked, when parked */
+	struct server		*srv;
+	int			 fd;		/* the client socket */
+	struct event		*rd;		/* read readiness */
+	struct bufferevent	*wr;		/* replies */
+	enum conn_state		 state;
+	bool			 reading;	/* rd is armed */
+	uint32_t		 off;		/* bytes of the current frame read */
+	uint8_t			 hello[PRH_HELLO_LEN];
+	uint8_t			 cdb[PRH_CDB_LEN];
+	int			 devfd;		/* fd that came with the CDB, or -1 */
+	struct cmd		*cmd;		/* command being read or in flight */
+};
+
+static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
+static void conn_write_cb(struct bufferevent *bev, void *arg);
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
+
+/* Arm the read event if it is not armed. */
+static void conn_read_on(struct conn *c)
+{
+	if (!c->reading) {
+		event_add(c->rd, NULL);
+		c->reading = true;
+	}
+}
+
+/* Disarm the read event. */
+static void conn_read_off(struct conn *c)
+{
+	if (c->reading) {
+		event_del(c->rd);
+		c->reading = false;
+	}
+}
+
+/* Accept a new connection: allocate, send the hello, start reading. */
+int conn_new(struct server *srv, int fd)
+{
+	struct timeval wto = { .tv_sec = CONN_WRITE_TIMEOUT_S };
+	uint8_t hello[PRH_HELLO_LEN];
+	struct conn *c;
+
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		goto fail;
+	c->srv = srv;
+	c->fd = fd;
+	c->devfd = -1;
+	c->state = CONN_HELLO;
+	c->rd = event_new(srv->base, fd, EV_READ | EV_PERSIST, conn_read_cb,
+	    c);
+	c->wr = bufferevent_socket_new(srv->base, fd, 0);
+	if (c->rd == NULL || c->wr == NULL)
+		goto fail;
+	bufferevent_disable(c->wr, EV_READ);
+	bufferevent_setcb(c->wr, NULL, conn_write_cb, conn_event_cb, c);
+	bufferevent_set_timeouts(c->wr, NULL, &wto);
+	proto_encode_hello(hello);
+	if (bufferevent_write(c->wr, hello, sizeof(hello)) < 0)
+		goto fail;
+	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
+	srv->stats.connections++;
+	srv->stats.accepted++;
+	conn_read_on(c);
+	return 0;
+fail:
+	log_warn("cannot set up connection: out of memory");
+	if (c != NULL) {
+		if (c->rd != NULL)
+			event_free(c->rd);
+		if (c->wr != NULL)
+			bufferevent_free(c->wr);
+		free(c);
+	}
+	close(fd);
+	return -ENOMEM;
+}
+
+/* Close the fd received with the current request, if any. */
+static void conn_drop_devfd(struct conn *c)
+{
+	if (c->devfd >= 0) {
+		close(c->devfd);
+		c->devfd = -1;
+	}
+}
+
+/* Close a connection now; orphan or discard its command. */
+void conn_free(struct conn *c)
+{
+	struct server *srv = c->srv;
+	struct cmd *cmd = c->cmd;
+
+	if (cmd != NULL) {
+		if (c->state == CONN_SUBMITTED &&
+		    pool_cancel(srv->pool, &cmd->job) != 0) {
+			cmd->conn = NULL;	/* running: completion frees it */
+		} else {
+			if (c->state == CONN_SUBMITTED)
+				srv->stats.inflight--;
+			cmd_discard(srv, cmd);
+		}
+	}
+	if (c->state == CONN_PARKED) {
+		TAILQ_REMOVE(&srv->parked, c, park_entry);
+		srv->stats.parked--;
+	}
+	conn_drop_devfd(c);
+	event_free(c->rd);
+	bufferevent_free(c->wr);
+	close(c->fd);
+	TAILQ_REMOVE(&srv->conns, c, entry);
+	srv->stats.connections--;
+	free(c);
+	server_conn_gone(srv);
+}
+
+/* Close after flushing any queued replies; returns false (gone or going). */
+static bool conn_close(struct conn *c)
+{
+	conn_drop_devfd(c);
+	if (c->cmd != NULL) {
+		cmd_discard(c->srv, c->cmd);
+		c->cmd = NULL;
+	}
+	conn_read_off(c);
+	if (evbuffer_get_length(bufferevent_get_output(c->wr)) == 0) {
+		conn_free(c);
+		return false;
+	}
+	c->state = CONN_CLOSING;	/* conn_write_cb frees it once flushed */
+	return false;
+}
+
+/* Close for a protocol violation, with an optional message. */
+static bool conn_reject(struct conn *c, const char *msg)
+{
+	if (msg != NULL)
+		log_warn("%s", msg);
+	c->srv->stats.closed_protocol++;
+	return conn_close(c);
+}
+
+/* Free a command that never reached (or was taken back from) a worker. */
+void cmd_discard(struct server *srv, struct cmd *cmd)
+{
+	if (cmd->devfd >= 0) {
+		close(cmd->devfd);
+		cmd->devfd = -1;
+	}
+	server_cmd_put(srv, cmd);
+}
+
+/* Worker thread: run the command on the device. */
+static void conn_cmd_work(struct pool_job *job)
+{
+	struct cmd *cmd = (struct cmd *)job;
+
+	sgio_execute(cmd->devfd, cmd->cdb, cmd->data, cmd->req.len,
+	    cmd->timeout_ms, &cmd->res);
+}
+
+/* Key that groups commands by device for the per-device worker cap. */
+static uint64_t conn_device_key(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return 0;
+	if (S_ISBLK(st.st_mode) || S_ISCHR(st.st_mode))
+		return (uint64_t)st.st_rdev;
+	/* Not a device: the file itself; the top bit keeps it apart. */
+	return (1ull << 63) ^ ((uint64_t)st.st_dev << 40) ^ (uint64_t)st.st_ino;
+}
+
+/* Send the reply: straight to the socket when nothing is queued, the rest
+ * through the bufferevent.  0 or a negative errno. */
+static int conn_send_reply(struct conn *c, const struct scsi_result *res,
+    const uint8_t *data)
+{
+	uint8_t hdr[PRH_REPLY_HDR_LEN];
+	struct evbuffer *out = bufferevent_get_output(c->wr);
+	struct iovec iov[2] = {
+		{ .iov_base = hdr, .iov_len = sizeof(hdr) },
+		{ .iov_base = (void *)data, .iov_len = res->size },
+	};
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = res->size ? 2 : 1 };
+	size_t sent = 0;
+	ssize_t n;
+
+	proto_encode_reply(hdr, res->status, res->size, res->sense);
+	c->srv->stats.commands++;
+	if (evbuffer_get_length(out) == 0) {
+		n = sendmsg(c->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return -errno;
+		sent = n > 0 ? (size_t)n : 0;
+	}
+	if (sent < sizeof(hdr)) {
+		if (evbuffer_add(out, hdr + sent, sizeof(hdr) - sent) < 0)
+			return -ENOMEM;
+		sent = sizeof(hdr);
+	}
+	sent -= sizeof(hdr);
+	if (sent < res->size &&
+	    evbuffer_add(out, data + sent, res->size - sent) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+/* Whether the read loop should go on for this (live) connection. */
+static bool conn_wants_read(const struct conn *c)
+{
+	return c->reading && (c->state == CONN_HELLO ||
+	    c->state == CONN_READ_CDB || c->state == CONN_READ_PARAM);
+}
+
+/* Start reading the next request, unless replies are piling up.  Returns
+ * whether the connection is still open. */
+static bool conn_next_request(struct conn *c)
+{
+	c->state = CONN_READ_CDB;
+	c->off = 0;
+	if (c->srv->draining)
+		return conn_drain(c);
+	if (evbuffer_get_length(bufferevent_get_output(c->wr)) <=
+	    CONN_OUTPUT_MAX)
+		conn_read_on(c);
+	else
+		conn_read_off(c);	/* conn_write_cb re-arms when drained */
+	return true;
+}
+
+/* Answer the current request without the device (cmd already released). */
+static bool conn_answer_now(struct conn *c, const struct scsi_result *res)
+{
+	if (conn_send_reply(c, res, NULL) < 0)
+		return conn_close(c);
+	return conn_next_request(c);
+}
+
+/* Hand the command to the pool, or park the connection if it is full.
+ * Returns whether the connection is still open. */
+static bool conn_submit(struct conn *c)
+{
+	struct server *srv = c->srv;
+	struct scsi_result res;
+	int r;
+
+	r = pool_submit(srv->pool, &c->cmd->job);
+	if (r == 0) {
+		c->state = CONN_SUBMITTED;
+		srv->stats.inflight++;
+		return true;
+	}
+	if (r == -EAGAIN) {
+		c->state = CONN_PARKED;
+		TAILQ_INSERT_TAIL(&srv->parked, c, park_entry);
+		srv->stats.parked++;
+		return true;
+	}
+	/* Shutting down or out of memory: answer rather than hang. */
+	cmd_discard(srv, c->cmd);
+	c->cmd = NULL;
+	scsi_result_check(&res, PRH_SK_ABORTED_COMMAND, 0x00, 0x06);
+	return conn_answer_now(c, &res);
+}
+
+/* A whole request is in: answer locally or submit it.  Returns whether the
+ * connection is still open. */
+static bool conn_request_ready(struct conn *c)
+{
+	struct cmd *cmd = c->cmd;
+	int fl;
+
+	conn_read_off(c);
+	cmd->devfd = c->devfd;
+	c->devfd = -1;
+	cmd->conn = c;
+	cmd->timeout_ms = c->srv->cfg->sg_timeout * 1000u;
+	memcpy(cmd->cdb, c->cdb, PRH_CDB_LEN);
+
+	fl = fcntl(cmd->devfd, F_GETFL);
+	if (cmd->req.is_out && fl >= 0 && (fl & O_ACCMODE) == O_RDONLY) {
+		/* CAP_SYS_RAWIO bypasses the kernel's write check: refuse. */
+		struct scsi_result res;
+
+		cmd_discard(c->srv, cmd);
+		c->cmd = NULL;
+		scsi_result_check(&res, PRH_SK_ILLEGAL_REQUEST, 0x20, 0x00);
+		return conn_answer_now(c, &res);
+	}
+	cmd->job.devkey = conn_device_key(cmd->devfd);
+	cmd->job.work = conn_cmd_work;
+	return conn_submit(c);
+}
+
+/* The CDB is complete: validate it and set up the command.  Returns
+ * whether the connection is still open. */
+static bool conn_cdb_done(struct conn *c)
+{
+	struct proto_req req;
+	int r;
+
+	if (c->devfd < 0)
+		return conn_reject(c, "No file descriptor in request.");
+	r = proto_parse_cdb(c->cdb, &req);
+	if (r == -EPROTO)
+		return conn_reject(c, "Invalid CDB, closing socket.");
+	if (r < 0)
+		return conn_reject(c, NULL);
+	c->cmd = server_cmd_get(c->srv);
+	if (c->cmd == NULL) {
+		log_warn("cannot allocate a command: closing connection");
+		return conn_close(c);
+	}
+	c->cmd->req = req;
+	c->off = 0;
+	if (req.is_out && req.len > 0) {
+		c->state = CONN_READ_PARAM;
+		return true;
+	}
+	return conn_request_ready(c);
+}
+
+/* Read part of the hello.  Returns whether to keep reading. */
+static bool conn_read_hello(struct conn *c)
+{
+	ssize_t n;
+
+	n = recv(c->fd, c->hello + c->off, PRH_HELLO_LEN - c->off,
+	    MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return false;
+	if (n <= 0)
+		return conn_close(c);
+	c->off += n;
+	if (c->off < PRH_HELLO_LEN)
+		return true;
+	if (proto_check_hello(c->hello) < 0)
+		return conn_reject(c, NULL);
+	c->state = CONN_READ_CDB;
+	c->off = 0;
+	return true;
+}
+
+/* Read part of the CDB and its fd.  Returns whether to keep reading. */
+static bool conn_read_cdb(struct conn *c)
+{
+	int fds[FDPASS_MAX_FDS], nfds;
+	ssize_t n;
+
+	n = fdpass_recv(c->fd, c->cdb + c->off, PRH_CDB_LEN - c->off, fds,
+	    &nfds);
+	if (n == -EAGAIN || n == -EINTR)
+		return false;
+	if (n == -EMSGSIZE) {
+		log_warn("file descriptor lost (limit reached?): closing "
+		    "connection");
+		return conn_reject(c, NULL);
+	}
+	if (nfds > 1 || (nfds == 1 && c->devfd >= 0)) {
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		return conn_reject(c, NULL);
+	}
+	if (nfds == 1)
+		c->devfd = fds[0];
+	if (n <= 0)
+		return conn_close(c);	/* EOF or error */
+	c->off += n;
+	if (c->off < PRH_CDB_LEN)
+		return true;
+	return conn_cdb_done(c) && conn_wants_read(c);
+}
+
+/* Read part of the PR OUT parameter list; fds sent with it are dropped by
+ * the kernel (no control buffer).  Returns whether to keep reading. */
+static bool conn_read_param(struct conn *c)
+{
+	struct cmd *cmd = c->cmd;
+	ssize_t n;
+
+	n = recv(c->fd, cmd->data + c->off, cmd->req.len - c->off,
+	    MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return false;
+	if (n <= 0)
+		return conn_reject(c, "Unexpected end-of-file before all data "
+		    "were read");
+	c->off += n;
+	if (c->off < cmd->req.len)
+		return true;
+	return conn_request_ready(c) && conn_wants_read(c);
+}
+
+/* Socket readable: advance the state machine as far as the data goes. */
+static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	bool more = true;
+
+	while (more) {
+		switch (c->state) {
+		case CONN_HELLO:
+			more = conn_read_hello(c);
+			break;
+		case CONN_READ_CDB:
+			more = conn_read_cdb(c);
+			break;
+		case CONN_READ_PARAM:
+			more = conn_read_param(c);
+			break;
+		default:
+			conn_read_off(c);
+			more = false;
+			break;
+		}
+	}
+}
+
+/* Output drained: close a closing connection or resume reading. */
+static void conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	if (c->state == CONN_CLOSING)
+		conn_free(c);
+	else if (c->state == CONN_READ_CDB && !c->srv->draining)
+		conn_read_on(c);
+}
+
+/* Write error, peer reset or write timeout: close now. */
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	conn_free(arg);
+}
+
+/* Completion on the loop thread: answer the client or drop the result. */
+void conn_cmd_done(struct pool_job *job, void *arg)
+{
+	struct cmd *cmd = (struct cmd *)job;
+	struct server *srv = arg;
+	struct conn *c = cmd->conn;
+	int r;
+
+	srv->stats.inflight--;
+	close(cmd->devfd);
+	cmd->devfd = -1;
+	if (c == NULL) {		/* the client left meanwhile */
+		server_cmd_put(srv, cmd);
+		server_conn_gone(srv);
+		return;
+	}
+	c->cmd = NULL;
+	r = conn_send_reply(c, &cmd->res, cmd->data);
+	server_cmd_put(srv, cmd);
+	if (r < 0)
+		conn_free(c);
+	else
+		conn_next_request(c);
+}
+
+/* Retry the pool for a parked connection. */
+int conn_resume(struct conn *c)
+{
+	struct server *srv = c->srv;
+
+	TAILQ_REMOVE(&srv->parked, c, park_entry);
+	srv->stats.parked--;
+	if (!conn_submit(c))
+		return 0;
+	return c->state == CONN_PARKED ? -EAGAIN : 0;
+}
+
+/* Shutdown: idle connections close now, busy ones after their answer.
+ * Returns whether the connection is still open. */
+bool conn_drain(struct conn *c)
+{
+	conn_read_off(c);
+	if (c->state == CONN_SUBMITTED || c->state == CONN_CLOSING)
+		return true;	/* the answer, then the close, will come */
+	if (c->state == CONN_PARKED) {
+		TAILQ_REMOVE(&c->srv->parked, c, park_entry);
+		c->srv->stats.parked--;
+		c->state = CONN_READ_CDB;
+	}
+	return conn_close(c);
+}
+
+/* Shutdown: drain every connection of the server. */
+void conn_drain_all(struct server *srv)
+{
+	struct conn *c, *next;
+
+	for (c = TAILQ_FIRST(&srv->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		(void)conn_drain(c);
+	}
+}

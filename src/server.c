@@ -1,2 +1,330 @@
-/* placeholder: server */
-typedef int prh_placeholder_server;
+/* The server: listening socket, connections, signals, graceful shutdown. */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "prh/conn.h"
+#include "prh/log.h"
+#include "prh/pool.h"
+#include "prh/server.h"
+
+/* How long accepting pauses after EMFILE/ENFILE. */
+#define ACCEPT_RETRY_MS		200
+/* Parked connections retried per completion. */
+#define RESUME_BATCH		8
+/* Extra time granted to a drain beyond the SG_IO timeout. */
+#define DRAIN_SLACK_S		5
+
+static const int server_signals[3] = { SIGTERM, SIGINT, SIGHUP };
+
+/* Stop the event loop once nothing is left to finish. */
+static void server_maybe_done(struct server *srv)
+{
+	if (srv->draining && srv->stats.connections == 0 &&
+	    srv->stats.inflight == 0)
+		event_base_loopbreak(srv->base);
+}
+
+/* A connection closed or an orphaned command finished. */
+void server_conn_gone(struct server *srv)
+{
+	server_maybe_done(srv);
+}
+
+/* Get a command, recycled if possible. */
+struct cmd *server_cmd_get(struct server *srv)
+{
+	struct cmd *cmd = srv->free_cmds;
+
+	if (cmd != NULL) {
+		srv->free_cmds = cmd->next_free;
+		srv->n_free_cmds--;
+	} else {
+		cmd = malloc(sizeof(*cmd));
+		if (cmd == NULL)
+			return NULL;
+	}
+	memset(cmd, 0, offsetof(struct cmd, data));
+	cmd->devfd = -1;
+	return cmd;
+}
+
+/* Return a command; keep a bounded number for reuse. */
+void server_cmd_put(struct server *srv, struct cmd *cmd)
+{
+	if (srv->n_free_cmds >= srv->cfg->threads * 2u) {
+		free(cmd);
+		return;
+	}
+	cmd->next_free = srv->free_cmds;
+	srv->free_cmds = cmd;
+	srv->n_free_cmds++;
+}
+
+/* Give parked connections another chance at the pool queue. */
+static void server_resume_parked(struct server *srv)
+{
+	for (int i = 0; i < RESUME_BATCH; i++) {
+		struct conn *c = TAILQ_FIRST(&srv->parked);
+
+		if (c == NULL)
+			break;
+		if (conn_resume(c) == -EAGAIN &&
+		    (unsigned)i + 1 >= srv->stats.parked)
+			break;	/* went round once without luck */
+	}
+}
+
+/* Pool completion: answer, then let a waiting connection in. */
+static void server_cmd_done(struct pool_job *job, void *arg)
+{
+	struct server *srv = arg;
+
+	conn_cmd_done(job, srv);
+	if (!TAILQ_EMPTY(&srv->parked))
+		server_resume_parked(srv);
+}
+
+/* New connection from the listener. */
+static void server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int socklen, void *arg)
+{
+	struct server *srv = arg;
+
+	if (srv->draining) {
+		close(fd);
+		return;
+	}
+	(void)conn_new(srv, fd);
+}
+
+/* Accept failed: on fd exhaustion pause accepting instead of spinning. */
+static void server_accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	struct server *srv = arg;
+	int err = errno;
+	struct timeval tv = { 0, ACCEPT_RETRY_MS * 1000 };
+
+	if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
+	    err == ENOMEM) {
+		log_warn("accept: %s; pausing for %d ms", strerror(err),
+		    ACCEPT_RETRY_MS);
+		evconnlistener_disable(l);
+		evtimer_add(srv->accept_retry, &tv);
+		return;
+	}
+	log_warn("accept: %s", strerror(err));
+}
+
+/* Timer after an accept pause: listen again. */
+static void server_accept_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	if (srv->listener != NULL && !srv->draining)
+		evconnlistener_enable(srv->listener);
+}
+
+/* Termination signal: drain. */
+static void server_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	if (srv->draining) {
+		log_info("signal %d during shutdown: exiting now", (int)sig);
+		event_base_loopbreak(srv->base);
+		return;
+	}
+	log_info("signal %d: shutting down", (int)sig);
+	server_shutdown(srv);
+}
+
+/* The drain took too long (a device never answered): stop anyway. */
+static void server_drain_timeout_cb(evutil_socket_t fd, short what,
+    void *arg)
+{
+	struct server *srv = arg;
+
+	log_warn("shutdown: %u command(s) still running; exiting anyway",
+	    srv->stats.inflight);
+	event_base_loopbreak(srv->base);
+}
+
+/* Close the listening socket and remove the path we created. */
+static void server_stop_listening(struct server *srv)
+{
+	if (srv->listener != NULL) {
+		evconnlistener_free(srv->listener);	/* closes the fd */
+		srv->listener = NULL;
+		srv->listen_fd = -1;
+	}
+	if (srv->unlink_path != NULL) {
+		if (unlink(srv->unlink_path) < 0 && errno != ENOENT)
+			log_warn("Failed to unlink socket %s: %s",
+			    srv->unlink_path, strerror(errno));
+		srv->unlink_path = NULL;
+	}
+}
+
+/* Begin graceful shutdown. */
+void server_shutdown(struct server *srv)
+{
+	struct timeval tv = { srv->cfg->sg_timeout + DRAIN_SLACK_S, 0 };
+	if (srv->draining)
+		return;
+	srv->draining = true;
+	server_stop_listening(srv);
+	evtimer_add(srv->drain_timer, &tv);
+	/* Connections that are idle close now; busy ones after answering. */
+	conn_drain_all(srv);
+	server_maybe_done(srv);
+}
+
+/* Set up listener, signals, timers and the pool. */
+int server_new(struct event_base *base, const struct prh_config *cfg,
+    int listen_fd, const char *unlink_path, struct server **out)
+{
+	struct pool_limits lim = {
+		.threads = cfg->threads,
+		.max_per_device = cfg->max_per_device,
+		.queue_max = cfg->queue_max,
+		.dev_queue_max = cfg->queue_max / 4 ? cfg->queue_max / 4 : 1,
+	};
+	struct server *srv;
+	int r = -ENOMEM;
+
+	srv = calloc(1, sizeof(*srv));
+	if (srv == NULL)
+		return -ENOMEM;
+	srv->base = base;
+	srv->cfg = cfg;
+	srv->listen_fd = listen_fd;
+	srv->unlink_path = unlink_path;
+	TAILQ_INIT(&srv->conns);
+	TAILQ_INIT(&srv->parked);
+
+	srv->accept_retry = evtimer_new(base, server_accept_retry_cb, srv);
+	srv->drain_timer = evtimer_new(base, server_drain_timeout_cb, srv);
+	if (srv->accept_retry == NULL || srv->drain_timer == NULL)
+		goto fail;
+	for (int i = 0; i < 3; i++) {
+		srv->sig_ev[i] = evsignal_new(base, server_signals[i],
+		    server_signal_cb, srv);
+		if (srv->sig_ev[i] == NULL || event_add(srv->sig_ev[i],
+		    NULL) < 0)
+			goto fail;
+	}
+	r = pool_new(base, &lim, server_cmd_done, srv, &srv->pool);
+	if (r < 0)
+		goto fail;
+	r = -ENOMEM;
+	/* Backlog 0: the socket is already listening (SOMAXCONN). */
+	srv->listener = evconnlistener_new(base, server_accept_cb, srv,
+	    LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_CLOSE_ON_FREE, 0, listen_fd);
+	if (srv->listener == NULL)
+		goto fail;
+	evconnlistener_set_error_cb(srv->listener, server_accept_error_cb);
+	*out = srv;
+	return 0;
+fail:
+	srv->listen_fd = -1;	/* the caller still owns it */
+	srv->unlink_path = NULL;
+	server_free(srv);
+	return r;
+}
+
+/* Free everything; open connections are closed. */
+void server_free(struct server *srv)
+{
+	struct pool_stats ps;
+	struct cmd *cmd;
+
+	if (srv == NULL)
+		return;
+	srv->draining = true;	/* no loop-break bookkeeping from here on */
+	while (!TAILQ_EMPTY(&srv->conns))
+		conn_free(TAILQ_FIRST(&srv->conns));
+	server_stop_listening(srv);
+	if (srv->pool != NULL) {
+		pool_shutdown(srv->pool);
+		pool_get_stats(srv->pool, &ps);
+		/* A worker stuck in a hung device cannot be joined; the
+		 * process is about to exit and takes it along. */
+		if (ps.running == 0 && ps.queued == 0)
+			pool_free(srv->pool);
+	}
+	for (int i = 0; i < 3; i++)
+		if (srv->sig_ev[i] != NULL)
+			event_free(srv->sig_ev[i]);
+	if (srv->accept_retry != NULL)
+		event_free(srv->accept_retry);
+	if (srv->drain_timer != NULL)
+		event_free(srv->drain_timer);
+	while ((cmd = srv->free_cmds) != NULL) {
+		srv->free_cmds = cmd->next_free;
+		free(cmd);
+	}
+	free(srv);
+}
+
+/* Whether a listening socket answers at path. */
+static bool server_path_is_live(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	bool live;
+	int fd;
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	strncpy(sun.sun_path, path, sizeof(sun.sun_path) - 1);
+	live = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0 ||
+	    errno == EAGAIN;
+	close(fd);
+	return live;
+}
+
+/* Create, bind and listen on the socket at path. */
+int server_bind(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd, r;
+
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sun.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	if (r < 0 && errno == EADDRINUSE) {
+		if (server_path_is_live(path)) {
+			log_err("%s is in use by a running helper; not "
+			    "replacing it", path);
+			close(fd);
+			return -EADDRINUSE;
+		}
+		/* A stale socket (or any other non-directory file): replace. */
+		if (lstat(path, &st) == 0 && !S_ISDIR(st.st_mode))
+			(void)unlink(path);
+		r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	}
+	if (r < 0 || listen(fd, SOMAXCONN) < 0) {
+		r = -errno;
+		log_err("Failed to listen on %s: %s", path, strerror(-r));
+		close(fd);
+		return r;
+	}
+	return fd;
+}
