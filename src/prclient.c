@@ -1,0 +1,331 @@
+/* qemu-pr-client: send one persistent reservation command through a helper
+ * socket, as QEMU would, and print the answer in words.  For operators
+ * probing a helper, for the demo and for scripts.
+ *
+ * Exit status: 0 GOOD, 24 RESERVATION CONFLICT (as sg_persist), 1 any
+ * other SCSI status, 2 usage error, 3 the helper could not be reached or
+ * closed the connection.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "prh/client.h"
+#include "prh/proto.h"
+#include "prh/protocol.h"
+
+#ifndef PRH_RUNSTATEDIR
+#define PRH_RUNSTATEDIR "/run"
+#endif
+
+/* A command name and how to build it. */
+struct prc_verb {
+	const char	*name;
+	int		 out;		/* PR OUT */
+	uint8_t		 sa;		/* service action */
+	int		 nargs;		/* KEY, [SAKEY], [TYPE] */
+	const char	*usage;
+};
+
+static const struct prc_verb prc_verbs[] = {
+	{ "read-keys",		0, 0, 0, "" },
+	{ "read-reservation",	0, 1, 0, "" },
+	{ "report-capabilities", 0, 2, 0, "" },
+	{ "read-full-status",	0, 3, 0, "" },
+	{ "register",		1, 0, 2, "OLDKEY NEWKEY" },
+	{ "reserve",		1, 1, 2, "KEY TYPE" },
+	{ "release",		1, 2, 2, "KEY TYPE" },
+	{ "clear",		1, 3, 1, "KEY" },
+	{ "preempt",		1, 4, 3, "KEY VICTIMKEY TYPE" },
+	{ "preempt-abort",	1, 5, 3, "KEY VICTIMKEY TYPE" },
+	{ "register-ignore",	1, 6, 1, "NEWKEY" },
+};
+
+static const char *const prc_type_names[] = {
+	[1] = "we", [3] = "ea", [5] = "we-ro", [6] = "ea-ro", [7] = "we-ar",
+	[8] = "ea-ar",
+};
+
+/* Print usage to f. */
+static void prc_usage(FILE *f, const char *argv0)
+{
+	fprintf(f, "Usage: %s [-k SOCKET] [-r] DEVICE COMMAND [ARGS]\n"
+	    "Send one PERSISTENT RESERVE command for DEVICE through a "
+	    "qemu-pr-helper socket.\n\n"
+	    "  -k, --socket=PATH  helper socket (default %s)\n"
+	    "  -r, --read-only    open DEVICE read-only\n"
+	    "  -h, --help         this text\n\nCommands:\n", argv0,
+	    PRH_RUNSTATEDIR "/qemu-pr-helper.sock");
+	for (size_t i = 0; i < sizeof(prc_verbs) / sizeof(prc_verbs[0]); i++)
+		fprintf(f, "  %s %s\n", prc_verbs[i].name, prc_verbs[i].usage);
+	fprintf(f, "\nKEY: a number (0x... for hex). TYPE: we, ea, we-ro, "
+	    "ea-ro, we-ar, ea-ar.\nExit: 0 GOOD, 24 RESERVATION CONFLICT, "
+	    "1 other status, 2 usage, 3 helper unreachable.\n");
+}
+
+/* Parse a reservation type name or number: 0 and *t, or -EINVAL. */
+static int prc_parse_type(const char *s, uint8_t *t)
+{
+	char *end;
+	unsigned long v;
+
+	for (unsigned i = 0; i < 9; i++) {
+		if (prc_type_names[i] && strcmp(s, prc_type_names[i]) == 0) {
+			*t = (uint8_t)i;
+			return 0;
+		}
+	}
+	v = strtoul(s, &end, 0);
+	if (*s == '\0' || *end != '\0' || v > 15)
+		return -EINVAL;
+	*t = (uint8_t)v;
+	return 0;
+}
+
+/* Parse a 64-bit key: 0 and *k, or -EINVAL. */
+static int prc_parse_key(const char *s, uint64_t *k)
+{
+	char *end;
+
+	errno = 0;
+	*k = strtoull(s, &end, 0);
+	return (*s == '\0' || *end != '\0' || errno) ? -EINVAL : 0;
+}
+
+/* Words for a sense key. */
+static const char *prc_sense_key(uint8_t key)
+{
+	static const char *const names[16] = {
+		"NO SENSE", "RECOVERED ERROR", "NOT READY", "MEDIUM ERROR",
+		"HARDWARE ERROR", "ILLEGAL REQUEST", "UNIT ATTENTION",
+		"DATA PROTECT", "BLANK CHECK", "VENDOR SPECIFIC",
+		"COPY ABORTED", "ABORTED COMMAND", "0xC", "VOLUME OVERFLOW",
+		"MISCOMPARE", "0xF",
+	};
+	return names[key & 0xf];
+}
+
+/* Words for the additional sense codes a PR command meets. */
+static const char *prc_asc(uint8_t asc, uint8_t ascq)
+{
+	static const struct { uint8_t asc, ascq; const char *what; } t[] = {
+		{ 0x00, 0x06, "I/O process terminated" },
+		{ 0x04, 0x00, "logical unit not ready" },
+		{ 0x05, 0x00, "logical unit does not respond" },
+		{ 0x08, 0x00, "logical unit communication failure" },
+		{ 0x1a, 0x00, "parameter list length error" },
+		{ 0x20, 0x00, "invalid command operation code" },
+		{ 0x24, 0x00, "invalid field in CDB" },
+		{ 0x26, 0x00, "invalid field in parameter list" },
+		{ 0x26, 0x04, "invalid release of persistent reservation" },
+		{ 0x27, 0x07, "space allocation failed write protect" },
+		{ 0x29, 0x00, "power on, reset, or bus device reset" },
+		{ 0x29, 0x07, "I_T nexus loss occurred" },
+		{ 0x2a, 0x03, "reservations preempted" },
+		{ 0x2a, 0x04, "reservations released" },
+		{ 0x2a, 0x05, "registrations preempted" },
+		{ 0x2e, 0x02, "command timeout" },
+		{ 0x2f, 0x02, "commands cleared by device server" },
+		{ 0x3a, 0x00, "medium not present" },
+		{ 0x44, 0x00, "internal target failure" },
+		{ 0x11, 0x00, "unrecovered read error" },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (t[i].asc == asc && t[i].ascq == ascq)
+			return t[i].what;
+	return "";
+}
+
+/* Print status (and sense) in words. */
+static void prc_print_status(const struct client_reply *r)
+{
+	uint8_t key, asc, ascq;
+
+	switch (r->status) {
+	case PRH_STATUS_GOOD:
+		printf("GOOD\n");
+		return;
+	case PRH_STATUS_RESERVATION_CONFLICT:
+		printf("RESERVATION CONFLICT\n");
+		return;
+	case PRH_STATUS_BUSY:
+		printf("BUSY\n");
+		return;
+	case PRH_STATUS_TASK_SET_FULL:
+		printf("TASK SET FULL\n");
+		return;
+	case PRH_STATUS_CHECK_CONDITION:
+		break;
+	default:
+		printf("status 0x%02" PRIx32 "\n", r->status);
+		return;
+	}
+	if ((r->sense[0] & 0x7f) >= 0x72) {	/* descriptor format */
+		key = r->sense[1] & 0xf;
+		asc = r->sense[2];
+		ascq = r->sense[3];
+	} else {
+		key = r->sense[2] & 0xf;
+		asc = r->sense[12];
+		ascq = r->sense[13];
+	}
+	printf("CHECK CONDITION: %s, %s (%02X/%02X)\n", prc_sense_key(key),
+	    prc_asc(asc, ascq), asc, ascq);
+}
+
+/* Print a PR IN payload in words. */
+static void prc_print_data(uint8_t sa, const uint8_t *d, uint32_t size)
+{
+	uint32_t gen, len;
+
+	if (size < 8 && sa != 2)
+		return;
+	gen = proto_get_be32(d);
+	len = proto_get_be32(d + 4);
+	if (sa == 0) {
+		printf("  generation %" PRIu32 ", %" PRIu32 " key(s)", gen,
+		    len / 8);
+		for (uint32_t o = 8; o + 8 <= size && o < 8 + len; o += 8) {
+			uint64_t k = 0;
+
+			for (int i = 0; i < 8; i++)
+				k = (k << 8) | d[o + i];
+			printf(" 0x%" PRIx64, k);
+		}
+		printf("\n");
+	} else if (sa == 1) {
+		if (len == 0 || size < 24) {
+			printf("  generation %" PRIu32 ", no reservation\n",
+			    gen);
+			return;
+		}
+		uint64_t k = 0;
+		uint8_t type = d[21] & 0xf;
+
+		for (int i = 0; i < 8; i++)
+			k = (k << 8) | d[8 + i];
+		printf("  generation %" PRIu32 ", reserved by key 0x%" PRIx64
+		    ", type %s\n", gen, k, type < 9 && prc_type_names[type] ?
+		    prc_type_names[type] : "?");
+	} else {
+		printf("  %" PRIu32 " byte(s) of data\n", size);
+	}
+}
+
+/* Send the command and print the answer; returns the exit status. */
+static int prc_run(const char *sock, const char *dev, int rdonly,
+    const struct prc_verb *v, char **args)
+{
+	uint8_t cdb[PRH_CDB_LEN], param[24], type = 0;
+	uint64_t key = 0, sakey = 0;
+	struct client_reply *r;
+	int s, fd, rc, ret;
+
+	if (v->out) {
+		const char *tstr = v->nargs == 2 && v->sa != 0 ? args[1] :
+		    v->nargs == 3 ? args[2] : NULL;
+
+		if (v->sa == 6 ? prc_parse_key(args[0], &sakey) :
+		    prc_parse_key(args[0], &key))
+			return fprintf(stderr, "invalid key '%s'\n", args[0]), 2;
+		if (((v->sa == 0 || v->sa >= 4) && v->nargs > 1 &&
+		    prc_parse_key(args[1], &sakey)) ||
+		    (tstr != NULL && prc_parse_type(tstr, &type)))
+			return fprintf(stderr, "invalid argument\n"), 2;
+		client_cdb_pr_out(cdb, v->sa, type, sizeof(param));
+		client_param_basic(param, key, sakey, 0);
+	} else {
+		client_cdb_pr_in(cdb, v->sa, PRH_DATA_MAX);
+	}
+	fd = open(dev, (rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "%s: %s\n", dev, strerror(errno));
+		return 2;
+	}
+	s = client_connect(sock);
+	if (s < 0) {
+		fprintf(stderr, "%s: %s\n", sock, strerror(-s));
+		close(fd);
+		return 3;
+	}
+	r = malloc(sizeof(*r));
+	if (r == NULL) {
+		close(s);
+		close(fd);
+		return 3;
+	}
+	rc = client_command(s, cdb, fd, v->out ? param : NULL,
+	    v->out ? sizeof(param) : 0, r);
+	close(s);
+	close(fd);
+	if (rc < 0) {
+		fprintf(stderr, "%s: %s\n", sock, rc == -ECONNRESET ?
+		    "the helper closed the connection" : strerror(-rc));
+		free(r);
+		return 3;
+	}
+	prc_print_status(r);
+	if (r->status == PRH_STATUS_GOOD && !v->out)
+		prc_print_data(v->sa, r->data, r->size);
+	ret = r->status == PRH_STATUS_GOOD ? 0 :
+	    r->status == PRH_STATUS_RESERVATION_CONFLICT ? 24 : 1;
+	free(r);
+	return ret;
+}
+
+/* Parse the command line and run one command. */
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 'k' },
+		{ "read-only", no_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *sock = PRH_RUNSTATEDIR "/qemu-pr-helper.sock";
+	int c, rdonly = 0;
+
+	while ((c = getopt_long(argc, argv, "k:rh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'k':
+			sock = optarg;
+			break;
+		case 'r':
+			rdonly = 1;
+			break;
+		case 'h':
+			prc_usage(stdout, argv[0]);
+			return 0;
+		default:
+			prc_usage(stderr, argv[0]);
+			return 2;
+		}
+	}
+	if (argc - optind < 2) {
+		prc_usage(stderr, argv[0]);
+		return 2;
+	}
+	for (size_t i = 0; i < sizeof(prc_verbs) / sizeof(prc_verbs[0]); i++) {
+		const struct prc_verb *v = &prc_verbs[i];
+
+		if (strcmp(argv[optind + 1], v->name) != 0)
+			continue;
+		if (argc - optind - 2 != v->nargs) {
+			fprintf(stderr, "usage: %s DEVICE %s %s\n", argv[0],
+			    v->name, v->usage);
+			return 2;
+		}
+		return prc_run(sock, argv[optind], rdonly, v,
+		    argv + optind + 2);
+	}
+	fprintf(stderr, "unknown command '%s'\n", argv[optind + 1]);
+	prc_usage(stderr, argv[0]);
+	return 2;
+}
