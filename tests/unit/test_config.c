@@ -1,0 +1,165 @@
+/* Unit tests for config: defaults, every option, and the errors. */
+#include <stdio.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <criterion/redirect.h>
+
+#include "prh/config.h"
+
+/* Parse a NULL-terminated argument list. */
+static enum config_action parse(struct prh_config *cfg, const char **args)
+{
+	char *argv[32];
+	int argc = 0;
+
+	argv[argc++] = (char *)"qemu-pr-helper";
+	while (*args != NULL && argc < 31)
+		argv[argc++] = (char *)*args++;
+	argv[argc] = NULL;
+	return config_parse(cfg, argc, argv);
+}
+
+/* Silence and capture stdio for tests that print. */
+static void redirect(void)
+{
+	cr_redirect_stdout();
+	cr_redirect_stderr();
+}
+
+Test(config, defaults)
+{
+	struct prh_config cfg;
+	const char *args[] = { NULL };
+
+	cr_assert_eq(parse(&cfg, args), CONFIG_RUN);
+	cr_assert_str_eq(cfg.socket_path, PRH_RUNSTATEDIR "/qemu-pr-helper.sock");
+	cr_assert(!cfg.socket_given);
+	cr_assert_eq(cfg.verbosity, 1);
+	cr_assert_eq(cfg.sg_timeout, 30);
+	cr_assert_geq(cfg.threads, 1);
+	cr_assert_geq(cfg.max_per_device, 1);
+	cr_assert_leq(cfg.max_per_device, cfg.threads);
+	cr_assert_geq(cfg.queue_max, 1);
+}
+
+Test(config, every_option)
+{
+	struct prh_config cfg;
+	const char *args[] = { "-k", "/tmp/x.sock", "-v", "-v",
+	    "--threads=8", "--max-per-device", "3", "--queue-max=100",
+	    "--sg-timeout=5", NULL };
+
+	cr_assert_eq(parse(&cfg, args), CONFIG_RUN);
+	cr_assert_str_eq(cfg.socket_path, "/tmp/x.sock");
+	cr_assert(cfg.socket_given);
+	cr_assert_eq(cfg.verbosity, 3);
+	cr_assert_eq(cfg.threads, 8);
+	cr_assert_eq(cfg.max_per_device, 3);
+	cr_assert_eq(cfg.queue_max, 100);
+	cr_assert_eq(cfg.sg_timeout, 5);
+}
+
+Test(config, long_socket_and_quiet)
+{
+	struct prh_config cfg;
+	const char *args[] = { "--socket=/run/a.sock", "-v", "--quiet", NULL };
+
+	cr_assert_eq(parse(&cfg, args), CONFIG_RUN);
+	cr_assert_str_eq(cfg.socket_path, "/run/a.sock");
+	cr_assert_eq(cfg.verbosity, 0);
+}
+
+Test(config, per_device_capped_by_threads)
+{
+	struct prh_config cfg;
+	const char *args[] = { "--threads=2", "--max-per-device=9", NULL };
+
+	cr_assert_eq(parse(&cfg, args), CONFIG_RUN);
+	cr_assert_eq(cfg.max_per_device, 2);
+}
+
+Test(config, positional_arguments_ignored)
+{
+	struct prh_config cfg;
+	const char *args[] = { "extra", NULL };
+
+	cr_assert_eq(parse(&cfg, args), CONFIG_RUN);
+}
+
+Test(config, relative_socket_refused, .init = redirect)
+{
+	struct prh_config cfg;
+	const char *args[] = { "-k", "rel.sock", NULL };
+
+	cr_assert_eq(parse(&cfg, args), CONFIG_EXIT_ERROR);
+	fflush(stderr);
+	cr_assert_stderr_eq_str("qemu-pr-helper: socket path must be absolute\n");
+}
+
+Test(config, socket_too_long_refused, .init = redirect)
+{
+	struct prh_config cfg;
+	char path[200];
+	const char *args[] = { "-k", path, NULL };
+
+	memset(path, 'a', sizeof(path) - 1);
+	path[0] = '/';
+	path[sizeof(path) - 1] = '\0';
+	cr_assert_eq(parse(&cfg, args), CONFIG_EXIT_ERROR);
+}
+
+/* One invalid numeric value. */
+struct bad_case {
+	char arg[40];
+};
+
+ParameterizedTestParameters(config, bad_numbers)
+{
+	static struct bad_case cases[] = {
+		{ "--threads=0" }, { "--threads=abc" }, { "--threads=-1" },
+		{ "--threads=" }, { "--threads=100000" },
+		{ "--max-per-device=0" }, { "--queue-max=0" },
+		{ "--sg-timeout=0" }, { "--sg-timeout=99999999999" },
+		{ "--sg-timeout=1x" },
+	};
+	return cr_make_param_array(struct bad_case, cases,
+	    sizeof(cases) / sizeof(cases[0]));
+}
+
+ParameterizedTest(struct bad_case *c, config, bad_numbers, .init = redirect)
+{
+	struct prh_config cfg;
+	const char *args[] = { c->arg, NULL };
+
+	cr_assert_eq(parse(&cfg, args), CONFIG_EXIT_ERROR, "%s", c->arg);
+}
+
+Test(config, unknown_option_hint, .init = redirect)
+{
+	struct prh_config cfg;
+	const char *args[] = { "--bogus", NULL };
+
+	cr_assert_eq(parse(&cfg, args), CONFIG_EXIT_ERROR);
+	fflush(stderr);
+	cr_assert_stderr_neq_str("");
+}
+
+Test(config, help_and_version_exit_ok, .init = redirect)
+{
+	struct prh_config cfg;
+	const char *h[] = { "-h", NULL };
+	const char *v[] = { "--version", NULL };
+
+	cr_assert_eq(parse(&cfg, h), CONFIG_EXIT_OK);
+	cr_assert_eq(parse(&cfg, v), CONFIG_EXIT_OK);
+}
+
+Test(config, error_before_help_wins, .init = redirect)
+{
+	struct prh_config cfg;
+	const char *args[] = { "--threads=0", "-h", NULL };
+
+	cr_assert_eq(parse(&cfg, args), CONFIG_EXIT_ERROR);
+}

@@ -1,0 +1,190 @@
+/* Unit tests for fdpass: bytes and SCM_RIGHTS fds over a socketpair. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "prh/fdpass.h"
+
+static int sv[2];
+
+/* Make a fresh socketpair for each test. */
+static void setup(void)
+{
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+}
+
+/* Close the socketpair. */
+static void teardown(void)
+{
+	close(sv[0]);
+	close(sv[1]);
+}
+
+TestSuite(fdpass, .init = setup, .fini = teardown);
+
+/* Send len bytes with the given fds attached in one sendmsg. */
+static void send_with_fds(const void *buf, size_t len, const int *fds, int n)
+{
+	char ctl[CMSG_SPACE(16 * sizeof(int))];
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (n > 0) {
+		struct cmsghdr *cmsg;
+
+		memset(ctl, 0, sizeof(ctl));
+		msg.msg_control = ctl;
+		msg.msg_controllen = CMSG_SPACE(n * sizeof(int));
+		cmsg = CMSG_FIRSTHDR(&msg);
+		cmsg->cmsg_level = SOL_SOCKET;
+		cmsg->cmsg_type = SCM_RIGHTS;
+		cmsg->cmsg_len = CMSG_LEN(n * sizeof(int));
+		memcpy(CMSG_DATA(cmsg), fds, n * sizeof(int));
+	}
+	cr_assert_eq(sendmsg(sv[0], &msg, 0), (ssize_t)len);
+}
+
+/* Count the fds open in this process. */
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	cr_assert_not_null(d);
+	while (readdir(d) != NULL)
+		n++;
+	closedir(d);
+	return n;
+}
+
+Test(fdpass, bytes_without_fd)
+{
+	char buf[16];
+	int fds[FDPASS_MAX_FDS], n = -1;
+
+	send_with_fds("0123456789abcdef", 16, NULL, 0);
+	cr_assert_eq(fdpass_recv(sv[1], buf, sizeof(buf), fds, &n), 16);
+	cr_assert_eq(n, 0);
+	cr_assert_eq(memcmp(buf, "0123456789abcdef", 16), 0);
+}
+
+Test(fdpass, one_fd_arrives_cloexec)
+{
+	char buf[16];
+	int fds[FDPASS_MAX_FDS], n = 0, p[2];
+
+	cr_assert_eq(pipe(p), 0);
+	send_with_fds("0123456789abcdef", 16, &p[0], 1);
+	cr_assert_eq(fdpass_recv(sv[1], buf, sizeof(buf), fds, &n), 16);
+	cr_assert_eq(n, 1);
+	cr_assert_neq(fds[0], p[0]);
+	cr_assert(fcntl(fds[0], F_GETFD) & FD_CLOEXEC);
+	/* It is the same pipe: data written on p[1] reads from it. */
+	cr_assert_eq(write(p[1], "x", 1), 1);
+	cr_assert_eq(read(fds[0], buf, 1), 1);
+	cr_assert_eq(buf[0], 'x');
+	close(fds[0]);
+	close(p[0]);
+	close(p[1]);
+}
+
+Test(fdpass, two_fds_reported)
+{
+	char buf[16];
+	int fds[FDPASS_MAX_FDS], n = 0, p[2];
+
+	cr_assert_eq(pipe(p), 0);
+	send_with_fds("0123456789abcdef", 16, p, 2);
+	cr_assert_eq(fdpass_recv(sv[1], buf, sizeof(buf), fds, &n), 16);
+	cr_assert_eq(n, 2);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	close(p[0]);
+	close(p[1]);
+}
+
+Test(fdpass, partial_read_keeps_fd_with_first_bytes)
+{
+	char buf[16];
+	int fds[FDPASS_MAX_FDS], n = 0, p[2];
+
+	cr_assert_eq(pipe(p), 0);
+	send_with_fds("0123456789abcdef", 16, &p[0], 1);
+	cr_assert_eq(fdpass_recv(sv[1], buf, 8, fds, &n), 8);
+	cr_assert_eq(n, 1);
+	close(fds[0]);
+	cr_assert_eq(fdpass_recv(sv[1], buf + 8, 8, fds, &n), 8);
+	cr_assert_eq(n, 0);
+	cr_assert_eq(memcmp(buf, "0123456789abcdef", 16), 0);
+	close(p[0]);
+	close(p[1]);
+}
+
+Test(fdpass, does_not_read_past_a_message_with_fds)
+{
+	char buf[32];
+	int fds[FDPASS_MAX_FDS], n = 0, p[2];
+
+	cr_assert_eq(pipe(p), 0);
+	send_with_fds("AAAAAAAAAAAAAAAA", 16, &p[0], 1);
+	send_with_fds("BBBBBBBBBBBBBBBB", 16, &p[1], 1);
+	/* Asking for 32 bytes stops at the first message's end. */
+	cr_assert_eq(fdpass_recv(sv[1], buf, 32, fds, &n), 16);
+	cr_assert_eq(n, 1);
+	close(fds[0]);
+	cr_assert_eq(fdpass_recv(sv[1], buf, 32, fds, &n), 16);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(buf[0], 'B');
+	close(fds[0]);
+	close(p[0]);
+	close(p[1]);
+}
+
+Test(fdpass, too_many_fds_truncated_and_closed)
+{
+	char buf[16];
+	int fds[FDPASS_MAX_FDS], n = 7, many[FDPASS_MAX_FDS + 4];
+	int base = open("/dev/null", O_RDONLY);
+	int before = count_fds();
+
+	cr_assert_geq(base, 0);
+	for (int i = 0; i < FDPASS_MAX_FDS + 4; i++)
+		many[i] = base;
+	send_with_fds("0123456789abcdef", 16, many, FDPASS_MAX_FDS + 4);
+	cr_assert_eq(fdpass_recv(sv[1], buf, sizeof(buf), fds, &n), -EMSGSIZE);
+	cr_assert_eq(n, 0);
+	/* Nothing leaked: the same fds are open as before. */
+	cr_assert_eq(count_fds(), before);
+	close(base);
+}
+
+Test(fdpass, eof_and_eagain)
+{
+	char buf[4];
+	int fds[FDPASS_MAX_FDS], n;
+
+	cr_assert_eq(fdpass_recv(sv[1], buf, sizeof(buf), fds, &n), -EAGAIN);
+	shutdown(sv[0], SHUT_WR);
+	cr_assert_eq(fdpass_recv(sv[1], buf, sizeof(buf), fds, &n), 0);
+}
+
+Test(fdpass, send_side_round_trip)
+{
+	char buf[4];
+	int fds[FDPASS_MAX_FDS], n = 0;
+	int fd = open("/dev/null", O_RDONLY);
+
+	cr_assert_eq(fdpass_send(sv[0], "abcd", 4, fd), 4);
+	cr_assert_eq(fdpass_recv(sv[1], buf, 4, fds, &n), 4);
+	cr_assert_eq(n, 1);
+	close(fds[0]);
+	cr_assert_eq(fdpass_send(sv[0], "efgh", 4, -1), 4);
+	cr_assert_eq(fdpass_recv(sv[1], buf, 4, fds, &n), 4);
+	cr_assert_eq(n, 0);
+	close(fd);
+}

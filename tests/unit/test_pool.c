@@ -1,0 +1,527 @@
+/* Tests of the worker pool: real threads, a real event base, and work
+ * functions that block on a gate the test opens, so nothing depends on
+ * timing.  Every wait is bounded and fails the test when it runs out. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <criterion/criterion.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "prh/pool.h"
+
+#define WAIT_SECS	30	/* safety bound on every wait */
+#define NKEYS		97
+
+/* A test job; the pool sees only the embedded pool_job. */
+struct tjob {
+	struct pool_job	 pj;
+	unsigned	 id;
+	int		 block;		/* wait on the gate in work() */
+	int		 track;		/* count in the key-A concurrency gauge */
+	atomic_int	 ran;		/* work() calls */
+	int		 delivered;	/* done() calls (loop thread) */
+	int		 sigs_blocked;	/* work() saw SIGTERM etc. blocked */
+};
+
+/* The gate blocking jobs wait on, and a count of jobs that started. */
+static pthread_mutex_t	gate_mtx = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t	gate_cv = PTHREAD_COND_INITIALIZER;
+static int		gate_open;
+static unsigned		gate_started;
+
+static atomic_int	a_now, a_max;		/* key-A jobs running / peak */
+static atomic_int	key_now[NKEYS], key_max[NKEYS];
+
+static struct event_base	*base;
+static struct pool		*pool;
+static unsigned			 ndelivered;	/* loop thread */
+static int			 timed_out;
+static void			(*done_hook)(struct tjob *);
+
+/* Get the test job around a pool job. */
+static struct tjob *
+tjob_of(struct pool_job *pj)
+{
+	return (struct tjob *)((char *)pj - offsetof(struct tjob, pj));
+}
+
+/* Raise *peak to at least v. */
+static void
+peak_update(atomic_int *peak, int v)
+{
+	int	old = atomic_load(peak);
+
+	while (v > old && !atomic_compare_exchange_weak(peak, &old, v))
+		;
+}
+
+/* Absolute CLOCK_REALTIME deadline WAIT_SECS from now. */
+static struct timespec
+deadline(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += WAIT_SECS;
+	return ts;
+}
+
+/* Work function: record the signal mask, optionally block on the gate. */
+static void
+test_work(struct pool_job *pj)
+{
+	struct tjob	*j = tjob_of(pj);
+	sigset_t	 cur;
+
+	pthread_sigmask(SIG_BLOCK, NULL, &cur);
+	j->sigs_blocked = sigismember(&cur, SIGTERM) == 1 &&
+	    sigismember(&cur, SIGHUP) == 1 && sigismember(&cur, SIGINT) == 1 &&
+	    sigismember(&cur, SIGUSR1) == 1;
+	atomic_fetch_add(&j->ran, 1);
+	if (j->track)
+		peak_update(&a_max, atomic_fetch_add(&a_now, 1) + 1);
+	if (j->block) {
+		pthread_mutex_lock(&gate_mtx);
+		gate_started++;
+		pthread_cond_broadcast(&gate_cv);
+		while (!gate_open)
+			pthread_cond_wait(&gate_cv, &gate_mtx);
+		pthread_mutex_unlock(&gate_mtx);
+	}
+	if (j->track)
+		atomic_fetch_sub(&a_now, 1);
+}
+
+/* Work function of the bulk test: per-key concurrency gauge only. */
+static void
+bulk_work(struct pool_job *pj)
+{
+	struct tjob	*j = tjob_of(pj);
+	unsigned	 k = (unsigned)pj->devkey;
+
+	atomic_fetch_add(&j->ran, 1);
+	peak_update(&key_max[k], atomic_fetch_add(&key_now[k], 1) + 1);
+	atomic_fetch_sub(&key_now[k], 1);
+}
+
+/* Wait (bounded) until n blocking jobs have started in total. */
+static void
+wait_started(unsigned n)
+{
+	struct timespec	ts = deadline();
+	int		r = 0;
+
+	pthread_mutex_lock(&gate_mtx);
+	while (gate_started < n && r != ETIMEDOUT)
+		r = pthread_cond_timedwait(&gate_cv, &gate_mtx, &ts);
+	pthread_mutex_unlock(&gate_mtx);
+	cr_assert_geq(gate_started, n, "only %u of %u jobs started",
+	    gate_started, n);
+}
+
+/* Let every blocked job finish. */
+static void
+open_gate(void)
+{
+	pthread_mutex_lock(&gate_mtx);
+	gate_open = 1;
+	pthread_cond_broadcast(&gate_cv);
+	pthread_mutex_unlock(&gate_mtx);
+}
+
+/* Completion callback: count deliveries. */
+static void
+test_done(struct pool_job *pj, void *arg)
+{
+	struct tjob	*j = tjob_of(pj);
+
+	cr_assert_eq(arg, &ndelivered);
+	j->delivered++;
+	ndelivered++;
+	if (done_hook != NULL)
+		done_hook(j);
+}
+
+/* Safety timer: stop the loop and mark the test failed. */
+static void
+timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	timed_out = 1;
+}
+
+/* Run the loop until n completions in total were delivered (bounded). */
+static void
+run_until(unsigned n)
+{
+	struct timeval	 tv = { WAIT_SECS, 0 };
+	struct event	*to;
+
+	to = evtimer_new(base, timeout_cb, NULL);
+	cr_assert_not_null(to);
+	evtimer_add(to, &tv);
+	while (ndelivered < n && !timed_out)
+		event_base_loop(base, EVLOOP_ONCE);
+	event_free(to);
+	cr_assert_not(timed_out, "timed out with %u of %u completions",
+	    ndelivered, n);
+}
+
+/* Run any callbacks that are ready now, without waiting. */
+static void
+run_pending(void)
+{
+	event_base_loop(base, EVLOOP_NONBLOCK);
+}
+
+/* Fixture: threads on, then the event base. */
+static void
+setup(void)
+{
+	cr_assert_eq(evthread_use_pthreads(), 0);
+	base = event_base_new();
+	cr_assert_not_null(base);
+}
+
+/* Fixture: free the pool (if any) and the base. */
+static void
+teardown(void)
+{
+	open_gate();
+	pool_free(pool);
+	pool = NULL;
+	event_base_free(base);
+}
+
+/* Create the test pool with the given limits. */
+static void
+make_pool(unsigned threads, unsigned per_dev, unsigned qmax, unsigned dqmax)
+{
+	struct pool_limits	lim = { threads, per_dev, qmax, dqmax };
+
+	cr_assert_eq(pool_new(base, &lim, test_done, &ndelivered, &pool), 0);
+	cr_assert_not_null(pool);
+}
+
+/* Allocate n zeroed jobs with ids and the given key. */
+static struct tjob *
+jobs_new(unsigned n, uint64_t key, int block)
+{
+	struct tjob	*j = calloc(n, sizeof *j);
+	unsigned	 i;
+
+	cr_assert_not_null(j);
+	for (i = 0; i < n; i++) {
+		j[i].id = i;
+		j[i].block = block;
+		j[i].pj.devkey = key;
+		j[i].pj.work = test_work;
+	}
+	return j;
+}
+
+/* Check the pool's counters. */
+static void
+expect_stats(unsigned running, unsigned queued, unsigned devices,
+    uint64_t completed)
+{
+	struct pool_stats	st;
+
+	pool_get_stats(pool, &st);
+	cr_expect_eq(st.running, running, "running %u, want %u", st.running,
+	    running);
+	cr_expect_eq(st.queued, queued, "queued %u, want %u", st.queued,
+	    queued);
+	cr_expect_eq(st.devices, devices, "devices %u, want %u", st.devices,
+	    devices);
+	cr_expect_eq(st.completed, completed, "completed %llu, want %llu",
+	    (unsigned long long)st.completed, (unsigned long long)completed);
+}
+
+TestSuite(pool, .init = setup, .fini = teardown, .timeout = 120);
+
+/* Bulk test state: jobs submitted so far, refilled from done(). */
+#define BULK_N	10000
+static struct tjob	*bulk;
+static unsigned		 bulk_next;
+
+/* Submit bulk jobs until the pool pushes back. */
+static void
+bulk_fill(struct tjob *unused)
+{
+	int	r;
+
+	(void)unused;
+	while (bulk_next < BULK_N) {
+		r = pool_submit(pool, &bulk[bulk_next].pj);
+		if (r == -EAGAIN)
+			break;
+		cr_assert_eq(r, 0, "submit: %d", r);
+		bulk_next++;
+	}
+}
+
+Test(pool, every_job_completes_exactly_once)
+{
+	unsigned	i, k;
+
+	make_pool(4, 2, 256, 8);
+	bulk = calloc(BULK_N, sizeof *bulk);
+	cr_assert_not_null(bulk);
+	for (i = 0; i < BULK_N; i++) {
+		bulk[i].id = i;
+		bulk[i].pj.devkey = i % NKEYS;
+		bulk[i].pj.work = bulk_work;
+	}
+	done_hook = bulk_fill;
+	bulk_fill(NULL);
+	cr_assert_gt(bulk_next, 0);
+	run_until(BULK_N);
+	run_pending();
+
+	cr_assert_eq(ndelivered, BULK_N);
+	for (i = 0; i < BULK_N; i++) {
+		cr_assert_eq(atomic_load(&bulk[i].ran), 1, "job %u ran %d", i,
+		    atomic_load(&bulk[i].ran));
+		cr_assert_eq(bulk[i].delivered, 1, "job %u delivered %d", i,
+		    bulk[i].delivered);
+	}
+	for (k = 0; k < NKEYS; k++)
+		cr_assert_leq(atomic_load(&key_max[k]), 2,
+		    "key %u had %d jobs running at once", k,
+		    atomic_load(&key_max[k]));
+	expect_stats(0, 0, 0, BULK_N);
+	done_hook = NULL;
+	pool_free(pool);
+	pool = NULL;
+	free(bulk);
+}
+
+Test(pool, per_device_cap_does_not_starve_other_devices)
+{
+	struct tjob	*a = jobs_new(8, 0xA, 1);
+	struct tjob	*b = jobs_new(1, 0xB, 0);
+	unsigned	 i;
+
+	make_pool(4, 2, 64, 16);
+	for (i = 0; i < 8; i++) {
+		a[i].track = 1;
+		cr_assert_eq(pool_submit(pool, &a[i].pj), 0);
+	}
+	wait_started(2);
+	cr_assert_eq(pool_submit(pool, &b[0].pj), 0);
+	run_until(1);
+	cr_assert_eq(b[0].delivered, 1, "key B waited behind key A");
+
+	/* Two workers are idle yet A's other six jobs still wait. */
+	cr_assert_eq(gate_started, 2);
+	cr_assert_leq(atomic_load(&a_max), 2);
+	expect_stats(2, 6, 1, 1);
+
+	open_gate();
+	run_until(9);
+	cr_assert_eq(atomic_load(&a_max), 2, "peak of A jobs: %d",
+	    atomic_load(&a_max));
+	for (i = 0; i < 8; i++)
+		cr_assert_eq(a[i].delivered, 1);
+	expect_stats(0, 0, 0, 9);
+	free(a);
+	free(b);
+}
+
+Test(pool, cancel_waiting_and_running_jobs)
+{
+	struct tjob	*j = jobs_new(3, 1, 0);
+
+	make_pool(1, 1, 8, 8);
+	j[0].block = 1;
+	cr_assert_eq(pool_submit(pool, &j[0].pj), 0);
+	wait_started(1);
+	cr_assert_eq(pool_submit(pool, &j[1].pj), 0);
+	cr_assert_eq(pool_submit(pool, &j[2].pj), 0);
+	expect_stats(1, 2, 1, 0);
+
+	cr_assert_eq(pool_cancel(pool, &j[1].pj), 0);
+	cr_assert_eq(pool_cancel(pool, &j[0].pj), -EBUSY);
+	expect_stats(1, 1, 1, 0);
+
+	/* One worker, FIFO per key: j[1] would have run before j[2]. */
+	open_gate();
+	run_until(2);
+	run_pending();
+	cr_assert_eq(j[0].delivered, 1);
+	cr_assert_eq(j[2].delivered, 1);
+	cr_assert_eq(j[1].delivered, 0, "a cancelled job completed");
+	cr_assert_eq(atomic_load(&j[1].ran), 0, "a cancelled job ran");
+	expect_stats(0, 0, 0, 2);
+
+	/* A cancelled job can be submitted again and then completes. */
+	cr_assert_eq(pool_submit(pool, &j[1].pj), 0);
+	run_until(3);
+	cr_assert_eq(j[1].delivered, 1);
+	free(j);
+}
+
+Test(pool, cancel_finished_undelivered_job_is_busy)
+{
+	struct tjob	*j = jobs_new(2, 1, 0);
+
+	make_pool(1, 1, 8, 8);
+	j[1].block = 1;
+	cr_assert_eq(pool_submit(pool, &j[0].pj), 0);
+	cr_assert_eq(pool_submit(pool, &j[1].pj), 0);
+	/* The single worker started j[1], so j[0] is finished; the loop has
+	 * not run, so it is not delivered yet. */
+	wait_started(1);
+	cr_assert_eq(atomic_load(&j[0].ran), 1);
+	cr_assert_eq(j[0].delivered, 0);
+	cr_assert_eq(pool_cancel(pool, &j[0].pj), -EBUSY);
+	open_gate();
+	run_until(2);
+	run_pending();
+	cr_assert_eq(j[0].delivered, 1);
+	cr_assert_eq(j[1].delivered, 1);
+	free(j);
+}
+
+Test(pool, queue_bounds_give_eagain_until_jobs_complete)
+{
+	struct tjob	*a = jobs_new(4, 0xA, 0);
+	struct tjob	*o = jobs_new(3, 0, 0);
+
+	make_pool(1, 1, 4, 2);
+	o[0].pj.devkey = 0xB;
+	o[1].pj.devkey = 0xC;
+	o[2].pj.devkey = 0xD;
+	a[0].block = 1;
+	cr_assert_eq(pool_submit(pool, &a[0].pj), 0);
+	wait_started(1);
+	cr_assert_eq(pool_submit(pool, &a[1].pj), 0);
+	cr_assert_eq(pool_submit(pool, &a[2].pj), 0);
+	cr_assert_eq(pool_submit(pool, &a[3].pj), -EAGAIN, "per-key bound");
+	cr_assert_eq(pool_submit(pool, &o[0].pj), 0);
+	cr_assert_eq(pool_submit(pool, &o[1].pj), 0);
+	cr_assert_eq(pool_submit(pool, &o[2].pj), -EAGAIN, "total bound");
+	expect_stats(1, 4, 3, 0);
+
+	open_gate();
+	run_until(5);
+	cr_assert_eq(pool_submit(pool, &a[3].pj), 0);
+	cr_assert_eq(pool_submit(pool, &o[2].pj), 0);
+	run_until(7);
+	run_pending();
+	cr_assert_eq(a[3].delivered, 1);
+	cr_assert_eq(o[2].delivered, 1);
+	expect_stats(0, 0, 0, 7);
+	free(a);
+	free(o);
+}
+
+Test(pool, shutdown_refuses_new_jobs_and_completes_queued)
+{
+	struct tjob	*j = jobs_new(4, 7, 0);
+
+	make_pool(1, 1, 8, 8);
+	j[0].block = 1;
+	cr_assert_eq(pool_submit(pool, &j[0].pj), 0);
+	wait_started(1);
+	cr_assert_eq(pool_submit(pool, &j[1].pj), 0);
+	cr_assert_eq(pool_submit(pool, &j[2].pj), 0);
+	pool_shutdown(pool);
+	cr_assert_eq(pool_submit(pool, &j[3].pj), -ESHUTDOWN);
+	open_gate();
+	run_until(3);
+	run_pending();
+	cr_assert_eq(j[1].delivered, 1);
+	cr_assert_eq(j[2].delivered, 1);
+	cr_assert_eq(j[3].delivered, 0);
+	cr_assert_eq(atomic_load(&j[3].ran), 0);
+	expect_stats(0, 0, 0, 3);
+	cr_assert_eq(pool_submit(pool, &j[3].pj), -ESHUTDOWN);
+	free(j);
+}
+
+Test(pool, free_with_idle_workers_returns)
+{
+	struct tjob	*j = jobs_new(1, 1, 0);
+
+	make_pool(8, 1, 8, 8);
+	pool_free(pool);	/* never used: workers all wait */
+	pool = NULL;
+
+	make_pool(8, 1, 8, 8);
+	cr_assert_eq(pool_submit(pool, &j[0].pj), 0);
+	run_until(1);
+	pool_free(pool);	/* used once, then idle */
+	pool = NULL;
+	free(j);
+}
+
+Test(pool, stats_count_running_queued_devices_completed)
+{
+	struct tjob	*a = jobs_new(3, 1, 1);
+	struct tjob	*b = jobs_new(1, 2, 1);
+	unsigned	 i;
+
+	make_pool(2, 1, 8, 8);
+	expect_stats(0, 0, 0, 0);
+	for (i = 0; i < 3; i++)
+		cr_assert_eq(pool_submit(pool, &a[i].pj), 0);
+	cr_assert_eq(pool_submit(pool, &b[0].pj), 0);
+	wait_started(2);
+	expect_stats(2, 2, 2, 0);
+	open_gate();
+	run_until(4);
+	expect_stats(0, 0, 0, 4);
+	free(a);
+	free(b);
+}
+
+Test(pool, workers_block_signals_and_caller_mask_is_kept)
+{
+	struct tjob	*j = jobs_new(4, 0, 0);
+	sigset_t	 before, after;
+	unsigned	 i;
+	int		 sig;
+
+	sigemptyset(&before);
+	sigemptyset(&after);
+	pthread_sigmask(SIG_BLOCK, NULL, &before);
+	cr_assert_eq(sigismember(&before, SIGTERM), 0);
+	make_pool(4, 4, 8, 8);
+	pthread_sigmask(SIG_BLOCK, NULL, &after);
+	for (sig = 1; sig < SIGRTMIN; sig++)
+		cr_assert_eq(sigismember(&before, sig),
+		    sigismember(&after, sig),
+		    "pool_new changed the caller's mask of signal %d", sig);
+	for (i = 0; i < 4; i++) {
+		j[i].pj.devkey = i;
+		cr_assert_eq(pool_submit(pool, &j[i].pj), 0);
+	}
+	run_until(4);
+	for (i = 0; i < 4; i++)
+		cr_assert(j[i].sigs_blocked, "job %u ran with signals open", i);
+	free(j);
+}
+
+Test(pool, bad_limits_are_refused)
+{
+	struct pool_limits	 lim = { 0, 1, 1, 1 };
+	struct pool		*p = (struct pool *)&lim;
+
+	cr_assert_eq(pool_new(base, &lim, test_done, NULL, &p), -EINVAL);
+	cr_assert_null(p);
+	lim.threads = 1;
+	lim.max_per_device = 0;
+	cr_assert_eq(pool_new(base, &lim, test_done, NULL, &p), -EINVAL);
+}

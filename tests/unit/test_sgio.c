@@ -1,0 +1,380 @@
+/* Unit tests for sgio: the sg_io_hdr it builds, EINTR handling and the
+ * mapping of its outcome, with SG_IO answered either by the real kernel
+ * (regular file, pipe, bad fd) or by the fake ioctl() defined below. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <scsi/sg.h>
+
+#include <criterion/criterion.h>
+
+#include "prh/sgio.h"
+
+/*
+ * The fake SG_IO device.  Off by default: ioctl() then goes straight to
+ * the kernel.  When on, SG_IO records what it was given and answers with
+ * the scripted outcome.  Each Criterion test runs in its own process, so
+ * this state starts fresh for every test.
+ */
+static struct {
+	int		on;
+	int		eintr;		/* fail this many calls: EINTR */
+	int		err;		/* then fail with this errno */
+	int		calls;
+	struct sg_io_hdr hdr;		/* as received on the last call */
+	uint8_t		cdb[PRH_CDB_LEN];
+	uint8_t		sense_in[PRH_SENSE_LEN];
+	uint8_t		data_in[PRH_DATA_MAX];
+	/* scripted answer */
+	unsigned	host, driver, status;
+	int		resid;
+	const uint8_t	*sense;
+	size_t		sense_len;
+	const uint8_t	*data;
+	size_t		data_len;
+} fake;
+
+/* Answer SG_IO as scripted in fake; return the ioctl result. */
+static int
+fake_sg_io(struct sg_io_hdr *h)
+{
+	fake.calls++;
+	fake.hdr = *h;
+	memcpy(fake.cdb, h->cmdp, h->cmd_len < PRH_CDB_LEN ? h->cmd_len :
+	    PRH_CDB_LEN);
+	memcpy(fake.sense_in, h->sbp, h->mx_sb_len < PRH_SENSE_LEN ?
+	    h->mx_sb_len : PRH_SENSE_LEN);
+	if (h->dxferp != NULL && h->dxfer_len > 0)
+		memcpy(fake.data_in, h->dxferp, h->dxfer_len < PRH_DATA_MAX ?
+		    h->dxfer_len : PRH_DATA_MAX);
+	if (fake.eintr > 0) {
+		fake.eintr--;
+		errno = EINTR;
+		return -1;
+	}
+	if (fake.err != 0) {
+		errno = fake.err;
+		return -1;
+	}
+	h->host_status = fake.host;
+	h->driver_status = fake.driver;
+	h->status = fake.status;
+	h->resid = fake.resid;
+	if (fake.sense_len > 0) {
+		memcpy(h->sbp, fake.sense, fake.sense_len);
+		h->sb_len_wr = fake.sense_len;
+	}
+	if (fake.data_len > 0)
+		memcpy(h->dxferp, fake.data, fake.data_len);
+	return 0;
+}
+
+/* The libc ioctl as sgio.c sees it: faked SG_IO or the real system call. */
+int
+ioctl(int fd, unsigned long request, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, request);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	if (fake.on && request == SG_IO)
+		return fake_sg_io(arg);
+	return (int)syscall(SYS_ioctl, fd, request, arg);
+}
+
+static const uint8_t cdb_in[PRH_CDB_LEN] = {
+	0x5e, 0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x04, 0x00, 0x66,
+	0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc,
+};
+static const uint8_t cdb_out[PRH_CDB_LEN] = {
+	0x5f, 0x06, 0x01, 0, 0, 0x00, 0x01, 0x00, 0x18, 0xfe,
+};
+
+/* The ABORTED COMMAND 00/06 answer to a non-SCSI or bad fd. */
+static void
+assert_aborted_0006(const struct scsi_result *r)
+{
+	static const uint8_t head[18] = {
+		0x70, 0x00, 0x0b, 0x00, 0x00, 0x00, 0x00, 0x0a, 0x00,
+		0x00, 0x00, 0x00, 0x00, 0x06, 0x00, 0x00, 0x00, 0x00,
+	};
+	size_t i;
+
+	cr_assert_eq(r->status, PRH_STATUS_CHECK_CONDITION);
+	cr_assert_eq(r->size, 0);
+	cr_assert_eq(memcmp(r->sense, head, sizeof(head)), 0);
+	for (i = sizeof(head); i < PRH_SENSE_LEN; i++)
+		cr_assert_eq(r->sense[i], 0, "sense byte %zu", i);
+}
+
+/* Run PR IN and PR OUT on fd and expect ABORTED COMMAND 00/06 for both. */
+static void
+expect_aborted_both(int fd)
+{
+	static uint8_t data[PRH_DATA_MAX];
+	struct scsi_result r;
+
+	memset(&r, 0xee, sizeof(r));
+	sgio_execute(fd, cdb_in, data, 1024, 1000, &r);
+	assert_aborted_0006(&r);
+	memset(&r, 0xee, sizeof(r));
+	memset(data, 0, 24);
+	sgio_execute(fd, cdb_out, data, 24, 1000, &r);
+	assert_aborted_0006(&r);
+}
+
+Test(sgio, regular_file_enotty)
+{
+	char path[] = "/tmp/prh-test-sgio-XXXXXX";
+	int fd;
+
+	fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	unlink(path);
+	cr_assert_eq(write(fd, "x", 1), 1);
+	expect_aborted_both(fd);
+	close(fd);
+}
+
+Test(sgio, pipe_enotty)
+{
+	int p[2];
+
+	cr_assert_eq(pipe(p), 0);
+	expect_aborted_both(p[0]);
+	expect_aborted_both(p[1]);
+	close(p[0]);
+	close(p[1]);
+}
+
+Test(sgio, closed_fd_ebadf)
+{
+	int p[2];
+
+	cr_assert_eq(pipe(p), 0);
+	close(p[0]);
+	close(p[1]);
+	expect_aborted_both(p[0]);
+	expect_aborted_both(-1);
+}
+
+Test(sgio, pr_in_header)
+{
+	static uint8_t data[PRH_DATA_MAX];
+	static const uint8_t zero[PRH_SENSE_LEN];
+	uint8_t reply[40];
+	struct scsi_result r;
+	size_t i;
+
+	for (i = 0; i < sizeof(reply); i++)
+		reply[i] = (uint8_t)(i + 1);
+	fake.on = 1;
+	fake.resid = PRH_DATA_MAX - (int)sizeof(reply);
+	fake.data = reply;
+	fake.data_len = sizeof(reply);
+	memset(data, 0xee, sizeof(data));
+	memset(&r, 0xee, sizeof(r));
+	sgio_execute(7, cdb_in, data, 1024, 30000, &r);
+
+	cr_assert_eq(fake.calls, 1);
+	cr_expect_eq(fake.hdr.interface_id, 'S');
+	cr_expect_eq(fake.hdr.cmd_len, 16);
+	cr_expect_eq(memcmp(fake.cdb, cdb_in, PRH_CDB_LEN), 0);
+	cr_expect_eq(fake.hdr.dxfer_direction, SG_DXFER_FROM_DEV);
+	cr_expect_eq(fake.hdr.dxfer_len, PRH_DATA_MAX);
+	cr_expect_eq(fake.hdr.dxferp, data);
+	cr_expect_eq(fake.hdr.mx_sb_len, PRH_SENSE_LEN);
+	cr_expect_eq(fake.hdr.sbp, r.sense);
+	cr_expect_eq(memcmp(fake.sense_in, zero, PRH_SENSE_LEN), 0,
+	    "sense buffer not zeroed before SG_IO");
+	cr_expect_eq(fake.data_in[0], 0, "PR IN buffer not zeroed");
+	cr_expect_eq(fake.data_in[PRH_DATA_MAX - 1], 0);
+	cr_expect_eq(fake.hdr.timeout, 30000);
+	cr_expect_eq(fake.hdr.flags, 0);
+	cr_expect_eq(fake.hdr.iovec_count, 0);
+
+	cr_expect_eq(r.status, PRH_STATUS_GOOD);
+	cr_expect_eq(r.size, sizeof(reply));
+	cr_expect_eq(memcmp(data, reply, sizeof(reply)), 0);
+	cr_expect_eq(memcmp(r.sense, zero, PRH_SENSE_LEN), 0);
+}
+
+Test(sgio, pr_in_size_capped_by_alloc_len)
+{
+	static uint8_t data[PRH_DATA_MAX];
+	struct scsi_result r;
+
+	fake.on = 1;
+	fake.resid = 0;			/* the device claims 8192 bytes */
+	sgio_execute(7, cdb_in, data, 8, 1000, &r);
+	cr_expect_eq(r.status, PRH_STATUS_GOOD);
+	cr_expect_eq(r.size, 8);
+	cr_expect_eq(fake.hdr.dxfer_len, PRH_DATA_MAX, "dxfer_len is always "
+	    "the full buffer");
+}
+
+Test(sgio, pr_out_header)
+{
+	uint8_t data[24];
+	struct scsi_result r;
+	size_t i;
+
+	for (i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(0xa0 + i);
+	fake.on = 1;
+	fake.resid = 0;
+	memset(&r, 0xee, sizeof(r));
+	sgio_execute(7, cdb_out, data, sizeof(data), 1, &r);
+	cr_assert_eq(fake.calls, 1);
+	cr_expect_eq(fake.hdr.interface_id, 'S');
+	cr_expect_eq(fake.hdr.cmd_len, 16);
+	cr_expect_eq(memcmp(fake.cdb, cdb_out, PRH_CDB_LEN), 0);
+	cr_expect_eq(fake.hdr.dxfer_direction, SG_DXFER_TO_DEV);
+	cr_expect_eq(fake.hdr.dxfer_len, sizeof(data));
+	cr_expect_eq(fake.hdr.dxferp, data);
+	cr_expect_eq(fake.data_in[0], 0xa0, "parameter list changed");
+	cr_expect_eq(fake.data_in[23], 0xa0 + 23);
+	cr_expect_eq(fake.hdr.timeout, 1);
+	cr_expect_eq(r.status, PRH_STATUS_GOOD);
+	cr_expect_eq(r.size, 0);
+}
+
+Test(sgio, pr_out_len_zero)
+{
+	uint8_t data[1] = { 0x42 };
+	struct scsi_result r;
+
+	fake.on = 1;
+	sgio_execute(7, cdb_out, data, 0, 1000, &r);
+	cr_expect_eq(fake.hdr.dxfer_direction, SG_DXFER_TO_DEV);
+	cr_expect_eq(fake.hdr.dxfer_len, 0);
+	cr_expect_eq(r.status, PRH_STATUS_GOOD);
+	cr_expect_eq(r.size, 0);
+	cr_expect_eq(data[0], 0x42);
+}
+
+Test(sgio, eintr_is_retried)
+{
+	static uint8_t data[PRH_DATA_MAX];
+	struct scsi_result r;
+
+	fake.on = 1;
+	fake.eintr = 3;
+	fake.resid = PRH_DATA_MAX - 8;
+	sgio_execute(7, cdb_in, data, 1024, 1000, &r);
+	cr_expect_eq(fake.calls, 4);
+	cr_expect_eq(r.status, PRH_STATUS_GOOD);
+	cr_expect_eq(r.size, 8);
+}
+
+/* One scripted errno and the status it must produce. */
+struct err_case {
+	int	err;
+	uint8_t	status;
+	uint8_t	key, asc;
+};
+
+static const struct err_case err_cases[] = {
+	{ EDOM, PRH_STATUS_TASK_SET_FULL, 0, 0 },
+	{ EBADE, PRH_STATUS_RESERVATION_CONFLICT, 0, 0 },
+	{ ENODEV, PRH_STATUS_CHECK_CONDITION, PRH_SK_HARDWARE_ERROR, 0x44 },
+	{ EINVAL, PRH_STATUS_CHECK_CONDITION, PRH_SK_ILLEGAL_REQUEST, 0x24 },
+	{ EIO, PRH_STATUS_CHECK_CONDITION, PRH_SK_ABORTED_COMMAND, 0x00 },
+};
+
+Test(sgio, ioctl_errno_mapped)
+{
+	static uint8_t data[PRH_DATA_MAX];
+	struct scsi_result r;
+	size_t i;
+
+	fake.on = 1;
+	for (i = 0; i < sizeof(err_cases) / sizeof(err_cases[0]); i++) {
+		fake.err = err_cases[i].err;
+		memset(&r, 0xee, sizeof(r));
+		sgio_execute(7, cdb_in, data, 1024, 1000, &r);
+		cr_expect_eq(r.status, err_cases[i].status, "errno %d",
+		    err_cases[i].err);
+		cr_expect_eq(r.size, 0);
+		cr_expect_eq(r.sense[2], err_cases[i].key, "errno %d",
+		    err_cases[i].err);
+		cr_expect_eq(r.sense[12], err_cases[i].asc);
+		cr_expect_eq(r.sense[95], 0);
+	}
+}
+
+Test(sgio, device_sense_copied_verbatim)
+{
+	static uint8_t data[PRH_DATA_MAX];
+	static const uint8_t ksense[20] = {
+		0x72, 0x06, 0x2a, 0x05, 0, 0, 0, 0x0c, 0x00, 0x0a, 0x80,
+		0, 0, 0, 0, 0, 0, 0, 0x12, 0x34,
+	};
+	struct scsi_result r;
+	size_t i;
+
+	fake.on = 1;
+	fake.status = PRH_STATUS_CHECK_CONDITION;
+	fake.driver = 0x08;		/* DRIVER_SENSE */
+	fake.sense = ksense;
+	fake.sense_len = sizeof(ksense);
+	fake.resid = 0;
+	memset(&r, 0xee, sizeof(r));
+	sgio_execute(7, cdb_out, data, 24, 1000, &r);
+	cr_expect_eq(r.status, PRH_STATUS_CHECK_CONDITION);
+	cr_expect_eq(r.size, 0);
+	cr_expect_eq(memcmp(r.sense, ksense, sizeof(ksense)), 0);
+	for (i = sizeof(ksense); i < PRH_SENSE_LEN; i++)
+		cr_expect_eq(r.sense[i], 0, "stale sense byte %zu", i);
+}
+
+Test(sgio, host_status_busy_keeps_sense)
+{
+	static uint8_t data[PRH_DATA_MAX];
+	static const uint8_t ksense[4] = { 0x70, 0x00, 0x06, 0x00 };
+	struct scsi_result r;
+
+	fake.on = 1;
+	fake.host = 0x0d;		/* DID_REQUEUE */
+	fake.sense = ksense;
+	fake.sense_len = sizeof(ksense);
+	sgio_execute(7, cdb_in, data, 1024, 1000, &r);
+	cr_expect_eq(r.status, PRH_STATUS_BUSY);
+	cr_expect_eq(r.size, 0);
+	cr_expect_eq(memcmp(r.sense, ksense, sizeof(ksense)), 0);
+	cr_expect_eq(r.sense[4], 0);
+}
+
+Test(sgio, host_status_error_is_aborted)
+{
+	static uint8_t data[PRH_DATA_MAX];
+	struct scsi_result r;
+
+	fake.on = 1;
+	fake.host = 0x07;		/* DID_ERROR: not GOOD */
+	fake.status = PRH_STATUS_GOOD;
+	fake.resid = 0;
+	sgio_execute(7, cdb_in, data, 1024, 1000, &r);
+	assert_aborted_0006(&r);
+}
+
+Test(sgio, driver_timeout_is_busy)
+{
+	static uint8_t data[PRH_DATA_MAX];
+	struct scsi_result r;
+
+	fake.on = 1;
+	fake.driver = 0x06;
+	fake.resid = 0;
+	sgio_execute(7, cdb_in, data, 1024, 1000, &r);
+	cr_expect_eq(r.status, PRH_STATUS_BUSY);
+	cr_expect_eq(r.size, 0);
+}
