@@ -1,2 +1,501 @@
-/* placeholder: pool */
-typedef int prh_placeholder_pool;
+/* Bounded worker thread pool with per-device isolation.
+ *
+ * Waiting jobs sit in per-key queues (struct pool_dev), found through a
+ * small hash table on the device key.  A key with waiting jobs and spare
+ * running capacity is on the "ready" list; a worker takes the oldest job of
+ * the key at the head of that list, so picking costs O(1) however many jobs
+ * wait.  A key that still has room after the pick goes to the tail, so keys
+ * with runnable jobs are served round-robin and jobs of one key start in
+ * submission order.  A saturated key is off the ready list: its jobs stay
+ * queued while other keys' jobs are picked.
+ *
+ * Finished jobs go on a completion list under a second lock, and the worker
+ * activates one pre-created event; its callback, on the loop thread, takes
+ * the whole list and calls done() for each job.  See doc/threads.md.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include <event2/event.h>
+
+#include "prh/pool.h"
+
+/* Job states (pool_job.state); changed under pool.lock, read there too. */
+enum {
+	POOL_JOB_IDLE = 0,	/* not in the pool: new, cancelled or delivered */
+	POOL_JOB_QUEUED,	/* on its key's waiting queue */
+	POOL_JOB_RUNNING,	/* on a worker */
+	POOL_JOB_DONE,		/* on the completion list, not yet delivered */
+};
+
+/* Per-key state: exists while the key has running or waiting jobs.
+ * Owned by the pool; every field is protected by pool.lock. */
+struct pool_dev {
+	uint64_t		 key;
+	unsigned		 running;	/* jobs of this key on workers */
+	unsigned		 nwait;		/* length of waiting */
+	int			 on_ready;	/* linked on pool.ready */
+	TAILQ_HEAD(, pool_job)	 waiting;	/* oldest first */
+	TAILQ_ENTRY(pool_dev)	 ready_entry;
+	struct pool_dev		*hnext;		/* hash chain */
+};
+
+TAILQ_HEAD(pool_job_list, pool_job);
+
+/* The pool.  Immutable after pool_new: base, ev, done, done_arg, lim,
+ * threads, nthreads, nbuckets.  pool.lock protects the job queue, the
+ * per-key table and the counters beside it; pool.dlock protects only the
+ * completion list.  completed is touched by the loop thread alone.  Lock
+ * order: never hold both (workers take them one after the other). */
+struct pool {
+	struct event_base	*base;
+	struct event		*ev;		/* completion event */
+	pool_done_fn		 done;
+	void			*done_arg;
+	struct pool_limits	 lim;
+	pthread_t		*threads;
+	unsigned		 nthreads;	/* started workers */
+
+	pthread_mutex_t		 lock;
+	pthread_cond_t		 cond;		/* ready list gained a key, or quit */
+	struct pool_dev		**buckets;
+	unsigned		 nbuckets;	/* power of two */
+	TAILQ_HEAD(, pool_dev)	 ready;
+	unsigned		 waiting;	/* queued jobs, all keys */
+	unsigned		 running;	/* jobs on workers */
+	unsigned		 ndevs;		/* live pool_dev structs */
+	int			 shut;		/* pool_shutdown() was called */
+	int			 quit;		/* workers must exit */
+
+	pthread_mutex_t		 dlock;
+	struct pool_job_list	 done_list;	/* finished, not delivered */
+
+	uint64_t		 completed;	/* loop thread only */
+};
+
+/* Mix a 64-bit key into a bucket index (splitmix64 finaliser). */
+static unsigned
+pool_hash(const struct pool *p, uint64_t key)
+{
+	key ^= key >> 30;
+	key *= 0xbf58476d1ce4e5b9ULL;
+	key ^= key >> 27;
+	key *= 0x94d049bb133111ebULL;
+	key ^= key >> 31;
+	return (unsigned)key & (p->nbuckets - 1);
+}
+
+/* Find the per-key state of key, or NULL.  Called with p->lock held. */
+static struct pool_dev *
+pool_dev_find(struct pool *p, uint64_t key)
+{
+	struct pool_dev	*d;
+
+	for (d = p->buckets[pool_hash(p, key)]; d != NULL; d = d->hnext)
+		if (d->key == key)
+			return d;
+	return NULL;
+}
+
+/* Create and link per-key state for key, or NULL when out of memory.
+ * Called with p->lock held. */
+static struct pool_dev *
+pool_dev_add(struct pool *p, uint64_t key)
+{
+	struct pool_dev	*d;
+	unsigned	 h;
+
+	if ((d = calloc(1, sizeof *d)) == NULL)
+		return NULL;
+	d->key = key;
+	TAILQ_INIT(&d->waiting);
+	h = pool_hash(p, key);
+	d->hnext = p->buckets[h];
+	p->buckets[h] = d;
+	p->ndevs++;
+	return d;
+}
+
+/* Unlink and free per-key state that has no running and no waiting jobs.
+ * Called with p->lock held. */
+static void
+pool_dev_drop(struct pool *p, struct pool_dev *d)
+{
+	struct pool_dev	**dp;
+
+	for (dp = &p->buckets[pool_hash(p, d->key)]; *dp != NULL;
+	    dp = &(*dp)->hnext) {
+		if (*dp == d) {
+			*dp = d->hnext;
+			break;
+		}
+	}
+	if (d->on_ready)
+		TAILQ_REMOVE(&p->ready, d, ready_entry);
+	p->ndevs--;
+	free(d);
+}
+
+/* Put d on the ready list if it has waiting jobs and spare capacity; wake
+ * one worker when it was added.  Called with p->lock held. */
+static void
+pool_dev_update_ready(struct pool *p, struct pool_dev *d)
+{
+	int	runnable;
+
+	runnable = d->nwait > 0 && d->running < p->lim.max_per_device;
+	if (runnable && !d->on_ready) {
+		TAILQ_INSERT_TAIL(&p->ready, d, ready_entry);
+		d->on_ready = 1;
+		pthread_cond_signal(&p->cond);
+	} else if (!runnable && d->on_ready) {
+		TAILQ_REMOVE(&p->ready, d, ready_entry);
+		d->on_ready = 0;
+	}
+}
+
+/* Take the next job to run, or NULL when told to quit.  Called with
+ * p->lock held; may wait on p->cond. */
+static struct pool_job *
+pool_take(struct pool *p)
+{
+	struct pool_dev	*d;
+	struct pool_job	*job;
+
+	while (!p->quit && TAILQ_EMPTY(&p->ready))
+		pthread_cond_wait(&p->cond, &p->lock);
+	if (p->quit)
+		return NULL;
+
+	d = TAILQ_FIRST(&p->ready);
+	TAILQ_REMOVE(&p->ready, d, ready_entry);
+	d->on_ready = 0;
+	job = TAILQ_FIRST(&d->waiting);
+	TAILQ_REMOVE(&d->waiting, job, entry);
+	d->nwait--;
+	p->waiting--;
+	d->running++;
+	p->running++;
+	job->state = POOL_JOB_RUNNING;
+	/* Round robin: back to the tail if it can take another job. */
+	pool_dev_update_ready(p, d);
+	/* Hand on the wakeup if more work is ready. */
+	if (!TAILQ_EMPTY(&p->ready))
+		pthread_cond_signal(&p->cond);
+	return job;
+}
+
+/* Account for a job whose work has returned.  Called with p->lock held. */
+static void
+pool_finish(struct pool *p, struct pool_job *job)
+{
+	struct pool_dev	*d = job->dq;
+
+	job->state = POOL_JOB_DONE;
+	job->dq = NULL;
+	d->running--;
+	p->running--;
+	if (d->running == 0 && d->nwait == 0)
+		pool_dev_drop(p, d);
+	else
+		pool_dev_update_ready(p, d);
+}
+
+/* Worker thread: run jobs until told to quit. */
+static void *
+pool_worker(void *arg)
+{
+	struct pool	*p = arg;
+	struct pool_job	*job;
+
+	pthread_mutex_lock(&p->lock);
+	while ((job = pool_take(p)) != NULL) {
+		pthread_mutex_unlock(&p->lock);
+
+		job->work(job);
+
+		pthread_mutex_lock(&p->lock);
+		pool_finish(p, job);
+		pthread_mutex_unlock(&p->lock);
+
+		/* After this insert the job belongs to the loop thread. */
+		pthread_mutex_lock(&p->dlock);
+		TAILQ_INSERT_TAIL(&p->done_list, job, entry);
+		pthread_mutex_unlock(&p->dlock);
+		event_active(p->ev, EV_READ, 0);
+
+		pthread_mutex_lock(&p->lock);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+/* Completion event callback: deliver every finished job on the loop
+ * thread.  Activations coalesce, so take the whole list each time. */
+static void
+pool_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct pool		*p = arg;
+	struct pool_job_list	 list = TAILQ_HEAD_INITIALIZER(list);
+	struct pool_job		*job;
+
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&p->dlock);
+	TAILQ_CONCAT(&list, &p->done_list, entry);
+	pthread_mutex_unlock(&p->dlock);
+
+	while ((job = TAILQ_FIRST(&list)) != NULL) {
+		TAILQ_REMOVE(&list, job, entry);
+		/* Plain store: cancel runs on this thread and workers no
+		 * longer reference a delivered job. */
+		job->state = POOL_JOB_IDLE;
+		p->completed++;
+		p->done(job, p->done_arg);
+	}
+}
+
+/* Stop and join the first n workers. */
+static void
+pool_join(struct pool *p, unsigned n)
+{
+	unsigned	i;
+
+	pthread_mutex_lock(&p->lock);
+	p->quit = 1;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	for (i = 0; i < n; i++)
+		pthread_join(p->threads[i], NULL);
+}
+
+/* Start lim.threads workers with every signal blocked: the mask is set in
+ * this thread before pthread_create, so new threads inherit it, and put
+ * back afterwards.  0 or a negative errno (workers started are joined). */
+static int
+pool_start_threads(struct pool *p)
+{
+	sigset_t	all, old;
+	unsigned	i;
+	int		r;
+
+	sigfillset(&all);
+	if ((r = pthread_sigmask(SIG_SETMASK, &all, &old)) != 0)
+		return -r;
+	for (i = 0; i < p->lim.threads; i++) {
+		r = pthread_create(&p->threads[i], NULL, pool_worker, p);
+		if (r != 0)
+			break;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	p->nthreads = i;
+	if (r != 0) {
+		pool_join(p, i);
+		return -r;
+	}
+	return 0;
+}
+
+/* Bucket count for the per-key table: about one per two possible keys. */
+static unsigned
+pool_nbuckets(const struct pool_limits *lim)
+{
+	unsigned long	want = ((unsigned long)lim->threads + lim->queue_max) / 2;
+	unsigned	n = 16;
+
+	while (n < want && n < 4096)
+		n <<= 1;
+	return n;
+}
+
+/* Free the pool's memory, locks and event (no threads may be running). */
+static void
+pool_destroy(struct pool *p)
+{
+	if (p->ev != NULL)
+		event_free(p->ev);
+	pthread_cond_destroy(&p->cond);
+	pthread_mutex_destroy(&p->dlock);
+	pthread_mutex_destroy(&p->lock);
+	free(p->buckets);
+	free(p->threads);
+	free(p);
+}
+
+/* Create a pool and start its threads: 0 and *out, or a negative errno. */
+int
+pool_new(struct event_base *base, const struct pool_limits *lim,
+    pool_done_fn done, void *done_arg, struct pool **out)
+{
+	struct pool	*p;
+	int		 r;
+
+	*out = NULL;
+	if (base == NULL || lim == NULL || done == NULL ||
+	    lim->threads == 0 || lim->max_per_device == 0 ||
+	    lim->queue_max == 0 || lim->dev_queue_max == 0)
+		return -EINVAL;
+	if ((p = calloc(1, sizeof *p)) == NULL)
+		return -ENOMEM;
+	p->base = base;
+	p->done = done;
+	p->done_arg = done_arg;
+	p->lim = *lim;
+	p->nbuckets = pool_nbuckets(lim);
+	TAILQ_INIT(&p->ready);
+	TAILQ_INIT(&p->done_list);
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_mutex_init(&p->dlock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	p->buckets = calloc(p->nbuckets, sizeof *p->buckets);
+	p->threads = calloc(lim->threads, sizeof *p->threads);
+	if (p->buckets == NULL || p->threads == NULL) {
+		pool_destroy(p);
+		return -ENOMEM;
+	}
+	if ((p->ev = event_new(base, -1, 0, pool_done_cb, p)) == NULL) {
+		pool_destroy(p);
+		return -ENOMEM;
+	}
+	if ((r = pool_start_threads(p)) < 0) {
+		pool_destroy(p);
+		return r;
+	}
+	*out = p;
+	return 0;
+}
+
+/* Queue a job: 0, -EAGAIN when a queue bound is reached, -ESHUTDOWN after
+ * pool_shutdown(), -ENOMEM, or -EINVAL without a work function.  The job
+ * must not be in the pool already (its pool fields need no set-up). */
+int
+pool_submit(struct pool *p, struct pool_job *job)
+{
+	struct pool_dev	*d;
+	int		 r = 0;
+
+	if (job->work == NULL)
+		return -EINVAL;
+	pthread_mutex_lock(&p->lock);
+	if (p->shut) {
+		r = -ESHUTDOWN;
+		goto out;
+	}
+	if (p->waiting >= p->lim.queue_max) {
+		r = -EAGAIN;
+		goto out;
+	}
+	if ((d = pool_dev_find(p, job->devkey)) == NULL) {
+		if ((d = pool_dev_add(p, job->devkey)) == NULL) {
+			r = -ENOMEM;
+			goto out;
+		}
+	} else if (d->nwait >= p->lim.dev_queue_max) {
+		r = -EAGAIN;
+		goto out;
+	}
+	job->state = POOL_JOB_QUEUED;
+	job->dq = d;
+	TAILQ_INSERT_TAIL(&d->waiting, job, entry);
+	d->nwait++;
+	p->waiting++;
+	pool_dev_update_ready(p, d);
+out:
+	pthread_mutex_unlock(&p->lock);
+	return r;
+}
+
+/* Remove a job that has not started: 0, or -EBUSY if it is running or
+ * finished (its completion will come).  A job not in the pool: -ENOENT. */
+int
+pool_cancel(struct pool *p, struct pool_job *job)
+{
+	struct pool_dev	*d;
+	int		 r = 0;
+
+	pthread_mutex_lock(&p->lock);
+	switch (job->state) {
+	case POOL_JOB_QUEUED:
+		d = job->dq;
+		TAILQ_REMOVE(&d->waiting, job, entry);
+		d->nwait--;
+		p->waiting--;
+		job->state = POOL_JOB_IDLE;
+		job->dq = NULL;
+		if (d->running == 0 && d->nwait == 0)
+			pool_dev_drop(p, d);
+		else
+			pool_dev_update_ready(p, d);
+		break;
+	case POOL_JOB_RUNNING:
+	case POOL_JOB_DONE:
+		r = -EBUSY;
+		break;
+	default:
+		r = -ENOENT;
+		break;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return r;
+}
+
+/* Fill counters. Loop thread only. */
+void
+pool_get_stats(struct pool *p, struct pool_stats *st)
+{
+	memset(st, 0, sizeof *st);
+	pthread_mutex_lock(&p->lock);
+	st->running = p->running;
+	st->queued = p->waiting;
+	st->devices = p->ndevs;
+	pthread_mutex_unlock(&p->lock);
+	st->completed = p->completed;
+}
+
+/* Stop accepting jobs; queued and running jobs still complete. */
+void
+pool_shutdown(struct pool *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->shut = 1;
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Join the workers and free the pool.  Queued jobs and finished jobs not
+ * yet delivered are dropped without completion (their state is reset, the
+ * memory is the caller's).  Call on the loop thread, never from done(),
+ * and only when no job is running: a running job would be waited for. */
+void
+pool_free(struct pool *p)
+{
+	struct pool_dev	*d;
+	struct pool_job	*job;
+	unsigned	 i;
+
+	if (p == NULL)
+		return;
+	pool_join(p, p->nthreads);
+	for (i = 0; i < p->nbuckets; i++) {
+		while ((d = p->buckets[i]) != NULL) {
+			p->buckets[i] = d->hnext;
+			while ((job = TAILQ_FIRST(&d->waiting)) != NULL) {
+				TAILQ_REMOVE(&d->waiting, job, entry);
+				job->state = POOL_JOB_IDLE;
+				job->dq = NULL;
+			}
+			free(d);
+		}
+	}
+	while ((job = TAILQ_FIRST(&p->done_list)) != NULL) {
+		TAILQ_REMOVE(&p->done_list, job, entry);
+		job->state = POOL_JOB_IDLE;
+	}
+	pool_destroy(p);
+}
