@@ -3,19 +3,23 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
 
 #include "prh/config.h"
+#include "prh/trace.h"
 
 #ifndef PRH_RUNSTATEDIR
 #define PRH_RUNSTATEDIR "/run"
 #endif
 
 #define DEFAULT_SOCKET		PRH_RUNSTATEDIR "/qemu-pr-helper.sock"
+#define DEFAULT_PIDFILE		PRH_RUNSTATEDIR "/qemu-pr-helper.pid"
 #define DEFAULT_THREADS		32
 #define DEFAULT_PER_DEVICE	4
 #define DEFAULT_QUEUE_MAX	4096
@@ -34,7 +38,12 @@ enum {
 static const struct option config_long_opts[] = {
 	{ "help",		no_argument,		NULL, 'h' },
 	{ "version",		no_argument,		NULL, 'V' },
+	{ "daemon",		no_argument,		NULL, 'd' },
+	{ "pidfile",		required_argument,	NULL, 'f' },
 	{ "socket",		required_argument,	NULL, 'k' },
+	{ "trace",		required_argument,	NULL, 'T' },
+	{ "user",		required_argument,	NULL, 'u' },
+	{ "group",		required_argument,	NULL, 'g' },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "quiet",		no_argument,		NULL, 'q' },
 	{ "threads",		required_argument,	NULL, OPT_THREADS },
@@ -54,8 +63,15 @@ static void config_usage(const char *argv0)
 "\n"
 "  -h, --help                display this help and exit\n"
 "  -V, --version             output version information and exit\n"
+"  -d, --daemon              run in the background once the socket exists\n"
+"  -f, --pidfile=PATH        PID file, written with -d or -f and locked\n"
+"                            (default '%s')\n"
 "  -k, --socket=PATH         path to the Unix socket (absolute)\n"
 "                            (default '%s')\n"
+"  -T, --trace=[[enable=]PATTERN][,events=FILE][,file=FILE]\n"
+"                            enable trace points; -T help lists them\n"
+"  -u, --user=USER           user to drop privileges to (name or uid)\n"
+"  -g, --group=GROUP         group to drop privileges to (name or gid)\n"
 "  -v, --verbose             log more (repeatable)\n"
 "  -q, --quiet               log only errors\n"
 "      --threads=N           SG_IO worker threads (default %u)\n"
@@ -66,8 +82,9 @@ static void config_usage(const char *argv0)
 "      --sg-timeout=SECONDS  SG_IO timeout (default %u)\n"
 "\n"
 "Signals: SIGTERM, SIGINT and SIGHUP stop accepting connections, finish the\n"
-"commands in flight, remove the socket and exit 0.\n",
-	    argv0, DEFAULT_SOCKET, DEFAULT_THREADS, DEFAULT_PER_DEVICE,
+"commands in flight, remove the socket and exit 0.  SIGUSR1 logs a summary\n"
+"of the counters.\n",
+	    argv0, DEFAULT_PIDFILE, DEFAULT_SOCKET, DEFAULT_THREADS, DEFAULT_PER_DEVICE,
 	    DEFAULT_QUEUE_MAX, DEFAULT_SG_TIMEOUT);
 }
 
@@ -96,6 +113,66 @@ static int config_uint(const char *name, const char *arg, unsigned min,
 	return 0;
 }
 
+/* Resolve -u: a user name, or else a decimal uid. */
+static int config_user(struct prh_config *cfg, const char *arg)
+{
+	struct passwd *pw = getpwnam(arg);
+	char *end;
+	unsigned long v;
+
+	cfg->user = arg;
+	if (pw != NULL) {
+		cfg->uid = pw->pw_uid;
+		return 0;
+	}
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (arg[0] < '0' || arg[0] > '9' || *end != '\0' || errno != 0 ||
+	    v >= (uid_t)-1) {
+		fprintf(stderr, "qemu-pr-helper: invalid user '%s'\n", arg);
+		return -EINVAL;
+	}
+	cfg->uid = (uid_t)v;
+	return 0;
+}
+
+/* Resolve -g: a group name, or else a decimal gid. */
+static int config_group(struct prh_config *cfg, const char *arg)
+{
+	struct group *gr = getgrnam(arg);
+	char *end;
+	unsigned long v;
+
+	cfg->group = arg;
+	if (gr != NULL) {
+		cfg->gid = gr->gr_gid;
+		return 0;
+	}
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (arg[0] < '0' || arg[0] > '9' || *end != '\0' || errno != 0 ||
+	    v >= (gid_t)-1) {
+		fprintf(stderr, "qemu-pr-helper: invalid group '%s'\n", arg);
+		return -EINVAL;
+	}
+	cfg->gid = (gid_t)v;
+	return 0;
+}
+
+/* Apply -T: help lists the trace points and exits. */
+static enum config_action config_trace(const char *arg)
+{
+	int r = trace_parse_opt(arg);
+
+	if (r < 0)
+		return CONFIG_EXIT_ERROR;
+	if (r > 0) {
+		trace_list(stdout);
+		return CONFIG_EXIT_OK;
+	}
+	return CONFIG_RUN;
+}
+
 /* Apply one option; returns CONFIG_RUN to go on. */
 static enum config_action config_apply(struct prh_config *cfg, int c,
     const char *argv0)
@@ -109,9 +186,24 @@ static enum config_action config_apply(struct prh_config *cfg, int c,
 	case 'V':
 		config_version(argv0);
 		return CONFIG_EXIT_OK;
+	case 'd':
+		cfg->daemonize = true;
+		break;
+	case 'f':
+		cfg->pidfile = optarg;
+		cfg->pidfile_given = true;
+		break;
 	case 'k':
 		cfg->socket_path = optarg;
 		cfg->socket_given = true;
+		break;
+	case 'T':
+		return config_trace(optarg);
+	case 'u':
+		r = config_user(cfg, optarg);
+		break;
+	case 'g':
+		r = config_group(cfg, optarg);
 		break;
 	case 'v':
 		if (cfg->verbosity > 0)
@@ -159,6 +251,10 @@ static enum config_action config_validate(struct prh_config *cfg)
 		    cfg->socket_path);
 		return CONFIG_EXIT_ERROR;
 	}
+	if (cfg->pidfile[0] == '\0') {
+		fprintf(stderr, "qemu-pr-helper: empty pid file path\n");
+		return CONFIG_EXIT_ERROR;
+	}
 	if (cfg->max_per_device > cfg->threads)
 		cfg->max_per_device = cfg->threads;
 	return CONFIG_RUN;
@@ -174,6 +270,7 @@ enum config_action config_parse(struct prh_config *cfg, int argc,
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->socket_path = DEFAULT_SOCKET;
+	cfg->pidfile = DEFAULT_PIDFILE;
 	cfg->verbosity = 1;
 	cfg->threads = DEFAULT_THREADS;
 	cfg->max_per_device = DEFAULT_PER_DEVICE;
@@ -181,7 +278,7 @@ enum config_action config_parse(struct prh_config *cfg, int argc,
 	cfg->sg_timeout = DEFAULT_SG_TIMEOUT;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "hVk:vq", config_long_opts,
+	while ((c = getopt_long(argc, argv, "hVdf:k:T:u:g:vq", config_long_opts,
 	    NULL)) != -1) {
 		act = config_apply(cfg, c, argv0);
 		if (act != CONFIG_RUN)

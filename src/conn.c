@@ -11,7 +11,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -28,6 +30,8 @@
 #include "prh/log.h"
 #include "prh/server.h"
 #include "prh/sgio.h"
+#include "prh/status.h"
+#include "prh/trace.h"
 
 /* Replies a client may leave unread before we stop reading its requests. */
 #define CONN_OUTPUT_MAX		(PRH_REPLY_HDR_LEN + PRH_DATA_MAX)
@@ -59,7 +63,38 @@ struct conn {
 	uint8_t			 cdb[PRH_CDB_LEN];
 	int			 devfd;		/* fd that came with the CDB, or -1 */
 	struct cmd		*cmd;		/* command being read or in flight */
+	pid_t			 peer_pid;	/* SO_PEERCRED at accept, or -1 */
+	uid_t			 peer_uid;
+	const char		*close_reason;	/* for the close trace point */
 };
+
+/* Log a per-connection message naming the peer ("[pid P uid U] msg"). */
+static void __attribute__((format(printf, 3, 4)))
+conn_log(const struct conn *c, int prio, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_msg(prio, "[pid %d uid %d] %s", (int)c->peer_pid,
+	    (int)c->peer_uid, msg);
+}
+
+/* Read the peer's pid and uid once, for messages and traces. */
+static void conn_peer_cred(struct conn *c)
+{
+	struct ucred uc;
+	socklen_t len = sizeof(uc);
+
+	c->peer_pid = -1;
+	c->peer_uid = (uid_t)-1;
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == 0) {
+		c->peer_pid = uc.pid;
+		c->peer_uid = uc.uid;
+	}
+}
 
 static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_write_cb(struct bufferevent *bev, void *arg);
@@ -97,6 +132,10 @@ int conn_new(struct server *srv, int fd)
 	c->fd = fd;
 	c->devfd = -1;
 	c->state = CONN_HELLO;
+	c->close_reason = "eof";
+	conn_peer_cred(c);
+	TRACE(TP_ACCEPT, "conn=%p fd=%d peer_pid=%d peer_uid=%d", (void *)c,
+	    fd, (int)c->peer_pid, (int)c->peer_uid);
 	c->rd = event_new(srv->base, fd, EV_READ | EV_PERSIST, conn_read_cb,
 	    c);
 	c->wr = bufferevent_socket_new(srv->base, fd, 0);
@@ -141,6 +180,8 @@ void conn_free(struct conn *c)
 	struct server *srv = c->srv;
 	struct cmd *cmd = c->cmd;
 
+	TRACE(TP_CLOSE, "conn=%p peer_pid=%d reason=%s", (void *)c,
+	    (int)c->peer_pid, srv->draining ? "shutdown" : c->close_reason);
 	if (cmd != NULL) {
 		if (c->state == CONN_SUBMITTED &&
 		    pool_cancel(srv->pool, &cmd->job) != 0) {
@@ -186,7 +227,8 @@ static bool conn_close(struct conn *c)
 static bool conn_reject(struct conn *c, const char *msg)
 {
 	if (msg != NULL)
-		log_warn("%s", msg);
+		conn_log(c, LOG_WARNING, "%s", msg);
+	c->close_reason = "protocol";
 	c->srv->stats.closed_protocol++;
 	return conn_close(c);
 }
@@ -205,9 +247,18 @@ void cmd_discard(struct server *srv, struct cmd *cmd)
 static void conn_cmd_work(struct pool_job *job)
 {
 	struct cmd *cmd = (struct cmd *)job;
+	uint64_t t0 = trace_now_ns(), dt;
 
 	sgio_execute(cmd->devfd, cmd->cdb, cmd->data, cmd->req.len,
 	    cmd->timeout_ms, &cmd->res);
+	dt = trace_now_ns() - t0;
+	status_worker_busy(dt);
+	TRACE(TP_SGIO_DONE, "cmd=%p fd=%d opcode=0x%02x sa=%u status=0x%02x "
+	    "sense=%02x/%02x/%02x size=%u duration_us=%llu", (void *)cmd,
+	    cmd->devfd, cmd->req.opcode, cmd->req.service_action,
+	    cmd->res.status, cmd->res.sense[2] & 0x0f, cmd->res.sense[12],
+	    cmd->res.sense[13], cmd->res.size,
+	    (unsigned long long)(dt / 1000));
 }
 
 /* Key that groups commands by device for the per-device worker cap. */
@@ -240,6 +291,9 @@ static int conn_send_reply(struct conn *c, const struct scsi_result *res,
 
 	proto_encode_reply(hdr, res->status, res->size, res->sense);
 	c->srv->stats.commands++;
+	status_count_reply(c->cdb[0], res->status);
+	TRACE(TP_REPLY, "conn=%p peer_pid=%d status=0x%02x size=%u",
+	    (void *)c, (int)c->peer_pid, res->status, res->size);
 	if (evbuffer_get_length(out) == 0) {
 		n = sendmsg(c->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (n < 0 && errno != EAGAIN && errno != EINTR)
@@ -299,6 +353,9 @@ static bool conn_submit(struct conn *c)
 
 	r = pool_submit(srv->pool, &c->cmd->job);
 	if (r == 0) {
+		TRACE(TP_SUBMIT, "conn=%p cmd=%p peer_pid=%d devkey=0x%llx",
+		    (void *)c, (void *)c->cmd, (int)c->peer_pid,
+		    (unsigned long long)c->cmd->job.devkey);
 		c->state = CONN_SUBMITTED;
 		srv->stats.inflight++;
 		return true;
@@ -321,17 +378,18 @@ static bool conn_submit(struct conn *c)
 static bool conn_request_ready(struct conn *c)
 {
 	struct cmd *cmd = c->cmd;
-	int fl;
 
-	conn_read_off(c);
+	/* The read event stays armed: a client that waits for its answer
+	 * sends nothing, so it costs nothing, and saves two epoll_ctl calls
+	 * per command.  conn_read_cb disarms it if pipelined bytes come. */
 	cmd->devfd = c->devfd;
 	c->devfd = -1;
 	cmd->conn = c;
 	cmd->timeout_ms = c->srv->cfg->sg_timeout * 1000u;
 	memcpy(cmd->cdb, c->cdb, PRH_CDB_LEN);
 
-	fl = fcntl(cmd->devfd, F_GETFL);
-	if (cmd->req.is_out && fl >= 0 && (fl & O_ACCMODE) == O_RDONLY) {
+	if (cmd->req.is_out &&
+	    (fcntl(cmd->devfd, F_GETFL) & O_ACCMODE) == O_RDONLY) {
 		/* CAP_SYS_RAWIO bypasses the kernel's write check: refuse. */
 		struct scsi_result res;
 
@@ -359,9 +417,14 @@ static bool conn_cdb_done(struct conn *c)
 		return conn_reject(c, "Invalid CDB, closing socket.");
 	if (r < 0)
 		return conn_reject(c, NULL);
+	TRACE(TP_REQUEST, "conn=%p peer_pid=%d peer_uid=%d opcode=0x%02x "
+	    "sa=%u len=%u devfd=%d", (void *)c, (int)c->peer_pid,
+	    (int)c->peer_uid, req.opcode, req.service_action, req.len,
+	    c->devfd);
 	c->cmd = server_cmd_get(c->srv);
 	if (c->cmd == NULL) {
-		log_warn("cannot allocate a command: closing connection");
+		conn_log(c, LOG_WARNING, "cannot allocate a command: closing "
+		    "connection");
 		return conn_close(c);
 	}
 	c->cmd->req = req;
@@ -389,6 +452,8 @@ static bool conn_read_hello(struct conn *c)
 		return true;
 	if (proto_check_hello(c->hello) < 0)
 		return conn_reject(c, NULL);
+	TRACE(TP_HANDSHAKE, "conn=%p peer_pid=%d", (void *)c,
+	    (int)c->peer_pid);
 	c->state = CONN_READ_CDB;
 	c->off = 0;
 	return true;
@@ -405,8 +470,8 @@ static bool conn_read_cdb(struct conn *c)
 	if (n == -EAGAIN || n == -EINTR)
 		return false;
 	if (n == -EMSGSIZE) {
-		log_warn("file descriptor lost (limit reached?): closing "
-		    "connection");
+		conn_log(c, LOG_WARNING, "file descriptor lost (limit "
+		    "reached?): closing connection");
 		return conn_reject(c, NULL);
 	}
 	if (nfds > 1 || (nfds == 1 && c->devfd >= 0)) {
@@ -462,6 +527,8 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
 			more = conn_read_param(c);
 			break;
 		default:
+			/* Pipelined bytes while a command is in flight: they
+			 * wait in the socket until the answer is queued. */
 			conn_read_off(c);
 			more = false;
 			break;
@@ -483,7 +550,11 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 /* Write error, peer reset or write timeout: close now. */
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-	conn_free(arg);
+	struct conn *c = arg;
+
+	c->close_reason = (what & BEV_EVENT_TIMEOUT) ? "write-timeout" :
+	    "write-error";
+	conn_free(c);
 }
 
 /* Completion on the loop thread: answer the client or drop the result. */

@@ -1,10 +1,14 @@
-/* Logging to stderr with a priority filter; libevent's messages routed in. */
+/* Logging with a priority filter: stderr (with sd-daemon "<N>" prefixes
+ * when stderr is the journal) or syslog; libevent's messages routed in. */
 #include "config.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -14,6 +18,50 @@
 #define LOG_PREFIX	"qemu-pr-helper: "
 
 static atomic_int log_verbosity = 1;
+
+/* Where messages go.  Chosen during start-up (one thread), read-only
+ * afterwards except log_copy_fd, which only the start-up code changes. */
+static enum {
+	LOG_TO_STDERR,		/* "qemu-pr-helper: message" */
+	LOG_TO_JOURNAL,		/* "<N>message": stderr is the journal */
+	LOG_TO_SYSLOG,		/* -d: syslog(3), LOG_DAEMON */
+} log_dest = LOG_TO_STDERR;
+static atomic_int log_copy_fd = -1;	/* -d start-up pipe, or -1 */
+
+/* Whether JOURNAL_STREAM names the file that stderr is ("DEV:INO"). */
+static bool log_stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	char tail;
+
+	if (js == NULL || sscanf(js, "%llu:%llu%c", &dev, &ino, &tail) != 2)
+		return false;
+	if (fstat(STDERR_FILENO, &st) < 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+}
+
+/* Pick stderr or journal-style stderr. */
+void log_init(void)
+{
+	log_dest = log_stderr_is_journal() ? LOG_TO_JOURNAL : LOG_TO_STDERR;
+}
+
+/* Send messages to syslog from now on (-d). */
+void log_use_syslog(void)
+{
+	openlog("qemu-pr-helper", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	log_dest = LOG_TO_SYSLOG;
+}
+
+/* Also copy every message, as a stderr line, to fd (-1 to stop). */
+void log_set_copy_fd(int fd)
+{
+	atomic_store(&log_copy_fd, fd);
+}
 
 /* Set the verbosity level. */
 void log_set_verbosity(int level)
@@ -42,23 +90,43 @@ static int log_threshold(void)
 	}
 }
 
-/* Write one formatted line to stderr with a single write(2). */
+/* Write one formatted line with a single write(2) (or one syslog call). */
 static void log_vmsg(int prio, const char *fmt, va_list ap)
 {
 	char buf[1024];
-	size_t off = sizeof(LOG_PREFIX) - 1;
-	int n;
+	size_t pre = sizeof(LOG_PREFIX) - 1, off;
+	int n, copy;
 
 	if (prio > log_threshold())
 		return;
-	memcpy(buf, LOG_PREFIX, off);
+	/* Room for "<N>" in front of the prefix, used under journald. */
+	memcpy(buf + 3, LOG_PREFIX, pre);
+	off = 3 + pre;
 	n = vsnprintf(buf + off, sizeof(buf) - off - 1, fmt, ap);
 	if (n < 0)
 		return;
 	off += (size_t)n < sizeof(buf) - off - 1 ? (size_t)n :
 	    sizeof(buf) - off - 2;
 	buf[off++] = '\n';
-	(void)!write(STDERR_FILENO, buf, off);
+	copy = atomic_load(&log_copy_fd);
+	if (copy >= 0)
+		(void)!write(copy, buf + 3, off - 3);
+	switch (log_dest) {
+	case LOG_TO_SYSLOG:
+		buf[off - 1] = '\0';
+		syslog(prio, "%s", buf + 3 + pre);
+		break;
+	case LOG_TO_JOURNAL:
+		/* The journal names the unit: no program prefix. */
+		buf[pre] = '<';
+		buf[pre + 1] = (char)('0' + (prio & 7));
+		buf[pre + 2] = '>';
+		(void)!write(STDERR_FILENO, buf + pre, off - pre);
+		break;
+	default:
+		(void)!write(STDERR_FILENO, buf + 3, off - 3);
+		break;
+	}
 }
 
 /* Log one message at priority prio. */

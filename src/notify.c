@@ -1,18 +1,20 @@
 /* Service manager notification through NOTIFY_SOCKET (sd_notify(3)). */
 #include "config.h"
 
+#include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #ifdef HAVE_LIBSYSTEMD
 #include <systemd/sd-daemon.h>
 #else
-#include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <unistd.h>
 #endif
 
 #include "prh/notify.h"
@@ -60,5 +62,29 @@ void notify_send(const char *fmt, ...)
 	(void)sd_notify(0, buf);
 #else
 	notify_raw(buf);
+#endif
+}
+
+/* Watchdog interval the service manager asked for: 1 and *usec, 0 if none
+ * (or meant for another process), a negative errno if malformed. */
+int notify_watchdog_usec(uint64_t *usec)
+{
+#ifdef HAVE_LIBSYSTEMD
+	return sd_watchdog_enabled(0, usec);
+#else
+	const char *s = getenv("WATCHDOG_USEC"), *p = getenv("WATCHDOG_PID");
+	unsigned long long v;
+	char *end;
+
+	if (s == NULL)
+		return 0;
+	if (p != NULL && strtoul(p, NULL, 10) != (unsigned long)getpid())
+		return 0;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (s[0] < '0' || s[0] > '9' || *end != '\0' || errno != 0 || v == 0)
+		return -EINVAL;
+	*usec = v;
+	return 1;
 #endif
 }

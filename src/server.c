@@ -15,8 +15,10 @@
 
 #include "prh/conn.h"
 #include "prh/log.h"
+#include "prh/notify.h"
 #include "prh/pool.h"
 #include "prh/server.h"
+#include "prh/trace.h"
 
 /* How long accepting pauses after EMFILE/ENFILE. */
 #define ACCEPT_RETRY_MS		200
@@ -140,6 +142,7 @@ static void server_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct server *srv = arg;
 
+	TRACE(TP_SIGNAL, "signo=%d", (int)sig);
 	if (srv->draining) {
 		log_info("signal %d during shutdown: exiting now", (int)sig);
 		event_base_loopbreak(srv->base);
@@ -183,6 +186,7 @@ void server_shutdown(struct server *srv)
 	if (srv->draining)
 		return;
 	srv->draining = true;
+	notify_send("STOPPING=1");
 	server_stop_listening(srv);
 	evtimer_add(srv->drain_timer, &tv);
 	/* Connections that are idle close now; busy ones after answering. */

@@ -5,11 +5,19 @@
 #define PRH_CONFIG_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 /* Everything the command line decides. */
 struct prh_config {
 	const char	*socket_path;	/* -k; absolute */
 	bool		 socket_given;	/* -k was on the command line */
+	bool		 daemonize;	/* -d: detach after the socket exists */
+	const char	*pidfile;	/* -f; written only if pidfile_given or -d */
+	bool		 pidfile_given;	/* -f was on the command line */
+	const char	*user;		/* -u as given, or NULL */
+	uid_t		 uid;		/* -u resolved */
+	const char	*group;		/* -g as given, or NULL */
+	gid_t		 gid;		/* -g resolved */
 	int		 verbosity;	/* 1 default, -v adds, -q sets 0 */
 	unsigned	 threads;	/* --threads: SG_IO workers */
 	unsigned	 max_per_device;	/* --max-per-device */

@@ -1,11 +1,24 @@
 /* Logging: every message has a syslog priority and goes to stderr as
- * "qemu-pr-helper: message".  Thread-safe.  -q silences per-connection
- * errors (LOG_WARNING from connections), -v adds LOG_INFO, -vv LOG_DEBUG.
+ * "qemu-pr-helper: message"; when stderr is the journal (JOURNAL_STREAM
+ * matches it) as "<N>message" (sd-daemon(3) prefixes); with -d to syslog
+ * (LOG_DAEMON, ident qemu-pr-helper).  Thread-safe.  -q silences
+ * per-connection errors (LOG_WARNING from connections), -v adds LOG_INFO,
+ * -vv LOG_DEBUG.
  */
 #ifndef PRH_LOG_H
 #define PRH_LOG_H
 
 #include <syslog.h>
+
+/* Choose stderr or journal-style stderr; call once at start-up. */
+void log_init(void);
+
+/* Send messages to syslog from now on (-d, after the fork). */
+void log_use_syslog(void);
+
+/* Also copy every message, formatted as a stderr line, to fd; -1 stops.
+ * Used for the -d start-up pipe. */
+void log_set_copy_fd(int fd);
 
 /* Set how much is logged: 0 quiet, 1 default, 2 info, 3+ debug. */
 void log_set_verbosity(int level);

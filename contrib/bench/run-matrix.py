@@ -1,0 +1,578 @@
+#!/usr/bin/env python3
+"""The benchmark matrix behind `make bench`.
+
+Runs qemu-pr-bench against the project's helper and, when it is installed
+and we are root, against QEMU's /usr/bin/qemu-pr-helper, alternating them
+in the same run on the same device files with the same CPU pinning, and
+writes one table with both and their ratio (results.txt) and everything
+measured (results.json) into the output directory.
+
+Every helper is started by this script, pinned with taskset, and stopped
+again (SIGTERM, then SIGKILL); the temporary directory is removed at the
+end.  Standard library only.
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+QEMU_HELPER = "/usr/bin/qemu-pr-helper"
+CPU_BENCH = "0"
+CPUS = {"cross": ("1", CPU_BENCH), "same": (CPU_BENCH, CPU_BENCH)}
+
+
+def log(msg):
+    """Progress on stderr."""
+    print(msg, file=sys.stderr, flush=True)
+
+
+class Helper:
+    """One helper process under test, pinned, with its socket."""
+
+    def __init__(self, kind, binary, sock, cpu, logpath, lunsim=None,
+                 env=None):
+        self.kind = kind
+        self.sock = sock
+        argv = ["taskset", "-c", cpu]
+        if lunsim is not None:
+            # lunsim execs the helper: the pid stays the helper's.
+            argv = [lunsim, "--initiator", "bench-" + kind, "--"] + argv
+        argv += [binary, "-k", sock]
+        self.logf = open(logpath, "ab")
+        self.proc = subprocess.Popen(argv, stdout=self.logf,
+                                     stderr=subprocess.STDOUT,
+                                     env=env, start_new_session=True)
+        self.pid = self.proc.pid
+        self._wait_ready()
+
+    def _wait_ready(self, timeout=10.0):
+        """Wait until the socket answers with its hello."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise RuntimeError("%s helper exited with %s" %
+                                   (self.kind, self.proc.returncode))
+            try:
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.settimeout(1.0)
+                    s.connect(self.sock)
+                    if len(s.recv(4)) == 4:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.02)
+        raise RuntimeError("%s helper did not come up on %s" %
+                           (self.kind, self.sock))
+
+    def stop(self):
+        """SIGTERM, then SIGKILL after 3 s."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(3)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.logf.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.sock)
+
+
+class Matrix:
+    """The whole run: tools, helpers, cells, results."""
+
+    def __init__(self, args):
+        self.args = args
+        b = args.builddir
+        self.bench = os.path.join(b, "qemu-pr-bench")
+        self.ours = os.path.join(b, "qemu-pr-helper")
+        self.lunsim = os.path.join(b, "lunsim")
+        if not (os.access(self.lunsim, os.X_OK) and
+                (os.path.exists(os.path.join(b, ".libs", "lunsim.so")) or
+                 os.path.exists(os.path.join(b, "lunsim.so")))):
+            self.lunsim = None
+        self.shim = os.path.join(b, "tests", "shim", ".libs",
+                                 "sgio_shim.so")
+        if not os.path.exists(self.shim):
+            self.shim = None
+        self.kinds = ["ours"]
+        if (os.access(QEMU_HELPER, os.X_OK) and os.geteuid() == 0 and
+                not args.no_qemu):
+            self.kinds.append("qemu")
+        self.out = args.out
+        self.tmp = tempfile.mkdtemp(prefix="prh-bench.")
+        self.logdir = os.path.join(self.out, "logs")
+        self.histdir = os.path.join(self.out, "hist")
+        for d in (self.logdir, self.histdir):
+            os.makedirs(d, exist_ok=True)
+        self.helpers = []
+        self.cells = []
+        self.extra = {}
+        self.regfile = os.path.join(self.tmp, "regular.img")
+        with open(self.regfile, "wb") as f:
+            f.truncate(4096)
+
+    # -- helpers ---------------------------------------------------------
+
+    def start(self, kind, cpu, lun=False, env=None, tag=""):
+        """Start a fresh helper of kind ('ours' or 'qemu')."""
+        binary = self.ours if kind == "ours" else QEMU_HELPER
+        sock = os.path.join(self.tmp, "%s%s.sock" % (kind, tag))
+        h = Helper(kind, binary, sock, cpu,
+                   os.path.join(self.logdir, kind + ".log"),
+                   lunsim=self.lunsim if lun else None, env=env)
+        self.helpers.append(h)
+        return h
+
+    def stop_all(self):
+        """Stop every helper still running."""
+        while self.helpers:
+            self.helpers.pop().stop()
+
+    def lun(self, name, *faults):
+        """A fresh simulated LUN file, with faults applied."""
+        path = os.path.join(self.tmp, name)
+        subprocess.run([self.lunsim, "create", path, "--size", "1M",
+                        "--force"], check=True, stdout=subprocess.DEVNULL)
+        if faults:
+            self.fault(path, *faults)
+        return path
+
+    def fault(self, path, *words):
+        """lunsim fault PATH WORDS."""
+        subprocess.run([self.lunsim, "fault", path] + list(words),
+                       check=True, stdout=subprocess.DEVNULL)
+
+    # -- one run of the load generator ------------------------------------
+
+    def bench_run(self, helper, bench_cpu, argv, hist=None):
+        """Run qemu-pr-bench pinned, return its JSON."""
+        cmd = ["taskset", "-c", bench_cpu, self.bench, "-k", helper.sock,
+               "-p", str(helper.pid), "--json"] + argv
+        if hist is not None:
+            cmd += ["--hist", hist]
+        p = subprocess.run(cmd, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True,
+                           timeout=self.args.duration * 4 + 120)
+        if p.returncode != 0 or not p.stdout.strip():
+            raise RuntimeError("qemu-pr-bench failed (%d): %s" %
+                               (p.returncode, p.stderr.strip()))
+        return json.loads(p.stdout)
+
+    def load_args(self, conns, devs, extra=()):
+        """The load options every cell shares."""
+        a = ["-c", str(conns), "-d", str(self.args.duration),
+             "-w", str(self.args.warmup)]
+        for d in devs:
+            a += ["-f", d]
+        return a + list(extra)
+
+    def cell(self, name, place, conns, devs, lun=False, extra=(),
+             device_label="file"):
+        """One cell: fresh helpers, reps alternating between them,
+        medians."""
+        helper_cpu, bench_cpu = CPUS[place]
+        log("cell %s: %s, %d connections" % (name, place, conns))
+        runs = {k: [] for k in self.kinds}
+        hs = {k: self.start(k, helper_cpu, lun=lun) for k in self.kinds}
+        try:
+            for rep in range(self.args.reps):
+                order = self.kinds if rep % 2 == 0 else self.kinds[::-1]
+                for k in order:
+                    hist = os.path.join(self.histdir, "%s.%s.%d.txt" %
+                                        (name, k, rep))
+                    r = self.bench_run(hs[k], bench_cpu,
+                                       self.load_args(conns, devs, extra),
+                                       hist=hist)
+                    r["hist_file"] = hist
+                    runs[k].append(r)
+        finally:
+            for h in hs.values():
+                h.stop()
+                self.helpers.remove(h)
+        c = {"name": name, "placement": place, "connections": conns,
+             "device": device_label}
+        for k in self.kinds:
+            c[k] = summarize(runs[k])
+        self.cells.append(c)
+        return c
+
+    # -- the scenarios -----------------------------------------------------
+
+    def run_load_cells(self):
+        """Throughput and latency cells on zero-latency devices."""
+        for n in self.args.conns:
+            self.cell("file-cross-%d" % n, "cross", n, [self.regfile])
+        for n in (1, 64):
+            self.cell("file-same-%d" % n, "same", n, [self.regfile])
+        if self.lunsim is None:
+            log("lunsim not built: simulated-LUN cells skipped")
+            return
+        lun0 = self.lun("zero.lun")
+        for n in self.args.lun_conns:
+            self.cell("lun-cross-%d" % n, "cross", n, [lun0], lun=True,
+                      device_label="lun")
+        slow = self.lun("slow.lun", "latency=1")
+        self.cell("lun1ms-cross-64", "cross", 64, [slow], lun=True,
+                  device_label="lun 1 ms")
+
+    def run_hung(self):
+        """64 connections, half on a hung LUN, half on a healthy one."""
+        if self.lunsim is not None:
+            hung, good = self.lun("hung.lun"), self.lun("good.lun")
+            devs, lun, env = [hung, good], True, None
+            hang = lambda: self.fault(hung, "hang")      # noqa: E731
+            unhang = lambda: self.fault(hung, "clear")   # noqa: E731
+        elif self.shim is not None:
+            hung = os.path.join(self.tmp, "hung.img")
+            good = os.path.join(self.tmp, "good.img")
+            ctl = os.path.join(self.tmp, "shim.ctl")
+            for p in (hung, good):
+                open(p, "wb").close()
+            open(ctl, "w").close()
+            devs, lun = [hung, good], False
+            env = dict(os.environ, LD_PRELOAD=self.shim, PRH_SHIM_CTL=ctl)
+
+            def write_ctl(text):
+                with open(ctl + ".new", "w") as f:
+                    f.write(text)
+                os.rename(ctl + ".new", ctl)
+            hang = lambda: write_ctl("%s hang=1\n" % hung)  # noqa: E731
+            unhang = lambda: write_ctl("%s errno=25\n" % hung)  # noqa
+        else:
+            log("neither lunsim nor the SG_IO shim: hung-LUN cell skipped")
+            return
+        log("cell hung-lun: cross, 64 connections")
+        res = {}
+        helper_cpu, bench_cpu = CPUS["cross"]
+        for k in self.kinds:
+            res[k] = {"normal": [], "hung": []}
+        hs = {k: self.start(k, helper_cpu, lun=lun, env=env, tag="-hung")
+              for k in self.kinds}
+        try:
+            for rep in range(self.args.reps):
+                order = self.kinds if rep % 2 == 0 else self.kinds[::-1]
+                for k in order:
+                    # Normal: the healthy LUN's 32 connections alone.
+                    r = self.bench_run(hs[k], bench_cpu,
+                                       self.load_args(32, [good]))
+                    res[k]["normal"].append(r)
+                    hang()
+                    try:
+                        r = self.bench_run(hs[k], bench_cpu,
+                                           self.load_args(64, devs) +
+                                           ["--timeout", "0.2"])
+                    finally:
+                        unhang()
+                    res[k]["hung"].append(r)
+                    time.sleep(0.3)   # let the helper finish the hung ones
+        finally:
+            for h in hs.values():
+                h.stop()
+                self.helpers.remove(h)
+        out = {}
+        for k in self.kinds:
+            norm = [r["per_device"][0]["throughput"]
+                    for r in res[k]["normal"]]
+            hung_thr = [r["per_device"][1]["throughput"]
+                        for r in res[k]["hung"]]
+            p99 = [r["per_device"][1]["latency_us"]["p99"]
+                   for r in res[k]["hung"]]
+            out[k] = {"healthy_normal": statistics.median(norm),
+                      "healthy_hung": statistics.median(hung_thr),
+                      "healthy_hung_p99_us": statistics.median(p99),
+                      "kept": statistics.median(hung_thr) /
+                      max(statistics.median(norm), 1e-9),
+                      "runs": res[k]}
+        self.extra["hung"] = out
+
+    def run_idle(self):
+        """RSS per idle connection, and 10,000 connections under load."""
+        helper_cpu, bench_cpu = CPUS["cross"]
+        idle = {}
+        for k in self.kinds:
+            idle[k] = {}
+            for n in self.args.idle:
+                if k == "qemu" and n > 1000 and self.args.quick:
+                    continue
+                log("idle: %s, %d connections" % (k, n))
+                h = self.start(k, helper_cpu, tag="-idle")
+                try:
+                    r = self.bench_run(h, bench_cpu,
+                                       ["--idle", str(n),
+                                        "--connect-timeout", "60"])
+                finally:
+                    h.stop()
+                    self.helpers.remove(h)
+                idle[k][str(n)] = r
+        self.extra["idle"] = idle
+        n = max(self.args.idle)
+        log("load: ours, %d connections" % n)
+        h = self.start("ours", helper_cpu, tag="-10k")
+        try:
+            r = self.bench_run(h, bench_cpu,
+                               ["-c", str(n), "-n", str(2 * n),
+                                "--connect-timeout", "60", "--timeout",
+                                "30", "-f", self.regfile])
+        finally:
+            h.stop()
+            self.helpers.remove(h)
+        self.extra["many"] = r
+
+    def cleanup(self):
+        """Stop helpers, remove the temporary directory."""
+        self.stop_all()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def summarize(runs):
+    """Medians over the repetitions of one helper in one cell."""
+    def med(f):
+        return statistics.median(f(r) for r in runs)
+
+    def cpu(r):
+        h = r.get("helper") or {}
+        return h.get("cpu_us_per_command", 0.0)
+
+    def util(r):
+        h = r.get("helper") or {}
+        return h.get("cpu_s", 0.0) / max(r["elapsed_s"], 1e-9)
+    thr = [r["throughput"] for r in runs]
+    mid = sorted(range(len(runs)), key=lambda i: thr[i])[len(runs) // 2]
+    return {
+        "throughput": med(lambda r: r["throughput"]),
+        "throughput_runs": thr,
+        "p50_us": med(lambda r: r["latency_us"]["p50"]),
+        "p90_us": med(lambda r: r["latency_us"]["p90"]),
+        "p99_us": med(lambda r: r["latency_us"]["p99"]),
+        "p999_us": med(lambda r: r["latency_us"]["p99.9"]),
+        "max_us": med(lambda r: r["latency_us"]["max"]),
+        "cpu_us_per_command": med(cpu),
+        "helper_cpu_util": med(util),
+        "vmhwm_kib": max((r.get("helper") or {}).get("vmhwm_kib", 0)
+                         for r in runs),
+        "unanswered": sum(r["unanswered"] for r in runs),
+        "errors": sum(r["transport_errors"]["total"] +
+                      r["connect_failures"]["total"] for r in runs),
+        "statuses": runs[mid]["statuses"],
+        "hist_file": runs[mid].get("hist_file"),
+    }
+
+
+def ratio(a, b):
+    """a/b, or None."""
+    return a / b if a and b else None
+
+
+def fmt_ratio(r):
+    """A ratio for the table."""
+    return "%.2fx" % r if r is not None else "-"
+
+
+def render(m):
+    """The results table as text."""
+    q = "qemu" in m.kinds
+    lines = []
+    w = lines.append
+    w("qemu-pr-helper benchmark matrix (%s s runs, median of %d, "
+      "warm-up %s s)" % (m.args.duration, m.args.reps, m.args.warmup))
+    w("cross-core: helper on CPU 1, qemu-pr-bench on CPU 0; same-core: "
+      "both on CPU 0")
+    w("baseline: %s" % (QEMU_HELPER if q else "none (QEMU's helper not "
+                        "available or not root)"))
+    w("")
+    hdr = "%-18s %5s %10s %10s %7s %9s %9s %9s %9s %7s %8s %8s" % (
+        "cell", "conns", "ours/s", "qemu/s", "ratio", "p50 ours",
+        "p50 qemu", "p99 ours", "p99 qemu", "p99 q/o", "us/cmd o",
+        "us/cmd q")
+    w(hdr)
+    w("-" * len(hdr))
+    for c in m.cells:
+        o = c["ours"]
+        qq = c.get("qemu", {})
+        w("%-18s %5d %10.0f %10s %7s %9.1f %9s %9.1f %9s %7s %8.2f %8s" % (
+            c["name"].rsplit("-", 1)[0], c["connections"], o["throughput"],
+            "%.0f" % qq["throughput"] if qq else "-",
+            fmt_ratio(ratio(o["throughput"], qq.get("throughput"))),
+            o["p50_us"], "%.1f" % qq["p50_us"] if qq else "-",
+            o["p99_us"], "%.1f" % qq["p99_us"] if qq else "-",
+            fmt_ratio(ratio(qq.get("p99_us"), o["p99_us"])),
+            o["cpu_us_per_command"],
+            "%.2f" % qq["cpu_us_per_command"] if qq else "-"))
+    w("")
+    hung = m.extra.get("hung")
+    if hung:
+        w("hung LUN + healthy LUN, 64 connections (32 each); healthy LUN "
+          "alone with its 32 as normal:")
+        for k, v in hung.items():
+            w("  %-5s normal %9.0f/s  with hang %9.0f/s (%5.1f%% kept)  "
+              "p99 %9.1f us" % (k, v["healthy_normal"], v["healthy_hung"],
+                                100 * v["kept"], v["healthy_hung_p99_us"]))
+        w("")
+    idle = m.extra.get("idle", {})
+    if idle:
+        w("RSS per idle connection (VmRSS delta / connections):")
+        for k, v in idle.items():
+            for n, r in v.items():
+                h = r.get("helper") or {}
+                w("  %-5s %6s connections: %7.0f bytes  (%d connected, "
+                  "RSS %s -> %s KiB)" % (k, n,
+                                         h.get("bytes_per_connection", 0),
+                                         r["connected"],
+                                         h.get("rss_before_kib"),
+                                         h.get("rss_after_kib")))
+        w("")
+    many = m.extra.get("many")
+    if many:
+        w("ours, %d connections, %d commands: %d connected, %d answered, "
+          "%d unanswered, %d errors, %d connect failures" % (
+              many["connections"], many["count"], many["connected"],
+              many["answered"], many["unanswered"],
+              many["transport_errors"]["total"],
+              many["connect_failures"]["total"]))
+        w("")
+    w("peak RSS under load (VmHWM, 256-connection cell): " + ", ".join(
+        "%s %s KiB" % (k, c[k]["vmhwm_kib"]) for c in m.cells
+        if c["name"] == "file-cross-256" for k in m.kinds))
+    w("")
+    tg = targets(m)
+    if tg:
+        w("targets:")
+        for t in tg:
+            w("  [%s] %-58s %s" % ("ok" if t["ok"] else (
+                "--" if t["ok"] is None else "NO"), t["what"], t["value"]))
+    return "\n".join(lines) + "\n"
+
+
+def targets(m):
+    """The project's performance targets, checked against this run."""
+    cells = {c["name"]: c for c in m.cells}
+    out = []
+
+    def add(what, ok, value):
+        out.append({"what": what, "ok": ok, "value": value})
+
+    def thr_ratio(name):
+        c = cells.get(name)
+        if c is None or "qemu" not in c:
+            return None
+        return ratio(c["ours"]["throughput"], c["qemu"]["throughput"])
+
+    for name, want in (("file-cross-64", 2.5), ("file-cross-256", 2.5),
+                       ("file-same-1", 1.6), ("file-same-64", 1.6)):
+        r = thr_ratio(name)
+        add("%s throughput >= %.1fx QEMU" % (name, want),
+            None if r is None else r >= want, fmt_ratio(r))
+    c = cells.get("file-cross-64")
+    if c and "qemu" in c:
+        r = ratio(c["ours"]["p99_us"], c["qemu"]["p99_us"])
+        add("file-cross-64 p99 <= 0.5x QEMU", r <= 0.5, fmt_ratio(r))
+    c = cells.get("file-cross-1")
+    if c and "qemu" in c:
+        r = ratio(c["ours"]["p50_us"], c["qemu"]["p50_us"])
+        add("file-cross-1 p50 <= QEMU", r <= 1.0, fmt_ratio(r))
+    c = cells.get("file-cross-256")
+    if c and "qemu" in c:
+        r = ratio(c["ours"]["cpu_us_per_command"],
+                  c["qemu"]["cpu_us_per_command"])
+        add("CPU per command at saturation <= 0.4x QEMU", r <= 0.4,
+            fmt_ratio(r))
+    idle = m.extra.get("idle", {}).get("ours", {})
+    for n, r in idle.items():
+        b = (r.get("helper") or {}).get("bytes_per_connection")
+        add("RSS per idle connection <= 1024 bytes (%s)" % n,
+            None if b is None else b <= 1024, "%.0f bytes" % (b or 0))
+    many = m.extra.get("many")
+    if many:
+        ok = (many["connected"] == many["connections"] and
+              many["answered"] == many["count"])
+        add("%d connections, every command answered" % many["connections"],
+            ok, "%d/%d" % (many["answered"], many["count"]))
+    hung = m.extra.get("hung", {}).get("ours")
+    if hung:
+        add("healthy LUN keeps >= 80% with a hung LUN", hung["kept"] >= 0.8,
+            "%.1f%%" % (100 * hung["kept"]))
+    return out
+
+
+def parse_args():
+    """Command line."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--builddir", default=".")
+    p.add_argument("--out", default="bench")
+    p.add_argument("--duration", type=float, default=2.5)
+    p.add_argument("--warmup", type=float, default=0.3)
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--conns", type=int, nargs="+", default=[1, 16, 64, 256])
+    p.add_argument("--lun-conns", type=int, nargs="+", default=[1, 64, 256])
+    p.add_argument("--idle", type=int, nargs="+", default=[1000, 10000])
+    p.add_argument("--quick", action="store_true",
+                   help="short runs, one repetition, for trying it out")
+    p.add_argument("--no-qemu", action="store_true")
+    p.add_argument("--skip", nargs="*", default=[],
+                   choices=["load", "hung", "idle"])
+    a = p.parse_args()
+    if a.quick:
+        a.duration, a.reps, a.warmup = 0.5, 1, 0.1
+    a.builddir = os.path.abspath(a.builddir)
+    a.out = os.path.abspath(a.out)
+    return a
+
+
+def raise_nofile():
+    """The helpers inherit our fd limit: make room for 10,000 clients."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 65536
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE,
+                           (max(want, hard), max(want, hard)))
+        return
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def main():
+    """Run the matrix and write the results."""
+    args = parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    raise_nofile()
+    m = Matrix(args)
+    started = time.monotonic()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    try:
+        if "load" not in args.skip:
+            m.run_load_cells()
+        if "hung" not in args.skip:
+            m.run_hung()
+        if "idle" not in args.skip:
+            m.run_idle()
+    finally:
+        m.cleanup()
+    text = render(m)
+    text += "\n(%.0f s)\n" % (time.monotonic() - started)
+    doc = {"duration_s": args.duration, "reps": args.reps,
+           "warmup_s": args.warmup, "kinds": m.kinds,
+           "qemu_helper": QEMU_HELPER if "qemu" in m.kinds else None,
+           "lunsim": m.lunsim is not None, "cells": m.cells,
+           "targets": targets(m), **m.extra,
+           "wall_s": time.monotonic() - started}
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump(doc, f, indent=1)
+    with open(os.path.join(args.out, "results.txt"), "w") as f:
+        f.write(text)
+    sys.stdout.write(text)
+    print("results in %s/results.{txt,json}" % args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+/* lunsim.so: with LUNSIM_FAKE_BLK=1 the fstat family reports a simulated
+ * LUN as a block device (major 240, minor 0), so that QEMU's host_device
+ * driver accepts it.  Stat by path is left alone: QEMU only uses it to
+ * tell /dev/sg* character devices apart.  glibc 2.33+ exports fstat and
+ * fstat64 as functions; __fxstat and __fxstat64 remain for binaries linked
+ * against older glibc; statx and fstatat cover AT_EMPTY_PATH callers.
+ * lseek(SEEK_END) answers the data area size, as on a block device.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "prh/lunsim.h"
+#include "preload.h"
+
+LUNSIM_EXPORT int fstat(int fd, struct stat *st);
+LUNSIM_EXPORT int fstat64(int fd, struct stat64 *st);
+LUNSIM_EXPORT int __fxstat(int ver, int fd, struct stat *st);
+LUNSIM_EXPORT int __fxstat64(int ver, int fd, struct stat64 *st);
+LUNSIM_EXPORT int fstatat(int dfd, const char *path, struct stat *st,
+    int flags);
+LUNSIM_EXPORT int fstatat64(int dfd, const char *path, struct stat64 *st,
+    int flags);
+LUNSIM_EXPORT off_t lseek(int fd, off_t off, int whence);
+LUNSIM_EXPORT off64_t lseek64(int fd, off64_t off, int whence);
+LUNSIM_EXPORT int statx(int dfd, const char *path, int flags,
+    unsigned int mask, struct statx *stx);
+
+/* Whether the stat of fd should be turned into a block device's. */
+static int
+fakeblk_applies(int fd, mode_t mode, long long size)
+{
+	return lunsim_fake_blk() && S_ISREG(mode) &&
+	    size >= LUNSIM_HDR_SIZE && lunsim_is_lun(fd);
+}
+
+/* Rewrite a stat64 of fd if it is a LUN in fake-block mode. */
+static void
+fakeblk_stat64(int fd, struct stat64 *st)
+{
+	if (!fakeblk_applies(fd, st->st_mode, (long long)st->st_size))
+		return;
+	st->st_mode = (st->st_mode & ~(mode_t)S_IFMT) | S_IFBLK;
+	st->st_rdev = makedev(LUNSIM_FAKE_MAJOR, 0);
+}
+
+/* Rewrite a stat of fd if it is a LUN in fake-block mode. */
+static void
+fakeblk_stat(int fd, struct stat *st)
+{
+	if (!fakeblk_applies(fd, st->st_mode, (long long)st->st_size))
+		return;
+	st->st_mode = (st->st_mode & ~(mode_t)S_IFMT) | S_IFBLK;
+	st->st_rdev = makedev(LUNSIM_FAKE_MAJOR, 0);
+}
+
+/* Whether an *at() call names dfd itself. */
+static int
+fakeblk_is_fd_call(const char *path, int flags)
+{
+	return (flags & AT_EMPTY_PATH) && path != NULL && path[0] == '\0';
+}
+
+/* The interposed fstat. */
+int
+fstat(int fd, struct stat *st)
+{
+	static int (*real)(int, struct stat *);
+	int rc;
+
+	if (real == NULL && (real = (int (*)(int, struct stat *))
+	    lunsim_next("fstat")) == NULL)
+		return errno = ENOSYS, -1;
+	rc = real(fd, st);
+	if (rc == 0)
+		fakeblk_stat(fd, st);
+	return rc;
+}
+
+/* The interposed fstat64. */
+int
+fstat64(int fd, struct stat64 *st)
+{
+	static int (*real)(int, struct stat64 *);
+	int rc;
+
+	if (real == NULL && (real = (int (*)(int, struct stat64 *))
+	    lunsim_next("fstat64")) == NULL)
+		return errno = ENOSYS, -1;
+	rc = real(fd, st);
+	if (rc == 0)
+		fakeblk_stat64(fd, st);
+	return rc;
+}
+
+/* The old glibc entry point of fstat (struct stat is the kernel's). */
+int
+__fxstat(int ver, int fd, struct stat *st)
+{
+	(void)ver;
+	return fstat(fd, st);
+}
+
+/* The old glibc entry point of fstat64. */
+int
+__fxstat64(int ver, int fd, struct stat64 *st)
+{
+	(void)ver;
+	return fstat64(fd, st);
+}
+
+/* The interposed fstatat. */
+int
+fstatat(int dfd, const char *path, struct stat *st, int flags)
+{
+	static int (*real)(int, const char *, struct stat *, int);
+	int rc;
+
+	if (real == NULL && (real = (int (*)(int, const char *, struct stat *,
+	    int))lunsim_next("fstatat")) == NULL)
+		return errno = ENOSYS, -1;
+	rc = real(dfd, path, st, flags);
+	if (rc == 0 && fakeblk_is_fd_call(path, flags))
+		fakeblk_stat(dfd, st);
+	return rc;
+}
+
+/* The interposed fstatat64. */
+int
+fstatat64(int dfd, const char *path, struct stat64 *st, int flags)
+{
+	static int (*real)(int, const char *, struct stat64 *, int);
+	int rc;
+
+	if (real == NULL && (real = (int (*)(int, const char *,
+	    struct stat64 *, int))lunsim_next("fstatat64")) == NULL)
+		return errno = ENOSYS, -1;
+	rc = real(dfd, path, st, flags);
+	if (rc == 0 && fakeblk_is_fd_call(path, flags))
+		fakeblk_stat64(dfd, st);
+	return rc;
+}
+
+/* The interposed statx. */
+int
+statx(int dfd, const char *path, int flags, unsigned int mask,
+    struct statx *stx)
+{
+	static int (*real)(int, const char *, int, unsigned int,
+	    struct statx *);
+	int rc;
+
+	if (real == NULL && (real = (int (*)(int, const char *, int,
+	    unsigned int, struct statx *))lunsim_next("statx")) == NULL)
+		return errno = ENOSYS, -1;
+	rc = real(dfd, path, flags, mask, stx);
+	if (rc == 0 && fakeblk_is_fd_call(path, flags) &&
+	    fakeblk_applies(dfd, stx->stx_mode, (long long)stx->stx_size)) {
+		stx->stx_mode = (uint16_t)((stx->stx_mode & ~S_IFMT) | S_IFBLK);
+		stx->stx_rdev_major = LUNSIM_FAKE_MAJOR;
+		stx->stx_rdev_minor = 0;
+	}
+	return rc;
+}
+
+/* lseek64 of the next library; SEEK_END on a LUN answers its data size. */
+off64_t
+lseek64(int fd, off64_t off, int whence)
+{
+	static off64_t (*real)(int, off64_t, int);
+
+	if (real == NULL && (real = (off64_t (*)(int, off64_t, int))
+	    lunsim_next("lseek64")) == NULL)
+		return errno = ENOSYS, -1;
+	if (whence == SEEK_END && lunsim_fake_blk() && lunsim_is_lun(fd))
+		return real(fd, (off64_t)lunsim_size(fd) + off, SEEK_SET);
+	return real(fd, off, whence);
+}
+
+/* The interposed lseek (the same function as lseek64 on LP64). */
+off_t
+lseek(int fd, off_t off, int whence)
+{
+	return (off_t)lseek64(fd, (off64_t)off, whence);
+}

@@ -1,0 +1,350 @@
+/* lunsim: the launcher and LUN tool of the simulator.
+ *
+ *   lunsim [--initiator NAME] [--latency MS[:JITTER]] [--block-device]
+ *          [--debug] -- COMMAND ARGS...
+ *   lunsim create FILE [--size BYTES] [--force]
+ *   lunsim fault FILE [WORD...]
+ *   lunsim show FILE
+ *
+ * The first form runs COMMAND with lunsim.so preloaded; the others make,
+ * inspect and steer simulated LUN files.  See doc/lunsim.md.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "prh/lunsim.h"
+
+#ifndef PRH_PKGLIBDIR
+#define PRH_PKGLIBDIR "/usr/local/lib/qemu-pr-helper"
+#endif
+
+static const char *const lunsim_types[] = {
+	[LUNSIM_PR_WE] = "WE", [LUNSIM_PR_EA] = "EA",
+	[LUNSIM_PR_WE_RO] = "WE-RO", [LUNSIM_PR_EA_RO] = "EA-RO",
+	[LUNSIM_PR_WE_AR] = "WE-AR", [LUNSIM_PR_EA_AR] = "EA-AR",
+};
+
+/* Print the usage text to f. */
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: lunsim [--initiator NAME] [--latency MS[:JITTER]] "
+	    "[--block-device] [--debug] -- COMMAND [ARGS...]\n"
+	    "       lunsim create FILE [--size BYTES[K|M|G|T]] [--force]\n"
+	    "       lunsim fault FILE [clear] [latency=MS[:JITTER]] [hang] "
+	    "[hang=0] [errno=NAME|N]\n"
+	    "                         [host=N] [driver=N] [status=N] "
+	    "[sense=HEX] [count=N]\n"
+	    "       lunsim show FILE\n");
+}
+
+/* Parse a size with an optional K/M/G/T suffix: 0 or -EINVAL. */
+static int
+parse_size(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+	int shift = 0;
+
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno != 0 || end == s || *s == '-')
+		return -EINVAL;
+	switch (*end) {
+	case 'T': case 't': shift += 10; /* FALLTHROUGH */
+	case 'G': case 'g': shift += 10; /* FALLTHROUGH */
+	case 'M': case 'm': shift += 10; /* FALLTHROUGH */
+	case 'K': case 'k': shift += 10; end++; break;
+	default: break;
+	}
+	if (*end != '\0' || (shift > 0 && v > (UINT64_MAX >> shift)))
+		return -EINVAL;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+/* lunsim create FILE [--size BYTES] [--force]. */
+static int
+cmd_create(int argc, char **argv)
+{
+	uint64_t size = LUNSIM_DEFAULT_SIZE;
+	const char *file = NULL;
+	int i, force = 0, rc;
+
+	for (i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--force") == 0)
+			force = 1;
+		else if (strcmp(argv[i], "--size") == 0 && i + 1 < argc) {
+			if (parse_size(argv[++i], &size) < 0) {
+				fprintf(stderr, "lunsim: bad size '%s'\n",
+				    argv[i]);
+				return 2;
+			}
+		} else if (strncmp(argv[i], "--size=", 7) == 0) {
+			if (parse_size(argv[i] + 7, &size) < 0) {
+				fprintf(stderr, "lunsim: bad size '%s'\n",
+				    argv[i] + 7);
+				return 2;
+			}
+		} else if (file == NULL && argv[i][0] != '-')
+			file = argv[i];
+		else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (file == NULL) {
+		usage(stderr);
+		return 2;
+	}
+	rc = lunsim_create(file, size, force);
+	if (rc < 0) {
+		fprintf(stderr, "lunsim: create %s: %s%s\n", file,
+		    strerror(-rc), rc == -EEXIST ? " (use --force)" : "");
+		return 1;
+	}
+	return 0;
+}
+
+/* Open and lock FILE, read its header: fd or -1 (message printed). */
+static int
+open_lun(const char *file, int lockop, struct lunsim_hdr *h)
+{
+	int fd, rc;
+
+	fd = open(file, (lockop == LOCK_EX ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "lunsim: %s: %s\n", file, strerror(errno));
+		return -1;
+	}
+	while ((rc = flock(fd, lockop)) < 0 && errno == EINTR)
+		;
+	if (rc == 0 && (rc = lunsim_hdr_read(fd, h)) < 0) {
+		fprintf(stderr, "lunsim: %s: %s\n", file, rc == -EINVAL ?
+		    "not a simulated LUN (no lunsim header)" : strerror(-rc));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* lunsim fault FILE [WORD...]: change the faults, then print them. */
+static int
+cmd_fault(int argc, char **argv)
+{
+	struct lunsim_hdr h;
+	struct lunsim_fault f;
+	char buf[512];
+	int fd, i, rc = 0;
+
+	if (argc < 1) {
+		usage(stderr);
+		return 2;
+	}
+	fd = open_lun(argv[0], argc > 1 ? LOCK_EX : LOCK_SH, &h);
+	if (fd < 0)
+		return 1;
+	f = h.fault;
+	for (i = 1; i < argc; i++)
+		if (lunsim_fault_parse(&f, argv[i]) < 0) {
+			fprintf(stderr, "lunsim: bad fault word '%s'\n",
+			    argv[i]);
+			close(fd);
+			return 2;
+		}
+	if (argc > 1) {
+		h.fault = f;
+		rc = lunsim_hdr_write(fd, &h);
+		if (rc < 0)
+			fprintf(stderr, "lunsim: %s: %s\n", argv[0],
+			    strerror(-rc));
+	}
+	close(fd);
+	lunsim_fault_format(&f, buf, sizeof(buf));
+	printf("%s\n", buf);
+	return rc < 0 ? 1 : 0;
+}
+
+/* lunsim show FILE: print the reservation state. */
+static int
+cmd_show(int argc, char **argv)
+{
+	struct lunsim_hdr h;
+	char buf[512];
+	unsigned j;
+	int fd, i;
+
+	if (argc != 1) {
+		usage(stderr);
+		return 2;
+	}
+	fd = open_lun(argv[0], LOCK_SH, &h);
+	if (fd < 0)
+		return 1;
+	close(fd);
+	printf("size %" PRIu64 " bytes (%" PRIu64 " blocks of %" PRIu32
+	    ")\ngeneration %" PRIu32 "\n", h.size, h.size / h.block_size,
+	    h.block_size, h.generation);
+	if (h.res_type == 0 || h.res_type > LUNSIM_PR_EA_AR)
+		printf("reservation none\n");
+	else
+		printf("reservation %s (%u) holder %s\n",
+		    lunsim_types[h.res_type] ? lunsim_types[h.res_type] : "?",
+		    h.res_type, h.res_holder < 0 ? "(all registrants)" :
+		    h.itn[h.res_holder].name);
+	for (i = 0; i < LUNSIM_MAX_ITN; i++) {
+		if (!h.itn[i].used)
+			continue;
+		printf("initiator %s", h.itn[i].name);
+		if (h.itn[i].registered)
+			printf(" key 0x%" PRIx64, h.itn[i].key);
+		for (j = 0; j < h.itn[i].ua_count; j++)
+			printf(" ua %02X/%02X", h.itn[i].ua[j] >> 8,
+			    h.itn[i].ua[j] & 0xff);
+		printf("\n");
+	}
+	lunsim_fault_format(&h.fault, buf, sizeof(buf));
+	printf("fault %s\n", buf);
+	return 0;
+}
+
+/* Find lunsim.so: LUNSIM_PRELOAD, beside the build tree, or pkglibdir. */
+static int
+find_preload(char *out, size_t len)
+{
+	static const char *const rel[] = { ".libs/lunsim.so", "lunsim.so" };
+	char exe[PATH_MAX], *slash;
+	const char *env = getenv("LUNSIM_PRELOAD");
+	ssize_t n;
+	size_t i;
+
+	if (env != NULL && *env != '\0') {
+		snprintf(out, len, "%s", env);
+		return access(out, R_OK) == 0 ? 0 : -errno;
+	}
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		slash = strrchr(exe, '/');
+		if (slash != NULL)
+			slash[1] = '\0';
+		for (i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+			if ((size_t)snprintf(out, len, "%s%s", exe, rel[i]) >=
+			    len)
+				continue;
+			if (access(out, R_OK) == 0)
+				return 0;
+		}
+	}
+	snprintf(out, len, "%s/lunsim.so", PRH_PKGLIBDIR);
+	return access(out, R_OK) == 0 ? 0 : -errno;
+}
+
+/* Prepend value to the list variable name with separator sep. */
+static int
+env_prepend(const char *name, const char *value, const char *sep)
+{
+	const char *old = getenv(name);
+	char *v;
+	int rc;
+
+	if (old == NULL || *old == '\0')
+		return setenv(name, value, 1);
+	if (asprintf(&v, "%s%s%s", value, sep, old) < 0)
+		return -1;
+	rc = setenv(name, v, 1);
+	free(v);
+	return rc;
+}
+
+/* Set the environment of the preloaded command and exec it. */
+static int
+cmd_run(int argc, char **argv)
+{
+	char so[PATH_MAX];
+	uint32_t ms, jit;
+	int i, rc;
+
+	for (i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			i++;
+			break;
+		}
+		if (argv[i][0] != '-')
+			break;
+		if (strcmp(argv[i], "--initiator") == 0 && i + 1 < argc) {
+			if (argv[++i][0] == '\0' ||
+			    strlen(argv[i]) >= LUNSIM_NAME_MAX) {
+				fprintf(stderr, "lunsim: initiator name must "
+				    "have 1..%d characters\n",
+				    LUNSIM_NAME_MAX - 1);
+				return 2;
+			}
+			setenv("LUNSIM_INITIATOR", argv[i], 1);
+		} else if (strcmp(argv[i], "--latency") == 0 && i + 1 < argc) {
+			if (lunsim_parse_latency(argv[++i], &ms, &jit) < 0) {
+				fprintf(stderr, "lunsim: bad latency '%s'\n",
+				    argv[i]);
+				return 2;
+			}
+			setenv("LUNSIM_LATENCY", argv[i], 1);
+		} else if (strcmp(argv[i], "--block-device") == 0) {
+			setenv("LUNSIM_FAKE_BLK", "1", 1);
+		} else if (strcmp(argv[i], "--debug") == 0) {
+			setenv("LUNSIM_DEBUG", "1", 1);
+		} else if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return 0;
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	rc = find_preload(so, sizeof(so));
+	if (rc < 0) {
+		fprintf(stderr, "lunsim: cannot find lunsim.so (%s): %s\n", so,
+		    strerror(-rc));
+		return 127;
+	}
+	if (env_prepend("LD_PRELOAD", so, " ") < 0 ||
+	    env_prepend("ASAN_OPTIONS", "verify_asan_link_order=0", ":") < 0) {
+		perror("lunsim: setenv");
+		return 127;
+	}
+	execvp(argv[i], argv + i);
+	fprintf(stderr, "lunsim: %s: %s\n", argv[i], strerror(errno));
+	return errno == ENOENT ? 127 : 126;
+}
+
+/* Dispatch on the subcommand. */
+int
+main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "create") == 0)
+		return cmd_create(argc - 2, argv + 2);
+	if (strcmp(argv[1], "fault") == 0)
+		return cmd_fault(argc - 2, argv + 2);
+	if (strcmp(argv[1], "show") == 0)
+		return cmd_show(argc - 2, argv + 2);
+	return cmd_run(argc - 1, argv + 1);
+}

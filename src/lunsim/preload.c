@@ -1,0 +1,486 @@
+/* lunsim.so: the LD_PRELOAD half of the LUN simulator.  It interposes
+ * ioctl() and, with LUNSIM_FAKE_BLK=1, the fstat family.  An fd whose file
+ * starts with the LUN magic is answered by the device model; every other
+ * fd and request goes to the real ioctl untouched.
+ *
+ * Each SG_IO reopens the file through /proc/self/fd/N and takes flock()
+ * on that private open file description, so any number of threads and
+ * processes share one LUN correctly even when their fds share one
+ * description (as fds passed over SCM_RIGHTS do).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/fs.h>
+#include <scsi/sg.h>
+
+#include "prh/lunsim.h"
+#include "preload.h"
+
+#define LUNSIM_SG_VERSION	30527
+#define LUNSIM_MAX_XFER		(16U << 20)
+#define LUNSIM_POLL_NS		10000000L	/* hang poll: 10 ms */
+
+LUNSIM_EXPORT int ioctl(int fd, unsigned long req, ...);
+
+/* Process-wide settings, fixed at load time (environment). */
+static struct {
+	char		initiator[LUNSIM_NAME_MAX];
+	uint32_t	latency_ms;
+	uint32_t	jitter_ms;
+	int		fake_blk;
+	int		debug;
+} lunsim_cfg;
+
+/* SG driver knobs a process may set; per process, as the tests need. */
+static atomic_int lunsim_reserved_size = 32768;
+static atomic_int lunsim_sg_timeout = 60 * 100;
+
+/* Load the configuration from the environment. */
+__attribute__((constructor)) static void
+lunsim_init(void)
+{
+	const char *s;
+
+	s = getenv("LUNSIM_INITIATOR");
+	if (s != NULL && *s != '\0')
+		snprintf(lunsim_cfg.initiator, LUNSIM_NAME_MAX, "%s", s);
+	else if (gethostname(lunsim_cfg.initiator, LUNSIM_NAME_MAX - 1) < 0 ||
+	    lunsim_cfg.initiator[0] == '\0')
+		strcpy(lunsim_cfg.initiator, "host");
+	s = getenv("LUNSIM_LATENCY");
+	if (s != NULL && *s != '\0' && lunsim_parse_latency(s,
+	    &lunsim_cfg.latency_ms, &lunsim_cfg.jitter_ms) < 0)
+		fprintf(stderr, "lunsim: ignoring bad LUNSIM_LATENCY '%s'\n", s);
+	s = getenv("LUNSIM_FAKE_BLK");
+	lunsim_cfg.fake_blk = s != NULL && strcmp(s, "1") == 0;
+	s = getenv("LUNSIM_DEBUG");
+	lunsim_cfg.debug = s != NULL && strcmp(s, "1") == 0;
+}
+
+/* The next definition of symbol name (the real libc function). */
+void *
+lunsim_next(const char *name)
+{
+	void *p = dlsym(RTLD_NEXT, name);
+
+	if (p == NULL)
+		fprintf(stderr, "lunsim: no next %s\n", name);
+	return p;
+}
+
+/* Whether fd is a simulated LUN: 1, else 0.  Uses raw syscalls only. */
+int
+lunsim_is_lun(int fd)
+{
+	struct stat st;
+	char magic[LUNSIM_MAGIC_LEN];
+
+	if (syscall(SYS_fstat, fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size < LUNSIM_HDR_SIZE)
+		return 0;
+	if (pread(fd, magic, sizeof(magic), 0) != (ssize_t)sizeof(magic))
+		return 0;
+	return memcmp(magic, LUNSIM_MAGIC, LUNSIM_MAGIC_LEN) == 0;
+}
+
+/* Data area size of the LUN behind fd, or 0. */
+uint64_t
+lunsim_size(int fd)
+{
+	struct lunsim_hdr h;
+
+	return lunsim_hdr_read(fd, &h) == 0 ? h.size : 0;
+}
+
+/* Open a private description of fd's file: fd or -errno. */
+static int
+lunsim_reopen(int fd)
+{
+	char path[64];
+	int p;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	p = open(path, O_RDWR | O_CLOEXEC);
+	if (p < 0 && (errno == EACCES || errno == EROFS || errno == EPERM))
+		p = open(path, O_RDONLY | O_CLOEXEC);
+	return p < 0 ? -errno : p;
+}
+
+/* flock() retried on EINTR: 0 or -errno. */
+static int
+lunsim_flock(int fd, int op)
+{
+	while (flock(fd, op) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return 0;
+}
+
+/* Sleep ms milliseconds (restarted on signals). */
+static void
+lunsim_sleep_ms(uint64_t ms)
+{
+	struct timespec ts = {
+		.tv_sec = (time_t)(ms / 1000),
+		.tv_nsec = (long)(ms % 1000) * 1000000L,
+	};
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* A uniform random number in 0..max (thread-local xorshift). */
+static uint32_t
+lunsim_rand(uint32_t max)
+{
+	static __thread uint64_t s;
+	struct timespec ts;
+
+	if (max == 0)
+		return 0;
+	if (s == 0) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		s = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)syscall(SYS_gettid)
+		    ^ 0x9e3779b97f4a7c15ULL;
+	}
+	s ^= s << 13;
+	s ^= s >> 7;
+	s ^= s << 17;
+	return (uint32_t)(s % ((uint64_t)max + 1));
+}
+
+/* Milliseconds on the monotonic clock. */
+static uint64_t
+lunsim_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Whether f injects nothing. */
+static int
+lunsim_fault_none(const struct lunsim_fault *f)
+{
+	static const struct lunsim_fault none;
+
+	return memcmp(f, &none, sizeof(none)) == 0;
+}
+
+/*
+ * Lock the LUN, read its header into h and take this command's fault.
+ * Without any fault or latency the lock stays held (*locked = 1) so the
+ * command runs in the same critical section.  Otherwise one use of a
+ * counted fault is consumed, the lock is dropped, and a hang (polled
+ * every 10 ms) and the latency are waited out.  0 and *f, or -errno.
+ */
+static int
+lunsim_take_fault(int pfd, struct lunsim_hdr *h, struct lunsim_fault *f,
+    int *locked)
+{
+	struct timespec ts = { 0, LUNSIM_POLL_NS };
+	int rc;
+
+	*locked = 0;
+	if ((rc = lunsim_flock(pfd, LOCK_EX)) < 0)
+		return rc;
+	rc = lunsim_hdr_read(pfd, h);
+	if (rc == 0) {
+		*f = h->fault;
+		if (lunsim_fault_none(f) && lunsim_cfg.latency_ms == 0 &&
+		    lunsim_cfg.jitter_ms == 0) {
+			*locked = 1;
+			return 0;
+		}
+		if (h->fault.count > 0 && --h->fault.count == 0) {
+			memset(&h->fault, 0, sizeof(h->fault));
+			rc = lunsim_hdr_write(pfd, h);
+		}
+	}
+	lunsim_flock(pfd, LOCK_UN);
+	if (rc < 0)
+		return rc;
+	while (f->hang) {
+		nanosleep(&ts, NULL);
+		if (lunsim_flock(pfd, LOCK_SH) < 0)
+			continue;
+		rc = lunsim_hdr_read(pfd, h);
+		lunsim_flock(pfd, LOCK_UN);
+		if (rc == 0 && !h->fault.hang)
+			f->hang = 0;
+	}
+	lunsim_sleep_ms((uint64_t)f->latency_ms + lunsim_rand(f->jitter_ms) +
+	    lunsim_cfg.latency_ms + lunsim_rand(lunsim_cfg.jitter_ms));
+	return 0;
+}
+
+/* Copy between the flat buffer and the caller's (possibly iovec) data. */
+static int
+lunsim_xfer(struct sg_io_hdr *hp, uint8_t *flat, uint32_t len, int to_user)
+{
+	const sg_iovec_t *iov = hp->dxferp;
+	uint32_t off = 0, n;
+	unsigned i;
+
+	if (hp->iovec_count == 0) {
+		if (len > 0 && to_user)
+			memcpy(hp->dxferp, flat, len);
+		else if (len > 0)
+			memcpy(flat, hp->dxferp, len);
+		return 0;
+	}
+	for (i = 0; i < hp->iovec_count && off < len; i++) {
+		n = (uint32_t)iov[i].iov_len;
+		if (n > len - off)
+			n = len - off;
+		if (to_user)
+			memcpy(iov[i].iov_base, flat + off, n);
+		else
+			memcpy(flat + off, iov[i].iov_base, n);
+		off += n;
+	}
+	return off == len ? 0 : -EINVAL;
+}
+
+/* Fill the reply fields of hp from a finished command. */
+static void
+lunsim_reply(struct sg_io_hdr *hp, uint8_t status, const uint8_t *sense,
+    unsigned sense_len, unsigned host, unsigned driver, uint32_t done,
+    uint64_t start_ms)
+{
+	unsigned sl = sense_len < hp->mx_sb_len ? sense_len : hp->mx_sb_len;
+
+	if (sl > 0 && hp->sbp != NULL) {
+		memcpy(hp->sbp, sense, sl);
+		driver |= 0x08;			/* DRIVER_SENSE */
+	} else {
+		sl = 0;
+	}
+	hp->status = status;
+	hp->masked_status = (uint8_t)((status >> 1) & 0x7f);
+	hp->msg_status = 0;
+	hp->sb_len_wr = (uint8_t)sl;
+	hp->host_status = (uint16_t)host;
+	hp->driver_status = (uint16_t)driver;
+	hp->resid = (int)(hp->dxfer_len - done);
+	hp->duration = (unsigned)(lunsim_now_ms() - start_ms);
+	hp->info = (hp->masked_status || host || driver) ? SG_INFO_CHECK : 0;
+}
+
+/* Run the command in hp on the LUN behind pfd; take the lock and read h
+ * first unless locked.  The lock is released on return. */
+static int
+lunsim_run(int pfd, struct sg_io_hdr *hp, uint8_t *buf, uint64_t start_ms,
+    struct lunsim_hdr *h, int locked)
+{
+	struct lunsim_cmd c;
+	int rc = 0, dir;
+
+	dir = hp->dxfer_direction == SG_DXFER_TO_DEV ? LUNSIM_DIR_OUT :
+	    hp->dxfer_direction == SG_DXFER_NONE ? LUNSIM_DIR_NONE :
+	    LUNSIM_DIR_IN;
+	if (dir == LUNSIM_DIR_OUT && lunsim_xfer(hp, buf, hp->dxfer_len, 0) < 0) {
+		if (locked)
+			lunsim_flock(pfd, LOCK_UN);
+		return -EINVAL;
+	}
+	memset(&c, 0, sizeof(c));
+	c.cdb = hp->cmdp;
+	c.cdb_len = hp->cmd_len;
+	c.dir = dir;
+	c.out = dir == LUNSIM_DIR_OUT ? buf : NULL;
+	c.out_len = dir == LUNSIM_DIR_OUT ? hp->dxfer_len : 0;
+	c.in = dir == LUNSIM_DIR_IN ? buf : NULL;
+	c.in_len = dir == LUNSIM_DIR_IN ? hp->dxfer_len : 0;
+	if (!locked) {
+		if ((rc = lunsim_flock(pfd, LOCK_EX)) < 0)
+			return rc;
+		rc = lunsim_hdr_read(pfd, h);
+	}
+	if (rc == 0) {
+		lunsim_execute(h, pfd, lunsim_cfg.initiator, &c);
+		if (c.dirty && lunsim_hdr_write(pfd, h) < 0)
+			lunsim_sense(&c, 0x4, 0x44, 0x00);
+	}
+	lunsim_flock(pfd, LOCK_UN);
+	if (rc < 0)
+		return rc;
+	if (dir == LUNSIM_DIR_IN && lunsim_xfer(hp, buf, c.in_done, 1) < 0)
+		return -EINVAL;
+	lunsim_reply(hp, c.status, c.sense, c.sense_len, 0, 0,
+	    dir == LUNSIM_DIR_IN ? c.in_done : dir == LUNSIM_DIR_OUT ?
+	    c.out_done : hp->dxfer_len, start_ms);
+	if (lunsim_cfg.debug)
+		fprintf(stderr, "lunsim[%d] %s: cdb %02x/%02x -> status 0x%02x "
+		    "sense %x/%02x/%02x\n", getpid(), lunsim_cfg.initiator,
+		    hp->cmdp[0], hp->cmdp[1], c.status, c.sense[2] & 0xf,
+		    c.sense[12], c.sense[13]);
+	return 0;
+}
+
+/* Answer SG_IO on a simulated LUN: 0, or -errno for the ioctl. */
+static int
+lunsim_sg_io(int fd, struct sg_io_hdr *hp)
+{
+	struct lunsim_fault f;
+	struct lunsim_hdr h;
+	uint64_t start = lunsim_now_ms();
+	uint8_t *buf;
+	int pfd, rc, locked;
+
+	if (hp->interface_id != 'S')
+		return -ENOSYS;
+	if (hp->cmd_len < 6 || hp->cmd_len > 16 || hp->cmdp == NULL)
+		return -EINVAL;
+	if (hp->dxfer_len > LUNSIM_MAX_XFER)
+		return -ENOMEM;
+	if (hp->dxfer_len > 0 && hp->dxferp == NULL)
+		return -EFAULT;
+	buf = calloc(1, hp->dxfer_len > 0 ? hp->dxfer_len : 1);
+	if (buf == NULL)
+		return -ENOMEM;
+	pfd = lunsim_reopen(fd);
+	if (pfd < 0) {
+		free(buf);
+		return pfd;
+	}
+	rc = lunsim_take_fault(pfd, &h, &f, &locked);
+	if (rc == 0 && locked)
+		rc = lunsim_run(pfd, hp, buf, start, &h, 1);
+	else if (rc == 0 && f.err != 0)
+		rc = -f.err;
+	else if (rc == 0 && (f.has_status || f.host_status || f.driver_status))
+		lunsim_reply(hp, f.has_status ? f.status : 0, f.sense,
+		    f.sense_len, f.host_status, f.driver_status, 0, start);
+	else if (rc == 0)
+		rc = lunsim_run(pfd, hp, buf, start, &h, 0);
+	free(buf);
+	close(pfd);
+	return rc;
+}
+
+/* Store an int result for an ioctl argument. */
+#define PUT(type, v) (*(type *)arg = (type)(v), 0)
+
+/* Block and sg driver ioctls on a simulated LUN: result, or -ENOTTY. */
+static int
+lunsim_other_ioctl(int fd, unsigned long req, void *arg)
+{
+	struct sg_scsi_id *id;
+
+	switch (req) {
+	case BLKROGET:		return PUT(int, 0);
+	case BLKSSZGET:		return PUT(int, LUNSIM_BLOCK_SIZE);
+	case BLKPBSZGET:	return PUT(unsigned int, LUNSIM_BLOCK_SIZE);
+	case BLKIOMIN:		return PUT(unsigned int, LUNSIM_BLOCK_SIZE);
+	case BLKIOOPT:		return PUT(unsigned int, 0);
+	case BLKALIGNOFF:	return PUT(int, 0);
+	case BLKDISCARDZEROES:	return PUT(unsigned int, 0);
+	case BLKSECTGET:	return PUT(unsigned short, 2048);
+	case BLKGETSIZE64:	return PUT(uint64_t, lunsim_size(fd));
+	case BLKGETSIZE:	return PUT(unsigned long, lunsim_size(fd) >> 9);
+	case BLKFLSBUF:		return 0;
+	case SG_GET_VERSION_NUM: return PUT(int, LUNSIM_SG_VERSION);
+	case SG_EMULATED_HOST:	return PUT(int, 0);
+	case SG_GET_SG_TABLESIZE: return PUT(int, 256);
+	case SG_GET_RESERVED_SIZE:
+		return PUT(int, atomic_load(&lunsim_reserved_size));
+	case SG_SET_RESERVED_SIZE:
+		if (*(int *)arg < 0)
+			return -EINVAL;
+		atomic_store(&lunsim_reserved_size, *(int *)arg);
+		return 0;
+	case SG_GET_TIMEOUT:
+		return atomic_load(&lunsim_sg_timeout);
+	case SG_SET_TIMEOUT:
+		if (*(int *)arg < 0)
+			return -EIO;
+		atomic_store(&lunsim_sg_timeout, *(int *)arg);
+		return 0;
+	case SG_GET_SCSI_ID:
+		id = arg;
+		memset(id, 0, sizeof(*id));
+		id->scsi_type = 0;
+		id->h_cmd_per_lun = 1;
+		id->d_queue_depth = 1;
+		return 0;
+	default:
+		return -ENOTTY;
+	}
+}
+#undef PUT
+
+/* Whether req is one of the requests answered on a LUN. */
+static int
+lunsim_handles(unsigned long req)
+{
+	switch (req) {
+	case SG_IO: case BLKROGET: case BLKSSZGET: case BLKPBSZGET:
+	case BLKIOMIN: case BLKIOOPT: case BLKALIGNOFF: case BLKDISCARDZEROES:
+	case BLKSECTGET: case BLKGETSIZE64: case BLKGETSIZE: case BLKFLSBUF:
+	case SG_GET_VERSION_NUM: case SG_EMULATED_HOST: case SG_GET_SG_TABLESIZE:
+	case SG_GET_RESERVED_SIZE: case SG_SET_RESERVED_SIZE:
+	case SG_GET_TIMEOUT: case SG_SET_TIMEOUT: case SG_GET_SCSI_ID:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Whether fstat on a LUN reports a block device (LUNSIM_FAKE_BLK=1). */
+int
+lunsim_fake_blk(void)
+{
+	return lunsim_cfg.fake_blk;
+}
+
+/* The interposed ioctl(): LUN requests are answered, the rest pass. */
+LUNSIM_EXPORT int
+ioctl(int fd, unsigned long req, ...)
+{
+	static int (*real_ioctl)(int, unsigned long, ...);
+	va_list ap;
+	void *arg;
+	int rc;
+
+	va_start(ap, req);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	if (lunsim_handles(req) && lunsim_is_lun(fd)) {
+		if (req != SG_GET_TIMEOUT && arg == NULL) {
+			errno = EFAULT;
+			return -1;
+		}
+		rc = req == SG_IO ? lunsim_sg_io(fd, arg) :
+		    lunsim_other_ioctl(fd, req, arg);
+		if (rc < 0) {
+			errno = -rc;
+			return -1;
+		}
+		return rc;
+	}
+	if (real_ioctl == NULL)
+		real_ioctl = (int (*)(int, unsigned long, ...))
+		    lunsim_next("ioctl");
+	if (real_ioctl == NULL) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return real_ioctl(fd, req, arg);
+}

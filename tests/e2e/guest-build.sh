@@ -1,0 +1,133 @@
+#!/bin/bash
+# Build the end-to-end test guest from Debian packages: an uncompressed
+# kernel (booted by QEMU through PVH), its SCSI/LIO/virtio modules, busybox,
+# sg3-utils and QEMU's own qemu-pr-helper in a base initramfs, cached in
+# CACHE; and per run an overlay initramfs with the binaries under test.
+#
+#   guest-build.sh base CACHE
+#       -> CACHE/guest/vmlinux, CACHE/guest/base.cpio.gz (kept when current)
+#   guest-build.sh initrd CACHE OUT SRC:DEST...
+#       -> OUT = base + an overlay with each SRC at DEST (ELF files bring
+#          their shared libraries, found by ldd)
+#
+# Exit 77 with the reason on stderr when something it needs is missing.
+set -euo pipefail
+
+skip() { echo "SKIP: $*" >&2; exit 77; }
+die() { echo "guest-build: $*" >&2; exit 1; }
+
+# Copy file $1 to $2/$3 (mode kept); for ELF files also every library ldd
+# names, at its own path.
+copy_in() {
+	local src=$1 root=$2 dest=$3 lib
+	mkdir -p "$root/$(dirname "$dest")"
+	cp -L "$src" "$root/$dest"
+	if head -c 4 "$src" | grep -q ELF; then
+		for lib in $(ldd "$src" 2>/dev/null |
+		    sed -n 's/.*=> \(\/[^ ]*\).*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) (.*/\1/p'); do
+			[ -e "$root$lib" ] && continue
+			mkdir -p "$root$(dirname "$lib")"
+			cp -L "$lib" "$root$lib"
+		done
+	fi
+}
+
+# Pack directory $1 into the gzip'd newc cpio $2.
+pack() {
+	(cd "$1" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc \
+	    --quiet -R 0:0) | gzip -1 > "$2.tmp"
+	mv "$2.tmp" "$2"
+}
+
+# The ordered insmod list for modules $3... of kernel tree $1 version $2.
+module_list() {
+	local root=$1 kver=$2 m
+	shift 2
+	for m in "$@"; do
+		modprobe -d "$root" -S "$kver" --show-depends "$m" ||
+		    die "module $m not found"
+	done | awk '$1 == "insmod" && !seen[$2]++ { print $2 }'
+}
+
+# Build the cached base: kernel, modules, busybox, sg3-utils, QEMU's helper.
+build_base() {
+	local cache=$1 g=$1/guest kpkg kver stamp off tool
+	for tool in apt-get apt-cache dpkg-deb depmod modprobe cpio xz ldd; do
+		command -v $tool >/dev/null || skip "$tool is not installed"
+	done
+	kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
+	    awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+	[ -n "$kpkg" ] || skip "apt-cache knows no linux-image-amd64"
+	kver=${kpkg#linux-image-}
+	stamp="$kpkg $(cksum < "$0" | cut -d' ' -f1)"
+	if [ -f "$g/stamp" ] && [ "$(cat "$g/stamp")" = "$stamp" ] &&
+	    [ -f "$g/vmlinux" ] && [ -f "$g/base.cpio.gz" ]; then
+		return 0
+	fi
+	rm -rf "$g" && mkdir -p "$g/debs" "$g/x" "$g/root"
+	(cd "$g/debs" && apt-get download "$kpkg" busybox-static \
+	    >/dev/null 2>"$g/download.log") ||
+	    skip "apt-get download $kpkg busybox-static failed: $(tail -1 "$g/download.log")"
+	for d in "$g"/debs/*.deb; do dpkg-deb -x "$d" "$g/x"; done
+	# the bzImage carries the kernel as an XZ stream: boot the ELF inside
+	off=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$g/x/boot/vmlinuz-$kver" |
+	    head -1 | cut -d: -f1)
+	[ -n "$off" ] || die "no XZ stream in vmlinuz-$kver"
+	tail -c +$((off + 1)) "$g/x/boot/vmlinuz-$kver" | xz -dc \
+	    > "$g/vmlinux.tmp" 2>/dev/null || true
+	head -c 4 "$g/vmlinux.tmp" | grep -q ELF || die "vmlinux extraction failed"
+	mv "$g/vmlinux.tmp" "$g/vmlinux"
+	depmod -b "$g/x" "$kver"
+
+	local r=$g/root
+	mkdir -p "$r"/{bin,sbin,proc,sys,dev,tmp,run,var/run,etc/target/pr,var/target/pr,e2e,usr/bin}
+	cp "$g/x/bin/busybox" "$r/bin/busybox"
+	for a in $("$r/bin/busybox" --list); do
+		[ -e "$r/bin/$a" ] || ln -s busybox "$r/bin/$a"
+	done
+	: > "$r/e2e/modules-core.list"
+	for m in $(module_list "$g/x" "$kver" configfs scsi_mod \
+	    target_core_mod target_core_file tcm_loop virtio_pci virtio_scsi); do
+		copy_in "$m" "$r" "${m#$g/x}"
+		echo "${m#$g/x}" >> "$r/e2e/modules-core.list"
+	done
+	: > "$r/e2e/modules-disk.list"
+	for m in $(module_list "$g/x" "$kver" sd_mod sg); do
+		grep -qx "${m#$g/x}" "$r/e2e/modules-core.list" && continue
+		copy_in "$m" "$r" "${m#$g/x}"
+		echo "${m#$g/x}" >> "$r/e2e/modules-disk.list"
+	done
+	for b in sg_persist sg_inq sg_turs; do
+		command -v $b >/dev/null || skip "$b is not installed (sg3-utils)"
+		copy_in "$(command -v $b)" "$r" "/usr/bin/$b"
+	done
+	# QEMU's helper, the reference (optional: tests that need it skip)
+	if [ -x /usr/bin/qemu-pr-helper ]; then
+		copy_in /usr/bin/qemu-pr-helper "$r" /usr/bin/qemu-pr-helper.qemu
+	fi
+	pack "$r" "$g/base.cpio.gz"
+	rm -rf "$g/x" "$g/root" "$g/debs"
+	echo "$stamp" > "$g/stamp"
+}
+
+# Build OUT = base + overlay of SRC:DEST pairs.
+build_initrd() {
+	local cache=$1 out=$2 o
+	shift 2
+	o=$(mktemp -d "${TMPDIR:-/tmp}/e2e-overlay.XXXXXX")
+	for pair in "$@"; do
+		[ -e "${pair%%:*}" ] || { rm -rf "$o"; die "${pair%%:*} missing"; }
+		copy_in "${pair%%:*}" "$o" "${pair#*:}"
+	done
+	pack "$o" "$out.overlay"
+	cat "$cache/guest/base.cpio.gz" "$out.overlay" > "$out"
+	rm -rf "$o" "$out.overlay"
+}
+
+case "${1:-}" in
+base)	[ $# -eq 2 ] || die "usage: $0 base CACHE"
+	build_base "$2" ;;
+initrd)	[ $# -ge 3 ] || die "usage: $0 initrd CACHE OUT SRC:DEST..."
+	build_initrd "$2" "$3" "${@:4}" ;;
+*)	die "usage: $0 base CACHE | initrd CACHE OUT SRC:DEST..." ;;
+esac

@@ -1,0 +1,188 @@
+#!/bin/sh
+# /init of the end-to-end test guest (busybox).  The kernel command line
+# picks the mode:
+#   e2e=lio    one LIO fileio LU per run, each reached through two tcm_loop
+#              target ports (two I_T nexuses, A and B); the helper under test
+#              runs in the guest on /dev/sdX or /dev/sgN and e2e-driver plays
+#              the scenario through it.
+#   e2e=qemu   the disk of the guest is a scsi-block passthrough by the host
+#              QEMU; sg_persist runs the steps named by e2e.steps=.
+# Result lines go to /dev/ttyS1 (a file on the host), the console to ttyS0.
+# The guest always ends with poweroff -f.
+
+PATH=/usr/bin:/bin:/sbin
+export PATH
+
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mount -t tmpfs tmp /tmp
+mkdir -p /run /var/run
+
+arg() {
+	sed -n "s/.*[[:space:]]$1=\([^[:space:]]*\).*/\1/p" /proc/cmdline
+}
+
+out() {
+	echo "$@" > /dev/ttyS1
+}
+
+finish() {
+	out "E2E-GUEST-END $1"
+	sync
+	poweroff -f
+	sleep 60
+}
+
+# insmod every module of list $1; failures are reported, not fatal
+load_modules() {
+	for m in $(cat "$1"); do
+		insmod "$m" 2>/dev/null || echo "e2e: insmod $m failed"
+	done
+}
+
+CFG=/sys/kernel/config/target
+
+# Make LU number $1 (a fileio backstore on tmpfs) with a tcm_loop port for
+# each of the initiator letters $2 (default "a b").
+make_lu() {
+	i=$1 ports=${2:-a b}
+	b=$CFG/core/fileio_$i/lu$i
+	mkdir -p "$b" || return 1
+	truncate -s 16M /tmp/lu$i.img
+	echo "fd_dev_name=/tmp/lu$i.img,fd_dev_size=16777216" > "$b/control"
+	echo "e2e-lu$i" > "$b/wwn/vpd_unit_serial"
+	echo 1 > "$b/enable" || return 1
+	for p in $ports; do
+		w=$CFG/loopback/naa.50014050000${i}00${p}0
+		mkdir -p "$w/tpgt_1/lun/lun_0" || return 1
+		echo "naa.5001405ffff${i}00${p}0" > "$w/tpgt_1/nexus" || return 1
+		ln -s "$b" "$w/tpgt_1/lun/lun_0/lu$i" || return 1
+	done
+}
+
+# Print "sdX sgN" of the scsi device on host number $1.
+host_devs() {
+	for d in /sys/bus/scsi/devices/$1:*; do
+		[ -d "$d/block" ] || continue
+		echo "$(ls "$d/block") $(ls "$d/scsi_generic")"
+		return 0
+	done
+	return 1
+}
+
+# Run scenario file $3 as run $1 with helper $2 (ours|qemu) on devices
+# $4, $5 (and $6) as initiators A, B (and C).
+run_scenario() {
+	name=$1 helper=$2 file=$3 dev_a=$4 dev_b=$5 dev_c=$6 sock=/tmp/$1.sock
+	if [ "$helper" = ours ]; then
+		pid=$(e2e-driver start --notify -- qemu-pr-helper -k "$sock")
+	else
+		pid=$(e2e-driver start --activate "$sock" -- \
+		    qemu-pr-helper.qemu)
+	fi
+	if [ -z "$pid" ]; then
+		out "E2E-RUN run=$name helper=$helper start-failed"
+		return
+	fi
+	out "E2E-RUN run=$name helper=$helper a=$dev_a b=$dev_b c=$dev_c"
+	e2e-driver run --target lio "$file" "A=$sock,$dev_a" \
+	    "B=$sock,$dev_b" ${dev_c:+"C=$sock,$dev_c"} 2>&1 |
+	    sed "s/^/R=$name /" > /dev/ttyS1
+	if [ "$helper" = ours ] && [ -z "$dev_c" ]; then
+		client_checks "$name" "$sock" "$dev_a" "$dev_b"
+	fi
+	kill "$pid"
+}
+
+# qemu-pr-client against the helper: exit codes of a short sequence (the
+# release with the wrong type is a RESERVATION CONFLICT on LIO, see
+# scenario-multi.txt).
+client_checks() {
+	name=$1 sock=$2 dev_a=$3 dev_b=$4
+	for c in "0 $dev_b read-keys" "0 $dev_a register 0 0xc3" \
+	    "0 $dev_a reserve 0xc3 we" "24 $dev_b reserve 0xd4 we" \
+	    "0 $dev_b read-reservation" "24 $dev_a release 0xc3 ea" \
+	    "0 $dev_a clear 0xc3"; do
+		set -- $c
+		want=$1
+		shift
+		txt=$(qemu-pr-client -k "$sock" "$@" 2>&1)
+		rc=$?
+		txt=$(echo "$txt" | tr '\n' '|')
+		out "R=$name E2E-CLIENT cmd='$*' expect=$want rc=$rc out='$txt'"
+	done
+}
+
+mode_lio() {
+	mkdir -p /etc/target/pr /var/target/pr
+	load_modules /e2e/modules-core.list
+	mount -t configfs none /sys/kernel/config 2>/dev/null
+	[ -d $CFG ] || { out "E2E-SETUP error=no-configfs-target"; return; }
+	for i in 0 1 2 3; do
+		make_lu $i || { out "E2E-SETUP error=lu$i"; return; }
+	done
+	for i in 4 5; do
+		make_lu $i "a b c" || { out "E2E-SETUP error=lu$i"; return; }
+	done
+	# sd and sg probe the existing devices before insmod returns
+	load_modules /e2e/modules-disk.list
+	echo 1 > /proc/sys/kernel/printk
+	hosts=$(for h in /sys/class/scsi_host/host*; do
+		grep -q tcm_loop "$h/proc_name" 2>/dev/null &&
+		    echo "${h##*host}"
+	done | sort -n | tr '\n' ' ')
+	set -- $hosts
+	[ $# -eq 14 ] || { out "E2E-SETUP error=hosts:$hosts"; return; }
+	for i in 0 1 2 3 4 5; do
+		eval "a$i=\"\$(host_devs $1)\" b$i=\"\$(host_devs $2)\""
+		shift 2
+		[ $i -ge 4 ] && { eval "c$i=\"\$(host_devs $1)\""; shift; }
+	done
+	out "E2E-SETUP ok lu0='$a0|$b0' lu1='$a1|$b1' lu2='$a2|$b2' lu3='$a3|$b3' lu4='$a4|$b4|$c4' lu5='$a5|$b5|$c5'"
+	out "E2E-CAPS $(sg_persist -c /dev/${a0% *} 2>&1 | tr '\n' '|')"
+	m=/e2e/scenario-multi.txt t=/e2e/scenario-table.txt
+	run_scenario ours-sd ours $m /dev/${a0% *} /dev/${b0% *}
+	run_scenario ours-sg ours $m /dev/${a1#* } /dev/${b1#* }
+	run_scenario ours-table ours $t /dev/${a4% *} /dev/${b4% *} \
+	    /dev/${c4#* }
+	if [ -x /usr/bin/qemu-pr-helper.qemu ]; then
+		run_scenario qemu-sd qemu $m /dev/${a2% *} /dev/${b2% *}
+		run_scenario qemu-sg qemu $m /dev/${a3#* } /dev/${b3#* }
+		run_scenario qemu-table qemu $t /dev/${a5% *} /dev/${b5% *} \
+		    /dev/${c5#* }
+	else
+		out "E2E-RUN run=qemu-sd skip=no-qemu-pr-helper"
+	fi
+}
+
+# Run the sg_persist steps of e2e.steps= (comma-separated words) on the
+# passthrough disk, one result line each.  The word "wait" prints E2E-WAIT
+# and waits for a line from the host on the same serial port.
+mode_qemu() {
+	load_modules /e2e/modules-core.list
+	load_modules /e2e/modules-disk.list
+	echo 1 > /proc/sys/kernel/printk
+	exec 3<> /dev/ttyS1
+	stty -echo <&3
+	dev=/dev/sda
+	[ -b $dev ] || { out "E2E-SETUP error=no-sda"; return; }
+	out "E2E-SETUP ok dev=$dev $(cat /sys/block/sda/device/vendor \
+	    /sys/block/sda/device/model | tr '\n' ' ')"
+	for s in $(arg e2e.steps | tr ',' ' '); do
+		if [ "$s" = wait ]; then
+			echo "E2E-WAIT" >&3
+			read -r line <&3
+			echo "E2E-GO $line" >&3
+		else
+			/e2e/guest-step.sh "$dev" "$s" >&3 2>&1
+		fi
+	done
+}
+
+case "$(arg e2e)" in
+lio)	mode_lio ;;
+qemu)	mode_qemu ;;
+*)	out "E2E-SETUP error=unknown-mode" ;;
+esac
+finish done

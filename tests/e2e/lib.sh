@@ -1,0 +1,232 @@
+# Shared shell functions of the end-to-end tests (sourced, bash).
+#
+# Every test prints TAP lines without numbers ("ok - ...", "not ok - ...",
+# "ok - ... # SKIP reason", "# diagnostics"); check-e2e.sh numbers them.
+
+E2E_B=${PRH_TOP_BUILDDIR:?PRH_TOP_BUILDDIR is not set}
+E2E_S=${PRH_TOP_SRCDIR:?PRH_TOP_SRCDIR is not set}
+E2E_CACHE=${E2E_CACHE:-$E2E_B/tests/e2e/cache}
+E2E_LOGS=${E2E_LOGS:-$E2E_B/tests/e2e/logs}
+E2E_DRIVER=$E2E_B/tests/e2e/e2e-driver
+E2E_QEMU=${E2E_QEMU:-qemu-system-x86_64}
+mkdir -p "$E2E_CACHE" "$E2E_LOGS"
+
+E2E_PIDS=()
+E2E_TMP=
+
+pass() { echo "ok - $*"; }
+fail() { echo "not ok - $*"; }
+skip() { echo "ok - $1 # SKIP $2"; }
+diag() { sed 's/^/# /'; }
+
+# ok/not ok for description $1 by the exit status of the rest.
+check() {
+	local d=$1
+	shift
+	if "$@"; then pass "$d"; else fail "$d"; fi
+}
+
+# Kill every process this test started and remove its files.
+e2e_cleanup() {
+	local p
+	for p in "${E2E_PIDS[@]}"; do
+		kill -9 "$p" 2>/dev/null
+	done
+	for p in "${E2E_PIDS[@]}"; do
+		wait "$p" 2>/dev/null
+	done
+	E2E_PIDS=()
+	[ -n "$E2E_TMP" ] && rm -rf "$E2E_TMP"
+	return 0
+}
+
+# A private temporary directory in $E2E_TMP, removed at exit.
+e2e_tmpdir() {
+	E2E_TMP=$(mktemp -d "${TMPDIR:-/tmp}/e2e.XXXXXX")
+	trap e2e_cleanup EXIT
+	trap 'exit 1' INT TERM
+}
+
+# The reason the guest cannot be built or booted, or nothing.
+e2e_guest_missing() {
+	command -v "$E2E_QEMU" >/dev/null || { echo "$E2E_QEMU not installed"; return; }
+	command -v timeout >/dev/null || { echo "timeout(1) not installed"; return; }
+	[ -x "$E2E_DRIVER" ] || { echo "e2e-driver not built"; return; }
+	[ -x "$E2E_B/qemu-pr-helper" ] || { echo "qemu-pr-helper not built"; return; }
+	[ -x "$E2E_B/qemu-pr-client" ] || { echo "qemu-pr-client not built"; return; }
+	local log=$E2E_LOGS/guest-build.log rc=0
+	"$E2E_S/tests/e2e/guest-build.sh" base "$E2E_CACHE" > "$log" 2>&1 ||
+	    rc=$?
+	if [ $rc -eq 77 ]; then
+		sed -n 's/^SKIP: //p' "$log" | tail -1
+	elif [ $rc -ne 0 ]; then
+		echo "guest build failed: $(tail -1 "$log")"
+	fi
+}
+
+# Build initrd $1 for mode files: the binaries under test, init and data.
+e2e_initrd() {
+	"$E2E_S/tests/e2e/guest-build.sh" initrd "$E2E_CACHE" "$1" \
+	    "$E2E_B/qemu-pr-helper:/usr/bin/qemu-pr-helper" \
+	    "$E2E_B/qemu-pr-client:/usr/bin/qemu-pr-client" \
+	    "$E2E_DRIVER:/usr/bin/e2e-driver" \
+	    "$E2E_S/tests/e2e/guest-init.sh:/init" \
+	    "$E2E_S/tests/e2e/guest-step.sh:/e2e/guest-step.sh" \
+	    "$E2E_S/tests/e2e/scenario-multi.txt:/e2e/scenario-multi.txt" \
+	    "$E2E_S/tests/e2e/scenario-table.txt:/e2e/scenario-table.txt"
+}
+
+# Boot the guest in the background: $1 prefix of the .console/.results
+# files, $2 timeout in seconds, $3 extra kernel arguments, the rest extra
+# QEMU arguments.  The pid goes to E2E_PIDS and E2E_GUEST_PID.
+e2e_boot_bg() {
+	local pfx=$1 t=$2 append=$3
+	shift 3
+	timeout -k 5 "$t" "$E2E_QEMU" -accel tcg -cpu max -machine q35 \
+	    -m 512 -smp 1 -display none -nodefaults -no-reboot \
+	    -kernel "$E2E_CACHE/guest/vmlinux" -initrd "$E2E_TMP/initrd" \
+	    -append "console=ttyS0 panic=-1 quiet loglevel=4 $append" \
+	    -serial "file:$pfx.console" -serial "file:$pfx.results" \
+	    "$@" > "$pfx.qemu.log" 2>&1 &
+	E2E_GUEST_PID=$!
+	E2E_PIDS+=("$E2E_GUEST_PID")
+}
+
+# Strip the carriage returns the guest's serial line adds.
+e2e_crlf() {
+	[ -f "$1" ] && sed -i 's/\r$//' "$1"
+	return 0
+}
+
+# Boot the guest and wait for it: exit status of QEMU (124 on timeout).
+e2e_boot() {
+	local rc=0
+	e2e_boot_bg "$@"
+	wait "$E2E_GUEST_PID" || rc=$?
+	e2e_crlf "$1.results"
+	return $rc
+}
+
+# --- Interactive guests and helpers on the host -------------------------
+# A session is a guest whose second serial port is a pipe pair
+# $E2E_TMP/NAME.ctl.in/.out: the test reads its result lines as they come
+# (into PFX.results) and answers its E2E-WAIT lines.
+
+declare -A E2E_SOUT E2E_SIN E2E_SPID E2E_SPFX E2E_SBUF
+
+# Start session $1: prefix $2, timeout $3 s, kernel arguments $4, the rest
+# QEMU arguments; the command runs under the words of E2E_WRAP (an array).
+e2e_session_start() {
+	local n=$1 pfx=$2 t=$3 append=$4 o i ctl=$E2E_TMP/$1.ctl
+	shift 4
+	rm -f "$pfx".* "$ctl".*
+	mkfifo "$ctl.in" "$ctl.out"
+	timeout -k 5 "$t" "${E2E_WRAP[@]}" "$E2E_QEMU" -accel tcg -cpu max \
+	    -machine q35 -m 512 -smp 1 -display none -nodefaults -no-reboot \
+	    -kernel "$E2E_CACHE/guest/vmlinux" -initrd "$E2E_TMP/initrd" \
+	    -append "console=ttyS0 panic=-1 quiet loglevel=4 $append" \
+	    -serial "file:$pfx.console" -serial "pipe:$ctl" \
+	    "$@" > "$pfx.qemu.log" 2>&1 &
+	E2E_SPID[$n]=$!
+	E2E_PIDS+=($!)
+	E2E_SPFX[$n]=$pfx
+	E2E_SBUF[$n]=
+	exec {o}<>"$ctl.out" {i}<>"$ctl.in"
+	E2E_SOUT[$n]=$o
+	E2E_SIN[$n]=$i
+	: > "$pfx.results"
+}
+
+# Read session $1's lines into its results until one matches the glob $2;
+# at most $3 s.  0 when found, 1 when QEMU ended or time ran out first.
+e2e_session_until() {
+	local n=$1 pat=$2 end=$((SECONDS + $3)) line fd=${E2E_SOUT[$1]}
+	while [ $SECONDS -lt $end ]; do
+		if IFS= read -r -t 1 -u "$fd" line; then
+			line=${E2E_SBUF[$n]}$line
+			E2E_SBUF[$n]=
+			line=${line%$'\r'}
+			echo "$line" >> "${E2E_SPFX[$n]}.results"
+			# shellcheck disable=SC2053
+			[[ $line == $pat ]] && return 0
+			continue
+		fi
+		E2E_SBUF[$n]+=$line
+		kill -0 "${E2E_SPID[$n]}" 2>/dev/null || break
+	done
+	# QEMU is gone (or late): keep what it wrote last
+	while IFS= read -r -t 0.2 -u "$fd" line; do
+		echo "${line%$'\r'}" >> "${E2E_SPFX[$n]}.results"
+		[[ ${line%$'\r'} == $pat ]] && return 0
+	done
+	return 1
+}
+
+# Answer session $1's E2E-WAIT with the line $2.
+e2e_session_send() {
+	echo "$2" >&"${E2E_SIN[$1]}"
+}
+
+# Wait for session $1's guest to end: QEMU's exit status (124: timeout).
+e2e_session_end() {
+	local n=$1 rc=0
+	e2e_session_until "$n" 'E2E-GUEST-END*' 600 || true
+	wait "${E2E_SPID[$n]}" || rc=$?
+	exec {E2E_SOUT[$n]}>&- {E2E_SIN[$n]}>&-
+	return $rc
+}
+
+declare -A E2E_HPID E2E_HJOB
+
+# Start helper $1 (our qemu-pr-helper under lunsim as initiator $2) on
+# socket $3, and return once it is ready (READY=1).  Its stderr, with one
+# lunsim line per command, is appended to $E2E_TMP/$1.log.  0 or 1.
+e2e_helper_start() {
+	local n=$1 f=$E2E_TMP/$1.pidfifo pid=
+	rm -f "$f" && mkfifo "$f"
+	"$E2E_DRIVER" start --notify --wait -- "$E2E_B/lunsim" --debug \
+	    --initiator "$2" -- "$E2E_B/qemu-pr-helper" -k "$3" \
+	    > "$f" 2>> "$E2E_TMP/$n.log" &
+	E2E_HJOB[$n]=$!
+	E2E_PIDS+=($!)
+	read -r -t 30 pid < "$f" || true
+	rm -f "$f"
+	E2E_HPID[$n]=$pid
+	[ -n "$pid" ]
+}
+
+# Start helper $1 like e2e_helper_start, under systemd-socket-activate
+# (the helper is executed on the first connection).  0 or 1.
+e2e_helper_start_activated() {
+	local n=$1 f=$E2E_TMP/$1.errfifo line
+	rm -f "$f" "$3" && mkfifo "$f"
+	systemd-socket-activate -l "$3" "$E2E_B/lunsim" --debug \
+	    --initiator "$2" -- "$E2E_B/qemu-pr-helper" 2> "$f" &
+	E2E_HJOB[$n]=$!
+	E2E_HPID[$n]=$!
+	E2E_PIDS+=($!)
+	exec {fd}< "$f"
+	rm -f "$f"
+	while IFS= read -r -t 30 -u $fd line; do
+		echo "$line" >> "$E2E_TMP/$n.log"
+		[[ $line == Listening* ]] && break
+	done
+	# the rest of its stderr keeps going to the log
+	cat <&$fd >> "$E2E_TMP/$n.log" &
+	E2E_PIDS+=($!)
+	exec {fd}<&-
+	[[ $line == Listening* ]]
+}
+
+# Stop helper $1 with SIGTERM and wait for it: its exit status.
+e2e_helper_stop() {
+	local rc=0
+	kill -TERM "${E2E_HPID[$1]}" 2>/dev/null
+	wait "${E2E_HJOB[$1]}" || rc=$?
+	return $rc
+}
+
+# Does our helper know socket activation (LISTEN_FDS)?
+e2e_helper_activatable() {
+	grep -aq 'sd_listen_fds\|LISTEN_FDS' "$E2E_B/qemu-pr-helper"
+}

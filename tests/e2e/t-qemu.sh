@@ -1,0 +1,242 @@
+#!/bin/bash
+# Real QEMU as the helper's client, on the host.  QEMU runs under lunsim in
+# block-device mode, so a simulated LUN file passes host_device and
+# scsi-block; its pr-manager-helper talks to our helper, which runs under
+# lunsim as the same initiator.  The guest (TCG) runs sg_persist on
+# /dev/sda, so every PR command goes guest -> virtio-scsi -> scsi-block ->
+# pr-manager-helper -> our helper -> SG_IO -> the simulated LUN.
+# Proves:
+#  1. one guest: register, reserve, read keys, read reservation, a
+#     conflicting reserve, release, clear give the SPC-4 answers, all of
+#     them through the helper; QMP query-pr-managers says connected;
+#  2. two guests as two hosts (two helpers, two initiators, one LUN): B
+#     preempts A, A's next command gets UNIT ATTENTION 2A/05, then A is
+#     fenced (RESERVATION CONFLICT);
+#  3. the helper killed under a running guest: the guest's next PR command
+#     fails as QEMU reports it (ABORTED COMMAND); the helper restarted
+#     plainly, then socket-activated: the next command succeeds with the
+#     earlier state; QEMU and the guest survive all of it.
+. "$PRH_TOP_SRCDIR/tests/e2e/lib.sh"
+
+tests=("QEMU guest PR scenario through our helper"
+    "two QEMU guests as two hosts: preemption"
+    "helper restart under a running QEMU guest")
+why=$(e2e_guest_missing)
+[ -z "$why" ] && [ ! -x "$E2E_B/lunsim" ] && why="lunsim is not built"
+[ -z "$why" ] && ! "$E2E_B/lunsim" --block-device -- true 2>/dev/null &&
+    why="lunsim has no block-device mode"
+if [ -n "$why" ]; then
+	for t in "${tests[@]}"; do skip "$t" "$why"; done
+	exit 0
+fi
+e2e_tmpdir
+logs=$E2E_LOGS/qemu
+mkdir -p "$logs"
+rm -f "$logs"/*
+if ! e2e_initrd "$E2E_TMP/initrd" > "$logs/build.log" 2>&1; then
+	fail "build the QEMU test initramfs"
+	diag < "$logs/build.log"
+	exit 0
+fi
+lun=$E2E_TMP/shared.lun
+"$E2E_B/lunsim" create "$lun" --size 64M > /dev/null
+
+# QEMU arguments for a guest whose disk is $lun through helper socket $1,
+# QMP on socket $2.  share-rw: the LUN is shared by design (two hosts).
+qemu_args() {
+	echo -object "pr-manager-helper,id=pr0,path=$1" \
+	    -blockdev "node-name=lun0,driver=host_device,filename=$lun,pr-manager=pr0" \
+	    -device virtio-scsi-pci,id=scsi0 \
+	    -device scsi-block,bus=scsi0.0,drive=lun0,share-rw=on \
+	    -qmp "unix:$2,server=on,wait=off"
+}
+
+# Check the E2E-STEP lines of results file $1 against "WORD RC GLOB"
+# expectations $3...: ok/not ok with description $2.
+check_steps() {
+	local f=$1 d=$2 i=0 bad= word rc glob line
+	shift 2
+	mapfile -t got < <(grep '^E2E-STEP ' "$f")
+	for e in "$@"; do
+		read -r word rc glob <<< "$e"
+		line=${got[$i]:-<missing>}
+		i=$((i + 1))
+		# shellcheck disable=SC2053
+		if [[ $line != "E2E-STEP step=$word rc=$rc out="* ]] ||
+		    [[ $line != *$glob* ]]; then
+			bad+="step $i: want '$e', got '$line'"$'\n'
+		fi
+	done
+	[ ${#got[@]} -ne $# ] && bad+="${#got[@]} steps ran, $# expected"$'\n'
+	if [ -z "$bad" ]; then
+		pass "$d: $# sg_persist steps as expected"
+	else
+		fail "$d"
+		printf '%s' "$bad" | diag
+	fi
+}
+
+# How many PR commands (CDB 5E/5F) initiator $2 ran, per log file $1.
+pr_count() {
+	grep -cE "lunsim\[[0-9]+\] $2: cdb 5[ef]/" "$1" 2>/dev/null
+}
+
+# Is the pr-manager pr0 of QMP socket $1 connected?
+qmp_connected() {
+	"$E2E_DRIVER" qmp "$1" '{"execute": "query-pr-managers"}' \
+	    > "$2" 2>&1 && grep -q '"connected": true, "id": "pr0"' "$2"
+}
+
+R_NOKEYS="rk 0 there are NO registered reservation keys"
+R_NORES="rr 0 there is NO reservation held"
+
+# ---- 1. one guest, one helper --------------------------------------
+test_single() {
+	local s=$E2E_TMP/a.sock q=$E2E_TMP/qa.sock pfx=$logs/single rc=0
+	e2e_helper_start hA hostA "$s" || { fail "${tests[0]}: helper started"; return; }
+	E2E_WRAP=("$E2E_B/lunsim" --block-device --debug --initiator hostA --)
+	# shellcheck disable=SC2046
+	e2e_session_start single "$pfx" 300 \
+	    "e2e=qemu e2e.steps=wait,rk,reg-0xa1,rk,res-0xa1-3,rr,res-0xa1-1,rel-0xa1-3,rr,clr-0xa1,rk" \
+	    $(qemu_args "$s" "$q")
+	if e2e_session_until single 'E2E-WAIT' 120; then
+		check "QMP query-pr-managers: pr0 connected" \
+		    qmp_connected "$q" "$pfx.qmp"
+		e2e_session_send single go
+	else
+		fail "guest reached its first step"
+	fi
+	e2e_session_end single || rc=$?
+	cp "$E2E_TMP/hA.log" "$pfx.helper.log"
+	check "guest ran to the end, QEMU exit 0 (was $rc)" [ "$rc" = 0 ]
+	check_steps "$pfx.results" "${tests[0]}" \
+	    "$R_NOKEYS" \
+	    "reg-0xa1 0 " \
+	    "rk 0 1 registered reservation key follows:|    0xa1|" \
+	    "res-0xa1-3 0 " \
+	    "rr 0 Key=0xa1|    scope: LU_SCOPE,  type: Exclusive Access|" \
+	    "res-0xa1-1 24 Reservation conflict" \
+	    "rel-0xa1-3 0 " \
+	    "$R_NORES" \
+	    "clr-0xa1 0 " \
+	    "$R_NOKEYS"
+	# 10 sg_persist commands, all through the helper, none by QEMU itself
+	local n_h n_q
+	n_h=$(pr_count "$pfx.helper.log" hostA)
+	n_q=$(pr_count "$pfx.qemu.log" hostA)
+	check "all 10 PR commands went through our helper (helper $n_h, QEMU itself $n_q)" \
+	    [ "$n_h" = 10 -a "$n_q" = 0 ]
+	e2e_helper_stop hA
+}
+
+# ---- 2. two guests, two helpers, one LUN ---------------------------
+test_two_hosts() {
+	local sa=$E2E_TMP/a.sock sb=$E2E_TMP/b.sock pa=$logs/hostA \
+	    pb=$logs/hostB rca=0 rcb=0
+	"$E2E_B/lunsim" create "$lun" --size 64M --force > /dev/null
+	e2e_helper_start hA hostA "$sa" && e2e_helper_start hB hostB "$sb" ||
+	    { fail "${tests[1]}: helpers started"; return; }
+	E2E_WRAP=("$E2E_B/lunsim" --block-device --initiator hostA --)
+	# shellcheck disable=SC2046
+	e2e_session_start A "$pa" 300 \
+	    "e2e=qemu e2e.steps=reg-0xa1,res-0xa1-1,rk,wait,rk,rk,res-0xa1-1,rr" \
+	    $(qemu_args "$sa" "$E2E_TMP/qa.sock")
+	if ! e2e_session_until A 'E2E-WAIT' 120; then
+		fail "${tests[1]}: guest A reached its wait"
+		e2e_session_end A
+		return
+	fi
+	E2E_WRAP=("$E2E_B/lunsim" --block-device --initiator hostB --)
+	# shellcheck disable=SC2046
+	e2e_session_start B "$pb" 300 \
+	    "e2e=qemu e2e.steps=reg-0xb2,res-0xb2-1,pre-0xb2-0xa1-1,rk,rr" \
+	    $(qemu_args "$sb" "$E2E_TMP/qb.sock")
+	e2e_session_end B || rcb=$?
+	e2e_session_send A go
+	e2e_session_end A || rca=$?
+	check "both guests ran to the end, QEMU exit 0 (A $rca, B $rcb)" \
+	    [ "$rca" = 0 -a "$rcb" = 0 ]
+	check_steps "$pb.results" "${tests[1]}: host B registers, conflicts, preempts A" \
+	    "reg-0xb2 0 " \
+	    "res-0xb2-1 24 Reservation conflict" \
+	    "pre-0xb2-0xa1-1 0 " \
+	    "rk 0 1 registered reservation key follows:|    0xb2|" \
+	    "rr 0 Key=0xb2|    scope: LU_SCOPE,  type: Write Exclusive|"
+	check_steps "$pa.results" "${tests[1]}: host A reserves, is preempted, sees 2A/05 once, is fenced" \
+	    "reg-0xa1 0 " \
+	    "res-0xa1-1 0 " \
+	    "rk 0 1 registered reservation key follows:|    0xa1|" \
+	    "rk 6 Registrations preempted" \
+	    "rk 0 1 registered reservation key follows:|    0xb2|" \
+	    "res-0xa1-1 24 Reservation conflict" \
+	    "rr 0 Key=0xb2|"
+	e2e_helper_stop hA
+	e2e_helper_stop hB
+}
+
+# ---- 3. helper restarts under a running guest -----------------------
+test_restart() {
+	local s=$E2E_TMP/a.sock q=$E2E_TMP/qa.sock pfx=$logs/restart rc=0 hrc=0
+	local act=1
+	rm -f "$E2E_TMP/hA.log"
+	e2e_helper_activatable || act=0
+	"$E2E_B/lunsim" create "$lun" --size 64M --force > /dev/null
+	e2e_helper_start hA hostA "$s" || { fail "${tests[2]}: helper started"; return; }
+	E2E_WRAP=("$E2E_B/lunsim" --block-device --initiator hostA --)
+	# shellcheck disable=SC2046
+	e2e_session_start R "$pfx" 300 \
+	    "e2e=qemu e2e.steps=reg-0xa1,wait,rk,wait,rk,wait,rk,wait" \
+	    $(qemu_args "$s" "$q")
+	if ! e2e_session_until R 'E2E-WAIT' 120; then
+		fail "${tests[2]}: guest reached its first wait"
+		e2e_session_end R
+		return
+	fi
+	e2e_helper_stop hA || hrc=$?
+	check "helper stopped by SIGTERM under a connected QEMU, exit status 0 (was $hrc)" \
+	    [ "$hrc" = 0 ]
+	e2e_session_send R killed
+	# QEMU retries the helper for a few seconds, then fails the command
+	e2e_session_until R 'E2E-WAIT' 120 || true
+	e2e_helper_start hA hostA "$s" ||
+	    fail "${tests[2]}: helper restarted"
+	e2e_session_send R restarted
+	e2e_session_until R 'E2E-WAIT' 120 || true
+	e2e_helper_stop hA
+	if [ $act = 1 ]; then
+		e2e_helper_start_activated hA hostA "$s" ||
+		    fail "${tests[2]}: systemd-socket-activate listening"
+	else
+		e2e_helper_start hA hostA "$s"
+	fi
+	e2e_session_send R reactivated
+	e2e_session_until R 'E2E-WAIT' 120 || true
+	check "QMP query-pr-managers: pr0 connected after the restarts" \
+	    qmp_connected "$q" "$pfx.qmp"
+	e2e_session_send R end
+	e2e_session_end R || rc=$?
+	check "guest and QEMU survived the helper restarts (QEMU exit $rc)" \
+	    [ "$rc" = 0 ]
+	check_steps "$pfx.results" "${tests[2]}: no helper -> ABORTED COMMAND; restarted -> earlier key" \
+	    "reg-0xa1 0 " \
+	    "rk 11 Aborted command" \
+	    "rk 0 1 registered reservation key follows:|    0xa1|" \
+	    "rk 0 1 registered reservation key follows:|    0xa1|"
+	e2e_helper_stop hA
+	cp "$E2E_TMP/hA.log" "$pfx.helper.log"
+	if [ $act = 1 ]; then
+		# lunsim's lines of the helper that systemd-socket-activate
+		# executed on QEMU's connection
+		check "the last command went through a socket-activated helper (systemd-socket-activate)" \
+		    grep -q 'hostA: cdb 5e/00 -> status 0x00' \
+		    <(sed -n '/^Execing /,$p' "$pfx.helper.log")
+	else
+		skip "helper restarted through systemd-socket-activate" \
+		    "qemu-pr-helper has no socket activation (LISTEN_FDS)"
+	fi
+}
+
+test_single
+test_two_hosts
+test_restart
+exit 0

@@ -1,0 +1,83 @@
+/* Shared pieces of the integration suites: one helper per test process,
+ * Criterion assertions around the harness and the protocol client.
+ *
+ * Every case is written once as a function taking the helper kind and
+ * registered twice with ITEST_BOTH(): suite "ours" runs our helper, suite
+ * "qemu" runs QEMU's (skipped when it is missing or we are not root).
+ */
+#ifndef PRH_TESTS_ITEST_H
+#define PRH_TESTS_ITEST_H
+
+#include <criterion/criterion.h>
+#include <stdint.h>
+
+#include "prh/client.h"
+#include "prh/protocol.h"
+#include "harness.h"
+
+/* The helper of the running test (one test per process). */
+extern struct th_env itest_env;
+
+/* Suite teardown: stop the helper, remove the temp dir. */
+void itest_fini(void);
+
+/* Register case_NAME(kind) as ours::NAME and qemu::NAME. */
+#define ITEST_BOTH(name)						\
+	static void case_##name(enum th_kind kind);			\
+	Test(ours, name) { case_##name(TH_OURS); }			\
+	Test(qemu, name) { case_##name(TH_QEMU); }			\
+	static void case_##name(enum th_kind kind)
+
+/* Declare the two suites with the shared teardown and timeout. */
+#define ITEST_SUITES()							\
+	TestSuite(ours, .fini = itest_fini, .timeout = 30);		\
+	TestSuite(qemu, .fini = itest_fini, .timeout = 30)
+
+/* Skip unless kind can run; then make the env (no helper started). */
+void itest_prepare(enum th_kind kind);
+
+/* itest_prepare() and start the helper with args (NULL-terminated or
+ * NULL), asserting that it serves. */
+void itest_start(enum th_kind kind, const char *const *args);
+
+/* Make/open a "device" file name in the env with oflags: fd. */
+int itest_dev(const char *name, int oflags);
+
+/* Path of the device file name in the env (static buffer). */
+const char *itest_dev_path(const char *name);
+
+/* Connect with the handshake: socket fd. */
+int itest_conn(void);
+
+/* PR IN with service action sa and allocation length on devfd. */
+void itest_pr_in(int sock, int devfd, uint8_t sa, uint16_t alloc,
+    struct client_reply *r);
+
+/* PR OUT REGISTER with a 24-byte parameter list on devfd. */
+void itest_pr_out(int sock, int devfd, struct client_reply *r);
+
+/* Assert status and 96-byte sense equal to fixed sense key/asc/ascq
+ * (key < 0: all-zero sense) and size 0. */
+void itest_expect(const struct client_reply *r, uint32_t status, int key,
+    uint8_t asc, uint8_t ascq);
+
+/* Assert CHECK CONDITION with the helper's ABORTED COMMAND 00/06. */
+void itest_expect_ioerr(const struct client_reply *r);
+
+/* Assert the helper closes sock without sending anything. */
+void itest_expect_closed(int sock);
+
+/* Assert the helper's stderr gets needle. */
+void itest_expect_stderr(const char *needle);
+
+/* Number of shim log calls made on the device file name. */
+int itest_calls_on(const char *name);
+
+/* Fd count of the helper once it is back to at most want. */
+int itest_fds_settle(int want);
+
+/* Exit status of a helper run to completion with args (no -k added
+ * unless given); asserts it exited normally within the timeout. */
+int itest_run_exit(enum th_kind kind, const char *const *args);
+
+#endif

@@ -1,0 +1,578 @@
+/* Test harness: helper processes in private temp dirs, and the observation
+ * helpers the integration tests use.  See harness.h for the contract.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <libgen.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "prh/client.h"
+#include "harness.h"
+#include "harness_int.h"
+
+#define TH_QEMU_HELPER	"/usr/bin/qemu-pr-helper"
+#define TH_MAX_ENV	256	/* environment entries passed to a helper */
+#define TH_MAX_ARGS	64	/* argv entries passed to a helper */
+
+extern char **environ;
+
+/* The build tree root from the environment, "." if unset. */
+static const char *
+th_builddir(void)
+{
+	const char *d = getenv("PRH_TOP_BUILDDIR");
+
+	return d != NULL && d[0] != '\0' ? d : ".";
+}
+
+/* Path of the helper binary of this kind. */
+const char *
+th_helper_path(enum th_kind kind)
+{
+	static char ours[PATH_MAX];
+
+	if (kind == TH_QEMU)
+		return TH_QEMU_HELPER;
+	snprintf(ours, sizeof(ours), "%s/qemu-pr-helper", th_builddir());
+	return ours;
+}
+
+/* "ours" or "qemu". */
+const char *
+th_kind_name(enum th_kind kind)
+{
+	return kind == TH_QEMU ? "qemu" : "ours";
+}
+
+/* Path of the SG_IO shim (under $PRH_TOP_BUILDDIR). */
+const char *
+th_shim_path(void)
+{
+	static char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/tests/shim/.libs/sgio_shim.so",
+	    th_builddir());
+	return path;
+}
+
+/* Whether this kind can run here: 0, or -errno with *why set. */
+int
+th_helper_usable(enum th_kind kind, const char **why)
+{
+	*why = NULL;
+	if (access(th_shim_path(), R_OK) != 0) {
+		*why = "the SG_IO shim is not built";
+		return -ENOENT;
+	}
+	if (access(th_helper_path(kind), X_OK) != 0) {
+		*why = kind == TH_QEMU ? "QEMU's qemu-pr-helper is not installed" :
+		    "our qemu-pr-helper is not built";
+		return -ENOENT;
+	}
+	if (kind == TH_QEMU && geteuid() != 0) {
+		*why = "QEMU's qemu-pr-helper drops privileges: needs root";
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* Join dir and name into out (PATH_MAX bytes): 0 or -ENAMETOOLONG. */
+int
+th_path(char *out, const char *dir, const char *name)
+{
+	int n = snprintf(out, PATH_MAX, "%s/%s", dir, name);
+
+	return n < 0 || n >= PATH_MAX ? -ENAMETOOLONG : 0;
+}
+
+/* Create an empty file if it does not exist. */
+static int
+th_touch(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+/* Make the temp dir and name its files: 0 or -errno. */
+int
+th_env_init(struct th_env *e, enum th_kind kind)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	memset(e, 0, sizeof(*e));
+	e->kind = kind;
+	e->pidfd = e->notify_fd = e->ino_fd = -1;
+	if (tmp == NULL || tmp[0] == '\0')
+		tmp = "/tmp";
+	snprintf(e->dir, sizeof(e->dir), "%s/prh-test-XXXXXX", tmp);
+	if (mkdtemp(e->dir) == NULL)
+		return -errno;
+	e->created = true;
+	if (th_path(e->sock, e->dir, "sock") < 0 ||
+	    th_path(e->ctl, e->dir, "shim.ctl") < 0 ||
+	    th_path(e->log, e->dir, "shim.log") < 0 ||
+	    th_path(e->out, e->dir, "stdout") < 0 ||
+	    th_path(e->err, e->dir, "stderr") < 0 ||
+	    th_path(e->notify, e->dir, "notify") < 0)
+		return -ENAMETOOLONG;
+	if (th_touch(e->ctl) < 0 || th_touch(e->log) < 0 ||
+	    th_touch(e->out) < 0 || th_touch(e->err) < 0)
+		return -errno;
+	return 0;
+}
+
+/* nftw callback removing one entry. */
+static int
+th_rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+/* Close *fd if open and mark it closed. */
+static void
+th_close(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* Kill a running helper, reap it, remove the temp dir. Idempotent. */
+void
+th_env_fini(struct th_env *e)
+{
+	int st;
+
+	if (e->pid > 0) {
+		kill(e->pid, SIGKILL);
+		while (waitpid(e->pid, &st, 0) < 0 && errno == EINTR)
+			;
+		e->pid = 0;
+	}
+	th_close(&e->pidfd);
+	th_close(&e->notify_fd);
+	th_close(&e->ino_fd);
+	if (e->created)
+		nftw(e->dir, th_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	e->created = false;
+}
+
+/* Whether env entry s sets one of the variables the harness controls. */
+static bool
+th_env_overridden(const char *s)
+{
+	static const char *const keys[] = {
+		"LD_PRELOAD=", "PRH_SHIM_CTL=", "PRH_SHIM_LOG=",
+		"NOTIFY_SOCKET=", "LISTEN_FDS=", "LISTEN_PID=",
+		"LISTEN_FDNAMES=", "ASAN_OPTIONS=", NULL,
+	};
+	int i;
+
+	for (i = 0; keys[i] != NULL; i++)
+		if (strncmp(s, keys[i], strlen(keys[i])) == 0)
+			return true;
+	return false;
+}
+
+/* Build the helper's environment into envp (strings in store). */
+static int
+th_build_env(struct th_env *e, unsigned flags, char **envp,
+    char store[][PATH_MAX + 32])
+{
+	int n = 0, k = 0, i;
+
+	for (i = 0; environ[i] != NULL && n < TH_MAX_ENV - 16; i++)
+		if (!th_env_overridden(environ[i]))
+			envp[n++] = environ[i];
+	if (!(flags & TH_NO_SHIM)) {
+		snprintf(store[k], sizeof(store[k]), "LD_PRELOAD=%s",
+		    th_shim_path());
+		envp[n++] = store[k++];
+		snprintf(store[k], sizeof(store[k]), "PRH_SHIM_CTL=%s", e->ctl);
+		envp[n++] = store[k++];
+		snprintf(store[k], sizeof(store[k]), "PRH_SHIM_LOG=%s", e->log);
+		envp[n++] = store[k++];
+		/* An instrumented helper must accept a preload before ASan. */
+		envp[n++] = (char *)"ASAN_OPTIONS=verify_asan_link_order=0";
+	}
+	if (e->kind == TH_OURS) {
+		snprintf(store[k], sizeof(store[k]), "NOTIFY_SOCKET=%s",
+		    e->notify);
+		envp[n++] = store[k++];
+	}
+	for (i = 0; e->extra_env != NULL && e->extra_env[i] != NULL &&
+	    n < TH_MAX_ENV - 1; i++)
+		envp[n++] = (char *)e->extra_env[i];
+	envp[n] = NULL;
+	return 0;
+}
+
+/* Create the datagram socket our helper notifies readiness on. */
+static int
+th_notify_open(struct th_env *e)
+{
+	struct sockaddr_un sun;
+
+	if (e->notify_fd >= 0)
+		return 0;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(e->notify) >= sizeof(sun.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sun.sun_path, e->notify, strlen(e->notify));
+	unlink(e->notify);
+	e->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC |
+	    SOCK_NONBLOCK, 0);
+	if (e->notify_fd < 0)
+		return -errno;
+	if (bind(e->notify_fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		th_close(&e->notify_fd);
+		return -errno;
+	}
+	return 0;
+}
+
+/* Watch the socket's directory for the socket's creation. */
+static int
+th_watch_sock_dir(struct th_env *e)
+{
+	char dir[PATH_MAX];
+
+	th_close(&e->ino_fd);
+	e->ino_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	if (e->ino_fd < 0)
+		return -errno;
+	snprintf(dir, sizeof(dir), "%s", e->sock);
+	if (inotify_add_watch(e->ino_fd, dirname(dir),
+	    IN_CREATE | IN_MOVED_TO) < 0)
+		return -errno;
+	return 0;
+}
+
+/* In the child: set up stdio, signals and fds, then exec. Never returns. */
+static void
+th_child_exec(struct th_env *e, pid_t parent, char **argv, char **envp)
+{
+	sigset_t all;
+	int fd;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(127);
+	fd = open("/dev/null", O_RDONLY);
+	if (fd >= 0 && fd != 0) {
+		dup2(fd, 0);
+		close(fd);
+	}
+	fd = open(e->out, O_WRONLY | O_APPEND | O_CREAT, 0600);
+	if (fd >= 0 && fd != 1) {
+		dup2(fd, 1);
+		close(fd);
+	}
+	fd = open(e->err, O_WRONLY | O_APPEND | O_CREAT, 0600);
+	if (fd >= 0 && fd != 2) {
+		dup2(fd, 2);
+		close(fd);
+	}
+	if (syscall(SYS_close_range, 3U, ~0U, 0U) < 0)
+		for (fd = 3; fd < 1024; fd++)
+			close(fd);
+	signal(SIGPIPE, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	execve(argv[0], argv, envp);
+	_exit(127);
+}
+
+/* Start the helper with args; adds "-k <sock>" unless TH_NO_SOCKET_ARG. */
+int
+th_spawn(struct th_env *e, const char *const *args, unsigned flags)
+{
+	static char store[8][PATH_MAX + 32];
+	char *argv[TH_MAX_ARGS], *envp[TH_MAX_ENV];
+	struct stat st;
+	pid_t parent = getpid();
+	int n = 0, i, rc;
+
+	if (e->pid > 0)
+		return -EBUSY;
+	argv[n++] = (char *)th_helper_path(e->kind);
+	if (!(flags & TH_NO_SOCKET_ARG)) {
+		argv[n++] = (char *)"-k";
+		argv[n++] = e->sock;
+	}
+	for (i = 0; args != NULL && args[i] != NULL && n < TH_MAX_ARGS - 1; i++)
+		argv[n++] = (char *)args[i];
+	argv[n] = NULL;
+	th_build_env(e, flags, envp, store);
+	if (e->kind == TH_OURS && (rc = th_notify_open(e)) < 0)
+		return rc;
+	if ((rc = th_watch_sock_dir(e)) < 0)
+		return rc;
+	e->sock_existed = lstat(e->sock, &st) == 0;
+	e->pid = fork();
+	if (e->pid < 0) {
+		e->pid = 0;
+		return -errno;
+	}
+	if (e->pid == 0)
+		th_child_exec(e, parent, argv, envp);
+	e->pidfd = (int)syscall(SYS_pidfd_open, e->pid, 0);
+	if (e->pidfd < 0)
+		return -errno;
+	return 0;
+}
+
+/* Whether a datagram waiting on the notify socket has the line msg. */
+static bool
+th_notify_has(int fd, const char *msg)
+{
+	char buf[4096], *line, *save = NULL;
+	bool found = false;
+	ssize_t n;
+
+	while (!found && (n = recv(fd, buf, sizeof(buf) - 1, 0)) > 0) {
+		buf[n] = '\0';
+		for (line = strtok_r(buf, "\n", &save); line != NULL;
+		    line = strtok_r(NULL, "\n", &save))
+			if (strcmp(line, msg) == 0)
+				found = true;
+	}
+	return found;
+}
+
+/* Wait for the line msg on the notify socket: 0, -ECHILD if the helper
+ * exited first, -ETIMEDOUT. */
+int
+th_wait_notify(struct th_env *e, const char *msg, int timeout_ms)
+{
+	long long deadline = th_now_ms() + timeout_ms;
+	struct pollfd pfd[2];
+
+	if (e->notify_fd < 0)
+		return -ENOTCONN;
+	for (;;) {
+		pfd[0].fd = e->notify_fd;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = e->pidfd;
+		pfd[1].events = POLLIN;
+		if (poll(pfd, e->pidfd >= 0 ? 2 : 1, th_left(deadline)) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if ((pfd[0].revents & POLLIN) && th_notify_has(e->notify_fd, msg))
+			return 0;
+		if (e->pidfd >= 0 && (pfd[1].revents & POLLIN) &&
+		    !(pfd[0].revents & POLLIN))
+			return -ECHILD;
+		if (th_left(deadline) == 0)
+			return -ETIMEDOUT;
+	}
+}
+
+/* Drain inotify events; true if one names the socket file. */
+static bool
+th_saw_sock_event(struct th_env *e)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	const struct inotify_event *ev;
+	char tmp[PATH_MAX];
+	const char *base;
+	bool seen = false;
+	ssize_t n;
+	char *p;
+
+	snprintf(tmp, sizeof(tmp), "%s", e->sock);
+	base = basename(tmp);
+	while ((n = read(e->ino_fd, buf, sizeof(buf))) > 0) {
+		for (p = buf; p < buf + n;
+		    p += sizeof(struct inotify_event) + ev->len) {
+			ev = (const struct inotify_event *)p;
+			if (ev->len > 0 && strcmp(ev->name, base) == 0)
+				seen = true;
+		}
+	}
+	return seen;
+}
+
+/* Read the helper's feature word on a fresh connection, then close it.
+ * The word is written from the helper's main loop, so once it arrives the
+ * helper also handles signals (QEMU's loses a SIGTERM sent earlier). */
+static int
+th_probe_hello(int fd, long long deadline)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	uint8_t hello[PRH_HELLO_LEN];
+	size_t got = 0;
+	ssize_t n;
+	int rc = 0;
+
+	while (got < sizeof(hello)) {
+		rc = poll(&pfd, 1, th_left(deadline));
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc <= 0) {
+			rc = rc == 0 ? -ETIMEDOUT : -errno;
+			break;
+		}
+		n = read(fd, hello + got, sizeof(hello) - got);
+		if (n <= 0) {
+			rc = n == 0 ? -ECONNRESET : -errno;
+			break;
+		}
+		got += (size_t)n;
+		rc = 0;
+	}
+	close(fd);
+	return rc;
+}
+
+/* Wait for the socket to be created and to accept a connection. */
+static int
+th_wait_socket(struct th_env *e, long long deadline)
+{
+	bool created = !e->sock_existed;
+	struct pollfd pfd[2];
+	int fd;
+
+	for (;;) {
+		if (th_saw_sock_event(e))
+			created = true;
+		if (created) {
+			fd = client_connect_raw(e->sock);
+			if (fd >= 0)
+				return th_probe_hello(fd, deadline);
+			if (fd != -ENOENT && fd != -ECONNREFUSED)
+				return fd;
+		}
+		pfd[0].fd = e->ino_fd;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = e->pidfd;
+		pfd[1].events = POLLIN;
+		/* bind() and listen() are two steps: retry in short waits. */
+		if (poll(pfd, 2, created && th_left(deadline) > TH_POLL_STEP_MS ?
+		    TH_POLL_STEP_MS : th_left(deadline)) < 0 && errno != EINTR)
+			return -errno;
+		if (pfd[1].revents & POLLIN)
+			return -ECHILD;
+		if (th_left(deadline) == 0)
+			return -ETIMEDOUT;
+	}
+}
+
+/* Wait until the spawned helper serves. */
+int
+th_wait_ready(struct th_env *e, int timeout_ms)
+{
+	long long deadline = th_now_ms() + timeout_ms;
+
+	if (e->pid <= 0)
+		return -ECHILD;
+	if (e->kind == TH_OURS)
+		return th_wait_notify(e, "READY=1", timeout_ms);
+	return th_wait_socket(e, deadline);
+}
+
+/* th_spawn() (shim preloaded, -k added) and th_wait_ready(). */
+int
+th_start(struct th_env *e, const char *const *args)
+{
+	int rc = th_spawn(e, args, 0);
+
+	if (rc == 0)
+		rc = th_wait_ready(e, TH_TIMEOUT_MS);
+	return rc;
+}
+
+/* Wait for the helper to exit: 0 and *wstatus, or -ETIMEDOUT. */
+int
+th_wait_exit(struct th_env *e, int timeout_ms, int *wstatus)
+{
+	long long deadline = th_now_ms() + timeout_ms;
+	struct pollfd pfd;
+	int st, rc;
+
+	if (e->pid <= 0)
+		return -ECHILD;
+	pfd.fd = e->pidfd;
+	pfd.events = POLLIN;
+	for (;;) {
+		rc = poll(&pfd, 1, th_left(deadline));
+		if (rc > 0)
+			break;
+		if (rc < 0 && errno != EINTR)
+			return -errno;
+		if (th_left(deadline) == 0)
+			return -ETIMEDOUT;
+	}
+	while (waitpid(e->pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	e->pid = 0;
+	th_close(&e->pidfd);
+	if (wstatus != NULL)
+		*wstatus = st;
+	return 0;
+}
+
+/* Send sig and wait; SIGKILL and -ETIMEDOUT after the deadline. */
+int
+th_stop(struct th_env *e, int sig, int timeout_ms, int *wstatus)
+{
+	int rc;
+
+	if (e->pid <= 0)
+		return -ECHILD;
+	if (kill(e->pid, sig) < 0)
+		return -errno;
+	rc = th_wait_exit(e, timeout_ms, wstatus);
+	if (rc == -ETIMEDOUT) {
+		kill(e->pid, SIGKILL);
+		th_wait_exit(e, TH_TIMEOUT_MS, NULL);
+	}
+	return rc;
+}
+
+/* Spawn with flags, wait for exit. */
+int
+th_run(struct th_env *e, const char *const *args, unsigned flags,
+    int timeout_ms, int *wstatus)
+{
+	int rc = th_spawn(e, args, flags);
+
+	if (rc == 0) {
+		rc = th_wait_exit(e, timeout_ms, wstatus);
+		if (rc == -ETIMEDOUT)
+			th_stop(e, SIGKILL, TH_TIMEOUT_MS, NULL);
+	}
+	return rc;
+}

@@ -1,0 +1,197 @@
+/* Test harness: runs a helper binary in a private temporary directory and
+ * gives tests what they need to observe it.
+ *
+ * A test owns one or more struct th_env.  th_env_init() makes the
+ * directory (mkdtemp under $TMPDIR or /tmp) and names the files in it:
+ * the helper's socket, the SG_IO shim's control file and log, and the
+ * helper's stdout and stderr.  th_start() runs a helper with the shim
+ * preloaded and returns once it serves: our helper is waited for through
+ * NOTIFY_SOCKET ("READY=1"), QEMU's through inotify on the socket's
+ * directory and a connect.  th_env_fini() stops the helper (SIGKILL if it
+ * is still running) and removes the directory.
+ *
+ * All waits are bounded by a timeout in milliseconds and wake on events
+ * (pidfd, inotify, the notify socket); only conditions that have no event,
+ * such as a /proc fd count, are polled in short steps.
+ *
+ * Functions return 0 (or a count) on success and a negative errno on
+ * failure; none of them exits or aborts.  Not thread-safe: one thread per
+ * th_env.
+ */
+#ifndef PRH_TESTS_HARNESS_H
+#define PRH_TESTS_HARNESS_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "prh/protocol.h"
+
+/* Which helper binary a test runs. */
+enum th_kind {
+	TH_OURS,	/* $PRH_TOP_BUILDDIR/qemu-pr-helper */
+	TH_QEMU,	/* /usr/bin/qemu-pr-helper */
+};
+
+#define TH_TIMEOUT_MS	10000	/* default bound for every wait */
+
+/* th_spawn() flags. */
+#define TH_NO_SOCKET_ARG	0x1	/* do not pass "-k <sock>" */
+#define TH_NO_SHIM		0x2	/* do not preload the SG_IO shim */
+
+/*
+ * One test's private world.  Owned by the test that initialised it; the
+ * helper process it started (pid) is its child and is reaped by th_stop(),
+ * th_wait_exit() or th_env_fini().
+ */
+struct th_env {
+	enum th_kind	 kind;
+	char		 dir[PATH_MAX];		/* private temp dir */
+	char		 sock[PATH_MAX];	/* helper socket (-k) */
+	char		 ctl[PATH_MAX];		/* PRH_SHIM_CTL */
+	char		 log[PATH_MAX];		/* PRH_SHIM_LOG */
+	char		 out[PATH_MAX];		/* helper stdout */
+	char		 err[PATH_MAX];		/* helper stderr */
+	char		 notify[PATH_MAX];	/* NOTIFY_SOCKET (ours only) */
+	const char	*const *extra_env;	/* "K=V" strings added, or NULL */
+	pid_t		 pid;			/* running helper, 0 if none */
+	/* private */
+	int		 pidfd;
+	int		 notify_fd;
+	int		 ino_fd;
+	bool		 sock_existed;
+	bool		 created;
+};
+
+/* One SG_IO call as the shim logged it. */
+struct th_sgio_call {
+	char		path[PATH_MAX];		/* readlink of the fd */
+	unsigned	cmd_len;
+	uint8_t		cdb[16];
+	int		dir;			/* SG_DXFER_* */
+	unsigned	dxfer_len;
+	unsigned	timeout;		/* ms */
+	unsigned	mx_sb_len;
+	size_t		param_len;		/* TO_DEV parameter bytes */
+	uint8_t		param[PRH_DATA_MAX];
+};
+
+/* --- binaries --------------------------------------------------------- */
+
+/* Path of the helper binary of this kind. */
+const char *th_helper_path(enum th_kind kind);
+
+/* "ours" or "qemu". */
+const char *th_kind_name(enum th_kind kind);
+
+/* Whether this kind can run here: 0, or -errno with *why set. */
+int th_helper_usable(enum th_kind kind, const char **why);
+
+/* Path of the SG_IO shim (under $PRH_TOP_BUILDDIR). */
+const char *th_shim_path(void);
+
+/* --- environment and process ------------------------------------------ */
+
+/* Make the temp dir and name its files: 0 or -errno. */
+int th_env_init(struct th_env *e, enum th_kind kind);
+
+/* Kill a running helper, reap it, remove the temp dir. Idempotent. */
+void th_env_fini(struct th_env *e);
+
+/* Start the helper with args (NULL-terminated, after argv[0]); adds
+ * "-k <sock>" first unless TH_NO_SOCKET_ARG. Does not wait: 0 or -errno. */
+int th_spawn(struct th_env *e, const char *const *args, unsigned flags);
+
+/* Wait until the spawned helper serves: 0, -ECHILD if it exited,
+ * -ETIMEDOUT, or -errno. */
+int th_wait_ready(struct th_env *e, int timeout_ms);
+
+/* Wait for the line msg (e.g. "STOPPING=1") from our helper on
+ * NOTIFY_SOCKET: 0, -ECHILD if it exited first, -ETIMEDOUT. */
+int th_wait_notify(struct th_env *e, const char *msg, int timeout_ms);
+
+/* th_spawn() (shim preloaded, -k added) and th_wait_ready(). */
+int th_start(struct th_env *e, const char *const *args);
+
+/* Wait for the helper to exit: 0 and *wstatus, or -ETIMEDOUT (the helper
+ * is left running). */
+int th_wait_exit(struct th_env *e, int timeout_ms, int *wstatus);
+
+/* Send sig and wait; SIGKILL and -ETIMEDOUT if it has not exited by the
+ * deadline. 0 and *wstatus otherwise. */
+int th_stop(struct th_env *e, int sig, int timeout_ms, int *wstatus);
+
+/* Spawn with flags, wait for exit: 0 and *wstatus, or -errno. */
+int th_run(struct th_env *e, const char *const *args, unsigned flags,
+    int timeout_ms, int *wstatus);
+
+/* --- process observation ---------------------------------------------- */
+
+/* Open fds of pid (entries of /proc/PID/fd), or -errno. */
+int th_fd_count(pid_t pid);
+
+/* Poll th_fd_count() until it is <= want: the last count, or -errno. */
+int th_wait_fd_count(pid_t pid, int want, int timeout_ms);
+
+/* VmRSS of pid in KiB, or -errno. */
+long th_vmrss_kb(pid_t pid);
+
+/* --- files ------------------------------------------------------------- */
+
+/* Whole file as a NUL-terminated malloc'ed string ("" if missing), or NULL
+ * on allocation failure; *len gets the length if len is not NULL. */
+char *th_read_file(const char *path, size_t *len);
+
+/* The helper's stderr so far (malloc'ed, never NULL unless out of memory). */
+char *th_stderr(struct th_env *e);
+
+/* Wait until the file contains needle: 0 or -ETIMEDOUT. */
+int th_wait_file_contains(const char *path, const char *needle,
+    int timeout_ms);
+
+/* Wait until the helper's stderr contains needle: 0 or -ETIMEDOUT. */
+int th_wait_stderr(struct th_env *e, const char *needle, int timeout_ms);
+
+/* Replace the shim control file atomically with the formatted text. */
+int th_shim_set(struct th_env *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Parse the shim log into a malloc'ed array: count (>= 0) or -errno. */
+int th_shim_calls(struct th_env *e, struct th_sgio_call **out);
+
+/* Wait until the shim logged at least n calls: the count, or -ETIMEDOUT. */
+int th_wait_shim_calls(struct th_env *e, int n, int timeout_ms);
+
+/* Create (4 KiB, if missing) the regular file dir/name and open it with
+ * oflags (O_RDWR, O_RDONLY, ... O_CLOEXEC is added): fd or -errno. The
+ * path is stored in path if not NULL. */
+int th_make_dev(struct th_env *e, const char *name, int oflags,
+    char *path, size_t pathlen);
+
+/* --- protocol helpers --------------------------------------------------- */
+
+/* Connect and handshake to e->sock with 10 s send/receive timeouts. */
+int th_connect(struct th_env *e);
+
+/* Connect without the handshake, with the same timeouts. */
+int th_connect_raw(struct th_env *e);
+
+/* Send len bytes with nfds fds attached in one sendmsg: 0 or -errno. */
+int th_send_fds(int sock, const void *buf, size_t len, const int *fds,
+    int nfds);
+
+/* Wait for the peer to close: 0 on EOF or reset, -EPROTO if bytes came
+ * instead, -ETIMEDOUT. Discards nothing else. */
+int th_wait_closed(int sock, int timeout_ms);
+
+/* Fill sense with the 18-byte fixed-format sense the helper builds,
+ * followed by zeros up to PRH_SENSE_LEN. */
+void th_sense_fixed(uint8_t sense[PRH_SENSE_LEN], uint8_t key, uint8_t asc,
+    uint8_t ascq);
+
+/* Hex of len bytes into out (2*len+1 bytes). */
+void th_hex(char *out, const uint8_t *b, size_t len);
+
+#endif

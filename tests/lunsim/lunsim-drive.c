@@ -1,0 +1,196 @@
+/* lunsim-drive: issues SG_IO commands on one device for the lunsim tests.
+ *
+ *   lunsim-drive DEVICE
+ *   lunsim-drive --stat DEVICE
+ *
+ * Reads one command per line from stdin, "CDBHEX PARAMHEX|- [DXFER [iov]]",
+ * and answers each with one line:
+ *   "STATUS HOST DRIVER SB_LEN_WR RESID INFO DURATION SENSEHEX|- DATAHEX|-"
+ * (numbers in hex), or "ERR ERRNO" if the ioctl failed.  A command
+ * without parameter list is sent FROM_DEV with DXFER bytes (default
+ * 8192, as QEMU's helper does for PR IN); one with a list is sent TO_DEV.
+ * "iov" splits the data buffer into three pieces of an sg_iovec list.
+ * --stat prints what fstat, lseek and the block/sg ioctls say about the
+ * device, one "name=value" per word ("-" where the call failed).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <linux/fs.h>
+#include <unistd.h>
+#include <scsi/sg.h>
+
+#define DRIVE_MAX	8192
+
+/* Decode hex text into out: the byte count, or -1. */
+static int
+unhex(const char *s, uint8_t *out, size_t max)
+{
+	size_t n = 0;
+	unsigned v;
+
+	if (strcmp(s, "-") == 0)
+		return 0;
+	while (s[0] != '\0' && s[1] != '\0') {
+		if (n >= max || sscanf(s, "%2x", &v) != 1)
+			return -1;
+		out[n++] = (uint8_t)v;
+		s += 2;
+	}
+	return s[0] == '\0' ? (int)n : -1;
+}
+
+/* Print len bytes as hex, or "-" if none. */
+static void
+puthex(const uint8_t *b, size_t len)
+{
+	size_t i;
+
+	if (len == 0)
+		fputs("-", stdout);
+	for (i = 0; i < len; i++)
+		printf("%02x", b[i]);
+}
+
+/* Run one command line on fd and print its result line. */
+static void
+drive_one(int fd, char *line)
+{
+	static uint8_t data[DRIVE_MAX], param[DRIVE_MAX];
+	char *tok[4] = { NULL, NULL, NULL, NULL };
+	uint8_t cdb[16], sense[96];
+	struct sg_io_hdr h;
+	sg_iovec_t iov[3];
+	int ncdb, nparam, i;
+	unsigned dxfer = DRIVE_MAX;
+
+	for (i = 0; i < 4; i++)
+		tok[i] = strtok(i == 0 ? line : NULL, " \t\n");
+	if (tok[0] == NULL || tok[1] == NULL ||
+	    (ncdb = unhex(tok[0], cdb, sizeof(cdb))) < 6 ||
+	    (nparam = unhex(tok[1], param, sizeof(param))) < 0) {
+		printf("ERR %x\n", EINVAL);
+		return;
+	}
+	if (tok[2] != NULL)
+		dxfer = (unsigned)strtoul(tok[2], NULL, 0);
+	if (dxfer > DRIVE_MAX)
+		dxfer = DRIVE_MAX;
+	memset(&h, 0, sizeof(h));
+	memset(sense, 0, sizeof(sense));
+	memset(data, 0, sizeof(data));
+	h.interface_id = 'S';
+	h.cmd_len = (unsigned char)ncdb;
+	h.cmdp = cdb;
+	h.mx_sb_len = sizeof(sense);
+	h.sbp = sense;
+	h.timeout = 30000;
+	if (nparam > 0) {
+		h.dxfer_direction = SG_DXFER_TO_DEV;
+		h.dxfer_len = (unsigned)nparam;
+		h.dxferp = param;
+	} else if (dxfer > 0) {
+		h.dxfer_direction = SG_DXFER_FROM_DEV;
+		h.dxfer_len = dxfer;
+		h.dxferp = data;
+	} else {
+		h.dxfer_direction = SG_DXFER_NONE;
+	}
+	if (tok[2] != NULL && tok[3] != NULL && strcmp(tok[3], "iov") == 0 &&
+	    h.dxfer_len >= 3) {
+		iov[0].iov_base = h.dxferp;
+		iov[0].iov_len = 1;
+		iov[1].iov_base = (uint8_t *)h.dxferp + 1;
+		iov[1].iov_len = h.dxfer_len / 2;
+		iov[2].iov_base = (uint8_t *)h.dxferp + 1 + h.dxfer_len / 2;
+		iov[2].iov_len = h.dxfer_len - 1 - h.dxfer_len / 2;
+		h.iovec_count = 3;
+		h.dxferp = iov;
+	}
+	if (ioctl(fd, SG_IO, &h) < 0) {
+		printf("ERR %x\n", errno);
+		return;
+	}
+	printf("%x %x %x %x %x %x %x ", h.status, h.host_status,
+	    h.driver_status, h.sb_len_wr, (unsigned)h.resid, h.info,
+	    h.duration);
+	puthex(sense, h.sb_len_wr);
+	putchar(' ');
+	puthex(data, h.dxfer_direction == SG_DXFER_FROM_DEV &&
+	    h.resid >= 0 && (unsigned)h.resid <= h.dxfer_len ?
+	    h.dxfer_len - (unsigned)h.resid : 0);
+	putchar('\n');
+}
+
+/* Print the result of an int-returning ioctl into an int. */
+static void
+stat_ioctl(int fd, const char *name, unsigned long req)
+{
+	int v = 0;
+
+	if (ioctl(fd, req, &v) < 0)
+		printf(" %s=-", name);
+	else
+		printf(" %s=%d", name, v);
+}
+
+/* --stat: what the device looks like to fstat, lseek and ioctls. */
+static int
+drive_stat(const char *dev)
+{
+	struct stat st;
+	uint64_t size = 0;
+	int fd = open(dev, O_RDWR | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		perror(dev);
+		return 1;
+	}
+	printf("type=%s rdev=%u:%u", S_ISBLK(st.st_mode) ? "blk" :
+	    S_ISREG(st.st_mode) ? "reg" : "other", major(st.st_rdev),
+	    minor(st.st_rdev));
+	if (ioctl(fd, BLKGETSIZE64, &size) < 0)
+		printf(" size64=-");
+	else
+		printf(" size64=%llu", (unsigned long long)size);
+	printf(" seekend=%lld", (long long)lseek(fd, 0, SEEK_END));
+	stat_ioctl(fd, "ssz", BLKSSZGET);
+	stat_ioctl(fd, "pbsz", BLKPBSZGET);
+	stat_ioctl(fd, "ro", BLKROGET);
+	stat_ioctl(fd, "sgver", SG_GET_VERSION_NUM);
+	stat_ioctl(fd, "rsv", SG_GET_RESERVED_SIZE);
+	printf("\n");
+	close(fd);
+	return 0;
+}
+
+/* Open the device and serve command lines until EOF. */
+int
+main(int argc, char **argv)
+{
+	char line[3 * DRIVE_MAX];
+	int fd;
+
+	if (argc == 3 && strcmp(argv[1], "--stat") == 0)
+		return drive_stat(argv[2]);
+	if (argc != 2) {
+		fprintf(stderr, "usage: lunsim-drive [--stat] DEVICE\n");
+		return 2;
+	}
+	fd = open(argv[1], O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		perror(argv[1]);
+		return 1;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	while (fgets(line, sizeof(line), stdin) != NULL)
+		drive_one(fd, line);
+	close(fd);
+	return 0;
+}

@@ -1,0 +1,416 @@
+/* One table of multi-initiator persistent-reservation steps, run three
+ * ways with identical expected results:
+ *   direct:  each initiator is a lunsim-drive process under
+ *            "lunsim --initiator X --" issuing SG_IO on the LUN file;
+ *   ours:    each initiator is $PRH_TOP_BUILDDIR/qemu-pr-helper under
+ *            lunsim, driven over the helper protocol (client.h);
+ *   qemu:    the same with /usr/bin/qemu-pr-helper (root only).
+ * LUNSIM_TEST_HELPER names another helper binary for the "ours" run.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "prh/client.h"
+#include "lunsim_test.h"
+
+/* What a step does. */
+enum sc_op {
+	RK, RR, RC, RFS,			/* PR IN */
+	REG, RES, REL, CLR, PRE, PAA, RIEK, RMV	/* PR OUT, by service action */
+};
+
+/* One step: initiator, command, expected normalised result. */
+struct sc_step {
+	char		 who;		/* 'A', 'B' or 'C' */
+	enum sc_op	 op;
+	uint64_t	 key, sakey;
+	uint8_t		 type;
+	const char	*dest;		/* REGISTER AND MOVE target */
+	int		 unreg;
+	uint8_t		 flags;		/* parameter byte 20 */
+	int		 len;		/* alloc (PR IN) / param length; 0: default */
+	int		 sa;		/* raw service action if >= 0 */
+	const char	*expect;
+};
+
+#define IN(w, op, exp)		{ w, op, 0, 0, 0, NULL, 0, 0, 0, -1, exp }
+#define OUT(w, op, k, s, t, exp) { w, op, k, s, t, NULL, 0, 0, 0, -1, exp }
+#define MOVE(w, k, s, t, d, u, exp) { w, RMV, k, s, t, d, u, 0, 0, -1, exp }
+
+#define WE	1
+#define EA	3
+#define WERO	5
+#define EARO	6
+#define WEAR	7
+#define EAAR	8
+
+static const struct sc_step sc_steps[] = {
+	/* two initiators register; a wrong key is refused */
+	IN('A', RK, "ok g0 k:-"),
+	OUT('A', REG, 0, 0xa, 0, "ok"),
+	OUT('B', REG, 0, 0xb, 0, "ok"),
+	IN('A', RK, "ok g2 k:a,b"),
+	OUT('B', REG, 0x5, 0xbb, 0, "conflict"),
+	IN('B', RK, "ok g2 k:a,b"),
+	/* Write Exclusive: holder rules, release by others and by holder */
+	OUT('A', RES, 0xa, 0, WE, "ok"),
+	OUT('B', RES, 0xb, 0, WE, "conflict"),
+	IN('B', RR, "ok g2 a/1"),
+	OUT('A', RES, 0xa, 0, WE, "ok"),
+	OUT('A', RES, 0xa, 0, EA, "conflict"),
+	OUT('B', REL, 0xb, 0, WE, "ok"),
+	IN('A', RR, "ok g2 a/1"),
+	OUT('A', REL, 0xa, 0, EA, "cc 5/26/04"),
+	OUT('A', REL, 0xa, 0, WE, "ok"),
+	IN('A', RR, "ok g2 none"),
+	/* an unregistered third initiator */
+	OUT('C', RES, 0, 0, WE, "conflict"),
+	OUT('C', REL, 0, 0, WE, "conflict"),
+	OUT('C', CLR, 0, 0, 0, "conflict"),
+	OUT('C', RIEK, 0x77, 0xc, 0, "ok"),
+	IN('C', RK, "ok g3 k:a,b,c"),
+	IN('C', RC, "ok caps:00080090ea010000"),
+	/* Exclusive Access: releasing it queues no unit attention */
+	OUT('A', RES, 0xa, 0, EA, "ok"),
+	OUT('C', RES, 0xc, 0, EA, "conflict"),
+	OUT('A', REL, 0xa, 0, EA, "ok"),
+	IN('C', RR, "ok g3 none"),
+	/* EA - Registrants Only, released by the holder unregistering */
+	OUT('B', RES, 0xb, 0, EARO, "ok"),
+	OUT('A', RES, 0xa, 0, WE, "conflict"),
+	IN('A', RFS, "ok g3 a:A b:B*6 c:C"),
+	OUT('B', REG, 0xb, 0, 0, "ok"),
+	IN('A', RK, "cc 6/2a/04"),
+	IN('A', RK, "ok g4 k:a,c"),
+	IN('C', RR, "cc 6/2a/04"),
+	IN('C', RR, "ok g4 none"),
+	/* WE - Registrants Only: only the reserving nexus holds it */
+	OUT('C', RES, 0xc, 0, WERO, "ok"),
+	OUT('A', RES, 0xa, 0, WERO, "conflict"),
+	OUT('C', REL, 0xc, 0, WERO, "ok"),
+	IN('A', RR, "cc 6/2a/04"),
+	IN('A', RR, "ok g4 none"),
+	/* WE - All Registrants: every registrant is a holder */
+	OUT('A', RES, 0xa, 0, WEAR, "ok"),
+	OUT('C', RES, 0xc, 0, WEAR, "ok"),
+	IN('C', RR, "ok g4 0/7"),
+	IN('C', RFS, "ok g4 a:A*7 c:C*7"),
+	OUT('A', REL, 0xa, 0, WEAR, "ok"),
+	IN('C', RR, "cc 6/2a/04"),
+	IN('C', RR, "ok g4 none"),
+	/* PREEMPT of a holder; the preempted initiator sees 2A/05 once */
+	OUT('B', REG, 0, 0xb, 0, "ok"),
+	OUT('B', RES, 0xb, 0, EA, "ok"),
+	OUT('A', PRE, 0xa, 0xb, WE, "ok"),
+	IN('A', RR, "ok g6 a/1"),
+	IN('B', RK, "cc 6/2a/05"),
+	IN('B', RK, "ok g6 k:a,c"),
+	OUT('B', RES, 0xb, 0, WE, "conflict"),
+	OUT('C', PRE, 0xc, 0x99, WE, "conflict"),
+	OUT('C', PRE, 0xc, 0, WE, "cc 5/26/00"),
+	/* PREEMPT AND ABORT into EA - All Registrants */
+	OUT('B', REG, 0, 0xbb, 0, "ok"),
+	OUT('C', PAA, 0xc, 0xa, EAAR, "ok"),
+	IN('A', RK, "cc 6/2a/05"),
+	IN('A', RR, "ok g8 0/8"),
+	IN('B', RFS, "ok g8 bb:B*8 c:C*8"),
+	OUT('A', REG, 0, 0xa, 0, "ok"),
+	IN('A', RFS, "ok g9 a:A*8 bb:B*8 c:C*8"),
+	/* PREEMPT of an all-registrants reservation with key 0 */
+	OUT('B', PRE, 0xbb, 0, WE, "ok"),
+	IN('A', RK, "cc 6/2a/05"),
+	IN('C', RR, "cc 6/2a/05"),
+	IN('C', RR, "ok g10 bb/1"),
+	/* REGISTER AND MOVE */
+	OUT('A', REG, 0, 0xa, 0, "ok"),
+	OUT('C', REG, 0, 0xc, 0, "ok"),
+	MOVE('B', 0xbb, 0xc2, EA, "C", 0, "ok"),
+	IN('C', RR, "ok g13 c/3"),
+	MOVE('B', 0xbb, 0xb2, WE, "A", 0, "conflict"),
+	MOVE('C', 0xc, 0xa2, WE, "A", 1, "ok"),
+	IN('A', RFS, "ok g14 a:A*1 bb:B"),
+	MOVE('A', 0xa, 0xa3, WE, "A", 0, "cc 5/26/00"),
+	MOVE('A', 0xa, 0, WE, "B", 0, "cc 5/26/00"),
+	/* CDB and parameter list errors */
+	{ 'A', REG, 0xa, 0xa, 0, NULL, 0, 0x01, 0, -1, "cc 5/26/00" },
+	{ 'A', REG, 0xa, 0xa, 0, NULL, 0, 0, 8, -1, "cc 5/1a/00" },
+	{ 'A', RK, 0, 0, 0, NULL, 0, 0, 0, 7, "cc 5/24/00" },
+	OUT('A', RES, 0xa, 0, 2, "cc 5/24/00"),
+	{ 'A', RK, 0, 0, 0, NULL, 0, 0, 4, -1, "ok raw:0000000e" },
+	/* CLEAR: every other registrant sees 2A/03 once */
+	OUT('B', CLR, 0xbb, 0, 0, "ok"),
+	IN('A', RK, "cc 6/2a/03"),
+	IN('A', RK, "ok g15 k:-"),
+	IN('A', RR, "ok g15 none"),
+	IN('C', RK, "ok g15 k:-"),
+	OUT('B', REG, 0, 0xb, 0, "ok"),
+	MOVE('B', 0xb, 0xc, WE, "C", 0, "cc 5/24/00"),
+};
+
+#define SC_NSTEPS (sizeof(sc_steps) / sizeof(sc_steps[0]))
+
+/* Build the CDB and parameter list of step s: the parameter length. */
+static size_t
+sc_build(const struct sc_step *s, uint8_t cdb[16], uint8_t *param)
+{
+	size_t plen;
+
+	memset(cdb, 0, 16);
+	if (s->op <= RFS) {
+		client_cdb_pr_in(cdb, (uint8_t)(s->sa >= 0 ? s->sa :
+		    (int)s->op), (uint16_t)(s->len ? s->len : PRH_DATA_MAX));
+		return 0;
+	}
+	plen = lt_param(param, s->key, s->sakey, s->flags, s->dest, s->unreg);
+	if (s->len)
+		plen = (size_t)s->len;
+	client_cdb_pr_out(cdb, (uint8_t)(s->op == RIEK ? 6 : s->op == RMV ? 7 :
+	    (int)s->op - REG), s->type, (uint16_t)plen);
+	return plen;
+}
+
+/* An executor runs step s for initiator index i into r. */
+typedef int (*sc_exec_fn)(void *ctx, int i, const uint8_t cdb[16],
+    const uint8_t *param, size_t plen, struct lt_result *r);
+
+/* Run the whole table through exec; fail the test on any mismatch. */
+static void
+sc_run(sc_exec_fn exec, void *ctx, const char *how)
+{
+	uint8_t cdb[16], param[256];
+	struct lt_result r;
+	char got[1024];
+	size_t i, plen;
+	int rc;
+
+	for (i = 0; i < SC_NSTEPS; i++) {
+		plen = sc_build(&sc_steps[i], cdb, param);
+		rc = exec(ctx, sc_steps[i].who - 'A', cdb, param, plen, &r);
+		cr_assert_eq(rc, 0, "%s step %zu: transport error %d", how,
+		    i + 1, rc);
+		lt_result_str(cdb, &r, got, sizeof(got));
+		cr_expect_str_eq(got, sc_steps[i].expect,
+		    "%s step %zu (%c): got '%s', want '%s'", how, i + 1,
+		    sc_steps[i].who, got, sc_steps[i].expect);
+	}
+}
+
+/* The world of one test: a temp dir with a LUN file. */
+static char sc_dir[LT_DIR_MAX], sc_lun[PATH_MAX];
+
+/* Make the temp dir and the LUN. */
+static void
+sc_setup(void)
+{
+	cr_assert_eq(lt_tmpdir(sc_dir), 0);
+	snprintf(sc_lun, sizeof(sc_lun), "%s/pr.lun", sc_dir);
+	cr_assert_eq(lt_create_lun(sc_lun, 1 << 20), 0, "lunsim create");
+}
+
+/* Remove the temp dir. */
+static void
+sc_teardown(void)
+{
+	lt_rmdir(sc_dir);
+}
+
+/* Direct executor: one lunsim-drive per initiator. */
+static int
+sc_exec_direct(void *ctx, int i, const uint8_t cdb[16], const uint8_t *param,
+    size_t plen, struct lt_result *r)
+{
+	struct lt_drive *d = ctx;
+	unsigned dxfer = plen == 0 && cdb[0] == 0x5e ? PRH_DATA_MAX : 0;
+	int rc;
+
+	rc = lt_drive_cmd(&d[i], cdb, 16, param, plen, dxfer, r);
+	if (rc < 0 || r->err)
+		return rc;
+	/* the SG_IO header as the kernel fills it */
+	cr_expect_eq(r->host_status, 0);
+	cr_expect_eq(r->driver_status, r->sense_len ? 0x08u : 0u);
+	cr_expect_eq(r->info, (r->status || r->sense_len) ? 1u : 0u);
+	if (dxfer)
+		cr_expect_eq(r->resid, dxfer - r->len, "resid %u len %zu",
+		    r->resid, r->len);
+	if (r->sense_len)
+		cr_expect_eq(r->sense_len, 18);
+	return 0;
+}
+
+TestSuite(lunsim_scenario, .init = sc_setup, .fini = sc_teardown,
+    .timeout = 60);
+
+Test(lunsim_scenario, direct)
+{
+	static const char *const names[] = { "A", "B", "C" };
+	struct lt_drive d[3];
+	int i;
+
+	for (i = 0; i < 3; i++)
+		cr_assert_eq(lt_drive_start(&d[i], names[i], sc_lun, NULL), 0);
+	sc_run(sc_exec_direct, d, "direct");
+	for (i = 0; i < 3; i++)
+		cr_expect_eq(lt_drive_stop(&d[i]), 0);
+}
+
+/* Helper executor: one helper process and connection per initiator. */
+struct sc_helpers {
+	struct lt_helper	h[3];
+	int			devfd;
+};
+
+/* Run one step through the initiator's helper. */
+static int
+sc_exec_helper(void *ctx, int i, const uint8_t cdb[16],
+    const uint8_t *param, size_t plen, struct lt_result *r)
+{
+	struct sc_helpers *hs = ctx;
+
+	return lt_helper_cmd(&hs->h[i], hs->devfd, cdb, param, plen, r);
+}
+
+/* Run the table through three helpers of binary bin. */
+static void
+sc_run_helpers(const char *bin, const char *how)
+{
+	static const char *const names[] = { "A", "B", "C" };
+	struct sc_helpers hs;
+	char sock[PATH_MAX];
+	int i, j, rc = 0;
+
+	memset(&hs, 0, sizeof(hs));
+	for (i = 0; i < 3; i++)
+		hs.h[i].conn = -1;
+	hs.devfd = open(sc_lun, O_RDWR | O_CLOEXEC);
+	cr_assert_geq(hs.devfd, 0);
+	for (i = 0; i < 3; i++) {
+		snprintf(sock, sizeof(sock), "%s/%s.sock", sc_dir, names[i]);
+		rc = lt_helper_start(&hs.h[i], bin, names[i], sock);
+		if (rc == 0)
+			rc = lt_helper_connect(&hs.h[i]);
+		if (rc < 0)
+			break;
+	}
+	if (rc < 0) {
+		for (j = 0; j < 3; j++)
+			lt_helper_stop(&hs.h[j]);
+		close(hs.devfd);
+		cr_assert_fail("%s: starting %s as %s: %s", how, bin,
+		    names[i], strerror(-rc));
+	}
+	sc_run(sc_exec_helper, &hs, how);
+	for (i = 0; i < 3; i++)
+		lt_helper_stop(&hs.h[i]);
+	close(hs.devfd);
+}
+
+Test(lunsim_scenario, ours)
+{
+	char bin[PATH_MAX];
+	const char *env = getenv("LUNSIM_TEST_HELPER");
+
+	if (env != NULL && *env != '\0')
+		snprintf(bin, sizeof(bin), "%s", env);
+	else
+		lt_build_path(bin, sizeof(bin), "qemu-pr-helper");
+	if (access(bin, X_OK) != 0) {
+		sc_teardown();
+		cr_skip_test("helper %s not built", bin);
+	}
+	sc_run_helpers(bin, "ours");
+}
+
+Test(lunsim_scenario, qemu)
+{
+	const char *bin = "/usr/bin/qemu-pr-helper";
+
+	if (access(bin, X_OK) != 0 || geteuid() != 0) {
+		sc_teardown();
+		cr_skip_test("%s is not installed or we are not root", bin);
+	}
+	sc_run_helpers(bin, "qemu");
+}
+
+/* Run one PR command as initiator who in a fresh driver process. */
+static void
+sc_once(const char *who, const struct sc_step *s, char *got, size_t len)
+{
+	struct lt_drive d;
+	struct lt_result r;
+	uint8_t cdb[16], param[256];
+	size_t plen = sc_build(s, cdb, param);
+
+	cr_assert_eq(lt_drive_start(&d, who, sc_lun, NULL), 0);
+	cr_assert_eq(lt_drive_cmd(&d, cdb, 16, param, plen,
+	    plen == 0 ? PRH_DATA_MAX : 0, &r), 0);
+	cr_assert_eq(lt_drive_stop(&d), 0);
+	lt_result_str(cdb, &r, got, len);
+}
+
+Test(lunsim_scenario, state_survives_restarts)
+{
+	static const struct sc_step steps[] = {
+		OUT('A', REG, 0, 0xa, 0, "ok"),
+		OUT('B', REG, 0, 0xb, 0, "ok"),
+		OUT('A', RES, 0xa, 0, EA, "ok"),
+		OUT('A', PRE, 0xa, 0xb, EA, "ok"),
+		IN('B', RK, "cc 6/2a/05"),
+		IN('B', RK, "ok g3 k:a"),
+		IN('A', RR, "ok g3 a/3"),
+	};
+	char who[2] = { 0, 0 }, got[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		who[0] = steps[i].who;
+		sc_once(who, &steps[i], got, sizeof(got));
+		cr_expect_str_eq(got, steps[i].expect, "step %zu", i + 1);
+	}
+}
+
+#define SC_PROCS	6
+#define SC_ROUNDS	40
+
+Test(lunsim_scenario, concurrent_updates_are_not_lost)
+{
+	struct lt_drive d[SC_PROCS];
+	struct lt_result r;
+	struct sc_step s = OUT('A', REG, 0, 0, 0, "ok");
+	uint8_t cdb[16], param[256];
+	char name[8], got[512];
+	size_t plen;
+	int i, j;
+
+	for (i = 0; i < SC_PROCS; i++) {
+		snprintf(name, sizeof(name), "I%d", i);
+		cr_assert_eq(lt_drive_start(&d[i], name, sc_lun, NULL), 0);
+	}
+	/* every process changes its key SC_ROUNDS times, all in flight */
+	for (j = 0; j < SC_ROUNDS; j++)
+		for (i = 0; i < SC_PROCS; i++) {
+			s.key = j == 0 ? 0 : 0x1000 * (uint64_t)(i + 1) +
+			    (uint64_t)j - 1;
+			s.sakey = 0x1000 * (uint64_t)(i + 1) + (uint64_t)j;
+			plen = sc_build(&s, cdb, param);
+			cr_assert_eq(lt_drive_send(&d[i], cdb, 16, param, plen,
+			    0), 0);
+		}
+	for (j = 0; j < SC_ROUNDS; j++)
+		for (i = 0; i < SC_PROCS; i++) {
+			cr_assert_eq(lt_drive_recv(&d[i], &r), 0);
+			cr_assert_eq(r.status, 0, "proc %d round %d", i, j);
+		}
+	s.op = RK;
+	plen = sc_build(&s, cdb, param);
+	cr_assert_eq(lt_drive_cmd(&d[0], cdb, 16, NULL, 0, PRH_DATA_MAX, &r),
+	    0);
+	lt_result_str(cdb, &r, got, sizeof(got));
+	cr_expect_str_eq(got, "ok g240 k:1027,2027,3027,4027,5027,6027");
+	for (i = 0; i < SC_PROCS; i++)
+		cr_expect_eq(lt_drive_stop(&d[i]), 0);
+}

@@ -1,0 +1,388 @@
+/* SG_IO fault-injection preload library for the tests.
+ *
+ * Loaded with LD_PRELOAD into a helper, it wraps ioctl().  For SG_IO it
+ * decides the answer from the control file named by PRH_SHIM_CTL, re-read
+ * on every call so that a test can change the answer while the helper runs.
+ * Each line is
+ *
+ *	GLOB key=value ...
+ *
+ * GLOB is fnmatch()ed against the target of /proc/self/fd/N; the first
+ * matching line wins; with no match the real ioctl runs.  Empty lines and
+ * lines starting with '#' are ignored.  Keys:
+ *
+ *	errno=N		ioctl returns -1 with errno N
+ *	host=N driver=N status=N	the sg_io_hdr status fields
+ *	sense=HEX	copied into sbp (up to mx_sb_len), sb_len_wr set
+ *	data=HEX	copied into dxferp for SG_DXFER_FROM_DEV
+ *	resid=N		residual count (default: dxfer_len minus the data
+ *			bytes for FROM_DEV, 0 otherwise)
+ *	delay_ms=N	sleep before answering
+ *	hang=1		block until the first line matching the fd no longer
+ *			says hang=1, then answer as that line says
+ *
+ * Every SG_IO call is logged, before it is answered, as one line appended
+ * to the file named by PRH_SHIM_LOG (if set), with a single write():
+ *
+ *	path=P cmd_len=N cdb=HEX32 dir=N dxfer_len=N timeout=N mx_sb_len=N
+ *	    [param=HEX]
+ *
+ * param is present for SG_DXFER_TO_DEV.  Every other ioctl request goes to
+ * the next ioctl in the lookup order.
+ */
+#include "config.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <limits.h>
+#include <pthread.h>
+#include <scsi/sg.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SHIM_MAX_BYTES	8192		/* max sense/data bytes in a rule */
+#define SHIM_CTL_MAX	(1 << 20)	/* largest control file read */
+#define SHIM_POLL_MS	10		/* hang re-check period */
+
+typedef int (*shim_ioctl_fn)(int, unsigned long, ...);
+
+/* One parsed control line (the first that matched). */
+struct shim_rule {
+	bool	hang;
+	int	err;		/* errno to fail with, 0 for none */
+	int	host, driver, status;
+	long	resid;		/* -1: default */
+	long	delay_ms;
+	size_t	sense_len;
+	size_t	data_len;
+	uint8_t	sense[SHIM_MAX_BYTES];
+	uint8_t	data[SHIM_MAX_BYTES];
+};
+
+int ioctl(int fd, unsigned long request, ...);
+
+/* Find the next ioctl after this library (once, thread-safe). */
+static shim_ioctl_fn
+shim_real_ioctl(void)
+{
+	static shim_ioctl_fn real;
+	shim_ioctl_fn fn;
+
+	fn = __atomic_load_n(&real, __ATOMIC_ACQUIRE);
+	if (fn == NULL) {
+		fn = (shim_ioctl_fn)dlsym(RTLD_NEXT, "ioctl");
+		__atomic_store_n(&real, fn, __ATOMIC_RELEASE);
+	}
+	return fn;
+}
+
+/* Sleep for ms milliseconds, resuming after signals. */
+static void
+shim_sleep_ms(long ms)
+{
+	struct timespec ts;
+
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Read a whole file into a NUL-terminated malloc'ed buffer, or NULL. */
+static char *
+shim_slurp(const char *path)
+{
+	char *buf;
+	size_t len = 0, cap = 4096;
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	buf = malloc(cap + 1);
+	while (buf != NULL) {
+		if (len == cap) {
+			char *nb;
+
+			if (cap >= SHIM_CTL_MAX)
+				break;
+			cap *= 2;
+			nb = realloc(buf, cap + 1);
+			if (nb == NULL) {
+				free(buf);
+				buf = NULL;
+				break;
+			}
+			buf = nb;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	if (buf != NULL)
+		buf[len] = '\0';
+	return buf;
+}
+
+/* Value of one hex digit, or -1. */
+static int
+shim_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decode hex text s into out (at most max bytes); returns the byte count. */
+static size_t
+shim_unhex(const char *s, uint8_t *out, size_t max)
+{
+	size_t n = 0;
+	int hi, lo;
+
+	while (n < max) {
+		hi = shim_hexval(s[0]);
+		if (hi < 0)
+			break;
+		lo = shim_hexval(s[1]);
+		if (lo < 0)
+			break;
+		out[n++] = (uint8_t)(hi << 4 | lo);
+		s += 2;
+	}
+	return n;
+}
+
+/* Apply one key=value token to the rule. */
+static void
+shim_apply_token(struct shim_rule *r, const char *tok)
+{
+	const char *v = strchr(tok, '=');
+	size_t klen;
+
+	if (v == NULL)
+		return;
+	klen = (size_t)(v - tok);
+	v++;
+#define KEY(name) (klen == sizeof(name) - 1 && memcmp(tok, name, klen) == 0)
+	if (KEY("errno"))
+		r->err = (int)strtol(v, NULL, 0);
+	else if (KEY("host"))
+		r->host = (int)strtol(v, NULL, 0);
+	else if (KEY("driver"))
+		r->driver = (int)strtol(v, NULL, 0);
+	else if (KEY("status"))
+		r->status = (int)strtol(v, NULL, 0);
+	else if (KEY("resid"))
+		r->resid = strtol(v, NULL, 0);
+	else if (KEY("delay_ms"))
+		r->delay_ms = strtol(v, NULL, 0);
+	else if (KEY("hang"))
+		r->hang = strtol(v, NULL, 0) != 0;
+	else if (KEY("sense"))
+		r->sense_len = shim_unhex(v, r->sense, sizeof(r->sense));
+	else if (KEY("data"))
+		r->data_len = shim_unhex(v, r->data, sizeof(r->data));
+#undef KEY
+}
+
+/* Find the first control line whose glob matches path and parse it into r.
+ * Returns true on a match. */
+static bool
+shim_lookup(const char *path, struct shim_rule *r)
+{
+	const char *ctl = getenv("PRH_SHIM_CTL");
+	char *text, *line, *save = NULL, *tok, *save2 = NULL;
+	bool found = false;
+
+	if (ctl == NULL)
+		return false;
+	text = shim_slurp(ctl);
+	if (text == NULL)
+		return false;
+	for (line = strtok_r(text, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		tok = strtok_r(line, " \t\r", &save2);
+		if (tok == NULL || tok[0] == '#')
+			continue;
+		if (fnmatch(tok, path, 0) != 0)
+			continue;
+		memset(r, 0, sizeof(*r));
+		r->resid = -1;
+		while ((tok = strtok_r(NULL, " \t\r", &save2)) != NULL)
+			shim_apply_token(r, tok);
+		found = true;
+		break;
+	}
+	free(text);
+	return found;
+}
+
+/* Append hex of len bytes to p; returns the new end. */
+static char *
+shim_hex(char *p, const uint8_t *b, size_t len)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		*p++ = digits[b[i] >> 4];
+		*p++ = digits[b[i] & 15];
+	}
+	return p;
+}
+
+/* Append one line describing the call to $PRH_SHIM_LOG. */
+static void
+shim_log(const char *path, const struct sg_io_hdr *h)
+{
+	const char *logpath = getenv("PRH_SHIM_LOG");
+	uint8_t cdb[16];
+	size_t plen = 0, cap;
+	char *line, *p;
+	int fd;
+
+	if (logpath == NULL)
+		return;
+	if (h->dxfer_direction == SG_DXFER_TO_DEV && h->dxferp != NULL &&
+	    h->iovec_count == 0)
+		plen = h->dxfer_len;
+	cap = strlen(path) + 256 + 2 * plen;
+	line = malloc(cap);
+	if (line == NULL)
+		return;
+	memset(cdb, 0, sizeof(cdb));
+	if (h->cmdp != NULL)
+		memcpy(cdb, h->cmdp, h->cmd_len < 16 ? h->cmd_len : 16);
+	p = line + snprintf(line, cap, "path=%s cmd_len=%u cdb=", path,
+	    (unsigned)h->cmd_len);
+	p = shim_hex(p, cdb, sizeof(cdb));
+	p += snprintf(p, cap - (size_t)(p - line),
+	    " dir=%d dxfer_len=%u timeout=%u mx_sb_len=%u",
+	    h->dxfer_direction, h->dxfer_len, h->timeout,
+	    (unsigned)h->mx_sb_len);
+	if (h->dxfer_direction == SG_DXFER_TO_DEV) {
+		p += snprintf(p, cap - (size_t)(p - line), " param=");
+		p = shim_hex(p, h->dxferp, plen);
+	}
+	*p++ = '\n';
+	fd = open(logpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		if (write(fd, line, (size_t)(p - line)) < 0) {
+			/* nothing sensible to do inside an ioctl wrapper */
+		}
+		close(fd);
+	}
+	free(line);
+}
+
+/* Fill the sg_io_hdr from a rule; returns the ioctl result. */
+static int
+shim_answer(struct sg_io_hdr *h, const struct shim_rule *r)
+{
+	size_t n;
+
+	if (r->delay_ms > 0)
+		shim_sleep_ms(r->delay_ms);
+	if (r->err != 0) {
+		errno = r->err;
+		return -1;
+	}
+	h->status = (unsigned char)r->status;
+	h->masked_status = (unsigned char)((r->status >> 1) & 0x7f);
+	h->msg_status = 0;
+	h->host_status = (unsigned short)r->host;
+	h->driver_status = (unsigned short)r->driver;
+	h->sb_len_wr = 0;
+	if (r->sense_len > 0 && h->sbp != NULL) {
+		n = r->sense_len < h->mx_sb_len ? r->sense_len : h->mx_sb_len;
+		memcpy(h->sbp, r->sense, n);
+		h->sb_len_wr = (unsigned char)n;
+	}
+	n = 0;
+	if (h->dxfer_direction == SG_DXFER_FROM_DEV && h->dxferp != NULL &&
+	    h->iovec_count == 0) {
+		n = r->data_len < h->dxfer_len ? r->data_len : h->dxfer_len;
+		memcpy(h->dxferp, r->data, n);
+	}
+	if (r->resid >= 0)
+		h->resid = (int)r->resid;
+	else if (h->dxfer_direction == SG_DXFER_FROM_DEV)
+		h->resid = (int)(h->dxfer_len - n);
+	else
+		h->resid = 0;
+	h->duration = (unsigned)r->delay_ms;
+	h->info = (r->status != 0 || r->host != 0 || r->driver != 0) ?
+	    SG_INFO_CHECK : SG_INFO_OK;
+	return 0;
+}
+
+/* Handle one SG_IO: log it, then answer from the control file or pass it
+ * on to the real ioctl. */
+static int
+shim_sg_io(int fd, unsigned long request, struct sg_io_hdr *h)
+{
+	char link[64], path[PATH_MAX];
+	struct shim_rule *r;
+	ssize_t n;
+	int rc, saved;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, path, sizeof(path) - 1);
+	if (n < 0)
+		n = 0;
+	path[n] = '\0';
+	if (h != NULL)
+		shim_log(path, h);
+	r = malloc(sizeof(*r));
+	if (r == NULL || h == NULL || !shim_lookup(path, r)) {
+		free(r);
+		return shim_real_ioctl()(fd, request, h);
+	}
+	while (r->hang) {
+		shim_sleep_ms(SHIM_POLL_MS);
+		if (!shim_lookup(path, r)) {
+			free(r);
+			return shim_real_ioctl()(fd, request, h);
+		}
+	}
+	rc = shim_answer(h, r);
+	saved = errno;
+	free(r);
+	errno = saved;
+	return rc;
+}
+
+/* The wrapper: SG_IO is ours, everything else goes to the real ioctl. */
+int
+ioctl(int fd, unsigned long request, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, request);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	if (request == SG_IO)
+		return shim_sg_io(fd, request, arg);
+	return shim_real_ioctl()(fd, request, arg);
+}

@@ -1,0 +1,343 @@
+/* Unit tests for the process-model options (-d -f -u -g -T) and the
+ * environment side of socket activation. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <criterion/redirect.h>
+
+#include "prh/activation.h"
+#include "prh/config.h"
+#include "prh/trace.h"
+
+/* Parse a NULL-terminated argument list. */
+static enum config_action parse(struct prh_config *cfg, const char **args)
+{
+	char *argv[32];
+	int argc = 0;
+
+	argv[argc++] = (char *)"qemu-pr-helper";
+	while (*args != NULL && argc < 31)
+		argv[argc++] = (char *)*args++;
+	argv[argc] = NULL;
+	return config_parse(cfg, argc, argv);
+}
+
+/* Capture stdio. */
+static void redirect(void)
+{
+	trace_reset();
+	cr_redirect_stdout();
+	cr_redirect_stderr();
+}
+
+Test(opts, defaults)
+{
+	struct prh_config cfg;
+	const char *args[] = { NULL };
+
+	cr_assert_eq(parse(&cfg, args), CONFIG_RUN);
+	cr_expect_not(cfg.daemonize);
+	cr_expect_not(cfg.pidfile_given);
+	cr_expect_str_eq(cfg.pidfile, PRH_RUNSTATEDIR "/qemu-pr-helper.pid");
+	cr_expect_null(cfg.user);
+	cr_expect_null(cfg.group);
+}
+
+Test(opts, short_forms)
+{
+	struct prh_config cfg;
+	const char *args[] = { "-d", "-f", "/tmp/x.pid", "-u", "nobody",
+	    "-g", "nogroup", NULL };
+
+	cr_assert_eq(parse(&cfg, args), CONFIG_RUN);
+	cr_expect(cfg.daemonize);
+	cr_expect(cfg.pidfile_given);
+	cr_expect_str_eq(cfg.pidfile, "/tmp/x.pid");
+	cr_expect_str_eq(cfg.user, "nobody");
+	cr_expect_eq(cfg.uid, 65534);
+	cr_expect_str_eq(cfg.group, "nogroup");
+	cr_expect_eq(cfg.gid, 65534);
+}
+
+Test(opts, long_forms_and_numbers)
+{
+	struct prh_config cfg;
+	const char *args[] = { "--daemon", "--pidfile=rel.pid", "--user=107",
+	    "--group", "108", NULL };
+
+	cr_assert_eq(parse(&cfg, args), CONFIG_RUN);
+	cr_expect(cfg.daemonize);
+	cr_expect_str_eq(cfg.pidfile, "rel.pid");
+	cr_expect_eq(cfg.uid, 107);
+	cr_expect_eq(cfg.gid, 108);
+}
+
+Test(opts, root_by_name)
+{
+	struct prh_config cfg;
+	const char *args[] = { "-u", "root", "-g", "root", NULL };
+
+	cr_assert_eq(parse(&cfg, args), CONFIG_RUN);
+	cr_expect_eq(cfg.uid, 0);
+	cr_expect_eq(cfg.gid, 0);
+}
+
+Test(opts, invalid_user, .init = redirect)
+{
+	struct prh_config cfg;
+	const char *args[] = { "-u", "no-such-user-xyz", NULL };
+
+	cr_assert_eq(parse(&cfg, args), CONFIG_EXIT_ERROR);
+	fflush(stderr);
+	cr_expect_stderr_eq_str("qemu-pr-helper: invalid user "
+	    "'no-such-user-xyz'\n");
+}
+
+Test(opts, invalid_group, .init = redirect)
+{
+	struct prh_config cfg;
+	const char *args[] = { "--group=12ab", NULL };
+
+	cr_assert_eq(parse(&cfg, args), CONFIG_EXIT_ERROR);
+	fflush(stderr);
+	cr_expect_stderr_eq_str("qemu-pr-helper: invalid group '12ab'\n");
+}
+
+Test(opts, invalid_negative_uid, .init = redirect)
+{
+	struct prh_config cfg;
+	const char *args[] = { "-u", "-1", NULL };
+
+	cr_assert_eq(parse(&cfg, args), CONFIG_EXIT_ERROR);
+}
+
+Test(opts, trace_help_lists_points, .init = redirect)
+{
+	struct prh_config cfg;
+	const char *args[] = { "-T", "help", NULL };
+
+	cr_assert_eq(parse(&cfg, args), CONFIG_EXIT_OK);
+	fflush(stdout);
+	cr_expect_stdout_neq_str("");
+}
+
+Test(opts, trace_enables, .init = redirect)
+{
+	struct prh_config cfg;
+	const char *args[] = { "-T", "prh_accept", "--trace=enable=prh_close",
+	    NULL };
+
+	cr_assert_eq(parse(&cfg, args), CONFIG_RUN);
+	cr_expect(trace_on[TP_ACCEPT]);
+	cr_expect(trace_on[TP_CLOSE]);
+	cr_expect_not(trace_on[TP_REPLY]);
+}
+
+Test(opts, trace_error_exits, .init = redirect)
+{
+	struct prh_config cfg;
+	const char *args[] = { "-T", "bogus=x", NULL };
+
+	cr_assert_eq(parse(&cfg, args), CONFIG_EXIT_ERROR);
+}
+
+Test(opts, empty_pidfile_refused, .init = redirect)
+{
+	struct prh_config cfg;
+	const char *args[] = { "-f", "", NULL };
+
+	cr_assert_eq(parse(&cfg, args), CONFIG_EXIT_ERROR);
+}
+
+/* Set the activation variables. */
+static void set_listen(const char *pid, const char *fds)
+{
+	if (pid != NULL)
+		setenv("LISTEN_PID", pid, 1);
+	else
+		unsetenv("LISTEN_PID");
+	if (fds != NULL)
+		setenv("LISTEN_FDS", fds, 1);
+	else
+		unsetenv("LISTEN_FDS");
+	setenv("LISTEN_FDNAMES", "x", 1);
+}
+
+/* Set LISTEN_PID to our pid and LISTEN_FDS to fds. */
+static void set_listen_self(const char *fds)
+{
+	char pid[32];
+
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	set_listen(pid, fds);
+}
+
+/* Whether all three variables are gone. */
+static bool listen_env_gone(void)
+{
+	return getenv("LISTEN_PID") == NULL && getenv("LISTEN_FDS") == NULL &&
+	    getenv("LISTEN_FDNAMES") == NULL;
+}
+
+/* Put fd at ACTIVATION_FD_START (+ off). */
+static bool at_fd(int fd, int off)
+{
+	return dup2(fd, ACTIVATION_FD_START + off) == ACTIVATION_FD_START + off;
+}
+
+/*
+ * The passed fds start at 3, where the test runner keeps its own
+ * channel: each case runs in a child process that may replace fd 3, and
+ * reports through its exit status which check failed (0: none).
+ */
+static int child_run(int (*fn)(void))
+{
+	int st = -1;
+	pid_t pid = fork();
+
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_WRONLY);
+
+		dup2(devnull, STDERR_FILENO);
+		_exit(fn());
+	}
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st), "child crashed");
+	return WEXITSTATUS(st);
+}
+
+/* No variables: not activated. */
+static int case_not_activated(void)
+{
+	set_listen(NULL, NULL);
+	if (activation_count_env() != 0)
+		return 1;
+	return listen_env_gone() ? 0 : 2;
+}
+
+/* A foreign LISTEN_PID is ignored, and the variables removed. */
+static int case_foreign_pid(void)
+{
+	char pid[32];
+
+	snprintf(pid, sizeof(pid), "%d", (int)getpid() + 1);
+	set_listen(pid, "1");
+	if (activation_count_env() != 0)
+		return 1;
+	return listen_env_gone() ? 0 : 2;
+}
+
+/* Values that do not parse mean "not activated". */
+static int case_garbage(void)
+{
+	set_listen_self("one");
+	if (activation_count_env() != 0)
+		return 1;
+	set_listen("12x", "1");
+	return activation_count_env() == 0 ? 0 : 2;
+}
+
+/* One passed fd: counted, made close-on-exec, variables removed. */
+static int case_one_fd(void)
+{
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0 || !at_fd(sv[0], 0))
+		return 10;
+	if (fcntl(ACTIVATION_FD_START, F_GETFD) & FD_CLOEXEC)
+		return 11;
+	set_listen_self("1");
+	if (activation_count_env() != 1)
+		return 1;
+	if (!listen_env_gone())
+		return 2;
+	return fcntl(ACTIVATION_FD_START, F_GETFD) & FD_CLOEXEC ? 0 : 3;
+}
+
+/* A connected socket is not a listener: refused. */
+static int case_not_listener(void)
+{
+	int sv[2], fd = -1;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0 || !at_fd(sv[0], 0))
+		return 10;
+	set_listen_self("1");
+	return activation_listen_fd(&fd) < 0 ? 0 : 1;
+}
+
+/* LISTEN_FDS=2: refused. */
+static int case_two_fds(void)
+{
+	int sv[2], fd = -1;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0 || !at_fd(sv[0], 0) ||
+	    !at_fd(sv[1], 1))
+		return 10;
+	set_listen_self("2");
+	return activation_listen_fd(&fd) == -E2BIG ? 0 : 1;
+}
+
+/* A listening Unix stream socket: taken, made non-blocking. */
+static int case_listener(void)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int s, fd = -1;
+
+	s = socket(AF_UNIX, SOCK_STREAM, 0);
+	/* Binding just the family autobinds an abstract name. */
+	if (s < 0 || bind(s, (struct sockaddr *)&sun,
+	    sizeof(sa_family_t)) < 0 || listen(s, 1) < 0 || !at_fd(s, 0))
+		return 10;
+	set_listen_self("1");
+	if (activation_listen_fd(&fd) != 1)
+		return 1;
+	if (fd != ACTIVATION_FD_START)
+		return 2;
+	return fcntl(fd, F_GETFL) & O_NONBLOCK ? 0 : 3;
+}
+
+Test(activation, not_activated)
+{
+	cr_expect_eq(child_run(case_not_activated), 0);
+}
+
+Test(activation, foreign_pid_ignored)
+{
+	cr_expect_eq(child_run(case_foreign_pid), 0);
+}
+
+Test(activation, garbage_means_not_activated)
+{
+	cr_expect_eq(child_run(case_garbage), 0);
+}
+
+Test(activation, one_fd_gets_cloexec)
+{
+	cr_expect_eq(child_run(case_one_fd), 0);
+}
+
+Test(activation, connected_socket_refused)
+{
+	cr_expect_eq(child_run(case_not_listener), 0);
+}
+
+Test(activation, two_fds_refused)
+{
+	cr_expect_eq(child_run(case_two_fds), 0);
+}
+
+Test(activation, listener_taken_nonblocking)
+{
+	cr_expect_eq(child_run(case_listener), 0);
+}
