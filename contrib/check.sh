@@ -11,7 +11,7 @@ cd "$builddir"
 rc=0
 make -j"$(nproc)" check >check.out 2>&1 || rc=$?
 grep -E '^(PASS|FAIL|XFAIL|XPASS|SKIP|ERROR):' check.out | grep -v '^PASS:' || true
-summary=$(sed -n '/^=\+$/,/^=\+$/p' check.out | grep -E '^# ' || true)
+summary=$(grep -E '^# (TOTAL|PASS|SKIP|XFAIL|FAIL|XPASS|ERROR):' check.out || true)
 echo "$summary"
 if [ "$rc" -ne 0 ]; then
 	for f in $(find . -name '*.log' ! -name 'config.log' ! -name 'test-suite.log'); do
