@@ -1,26 +1,58 @@
 #!/bin/sh
-# Set up a Debian 12 machine, build, and run the whole test suite.
+# Set up a Debian 12 machine, build, and run the whole test suite:
+#  1. make check (unit, integration, simulator, man pages) with -Werror;
+#  2. make check-e2e (real QEMU guests and the kernel's LIO target, TCG);
+#  3. make check again in a second build with ASan + UBSan.
 # Prints the test counts; exits non-zero if anything failed.
+# PRH_CHECK_QUICK=1 runs step 1 only.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 builddir=${PRH_BUILDDIR:-$top/build}
+sanbuilddir=${PRH_SAN_BUILDDIR:-$top/build-sanitizers}
 
 "$top/contrib/setup-debian.sh" test
+
+rc=0 passed=0 failed=0 skipped=0
+
+# Run "make TARGET" in a build dir; add its counts to the totals.
+run_suite() {
+	name=$1 dir=$2 target=$3
+	out="$dir/$target.out"
+	echo "== $name"
+	r=0
+	(cd "$dir" && make -j"$(nproc)" "$target") >"$out" 2>&1 || r=$?
+	if grep -q '^# TOTAL:' "$out"; then
+		p=$(sed -n 's/^# PASS: *//p' "$out")
+		f=$(( $(sed -n 's/^# FAIL: *//p' "$out") + $(sed -n 's/^# ERROR: *//p' "$out") + $(sed -n 's/^# XPASS: *//p' "$out") ))
+		s=$(sed -n 's/^# SKIP: *//p' "$out")
+	else
+		line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+		p=$(echo "$line" | sed -n 's/^\([0-9]*\) passed.*/\1/p')
+		f=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
+		s=$(echo "$line" | sed -n 's/.* \([0-9]*\) skipped.*/\1/p')
+	fi
+	p=${p:-0} f=${f:-0} s=${s:-0}
+	[ "$r" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+	grep -E '^(FAIL|ERROR|XPASS|SKIP):|^not ok|^ok .*# SKIP' "$out" || true
+	echo "   $p passed, $f failed, $s skipped"
+	if [ "$r" -ne 0 ]; then
+		rc=1
+		find "$dir" -name '*.log' ! -name config.log ! -name test-suite.log |
+		while read -r log; do
+			grep -q -E '^(not ok|FAIL|ERROR)' "$log" 2>/dev/null &&
+			    { echo "--- $log"; tail -n 60 "$log"; }
+		done
+		tail -n 40 "$out"
+	fi
+	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+}
+
 PRH_BUILDDIR=$builddir "$top/contrib/build.sh"
-cd "$builddir"
-rc=0
-make -j"$(nproc)" check >check.out 2>&1 || rc=$?
-grep -E '^(PASS|FAIL|XFAIL|XPASS|SKIP|ERROR):' check.out | grep -v '^PASS:' || true
-summary=$(grep -E '^# (TOTAL|PASS|SKIP|XFAIL|FAIL|XPASS|ERROR):' check.out || true)
-echo "$summary"
-if [ "$rc" -ne 0 ]; then
-	for f in $(find . -name '*.log' ! -name 'config.log' ! -name 'test-suite.log'); do
-		grep -q -E '^(not ok|FAIL|ERROR)' "$f" 2>/dev/null && { echo "== $f"; tail -n 60 "$f"; }
-	done
+run_suite "make check" "$builddir" check
+if [ "${PRH_CHECK_QUICK:-0}" != 1 ]; then
+	run_suite "make check-e2e" "$builddir" check-e2e
+	PRH_BUILDDIR=$sanbuilddir "$top/contrib/build.sh" --enable-sanitizers
+	run_suite "make check (ASan+UBSan)" "$sanbuilddir" check
 fi
-pass=$(echo "$summary" | sed -n 's/^# PASS: *//p')
-fail=$(echo "$summary" | sed -n 's/^# FAIL: *//p')
-error=$(echo "$summary" | sed -n 's/^# ERROR: *//p')
-skip=$(echo "$summary" | sed -n 's/^# SKIP: *//p')
-echo "${pass:-0} passed, $(( ${fail:-0} + ${error:-0} )) failed, ${skip:-0} skipped"
+echo "$passed passed, $failed failed, $skipped skipped"
 exit "$rc"

@@ -9,13 +9,23 @@
  * submission order.  A saturated key is off the ready list: its jobs stay
  * queued while other keys' jobs are picked.
  *
- * Finished jobs go on a completion list under a second lock, and the worker
- * activates one pre-created event; its callback, on the loop thread, takes
+ * Wake-ups: a worker sleeps on the condition variable only when nothing is
+ * runnable.  A signal is sent only when runnable work exists, some worker
+ * sleeps, and no wake-up is already on its way (nwake == 0); the worker that
+ * takes it picks a job and, if more remain runnable, passes the wake-up on.
+ * A worker that finishes a job accounts for it and takes the next one in one
+ * hold of the queue lock, so a burst of fast jobs is drained without any
+ * futex call, while slow jobs still fan out one wake-up per job taken.
+ *
+ * Finished jobs go on a completion list under a second lock; the worker
+ * activates one pre-created event only when it found that list empty (an
+ * activation is pending otherwise).  The callback, on the loop thread, takes
  * the whole list and calls done() for each job.  See doc/threads.md.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -26,6 +36,9 @@
 #include <event2/event.h>
 
 #include "prh/pool.h"
+
+/* Stack of a worker thread: the work is an ioctl and some formatting. */
+#define POOL_STACK_SIZE	(256 * 1024)
 
 /* Job states (pool_job.state); changed under pool.lock, read there too. */
 enum {
@@ -53,7 +66,9 @@ TAILQ_HEAD(pool_job_list, pool_job);
  * threads, nthreads, nbuckets.  pool.lock protects the job queue, the
  * per-key table and the counters beside it; pool.dlock protects only the
  * completion list.  completed is touched by the loop thread alone.  Lock
- * order: never hold both (workers take them one after the other). */
+ * order: never hold both (workers take them one after the other).
+ * Invariant, whenever pool.lock is free: if the ready list is not empty and
+ * a worker sleeps (nidle > 0), a wake-up is on its way (nwake > 0). */
 struct pool {
 	struct event_base	*base;
 	struct event		*ev;		/* completion event */
@@ -64,13 +79,15 @@ struct pool {
 	unsigned		 nthreads;	/* started workers */
 
 	pthread_mutex_t		 lock;
-	pthread_cond_t		 cond;		/* ready list gained a key, or quit */
+	pthread_cond_t		 cond;		/* nwake was raised, or quit */
 	struct pool_dev		**buckets;
 	unsigned		 nbuckets;	/* power of two */
 	TAILQ_HEAD(, pool_dev)	 ready;
 	unsigned		 waiting;	/* queued jobs, all keys */
 	unsigned		 running;	/* jobs on workers */
 	unsigned		 ndevs;		/* live pool_dev structs */
+	unsigned		 nidle;		/* workers in pool_wait() */
+	unsigned		 nwake;		/* signals not yet taken by one */
 	int			 shut;		/* pool_shutdown() was called */
 	int			 quit;		/* workers must exit */
 
@@ -143,8 +160,8 @@ pool_dev_drop(struct pool *p, struct pool_dev *d)
 	free(d);
 }
 
-/* Put d on the ready list if it has waiting jobs and spare capacity; wake
- * one worker when it was added.  Called with p->lock held. */
+/* Put d on the ready list if it has waiting jobs and spare capacity, or
+ * take it off.  Called with p->lock held; wakes nobody (see pool_wake). */
 static void
 pool_dev_update_ready(struct pool *p, struct pool_dev *d)
 {
@@ -154,27 +171,48 @@ pool_dev_update_ready(struct pool *p, struct pool_dev *d)
 	if (runnable && !d->on_ready) {
 		TAILQ_INSERT_TAIL(&p->ready, d, ready_entry);
 		d->on_ready = 1;
-		pthread_cond_signal(&p->cond);
 	} else if (!runnable && d->on_ready) {
 		TAILQ_REMOVE(&p->ready, d, ready_entry);
 		d->on_ready = 0;
 	}
 }
 
-/* Take the next job to run, or NULL when told to quit.  Called with
- * p->lock held; may wait on p->cond. */
+/* Wake one sleeping worker if work is runnable and no wake-up is already
+ * on its way.  Called with p->lock held after the ready list may have
+ * grown, and by a worker after it took a job. */
+static void
+pool_wake(struct pool *p)
+{
+	if (!TAILQ_EMPTY(&p->ready) && p->nwake == 0 && p->nidle > 0) {
+		p->nwake++;
+		pthread_cond_signal(&p->cond);
+	}
+}
+
+/* Sleep until a wake-up is posted (and take it) or the pool quits.
+ * Called with p->lock held and nothing runnable. */
+static void
+pool_wait(struct pool *p)
+{
+	p->nidle++;
+	while (!p->quit && p->nwake == 0)
+		pthread_cond_wait(&p->cond, &p->lock);
+	p->nidle--;
+	if (!p->quit)
+		p->nwake--;
+}
+
+/* Take the next runnable job, or NULL when none is (or the pool quits);
+ * pass a wake-up on if more work stays runnable.  Called with p->lock
+ * held; never waits. */
 static struct pool_job *
 pool_take(struct pool *p)
 {
 	struct pool_dev	*d;
 	struct pool_job	*job;
 
-	while (!p->quit && TAILQ_EMPTY(&p->ready))
-		pthread_cond_wait(&p->cond, &p->lock);
-	if (p->quit)
+	if (p->quit || (d = TAILQ_FIRST(&p->ready)) == NULL)
 		return NULL;
-
-	d = TAILQ_FIRST(&p->ready);
 	TAILQ_REMOVE(&p->ready, d, ready_entry);
 	d->on_ready = 0;
 	job = TAILQ_FIRST(&d->waiting);
@@ -186,9 +224,7 @@ pool_take(struct pool *p)
 	job->state = POOL_JOB_RUNNING;
 	/* Round robin: back to the tail if it can take another job. */
 	pool_dev_update_ready(p, d);
-	/* Hand on the wakeup if more work is ready. */
-	if (!TAILQ_EMPTY(&p->ready))
-		pthread_cond_signal(&p->cond);
+	pool_wake(p);
 	return job;
 }
 
@@ -208,29 +244,49 @@ pool_finish(struct pool *p, struct pool_job *job)
 		pool_dev_update_ready(p, d);
 }
 
-/* Worker thread: run jobs until told to quit. */
+/* Hand a finished job to the loop thread.  Activate the completion event
+ * only if the list was empty: otherwise an earlier push activated it and
+ * its callback, which takes the whole list, has not run yet. */
+static void
+pool_complete(struct pool *p, struct pool_job *job)
+{
+	int	was_empty;
+
+	pthread_mutex_lock(&p->dlock);
+	was_empty = TAILQ_EMPTY(&p->done_list);
+	TAILQ_INSERT_TAIL(&p->done_list, job, entry);
+	pthread_mutex_unlock(&p->dlock);
+	/* From here on the job belongs to the loop thread. */
+	if (was_empty)
+		event_active(p->ev, EV_READ, 0);
+}
+
+/* Worker thread: run jobs until told to quit.  Accounting for the job just
+ * run and taking the next one share one hold of the queue lock; a worker
+ * sleeps only after it handed its last job over and found nothing to do. */
 static void *
 pool_worker(void *arg)
 {
 	struct pool	*p = arg;
-	struct pool_job	*job;
+	struct pool_job	*job = NULL, *prev;
 
 	pthread_mutex_lock(&p->lock);
-	while ((job = pool_take(p)) != NULL) {
+	for (;;) {
+		prev = job;
+		if (prev != NULL)
+			pool_finish(p, prev);
+		job = pool_take(p);
+		if (job == NULL && prev == NULL) {
+			if (p->quit)
+				break;
+			pool_wait(p);
+			continue;
+		}
 		pthread_mutex_unlock(&p->lock);
-
-		job->work(job);
-
-		pthread_mutex_lock(&p->lock);
-		pool_finish(p, job);
-		pthread_mutex_unlock(&p->lock);
-
-		/* After this insert the job belongs to the loop thread. */
-		pthread_mutex_lock(&p->dlock);
-		TAILQ_INSERT_TAIL(&p->done_list, job, entry);
-		pthread_mutex_unlock(&p->dlock);
-		event_active(p->ev, EV_READ, 0);
-
+		if (prev != NULL)
+			pool_complete(p, prev);
+		if (job != NULL)
+			job->work(job);
 		pthread_mutex_lock(&p->lock);
 	}
 	pthread_mutex_unlock(&p->lock);
@@ -276,25 +332,37 @@ pool_join(struct pool *p, unsigned n)
 		pthread_join(p->threads[i], NULL);
 }
 
-/* Start lim.threads workers with every signal blocked: the mask is set in
- * this thread before pthread_create, so new threads inherit it, and put
- * back afterwards.  0 or a negative errno (workers started are joined). */
+/* Start lim.threads workers with every signal blocked and a small stack:
+ * the mask is set in this thread before pthread_create, so new threads
+ * inherit it, and put back afterwards.  0 or a negative errno (workers
+ * started are joined). */
 static int
 pool_start_threads(struct pool *p)
 {
+	pthread_attr_t	attr;
 	sigset_t	all, old;
+	size_t		stack = POOL_STACK_SIZE;
 	unsigned	i;
 	int		r;
 
-	sigfillset(&all);
-	if ((r = pthread_sigmask(SIG_SETMASK, &all, &old)) != 0)
+	if ((r = pthread_attr_init(&attr)) != 0)
 		return -r;
+	if (stack < (size_t)PTHREAD_STACK_MIN)
+		stack = PTHREAD_STACK_MIN;
+	/* A refusal only leaves the default size. */
+	(void)pthread_attr_setstacksize(&attr, stack);
+	sigfillset(&all);
+	if ((r = pthread_sigmask(SIG_SETMASK, &all, &old)) != 0) {
+		pthread_attr_destroy(&attr);
+		return -r;
+	}
 	for (i = 0; i < p->lim.threads; i++) {
-		r = pthread_create(&p->threads[i], NULL, pool_worker, p);
+		r = pthread_create(&p->threads[i], &attr, pool_worker, p);
 		if (r != 0)
 			break;
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
 	p->nthreads = i;
 	if (r != 0) {
 		pool_join(p, i);
@@ -407,6 +475,7 @@ pool_submit(struct pool *p, struct pool_job *job)
 	d->nwait++;
 	p->waiting++;
 	pool_dev_update_ready(p, d);
+	pool_wake(p);
 out:
 	pthread_mutex_unlock(&p->lock);
 	return r;

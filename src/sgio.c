@@ -37,6 +37,21 @@ sgio_fill_hdr(struct sg_io_hdr *hdr, const uint8_t cdb[PRH_CDB_LEN],
 	hdr->timeout = timeout_ms;
 }
 
+/*
+ * Clear the part of a PR IN buffer that a reply could carry.  The reply
+ * sends min(PRH_DATA_MAX - resid, len) bytes, so nothing past len can
+ * leave; below it, each byte the reply sends was either written by the
+ * device or cleared here.  Nothing after the ioctl can tell the two apart
+ * (a driver may report a resid smaller than what it wrote), so the
+ * clearing comes first.  The buffer is recycled between commands: this is
+ * what keeps a previous command's data from ever being sent.
+ */
+static void
+sgio_clear_in(uint8_t *data, uint32_t len)
+{
+	memset(data, 0, len < PRH_DATA_MAX ? len : PRH_DATA_MAX);
+}
+
 /* Issue the cdb on fd with SG_IO and map the outcome into res. */
 void
 sgio_execute(int fd, const uint8_t cdb[PRH_CDB_LEN], uint8_t *data,
@@ -46,8 +61,8 @@ sgio_execute(int fd, const uint8_t cdb[PRH_CDB_LEN], uint8_t *data,
 	int is_in, r;
 
 	is_in = cdb[0] == PRH_OP_PR_IN;
-	if (is_in)		/* no stale bytes can ever be sent back */
-		memset(data, 0, PRH_DATA_MAX);
+	if (is_in)
+		sgio_clear_in(data, len);
 	memset(res->sense, 0, sizeof(res->sense));
 	sgio_fill_hdr(&hdr, cdb, data, len, is_in, timeout_ms, res->sense);
 

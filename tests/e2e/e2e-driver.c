@@ -51,6 +51,7 @@
 #include <poll.h>
 #include <stddef.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -61,6 +62,7 @@
 #define E2E_MAX_ARGS	8
 #define E2E_LINE_MAX	512
 #define E2E_PORTS	3	/* initiators A, B, C */
+#define E2E_STEP_TIMEOUT 45	/* s; the helper's SG_IO timeout is 30 */
 
 /* Where one port's commands go. */
 struct e2e_port {
@@ -491,6 +493,7 @@ static void e2e_print_raw(int n, const char *verb, int rc,
 static int e2e_send(const struct e2e_port *p, const struct e2e_step *st,
     struct client_reply *r)
 {
+	struct timeval tmo = { .tv_sec = E2E_STEP_TIMEOUT };
 	uint8_t cdb[PRH_CDB_LEN], param[24];
 	size_t plen = 0;
 	int fd, s, rc;
@@ -505,9 +508,17 @@ static int e2e_send(const struct e2e_port *p, const struct e2e_step *st,
 		close(fd);
 		return s;
 	}
+	/* a command that never completes fails the step, not the run */
+	if (setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof(tmo)) < 0) {
+		close(s);
+		close(fd);
+		return -errno;
+	}
 	memset(r, 0, sizeof(*r));
 	rc = client_command(s, cdb, fd, cdb[0] == PRH_OP_PR_OUT ? param : NULL,
 	    plen, r);
+	if (rc == -EAGAIN || rc == -EWOULDBLOCK)
+		r->status = UINT32_MAX;	/* timed out: stop the run */
 	close(s);
 	close(fd);
 	return rc;
@@ -617,6 +628,11 @@ static int e2e_cmd_run(int argc, char **argv)
 			break;
 		}
 		failed += rc;
+		if (r->status == UINT32_MAX) {
+			printf("E2E-ABORT step=%d the command did not complete "
+			    "within %d s\n", n, E2E_STEP_TIMEOUT);
+			break;
+		}
 	}
 	fclose(f);
 	free(r);

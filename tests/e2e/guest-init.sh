@@ -56,7 +56,7 @@ make_lu() {
 	for p in $ports; do
 		w=$CFG/loopback/naa.50014050000${i}00${p}0
 		mkdir -p "$w/tpgt_1/lun/lun_0" || return 1
-		echo "naa.5001405ffff${i}00${p}0" > "$w/tpgt_1/nexus" || return 1
+		echo "naa.5001405ffff00${p}00" > "$w/tpgt_1/nexus" || return 1
 		ln -s "$b" "$w/tpgt_1/lun/lun_0/lu$i" || return 1
 	done
 }
@@ -127,7 +127,6 @@ mode_lio() {
 	done
 	# sd and sg probe the existing devices before insmod returns
 	load_modules /e2e/modules-disk.list
-	echo 1 > /proc/sys/kernel/printk
 	hosts=$(for h in /sys/class/scsi_host/host*; do
 		grep -q tcm_loop "$h/proc_name" 2>/dev/null &&
 		    echo "${h##*host}"
@@ -162,7 +161,6 @@ mode_lio() {
 mode_qemu() {
 	load_modules /e2e/modules-core.list
 	load_modules /e2e/modules-disk.list
-	echo 1 > /proc/sys/kernel/printk
 	exec 3<> /dev/ttyS1
 	stty -echo <&3
 	dev=/dev/sda

@@ -413,3 +413,30 @@ ITEST_BOTH(quiet_suppresses_messages)
 	    err);
 	free(err);
 }
+
+ITEST_BOTH(idle_connections_are_cheap)
+{
+	struct client_reply r;
+	long before, after;
+	int socks[200], dev, i, n = 200;
+
+	itest_start(kind, NULL);
+	dev = itest_dev("lun", O_RDWR);
+	socks[0] = itest_conn();
+	itest_pr_in(socks[0], dev, 0, 8192, &r);
+	before = th_vmrss_kb(itest_env.pid);
+	cr_assert_gt(before, 0);
+	for (i = 1; i < n; i++)
+		socks[i] = itest_conn();
+	/* Every connection has been accepted and greeted; one more round
+	 * trip on the last makes sure the loop has caught up. */
+	itest_pr_in(socks[n - 1], dev, 0, 8192, &r);
+	itest_expect_ioerr(&r);
+	after = th_vmrss_kb(itest_env.pid);
+	cr_assert_gt(after, 0);
+	cr_log_info("%ld KiB more for %d idle connections", after - before, n);
+	cr_expect_lt(after - before, 32L * n, "%ld KiB for %d idle connections",
+	    after - before, n);
+	for (i = 0; i < n; i++)
+		close(socks[i]);
+}

@@ -1,15 +1,18 @@
 /* Tests of the worker pool: real threads, a real event base, and work
  * functions that block on a gate the test opens, so nothing depends on
  * timing.  Every wait is bounded and fails the test when it runs out. */
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 #include <event2/event.h>
@@ -251,8 +254,10 @@ expect_stats(unsigned running, unsigned queued, unsigned devices,
 TestSuite(pool, .init = setup, .fini = teardown, .timeout = 120);
 
 /* Bulk test state: jobs submitted so far, refilled from done(). */
-#define BULK_N	10000
+#define BULK_N		10000
+#define BULK_BIG	100000
 static struct tjob	*bulk;
+static unsigned		 bulk_n;
 static unsigned		 bulk_next;
 
 /* Submit bulk jobs until the pool pushes back. */
@@ -262,7 +267,7 @@ bulk_fill(struct tjob *unused)
 	int	r;
 
 	(void)unused;
-	while (bulk_next < BULK_N) {
+	while (bulk_next < bulk_n) {
 		r = pool_submit(pool, &bulk[bulk_next].pj);
 		if (r == -EAGAIN)
 			break;
@@ -271,14 +276,18 @@ bulk_fill(struct tjob *unused)
 	}
 }
 
-Test(pool, every_job_completes_exactly_once)
+/* Run n bulk jobs over NKEYS keys through a pool of the given size, the
+ * queue refilled from done(), and check each ran and was delivered once. */
+static void
+bulk_run(unsigned threads, unsigned per_dev, unsigned n)
 {
 	unsigned	i, k;
 
-	make_pool(4, 2, 256, 8);
-	bulk = calloc(BULK_N, sizeof *bulk);
+	make_pool(threads, per_dev, 256, 8);
+	bulk = calloc(n, sizeof *bulk);
 	cr_assert_not_null(bulk);
-	for (i = 0; i < BULK_N; i++) {
+	bulk_n = n;
+	for (i = 0; i < n; i++) {
 		bulk[i].id = i;
 		bulk[i].pj.devkey = i % NKEYS;
 		bulk[i].pj.work = bulk_work;
@@ -286,25 +295,184 @@ Test(pool, every_job_completes_exactly_once)
 	done_hook = bulk_fill;
 	bulk_fill(NULL);
 	cr_assert_gt(bulk_next, 0);
-	run_until(BULK_N);
+	run_until(n);
 	run_pending();
 
-	cr_assert_eq(ndelivered, BULK_N);
-	for (i = 0; i < BULK_N; i++) {
+	cr_assert_eq(ndelivered, n);
+	for (i = 0; i < n; i++) {
 		cr_assert_eq(atomic_load(&bulk[i].ran), 1, "job %u ran %d", i,
 		    atomic_load(&bulk[i].ran));
 		cr_assert_eq(bulk[i].delivered, 1, "job %u delivered %d", i,
 		    bulk[i].delivered);
 	}
 	for (k = 0; k < NKEYS; k++)
-		cr_assert_leq(atomic_load(&key_max[k]), 2,
+		cr_assert_leq(atomic_load(&key_max[k]), (int)per_dev,
 		    "key %u had %d jobs running at once", k,
 		    atomic_load(&key_max[k]));
-	expect_stats(0, 0, 0, BULK_N);
+	expect_stats(0, 0, 0, n);
 	done_hook = NULL;
 	pool_free(pool);
 	pool = NULL;
 	free(bulk);
+}
+
+Test(pool, every_job_completes_exactly_once)
+{
+	bulk_run(4, 2, BULK_N);
+}
+
+Test(pool, every_job_completes_exactly_once_one_worker)
+{
+	bulk_run(1, 1, BULK_BIG);
+}
+
+Test(pool, every_job_completes_exactly_once_many_workers)
+{
+	bulk_run(64, 4, BULK_BIG);
+}
+
+/* Ids of this process's threads, into tids (at most max); the count. */
+static unsigned
+task_list(pid_t *tids, unsigned max)
+{
+	DIR		*d = opendir("/proc/self/task");
+	struct dirent	*e;
+	unsigned	 n = 0;
+
+	cr_assert_not_null(d);
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.' && n < max)
+			tids[n++] = (pid_t)atoi(e->d_name);
+	closedir(d);
+	return n;
+}
+
+/* Scheduler state letter of thread tid ('S' sleeping, 'R' running...). */
+static char
+task_state(pid_t tid)
+{
+	char	path[64], buf[512], *p;
+	FILE	*f;
+	size_t	 n;
+
+	snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+	f = fopen(path, "r");
+	cr_assert_not_null(f, "%s", path);
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	cr_assert_not_null(p);
+	return p[2];
+}
+
+/* Wait (bounded, polling /proc: no event tells that a thread went to
+ * sleep) until every thread in tids is asleep. */
+static void
+wait_asleep(const pid_t *tids, unsigned n)
+{
+	struct timespec	 pause = { 0, 1000000 };
+	unsigned	 i, tries;
+
+	for (tries = 0; tries < WAIT_SECS * 1000; tries++) {
+		for (i = 0; i < n; i++)
+			if (task_state(tids[i]) != 'S')
+				break;
+		if (i == n)
+			return;
+		nanosleep(&pause, NULL);
+	}
+	cr_assert_fail("worker %d never went to sleep", (int)tids[i]);
+}
+
+/* Start a pool of `threads` workers and find their thread ids. */
+static unsigned
+make_pool_find_workers(unsigned threads, pid_t *workers, unsigned max)
+{
+	pid_t		 before[256], after[256];
+	unsigned	 nb, na, i, j, n = 0;
+
+	nb = task_list(before, 256);
+	make_pool(threads, 1, 64, 64);
+	na = task_list(after, 256);
+	for (i = 0; i < na; i++) {
+		for (j = 0; j < nb && before[j] != after[i]; j++)
+			;
+		if (j == nb && n < max)
+			workers[n++] = after[i];
+	}
+	cr_assert_eq(n, threads, "found %u new threads for %u workers", n,
+	    threads);
+	return n;
+}
+
+/* Submit a job while every worker is asleep, several times over. */
+static void
+wake_sleeping(unsigned threads)
+{
+	struct tjob	*j = jobs_new(8, 3, 0);
+	pid_t		 workers[64];
+	unsigned	 n, i;
+
+	n = make_pool_find_workers(threads, workers, 64);
+	for (i = 0; i < 8; i++) {
+		wait_asleep(workers, n);
+		expect_stats(0, 0, 0, i);
+		j[i].pj.devkey = i % 3;
+		cr_assert_eq(pool_submit(pool, &j[i].pj), 0);
+		run_until(i + 1);
+		cr_assert_eq(j[i].delivered, 1);
+	}
+	free(j);
+}
+
+Test(pool, job_submitted_while_all_workers_sleep_runs_one_worker)
+{
+	wake_sleeping(1);
+}
+
+Test(pool, job_submitted_while_all_workers_sleep_runs_many_workers)
+{
+	wake_sleeping(16);
+}
+
+/* One job at a time, each submitted as the workers go idle: a lost
+ * wake-up at that boundary would leave a job waiting for ever. */
+Test(pool, one_at_a_time_never_loses_a_wakeup)
+{
+	struct tjob	*j = jobs_new(1, 5, 0);
+	unsigned	 i;
+
+	make_pool(4, 1, 8, 8);
+	for (i = 0; i < 20000; i++) {
+		j[0].delivered = 0;
+		cr_assert_eq(pool_submit(pool, &j[0].pj), 0);
+		run_until(i + 1);
+		cr_assert_eq(j[0].delivered, 1);
+	}
+	cr_assert_eq(atomic_load(&j[0].ran), 20000);
+	free(j);
+}
+
+/* Blocking jobs on distinct keys all start at once: the wake-up is passed
+ * from worker to worker while runnable work remains. */
+Test(pool, blocking_jobs_fan_out_to_every_worker)
+{
+	struct tjob	*j = jobs_new(16, 0, 1);
+	unsigned	 i;
+
+	make_pool(16, 1, 64, 8);
+	for (i = 0; i < 16; i++) {
+		j[i].pj.devkey = 100 + i;
+		cr_assert_eq(pool_submit(pool, &j[i].pj), 0);
+	}
+	wait_started(16);
+	expect_stats(16, 0, 16, 0);
+	open_gate();
+	run_until(16);
+	for (i = 0; i < 16; i++)
+		cr_assert_eq(j[i].delivered, 1);
+	free(j);
 }
 
 Test(pool, per_device_cap_does_not_starve_other_devices)

@@ -195,8 +195,9 @@ Test(sgio, pr_in_header)
 	cr_expect_eq(fake.hdr.sbp, r.sense);
 	cr_expect_eq(memcmp(fake.sense_in, zero, PRH_SENSE_LEN), 0,
 	    "sense buffer not zeroed before SG_IO");
-	cr_expect_eq(fake.data_in[0], 0, "PR IN buffer not zeroed");
-	cr_expect_eq(fake.data_in[PRH_DATA_MAX - 1], 0);
+	for (i = 0; i < 1024; i++)
+		cr_assert_eq(fake.data_in[i], 0, "PR IN byte %zu not zeroed "
+		    "before SG_IO", i);
 	cr_expect_eq(fake.hdr.timeout, 30000);
 	cr_expect_eq(fake.hdr.flags, 0);
 	cr_expect_eq(fake.hdr.iovec_count, 0);
@@ -377,4 +378,93 @@ Test(sgio, driver_timeout_is_busy)
 	sgio_execute(7, cdb_in, data, 1024, 1000, &r);
 	cr_expect_eq(r.status, PRH_STATUS_BUSY);
 	cr_expect_eq(r.size, 0);
+}
+
+/* The device writes 40 bytes of pattern; the scripted resid may lie. */
+static const uint8_t dev40[40] = {
+	0x00, 0x00, 0x00, 0x07, 0x00, 0x00, 0x00, 0x20, 0xa1, 0xa2, 0xa3,
+	0xa4, 0xa5, 0xa6, 0xa7, 0xa8, 0xb1, 0xb2, 0xb3, 0xb4, 0xb5, 0xb6,
+	0xb7, 0xb8, 0xc1, 0xc2, 0xc3, 0xc4, 0xc5, 0xc6, 0xc7, 0xc8, 0xd1,
+	0xd2, 0xd3, 0xd4, 0xd5, 0xd6, 0xd7, 0xd8,
+};
+
+/* Run one PR IN over a buffer full of stale 0xee bytes, with the device
+ * writing dev40 and reporting resid; every byte the reply would carry must
+ * be the device's or zero.  Returns the reply size. */
+static uint32_t
+run_stale(uint8_t *data, uint32_t alloc_len, int resid)
+{
+	struct scsi_result r;
+	uint32_t i;
+
+	memset(data, 0xee, PRH_DATA_MAX);
+	memset(&fake, 0, sizeof(fake));
+	fake.on = 1;
+	fake.resid = resid;
+	fake.data = dev40;
+	fake.data_len = sizeof(dev40);
+	sgio_execute(7, cdb_in, data, alloc_len, 1000, &r);
+	cr_assert_eq(r.status, PRH_STATUS_GOOD);
+	cr_assert_leq(r.size, PRH_DATA_MAX);
+	cr_assert_leq(r.size, alloc_len);
+	for (i = 0; i < r.size; i++) {
+		uint8_t want = i < sizeof(dev40) ? dev40[i] : 0;
+
+		cr_assert_eq(data[i], want, "alloc_len %u resid %d: reply byte "
+		    "%u is 0x%02x, want 0x%02x", alloc_len, resid, i, data[i],
+		    want);
+	}
+	return r.size;
+}
+
+Test(sgio, pr_in_never_sends_stale_bytes)
+{
+	static const uint32_t lens[] = {
+		0, 1, 8, 39, 40, 41, 1024, 8191, 8192, 8193, 65535,
+	};
+	static const int resids[] = {
+		0, -5, 1, PRH_DATA_MAX - 40, PRH_DATA_MAX - 41, PRH_DATA_MAX - 1,
+		PRH_DATA_MAX, PRH_DATA_MAX + 1000,
+	};
+	uint8_t *data = malloc(PRH_DATA_MAX);	/* exact size, for ASan */
+	size_t i, j;
+
+	cr_assert_not_null(data);
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++)
+		for (j = 0; j < sizeof(resids) / sizeof(resids[0]); j++)
+			(void)run_stale(data, lens[i], resids[j]);
+	free(data);
+}
+
+Test(sgio, pr_in_lying_resid_gives_zeros_not_stale_data)
+{
+	uint8_t *data = malloc(PRH_DATA_MAX);
+	uint32_t i;
+
+	cr_assert_not_null(data);
+	/* The device wrote 40 bytes but claims all 8192. */
+	cr_assert_eq(run_stale(data, 1024, 0), 1024);
+	for (i = sizeof(dev40); i < 1024; i++)
+		cr_assert_eq(data[i], 0, "stale byte %u in the reply", i);
+	/* Past the allocation length nothing is sent, nor cleared. */
+	cr_expect_eq(data[1024], 0xee);
+	cr_expect_eq(data[PRH_DATA_MAX - 1], 0xee);
+	/* An allocation length above the buffer clears the whole buffer. */
+	cr_assert_eq(run_stale(data, 65535, 0), PRH_DATA_MAX);
+	cr_expect_eq(data[PRH_DATA_MAX - 1], 0);
+	free(data);
+}
+
+Test(sgio, pr_out_leaves_parameter_list_alone)
+{
+	uint8_t data[PRH_DATA_MAX];
+	struct scsi_result r;
+
+	memset(data, 0x5a, sizeof(data));
+	fake.on = 1;
+	sgio_execute(7, cdb_out, data, 24, 1000, &r);
+	cr_expect_eq(fake.data_in[0], 0x5a);
+	cr_expect_eq(fake.data_in[23], 0x5a);
+	cr_expect_eq(data[24], 0x5a, "PR OUT touched the buffer past len");
+	cr_expect_eq(data[PRH_DATA_MAX - 1], 0x5a);
 }
