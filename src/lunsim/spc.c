@@ -462,6 +462,11 @@ pr_preempt(struct lunsim_hdr *h, int me, struct lunsim_cmd *c,
 			h->itn[i].key = 0;
 			lunsim_ua_queue(h, i, 0x2a, 0x05);
 		}
+		/* a new type or scope releases the reservation of everyone
+		 * who kept a registration (SPC-4, preempting persistent
+		 * reservations) */
+		if (type != h->res_type || scope != h->res_scope)
+			ua_registrants(h, me, 0x2a, 0x04);
 		h->res_type = (uint8_t)type;
 		h->res_scope = 0;
 		h->res_holder = (int16_t)(type_all_reg(type) ? -1 : me);

@@ -102,7 +102,8 @@ static const struct sc_step sc_steps[] = {
 	OUT('A', REL, 0xa, 0, WEAR, "ok"),
 	IN('C', RR, "cc 6/2a/04"),
 	IN('C', RR, "ok g4 none"),
-	/* PREEMPT of a holder; the preempted initiator sees 2A/05 once */
+	/* PREEMPT of a holder; the preempted initiator sees 2A/05 once,
+	 * the one keeping its registration 2A/04 (EA -> WE) */
 	OUT('B', REG, 0, 0xb, 0, "ok"),
 	OUT('B', RES, 0xb, 0, EA, "ok"),
 	OUT('A', PRE, 0xa, 0xb, WE, "ok"),
@@ -110,13 +111,15 @@ static const struct sc_step sc_steps[] = {
 	IN('B', RK, "cc 6/2a/05"),
 	IN('B', RK, "ok g6 k:a,c"),
 	OUT('B', RES, 0xb, 0, WE, "conflict"),
+	IN('C', RR, "cc 6/2a/04"),
 	OUT('C', PRE, 0xc, 0x99, WE, "conflict"),
 	OUT('C', PRE, 0xc, 0, WE, "cc 5/26/00"),
-	/* PREEMPT AND ABORT into EA - All Registrants */
+	/* PREEMPT AND ABORT into EA - All Registrants (WE -> EA-AR) */
 	OUT('B', REG, 0, 0xbb, 0, "ok"),
 	OUT('C', PAA, 0xc, 0xa, EAAR, "ok"),
 	IN('A', RK, "cc 6/2a/05"),
 	IN('A', RR, "ok g8 0/8"),
+	IN('B', RFS, "cc 6/2a/04"),
 	IN('B', RFS, "ok g8 bb:B*8 c:C*8"),
 	OUT('A', REG, 0, 0xa, 0, "ok"),
 	IN('A', RFS, "ok g9 a:A*8 bb:B*8 c:C*8"),
@@ -149,6 +152,65 @@ static const struct sc_step sc_steps[] = {
 	IN('C', RK, "ok g15 k:-"),
 	OUT('B', REG, 0, 0xb, 0, "ok"),
 	MOVE('B', 0xb, 0xc, WE, "C", 0, "cc 5/24/00"),
+	/* the holder preempts itself into another type: 2A/04 to every
+	 * other registrant, nothing to the preempting one */
+	OUT('A', REG, 0, 0xa, 0, "ok"),
+	OUT('C', REG, 0, 0xc, 0, "ok"),
+	OUT('A', RES, 0xa, 0, WE, "ok"),
+	OUT('A', PRE, 0xa, 0xa, EA, "ok"),
+	IN('A', RR, "ok g19 a/3"),
+	IN('B', RK, "cc 6/2a/04"),
+	IN('B', RK, "ok g19 k:a,b,c"),
+	IN('C', RR, "cc 6/2a/04"),
+	IN('C', RR, "ok g19 a/3"),
+	/* ... into the same type: no unit attention */
+	OUT('A', PRE, 0xa, 0xa, EA, "ok"),
+	IN('B', RR, "ok g20 a/3"),
+	IN('C', RK, "ok g20 k:a,b,c"),
+	/* PREEMPT of another holder into another type: 2A/05 only to the
+	 * preempted one, 2A/04 to the one that keeps its registration */
+	OUT('B', PRE, 0xb, 0xa, WERO, "ok"),
+	IN('A', RK, "cc 6/2a/05"),
+	IN('A', RK, "ok g21 k:b,c"),
+	IN('C', RK, "cc 6/2a/04"),
+	IN('C', RR, "ok g21 b/5"),
+	/* PREEMPT of a registrant that holds nothing: 2A/05 to it only, and
+	 * the reservation keeps its type whatever the CDB's type */
+	OUT('A', REG, 0, 0xa, 0, "ok"),
+	OUT('C', PRE, 0xc, 0xa, EA, "ok"),
+	IN('A', RK, "cc 6/2a/05"),
+	IN('B', RR, "ok g23 b/5"),
+	IN('A', RK, "ok g23 k:b,c"),
+	/* RELEASE of a registrants-only, then of an all-registrants
+	 * reservation: 2A/04 to every other registrant */
+	OUT('A', REG, 0, 0xa, 0, "ok"),
+	OUT('B', REL, 0xb, 0, WERO, "ok"),
+	IN('A', RR, "cc 6/2a/04"),
+	IN('C', RK, "cc 6/2a/04"),
+	IN('B', RK, "ok g24 k:a,b,c"),
+	OUT('C', RES, 0xc, 0, EAAR, "ok"),
+	IN('A', RFS, "ok g24 a:A*8 b:B*8 c:C*8"),
+	OUT('B', REL, 0xb, 0, EAAR, "ok"),
+	IN('A', RR, "cc 6/2a/04"),
+	IN('C', RR, "cc 6/2a/04"),
+	IN('B', RR, "ok g24 none"),
+	/* PREEMPT of a holder whose key another registrant shares: both
+	 * lose their registration (2A/05), nobody is left to see 2A/04 */
+	OUT('C', REG, 0xc, 0xa, 0, "ok"),
+	OUT('A', RES, 0xa, 0, EA, "ok"),
+	OUT('B', PRE, 0xb, 0xa, WE, "ok"),
+	IN('A', RK, "cc 6/2a/05"),
+	IN('C', RK, "cc 6/2a/05"),
+	IN('C', RR, "ok g26 b/1"),
+	IN('B', RK, "ok g26 k:b"),
+	/* CLEAR: 2A/03 to every other registrant, none to the clearing one */
+	OUT('A', REG, 0, 0xa, 0, "ok"),
+	OUT('C', REG, 0, 0xc, 0, "ok"),
+	OUT('C', CLR, 0xc, 0, 0, "ok"),
+	IN('A', RK, "cc 6/2a/03"),
+	IN('B', RR, "cc 6/2a/03"),
+	IN('C', RK, "ok g29 k:-"),
+	IN('B', RR, "ok g29 none"),
 };
 
 #define SC_NSTEPS (sizeof(sc_steps) / sizeof(sc_steps[0]))
