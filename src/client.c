@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "prh/client.h"
+#include "prh/fdpass.h"
 
 /* Store v big-endian in 2 bytes at p. */
 static void
@@ -66,16 +67,14 @@ client_connect_raw(const char *path)
 	return fd;
 }
 
-/* Connect and do the handshake (read 4 bytes, answer 0): fd or -errno. */
+/* Do the handshake on a connected socket (read 4 bytes, answer 0); on
+ * failure the socket is closed.  fd or -errno. */
 int
-client_connect(const char *path)
+client_handshake(int fd)
 {
 	uint8_t hello[PRH_HELLO_LEN];
-	int fd, rc;
+	int rc;
 
-	fd = client_connect_raw(path);
-	if (fd < 0)
-		return fd;
 	rc = client_read_all(fd, hello, sizeof(hello));
 	if (rc == 0) {
 		memset(hello, 0, sizeof(hello));
@@ -86,6 +85,15 @@ client_connect(const char *path)
 		return rc;
 	}
 	return fd;
+}
+
+/* Connect and do the handshake (read 4 bytes, answer 0): fd or -errno. */
+int
+client_connect(const char *path)
+{
+	int fd = client_connect_raw(path);
+
+	return fd < 0 ? fd : client_handshake(fd);
 }
 
 /* Write all len bytes: 0 or -errno. */
@@ -164,39 +172,17 @@ client_param_basic(uint8_t param[24], uint64_t key, uint64_t sa_key,
 	param[20] = flags;
 }
 
-/* Send the CDB with devfd attached as SCM_RIGHTS in one sendmsg. */
+/* Send the 16 CDB bytes with devfd attached to the first sendmsg. */
 static int
 client_send_cdb(int sock, const uint8_t cdb[PRH_CDB_LEN], int devfd)
 {
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int))];
-	} ctl;
-	struct msghdr msg;
-	struct cmsghdr *cm;
-	struct iovec iov;
 	ssize_t n;
 
-	memset(&msg, 0, sizeof(msg));
-	memset(&ctl, 0, sizeof(ctl));
-	iov.iov_base = (void *)cdb;
-	iov.iov_len = PRH_CDB_LEN;
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	if (devfd >= 0) {
-		msg.msg_control = ctl.buf;
-		msg.msg_controllen = sizeof(ctl.buf);
-		cm = CMSG_FIRSTHDR(&msg);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &devfd, sizeof(int));
-	}
 	do {
-		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
-	} while (n < 0 && errno == EINTR);
+		n = fdpass_send(sock, cdb, PRH_CDB_LEN, devfd);
+	} while (n == -EINTR);
 	if (n < 0)
-		return -errno;
+		return (int)n;
 	/* The fd went with the first byte; send whatever is left plainly. */
 	if ((size_t)n < PRH_CDB_LEN)
 		return client_write_all(sock, cdb + n, PRH_CDB_LEN - (size_t)n);

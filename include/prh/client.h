@@ -20,6 +20,10 @@ struct client_reply {
 /* Connect to the helper at path without the handshake: fd or -errno. */
 int client_connect_raw(const char *path);
 
+/* Do the handshake on a connected socket (read 4 bytes, answer 0); on
+ * failure the socket is closed.  fd or -errno. */
+int client_handshake(int fd);
+
 /* Connect and do the handshake (read 4 bytes, answer 0): fd or -errno. */
 int client_connect(const char *path);
 

@@ -30,6 +30,27 @@
 #define LUNSIM_DEFAULT_SIZE	(64ULL << 20)
 #define LUNSIM_SENSE_LEN	18	/* fixed-format sense we build */
 
+/* Store v big-endian in the n bytes at p (SCSI fields). */
+static inline void
+lunsim_put_be(uint8_t *p, uint64_t v, int n)
+{
+	while (n-- > 0) {
+		p[n] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+/* Read the n-byte big-endian value at p. */
+static inline uint64_t
+lunsim_get_be(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
 /* Persistent reservation types (SPC-4 table 169). */
 #define LUNSIM_PR_WE		1
 #define LUNSIM_PR_EA		3

@@ -17,28 +17,6 @@
 #define STATUS_CONFLICT		0x18
 #define RESP_MAX		256	/* largest non-data response */
 
-/* Store v big-endian at p. */
-static void
-put_be(uint8_t *p, uint64_t v, int n)
-{
-	while (n-- > 0) {
-		p[n] = (uint8_t)v;
-		v >>= 8;
-	}
-}
-
-/* Read an n-byte big-endian value at p. */
-static uint64_t
-get_be(const uint8_t *p, int n)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = 0; i < n; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 /* Set c to CHECK CONDITION with fixed-format sense key/asc/ascq. */
 void
 lunsim_sense(struct lunsim_cmd *c, uint8_t key, uint8_t asc, uint8_t ascq)
@@ -132,20 +110,20 @@ inquiry_vpd(const struct lunsim_hdr *h, unsigned page, uint8_t *buf)
 		buf[24] = 0x01;
 		buf[25] = 0x14;		/* PIV 0, target port, type 4 */
 		buf[27] = 4;
-		put_be(buf + 28, 1, 4);
-		put_be(buf + 2, 28, 2);
+		lunsim_put_be(buf + 28, 1, 4);
+		lunsim_put_be(buf + 2, 28, 2);
 		return 32;
 	case 0xb0:			/* block limits */
-		put_be(buf + 2, 0x3c, 2);
-		put_be(buf + 8, 2048, 4);	/* maximum transfer length */
-		put_be(buf + 12, 8, 4);		/* optimal transfer length */
+		lunsim_put_be(buf + 2, 0x3c, 2);
+		lunsim_put_be(buf + 8, 2048, 4);	/* maximum transfer length */
+		lunsim_put_be(buf + 12, 8, 4);		/* optimal transfer length */
 		return 64;
 	case 0xb1:			/* block device characteristics */
-		put_be(buf + 2, 0x3c, 2);
-		put_be(buf + 4, 1, 2);		/* non-rotating medium */
+		lunsim_put_be(buf + 2, 0x3c, 2);
+		lunsim_put_be(buf + 4, 1, 2);		/* non-rotating medium */
 		return 64;
 	case 0xb2:			/* logical block provisioning */
-		put_be(buf + 2, 4, 2);
+		lunsim_put_be(buf + 2, 4, 2);
 		return 8;
 	default:
 		return 0;
@@ -168,7 +146,7 @@ cmd_inquiry(const struct lunsim_hdr *h, struct lunsim_cmd *c)
 		lunsim_sense(c, SK_ILLEGAL_REQUEST, 0x24, 0x00);
 		return;
 	}
-	respond(c, buf, n, (uint32_t)get_be(c->cdb + 3, 2));
+	respond(c, buf, n, (uint32_t)lunsim_get_be(c->cdb + 3, 2));
 }
 
 /* READ CAPACITY(10) and (16). */
@@ -180,14 +158,14 @@ cmd_read_capacity(const struct lunsim_hdr *h, struct lunsim_cmd *c, int is16)
 
 	memset(buf, 0, sizeof(buf));
 	if (!is16) {
-		put_be(buf, last > 0xffffffffULL ? 0xffffffffULL : last, 4);
-		put_be(buf + 4, h->block_size, 4);
+		lunsim_put_be(buf, last > 0xffffffffULL ? 0xffffffffULL : last, 4);
+		lunsim_put_be(buf + 4, h->block_size, 4);
 		respond(c, buf, 8, 8);
 		return;
 	}
-	put_be(buf, last, 8);
-	put_be(buf + 8, h->block_size, 4);
-	respond(c, buf, 32, (uint32_t)get_be(c->cdb + 10, 4));
+	lunsim_put_be(buf, last, 8);
+	lunsim_put_be(buf + 8, h->block_size, 4);
+	respond(c, buf, 32, (uint32_t)lunsim_get_be(c->cdb + 10, 4));
 }
 
 /* REQUEST SENSE: a pending unit attention, or NO SENSE. */
@@ -257,8 +235,8 @@ cmd_mode_sense(struct lunsim_cmd *c, int is10)
 
 	memset(buf, 0, sizeof(buf));
 	if (is10) {
-		put_be(buf, 6, 2);
-		respond(c, buf, 8, (uint32_t)get_be(c->cdb + 7, 2));
+		lunsim_put_be(buf, 6, 2);
+		respond(c, buf, 8, (uint32_t)lunsim_get_be(c->cdb + 7, 2));
 	} else {
 		buf[0] = 3;
 		respond(c, buf, 4, c->cdb[4]);
@@ -320,13 +298,13 @@ lunsim_execute(struct lunsim_hdr *h, int datafd, const char *initiator,
 		break;
 	case 0xa0:			/* REPORT LUNS: LUN 0 only */
 		memset(buf, 0, sizeof(buf));
-		put_be(buf, 8, 4);
-		respond(c, buf, 16, (uint32_t)get_be(cdb + 6, 4));
+		lunsim_put_be(buf, 8, 4);
+		respond(c, buf, 16, (uint32_t)lunsim_get_be(cdb + 6, 4));
 		break;
 	case 0x28:
 	case 0x2a:
-		cmd_rw(h, datafd, initiator, c, get_be(cdb + 2, 4),
-		    get_be(cdb + 7, 2), cdb[0] == 0x2a);
+		cmd_rw(h, datafd, initiator, c, lunsim_get_be(cdb + 2, 4),
+		    lunsim_get_be(cdb + 7, 2), cdb[0] == 0x2a);
 		break;
 	case 0x88:
 	case 0x8a:
@@ -334,8 +312,8 @@ lunsim_execute(struct lunsim_hdr *h, int datafd, const char *initiator,
 			lunsim_sense(c, SK_ILLEGAL_REQUEST, 0x24, 0x00);
 			break;
 		}
-		cmd_rw(h, datafd, initiator, c, get_be(cdb + 2, 8),
-		    get_be(cdb + 10, 4), cdb[0] == 0x8a);
+		cmd_rw(h, datafd, initiator, c, lunsim_get_be(cdb + 2, 8),
+		    lunsim_get_be(cdb + 10, 4), cdb[0] == 0x8a);
 		break;
 	case 0x5e:
 	case 0x5f:

@@ -32,28 +32,6 @@
 #define SK_ILLEGAL_REQUEST	0x5
 #define PR_BUF_MAX		8192
 
-/* Store v big-endian at p. */
-static void
-put_be(uint8_t *p, uint64_t v, int n)
-{
-	while (n-- > 0) {
-		p[n] = (uint8_t)v;
-		v >>= 8;
-	}
-}
-
-/* Read an n-byte big-endian value at p. */
-static uint64_t
-get_be(const uint8_t *p, int n)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = 0; i < n; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 /* Whether t is a reservation type the LUN supports. */
 static int
 type_valid(unsigned t)
@@ -220,7 +198,7 @@ tid_build(uint8_t *p, const char *name)
 		addl = 20;
 	memset(p, 0, 4 + addl);
 	p[0] = 0x05;
-	put_be(p + 2, addl, 2);
+	lunsim_put_be(p + 2, addl, 2);
 	memcpy(p + 4, name, n - 1);
 	return (unsigned)(4 + addl);
 }
@@ -234,7 +212,7 @@ tid_parse(const uint8_t *p, uint32_t len, char name[LUNSIM_NAME_MAX])
 
 	if (len < 4 || p[0] != 0x05)
 		return -1;
-	addl = (uint32_t)get_be(p + 2, 2);
+	addl = (uint32_t)lunsim_get_be(p + 2, 2);
 	if (addl + 4 > len || addl == 0)
 		return -1;
 	n = strnlen((const char *)p + 4, addl);
@@ -252,13 +230,13 @@ pr_read_keys(const struct lunsim_hdr *h, uint8_t *buf)
 	uint32_t n = 8;
 	int i;
 
-	put_be(buf, h->generation, 4);
+	lunsim_put_be(buf, h->generation, 4);
 	for (i = 0; i < LUNSIM_MAX_ITN; i++)
 		if (h->itn[i].used && h->itn[i].registered) {
-			put_be(buf + n, h->itn[i].key, 8);
+			lunsim_put_be(buf + n, h->itn[i].key, 8);
 			n += 8;
 		}
-	put_be(buf + 4, n - 8, 4);
+	lunsim_put_be(buf + 4, n - 8, 4);
 	return n;
 }
 
@@ -266,12 +244,12 @@ pr_read_keys(const struct lunsim_hdr *h, uint8_t *buf)
 static uint32_t
 pr_read_reservation(const struct lunsim_hdr *h, uint8_t *buf)
 {
-	put_be(buf, h->generation, 4);
+	lunsim_put_be(buf, h->generation, 4);
 	if (h->res_type == 0)
 		return 8;
-	put_be(buf + 4, 16, 4);
+	lunsim_put_be(buf + 4, 16, 4);
 	if (!type_all_reg(h->res_type) && h->res_holder >= 0)
-		put_be(buf + 8, h->itn[h->res_holder].key, 8);
+		lunsim_put_be(buf + 8, h->itn[h->res_holder].key, 8);
 	buf[21] = (uint8_t)(h->res_scope << 4 | h->res_type);
 	return 24;
 }
@@ -280,7 +258,7 @@ pr_read_reservation(const struct lunsim_hdr *h, uint8_t *buf)
 static uint32_t
 pr_report_caps(uint8_t *buf)
 {
-	put_be(buf, 8, 2);
+	lunsim_put_be(buf, 8, 2);
 	buf[2] = 0x00;		/* no CRH, SIP_C, ATP_C, PTPL_C */
 	buf[3] = 0x90;		/* TMV, ALLOW COMMANDS 001b */
 	buf[4] = 0xea;		/* WR_EX_AR EX_AC_RO WR_EX_RO EX_AC WR_EX */
@@ -295,22 +273,22 @@ pr_read_full_status(const struct lunsim_hdr *h, uint8_t *buf)
 	uint32_t n = 8, tl;
 	int i;
 
-	put_be(buf, h->generation, 4);
+	lunsim_put_be(buf, h->generation, 4);
 	for (i = 0; i < LUNSIM_MAX_ITN; i++) {
 		if (!h->itn[i].used || !h->itn[i].registered)
 			continue;
-		put_be(buf + n, h->itn[i].key, 8);
+		lunsim_put_be(buf + n, h->itn[i].key, 8);
 		if (is_holder(h, i)) {
 			buf[n + 12] = 0x01;	/* R_HOLDER */
 			buf[n + 13] = (uint8_t)(h->res_scope << 4 |
 			    h->res_type);
 		}
-		put_be(buf + n + 18, 1, 2);	/* relative target port */
+		lunsim_put_be(buf + n + 18, 1, 2);	/* relative target port */
 		tl = tid_build(buf + n + 24, h->itn[i].name);
-		put_be(buf + n + 20, tl, 4);
+		lunsim_put_be(buf + n + 20, tl, 4);
 		n += 24 + tl;
 	}
-	put_be(buf + 4, n - 8, 4);
+	lunsim_put_be(buf + 4, n - 8, 4);
 	return n;
 }
 
@@ -324,7 +302,7 @@ lunsim_pr_in(struct lunsim_hdr *h, const char *initiator,
 
 	(void)initiator;
 	memset(buf, 0, sizeof(buf));
-	alloc = (uint32_t)get_be(c->cdb + 7, 2);
+	alloc = (uint32_t)lunsim_get_be(c->cdb + 7, 2);
 	switch (c->cdb[1] & 0x1f) {
 	case SA_READ_KEYS:
 		n = pr_read_keys(h, buf);
@@ -502,7 +480,7 @@ pr_register_move(struct lunsim_hdr *h, int me, struct lunsim_cmd *c,
     unsigned scope, unsigned type, const uint8_t *p, uint32_t plen)
 {
 	char dest[LUNSIM_NAME_MAX];
-	uint64_t sakey = get_be(p + 8, 8);
+	uint64_t sakey = lunsim_get_be(p + 8, 8);
 	int d;
 
 	if (h->res_type == 0) {
@@ -517,7 +495,7 @@ pr_register_move(struct lunsim_hdr *h, int me, struct lunsim_cmd *c,
 		lunsim_sense(c, SK_ILLEGAL_REQUEST, 0x24, 0x00);
 		return;
 	}
-	if (sakey == 0 || (p[17] & PARAM_APTPL) || get_be(p + 18, 2) != 1 ||
+	if (sakey == 0 || (p[17] & PARAM_APTPL) || lunsim_get_be(p + 18, 2) != 1 ||
 	    tid_parse(p + 24, plen - 24, dest) < 0 ||
 	    strcmp(dest, h->itn[me].name) == 0) {
 		lunsim_sense(c, SK_ILLEGAL_REQUEST, 0x26, 0x00);
@@ -549,7 +527,7 @@ pr_out_check_param(struct lunsim_cmd *c, unsigned sa, const uint8_t *p,
     uint32_t plen)
 {
 	if (sa == SA_REGISTER_MOVE) {
-		if (plen < 24 || get_be(p + 20, 4) + 24 != plen) {
+		if (plen < 24 || lunsim_get_be(p + 20, 4) + 24 != plen) {
 			lunsim_sense(c, SK_ILLEGAL_REQUEST, 0x1a, 0x00);
 			return -1;
 		}
@@ -575,7 +553,7 @@ lunsim_pr_out(struct lunsim_hdr *h, const char *initiator,
 {
 	unsigned sa = c->cdb[1] & 0x1f;
 	unsigned scope = c->cdb[2] >> 4, type = c->cdb[2] & 0x0f;
-	uint32_t plen = (uint32_t)get_be(c->cdb + 5, 4);
+	uint32_t plen = (uint32_t)lunsim_get_be(c->cdb + 5, 4);
 	const uint8_t *p = c->out;
 	uint64_t key;
 	int me;
@@ -591,10 +569,10 @@ lunsim_pr_out(struct lunsim_hdr *h, const char *initiator,
 	c->out_done = plen;
 	if (pr_out_check_param(c, sa, p, plen) < 0)
 		return;
-	key = get_be(p, 8);
+	key = lunsim_get_be(p, 8);
 	me = lunsim_itn_find(h, initiator);
 	if (sa == SA_REGISTER || sa == SA_REGISTER_IGNORE) {
-		pr_register(h, initiator, me, c, key, get_be(p + 8, 8),
+		pr_register(h, initiator, me, c, key, lunsim_get_be(p + 8, 8),
 		    sa == SA_REGISTER_IGNORE);
 		return;
 	}
@@ -614,7 +592,7 @@ lunsim_pr_out(struct lunsim_hdr *h, const char *initiator,
 		break;
 	case SA_PREEMPT:
 	case SA_PREEMPT_ABORT:
-		pr_preempt(h, me, c, scope, type, get_be(p + 8, 8));
+		pr_preempt(h, me, c, scope, type, lunsim_get_be(p + 8, 8));
 		break;
 	default:
 		pr_register_move(h, me, c, scope, type, p, plen);

@@ -342,22 +342,9 @@ th_connect_raw(struct th_env *e)
 int
 th_connect(struct th_env *e)
 {
-	uint8_t hello[PRH_HELLO_LEN];
-	int fd, rc;
+	int fd = th_connect_raw(e);
 
-	fd = th_connect_raw(e);
-	if (fd < 0)
-		return fd;
-	rc = client_read_all(fd, hello, sizeof(hello));
-	if (rc == 0) {
-		memset(hello, 0, sizeof(hello));
-		rc = client_write_all(fd, hello, sizeof(hello));
-	}
-	if (rc < 0) {
-		close(fd);
-		return rc;
-	}
-	return fd;
+	return fd < 0 ? fd : client_handshake(fd);
 }
 
 /* Send len bytes with nfds fds attached in one sendmsg. */
