@@ -91,7 +91,8 @@ static int log_threshold(void)
 }
 
 /* Write one formatted line with a single write(2) (or one syslog call). */
-static void log_vmsg(int prio, const char *fmt, va_list ap)
+static void __attribute__((format(printf, 2, 0)))
+log_vmsg(int prio, const char *fmt, va_list ap)
 {
 	char buf[1024];
 	size_t pre = sizeof(LOG_PREFIX) - 1, off;

@@ -48,8 +48,12 @@ th_helper_path(enum th_kind kind)
 {
 	static char ours[PATH_MAX];
 
+	const char *bin = getenv("PRH_HELPER_BIN");
+
 	if (kind == TH_QEMU)
 		return TH_QEMU_HELPER;
+	if (bin != NULL && bin[0] != '\0')
+		return bin;	/* e.g. a ThreadSanitizer build of the helper */
 	snprintf(ours, sizeof(ours), "%s/qemu-pr-helper", th_builddir());
 	return ours;
 }
@@ -166,8 +170,13 @@ th_close(int *fd)
 void
 th_env_fini(struct th_env *e)
 {
+	const char *w = getenv("PRH_HELPER_WRAPPER");
 	int st;
 
+	/* Under a checking wrapper (valgrind) our helper gets SIGTERM first,
+	 * so that its exit-time checks (leaks) run. */
+	if (e->pid > 0 && e->kind == TH_OURS && w != NULL && w[0] != '\0')
+		(void)th_stop(e, SIGTERM, 5000, &st);
 	if (e->pid > 0) {
 		kill(e->pid, SIGKILL);
 		while (waitpid(e->pid, &st, 0) < 0 && errno == EINTR)
@@ -312,6 +321,26 @@ th_child_exec(struct th_env *e, pid_t parent, char **argv, char **envp)
 	_exit(127);
 }
 
+/* Put the words of $PRH_HELPER_WRAPPER (an absolute path and its
+ * options, e.g. "/usr/bin/valgrind --error-exitcode=99") in front of our
+ * helper's argv: the number of words, at most max. */
+static int
+th_wrapper_args(char **argv, int max)
+{
+	static char buf[4096];
+	const char *w = getenv("PRH_HELPER_WRAPPER");
+	char *save = NULL, *tok;
+	int n = 0;
+
+	if (w == NULL || w[0] == '\0')
+		return 0;
+	snprintf(buf, sizeof(buf), "%s", w);
+	for (tok = strtok_r(buf, " \t", &save); tok != NULL && n < max;
+	    tok = strtok_r(NULL, " \t", &save))
+		argv[n++] = tok;
+	return n;
+}
+
 /* Start the helper with args; adds "-k <sock>" unless TH_NO_SOCKET_ARG. */
 int
 th_spawn(struct th_env *e, const char *const *args, unsigned flags)
@@ -324,6 +353,8 @@ th_spawn(struct th_env *e, const char *const *args, unsigned flags)
 
 	if (e->pid > 0)
 		return -EBUSY;
+	if (e->kind == TH_OURS)
+		n = th_wrapper_args(argv, TH_MAX_ARGS / 2);
 	argv[n++] = (char *)th_helper_path(e->kind);
 	if (!(flags & TH_NO_SOCKET_ARG)) {
 		argv[n++] = (char *)"-k";

@@ -31,7 +31,8 @@
 
 /* Which helper binary a test runs. */
 enum th_kind {
-	TH_OURS,	/* $PRH_TOP_BUILDDIR/qemu-pr-helper */
+	TH_OURS,	/* $PRH_TOP_BUILDDIR/qemu-pr-helper, or $PRH_HELPER_BIN;
+			 * run under $PRH_HELPER_WRAPPER if set */
 	TH_QEMU,	/* /usr/bin/qemu-pr-helper */
 };
 

@@ -1,0 +1,69 @@
+#!/bin/sh
+# ThreadSanitizer run.  Criterion cannot start under TSan, so the helper
+# itself is the instrumented program:
+#  1. build qemu-pr-helper and the pool stress driver with clang
+#     -fsanitize=thread in their own build dir ($PRH_TSAN_BUILDDIR);
+#  2. run the stress driver (tests/fuzz/stress_pool);
+#  3. run the integration tests of the normal build ($PRH_BUILDDIR, built
+#     with make check already) against the TSan helper (PRH_HELPER_BIN).
+# Every TSan report goes to a file under $PRH_TSAN_BUILDDIR/tsan-logs; any
+# such file fails the run.  Prints "N passed, N failed, N skipped".
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+builddir=${PRH_BUILDDIR:-$top/build}
+tsandir=${PRH_TSAN_BUILDDIR:-$top/build-tsan}
+tests=${PRH_TSAN_TESTS:-"tests/integration/test_protocol
+	tests/integration/test_sgio tests/integration/test_process
+	tests/integration/test_process_model"}
+logs=$tsandir/tsan-logs
+
+mkdir -p "$tsandir"
+cd "$tsandir" || exit 1
+if [ ! -f Makefile ]; then
+	"$top/configure" CC=clang CFLAGS="-fsanitize=thread -g -O1" \
+	    >configure.out 2>&1 || { tail -n 20 configure.out; exit 1; }
+fi
+make -j"$(nproc)" qemu-pr-helper tests/fuzz/stress_pool >make.out 2>&1 ||
+    { tail -n 40 make.out; exit 1; }
+rm -rf "$logs"
+mkdir -p "$logs"
+TSAN_OPTIONS="log_path=$logs/tsan halt_on_error=0 exitcode=66 second_deadlock_stack=1"
+export TSAN_OPTIONS
+
+passed=0 failed=0 skipped=0
+
+echo "-- stress_pool under TSan"
+./tests/fuzz/stress_pool "${PRH_TSAN_STRESS:-5000}" >stress.out 2>&1
+rc=$?
+sp=$(grep -c '^ok' stress.out) sf=$(grep -c '^not ok' stress.out)
+[ "$rc" -ne 0 ] && [ "$sf" -eq 0 ] && sf=1
+grep '^not ok' stress.out
+passed=$((passed + sp)) failed=$((failed + sf))
+
+echo "-- integration tests against the TSan helper"
+# shellcheck disable=SC2086
+(cd "$builddir" && PRH_HELPER_BIN=$tsandir/qemu-pr-helper \
+    make -j"$(nproc)" check TESTS="$(echo $tests)") >check.out 2>&1
+rc=$?
+p=$(sed -n 's/^# PASS: *//p' check.out)
+f=$(( $(sed -n 's/^# FAIL: *//p' check.out) + $(sed -n 's/^# ERROR: *//p' check.out) ))
+s=$(sed -n 's/^# SKIP: *//p' check.out)
+p=${p:-0} s=${s:-0}
+[ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+grep -E '^(FAIL|ERROR):' check.out
+passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+
+reports=$(ls "$logs")
+if [ -n "$reports" ]; then
+	echo "ThreadSanitizer reports:"
+	for r in "$logs"/*; do
+		echo "--- $r"
+		head -n 60 "$r"
+	done
+	failed=$((failed + 1))
+else
+	echo "no ThreadSanitizer report"
+	passed=$((passed + 1))
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]

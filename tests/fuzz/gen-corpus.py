@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Write the seed corpus of the fuzz targets into tests/fuzz/corpus/.
+
+Each seed is a small binary file in the input format its target documents
+(tests/fuzz/fuzz_*.c).  Run from anywhere; existing seeds of the same name
+are overwritten, others (e.g. minimised crash reproducers) are kept.
+"""
+import os
+import struct
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+
+PR_IN, PR_OUT = 0x5E, 0x5F
+
+
+def cdb(op, sa=0, length=0, scope_type=0):
+    """A 16-byte PR CDB with the BE16 length at bytes 7..8."""
+    b = bytearray(16)
+    b[0], b[1], b[2] = op, sa, scope_type
+    b[7:9] = struct.pack(">H", length & 0xFFFF)
+    return bytes(b)
+
+
+def fixed_sense(key, asc, ascq):
+    """96 sense bytes: 18-byte fixed format, then zeros."""
+    s = bytearray(96)
+    s[0], s[2], s[7], s[12], s[13] = 0x70, key, 10, asc, ascq
+    return bytes(s)
+
+
+def write(target, name, data):
+    d = os.path.join(ROOT, target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def proto():
+    def seed(c, hello=b"\0\0\0\0", status=0, size=0, sense=bytes(96)):
+        return c + hello + struct.pack("<II", status, size) + sense
+
+    write("fuzz_proto", "pr-in-read-keys",
+          seed(cdb(PR_IN, 0, 0x200), status=0, size=8))
+    write("fuzz_proto", "pr-out-register",
+          seed(cdb(PR_OUT, 0, 24), status=2,
+               sense=fixed_sense(0x0B, 0, 6)))
+    write("fuzz_proto", "len-8192", seed(cdb(PR_IN, 1, 8192)))
+    write("fuzz_proto", "len-8193", seed(cdb(PR_OUT, 1, 8193)))
+    write("fuzz_proto", "opcode-inquiry", seed(cdb(0x12, 0, 36)))
+    write("fuzz_proto", "hello-nonzero",
+          seed(cdb(PR_IN), hello=b"\0\0\0\1", status=0x18))
+    write("fuzz_proto", "short", cdb(PR_IN, 3, 0xFFFF)[:9])
+
+
+def result():
+    def seed(sel, host, driver, status, dxfer, resid, alloc, err=0,
+             sense=bytes(96), garbage=0xA5):
+        b = bytes([sel, garbage])
+        for bit, v in ((1, host), (2, driver), (4, status)):
+            b += struct.pack("<I", v) if sel & bit else bytes([v])
+        b += struct.pack("<IiI", dxfer, resid, alloc) + sense
+        b += struct.pack("<I", err) if sel & 0x20 else bytes([err])
+        return b
+
+    kernel = fixed_sense(0x06, 0x2A, 0x03)
+    write("fuzz_result", "good-in",
+          seed(0x10, 0, 0, 0, 8192, 8192 - 16, 0x200))
+    write("fuzz_result", "good-in-alloc-cap",
+          seed(0x00, 0, 0, 0, 8192, 0, 8))
+    write("fuzz_result", "good-in-resid-negative",
+          seed(0x00, 0, 0, 0, 8192, -5, 0x2000))
+    write("fuzz_result", "good-in-resid-huge",
+          seed(0x00, 0, 0, 0, 100, 1000, 50))
+    write("fuzz_result", "good-out", seed(0x18, 0, 0, 0, 24, 0, 24))
+    write("fuzz_result", "check-kernel-sense",
+          seed(0x00, 0, 0, 2, 8192, 0, 0x200, sense=kernel))
+    write("fuzz_result", "reservation-conflict",
+          seed(0x08, 0, 0, 0x18, 24, 0, 24))
+    write("fuzz_result", "driver-busy",
+          seed(0x00, 0, 2, 0, 8192, 0, 0x200, sense=kernel))
+    for host in (1, 2, 3, 4, 5, 8, 0x0B, 0x0C, 0x0D, 0x0E, 0x10, 0x11,
+                 0x12, 0x13, 0x14):
+        write("fuzz_result", "host-%02x" % host,
+              seed(0x00, host, 0, 0, 8192, 0, 0x200, sense=kernel))
+    write("fuzz_result", "host-wide",
+          seed(0x01, 0x10000, 0, 0, 8192, 0, 0x200))
+    for name, err in (("EDOM", 33), ("EBADE", 52), ("EREMOTEIO", 121),
+                      ("ENODEV", 19), ("ENOMEM", 12), ("ENODATA", 61),
+                      ("ENOMEDIUM", 123), ("EINVAL", 22), ("ENOSPC", 28),
+                      ("ENOTTY", 25)):
+        write("fuzz_result", "errno-" + name,
+              seed(0x00, 0, 0, 0, 0, 0, 0, err=err))
+
+
+def conn():
+    def chunk(data, nfds=0, kind=0, kind2=0, pump=False):
+        assert len(data) < 256
+        h = nfds | (kind << 2) | (kind2 << 5) | (0x80 if pump else 0)
+        return bytes([h, len(data)]) + data
+
+    hello = chunk(b"\0\0\0\0", pump=True)
+    param = bytes(8) + struct.pack(">Q", 0xA) + bytes(8)
+    write("fuzz_conn", "hello-only", hello)
+    write("fuzz_conn", "hello-nonzero", chunk(b"\0\0\0\1"))
+    write("fuzz_conn", "pr-in-devnull",
+          hello + chunk(cdb(PR_IN, 0, 0x200), 1, 0, pump=True))
+    write("fuzz_conn", "pr-in-len0",
+          hello + chunk(cdb(PR_IN, 1, 0), 1, 3, pump=True))
+    write("fuzz_conn", "pr-out-rdonly",
+          hello + chunk(cdb(PR_OUT, 0, 24), 1, 2) + chunk(param))
+    write("fuzz_conn", "pr-out-rdwr",
+          hello + chunk(cdb(PR_OUT, 0, 24), 1, 3, pump=True) +
+          chunk(param, pump=True))
+    write("fuzz_conn", "pr-out-short-param",
+          hello + chunk(cdb(PR_OUT, 0, 24), 1, 1) + chunk(param[:10]))
+    write("fuzz_conn", "no-fd", hello + chunk(cdb(PR_IN, 0, 0x200)))
+    write("fuzz_conn", "two-fds",
+          hello + chunk(cdb(PR_IN, 0, 0x200), 2, 0, 1))
+    write("fuzz_conn", "bad-opcode",
+          hello + chunk(cdb(0x12, 0, 36), 1, 0))
+    write("fuzz_conn", "len-8193",
+          hello + chunk(cdb(PR_OUT, 0, 8193), 1, 3))
+    write("fuzz_conn", "split-cdb",
+          hello + chunk(cdb(PR_IN, 0, 0x100)[:5], 0, pump=True) +
+          chunk(cdb(PR_IN, 0, 0x100)[5:], 1, 4, pump=True))
+    write("fuzz_conn", "fd-on-param",
+          hello + chunk(cdb(PR_OUT, 1, 24), 1, 3) + chunk(param, 1, 0))
+    write("fuzz_conn", "second-fd-mid-cdb",
+          hello + chunk(cdb(PR_IN)[:8], 1, 0, pump=True) +
+          chunk(cdb(PR_IN)[8:], 1, 1))
+    reqs = b"".join(chunk(cdb(PR_IN, 0, 0x200), 1, k, pump=bool(k & 1))
+                    for k in range(8))
+    write("fuzz_conn", "each-fd-kind", hello + reqs)
+    piped = (cdb(PR_IN, 0, 0x200) + cdb(PR_OUT, 0, 24) + param +
+             cdb(PR_IN, 2, 8))
+    write("fuzz_conn", "pipelined-one-fd",
+          chunk(b"\0\0\0\0" + piped[:60], 1, 3) + chunk(piped[60:], 1, 0))
+    write("fuzz_conn", "pipelined",
+          hello + chunk(cdb(PR_IN, 0, 0x200), 1, 0) +
+          chunk(cdb(PR_OUT, 0, 24), 1, 3) + chunk(param) +
+          chunk(cdb(PR_IN, 2, 8), 1, 4))
+
+
+if __name__ == "__main__":
+    proto()
+    result()
+    conn()
