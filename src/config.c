@@ -24,6 +24,8 @@
 #define DEFAULT_PER_DEVICE	4
 #define DEFAULT_QUEUE_MAX	4096
 #define DEFAULT_SG_TIMEOUT	30
+#define DEFAULT_WRITE_TIMEOUT	30
+#define MAX_CONN_TIMEOUT	(7 * 24 * 3600)
 #define MAX_THREADS		1024
 #define MAX_SG_TIMEOUT		(UINT_MAX / 1000)
 
@@ -33,6 +35,10 @@ enum {
 	OPT_MAX_PER_DEVICE,
 	OPT_QUEUE_MAX,
 	OPT_SG_TIMEOUT,
+	OPT_WRITE_TIMEOUT,
+	OPT_IDLE_TIMEOUT,
+	OPT_ALLOW_UID,
+	OPT_ALLOW_GID,
 };
 
 static const struct option config_long_opts[] = {
@@ -50,6 +56,10 @@ static const struct option config_long_opts[] = {
 	{ "max-per-device",	required_argument,	NULL, OPT_MAX_PER_DEVICE },
 	{ "queue-max",		required_argument,	NULL, OPT_QUEUE_MAX },
 	{ "sg-timeout",		required_argument,	NULL, OPT_SG_TIMEOUT },
+	{ "write-timeout",	required_argument,	NULL, OPT_WRITE_TIMEOUT },
+	{ "idle-timeout",	required_argument,	NULL, OPT_IDLE_TIMEOUT },
+	{ "allow-uid",		required_argument,	NULL, OPT_ALLOW_UID },
+	{ "allow-gid",		required_argument,	NULL, OPT_ALLOW_GID },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -80,12 +90,25 @@ static void config_usage(const char *argv0)
 "      --queue-max=N         commands waiting for a worker before\n"
 "                            connections stop being read (default %u)\n"
 "      --sg-timeout=SECONDS  SG_IO timeout (default %u)\n"
+"      --write-timeout=SECONDS\n"
+"                            drop a client that takes none of its pending\n"
+"                            replies for this long (default %u, 0 = never)\n"
+"      --idle-timeout=SECONDS\n"
+"                            drop a client that stops in the middle of the\n"
+"                            handshake or of a request (default 0 = never)\n"
+"      --allow-uid=USER[,USER...]\n"
+"                            serve only these users (names or numbers,\n"
+"                            repeatable) and the groups of --allow-gid;\n"
+"                            default: anyone who can connect\n"
+"      --allow-gid=GROUP[,GROUP...]\n"
+"                            serve only peers with one of these primary or\n"
+"                            supplementary groups, and --allow-uid users\n"
 "\n"
 "Signals: SIGTERM, SIGINT and SIGHUP stop accepting connections, finish the\n"
 "commands in flight, remove the socket and exit 0.  SIGUSR1 logs a summary\n"
 "of the counters.\n",
 	    argv0, DEFAULT_PIDFILE, DEFAULT_SOCKET, DEFAULT_THREADS, DEFAULT_PER_DEVICE,
-	    DEFAULT_QUEUE_MAX, DEFAULT_SG_TIMEOUT);
+	    DEFAULT_QUEUE_MAX, DEFAULT_SG_TIMEOUT, DEFAULT_WRITE_TIMEOUT);
 }
 
 /* Print the version text to stdout. */
@@ -159,6 +182,88 @@ static int config_group(struct prh_config *cfg, const char *arg)
 	return 0;
 }
 
+/* Resolve a user name or decimal uid: 0 or -EINVAL. */
+static int config_resolve_uid(const char *s, uid_t *out)
+{
+	struct passwd *pw = getpwnam(s);
+	char *end;
+	unsigned long v;
+
+	if (pw != NULL) {
+		*out = pw->pw_uid;
+		return 0;
+	}
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (s[0] < '0' || s[0] > '9' || *end != '\0' || errno != 0 ||
+	    v >= (uid_t)-1)
+		return -EINVAL;
+	*out = (uid_t)v;
+	return 0;
+}
+
+/* Resolve a group name or decimal gid: 0 or -EINVAL. */
+static int config_resolve_gid(const char *s, gid_t *out)
+{
+	struct group *gr = getgrnam(s);
+	char *end;
+	unsigned long v;
+
+	if (gr != NULL) {
+		*out = gr->gr_gid;
+		return 0;
+	}
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (s[0] < '0' || s[0] > '9' || *end != '\0' || errno != 0 ||
+	    v >= (gid_t)-1)
+		return -EINVAL;
+	*out = (gid_t)v;
+	return 0;
+}
+
+/* Add the comma-separated users (gids == false) or groups of one
+ * --allow-uid / --allow-gid to the allow-list: 0 or -EINVAL. */
+static int config_allow(struct prh_config *cfg, const char *arg, bool gids)
+{
+	const char *name = gids ? "allow-gid" : "allow-uid";
+	char item[256];
+	const char *p = arg, *comma;
+	size_t len;
+	int r;
+
+	do {
+		comma = strchr(p, ',');
+		len = comma != NULL ? (size_t)(comma - p) : strlen(p);
+		if (len == 0 || len >= sizeof(item)) {
+			fprintf(stderr, "qemu-pr-helper: invalid value '%s' "
+			    "for --%s\n", arg, name);
+			return -EINVAL;
+		}
+		memcpy(item, p, len);
+		item[len] = '\0';
+		if ((gids ? cfg->n_allow_gid : cfg->n_allow_uid) >=
+		    PRH_ALLOW_MAX) {
+			fprintf(stderr, "qemu-pr-helper: more than %d entries "
+			    "for --%s\n", PRH_ALLOW_MAX, name);
+			return -EINVAL;
+		}
+		if (gids)
+			r = config_resolve_gid(item,
+			    &cfg->allow_gid[cfg->n_allow_gid++]);
+		else
+			r = config_resolve_uid(item,
+			    &cfg->allow_uid[cfg->n_allow_uid++]);
+		if (r < 0) {
+			fprintf(stderr, "qemu-pr-helper: invalid %s '%s' for "
+			    "--%s\n", gids ? "group" : "user", item, name);
+			return r;
+		}
+		p = comma != NULL ? comma + 1 : NULL;
+	} while (p != NULL);
+	return 0;
+}
+
 /* Apply -T: help lists the trace points and exits. */
 static enum config_action config_trace(const char *arg)
 {
@@ -228,6 +333,20 @@ static enum config_action config_apply(struct prh_config *cfg, int c,
 		r = config_uint("sg-timeout", optarg, 1, MAX_SG_TIMEOUT,
 		    &cfg->sg_timeout);
 		break;
+	case OPT_WRITE_TIMEOUT:
+		r = config_uint("write-timeout", optarg, 0, MAX_CONN_TIMEOUT,
+		    &cfg->write_timeout);
+		break;
+	case OPT_IDLE_TIMEOUT:
+		r = config_uint("idle-timeout", optarg, 0, MAX_CONN_TIMEOUT,
+		    &cfg->idle_timeout);
+		break;
+	case OPT_ALLOW_UID:
+		r = config_allow(cfg, optarg, false);
+		break;
+	case OPT_ALLOW_GID:
+		r = config_allow(cfg, optarg, true);
+		break;
 	default:
 		fprintf(stderr, "Try `%s --help' for more information.\n",
 		    argv0);
@@ -276,6 +395,7 @@ enum config_action config_parse(struct prh_config *cfg, int argc,
 	cfg->max_per_device = DEFAULT_PER_DEVICE;
 	cfg->queue_max = DEFAULT_QUEUE_MAX;
 	cfg->sg_timeout = DEFAULT_SG_TIMEOUT;
+	cfg->write_timeout = DEFAULT_WRITE_TIMEOUT;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "hVdf:k:T:u:g:vq", config_long_opts,

@@ -12,6 +12,14 @@
  * bufferevent, which holds the rest, applies the write timeout and frees
  * itself once drained.  An idle connection therefore costs its struct and
  * one read event, a few hundred bytes, instead of a bufferevent's ~1 KiB.
+ *
+ * Bounds: a connection reads its next request only while at most one
+ * reply is waiting for the client (CONN_OUTPUT_MAX), so a client that
+ * never reads costs at most a reply's worth of memory, and
+ * --write-timeout drops it.  A request being read costs the struct and
+ * one struct cmd; --idle-timeout, if set, drops a client that stops in
+ * the middle of the handshake or of a request: the read event then
+ * carries that timeout, and only then.
  */
 #include "config.h"
 
@@ -41,8 +49,6 @@
 
 /* Replies a client may leave unread before we stop reading its requests. */
 #define CONN_OUTPUT_MAX		(PRH_REPLY_HDR_LEN + PRH_DATA_MAX)
-/* A client that does not take its reply within this time is dropped. */
-#define CONN_WRITE_TIMEOUT_S	30
 
 /* Where a connection is in its protocol. */
 enum conn_state {
@@ -64,6 +70,7 @@ struct conn {
 	struct bufferevent	*wr;		/* unsent reply bytes, or NULL */
 	enum conn_state		 state;
 	bool			 reading;	/* rd is armed */
+	bool			 timed;		/* rd carries the idle timeout */
 	uint32_t		 off;		/* bytes of the current frame read */
 	uint8_t			 hello[PRH_HELLO_LEN];
 	uint8_t			 cdb[PRH_CDB_LEN];
@@ -71,6 +78,7 @@ struct conn {
 	struct cmd		*cmd;		/* command being read or in flight */
 	pid_t			 peer_pid;	/* SO_PEERCRED at accept, or -1 */
 	uid_t			 peer_uid;
+	gid_t			 peer_gid;
 	const char		*close_reason;	/* for the close trace point */
 };
 
@@ -96,23 +104,95 @@ static void conn_peer_cred(struct conn *c)
 
 	c->peer_pid = -1;
 	c->peer_uid = (uid_t)-1;
+	c->peer_gid = (gid_t)-1;
 	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == 0) {
 		c->peer_pid = uc.pid;
 		c->peer_uid = uc.uid;
+		c->peer_gid = uc.gid;
 	}
+}
+
+/* Whether gid is one of the peer's supplementary groups (SO_PEERGROUPS,
+ * as they were at connect time). */
+static bool conn_peer_in_group(const struct conn *c, gid_t gid)
+{
+	gid_t small[64], *gids = small;
+	socklen_t len = sizeof(small);
+	bool found = false;
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, gids, &len) < 0) {
+		if (errno != ERANGE || (gids = malloc(len)) == NULL)
+			return false;
+		if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, gids,
+		    &len) < 0)
+			len = 0;
+	}
+	for (size_t i = 0; i < len / sizeof(gid_t); i++)
+		if (gids[i] == gid)
+			found = true;
+	if (gids != small)
+		free(gids);
+	return found;
+}
+
+/* Whether the peer passes --allow-uid / --allow-gid (true without them). */
+static bool conn_peer_allowed(const struct conn *c)
+{
+	const struct prh_config *cfg = c->srv->cfg;
+
+	if (cfg->n_allow_uid == 0 && cfg->n_allow_gid == 0)
+		return true;
+	if (c->peer_pid == -1)
+		return false;	/* no credentials: cannot tell */
+	for (unsigned i = 0; i < cfg->n_allow_uid; i++)
+		if (cfg->allow_uid[i] == c->peer_uid)
+			return true;
+	for (unsigned i = 0; i < cfg->n_allow_gid; i++)
+		if (cfg->allow_gid[i] == c->peer_gid ||
+		    conn_peer_in_group(c, cfg->allow_gid[i]))
+			return true;
+	return false;
 }
 
 static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_write_cb(struct bufferevent *bev, void *arg);
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
 
-/* Arm the read event if it is not armed. */
-static void conn_read_on(struct conn *c)
+/* Whether the client is in the middle of the handshake or a request. */
+static bool conn_partial(const struct conn *c)
 {
-	if (!c->reading) {
-		event_add(c->rd, NULL);
-		c->reading = true;
+	return c->state == CONN_HELLO || c->state == CONN_READ_PARAM ||
+	    (c->state == CONN_READ_CDB && c->off > 0);
+}
+
+/* Arm the read event if it is not armed; give it the idle timeout
+ * exactly while the client is in the middle of something.  0, or -ENOMEM
+ * if the event could not be armed (libevent allocates on first use of an
+ * fd number); a missing timeout alone is not an error. */
+static int conn_read_on(struct conn *c)
+{
+	unsigned idle = c->srv->cfg->idle_timeout;
+	bool timed = idle > 0 && conn_partial(c);
+	struct timeval tv = { .tv_sec = idle };
+
+	if (c->reading && timed == c->timed)
+		return 0;
+	if (c->reading && !timed) {
+		event_remove_timer(c->rd);
+	} else if (event_add(c->rd, timed ? &tv : NULL) < 0) {
+		return c->reading ? 0 : -ENOMEM;
 	}
+	c->reading = true;
+	c->timed = timed;
+	return 0;
+}
+
+/* Add or drop the idle timeout after the state changed, if reading. */
+static void conn_timer_sync(struct conn *c)
+{
+	if (c->reading && c->timed != (c->srv->cfg->idle_timeout > 0 &&
+	    conn_partial(c)))
+		(void)conn_read_on(c);	/* already reading: cannot fail */
 }
 
 /* Disarm the read event. */
@@ -121,6 +201,7 @@ static void conn_read_off(struct conn *c)
 	if (c->reading) {
 		event_del(c->rd);
 		c->reading = false;
+		c->timed = false;
 	}
 }
 
@@ -135,7 +216,7 @@ static size_t conn_out_len(const struct conn *c)
  * sends them on.  0 or -ENOMEM. */
 static int conn_out_add(struct conn *c, const void *buf, size_t len)
 {
-	struct timeval wto = { .tv_sec = CONN_WRITE_TIMEOUT_S };
+	struct timeval wto = { .tv_sec = c->srv->cfg->write_timeout };
 
 	if (len == 0)
 		return 0;
@@ -146,10 +227,14 @@ static int conn_out_add(struct conn *c, const void *buf, size_t len)
 		bufferevent_disable(c->wr, EV_READ);
 		bufferevent_setcb(c->wr, NULL, conn_write_cb, conn_event_cb,
 		    c);
-		bufferevent_set_timeouts(c->wr, NULL, &wto);
+		bufferevent_set_timeouts(c->wr, NULL,
+		    wto.tv_sec > 0 ? &wto : NULL);
 	}
-	return evbuffer_add(bufferevent_get_output(c->wr), buf, len) < 0 ?
-	    -ENOMEM : 0;
+	if (evbuffer_add(bufferevent_get_output(c->wr), buf, len) < 0)
+		return -ENOMEM;
+	/* Adding data arms the write event, but silently fails to if
+	 * libevent runs out of memory: arm it again, checking. */
+	return bufferevent_enable(c->wr, EV_WRITE) < 0 ? -ENOMEM : 0;
 }
 
 /* Send iov straight to the socket if nothing is queued, queue the rest.
@@ -184,6 +269,7 @@ int conn_new(struct server *srv, int fd)
 {
 	uint8_t hello[PRH_HELLO_LEN];
 	struct iovec iov = { .iov_base = hello, .iov_len = sizeof(hello) };
+	const char *why = "out of memory";
 	struct conn *c;
 
 	c = calloc(1, sizeof(*c));
@@ -197,21 +283,31 @@ int conn_new(struct server *srv, int fd)
 	conn_peer_cred(c);
 	TRACE(TP_ACCEPT, "conn=%p fd=%d peer_pid=%d peer_uid=%d", (void *)c,
 	    fd, (int)c->peer_pid, (int)c->peer_uid);
+	if (!conn_peer_allowed(c)) {
+		conn_log(c, LOG_WARNING, "gid %d: not in --allow-uid or "
+		    "--allow-gid; closing connection", (int)c->peer_gid);
+		srv->stats.refused_peers++;
+		free(c);
+		close(fd);
+		return -EACCES;
+	}
 	c->rd = event_new(srv->base, fd, EV_READ | EV_PERSIST, conn_read_cb,
 	    c);
 	if (c->rd == NULL)
 		goto fail;
 	proto_encode_hello(hello);
-	if (conn_send(c, &iov, 1) < 0)
+	if (conn_send(c, &iov, 1) < 0) {
+		why = "hello not sent";
+		goto fail;
+	}
+	if (conn_read_on(c) < 0)
 		goto fail;
 	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
 	srv->stats.connections++;
 	srv->stats.accepted++;
-	conn_read_on(c);
 	return 0;
 fail:
-	log_warn("cannot set up connection: %s", c == NULL ||
-	    c->rd == NULL ? "out of memory" : "hello not sent");
+	log_warn("cannot set up connection: %s", why);
 	if (c != NULL) {
 		if (c->rd != NULL)
 			event_free(c->rd);
@@ -367,11 +463,10 @@ static bool conn_next_request(struct conn *c)
 	c->off = 0;
 	if (c->srv->draining)
 		return conn_drain(c);
-	if (conn_out_len(c) <=
-	    CONN_OUTPUT_MAX)
-		conn_read_on(c);
-	else
+	if (conn_out_len(c) > CONN_OUTPUT_MAX)
 		conn_read_off(c);	/* conn_write_cb re-arms when drained */
+	else if (conn_read_on(c) < 0)
+		return conn_close(c);
 	return true;
 }
 
@@ -398,12 +493,14 @@ static bool conn_submit(struct conn *c)
 		    (unsigned long long)c->cmd->job.devkey);
 		c->state = CONN_SUBMITTED;
 		srv->stats.inflight++;
+		conn_timer_sync(c);
 		return true;
 	}
 	if (r == -EAGAIN) {
 		c->state = CONN_PARKED;
 		TAILQ_INSERT_TAIL(&srv->parked, c, park_entry);
 		srv->stats.parked++;
+		conn_timer_sync(c);
 		return true;
 	}
 	/* Shutting down or out of memory: answer rather than hang. */
@@ -471,6 +568,7 @@ static bool conn_cdb_done(struct conn *c)
 	c->off = 0;
 	if (req.is_out && req.len > 0) {
 		c->state = CONN_READ_PARAM;
+		conn_timer_sync(c);
 		return true;
 	}
 	return conn_request_ready(c);
@@ -496,6 +594,7 @@ static bool conn_read_hello(struct conn *c)
 	    (int)c->peer_pid);
 	c->state = CONN_READ_CDB;
 	c->off = 0;
+	conn_timer_sync(c);
 	return true;
 }
 
@@ -524,8 +623,10 @@ static bool conn_read_cdb(struct conn *c)
 	if (n <= 0)
 		return conn_close(c);	/* EOF or error */
 	c->off += n;
-	if (c->off < PRH_CDB_LEN)
+	if (c->off < PRH_CDB_LEN) {
+		conn_timer_sync(c);
 		return true;
+	}
 	return conn_cdb_done(c) && conn_wants_read(c);
 }
 
@@ -555,6 +656,16 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
 	struct conn *c = arg;
 	bool more = true;
 
+	if (what & EV_TIMEOUT) {
+		conn_log(c, LOG_WARNING, "nothing received for %u s in the "
+		    "middle of a %s: closing connection",
+		    c->srv->cfg->idle_timeout, c->state == CONN_HELLO ?
+		    "handshake" : "request");
+		c->close_reason = "idle-timeout";
+		c->srv->stats.timed_out++;
+		(void)conn_close(c);
+		return;
+	}
 	while (more) {
 		switch (c->state) {
 		case CONN_HELLO:
@@ -588,8 +699,9 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 	}
 	bufferevent_free(c->wr);
 	c->wr = NULL;
-	if (c->state == CONN_READ_CDB && !c->srv->draining)
-		conn_read_on(c);
+	if (c->state == CONN_READ_CDB && !c->srv->draining &&
+	    conn_read_on(c) < 0)
+		(void)conn_close(c);
 }
 
 /* Write error, peer reset or write timeout: close now. */
@@ -597,8 +709,14 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn *c = arg;
 
-	c->close_reason = (what & BEV_EVENT_TIMEOUT) ? "write-timeout" :
-	    "write-error";
+	if (what & BEV_EVENT_TIMEOUT) {
+		conn_log(c, LOG_WARNING, "client took no reply for %u s: "
+		    "closing connection", c->srv->cfg->write_timeout);
+		c->close_reason = "write-timeout";
+		c->srv->stats.timed_out++;
+	} else {
+		c->close_reason = "write-error";
+	}
 	conn_free(c);
 }
 

@@ -1,4 +1,10 @@
-/* Service manager notification through NOTIFY_SOCKET (sd_notify(3)). */
+/* Service manager notification through NOTIFY_SOCKET (sd_notify(3)).
+ *
+ * The datagram is sent here rather than through sd_notify(): sd_notify()
+ * blocks when the receiver's queue is full, and a helper serving a whole
+ * host must never stall its event loop on a slow service manager.  A
+ * notification that does not fit is dropped; the next STATUS= replaces it.
+ */
 #include "config.h"
 
 #include <errno.h>
@@ -9,18 +15,17 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#ifdef HAVE_LIBSYSTEMD
-#include <systemd/sd-daemon.h>
-#else
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+
+#ifdef HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
 #endif
 
 #include "prh/notify.h"
 
-#ifndef HAVE_LIBSYSTEMD
-/* Send one datagram to $NOTIFY_SOCKET, as sd_notify does. */
+/* Send one datagram to $NOTIFY_SOCKET, as sd_notify does, never blocking. */
 static void notify_raw(const char *text)
 {
 	const char *path = getenv("NOTIFY_SOCKET");
@@ -38,14 +43,13 @@ static void notify_raw(const char *text)
 	if (path[0] == '@')
 		sun.sun_path[0] = '\0';
 	sl = offsetof(struct sockaddr_un, sun_path) + plen;
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return;
-	(void)sendto(fd, text, strlen(text), MSG_NOSIGNAL,
+	(void)sendto(fd, text, strlen(text), MSG_NOSIGNAL | MSG_DONTWAIT,
 	    (struct sockaddr *)&sun, sl);
 	close(fd);
 }
-#endif
 
 /* Format and send one notification; silently a no-op without a manager. */
 void notify_send(const char *fmt, ...)
@@ -58,11 +62,7 @@ void notify_send(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-#ifdef HAVE_LIBSYSTEMD
-	(void)sd_notify(0, buf);
-#else
 	notify_raw(buf);
-#endif
 }
 
 /* Watchdog interval the service manager asked for: 1 and *usec, 0 if none

@@ -1,10 +1,13 @@
 /* The server: listening socket, connections, signals, graceful shutdown. */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -26,6 +29,8 @@
 #define RESUME_BATCH		8
 /* Extra time granted to a drain beyond the SG_IO timeout. */
 #define DRAIN_SLACK_S		5
+/* Fds kept free beyond those open at start-up and one per worker. */
+#define FD_MARGIN		16
 
 static const int server_signals[3] = { SIGTERM, SIGINT, SIGHUP };
 
@@ -37,10 +42,78 @@ static void server_maybe_done(struct server *srv)
 		event_base_loopbreak(srv->base);
 }
 
+/* Listen if not shutting down, not paused after EMFILE and not full;
+ * if the listener cannot be armed (no memory), retry from the timer. */
+static void server_accept_update(struct server *srv)
+{
+	struct timeval tv = { 0, ACCEPT_RETRY_MS * 1000 };
+
+	if (srv->listener == NULL)
+		return;
+	if (srv->draining || srv->accept_paused || srv->accept_full) {
+		evconnlistener_disable(srv->listener);
+	} else if (evconnlistener_enable(srv->listener) < 0) {
+		log_warn("cannot listen: out of memory; retrying in %d ms",
+		    ACCEPT_RETRY_MS);
+		srv->accept_paused = true;
+		evtimer_add(srv->accept_retry, &tv);
+	}
+}
+
 /* A connection closed or an orphaned command finished. */
 void server_conn_gone(struct server *srv)
 {
+	if (srv->accept_full && srv->stats.connections < srv->conn_max) {
+		srv->accept_full = false;
+		log_msg(LOG_NOTICE, "%u connections: accepting again",
+		    srv->stats.connections);
+		server_accept_update(srv);
+	}
 	server_maybe_done(srv);
+}
+
+/* Number of fds open in this process (64 if /proc is not available). */
+static unsigned server_count_fds(void)
+{
+	unsigned n = 0;
+	DIR *d = opendir("/proc/self/fd");
+
+	if (d == NULL)
+		return 64;
+	while (readdir(d) != NULL)
+		n++;
+	closedir(d);
+	return n > 3 ? n - 3 : 0;	/* ".", ".." and the DIR's own fd */
+}
+
+/* Raise the soft fd limit to the hard one, then work out how many
+ * connections fit in it.  Kept free: the fds open now, one device fd per
+ * worker (a command whose client left), a margin, and room for the device
+ * fds of the commands that can be in flight (running or queued), but at
+ * most half of what is left.  So idle connections cannot take the fds
+ * that requests on the existing ones need. */
+static unsigned server_conn_limit(const struct prh_config *cfg)
+{
+	unsigned long long cur, reserve, dev;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return UINT_MAX;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < rl.rlim_max) {
+		struct rlimit up = { .rlim_cur = rl.rlim_max,
+		    .rlim_max = rl.rlim_max };
+
+		if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+			rl = up;
+	}
+	cur = rl.rlim_cur == RLIM_INFINITY ? 1ull << 30 : rl.rlim_cur;
+	reserve = server_count_fds() + cfg->threads + FD_MARGIN;
+	if (cur < reserve + 2)
+		return 1;
+	cur -= reserve;
+	dev = (unsigned long long)cfg->threads + cfg->queue_max;
+	cur -= dev < cur / 2 ? dev : cur / 2;
+	return cur > UINT_MAX ? UINT_MAX : (unsigned)cur;
 }
 
 /* Get a command, recycled if possible. */
@@ -107,10 +180,23 @@ static void server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		close(fd);
 		return;
 	}
+	if (srv->accept_pauses > 0) {
+		log_msg(LOG_NOTICE, "accepting again after %u pause(s)",
+		    srv->accept_pauses);
+		srv->accept_pauses = 0;
+	}
 	(void)conn_new(srv, fd);
+	if (!srv->accept_full && srv->stats.connections >= srv->conn_max) {
+		srv->accept_full = true;
+		log_warn("%u connections: the fd limit allows no more; "
+		    "accepting paused until one closes", srv->conn_max);
+		server_accept_update(srv);
+	}
 }
 
-/* Accept failed: on fd exhaustion pause accepting instead of spinning. */
+/* Accept failed: on fd or memory exhaustion pause accepting (the
+ * pending connection would wake the loop again at once) and retry from a
+ * timer.  Only the first pause of a run is logged. */
 static void server_accept_error_cb(struct evconnlistener *l, void *arg)
 {
 	struct server *srv = arg;
@@ -119,9 +205,11 @@ static void server_accept_error_cb(struct evconnlistener *l, void *arg)
 
 	if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
 	    err == ENOMEM) {
-		log_warn("accept: %s; pausing for %d ms", strerror(err),
-		    ACCEPT_RETRY_MS);
-		evconnlistener_disable(l);
+		if (srv->accept_pauses++ == 0)
+			log_warn("accept: %s; pausing accept, retrying every "
+			    "%d ms", strerror(err), ACCEPT_RETRY_MS);
+		srv->accept_paused = true;
+		server_accept_update(srv);
 		evtimer_add(srv->accept_retry, &tv);
 		return;
 	}
@@ -133,8 +221,8 @@ static void server_accept_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *srv = arg;
 
-	if (srv->listener != NULL && !srv->draining)
-		evconnlistener_enable(srv->listener);
+	srv->accept_paused = false;
+	server_accept_update(srv);
 }
 
 /* Termination signal: drain. */
@@ -167,8 +255,11 @@ static void server_drain_timeout_cb(evutil_socket_t fd, short what,
 static void server_stop_listening(struct server *srv)
 {
 	if (srv->listener != NULL) {
-		evconnlistener_free(srv->listener);	/* closes the fd */
+		evconnlistener_free(srv->listener);
 		srv->listener = NULL;
+	}
+	if (srv->listen_fd >= 0) {
+		close(srv->listen_fd);
 		srv->listen_fd = -1;
 	}
 	if (srv->unlink_path != NULL) {
@@ -216,6 +307,7 @@ int server_new(struct event_base *base, const struct prh_config *cfg,
 	srv->unlink_path = unlink_path;
 	TAILQ_INIT(&srv->conns);
 	TAILQ_INIT(&srv->parked);
+	srv->conn_max = server_conn_limit(cfg);
 
 	srv->accept_retry = evtimer_new(base, server_accept_retry_cb, srv);
 	srv->drain_timer = evtimer_new(base, server_drain_timeout_cb, srv);
@@ -234,8 +326,10 @@ int server_new(struct event_base *base, const struct prh_config *cfg,
 	r = -ENOMEM;
 	/* Backlog 0: the socket is already listening (SOMAXCONN). */
 	srv->listener = evconnlistener_new(base, server_accept_cb, srv,
-	    LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_CLOSE_ON_FREE, 0, listen_fd);
-	if (srv->listener == NULL)
+	    LEV_OPT_CLOSE_ON_EXEC, 0, listen_fd);
+	/* evconnlistener_new() does not say if arming the event failed. */
+	if (srv->listener == NULL ||
+	    evconnlistener_enable(srv->listener) < 0)
 		goto fail;
 	evconnlistener_set_error_cb(srv->listener, server_accept_error_cb);
 	*out = srv;

@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#define PRH_ALLOW_MAX	32	/* --allow-uid / --allow-gid entries each */
+
 /* Everything the command line decides. */
 struct prh_config {
 	const char	*socket_path;	/* -k; absolute */
@@ -23,6 +25,12 @@ struct prh_config {
 	unsigned	 max_per_device;	/* --max-per-device */
 	unsigned	 queue_max;	/* --queue-max: waiting commands */
 	unsigned	 sg_timeout;	/* --sg-timeout: seconds */
+	unsigned	 write_timeout;	/* --write-timeout: seconds, 0 = none */
+	unsigned	 idle_timeout;	/* --idle-timeout: seconds, 0 = none */
+	unsigned	 n_allow_uid;	/* entries in allow_uid */
+	unsigned	 n_allow_gid;	/* entries in allow_gid */
+	uid_t		 allow_uid[PRH_ALLOW_MAX];	/* --allow-uid */
+	gid_t		 allow_gid[PRH_ALLOW_MAX];	/* --allow-gid */
 };
 
 /* Outcome of config_parse() other than "run". */

@@ -27,6 +27,8 @@ struct server_stats {
 	uint64_t	accepted;	/* connections accepted */
 	uint64_t	commands;	/* commands answered */
 	uint64_t	closed_protocol;	/* connections closed for bad input */
+	uint64_t	refused_peers;	/* closed at accept: not allowed */
+	uint64_t	timed_out;	/* closed by the write or idle timeout */
 	unsigned	connections;	/* open now */
 	unsigned	inflight;	/* commands submitted, not yet answered */
 	unsigned	parked;		/* connections waiting for queue room */
@@ -39,6 +41,10 @@ struct server {
 	struct pool		*pool;
 	struct evconnlistener	*listener;
 	struct event		*accept_retry;	/* re-enables accept after EMFILE */
+	bool			 accept_paused;	/* accept_retry is pending */
+	bool			 accept_full;	/* conn_max reached */
+	unsigned		 accept_pauses;	/* EMFILE pauses since the last accept */
+	unsigned		 conn_max;	/* connections that fit the fd limit */
 	struct event		*sig_ev[3];	/* SIGTERM, SIGINT, SIGHUP */
 	struct event		*drain_timer;	/* bounds the drain on shutdown */
 	struct conn_list	 conns;		/* every open connection */
@@ -63,7 +69,8 @@ void server_free(struct server *srv);
  * flush their answers, then end the loop. */
 void server_shutdown(struct server *srv);
 
-/* A connection was closed (called by conn.c); may end a drain. */
+/* A connection was closed (called by conn.c); may end a drain or let
+ * accepting resume. */
 void server_conn_gone(struct server *srv);
 
 /* Get a command buffer (recycled or new): NULL on allocation failure. */
