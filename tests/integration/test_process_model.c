@@ -613,6 +613,31 @@ Test(pm, notify_ready_status_stopping)
 	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
+Test(pm, full_notify_queue_does_not_block)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fill, st = -1, sent = 0;
+
+	pm_start(&pm_env, NULL);	/* waited for READY=1 */
+	/* Fill the service manager's queue: nobody reads it from now on. */
+	memcpy(sun.sun_path, pm_env.notify, strlen(pm_env.notify));
+	fill = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(fill, 0);
+	while (sendto(fill, "X=1", 3, MSG_DONTWAIT, (struct sockaddr *)&sun,
+	    sizeof(sun)) == 3)
+		sent++;
+	cr_assert(errno == EAGAIN || errno == EWOULDBLOCK, "%s",
+	    strerror(errno));
+	cr_assert_gt(sent, 0);
+	/* STOPPING=1 cannot be delivered; the helper must exit anyway. */
+	pm_expect_serves(&pm_env);
+	cr_assert_eq(kill(pm_env.pid, SIGTERM), 0);
+	cr_assert_eq(th_wait_exit(&pm_env, PM_TIMEOUT_MS, &st), 0,
+	    "helper blocked on its notification socket");
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	close(fill);
+}
+
 Test(pm, watchdog_pings)
 {
 	static const char *const env[] = { "WATCHDOG_USEC=200000", NULL };
