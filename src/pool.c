@@ -9,13 +9,18 @@
  * submission order.  A saturated key is off the ready list: its jobs stay
  * queued while other keys' jobs are picked.
  *
- * Wake-ups: a worker sleeps on the condition variable only when nothing is
- * runnable.  A signal is sent only when runnable work exists, some worker
- * sleeps, and no wake-up is already on its way (nwake == 0); the worker that
- * takes it picks a job and, if more remain runnable, passes the wake-up on.
- * A worker that finishes a job accounts for it and takes the next one in one
- * hold of the queue lock, so a burst of fast jobs is drained without any
- * futex call, while slow jobs still fan out one wake-up per job taken.
+ * Wake-ups: a worker sleeps, on a semaphore of its own, only when nothing
+ * is runnable; sleeping workers queue up.  One is woken only when runnable
+ * work exists and no wake-up is already on its way (nwake == 0); it picks a
+ * job and, if more remain runnable, passes the wake-up on.  The worker idle
+ * longest is woken first (waking the most recent one instead doubled the
+ * wake-ups per command under load).  The post happens after the queue lock
+ * is released, so the woken worker does not run only to block on that
+ * lock, and the woken worker yields once before it looks for work (see
+ * pool_wait).  A worker that finishes a job accounts for it and takes the
+ * next one in one hold of the queue lock, so a burst of fast jobs is
+ * drained without any futex call, while slow jobs still fan out one
+ * wake-up per job taken.
  *
  * Finished jobs go on a completion list under a second lock; the worker
  * activates one pre-created event only when it found that list empty (an
@@ -27,6 +32,8 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -62,32 +69,40 @@ struct pool_dev {
 
 TAILQ_HEAD(pool_job_list, pool_job);
 
+/* One worker thread.  sem is posted once per wake-up; idle_entry is
+ * protected by pool.lock. */
+struct pool_worker {
+	struct pool		*pool;
+	pthread_t		 tid;
+	sem_t			 sem;
+	STAILQ_ENTRY(pool_worker) idle_entry;	/* on pool.idle */
+};
+
 /* The pool.  Immutable after pool_new: base, ev, done, done_arg, lim,
- * threads, nthreads, nbuckets.  pool.lock protects the job queue, the
+ * workers, nthreads, nbuckets.  pool.lock protects the job queue, the
  * per-key table and the counters beside it; pool.dlock protects only the
  * completion list.  completed is touched by the loop thread alone.  Lock
  * order: never hold both (workers take them one after the other).
  * Invariant, whenever pool.lock is free: if the ready list is not empty and
- * a worker sleeps (nidle > 0), a wake-up is on its way (nwake > 0). */
+ * a worker sleeps (idle is not empty), a wake-up is on its way (nwake > 0). */
 struct pool {
 	struct event_base	*base;
 	struct event		*ev;		/* completion event */
 	pool_done_fn		 done;
 	void			*done_arg;
 	struct pool_limits	 lim;
-	pthread_t		*threads;
+	struct pool_worker	*workers;
 	unsigned		 nthreads;	/* started workers */
 
 	pthread_mutex_t		 lock;
-	pthread_cond_t		 cond;		/* nwake was raised, or quit */
 	struct pool_dev		**buckets;
 	unsigned		 nbuckets;	/* power of two */
 	TAILQ_HEAD(, pool_dev)	 ready;
 	unsigned		 waiting;	/* queued jobs, all keys */
 	unsigned		 running;	/* jobs on workers */
 	unsigned		 ndevs;		/* live pool_dev structs */
-	unsigned		 nidle;		/* workers in pool_wait() */
-	unsigned		 nwake;		/* signals not yet taken by one */
+	STAILQ_HEAD(, pool_worker) idle;	/* sleeping, longest idle first */
+	unsigned		 nwake;		/* woken, not yet back on lock */
 	int			 shut;		/* pool_shutdown() was called */
 	int			 quit;		/* workers must exit */
 
@@ -177,36 +192,61 @@ pool_dev_update_ready(struct pool *p, struct pool_dev *d)
 	}
 }
 
-/* Wake one sleeping worker if work is runnable and no wake-up is already
- * on its way.  Called with p->lock held after the ready list may have
- * grown, and by a worker after it took a job. */
-static void
+/* Pick a sleeping worker to wake if work is runnable and no wake-up is
+ * already on its way: the worker, whose semaphore the caller posts once it
+ * has released p->lock, or NULL.  Called with p->lock held after the ready
+ * list may have grown, and by a worker after it took a job.  Posting after
+ * the unlock keeps the woken worker from preempting the poster only to
+ * block on the lock it still holds. */
+static struct pool_worker *
 pool_wake(struct pool *p)
 {
-	if (!TAILQ_EMPTY(&p->ready) && p->nwake == 0 && p->nidle > 0) {
-		p->nwake++;
-		pthread_cond_signal(&p->cond);
-	}
+	struct pool_worker	*w;
+
+	if (TAILQ_EMPTY(&p->ready) || p->nwake > 0 ||
+	    (w = STAILQ_FIRST(&p->idle)) == NULL)
+		return NULL;
+	STAILQ_REMOVE_HEAD(&p->idle, idle_entry);
+	p->nwake++;
+	return w;
 }
 
-/* Sleep until a wake-up is posted (and take it) or the pool quits.
- * Called with p->lock held and nothing runnable. */
+/* Post a wake-up chosen by pool_wake (no-op for NULL).  No lock needed. */
 static void
-pool_wait(struct pool *p)
+pool_post(struct pool_worker *w)
 {
-	p->nidle++;
-	while (!p->quit && p->nwake == 0)
-		pthread_cond_wait(&p->cond, &p->lock);
-	p->nidle--;
+	if (w != NULL)
+		sem_post(&w->sem);
+}
+
+/* Sleep until woken, for work or to quit.  Called with p->lock held and
+ * nothing runnable; returns with it held.
+ *
+ * Once woken, yield the CPU once before taking the lock.  When the waker
+ * (usually the loop thread, in the middle of reading a batch of requests)
+ * shares this CPU, the scheduler tends to run the freshly woken worker at
+ * once; the worker would then take the single job queued so far, sleep
+ * again, and be woken for the next one.  Yielding lets the waker finish
+ * its batch first, and the worker then drains all of it.  On a CPU of its
+ * own the call returns at once. */
+static void
+pool_wait(struct pool *p, struct pool_worker *w)
+{
+	STAILQ_INSERT_TAIL(&p->idle, w, idle_entry);
+	pthread_mutex_unlock(&p->lock);
+	while (sem_wait(&w->sem) != 0)
+		;			/* EINTR: signals are blocked anyway */
+	sched_yield();
+	pthread_mutex_lock(&p->lock);
 	if (!p->quit)
-		p->nwake--;
+		p->nwake--;		/* pool_join() posts without one */
 }
 
 /* Take the next runnable job, or NULL when none is (or the pool quits);
- * pass a wake-up on if more work stays runnable.  Called with p->lock
- * held; never waits. */
+ * pass a wake-up on if more work stays runnable (*wake: see pool_wake).
+ * Called with p->lock held; never waits. */
 static struct pool_job *
-pool_take(struct pool *p)
+pool_take(struct pool *p, struct pool_worker **wake)
 {
 	struct pool_dev	*d;
 	struct pool_job	*job;
@@ -224,7 +264,7 @@ pool_take(struct pool *p)
 	job->state = POOL_JOB_RUNNING;
 	/* Round robin: back to the tail if it can take another job. */
 	pool_dev_update_ready(p, d);
-	pool_wake(p);
+	*wake = pool_wake(p);
 	return job;
 }
 
@@ -267,24 +307,27 @@ pool_complete(struct pool *p, struct pool_job *job)
 static void *
 pool_worker(void *arg)
 {
-	struct pool	*p = arg;
-	struct pool_job	*job = NULL, *prev;
+	struct pool_worker	*self = arg, *wake;
+	struct pool		*p = self->pool;
+	struct pool_job		*job = NULL, *prev;
 
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
 		prev = job;
 		if (prev != NULL)
 			pool_finish(p, prev);
-		job = pool_take(p);
+		wake = NULL;
+		job = pool_take(p, &wake);
 		if (job == NULL && prev == NULL) {
 			if (p->quit)
 				break;
-			pool_wait(p);
+			pool_wait(p, self);
 			continue;
 		}
 		pthread_mutex_unlock(&p->lock);
 		if (prev != NULL)
 			pool_complete(p, prev);
+		pool_post(wake);
 		if (job != NULL)
 			job->work(job);
 		pthread_mutex_lock(&p->lock);
@@ -318,18 +361,23 @@ pool_done_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* Stop and join the first n workers. */
+/* Stop and join the first n workers: every sleeping one is posted, and a
+ * busy one sees quit before it would sleep. */
 static void
 pool_join(struct pool *p, unsigned n)
 {
-	unsigned	i;
+	struct pool_worker	*w;
+	unsigned		 i;
 
 	pthread_mutex_lock(&p->lock);
 	p->quit = 1;
-	pthread_cond_broadcast(&p->cond);
+	while ((w = STAILQ_FIRST(&p->idle)) != NULL) {
+		STAILQ_REMOVE_HEAD(&p->idle, idle_entry);
+		sem_post(&w->sem);
+	}
 	pthread_mutex_unlock(&p->lock);
 	for (i = 0; i < n; i++)
-		pthread_join(p->threads[i], NULL);
+		pthread_join(p->workers[i].tid, NULL);
 }
 
 /* Start lim.threads workers with every signal blocked and a small stack:
@@ -357,7 +405,8 @@ pool_start_threads(struct pool *p)
 		return -r;
 	}
 	for (i = 0; i < p->lim.threads; i++) {
-		r = pthread_create(&p->threads[i], &attr, pool_worker, p);
+		r = pthread_create(&p->workers[i].tid, &attr, pool_worker,
+		    &p->workers[i]);
 		if (r != 0)
 			break;
 	}
@@ -387,13 +436,16 @@ pool_nbuckets(const struct pool_limits *lim)
 static void
 pool_destroy(struct pool *p)
 {
+	unsigned	i;
+
 	if (p->ev != NULL)
 		event_free(p->ev);
-	pthread_cond_destroy(&p->cond);
+	for (i = 0; p->workers != NULL && i < p->lim.threads; i++)
+		sem_destroy(&p->workers[i].sem);
 	pthread_mutex_destroy(&p->dlock);
 	pthread_mutex_destroy(&p->lock);
 	free(p->buckets);
-	free(p->threads);
+	free(p->workers);
 	free(p);
 }
 
@@ -403,6 +455,7 @@ pool_new(struct event_base *base, const struct pool_limits *lim,
     pool_done_fn done, void *done_arg, struct pool **out)
 {
 	struct pool	*p;
+	unsigned	 i;
 	int		 r;
 
 	*out = NULL;
@@ -421,12 +474,16 @@ pool_new(struct event_base *base, const struct pool_limits *lim,
 	TAILQ_INIT(&p->done_list);
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_mutex_init(&p->dlock, NULL);
-	pthread_cond_init(&p->cond, NULL);
+	STAILQ_INIT(&p->idle);
 	p->buckets = calloc(p->nbuckets, sizeof *p->buckets);
-	p->threads = calloc(lim->threads, sizeof *p->threads);
-	if (p->buckets == NULL || p->threads == NULL) {
+	p->workers = calloc(lim->threads, sizeof *p->workers);
+	if (p->buckets == NULL || p->workers == NULL) {
 		pool_destroy(p);
 		return -ENOMEM;
+	}
+	for (i = 0; i < lim->threads; i++) {
+		p->workers[i].pool = p;
+		sem_init(&p->workers[i].sem, 0, 0);
 	}
 	if ((p->ev = event_new(base, -1, 0, pool_done_cb, p)) == NULL) {
 		pool_destroy(p);
@@ -446,8 +503,9 @@ pool_new(struct event_base *base, const struct pool_limits *lim,
 int
 pool_submit(struct pool *p, struct pool_job *job)
 {
-	struct pool_dev	*d;
-	int		 r = 0;
+	struct pool_worker	*wake = NULL;
+	struct pool_dev		*d;
+	int			 r = 0;
 
 	if (job->work == NULL)
 		return -EINVAL;
@@ -475,9 +533,10 @@ pool_submit(struct pool *p, struct pool_job *job)
 	d->nwait++;
 	p->waiting++;
 	pool_dev_update_ready(p, d);
-	pool_wake(p);
+	wake = pool_wake(p);
 out:
 	pthread_mutex_unlock(&p->lock);
+	pool_post(wake);
 	return r;
 }
 

@@ -1,6 +1,8 @@
 /* Tests of the worker pool: real threads, a real event base, and work
  * functions that block on a gate the test opens, so nothing depends on
  * timing.  Every wait is bounded and fails the test when it runs out. */
+#include "config.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
@@ -32,6 +34,7 @@ struct tjob {
 	atomic_int	 ran;		/* work() calls */
 	int		 delivered;	/* done() calls (loop thread) */
 	int		 sigs_blocked;	/* work() saw SIGTERM etc. blocked */
+	size_t		 stack;		/* work()'s thread stack size */
 };
 
 /* The gate blocking jobs wait on, and a count of jobs that started. */
@@ -77,6 +80,20 @@ deadline(void)
 	return ts;
 }
 
+/* Stack size of the calling thread, or 0 if unknown. */
+static size_t
+thread_stack_size(void)
+{
+	pthread_attr_t	attr;
+	size_t		size = 0;
+
+	if (pthread_getattr_np(pthread_self(), &attr) != 0)
+		return 0;
+	pthread_attr_getstacksize(&attr, &size);
+	pthread_attr_destroy(&attr);
+	return size;
+}
+
 /* Work function: record the signal mask, optionally block on the gate. */
 static void
 test_work(struct pool_job *pj)
@@ -85,6 +102,7 @@ test_work(struct pool_job *pj)
 	sigset_t	 cur;
 
 	pthread_sigmask(SIG_BLOCK, NULL, &cur);
+	j->stack = thread_stack_size();
 	j->sigs_blocked = sigismember(&cur, SIGTERM) == 1 &&
 	    sigismember(&cur, SIGHUP) == 1 && sigismember(&cur, SIGINT) == 1 &&
 	    sigismember(&cur, SIGUSR1) == 1;
@@ -385,7 +403,8 @@ wait_asleep(const pid_t *tids, unsigned n)
 	cr_assert_fail("worker %d never went to sleep", (int)tids[i]);
 }
 
-/* Start a pool of `threads` workers and find their thread ids. */
+/* Start a pool of `threads` workers and find their thread ids (the
+ * threads that appeared meanwhile). */
 static unsigned
 make_pool_find_workers(unsigned threads, pid_t *workers, unsigned max)
 {
@@ -401,7 +420,8 @@ make_pool_find_workers(unsigned threads, pid_t *workers, unsigned max)
 		if (j == nb && n < max)
 			workers[n++] = after[i];
 	}
-	cr_assert_eq(n, threads, "found %u new threads for %u workers", n,
+	/* More when a sanitizer runtime starts a thread of its own. */
+	cr_assert_geq(n, threads, "found %u new threads for %u workers", n,
 	    threads);
 	return n;
 }
@@ -411,10 +431,10 @@ static void
 wake_sleeping(unsigned threads)
 {
 	struct tjob	*j = jobs_new(8, 3, 0);
-	pid_t		 workers[64];
+	pid_t		 workers[80];
 	unsigned	 n, i;
 
-	n = make_pool_find_workers(threads, workers, 64);
+	n = make_pool_find_workers(threads, workers, 80);
 	for (i = 0; i < 8; i++) {
 		wait_asleep(workers, n);
 		expect_stats(0, 0, 0, i);
@@ -454,23 +474,32 @@ Test(pool, one_at_a_time_never_loses_a_wakeup)
 	free(j);
 }
 
-/* Blocking jobs on distinct keys all start at once: the wake-up is passed
- * from worker to worker while runnable work remains. */
+/* Blocking jobs on distinct keys, submitted in a burst while every worker
+ * sleeps, all start at once: the one wake-up the burst sends is passed from
+ * worker to worker while runnable work remains.  Several rounds, since the
+ * first worker may wake before the burst is all queued. */
 Test(pool, blocking_jobs_fan_out_to_every_worker)
 {
-	struct tjob	*j = jobs_new(16, 0, 1);
-	unsigned	 i;
+	struct tjob	*j = jobs_new(4 * 16, 0, 1);
+	pid_t		 workers[32];
+	unsigned	 n, i, r;
 
-	make_pool(16, 1, 64, 8);
-	for (i = 0; i < 16; i++) {
-		j[i].pj.devkey = 100 + i;
-		cr_assert_eq(pool_submit(pool, &j[i].pj), 0);
+	n = make_pool_find_workers(16, workers, 32);
+	for (r = 0; r < 4; r++) {
+		pthread_mutex_lock(&gate_mtx);
+		gate_open = 0;
+		pthread_mutex_unlock(&gate_mtx);
+		wait_asleep(workers, n);
+		for (i = r * 16; i < (r + 1) * 16; i++) {
+			j[i].pj.devkey = 100 + i;
+			cr_assert_eq(pool_submit(pool, &j[i].pj), 0);
+		}
+		wait_started((r + 1) * 16);
+		expect_stats(16, 0, 16, r * 16);
+		open_gate();
+		run_until((r + 1) * 16);
 	}
-	wait_started(16);
-	expect_stats(16, 0, 16, 0);
-	open_gate();
-	run_until(16);
-	for (i = 0; i < 16; i++)
+	for (i = 0; i < 4 * 16; i++)
 		cr_assert_eq(j[i].delivered, 1);
 	free(j);
 }
@@ -655,7 +684,7 @@ Test(pool, stats_count_running_queued_devices_completed)
 	free(b);
 }
 
-Test(pool, workers_block_signals_and_caller_mask_is_kept)
+Test(pool, workers_block_signals_have_small_stacks_caller_mask_kept)
 {
 	struct tjob	*j = jobs_new(4, 0, 0);
 	sigset_t	 before, after;
@@ -677,8 +706,13 @@ Test(pool, workers_block_signals_and_caller_mask_is_kept)
 		cr_assert_eq(pool_submit(pool, &j[i].pj), 0);
 	}
 	run_until(4);
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 4; i++) {
 		cr_assert(j[i].sigs_blocked, "job %u ran with signals open", i);
+		/* Small stacks, so that many workers cost little. */
+		cr_assert_leq(j[i].stack, 256 * 1024, "job %u: %zu-byte stack",
+		    i, j[i].stack);
+		cr_assert_geq(j[i].stack, 64 * 1024);
+	}
 	free(j);
 }
 
