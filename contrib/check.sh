@@ -59,8 +59,10 @@ run_step() {
 		rc=1
 		find "$dir" -name '*.log' ! -name config.log ! -name test-suite.log |
 		while read -r log; do
-			grep -q -E '^(not ok|FAIL|ERROR)' "$log" 2>/dev/null &&
-			    { echo "--- $log"; tail -n 60 "$log"; }
+			if grep -q -E '^(not ok|FAIL|ERROR)' "$log" 2>/dev/null; then
+				echo "--- $log"
+				tail -n 60 "$log"
+			fi
 		done
 		tail -n 40 "$out"
 	fi
