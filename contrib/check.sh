@@ -1,7 +1,9 @@
 #!/bin/sh
 # Set up a Debian 12 machine, build, and run the whole test suite:
-#  1. make check (unit, integration, simulator, man pages) with -Werror;
-#  2. make check-e2e (real QEMU guests and the kernel's LIO target, TCG);
+#  1. make check (unit, integration, simulator, man pages) with -Werror,
+#     and make check-soak (chaos soak for $SOAK_SECONDS, default 20 s);
+#  2. make distcheck, then make check-e2e (real QEMU guests and the
+#     kernel's LIO target, TCG);
 #  3. make check again in a second build with ASan + UBSan;
 #  4. make fuzz: the libFuzzer targets for $FUZZ_SECONDS (default 30) s,
 #     side by side, in a clang build (--enable-fuzzing);
@@ -74,6 +76,8 @@ run_suite "make check" "$builddir" check
 export SOAK_SECONDS="${SOAK_SECONDS:-20}"
 run_suite "make check-soak" "$builddir" check-soak
 if [ "${PRH_CHECK_QUICK:-0}" != 1 ]; then
+	run_suite "make distcheck (the release tarball builds and passes)" \
+	    "$builddir" distcheck
 	run_suite "make check-e2e" "$builddir" check-e2e
 	PRH_BUILDDIR=$sanbuilddir "$top/contrib/build.sh" --enable-sanitizers
 	run_suite "make check (ASan+UBSan)" "$sanbuilddir" check
