@@ -409,9 +409,11 @@ static void conn_cmd_work(struct pool_job *job)
 	dt = trace_now_ns() - t0;
 	status_worker_busy(dt);
 	TRACE(TP_SGIO_DONE, "cmd=%p fd=%d opcode=0x%02x sa=%u status=0x%02x "
+	    "host=0x%02x driver=0x%02x "
 	    "sense=%02x/%02x/%02x size=%u duration_us=%llu", (void *)cmd,
 	    cmd->devfd, cmd->req.opcode, cmd->req.service_action,
-	    cmd->res.status, cmd->res.sense[2] & 0x0f, cmd->res.sense[12],
+	    cmd->res.status, cmd->res.host_status, cmd->res.driver_status,
+	    cmd->res.sense[2] & 0x0f, cmd->res.sense[12],
 	    cmd->res.sense[13], cmd->res.size,
 	    (unsigned long long)(dt / 1000));
 }

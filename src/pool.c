@@ -587,6 +587,42 @@ pool_get_stats(struct pool *p, struct pool_stats *st)
 	st->completed = p->completed;
 }
 
+/* Whether a is busier than b: more running + queued, ties by smaller key. */
+static int
+pool_busier(const struct pool_dev_stats *a, const struct pool_dev_stats *b)
+{
+	unsigned la = a->running + a->queued, lb = b->running + b->queued;
+
+	return la != lb ? la > lb : a->devkey < b->devkey;
+}
+
+/* Fill out with up to n of the busiest keys, busiest first: the number
+ * filled.  Insertion into the sorted array, under the queue lock. */
+unsigned
+pool_get_busiest(struct pool *p, struct pool_dev_stats *out, unsigned n)
+{
+	struct pool_dev_stats	 e;
+	struct pool_dev		*d;
+	unsigned		 i, j, cnt = 0;
+
+	pthread_mutex_lock(&p->lock);
+	for (i = 0; i < p->nbuckets && n > 0; i++) {
+		for (d = p->buckets[i]; d != NULL; d = d->hnext) {
+			e.devkey = d->key;
+			e.running = d->running;
+			e.queued = d->nwait;
+			if (cnt == n && !pool_busier(&e, &out[n - 1]))
+				continue;
+			j = cnt < n ? cnt++ : n - 1;
+			for (; j > 0 && pool_busier(&e, &out[j - 1]); j--)
+				out[j] = out[j - 1];
+			out[j] = e;
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
+	return cnt;
+}
+
 /* Stop accepting jobs; queued and running jobs still complete. */
 void
 pool_shutdown(struct pool *p)

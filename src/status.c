@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 
 #include <event2/event.h>
 
@@ -129,31 +130,58 @@ static void status_fmt_replies(char *buf, size_t len, const char *name,
 	snprintf(buf + off, len - off, ";");
 }
 
+/* Append the busiest device keys of the pool to buf, each as
+ * " [dev MAJ:MIN run=N wait=N]" (a block or character device) or
+ * " [file 0xKEY run=N wait=N]" (any other file: the key has the top bit
+ * set, see conn_device_key). */
+static void status_fmt_devices(char *buf, size_t len, struct pool *pool)
+{
+	struct pool_dev_stats ds[POOL_BUSIEST_MAX];
+	unsigned n = pool_get_busiest(pool, ds, POOL_BUSIEST_MAX);
+	size_t off;
+
+	for (unsigned i = 0; i < n; i++) {
+		off = strlen(buf);
+		if (ds[i].devkey >> 63)
+			snprintf(buf + off, len - off, " [file 0x%llx",
+			    (unsigned long long)ds[i].devkey);
+		else
+			snprintf(buf + off, len - off, " [dev %u:%u",
+			    major((dev_t)ds[i].devkey),
+			    minor((dev_t)ds[i].devkey));
+		off = strlen(buf);
+		snprintf(buf + off, len - off, " run=%u wait=%u]",
+		    ds[i].running, ds[i].queued);
+	}
+}
+
 /* Log the summary line. */
 void status_log_summary(struct server *srv)
 {
 	const struct server_stats *s = &srv->stats;
 	struct pool_stats ps = { 0 };
-	char rep[256] = "";
+	char rep[256] = "", devs[512] = "";
 	uint64_t up = trace_now_ns() - sts.started_ns;
 	uint64_t busy = atomic_load_explicit(&status_busy_ns,
 	    memory_order_relaxed);
 	double util;
 
-	if (srv->pool != NULL)
+	if (srv->pool != NULL) {
 		pool_get_stats(srv->pool, &ps);
+		status_fmt_devices(devs, sizeof(devs), srv->pool);
+	}
 	util = up > 0 ? 100.0 * (double)busy /
 	    ((double)up * srv->cfg->threads) : 0.0;
 	status_fmt_replies(rep, sizeof(rep), "PR_IN", sts.replies[0]);
 	status_fmt_replies(rep, sizeof(rep), "PR_OUT", sts.replies[1]);
 	log_msg(LOG_NOTICE, "summary: connections open=%u accepted=%llu "
 	    "closed_protocol=%llu; commands answered=%llu in_flight=%u "
-	    "parked=%u;%s pool running=%u queued=%u devices=%u "
+	    "parked=%u;%s pool running=%u queued=%u devices=%u%s "
 	    "completed=%llu; workers=%u utilisation=%.1f%%",
 	    s->connections, (unsigned long long)s->accepted,
 	    (unsigned long long)s->closed_protocol,
 	    (unsigned long long)s->commands, s->inflight, s->parked, rep,
-	    ps.running, ps.queued, ps.devices,
+	    ps.running, ps.queued, ps.devices, devs,
 	    (unsigned long long)ps.completed, srv->cfg->threads, util);
 }
 

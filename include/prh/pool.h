@@ -55,6 +55,16 @@ struct pool_stats {
 	uint64_t	completed;	/* completions delivered */
 };
 
+/* Load of one device key, for status reports. */
+struct pool_dev_stats {
+	uint64_t	devkey;
+	unsigned	running;	/* jobs of this key on workers */
+	unsigned	queued;		/* jobs of this key waiting */
+};
+
+/* Largest number of keys a status report lists. */
+#define POOL_BUSIEST_MAX	8
+
 /* Create a pool and start its threads: 0 and *out, or a negative errno.
  * Call from the loop thread after evthread_use_pthreads(). */
 int pool_new(struct event_base *base, const struct pool_limits *lim,
@@ -70,6 +80,12 @@ int pool_cancel(struct pool *p, struct pool_job *job);
 
 /* Fill counters. Loop thread only. */
 void pool_get_stats(struct pool *p, struct pool_stats *st);
+
+/* Fill out with up to n of the keys that have running or queued jobs,
+ * taken under the queue lock, the busiest first (running + queued, ties
+ * by smaller key): the number filled.  Loop thread only. */
+unsigned pool_get_busiest(struct pool *p, struct pool_dev_stats *out,
+    unsigned n);
 
 /* Stop accepting jobs; queued and running jobs still complete. */
 void pool_shutdown(struct pool *p);

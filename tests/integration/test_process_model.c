@@ -1,7 +1,8 @@
 /* Integration: the process model of our helper.  Capabilities and ids
  * (read back from /proc), -d and the pid file, socket activation (by hand
  * and under systemd-socket-activate), sd_notify, shutdown with a command
- * in flight, logging, -T tracing and SIGUSR1.
+ * in flight, logging (syslog under -d in a private mount namespace), -T
+ * tracing and SIGUSR1.
  *
  * Helpers are started through the harness where it fits; activation and
  * unprivileged starts need their own fork (fd 3, ids), after which the
@@ -11,16 +12,19 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -261,6 +265,7 @@ struct pm_spawn_opts {
 	bool	set_listen_env;		/* LISTEN_PID/LISTEN_FDS for the child */
 	uid_t	uid;			/* run as this uid/gid if != 0 */
 	const char *const *env;		/* extra "K=V" (NULL-terminated) */
+	const char *dev_log;		/* socket to show as /dev/log, or NULL */
 };
 
 /* Create the datagram socket at e->notify, as the harness does. */
@@ -277,6 +282,48 @@ static void pm_notify_open(struct th_env *e)
 	cr_assert_eq(bind(e->notify_fd, (struct sockaddr *)&sun,
 	    sizeof(sun)), 0);
 	chmod(e->notify, 0666);
+}
+
+/* Create an empty regular file at path (a bind mount target). */
+static int pm_touch(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+/*
+ * In the child: a new mount namespace whose /dev holds only null and log,
+ * log being the socket at sock.  /dev/log may be missing (as on the
+ * development machines), a socket, or a symlink into
+ * /run/systemd/journal; a tmpfs over /dev handles the three alike and
+ * never changes the host's /dev.  The original /dev/null is reached
+ * through an fd on the /dev directory opened before the tmpfs hides it.
+ * 0 or -errno.
+ */
+static int pm_private_dev_log(const char *sock)
+{
+	char src[64];
+	int old;
+
+	if (unshare(CLONE_NEWNS) < 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return -errno;
+	old = open("/dev", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (old < 0 || mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC,
+	    "mode=0755") < 0)
+		return -errno;
+	if (pm_touch("/dev/null") < 0 || pm_touch("/dev/log") < 0)
+		return -errno;
+	snprintf(src, sizeof(src), "/proc/self/fd/%d/null", old);
+	if (mount(src, "/dev/null", NULL, MS_BIND, NULL) < 0 ||
+	    mount(sock, "/dev/log", NULL, MS_BIND, NULL) < 0)
+		return -errno;
+	close(old);
+	return 0;
 }
 
 /* In the child: stdio, fds 3.., environment, ids; then exec. */
@@ -297,6 +344,10 @@ static void pm_child(struct th_env *e, const struct pm_spawn_opts *o)
 	for (int i = 0; i < n; i++)
 		dup2(100 + i, 3 + i);
 	syscall(SYS_close_range, 3U + n, ~0U, 0U);
+	if (o->dev_log != NULL && pm_private_dev_log(o->dev_log) < 0) {
+		dprintf(2, "private /dev/log: %s\n", strerror(errno));
+		_exit(125);
+	}
 	snprintf(env, sizeof(env), "NOTIFY_SOCKET=%s", e->notify);
 	putenv(strdup(env));
 	unsetenv("LD_PRELOAD");
@@ -756,7 +807,176 @@ Test(pm, sigusr1_logs_summary)
 	cr_expect_not_null(strstr(line, "answered=1"), "%s", line);
 	cr_expect_not_null(strstr(line, "PR_IN good=0 check=1"), "%s", line);
 	cr_expect_not_null(strstr(line, "workers="), "%s", line);
+	cr_expect_not_null(strstr(line, " devices=0 completed=1;"), "%s",
+	    line);
 	pm_expect_clean_exit(&pm_env);
+}
+
+/* Start from an empty stderr, ask for a summary and return its line
+ * (malloc'ed), or NULL if none came. */
+static char *pm_summary(struct th_env *e)
+{
+	char *text, *line, *end;
+
+	cr_assert_eq(truncate(e->err, 0), 0);	/* the helper appends */
+	cr_assert_eq(kill(e->pid, SIGUSR1), 0);
+	/* The line is written with one write(2): it is whole once seen. */
+	if (th_wait_stderr(e, "summary:", PM_TIMEOUT_MS) < 0)
+		return NULL;
+	text = th_stderr(e);
+	cr_assert_not_null(text);
+	line = strdup(strstr(text, "summary:"));
+	free(text);
+	cr_assert_not_null(line);
+	if ((end = strchr(line, '\n')) != NULL)
+		*end = '\0';
+	return line;
+}
+
+/* Send a PR IN on dev over a new connection; the socket. */
+static int pm_send_pr_in(struct th_env *e, int dev)
+{
+	uint8_t cdb[PRH_CDB_LEN];
+	int s = pm_conn(e);
+
+	client_cdb_pr_in(cdb, 0, 8192);
+	cr_assert_eq(client_send_request(s, cdb, dev, NULL, 0), 0);
+	return s;
+}
+
+Test(pm, sigusr1_summary_lists_busy_devices)
+{
+	const char *args[] = { "--threads=2", "--max-per-device=1", NULL };
+	char path[PATH_MAX], want_dev[64], want_file[64], *line = NULL;
+	struct client_reply r;
+	struct stat nst, fst;
+	int null, dev, s[3], i;
+
+	pm_start(&pm_env, args);
+	/* A character device (its key is the device number) and a file. */
+	null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	cr_assert_geq(null, 0);
+	cr_assert_eq(fstat(null, &nst), 0);
+	dev = th_make_dev(&pm_env, "lun", O_RDWR, path, sizeof(path));
+	cr_assert_geq(dev, 0);
+	cr_assert_eq(fstat(dev, &fst), 0);
+	snprintf(want_dev, sizeof(want_dev), " [dev %u:%u run=1 wait=1]",
+	    major(nst.st_rdev), minor(nst.st_rdev));
+	snprintf(want_file, sizeof(want_file), " [file 0x%llx run=1 wait=0]",
+	    (unsigned long long)((1ull << 63) ^ ((uint64_t)fst.st_dev << 40) ^
+	    (uint64_t)fst.st_ino));
+	cr_assert_eq(th_shim_set(&pm_env, "/dev/null hang=1\n%s hang=1\n",
+	    path), 0);
+	s[0] = pm_send_pr_in(&pm_env, null);
+	s[1] = pm_send_pr_in(&pm_env, null);
+	s[2] = pm_send_pr_in(&pm_env, dev);
+	/* The requests reach the pool in no set order; each summary is
+	 * taken after the helper answered the previous signal. */
+	for (i = 0; i < 50; i++) {
+		free(line);
+		line = pm_summary(&pm_env);
+		cr_assert_not_null(line, "no summary: %s", th_stderr(&pm_env));
+		if (strstr(line, " queued=1 devices=2 ") != NULL)
+			break;
+	}
+	/* /dev/null: one running, one waiting, so it is listed first. */
+	cr_expect_not_null(strstr(line, " running=2 queued=1 devices=2"),
+	    "%s", line);
+	cr_expect_not_null(strstr(line, want_dev), "want%s: %s", want_dev,
+	    line);
+	cr_expect_not_null(strstr(line, want_file), "want%s: %s", want_file,
+	    line);
+	cr_expect_lt(strstr(line, want_dev), strstr(line, want_file),
+	    "busiest first: %s", line);
+	free(line);
+	cr_assert_eq(th_shim_set(&pm_env, "* status=0\n"), 0);
+	for (i = 0; i < 3; i++) {
+		cr_assert_eq(client_read_reply(s[i], &r), 0);
+		cr_expect_eq(r.status, PRH_STATUS_GOOD);
+		close(s[i]);
+	}
+	line = pm_summary(&pm_env);
+	cr_assert_not_null(line);
+	cr_expect_not_null(strstr(line, " devices=0 completed=3;"), "%s",
+	    line);
+	free(line);
+	close(null);
+	close(dev);
+	pm_expect_clean_exit(&pm_env);
+}
+
+/* Wait (bounded) for a datagram on fd containing needle; it goes into
+ * buf.  0, or -ETIMEDOUT. */
+static int pm_wait_datagram(int fd, const char *needle, char *buf,
+    size_t len)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	ssize_t n;
+
+	for (;;) {
+		if (poll(&pfd, 1, PM_TIMEOUT_MS) <= 0)
+			return -ETIMEDOUT;
+		while ((n = recv(fd, buf, len - 1, MSG_DONTWAIT)) >= 0) {
+			buf[n] = '\0';
+			if (strstr(buf, needle) != NULL)
+				return 0;
+			cr_log_info("other syslog datagram: %s", buf);
+		}
+	}
+}
+
+Test(pm, daemon_logs_to_syslog)
+{
+	char pidfile[PATH_MAX + 8], logsock[PATH_MAX + 8], msg[2048];
+	char want[128], ident[64];
+	const char *argv[] = { th_helper_path(TH_OURS), "-d", "-f", pidfile,
+	    "-k", NULL, NULL };
+	struct pm_spawn_opts o = { .argv = argv, .listen_fds = { -1, -1 },
+	    .dev_log = logsock };
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct pollfd pfd;
+	int lfd;
+
+	pm_need_root();		/* mount namespace */
+	pm_prepare(&pm_env);
+	argv[5] = pm_env.sock;
+	snprintf(pidfile, sizeof(pidfile), "%s/pid", pm_env.dir);
+	snprintf(logsock, sizeof(logsock), "%s/devlog", pm_env.dir);
+	cr_assert_lt(strlen(logsock), sizeof(sun.sun_path));
+	memcpy(sun.sun_path, logsock, strlen(logsock));
+	lfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(lfd, 0);
+	cr_assert_eq(bind(lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	cr_assert_eq(chmod(logsock, 0666), 0);
+
+	/* The parent helper exits 0 once the daemon serves. */
+	pm_spawn(&pm_env, &o);
+	cr_assert_eq(pm_exit_code(&pm_env), 0, "stderr: %s",
+	    th_stderr(&pm_env));
+	pm_daemon = pm_read_pidfile(pidfile);
+	cr_assert_gt(pm_daemon, 0);
+
+	pm_send_no_fd(&pm_env);
+	snprintf(want, sizeof(want), "[pid %d uid %d] No file descriptor in "
+	    "request.", (int)getpid(), (int)geteuid());
+	cr_assert_eq(pm_wait_datagram(lfd, want, msg, sizeof(msg)), 0,
+	    "no syslog datagram with \"%s\"", want);
+	/* <PRI>: LOG_DAEMON | LOG_WARNING; then "TIMESTAMP ident[pid]: ". */
+	snprintf(ident, sizeof(ident), " qemu-pr-helper[%d]: ", (int)pm_daemon);
+	cr_expect_eq(strncmp(msg, "<28>", 4), 0, "%s", msg);
+	cr_expect_not_null(strstr(msg, ident), "%s", msg);
+	cr_expect_eq(strcmp(strstr(msg, ident) + strlen(ident), want), 0,
+	    "%s", msg);
+
+	pfd.fd = (int)syscall(SYS_pidfd_open, pm_daemon, 0);
+	pfd.events = POLLIN;
+	cr_assert_geq(pfd.fd, 0);
+	cr_assert_eq(kill(pm_daemon, SIGTERM), 0);
+	cr_assert_eq(poll(&pfd, 1, PM_TIMEOUT_MS), 1, "daemon still runs");
+	close(pfd.fd);
+	pm_daemon = 0;
+	cr_expect_neq(access(pidfile, F_OK), 0, "pid file left behind");
+	close(lfd);
 }
 
 /* --- tracing ------------------------------------------------------------ */
@@ -812,4 +1032,36 @@ Test(pm, trace_help_lists_points)
 	cr_expect_not_null(strstr(out, "prh_sgio_done"), "%s", out);
 	cr_expect_not_null(strstr(out, "prh_close"), "%s", out);
 	free(out);
+}
+
+Test(pm, trace_sgio_done_shows_host_and_driver_status)
+{
+	const char *args[] = { "-T", "prh_sgio_done", NULL };
+	char path[PATH_MAX];
+	struct client_reply r;
+	uint8_t cdb[PRH_CDB_LEN];
+	char *text, *line;
+	int s, dev;
+
+	pm_start(&pm_env, args);
+	dev = th_make_dev(&pm_env, "lun", O_RDWR, path, sizeof(path));
+	cr_assert_geq(dev, 0);
+	/* DID_ERROR with DRIVER_SENSE: answered ABORTED COMMAND. */
+	cr_assert_eq(th_shim_set(&pm_env, "%s host=0x07 driver=0x08 "
+	    "status=0x02\n", path), 0);
+	s = pm_conn(&pm_env);
+	client_cdb_pr_in(cdb, 0, 8192);
+	cr_assert_eq(client_command(s, cdb, dev, NULL, 0, &r), 0);
+	cr_expect_eq(r.status, PRH_STATUS_CHECK_CONDITION);
+	cr_assert_eq(th_wait_stderr(&pm_env, " prh_sgio_done ",
+	    PM_TIMEOUT_MS), 0);
+	text = th_stderr(&pm_env);
+	cr_assert_not_null(text);
+	line = strstr(text, " prh_sgio_done ");
+	cr_assert_not_null(line);
+	cr_expect_not_null(strstr(line, " status=0x02 host=0x07 driver=0x08 "
+	    "sense=0b/00/06 size=0 duration_us="), "%s", line);
+	free(text);
+	close(s);
+	close(dev);
 }

@@ -684,6 +684,63 @@ Test(pool, stats_count_running_queued_devices_completed)
 	free(b);
 }
 
+/* Check one entry of a pool_get_busiest() answer. */
+static void
+expect_dev(const struct pool_dev_stats *d, uint64_t key, unsigned running,
+    unsigned queued)
+{
+	cr_expect_eq(d->devkey, key, "key %llu, want %llu",
+	    (unsigned long long)d->devkey, (unsigned long long)key);
+	cr_expect_eq(d->running, running, "key %llu: running %u, want %u",
+	    (unsigned long long)key, d->running, running);
+	cr_expect_eq(d->queued, queued, "key %llu: queued %u, want %u",
+	    (unsigned long long)key, d->queued, queued);
+}
+
+Test(pool, busiest_lists_keys_by_load)
+{
+	struct tjob		*a = jobs_new(4, 5, 1);
+	struct tjob		*b = jobs_new(2, 9, 1);
+	struct tjob		*c = jobs_new(1, 2, 1);
+	struct tjob		*d = jobs_new(2, 7, 1);
+	struct pool_dev_stats	 ds[POOL_BUSIEST_MAX + 1];
+	unsigned		 i;
+
+	make_pool(3, 1, 16, 8);
+	cr_expect_eq(pool_get_busiest(pool, ds, POOL_BUSIEST_MAX), 0);
+	for (i = 0; i < 4; i++)
+		cr_assert_eq(pool_submit(pool, &a[i].pj), 0);
+	for (i = 0; i < 2; i++)
+		cr_assert_eq(pool_submit(pool, &b[i].pj), 0);
+	cr_assert_eq(pool_submit(pool, &c[0].pj), 0);
+	/* Every worker blocks on one job of keys 5, 9 and 2. */
+	wait_started(3);
+	for (i = 0; i < 2; i++)
+		cr_assert_eq(pool_submit(pool, &d[i].pj), 0);
+	/* Load 5: 4, 7: 2 (ties with 9, smaller key first), 9: 2, 2: 1. */
+	memset(ds, 0xee, sizeof(ds));
+	cr_assert_eq(pool_get_busiest(pool, ds, POOL_BUSIEST_MAX), 4);
+	expect_dev(&ds[0], 5, 1, 3);
+	expect_dev(&ds[1], 7, 0, 2);
+	expect_dev(&ds[2], 9, 1, 1);
+	expect_dev(&ds[3], 2, 1, 0);
+	cr_expect_eq(ds[4].devkey, 0xeeeeeeeeeeeeeeeeULL, "wrote past 4");
+	/* Fewer slots than keys: the busiest, nothing written beyond. */
+	memset(ds, 0xee, sizeof(ds));
+	cr_assert_eq(pool_get_busiest(pool, ds, 2), 2);
+	expect_dev(&ds[0], 5, 1, 3);
+	expect_dev(&ds[1], 7, 0, 2);
+	cr_expect_eq(ds[2].devkey, 0xeeeeeeeeeeeeeeeeULL, "wrote past 2");
+	cr_expect_eq(pool_get_busiest(pool, ds, 0), 0);
+	open_gate();
+	run_until(9);
+	cr_expect_eq(pool_get_busiest(pool, ds, POOL_BUSIEST_MAX), 0);
+	free(a);
+	free(b);
+	free(c);
+	free(d);
+}
+
 Test(pool, workers_block_signals_have_small_stacks_caller_mask_kept)
 {
 	struct tjob	*j = jobs_new(4, 0, 0);

@@ -309,6 +309,9 @@ Test(sgio, ioctl_errno_mapped)
 		    err_cases[i].err);
 		cr_expect_eq(r.sense[12], err_cases[i].asc);
 		cr_expect_eq(r.sense[95], 0);
+		/* No SG_IO outcome: the trace-only fields are 0. */
+		cr_expect_eq(r.host_status, 0);
+		cr_expect_eq(r.driver_status, 0);
 	}
 }
 
@@ -365,6 +368,28 @@ Test(sgio, host_status_error_is_aborted)
 	fake.resid = 0;
 	sgio_execute(7, cdb_in, data, 1024, 1000, &r);
 	assert_aborted_0006(&r);
+}
+
+Test(sgio, host_and_driver_status_reported)
+{
+	static uint8_t data[PRH_DATA_MAX];
+	struct scsi_result r;
+
+	fake.on = 1;
+	fake.host = 0x07;
+	fake.driver = 0x08;
+	fake.status = PRH_STATUS_CHECK_CONDITION;
+	memset(&r, 0xee, sizeof(r));
+	sgio_execute(7, cdb_in, data, 1024, 1000, &r);
+	cr_expect_eq(r.host_status, 0x07);
+	cr_expect_eq(r.driver_status, 0x08);
+	fake.host = 0;
+	fake.driver = 0x06;
+	memset(&r, 0xee, sizeof(r));
+	sgio_execute(7, cdb_out, data, 24, 1000, &r);
+	cr_expect_eq(r.status, PRH_STATUS_BUSY);
+	cr_expect_eq(r.host_status, 0);
+	cr_expect_eq(r.driver_status, 0x06);
 }
 
 Test(sgio, driver_timeout_is_busy)
