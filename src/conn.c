@@ -4,8 +4,13 @@
  * from the current frame (hello, CDB, parameter list) with recvmsg, so each
  * fd stays with its request; conn_request_ready() applies the checks that
  * answer without the device and submits the command; the worker runs
- * conn_cmd_work() (SG_IO); conn_cmd_done() runs on the loop thread, queues
- * the reply and re-arms reading.
+ * conn_cmd_work(): SG_IO, close the device fd and, when no earlier reply
+ * is still queued, send the reply itself.  Such a command completes
+ * lazily: conn_cmd_done() runs on the loop thread when the client's next
+ * request makes the socket readable (conn_reap), or from the server's
+ * sweep timer, and only then sends what the worker could not, counts the
+ * reply and reads on.  So one command costs two thread wake-ups (loop,
+ * worker) instead of four.
  *
  * Replies go straight to the socket with one sendmsg.  Only when the
  * client's socket buffer is full does the connection get a write-only
@@ -25,7 +30,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -333,13 +340,21 @@ void conn_free(struct conn *c)
 {
 	struct server *srv = c->srv;
 	struct cmd *cmd = c->cmd;
+	int fd = c->fd;
 
 	TRACE(TP_CLOSE, "conn=%p peer_pid=%d reason=%s", (void *)c,
 	    (int)c->peer_pid, srv->draining ? "shutdown" : c->close_reason);
+	if (srv->reaping == c)
+		srv->reaping = NULL;
 	if (cmd != NULL) {
 		if (c->state == CONN_SUBMITTED &&
 		    pool_cancel(srv->pool, &cmd->job) != 0) {
-			cmd->conn = NULL;	/* running: completion frees it */
+			/* Running or finished: the completion frees it and,
+			 * if a worker may write to it, closes the socket. */
+			cmd->conn = NULL;
+			if (cmd->sockfd >= 0)
+				fd = -1;
+			(void)pool_want(srv->pool, &cmd->job, POOL_WANT_KICK);
 		} else {
 			if (c->state == CONN_SUBMITTED)
 				srv->stats.inflight--;
@@ -354,7 +369,8 @@ void conn_free(struct conn *c)
 	event_free(c->rd);
 	if (c->wr != NULL)
 		bufferevent_free(c->wr);
-	close(c->fd);
+	if (fd >= 0)
+		close(fd);
 	TAILQ_REMOVE(&srv->conns, c, entry);
 	srv->stats.connections--;
 	free(c);
@@ -398,7 +414,29 @@ void cmd_discard(struct server *srv, struct cmd *cmd)
 	server_cmd_put(srv, cmd);
 }
 
-/* Worker thread: run the command on the device. */
+/* Worker thread: send the reply on cmd->sockfd without blocking, noting
+ * how much went (the loop sends the rest) or the error. */
+static void conn_cmd_reply(struct cmd *cmd)
+{
+	uint8_t hdr[PRH_REPLY_HDR_LEN];
+	struct iovec iov[2] = {
+		{ .iov_base = hdr, .iov_len = sizeof(hdr) },
+		{ .iov_base = cmd->data, .iov_len = cmd->res.size },
+	};
+	struct msghdr msg = { .msg_iov = iov,
+	    .msg_iovlen = cmd->res.size > 0 ? 2 : 1 };
+	ssize_t n;
+
+	proto_encode_reply(hdr, cmd->res.status, cmd->res.size,
+	    cmd->res.sense);
+	n = sendmsg(cmd->sockfd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (n < 0 && errno != EAGAIN && errno != EINTR)
+		cmd->send_err = -errno;
+	cmd->sent = n > 0 ? (uint32_t)n : 0;
+}
+
+/* Worker thread: run the command on the device, close the device fd and,
+ * if the loop handed over the socket, send the reply. */
 static void conn_cmd_work(struct pool_job *job)
 {
 	struct cmd *cmd = (struct cmd *)job;
@@ -416,6 +454,10 @@ static void conn_cmd_work(struct pool_job *job)
 	    cmd->res.sense[2] & 0x0f, cmd->res.sense[12],
 	    cmd->res.sense[13], cmd->res.size,
 	    (unsigned long long)(dt / 1000));
+	close(cmd->devfd);
+	cmd->devfd = -1;
+	if (cmd->sockfd >= 0)
+		conn_cmd_reply(cmd);
 }
 
 /* Key that groups commands by device for the per-device worker cap. */
@@ -431,23 +473,30 @@ static uint64_t conn_device_key(int fd)
 	return (1ull << 63) ^ ((uint64_t)st.st_dev << 40) ^ (uint64_t)st.st_ino;
 }
 
-/* Send the reply: header and PR IN payload in one sendmsg.  0 or a
- * negative errno. */
+/* Send the reply: header and PR IN payload in one sendmsg, less the
+ * first skip bytes (which a worker already sent).  0 or a negative errno. */
 static int conn_send_reply(struct conn *c, const struct scsi_result *res,
-    const uint8_t *data)
+    const uint8_t *data, size_t skip)
 {
 	uint8_t hdr[PRH_REPLY_HDR_LEN];
 	struct iovec iov[2] = {
 		{ .iov_base = hdr, .iov_len = sizeof(hdr) },
 		{ .iov_base = (void *)data, .iov_len = res->size },
 	};
+	int i = 0, n = res->size > 0 ? 2 : 1;
 
 	proto_encode_reply(hdr, res->status, res->size, res->sense);
 	c->srv->stats.commands++;
 	status_count_reply(c->cdb[0], res->status);
 	TRACE(TP_REPLY, "conn=%p peer_pid=%d status=0x%02x size=%u",
 	    (void *)c, (int)c->peer_pid, res->status, res->size);
-	return conn_send(c, iov, res->size > 0 ? 2 : 1);
+	for (; i < n && skip >= iov[i].iov_len; i++)
+		skip -= iov[i].iov_len;
+	if (i == n)
+		return 0;
+	iov[i].iov_base = (uint8_t *)iov[i].iov_base + skip;
+	iov[i].iov_len -= skip;
+	return conn_send(c, iov + i, n - i);
 }
 
 /* Whether the read loop should go on for this (live) connection. */
@@ -475,7 +524,7 @@ static bool conn_next_request(struct conn *c)
 /* Answer the current request without the device (cmd already released). */
 static bool conn_answer_now(struct conn *c, const struct scsi_result *res)
 {
-	if (conn_send_reply(c, res, NULL) < 0)
+	if (conn_send_reply(c, res, NULL, 0) < 0)
 		return conn_close(c);
 	return conn_next_request(c);
 }
@@ -488,6 +537,11 @@ static bool conn_submit(struct conn *c)
 	struct scsi_result res;
 	int r;
 
+	/* The worker sends the reply itself unless earlier replies still
+	 * wait in c->wr (they go first).  Nothing else is written to the
+	 * socket while the command runs. */
+	c->cmd->sockfd = conn_out_len(c) == 0 ? c->fd : -1;
+	c->cmd->job.lazy = c->cmd->sockfd >= 0;
 	r = pool_submit(srv->pool, &c->cmd->job);
 	if (r == 0) {
 		TRACE(TP_SUBMIT, "conn=%p cmd=%p peer_pid=%d devkey=0x%llx",
@@ -496,9 +550,16 @@ static bool conn_submit(struct conn *c)
 		c->state = CONN_SUBMITTED;
 		srv->stats.inflight++;
 		conn_timer_sync(c);
+		if (c->cmd->job.lazy)
+			server_sweep_arm(srv);
 		return true;
 	}
+	c->cmd->sockfd = -1;
 	if (r == -EAGAIN) {
+		if (!srv->eager) {		/* see server_cmd_done */
+			pool_set_eager(srv->pool, 1);
+			srv->eager = true;
+		}
 		c->state = CONN_PARKED;
 		TAILQ_INSERT_TAIL(&srv->parked, c, park_entry);
 		srv->stats.parked++;
@@ -652,6 +713,33 @@ static bool conn_read_param(struct conn *c)
 	return conn_request_ready(c) && conn_wants_read(c);
 }
 
+/* Readable while the command is with the pool (usually the client's next
+ * request, after the worker sent the reply): if the command finished,
+ * deliver the finished completions now and go on reading; if not, stop
+ * reading until its completion, which the pool is asked to signal.
+ * Returns whether to read on. */
+static bool conn_reap(struct conn *c)
+{
+	struct server *srv = c->srv;
+
+	if (!pool_want(srv->pool, &c->cmd->job, POOL_WANT_PEEK)) {
+		/* Most often the worker sent the reply and the client's
+		 * answer preempted it on this CPU before it could hand the
+		 * cmd over: let it finish before falling back to a signal. */
+		sched_yield();
+		if (!pool_want(srv->pool, &c->cmd->job, POOL_WANT_SIGNAL)) {
+			conn_read_off(c);
+			return false;
+		}
+	}
+	srv->reaping = c;		/* conn_free clears it */
+	pool_reap(srv->pool);
+	if (srv->reaping != c)
+		return false;
+	srv->reaping = NULL;
+	return conn_wants_read(c);
+}
+
 /* Socket readable: advance the state machine as far as the data goes. */
 static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -668,6 +756,8 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
 		(void)conn_close(c);
 		return;
 	}
+	if (c->state == CONN_SUBMITTED)
+		more = conn_reap(c);
 	while (more) {
 		switch (c->state) {
 		case CONN_HELLO:
@@ -731,15 +821,21 @@ void conn_cmd_done(struct pool_job *job, void *arg)
 	int r;
 
 	srv->stats.inflight--;
-	close(cmd->devfd);
-	cmd->devfd = -1;
 	if (c == NULL) {		/* the client left meanwhile */
+		if (cmd->sockfd >= 0)
+			close(cmd->sockfd);
 		server_cmd_put(srv, cmd);
 		server_conn_gone(srv);
 		return;
 	}
 	c->cmd = NULL;
-	r = conn_send_reply(c, &cmd->res, cmd->data);
+	/* A worker that had the socket sent cmd->sent bytes: send the rest
+	 * (none after its send failed, but count the reply all the same). */
+	if (cmd->sockfd < 0)
+		r = conn_send_reply(c, &cmd->res, cmd->data, 0);
+	else if ((r = conn_send_reply(c, &cmd->res, cmd->data,
+	    cmd->send_err < 0 ? SIZE_MAX : cmd->sent)) == 0)
+		r = cmd->send_err;
 	server_cmd_put(srv, cmd);
 	if (r < 0)
 		conn_free(c);

@@ -108,6 +108,8 @@ struct pool {
 
 	pthread_mutex_t		 dlock;
 	struct pool_job_list	 done_list;	/* finished, not delivered */
+	int			 armed;		/* an activation is pending */
+	int			 eager;		/* activate for lazy jobs too */
 
 	uint64_t		 completed;	/* loop thread only */
 };
@@ -285,19 +287,23 @@ pool_finish(struct pool *p, struct pool_job *job)
 }
 
 /* Hand a finished job to the loop thread.  Activate the completion event
- * only if the list was empty: otherwise an earlier push activated it and
- * its callback, which takes the whole list, has not run yet. */
+ * unless the job is lazy (and nobody asked for it) or an activation is
+ * already pending: its callback, which takes the whole list, has not run
+ * yet. */
 static void
 pool_complete(struct pool *p, struct pool_job *job)
 {
-	int	was_empty;
+	int	act;
 
 	pthread_mutex_lock(&p->dlock);
-	was_empty = TAILQ_EMPTY(&p->done_list);
 	TAILQ_INSERT_TAIL(&p->done_list, job, entry);
+	job->pending = 1;
+	act = !p->armed && (!job->lazy || job->want || p->eager);
+	if (act)
+		p->armed = 1;
 	pthread_mutex_unlock(&p->dlock);
 	/* From here on the job belongs to the loop thread. */
-	if (was_empty)
+	if (act)
 		event_active(p->ev, EV_READ, 0);
 }
 
@@ -336,19 +342,20 @@ pool_worker(void *arg)
 	return NULL;
 }
 
-/* Completion event callback: deliver every finished job on the loop
- * thread.  Activations coalesce, so take the whole list each time. */
-static void
-pool_done_cb(evutil_socket_t fd, short what, void *arg)
+/* Deliver every finished job on the loop thread.  Activations coalesce,
+ * so take the whole list each time. */
+void
+pool_reap(struct pool *p)
 {
-	struct pool		*p = arg;
 	struct pool_job_list	 list = TAILQ_HEAD_INITIALIZER(list);
 	struct pool_job		*job;
 
-	(void)fd;
-	(void)what;
 	pthread_mutex_lock(&p->dlock);
 	TAILQ_CONCAT(&list, &p->done_list, entry);
+	TAILQ_FOREACH(job, &list, entry)
+		job->pending = 0;
+	/* A pending activation finds an empty list; a new one may come. */
+	p->armed = 0;
 	pthread_mutex_unlock(&p->dlock);
 
 	while ((job = TAILQ_FIRST(&list)) != NULL) {
@@ -359,6 +366,51 @@ pool_done_cb(evutil_socket_t fd, short what, void *arg)
 		p->completed++;
 		p->done(job, p->done_arg);
 	}
+}
+
+/* Completion event callback: deliver every finished job. */
+static void
+pool_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	pool_reap(arg);
+}
+
+/* Ask for a job's completion: 1 if it waits on the completion list, else
+ * 0; with SIGNAL or KICK an unfinished job will activate the event, and
+ * with KICK a finished one activates it now. */
+int
+pool_want(struct pool *p, struct pool_job *job, enum pool_want_mode how)
+{
+	int	r, act = 0;
+
+	pthread_mutex_lock(&p->dlock);
+	r = job->pending;
+	if (!r && how != POOL_WANT_PEEK)
+		job->want = 1;
+	else if (r && how == POOL_WANT_KICK && !p->armed)
+		act = p->armed = 1;
+	pthread_mutex_unlock(&p->dlock);
+	if (act)
+		event_active(p->ev, EV_READ, 0);
+	return r;
+}
+
+/* Make every completion activate the event (on) or only the non-lazy
+ * ones; with on, deliver what already waits. */
+void
+pool_set_eager(struct pool *p, int on)
+{
+	int	act = 0;
+
+	pthread_mutex_lock(&p->dlock);
+	p->eager = on;
+	if (on && !p->armed && !TAILQ_EMPTY(&p->done_list))
+		act = p->armed = 1;
+	pthread_mutex_unlock(&p->dlock);
+	if (act)
+		event_active(p->ev, EV_READ, 0);
 }
 
 /* Stop and join the first n workers: every sleeping one is posted, and a
@@ -529,6 +581,7 @@ pool_submit(struct pool *p, struct pool_job *job)
 	}
 	job->state = POOL_JOB_QUEUED;
 	job->dq = d;
+	job->want = 0;		/* no worker sees the job yet */
 	TAILQ_INSERT_TAIL(&d->waiting, job, entry);
 	d->nwait++;
 	p->waiting++;
@@ -660,6 +713,7 @@ pool_free(struct pool *p)
 	while ((job = TAILQ_FIRST(&p->done_list)) != NULL) {
 		TAILQ_REMOVE(&p->done_list, job, entry);
 		job->state = POOL_JOB_IDLE;
+		job->pending = 0;
 	}
 	pool_destroy(p);
 }

@@ -29,6 +29,8 @@
 #define RESUME_BATCH		8
 /* Extra time granted to a drain beyond the SG_IO timeout. */
 #define DRAIN_SLACK_S		5
+/* Period of the sweep that delivers completions nobody asked for. */
+#define SWEEP_MS		20
 /* Fds kept free beyond those open at start-up and one per worker. */
 #define FD_MARGIN		16
 
@@ -131,6 +133,7 @@ struct cmd *server_cmd_get(struct server *srv)
 	}
 	memset(cmd, 0, offsetof(struct cmd, data));
 	cmd->devfd = -1;
+	cmd->sockfd = -1;
 	return cmd;
 }
 
@@ -160,7 +163,9 @@ static void server_resume_parked(struct server *srv)
 	}
 }
 
-/* Pool completion: answer, then let a waiting connection in. */
+/* Pool completion: answer, then let a waiting connection in.  While
+ * connections are parked every completion wakes the loop, so that they
+ * get room as soon as there is some. */
 static void server_cmd_done(struct pool_job *job, void *arg)
 {
 	struct server *srv = arg;
@@ -168,6 +173,30 @@ static void server_cmd_done(struct pool_job *job, void *arg)
 	conn_cmd_done(job, srv);
 	if (!TAILQ_EMPTY(&srv->parked))
 		server_resume_parked(srv);
+	if (srv->eager && TAILQ_EMPTY(&srv->parked) && !srv->draining) {
+		pool_set_eager(srv->pool, 0);
+		srv->eager = false;
+	}
+}
+
+/* Sweep timer: deliver finished commands whose clients sent nothing
+ * since; keep sweeping while commands are in flight. */
+static void server_sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	pool_reap(srv->pool);
+	if (srv->stats.inflight > 0)
+		server_sweep_arm(srv);
+}
+
+/* Arm the sweep timer unless it is pending. */
+void server_sweep_arm(struct server *srv)
+{
+	struct timeval tv = { 0, SWEEP_MS * 1000 };
+
+	if (!evtimer_pending(srv->sweep, NULL))
+		evtimer_add(srv->sweep, &tv);
 }
 
 /* New connection from the listener. */
@@ -278,6 +307,9 @@ void server_shutdown(struct server *srv)
 		return;
 	srv->draining = true;
 	notify_send("STOPPING=1");
+	/* Every completion now wakes the loop: the drain waits for them. */
+	pool_set_eager(srv->pool, 1);
+	srv->eager = true;
 	server_stop_listening(srv);
 	evtimer_add(srv->drain_timer, &tv);
 	/* Connections that are idle close now; busy ones after answering. */
@@ -311,7 +343,9 @@ int server_new(struct event_base *base, const struct prh_config *cfg,
 
 	srv->accept_retry = evtimer_new(base, server_accept_retry_cb, srv);
 	srv->drain_timer = evtimer_new(base, server_drain_timeout_cb, srv);
-	if (srv->accept_retry == NULL || srv->drain_timer == NULL)
+	srv->sweep = evtimer_new(base, server_sweep_cb, srv);
+	if (srv->accept_retry == NULL || srv->drain_timer == NULL ||
+	    srv->sweep == NULL)
 		goto fail;
 	for (int i = 0; i < 3; i++) {
 		srv->sig_ev[i] = evsignal_new(base, server_signals[i],
@@ -350,6 +384,8 @@ void server_free(struct server *srv)
 	if (srv == NULL)
 		return;
 	srv->draining = true;	/* no loop-break bookkeeping from here on */
+	if (srv->pool != NULL)
+		pool_reap(srv->pool);	/* finished commands: free them */
 	while (!TAILQ_EMPTY(&srv->conns))
 		conn_free(TAILQ_FIRST(&srv->conns));
 	server_stop_listening(srv);
@@ -368,6 +404,8 @@ void server_free(struct server *srv)
 		event_free(srv->accept_retry);
 	if (srv->drain_timer != NULL)
 		event_free(srv->drain_timer);
+	if (srv->sweep != NULL)
+		event_free(srv->sweep);
 	while ((cmd = srv->free_cmds) != NULL) {
 		srv->free_cmds = cmd->next_free;
 		free(cmd);

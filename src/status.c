@@ -88,6 +88,8 @@ void status_refresh(void)
 {
 	char text[STATUS_TEXT_MAX];
 
+	if (sts.srv->pool != NULL)
+		pool_reap(sts.srv->pool);	/* count finished commands */
 	status_format(sts.srv, text, sizeof(text));
 	if (strcmp(text, sts.last) == 0)
 		return;
@@ -167,6 +169,7 @@ void status_log_summary(struct server *srv)
 	double util;
 
 	if (srv->pool != NULL) {
+		pool_reap(srv->pool);	/* count finished commands */
 		pool_get_stats(srv->pool, &ps);
 		status_fmt_devices(devs, sizeof(devs), srv->pool);
 	}

@@ -7,9 +7,10 @@
  * wait in the kernel socket buffer and every fd stays with its request.
  *
  * A struct conn belongs to the loop thread.  Its command (struct cmd) is
- * handed to the pool; the worker sees only the cmd.  If the connection
- * closes while its command runs, the cmd is orphaned (cmd->conn = NULL) and
- * freed by the completion, which also closes the device fd.
+ * handed to the pool; the worker sees only the cmd, and may write the reply
+ * to cmd->sockfd, the connection's socket.  If the connection closes while
+ * its command runs, the cmd is orphaned (cmd->conn = NULL) and freed by the
+ * completion, which also closes the socket if the worker had it.
  */
 #ifndef PRH_CONN_H
 #define PRH_CONN_H
@@ -25,12 +26,21 @@
 struct server;
 struct conn;
 
-/* One command in flight: what a worker needs, and its result. */
+/* One command in flight: what a worker needs, and its result.
+ *
+ * From pool_submit() until the completion runs, the worker owns every
+ * field but conn and next_free: it reads devfd, sockfd, timeout_ms, req,
+ * cdb and data, writes res, data, sent and send_err, and closes devfd.
+ * The loop thread may only read sockfd and clear conn.  The pool's
+ * completion lock hands the cmd back (see doc/threads.md). */
 struct cmd {
 	struct pool_job		 job;		/* first: the pool's handle */
 	struct conn		*conn;		/* owner; NULL once orphaned */
 	struct cmd		*next_free;	/* server free list */
 	int			 devfd;		/* the client's device fd */
+	int			 sockfd;	/* socket the worker replies on, or -1 */
+	uint32_t		 sent;		/* reply bytes the worker sent */
+	int			 send_err;	/* the worker's send error, or 0 */
 	unsigned		 timeout_ms;	/* SG_IO timeout */
 	struct proto_req	 req;		/* parsed CDB */
 	uint8_t			 cdb[PRH_CDB_LEN];

@@ -47,6 +47,9 @@ struct server {
 	unsigned		 conn_max;	/* connections that fit the fd limit */
 	struct event		*sig_ev[3];	/* SIGTERM, SIGINT, SIGHUP */
 	struct event		*drain_timer;	/* bounds the drain on shutdown */
+	struct event		*sweep;		/* delivers lazy completions */
+	struct conn		*reaping;	/* conn_reap's connection, or NULL */
+	bool			 eager;		/* pool_set_eager() is on */
 	struct conn_list	 conns;		/* every open connection */
 	struct conn_list	 parked;	/* connections whose command waits for queue room */
 	struct cmd		*free_cmds;	/* recycled commands */
@@ -72,6 +75,10 @@ void server_shutdown(struct server *srv);
 /* A connection was closed (called by conn.c); may end a drain or let
  * accepting resume. */
 void server_conn_gone(struct server *srv);
+
+/* A command whose completion does not wake the loop was submitted: make
+ * sure a sweep delivers it even if its client sends nothing more. */
+void server_sweep_arm(struct server *srv);
 
 /* Get a command buffer (recycled or new): NULL on allocation failure. */
 struct cmd *server_cmd_get(struct server *srv);
