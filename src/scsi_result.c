@@ -115,6 +115,8 @@ scsi_result_check(struct scsi_result *r, uint8_t key, uint8_t asc,
 {
 	r->status = PRH_STATUS_CHECK_CONDITION;
 	r->size = 0;
+	r->host_status = 0;
+	r->driver_status = 0;
 	memset(r->sense, 0, sizeof(r->sense));
 	r->sense[0] = 0x70;		/* current error, fixed format */
 	r->sense[2] = key & 0x0f;
@@ -129,6 +131,8 @@ scsi_result_status(struct scsi_result *r, uint8_t status)
 {
 	r->status = status;
 	r->size = 0;
+	r->host_status = 0;
+	r->driver_status = 0;
 	memset(r->sense, 0, sizeof(r->sense));
 }
 
@@ -160,6 +164,15 @@ scsi_result_transferred(uint32_t dxfer_len, int32_t resid)
 	return dxfer_len - (uint32_t)resid;
 }
 
+/* Record the device's host and driver status for tracing. */
+static void
+scsi_result_record(struct scsi_result *r, unsigned host_status,
+    unsigned driver_status)
+{
+	r->host_status = (uint16_t)host_status;
+	r->driver_status = (uint16_t)driver_status;
+}
+
 /* Map a completed SG_IO into r (sections 2.6, 2.8, 2.9 and decision 2). */
 void
 scsi_result_from_sgio(struct scsi_result *r, unsigned host_status,
@@ -176,8 +189,10 @@ scsi_result_from_sgio(struct scsi_result *r, unsigned host_status,
 			scsi_result_check(r, m->key, m->asc, m->ascq);
 		else
 			r->status = m->status;	/* kernel sense kept */
+		scsi_result_record(r, host_status, driver_status);
 		return;
 	}
+	scsi_result_record(r, host_status, driver_status);
 	if (driver_status & DRIVER_BUSY_MASK) {
 		r->status = PRH_STATUS_BUSY;	/* kernel sense kept */
 		return;

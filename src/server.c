@@ -3,11 +3,13 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -21,6 +23,7 @@
 #include "prh/notify.h"
 #include "prh/pool.h"
 #include "prh/server.h"
+#include "prh/status.h"
 #include "prh/trace.h"
 
 /* How long accepting pauses after EMFILE/ENFILE. */
@@ -34,7 +37,9 @@
 /* Fds kept free beyond those open at start-up and one per worker. */
 #define FD_MARGIN		16
 
-static const int server_signals[3] = { SIGTERM, SIGINT, SIGHUP };
+/* Signals read through a signalfd: blocked in every thread, so no
+ * asynchronous handler ever runs and the loop sees them as plain input. */
+static const int server_signals[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
 
 /* Stop the event loop once nothing is left to finish. */
 static void server_maybe_done(struct server *srv)
@@ -254,12 +259,14 @@ static void server_accept_retry_cb(evutil_socket_t fd, short what, void *arg)
 	server_accept_update(srv);
 }
 
-/* Termination signal: drain. */
-static void server_signal_cb(evutil_socket_t sig, short what, void *arg)
+/* One signal: SIGUSR1 logs the summary, the others drain. */
+static void server_on_signal(struct server *srv, int sig)
 {
-	struct server *srv = arg;
-
-	TRACE(TP_SIGNAL, "signo=%d", (int)sig);
+	TRACE(TP_SIGNAL, "signo=%d", sig);
+	if (sig == SIGUSR1) {
+		status_log_summary(srv);
+		return;
+	}
 	if (srv->draining) {
 		log_info("signal %d during shutdown: exiting now", (int)sig);
 		event_base_loopbreak(srv->base);
@@ -267,6 +274,34 @@ static void server_signal_cb(evutil_socket_t sig, short what, void *arg)
 	}
 	log_info("signal %d: shutting down", (int)sig);
 	server_shutdown(srv);
+}
+
+/* The signalfd is readable: handle every queued signal. */
+static void server_signal_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct signalfd_siginfo si[8];
+	ssize_t n;
+
+	while ((n = read(fd, si, sizeof(si))) > 0) {
+		for (size_t i = 0; i < (size_t)n / sizeof(si[0]); i++)
+			server_on_signal(arg, (int)si[i].ssi_signo);
+	}
+}
+
+/* Block the handled signals and open a signalfd for them: fd or -errno.
+ * Called before the pool starts, so every thread inherits the mask. */
+static int server_signalfd(void)
+{
+	sigset_t set;
+	int fd;
+
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof(server_signals) / sizeof(int); i++)
+		sigaddset(&set, server_signals[i]);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+		return -EINVAL;
+	fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	return fd < 0 ? -errno : fd;
 }
 
 /* The drain took too long (a device never answered): stop anyway. */
@@ -336,6 +371,7 @@ int server_new(struct event_base *base, const struct prh_config *cfg,
 	srv->base = base;
 	srv->cfg = cfg;
 	srv->listen_fd = listen_fd;
+	srv->sig_fd = -1;
 	srv->unlink_path = unlink_path;
 	TAILQ_INIT(&srv->conns);
 	TAILQ_INIT(&srv->parked);
@@ -347,13 +383,15 @@ int server_new(struct event_base *base, const struct prh_config *cfg,
 	if (srv->accept_retry == NULL || srv->drain_timer == NULL ||
 	    srv->sweep == NULL)
 		goto fail;
-	for (int i = 0; i < 3; i++) {
-		srv->sig_ev[i] = evsignal_new(base, server_signals[i],
-		    server_signal_cb, srv);
-		if (srv->sig_ev[i] == NULL || event_add(srv->sig_ev[i],
-		    NULL) < 0)
-			goto fail;
+	srv->sig_fd = server_signalfd();
+	if (srv->sig_fd < 0) {
+		r = srv->sig_fd;
+		goto fail;
 	}
+	srv->sig_ev = event_new(base, srv->sig_fd, EV_READ | EV_PERSIST,
+	    server_signal_cb, srv);
+	if (srv->sig_ev == NULL || event_add(srv->sig_ev, NULL) < 0)
+		goto fail;
 	r = pool_new(base, &lim, server_cmd_done, srv, &srv->pool);
 	if (r < 0)
 		goto fail;
@@ -397,9 +435,10 @@ void server_free(struct server *srv)
 		if (ps.running == 0 && ps.queued == 0)
 			pool_free(srv->pool);
 	}
-	for (int i = 0; i < 3; i++)
-		if (srv->sig_ev[i] != NULL)
-			event_free(srv->sig_ev[i]);
+	if (srv->sig_ev != NULL)
+		event_free(srv->sig_ev);
+	if (srv->sig_fd >= 0)
+		close(srv->sig_fd);
 	if (srv->accept_retry != NULL)
 		event_free(srv->accept_retry);
 	if (srv->drain_timer != NULL)

@@ -72,12 +72,8 @@ sgio_execute(int fd, const uint8_t cdb[PRH_CDB_LEN], uint8_t *data,
 
 	if (r < 0) {
 		scsi_result_from_errno(res, errno);
-		res->host_status = 0;
-		res->driver_status = 0;
 		return;
 	}
 	scsi_result_from_sgio(res, hdr.host_status, hdr.driver_status,
 	    hdr.status, is_in, hdr.dxfer_len, hdr.resid, len);
-	res->host_status = hdr.host_status;
-	res->driver_status = hdr.driver_status;
 }

@@ -35,7 +35,6 @@ static struct {
 	struct server	*srv;
 	struct event	*status_ev;	/* periodic STATUS= */
 	struct event	*watchdog_ev;	/* periodic WATCHDOG=1 */
-	struct event	*usr1_ev;	/* SIGUSR1 */
 	char		 last[STATUS_TEXT_MAX];	/* last STATUS= sent */
 	uint64_t	 replies[2][SC_COUNT];	/* [PR OUT][class] */
 	uint64_t	 started_ns;
@@ -107,13 +106,6 @@ static void status_timer_cb(evutil_socket_t fd, short what, void *arg)
 static void status_watchdog_cb(evutil_socket_t fd, short what, void *arg)
 {
 	notify_send("WATCHDOG=1");
-}
-
-/* SIGUSR1: one summary line. */
-static void status_usr1_cb(evutil_socket_t sig, short what, void *arg)
-{
-	TRACE(TP_SIGNAL, "signo=%d", (int)sig);
-	status_log_summary(arg);
 }
 
 /* Append the per-class counts of one opcode to buf. */
@@ -202,7 +194,7 @@ static struct event *status_timer(struct event_base *base, unsigned ms,
 	return ev;
 }
 
-/* Register timers and SIGUSR1. */
+/* Register the timers (SIGUSR1 arrives through the server's signalfd). */
 int status_start(struct server *srv)
 {
 	uint64_t wd_usec;
@@ -211,9 +203,7 @@ int status_start(struct server *srv)
 	sts.started_ns = trace_now_ns();
 	sts.status_ev = status_timer(srv->base, STATUS_INTERVAL_MS,
 	    status_timer_cb);
-	sts.usr1_ev = evsignal_new(srv->base, SIGUSR1, status_usr1_cb, srv);
-	if (sts.status_ev == NULL || sts.usr1_ev == NULL ||
-	    event_add(sts.usr1_ev, NULL) < 0)
+	if (sts.status_ev == NULL)
 		goto fail;
 	if (notify_watchdog_usec(&wd_usec) > 0) {
 		unsigned ms = (unsigned)(wd_usec / 2000);
@@ -237,7 +227,5 @@ void status_stop(void)
 		event_free(sts.status_ev);
 	if (sts.watchdog_ev != NULL)
 		event_free(sts.watchdog_ev);
-	if (sts.usr1_ev != NULL)
-		event_free(sts.usr1_ev);
-	sts.status_ev = sts.watchdog_ev = sts.usr1_ev = NULL;
+	sts.status_ev = sts.watchdog_ev = NULL;
 }

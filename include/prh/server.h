@@ -45,7 +45,8 @@ struct server {
 	bool			 accept_full;	/* conn_max reached */
 	unsigned		 accept_pauses;	/* EMFILE pauses since the last accept */
 	unsigned		 conn_max;	/* connections that fit the fd limit */
-	struct event		*sig_ev[3];	/* SIGTERM, SIGINT, SIGHUP */
+	struct event		*sig_ev;	/* the signalfd: TERM, INT, HUP, USR1 */
+	int			 sig_fd;
 	struct event		*drain_timer;	/* bounds the drain on shutdown */
 	struct event		*sweep;		/* delivers lazy completions */
 	struct conn		*reaping;	/* conn_reap's connection, or NULL */

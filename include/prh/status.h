@@ -17,9 +17,10 @@ void status_count_reply(uint8_t opcode, uint32_t status);
 /* Add time a worker spent in SG_IO (any thread). */
 void status_worker_busy(uint64_t ns);
 
-/* Register the STATUS= timer, the watchdog timer (when the service
- * manager asks for one) and SIGUSR1 on the server's event base: 0 or a
- * negative errno.  Nothing is sent before status_refresh(). */
+/* Register the STATUS= timer and the watchdog timer (when the service
+ * manager asks for one) on the server's event base: 0 or a negative
+ * errno.  Nothing is sent before status_refresh().  SIGUSR1 comes in
+ * through the server's signalfd and calls status_log_summary(). */
 int status_start(struct server *srv);
 
 /* Send STATUS= now if it changed since the last one (first: always). */

@@ -24,6 +24,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <dirent.h>
 #include <signal.h>
@@ -156,9 +157,19 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		return -1;
 	if (server_new(fz.base, &fz.cfg, fd, NULL, &fz.srv) < 0)
 		return -1;
-	/* Leave SIGINT and SIGTERM to the fuzzer. */
-	for (int i = 0; i < 3; i++)
-		event_del(fz.srv->sig_ev[i]);
+	/* Leave SIGINT and SIGTERM to the fuzzer: the server blocked them
+	 * for its signalfd. */
+	event_del(fz.srv->sig_ev);
+	{
+		sigset_t set;
+
+		sigemptyset(&set);
+		sigaddset(&set, SIGINT);
+		sigaddset(&set, SIGTERM);
+		sigaddset(&set, SIGHUP);
+		sigaddset(&set, SIGUSR1);
+		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	}
 	if (fuzz_open_kinds(fd) < 0)
 		return -1;
 	event_base_loop(fz.base, EVLOOP_NONBLOCK);
