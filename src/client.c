@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -235,4 +236,49 @@ client_command(int sock, const uint8_t cdb[PRH_CDB_LEN], int devfd,
 	if (rc == 0)
 		rc = client_read_reply(sock, r);
 	return rc;
+}
+
+static const char *const client_pr_types[] = {
+	[1] = "we", [3] = "ea", [5] = "we-ro", [6] = "ea-ro", [7] = "we-ar",
+	[8] = "ea-ar",
+};
+
+/* Name of a reservation type, or NULL. */
+const char *
+client_pr_type_name(unsigned type)
+{
+	return type < sizeof(client_pr_types) / sizeof(client_pr_types[0]) ?
+	    client_pr_types[type] : NULL;
+}
+
+/* Parse a reservation type name or number: 0 and *type, or -EINVAL. */
+int
+client_parse_pr_type(const char *s, uint8_t *type)
+{
+	char *end;
+	unsigned long v;
+
+	for (unsigned i = 0; i < sizeof(client_pr_types) /
+	    sizeof(client_pr_types[0]); i++) {
+		if (client_pr_types[i] && strcmp(s, client_pr_types[i]) == 0) {
+			*type = (uint8_t)i;
+			return 0;
+		}
+	}
+	v = strtoul(s, &end, 0);
+	if (*s == '\0' || *end != '\0' || v > 15)
+		return -EINVAL;
+	*type = (uint8_t)v;
+	return 0;
+}
+
+/* Parse a 64-bit key: 0 and *key, or -EINVAL. */
+int
+client_parse_key(const char *s, uint64_t *key)
+{
+	char *end;
+
+	errno = 0;
+	*key = strtoull(s, &end, 0);
+	return (*s == '\0' || *end != '\0' || errno) ? -EINVAL : 0;
 }

@@ -48,11 +48,6 @@ static const struct prc_verb prc_verbs[] = {
 	{ "register-ignore",	1, 6, 1, "NEWKEY" },
 };
 
-static const char *const prc_type_names[] = {
-	[1] = "we", [3] = "ea", [5] = "we-ro", [6] = "ea-ro", [7] = "we-ar",
-	[8] = "ea-ar",
-};
-
 /* Print usage to f. */
 static void prc_usage(FILE *f, const char *argv0)
 {
@@ -68,35 +63,6 @@ static void prc_usage(FILE *f, const char *argv0)
 	fprintf(f, "\nKEY: a number (0x... for hex). TYPE: we, ea, we-ro, "
 	    "ea-ro, we-ar, ea-ar.\nExit: 0 GOOD, 24 RESERVATION CONFLICT, "
 	    "1 other status, 2 usage, 3 helper unreachable.\n");
-}
-
-/* Parse a reservation type name or number: 0 and *t, or -EINVAL. */
-static int prc_parse_type(const char *s, uint8_t *t)
-{
-	char *end;
-	unsigned long v;
-
-	for (unsigned i = 0; i < 9; i++) {
-		if (prc_type_names[i] && strcmp(s, prc_type_names[i]) == 0) {
-			*t = (uint8_t)i;
-			return 0;
-		}
-	}
-	v = strtoul(s, &end, 0);
-	if (*s == '\0' || *end != '\0' || v > 15)
-		return -EINVAL;
-	*t = (uint8_t)v;
-	return 0;
-}
-
-/* Parse a 64-bit key: 0 and *k, or -EINVAL. */
-static int prc_parse_key(const char *s, uint64_t *k)
-{
-	char *end;
-
-	errno = 0;
-	*k = strtoull(s, &end, 0);
-	return (*s == '\0' || *end != '\0' || errno) ? -EINVAL : 0;
 }
 
 /* Words for a sense key. */
@@ -212,8 +178,8 @@ static void prc_print_data(uint8_t sa, const uint8_t *d, uint32_t size)
 		for (int i = 0; i < 8; i++)
 			k = (k << 8) | d[8 + i];
 		printf("  generation %" PRIu32 ", reserved by key 0x%" PRIx64
-		    ", type %s\n", gen, k, type < 9 && prc_type_names[type] ?
-		    prc_type_names[type] : "?");
+		    ", type %s\n", gen, k, client_pr_type_name(type) ?
+		    client_pr_type_name(type) : "?");
 	} else {
 		printf("  %" PRIu32 " byte(s) of data\n", size);
 	}
@@ -232,12 +198,12 @@ static int prc_run(const char *sock, const char *dev, int rdonly,
 		const char *tstr = v->nargs == 2 && v->sa != 0 ? args[1] :
 		    v->nargs == 3 ? args[2] : NULL;
 
-		if (v->sa == 6 ? prc_parse_key(args[0], &sakey) :
-		    prc_parse_key(args[0], &key))
+		if (v->sa == 6 ? client_parse_key(args[0], &sakey) :
+		    client_parse_key(args[0], &key))
 			return fprintf(stderr, "invalid key '%s'\n", args[0]), 2;
 		if (((v->sa == 0 || v->sa >= 4) && v->nargs > 1 &&
-		    prc_parse_key(args[1], &sakey)) ||
-		    (tstr != NULL && prc_parse_type(tstr, &type)))
+		    client_parse_key(args[1], &sakey)) ||
+		    (tstr != NULL && client_parse_pr_type(tstr, &type)))
 			return fprintf(stderr, "invalid argument\n"), 2;
 		client_cdb_pr_out(cdb, v->sa, type, sizeof(param));
 		client_param_basic(param, key, sakey, 0);

@@ -33,6 +33,16 @@ int client_write_all(int sock, const void *buf, size_t len);
 /* Read exactly len bytes: 0, -ECONNRESET on EOF, or -errno. */
 int client_read_all(int sock, void *buf, size_t len);
 
+/* Name of a persistent reservation type ("we", "ea", "we-ro", "ea-ro",
+ * "we-ar", "ea-ar"), or NULL for a value SPC-4 does not define. */
+const char *client_pr_type_name(unsigned type);
+
+/* Parse a reservation type, by name or as a number 0..15: 0, or -EINVAL. */
+int client_parse_pr_type(const char *s, uint8_t *type);
+
+/* Parse a 64-bit reservation key (decimal, or hex with 0x): 0, or -EINVAL. */
+int client_parse_key(const char *s, uint64_t *key);
+
 /* Build a PR IN CDB (16 bytes, zero-filled) for service action sa. */
 void client_cdb_pr_in(uint8_t cdb[PRH_CDB_LEN], uint8_t sa,
     uint16_t alloc_len);

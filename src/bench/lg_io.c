@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "prh/client.h"
+#include "prh/fdpass.h"
 #include "bench.h"
 #include "lg.h"
 
@@ -96,33 +97,15 @@ lg_want_out(struct lg_thread *t, struct lg_conn *c, int on)
 static void
 lg_send(struct lg_thread *t, struct lg_conn *c)
 {
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int))];
-	} ctl;
-	struct cmsghdr *cm;
-	struct msghdr msg;
-	struct iovec iov;
 	ssize_t n;
 
-	memset(&msg, 0, sizeof(msg));
-	iov.iov_base = c->req + c->tx_off;
-	iov.iov_len = (size_t)(c->tx_len - c->tx_off);
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	if (c->tx_off == 0) {
-		memset(&ctl, 0, sizeof(ctl));
-		msg.msg_control = ctl.buf;
-		msg.msg_controllen = sizeof(ctl.buf);
-		cm = CMSG_FIRSTHDR(&msg);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &t->run->o->devfds[c->dev], sizeof(int));
-	}
-	n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-	if (n < 0 && errno != EAGAIN && errno != EINTR) {
-		lg_lose(t, c, lg_err_kind(errno, BENCH_ERR_SEND));
+	/* The fd rides on the first byte of the request, as QEMU sends it;
+	 * the socket is non-blocking, so a full buffer gives -EAGAIN. */
+	n = fdpass_send(c->fd, c->req + c->tx_off,
+	    (size_t)(c->tx_len - c->tx_off),
+	    c->tx_off == 0 ? t->run->o->devfds[c->dev] : -1);
+	if (n < 0 && n != -EAGAIN) {
+		lg_lose(t, c, lg_err_kind((int)-n, BENCH_ERR_SEND));
 		return;
 	}
 	if (n > 0)

@@ -109,40 +109,6 @@ static const struct e2e_verb e2e_verbs[] = {
 	{ "register-ignore", 1, 6, 1 },
 };
 
-static const char *const e2e_types[] = {
-	[1] = "we", [3] = "ea", [5] = "we-ro", [6] = "ea-ro", [7] = "we-ar",
-	[8] = "ea-ar",
-};
-
-/* Parse a reservation type name or number: 0 and *t, or -EINVAL. */
-static int e2e_parse_type(const char *s, uint8_t *t)
-{
-	char *end;
-	unsigned long v;
-
-	for (unsigned i = 0; i < 9; i++) {
-		if (e2e_types[i] != NULL && strcmp(s, e2e_types[i]) == 0) {
-			*t = (uint8_t)i;
-			return 0;
-		}
-	}
-	v = strtoul(s, &end, 0);
-	if (*s == '\0' || *end != '\0' || v > 15)
-		return -EINVAL;
-	*t = (uint8_t)v;
-	return 0;
-}
-
-/* Parse a 64-bit key: 0 and *k, or -EINVAL. */
-static int e2e_parse_key(const char *s, uint64_t *k)
-{
-	char *end;
-
-	errno = 0;
-	*k = strtoull(s, &end, 0);
-	return (*s == '\0' || *end != '\0' || errno) ? -EINVAL : 0;
-}
-
 /* Read a big-endian integer of n bytes. */
 static uint64_t e2e_be(const uint8_t *p, int n)
 {
@@ -286,22 +252,22 @@ static int e2e_build(const struct e2e_step *st, uint8_t cdb[PRH_CDB_LEN],
 		return 0;
 	}
 	if (v->sa == 6) {
-		if (e2e_parse_key(st->args[0], &sakey))
+		if (client_parse_key(st->args[0], &sakey))
 			return -EINVAL;
 		if (e2e_mod(st, "rk=") >= 0)
 			key = (uint64_t)e2e_mod(st, "rk=");
-	} else if (e2e_parse_key(st->args[0], &key)) {
+	} else if (client_parse_key(st->args[0], &key)) {
 		return -EINVAL;
 	}
 	if (v->sa == 0 || v->sa >= 4) {
-		if (v->nargs > 1 && e2e_parse_key(st->args[1], &sakey))
+		if (v->nargs > 1 && client_parse_key(st->args[1], &sakey))
 			return -EINVAL;
 		if (v->nargs == 3)
 			tstr = st->args[2];
 	} else if (v->nargs == 2) {
 		tstr = st->args[1];
 	}
-	if (tstr != NULL && e2e_parse_type(tstr, &type))
+	if (tstr != NULL && client_parse_pr_type(tstr, &type))
 		return -EINVAL;
 	*plen = len >= 0 ? (size_t)len : 24;
 	client_cdb_pr_out(cdb, sa, type, (uint16_t)*plen);
@@ -347,7 +313,7 @@ static int e2e_check_keys(const char *want, const struct client_reply *r)
 	snprintf(copy, sizeof(copy), "%s", want);
 	for (tok = strtok_r(copy, ",", &save); tok != NULL;
 	    tok = strtok_r(NULL, ",", &save), n++) {
-		if (e2e_parse_key(tok, &k))
+		if (client_parse_key(tok, &k))
 			return -1;
 		for (o = 8; o + 8 <= 8 + len; o += 8)
 			if (e2e_be(r->data + o, 8) == k)
@@ -373,7 +339,7 @@ static int e2e_check_res(const char *want, const struct client_reply *r)
 	if (slash == NULL || len < 16 || r->size < 24)
 		return -1;
 	*slash = '\0';
-	if (e2e_parse_key(copy, &k) || e2e_parse_type(slash + 1, &t))
+	if (client_parse_key(copy, &k) || client_parse_pr_type(slash + 1, &t))
 		return -1;
 	return e2e_be(r->data + 8, 8) == k && (r->data[21] & 0xf) == t ?
 	    0 : -1;
@@ -400,10 +366,10 @@ static int e2e_check_fs(const char *want, const struct client_reply *r)
 	    tok = strtok_r(NULL, ",", &save), n++) {
 		if ((star = strchr(tok, '*')) != NULL) {
 			*star = '\0';
-			if (e2e_parse_type(star + 1, &t))
+			if (client_parse_pr_type(star + 1, &t))
 				return -1;
 		}
-		if (e2e_parse_key(tok, &k))
+		if (client_parse_key(tok, &k))
 			return -1;
 		for (o = 8; o + 24 <= 8 + len; o += 24 + dl) {
 			dl = (uint32_t)e2e_be(r->data + o + 20, 4);
