@@ -1,4 +1,5 @@
-/* Unit tests for config: defaults, every option, and the errors. */
+/* Unit tests for config: defaults, every option (-k -q -v, the pool and
+ * timeout options, -d -f -u -g -T), and the errors. */
 #include <stdio.h>
 #include <string.h>
 
@@ -7,6 +8,7 @@
 #include <criterion/redirect.h>
 
 #include "prh/config.h"
+#include "prh/trace.h"
 
 /* Parse a NULL-terminated argument list. */
 static enum config_action parse(struct prh_config *cfg, const char **args)
@@ -21,9 +23,10 @@ static enum config_action parse(struct prh_config *cfg, const char **args)
 	return config_parse(cfg, argc, argv);
 }
 
-/* Silence and capture stdio for tests that print. */
+/* Silence and capture stdio for tests that print; -T state starts clean. */
 static void redirect(void)
 {
+	trace_reset();
 	cr_redirect_stdout();
 	cr_redirect_stderr();
 }
@@ -160,6 +163,127 @@ Test(config, error_before_help_wins, .init = redirect)
 {
 	struct prh_config cfg;
 	const char *args[] = { "--threads=0", "-h", NULL };
+
+	cr_assert_eq(parse(&cfg, args), CONFIG_EXIT_ERROR);
+}
+
+/* -d -f -u -g -T: the process-model options. */
+
+Test(opts, defaults)
+{
+	struct prh_config cfg;
+	const char *args[] = { NULL };
+
+	cr_assert_eq(parse(&cfg, args), CONFIG_RUN);
+	cr_expect_not(cfg.daemonize);
+	cr_expect_not(cfg.pidfile_given);
+	cr_expect_str_eq(cfg.pidfile, PRH_RUNSTATEDIR "/qemu-pr-helper.pid");
+	cr_expect_null(cfg.user);
+	cr_expect_null(cfg.group);
+}
+
+Test(opts, short_forms)
+{
+	struct prh_config cfg;
+	const char *args[] = { "-d", "-f", "/tmp/x.pid", "-u", "nobody",
+	    "-g", "nogroup", NULL };
+
+	cr_assert_eq(parse(&cfg, args), CONFIG_RUN);
+	cr_expect(cfg.daemonize);
+	cr_expect(cfg.pidfile_given);
+	cr_expect_str_eq(cfg.pidfile, "/tmp/x.pid");
+	cr_expect_str_eq(cfg.user, "nobody");
+	cr_expect_eq(cfg.uid, 65534);
+	cr_expect_str_eq(cfg.group, "nogroup");
+	cr_expect_eq(cfg.gid, 65534);
+}
+
+Test(opts, long_forms_and_numbers)
+{
+	struct prh_config cfg;
+	const char *args[] = { "--daemon", "--pidfile=rel.pid", "--user=107",
+	    "--group", "108", NULL };
+
+	cr_assert_eq(parse(&cfg, args), CONFIG_RUN);
+	cr_expect(cfg.daemonize);
+	cr_expect_str_eq(cfg.pidfile, "rel.pid");
+	cr_expect_eq(cfg.uid, 107);
+	cr_expect_eq(cfg.gid, 108);
+}
+
+Test(opts, root_by_name)
+{
+	struct prh_config cfg;
+	const char *args[] = { "-u", "root", "-g", "root", NULL };
+
+	cr_assert_eq(parse(&cfg, args), CONFIG_RUN);
+	cr_expect_eq(cfg.uid, 0);
+	cr_expect_eq(cfg.gid, 0);
+}
+
+Test(opts, invalid_user, .init = redirect)
+{
+	struct prh_config cfg;
+	const char *args[] = { "-u", "no-such-user-xyz", NULL };
+
+	cr_assert_eq(parse(&cfg, args), CONFIG_EXIT_ERROR);
+	fflush(stderr);
+	cr_expect_stderr_eq_str("qemu-pr-helper: invalid user "
+	    "'no-such-user-xyz'\n");
+}
+
+Test(opts, invalid_group, .init = redirect)
+{
+	struct prh_config cfg;
+	const char *args[] = { "--group=12ab", NULL };
+
+	cr_assert_eq(parse(&cfg, args), CONFIG_EXIT_ERROR);
+	fflush(stderr);
+	cr_expect_stderr_eq_str("qemu-pr-helper: invalid group '12ab'\n");
+}
+
+Test(opts, invalid_negative_uid, .init = redirect)
+{
+	struct prh_config cfg;
+	const char *args[] = { "-u", "-1", NULL };
+
+	cr_assert_eq(parse(&cfg, args), CONFIG_EXIT_ERROR);
+}
+
+Test(opts, trace_help_lists_points, .init = redirect)
+{
+	struct prh_config cfg;
+	const char *args[] = { "-T", "help", NULL };
+
+	cr_assert_eq(parse(&cfg, args), CONFIG_EXIT_OK);
+	fflush(stdout);
+	cr_expect_stdout_neq_str("");
+}
+
+Test(opts, trace_enables, .init = redirect)
+{
+	struct prh_config cfg;
+	const char *args[] = { "-T", "prh_accept", "--trace=enable=prh_close",
+	    NULL };
+
+	cr_assert_eq(parse(&cfg, args), CONFIG_RUN);
+	cr_expect(trace_on[TP_ACCEPT]);
+	cr_expect(trace_on[TP_CLOSE]);
+	cr_expect_not(trace_on[TP_REPLY]);
+}
+
+Test(opts, trace_error_exits, .init = redirect)
+{
+	struct prh_config cfg;
+	const char *args[] = { "-T", "bogus=x", NULL };
+
+	cr_assert_eq(parse(&cfg, args), CONFIG_EXIT_ERROR);
+}
+
+Test(opts, empty_pidfile_refused, .init = redirect)
+{
+	struct prh_config cfg;
+	const char *args[] = { "-f", "", NULL };
 
 	cr_assert_eq(parse(&cfg, args), CONFIG_EXIT_ERROR);
 }
