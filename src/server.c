@@ -361,6 +361,7 @@ int server_new(struct event_base *base, const struct prh_config *cfg,
 		.max_per_device = cfg->max_per_device,
 		.queue_max = cfg->queue_max,
 		.dev_queue_max = cfg->queue_max / 4 ? cfg->queue_max / 4 : 1,
+		.defer_wake = 1,
 	};
 	struct server *srv;
 	int r = -ENOMEM;

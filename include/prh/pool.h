@@ -12,6 +12,12 @@
  * same key run at once.  Further jobs for that key wait in the queue while
  * jobs for other keys are picked.
  *
+ * Wake-ups: pool_submit() wakes a sleeping worker at once, or, with
+ * defer_wake, from an event it activates on the loop, which runs after
+ * every callback of the loop's current iteration: a batch of requests read
+ * in one iteration then costs one wake-up, and the woken worker does not
+ * preempt the loop in the middle of the batch.
+ *
  * Bounds: at most queue_max jobs wait (not running) in total, and at most
  * dev_queue_max for any one key; pool_submit() returns -EAGAIN beyond that.
  */
@@ -52,6 +58,7 @@ struct pool_limits {
 	unsigned	max_per_device;		/* running jobs per key (>= 1) */
 	unsigned	queue_max;		/* waiting jobs in total */
 	unsigned	dev_queue_max;		/* waiting jobs per key */
+	int		defer_wake;		/* wake from the loop (see above) */
 };
 
 /* Pool counters for status reports (loop thread). */

@@ -35,6 +35,7 @@ struct tjob {
 	int		 delivered;	/* done() calls (loop thread) */
 	int		 sigs_blocked;	/* work() saw SIGTERM etc. blocked */
 	size_t		 stack;		/* work()'s thread stack size */
+	pid_t		 tid;		/* thread that ran work() */
 };
 
 /* The gate blocking jobs wait on, and a count of jobs that started. */
@@ -50,6 +51,7 @@ static struct event_base	*base;
 static struct pool		*pool;
 static unsigned			 ndelivered;	/* loop thread */
 static int			 timed_out;
+static int			 defer_wake;	/* make_pool's defer_wake */
 static void			(*done_hook)(struct tjob *);
 
 /* Get the test job around a pool job. */
@@ -102,6 +104,7 @@ test_work(struct pool_job *pj)
 	sigset_t	 cur;
 
 	pthread_sigmask(SIG_BLOCK, NULL, &cur);
+	j->tid = gettid();
 	j->stack = thread_stack_size();
 	j->sigs_blocked = sigismember(&cur, SIGTERM) == 1 &&
 	    sigismember(&cur, SIGHUP) == 1 && sigismember(&cur, SIGINT) == 1 &&
@@ -209,6 +212,7 @@ run_pending(void)
 static void
 setup(void)
 {
+	defer_wake = 0;
 	cr_assert_eq(evthread_use_pthreads(), 0);
 	base = event_base_new();
 	cr_assert_not_null(base);
@@ -228,7 +232,8 @@ teardown(void)
 static void
 make_pool(unsigned threads, unsigned per_dev, unsigned qmax, unsigned dqmax)
 {
-	struct pool_limits	lim = { threads, per_dev, qmax, dqmax };
+	struct pool_limits	lim = { threads, per_dev, qmax, dqmax,
+				    defer_wake };
 
 	cr_assert_eq(pool_new(base, &lim, test_done, &ndelivered, &pool), 0);
 	cr_assert_not_null(pool);
@@ -458,7 +463,8 @@ Test(pool, job_submitted_while_all_workers_sleep_runs_many_workers)
 
 /* One job at a time, each submitted as the workers go idle: a lost
  * wake-up at that boundary would leave a job waiting for ever. */
-Test(pool, one_at_a_time_never_loses_a_wakeup)
+static void
+one_at_a_time(void)
 {
 	struct tjob	*j = jobs_new(1, 5, 0);
 	unsigned	 i;
@@ -472,6 +478,77 @@ Test(pool, one_at_a_time_never_loses_a_wakeup)
 	}
 	cr_assert_eq(atomic_load(&j[0].ran), 20000);
 	free(j);
+}
+
+Test(pool, one_at_a_time_never_loses_a_wakeup)
+{
+	one_at_a_time();
+}
+
+Test(pool, one_at_a_time_never_loses_a_deferred_wakeup)
+{
+	defer_wake = 1;
+	one_at_a_time();
+}
+
+/* With defer_wake, jobs submitted while every worker sleeps wait for the
+ * loop: the kick event wakes a worker, which passes the wake-up on until
+ * each blocking job has a worker of its own. */
+Test(pool, deferred_wake_comes_from_the_loop)
+{
+	struct tjob	*j = jobs_new(3, 0, 1);
+	pid_t		 workers[32];
+	unsigned	 n, i;
+
+	defer_wake = 1;
+	n = make_pool_find_workers(4, workers, 32);
+	wait_asleep(workers, n);
+	for (i = 0; i < 3; i++) {
+		j[i].pj.devkey = 10 + i;
+		cr_assert_eq(pool_submit(pool, &j[i].pj), 0);
+	}
+	/* Every worker sleeps and nothing woke one: all three wait. */
+	expect_stats(0, 3, 3, 0);
+	cr_assert_eq(atomic_load(&j[0].ran), 0);
+	run_pending();			/* the kick */
+	wait_started(3);
+	expect_stats(3, 0, 3, 0);
+	open_gate();
+	run_until(3);
+	for (i = 0; i < 3; i++)
+		cr_assert_eq(j[i].delivered, 1);
+	free(j);
+}
+
+/* The worker that went to sleep last is woken first, so one worker serves
+ * a client that sends one command at a time. */
+static void
+last_asleep_first(void)
+{
+	struct tjob	*j = jobs_new(6, 7, 0);
+	pid_t		 workers[32];
+	unsigned	 n, i;
+
+	n = make_pool_find_workers(4, workers, 32);
+	for (i = 0; i < 6; i++) {
+		wait_asleep(workers, n);
+		cr_assert_eq(pool_submit(pool, &j[i].pj), 0);
+		run_until(i + 1);
+		cr_assert_eq(j[i].tid, j[0].tid, "job %u ran on thread %d, "
+		    "job 0 on %d", i, (int)j[i].tid, (int)j[0].tid);
+	}
+	free(j);
+}
+
+Test(pool, worker_asleep_last_is_woken_first)
+{
+	last_asleep_first();
+}
+
+Test(pool, worker_asleep_last_is_woken_first_deferred)
+{
+	defer_wake = 1;
+	last_asleep_first();
 }
 
 /* Blocking jobs on distinct keys, submitted in a burst while every worker
@@ -859,7 +936,7 @@ Test(pool, workers_block_signals_have_small_stacks_caller_mask_kept)
 
 Test(pool, bad_limits_are_refused)
 {
-	struct pool_limits	 lim = { 0, 1, 1, 1 };
+	struct pool_limits	 lim = { 0, 1, 1, 1, 0 };
 	struct pool		*p = (struct pool *)&lim;
 
 	cr_assert_eq(pool_new(base, &lim, test_done, NULL, &p), -EINVAL);
