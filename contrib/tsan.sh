@@ -3,7 +3,8 @@
 # itself is the instrumented program:
 #  1. build qemu-pr-helper and the pool stress driver with clang
 #     -fsanitize=thread in their own build dir ($PRH_TSAN_BUILDDIR);
-#  2. run the stress driver (tests/fuzz/stress_pool);
+#  2. run the stress driver (tests/fuzz/stress_pool), with the deferred
+#     wake-up the daemon uses and with the immediate one;
 #  3. run the integration tests of the normal build ($PRH_BUILDDIR, built
 #     with make check already) against the TSan helper (PRH_HELPER_BIN).
 # Every TSan report goes to a file under $PRH_TSAN_BUILDDIR/tsan-logs; any
@@ -32,13 +33,17 @@ export TSAN_OPTIONS
 
 passed=0 failed=0 skipped=0
 
-echo "-- stress_pool under TSan"
-./tests/fuzz/stress_pool "${PRH_TSAN_STRESS:-5000}" >stress.out 2>&1
-rc=$?
-sp=$(grep -c '^ok' stress.out) sf=$(grep -c '^not ok' stress.out)
-[ "$rc" -ne 0 ] && [ "$sf" -eq 0 ] && sf=1
-grep '^not ok' stress.out
-passed=$((passed + sp)) failed=$((failed + sf))
+for defer in 1 0; do
+	echo "-- stress_pool under TSan (deferred wake-up: $defer)"
+	./tests/fuzz/stress_pool "${PRH_TSAN_STRESS:-5000}" "$defer" \
+	    >stress.$defer.out 2>&1
+	rc=$?
+	sp=$(grep -c '^ok' stress.$defer.out)
+	sf=$(grep -c '^not ok' stress.$defer.out)
+	[ "$rc" -ne 0 ] && [ "$sf" -eq 0 ] && sf=1
+	grep '^not ok' stress.$defer.out
+	passed=$((passed + sp)) failed=$((failed + sf))
+done
 
 echo "-- integration tests against the TSan helper"
 # shellcheck disable=SC2086

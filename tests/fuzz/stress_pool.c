@@ -8,7 +8,8 @@
  * Reported as TAP: every submitted job is delivered exactly once unless
  * cancelled, a cancelled job never runs, the cap holds, the bounds were
  * reached, and nothing is lost at shutdown.
- * Usage: stress_pool [completions]   (default 20000)
+ * Usage: stress_pool [completions [defer]]   (defaults 20000 and 1: the
+ * daemon's deferred wake-up; 0 wakes workers from pool_submit itself)
  */
 #include "config.h"
 
@@ -177,6 +178,7 @@ int main(int argc, char **argv)
 	int n = 0, failed = 0, r;
 
 	target = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 20000;
+	lim.defer_wake = argc > 2 ? atoi(argv[2]) != 0 : 1;
 	if (evthread_use_pthreads() < 0 || (base = event_base_new()) == NULL)
 		return 1;
 	r = pool_new(base, &lim, sp_done, NULL, &pool);
@@ -208,8 +210,9 @@ int main(int argc, char **argv)
 	sp_tap(&n, &failed, refused > 0, "queue bounds were reached");
 	sp_tap(&n, &failed, st.running == 0 && st.queued == 0,
 	    "pool empty at the end");
-	printf("# %u completed, %u cancelled, %u refused\n", completed,
-	    cancelled, refused);
+	printf("# %u completed, %u cancelled, %u refused, %s wake-up\n",
+	    completed, cancelled, refused,
+	    lim.defer_wake ? "deferred" : "immediate");
 	pool_shutdown(pool);
 	pool_free(pool);
 	event_free(deadline);
