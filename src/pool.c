@@ -18,9 +18,9 @@
  * through every worker cost 12% of throughput with one client).  The post
  * happens after the queue lock is released, so the woken worker does not
  * run only to block on that lock.  With defer_wake, pool_submit() wakes
- * nobody itself: it activates the kick event, which runs after the loop's
- * other callbacks of the current iteration and wakes one worker for the
- * whole batch (pool_kick_cb).  A worker that finishes a job accounts for it
+ * nobody itself: it activates the kick event, which runs after the
+ * callbacks already queued in the loop's current iteration and wakes one
+ * worker for the whole batch (pool_kick_cb).  A worker that finishes a job accounts for it
  * and takes the next one in one hold of the queue lock, so a burst of fast
  * jobs is drained without any futex call, while slow jobs still fan out
  * one wake-up per job taken.
@@ -80,8 +80,9 @@ struct pool_worker {
 	STAILQ_ENTRY(pool_worker) idle_entry;	/* on pool.idle */
 };
 
-/* The pool.  Immutable after pool_new: base, ev, done, done_arg, lim,
- * workers, nthreads, nbuckets.  pool.lock protects the job queue, the
+/* The pool.  Immutable after pool_new: base, ev, kick, done, done_arg,
+ * lim, workers, nthreads, nbuckets.  kicking belongs to the loop thread
+ * (it is also written under pool.lock).  pool.lock protects the job queue, the
  * per-key table and the counters beside it; pool.dlock protects only the
  * completion list.  completed is touched by the loop thread alone.  Lock
  * order: never hold both (workers take them one after the other).
@@ -92,7 +93,7 @@ struct pool {
 	struct event_base	*base;
 	struct event		*ev;		/* completion event */
 	struct event		*kick;		/* deferred wake-up (defer_wake) */
-	int			 kicking;	/* kick active; loop thread only */
+	int			 kicking;	/* kick is active */
 	pool_done_fn		 done;
 	void			*done_arg;
 	struct pool_limits	 lim;
@@ -107,6 +108,7 @@ struct pool {
 	unsigned		 running;	/* jobs on workers */
 	unsigned		 ndevs;		/* live pool_dev structs */
 	STAILQ_HEAD(, pool_worker) idle;	/* sleeping, last asleep first */
+	unsigned		 nidle;		/* length of idle */
 	unsigned		 nwake;		/* woken, not yet back on lock */
 	int			 shut;		/* pool_shutdown() was called */
 	int			 quit;		/* workers must exit */
@@ -202,7 +204,8 @@ pool_dev_update_ready(struct pool *p, struct pool_dev *d)
 /* Pick a sleeping worker to wake if work is runnable and no wake-up is
  * already on its way: the worker, whose semaphore the caller posts once it
  * has released p->lock, or NULL.  Called with p->lock held after the ready
- * list may have grown, and by a worker after it took a job.  Posting after
+ * list may have grown (pool_submit without defer_wake, the kick callback),
+ * and by a worker after it took a job.  Posting after
  * the unlock keeps the woken worker from preempting the poster only to
  * block on the lock it still holds. */
 static struct pool_worker *
@@ -214,6 +217,7 @@ pool_wake(struct pool *p)
 	    (w = STAILQ_FIRST(&p->idle)) == NULL)
 		return NULL;
 	STAILQ_REMOVE_HEAD(&p->idle, idle_entry);
+	p->nidle--;
 	p->nwake++;
 	return w;
 }
@@ -232,6 +236,7 @@ static void
 pool_wait(struct pool *p, struct pool_worker *w)
 {
 	STAILQ_INSERT_HEAD(&p->idle, w, idle_entry);
+	p->nidle++;
 	pthread_mutex_unlock(&p->lock);
 	while (sem_wait(&w->sem) != 0)
 		;			/* EINTR: signals are blocked anyway */
@@ -373,9 +378,10 @@ pool_done_cb(evutil_socket_t fd, short what, void *arg)
 	pool_reap(arg);
 }
 
-/* Kick event callback (defer_wake): the loop has run this iteration's
- * other callbacks, so the jobs they submitted are all queued; wake one
- * worker for them, who passes the wake-up on if more stay runnable. */
+/* Kick event callback (defer_wake): the loop has run the callbacks queued
+ * before the kick, every socket this iteration found readable, so the jobs
+ * they submitted are all queued; wake one worker for them, who passes the
+ * wake-up on while more stay runnable. */
 static void
 pool_kick_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -384,8 +390,8 @@ pool_kick_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	p->kicking = 0;
 	pthread_mutex_lock(&p->lock);
+	p->kicking = 0;
 	wake = pool_wake(p);
 	pthread_mutex_unlock(&p->lock);
 	pool_post(wake);
@@ -439,6 +445,7 @@ pool_join(struct pool *p, unsigned n)
 	p->quit = 1;
 	while ((w = STAILQ_FIRST(&p->idle)) != NULL) {
 		STAILQ_REMOVE_HEAD(&p->idle, idle_entry);
+		p->nidle--;
 		sem_post(&w->sem);
 	}
 	pthread_mutex_unlock(&p->lock);
@@ -661,6 +668,7 @@ pool_get_stats(struct pool *p, struct pool_stats *st)
 	st->running = p->running;
 	st->queued = p->waiting;
 	st->devices = p->ndevs;
+	st->idle = p->nidle;
 	pthread_mutex_unlock(&p->lock);
 	st->completed = p->completed;
 }

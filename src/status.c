@@ -172,12 +172,13 @@ void status_log_summary(struct server *srv)
 	log_msg(LOG_NOTICE, "summary: connections open=%u accepted=%llu "
 	    "closed_protocol=%llu; commands answered=%llu in_flight=%u "
 	    "parked=%u;%s pool running=%u queued=%u devices=%u%s "
-	    "completed=%llu; workers=%u utilisation=%.1f%%",
+	    "completed=%llu; workers=%u idle=%u utilisation=%.1f%%",
 	    s->connections, (unsigned long long)s->accepted,
 	    (unsigned long long)s->closed_protocol,
 	    (unsigned long long)s->commands, s->inflight, s->parked, rep,
 	    ps.running, ps.queued, ps.devices, devs,
-	    (unsigned long long)ps.completed, srv->cfg->threads, util);
+	    (unsigned long long)ps.completed, srv->cfg->threads, ps.idle,
+	    util);
 }
 
 /* Add a persistent timer firing every ms milliseconds. */

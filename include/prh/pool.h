@@ -13,10 +13,14 @@
  * jobs for other keys are picked.
  *
  * Wake-ups: pool_submit() wakes a sleeping worker at once, or, with
- * defer_wake, from an event it activates on the loop, which runs after
- * every callback of the loop's current iteration: a batch of requests read
- * in one iteration then costs one wake-up, and the woken worker does not
- * preempt the loop in the middle of the batch.
+ * defer_wake (the daemon's mode), from an event it activates on the loop.
+ * That event runs after the callbacks the loop had already queued when it
+ * was activated, i.e. after every socket of the current iteration was
+ * read: a batch of requests then costs one wake-up, and the woken worker
+ * does not preempt the loop in the middle of the batch.  So with
+ * defer_wake, a job submitted while every worker sleeps starts only once
+ * the loop runs again.  Without it, submitting needs no running loop,
+ * which suits tests; it is not the tuned mode.
  *
  * Bounds: at most queue_max jobs wait (not running) in total, and at most
  * dev_queue_max for any one key; pool_submit() returns -EAGAIN beyond that.
@@ -66,6 +70,7 @@ struct pool_stats {
 	unsigned	running;	/* jobs on a worker now */
 	unsigned	queued;		/* jobs waiting */
 	unsigned	devices;	/* keys with running or queued jobs */
+	unsigned	idle;		/* workers asleep, none woken for them */
 	uint64_t	completed;	/* completions delivered */
 };
 
@@ -85,7 +90,9 @@ int pool_new(struct event_base *base, const struct pool_limits *lim,
     pool_done_fn done, void *done_arg, struct pool **out);
 
 /* Queue a job: 0, or -EAGAIN when the queue bound (total or per key) is
- * reached, or -ESHUTDOWN after pool_shutdown(). Loop thread only. */
+ * reached, or -ESHUTDOWN after pool_shutdown(). Loop thread only.  With
+ * defer_wake the loop must run for the job to start (unless a worker is
+ * awake already). */
 int pool_submit(struct pool *p, struct pool_job *job);
 
 /* Remove a job that has not started: 0 (the job will never complete), or

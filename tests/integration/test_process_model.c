@@ -797,6 +797,7 @@ Test(pm, journal_stream_of_another_file_ignored)
 Test(pm, sigusr1_logs_summary)
 {
 	const char *line;
+	unsigned workers = 0, idle = 0;
 
 	pm_start(&pm_env, NULL);
 	pm_expect_serves(&pm_env);
@@ -807,6 +808,9 @@ Test(pm, sigusr1_logs_summary)
 	cr_expect_not_null(strstr(line, "answered=1"), "%s", line);
 	cr_expect_not_null(strstr(line, "PR_IN good=0 check=1"), "%s", line);
 	cr_expect_not_null(strstr(line, "workers="), "%s", line);
+	cr_expect_eq(sscanf(strstr(line, "workers="), "workers=%u idle=%u",
+	    &workers, &idle), 2, "%s", line);
+	cr_expect(workers > 0 && idle <= workers, "%s", line);
 	cr_expect_not_null(strstr(line, " devices=0 completed=1;"), "%s",
 	    line);
 	pm_expect_clean_exit(&pm_env);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,6 +53,7 @@ static struct pool		*pool;
 static unsigned			 ndelivered;	/* loop thread */
 static int			 timed_out;
 static int			 defer_wake;	/* make_pool's defer_wake */
+static unsigned			 pool_threads;	/* make_pool's threads */
 static void			(*done_hook)(struct tjob *);
 
 /* Get the test job around a pool job. */
@@ -104,7 +106,7 @@ test_work(struct pool_job *pj)
 	sigset_t	 cur;
 
 	pthread_sigmask(SIG_BLOCK, NULL, &cur);
-	j->tid = gettid();
+	j->tid = (pid_t)syscall(SYS_gettid);
 	j->stack = thread_stack_size();
 	j->sigs_blocked = sigismember(&cur, SIGTERM) == 1 &&
 	    sigismember(&cur, SIGHUP) == 1 && sigismember(&cur, SIGINT) == 1 &&
@@ -235,6 +237,7 @@ make_pool(unsigned threads, unsigned per_dev, unsigned qmax, unsigned dqmax)
 	struct pool_limits	lim = { threads, per_dev, qmax, dqmax,
 				    defer_wake };
 
+	pool_threads = threads;
 	cr_assert_eq(pool_new(base, &lim, test_done, &ndelivered, &pool), 0);
 	cr_assert_not_null(pool);
 }
@@ -389,23 +392,29 @@ task_state(pid_t tid)
 	return p[2];
 }
 
-/* Wait (bounded, polling /proc: no event tells that a thread went to
- * sleep) until every thread in tids is asleep. */
+/* Wait (bounded, polling: no event tells that a thread went to sleep)
+ * until every worker of the pool is on its idle list, none woken (the
+ * pool's idle count), and every thread in tids sleeps in the kernel. */
 static void
 wait_asleep(const pid_t *tids, unsigned n)
 {
 	struct timespec	 pause = { 0, 1000000 };
-	unsigned	 i, tries;
+	struct pool_stats st;
+	unsigned	 i = 0, tries;
 
 	for (tries = 0; tries < WAIT_SECS * 1000; tries++) {
-		for (i = 0; i < n; i++)
-			if (task_state(tids[i]) != 'S')
-				break;
-		if (i == n)
-			return;
+		pool_get_stats(pool, &st);
+		if (st.idle == pool_threads) {
+			for (i = 0; i < n; i++)
+				if (task_state(tids[i]) != 'S')
+					break;
+			if (i == n)
+				return;
+		}
 		nanosleep(&pause, NULL);
 	}
-	cr_assert_fail("worker %d never went to sleep", (int)tids[i]);
+	cr_assert_fail("workers never all went to sleep (idle %u of %u, "
+	    "thread %d)", st.idle, pool_threads, i < n ? (int)tids[i] : 0);
 }
 
 /* Start a pool of `threads` workers and find their thread ids (the
