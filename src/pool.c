@@ -20,10 +20,10 @@
  * run only to block on that lock.  With defer_wake, pool_submit() wakes
  * nobody itself: it activates the kick event, which runs after the
  * callbacks already queued in the loop's current iteration and wakes one
- * worker for the whole batch (pool_kick_cb).  A worker that finishes a job accounts for it
- * and takes the next one in one hold of the queue lock, so a burst of fast
- * jobs is drained without any futex call, while slow jobs still fan out
- * one wake-up per job taken.
+ * worker for the whole batch (pool_kick_cb).  A worker that finishes a job
+ * accounts for it and takes the next one in one hold of the queue lock, so
+ * a burst of fast jobs is drained without any futex call, while slow jobs
+ * still fan out one wake-up per job taken.
  *
  * Finished jobs go on a completion list under a second lock; the worker
  * activates one pre-created event only when it found that list empty (an
@@ -81,10 +81,10 @@ struct pool_worker {
 };
 
 /* The pool.  Immutable after pool_new: base, ev, kick, done, done_arg,
- * lim, workers, nthreads, nbuckets.  kicking belongs to the loop thread
- * (it is also written under pool.lock).  pool.lock protects the job queue, the
- * per-key table and the counters beside it; pool.dlock protects only the
- * completion list.  completed is touched by the loop thread alone.  Lock
+ * lim, workers, nthreads, nbuckets.  pool.lock protects the job queue, the
+ * per-key table, the idle workers, kicking and the counters beside them;
+ * pool.dlock protects only the completion list.  completed is touched by
+ * the loop thread alone.  Lock
  * order: never hold both (workers take them one after the other).
  * Invariant, whenever pool.lock is free: if the ready list is not empty and
  * a worker sleeps (idle is not empty), a wake-up is on its way (nwake > 0)
@@ -93,7 +93,7 @@ struct pool {
 	struct event_base	*base;
 	struct event		*ev;		/* completion event */
 	struct event		*kick;		/* deferred wake-up (defer_wake) */
-	int			 kicking;	/* kick is active */
+	int			 kicking;	/* kick is active (loop sets it) */
 	pool_done_fn		 done;
 	void			*done_arg;
 	struct pool_limits	 lim;
@@ -201,21 +201,29 @@ pool_dev_update_ready(struct pool *p, struct pool_dev *d)
 	}
 }
 
-/* Pick a sleeping worker to wake if work is runnable and no wake-up is
- * already on its way: the worker, whose semaphore the caller posts once it
- * has released p->lock, or NULL.  Called with p->lock held after the ready
- * list may have grown (pool_submit without defer_wake, the kick callback),
- * and by a worker after it took a job.  Posting after
- * the unlock keeps the woken worker from preempting the poster only to
- * block on the lock it still holds. */
+/* Whether a sleeping worker must be woken: work is runnable, a worker
+ * sleeps and no wake-up is already on its way.  Called with p->lock held. */
+static int
+pool_wake_needed(const struct pool *p)
+{
+	return !TAILQ_EMPTY(&p->ready) && p->nwake == 0 &&
+	    !STAILQ_EMPTY(&p->idle);
+}
+
+/* Pick the sleeping worker to wake if one must be (pool_wake_needed): the
+ * worker, whose semaphore the caller posts once it has released p->lock,
+ * or NULL.  Called with p->lock held after the ready list may have grown
+ * (pool_submit without defer_wake, the kick callback), and by a worker
+ * after it took a job.  Posting after the unlock keeps the woken worker
+ * from preempting the poster only to block on the lock it still holds. */
 static struct pool_worker *
 pool_wake(struct pool *p)
 {
 	struct pool_worker	*w;
 
-	if (TAILQ_EMPTY(&p->ready) || p->nwake > 0 ||
-	    (w = STAILQ_FIRST(&p->idle)) == NULL)
+	if (!pool_wake_needed(p))
 		return NULL;
+	w = STAILQ_FIRST(&p->idle);
 	STAILQ_REMOVE_HEAD(&p->idle, idle_entry);
 	p->nidle--;
 	p->nwake++;
@@ -614,8 +622,7 @@ pool_submit(struct pool *p, struct pool_job *job)
 	pool_dev_update_ready(p, d);
 	if (!p->lim.defer_wake)
 		wake = pool_wake(p);
-	else if (!p->kicking && !TAILQ_EMPTY(&p->ready) && p->nwake == 0 &&
-	    !STAILQ_EMPTY(&p->idle))
+	else if (!p->kicking && pool_wake_needed(p))
 		kick = p->kicking = 1;
 out:
 	pthread_mutex_unlock(&p->lock);
