@@ -460,11 +460,25 @@ static pid_t pm_read_pidfile(const char *path)
 	return pid;
 }
 
+/* Stop the -d daemon (pm_daemon) with SIGTERM, wait (bounded) for it to
+ * exit, and check that it removed its pid file. */
+static void pm_stop_daemon(const char *pidfile)
+{
+	struct pollfd pfd = { .events = POLLIN };
+
+	pfd.fd = (int)syscall(SYS_pidfd_open, pm_daemon, 0);
+	cr_assert_geq(pfd.fd, 0);
+	cr_assert_eq(kill(pm_daemon, SIGTERM), 0);
+	cr_assert_eq(poll(&pfd, 1, PM_TIMEOUT_MS), 1, "daemon still runs");
+	close(pfd.fd);
+	pm_daemon = 0;
+	cr_expect_neq(access(pidfile, F_OK), 0, "pid file left behind");
+}
+
 Test(pm, daemon_detaches_with_pidfile)
 {
 	char pidfile[PATH_MAX + 8], link[PATH_MAX], path[64];
 	const char *args[] = { "-d", "-f", pidfile, NULL };
-	struct pollfd pfd;
 	struct stat st;
 	ssize_t n;
 
@@ -489,14 +503,7 @@ Test(pm, daemon_detaches_with_pidfile)
 	cr_expect_str_eq(link, "/dev/null");
 	pm_expect_serves(&pm_env);
 
-	pfd.fd = (int)syscall(SYS_pidfd_open, pm_daemon, 0);
-	pfd.events = POLLIN;
-	cr_assert_geq(pfd.fd, 0);
-	cr_assert_eq(kill(pm_daemon, SIGTERM), 0);
-	cr_assert_eq(poll(&pfd, 1, PM_TIMEOUT_MS), 1, "daemon still runs");
-	close(pfd.fd);
-	pm_daemon = 0;
-	cr_expect_neq(access(pidfile, F_OK), 0, "pid file left behind");
+	pm_stop_daemon(pidfile);
 	cr_expect_neq(access(pm_env.sock, F_OK), 0, "socket left behind");
 }
 
@@ -956,7 +963,6 @@ Test(pm, daemon_logs_to_syslog)
 	struct pm_spawn_opts o = { .argv = argv, .listen_fds = { -1, -1 },
 	    .dev_log = logsock };
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	struct pollfd pfd;
 	int lfd;
 
 	pm_need_root();		/* mount namespace */
@@ -990,14 +996,7 @@ Test(pm, daemon_logs_to_syslog)
 	cr_expect_eq(strcmp(strstr(msg, ident) + strlen(ident), want), 0,
 	    "%s", msg);
 
-	pfd.fd = (int)syscall(SYS_pidfd_open, pm_daemon, 0);
-	pfd.events = POLLIN;
-	cr_assert_geq(pfd.fd, 0);
-	cr_assert_eq(kill(pm_daemon, SIGTERM), 0);
-	cr_assert_eq(poll(&pfd, 1, PM_TIMEOUT_MS), 1, "daemon still runs");
-	close(pfd.fd);
-	pm_daemon = 0;
-	cr_expect_neq(access(pidfile, F_OK), 0, "pid file left behind");
+	pm_stop_daemon(pidfile);
 	close(lfd);
 }
 
