@@ -1,7 +1,8 @@
 #!/bin/sh
 # Set up a Debian 12 machine, build, and run the whole test suite:
 #  1. make check (unit, integration, simulator, man pages) with -Werror,
-#     and make check-soak (chaos soak for $SOAK_SECONDS, default 20 s);
+#     a build without Criterion then with it (tests/build), and make
+#     check-soak (chaos soak for $SOAK_SECONDS, default 20 s);
 #  2. make distcheck, then make check-e2e (real QEMU guests and the
 #     kernel's LIO target, TCG);
 #  3. make check again in a second build with ASan + UBSan;
@@ -23,6 +24,7 @@ fuzzbuilddir=${PRH_FUZZ_BUILDDIR:-$top/build-fuzz}
 tsanbuilddir=${PRH_TSAN_BUILDDIR:-$top/build-tsan}
 
 "$top/contrib/setup-debian.sh" test
+. "$top/contrib/counts.sh"
 
 rc=0 passed=0 failed=0 skipped=0
 
@@ -43,18 +45,7 @@ run_step() {
 	t0=$(date +%s)
 	r=0
 	(cd "$dir" && "$@") >"$out" 2>&1 || r=$?
-	if grep -q '^# TOTAL:' "$out"; then
-		p=$(sed -n 's/^# PASS: *//p' "$out")
-		f=$(( $(sed -n 's/^# FAIL: *//p' "$out") + $(sed -n 's/^# ERROR: *//p' "$out") + $(sed -n 's/^# XPASS: *//p' "$out") ))
-		s=$(sed -n 's/^# SKIP: *//p' "$out")
-	else
-		line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
-		p=$(echo "$line" | sed -n 's/^\([0-9]*\) passed.*/\1/p')
-		f=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
-		s=$(echo "$line" | sed -n 's/.* \([0-9]*\) skipped.*/\1/p')
-	fi
-	p=${p:-0} f=${f:-0} s=${s:-0}
-	[ "$r" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+	prh_counts "$name" "$out" "$r"
 	grep -E '^(FAIL|ERROR|XPASS|SKIP):|^not ok|^ok .*# SKIP' "$out" || true
 	echo "   $p passed, $f failed, $s skipped ($(( $(date +%s) - t0 )) s)"
 	if [ "$r" -ne 0 ]; then
@@ -73,6 +64,9 @@ run_step() {
 
 PRH_BUILDDIR=$builddir "$top/contrib/build.sh"
 run_suite "make check" "$builddir" check
+run_step "a build without Criterion, then with it" "$builddir" \
+    "$builddir/optional-deps.out" "$top/tests/build/test-optional-deps.sh" \
+    "$top"
 export SOAK_SECONDS="${SOAK_SECONDS:-20}"
 run_suite "make check-soak" "$builddir" check-soak
 if [ "${PRH_CHECK_QUICK:-0}" != 1 ]; then

@@ -17,6 +17,7 @@ tests=${PRH_TSAN_TESTS:-"tests/integration/test_protocol
 	tests/integration/test_sgio tests/integration/test_process
 	tests/integration/test_process_model"}
 logs=$tsandir/tsan-logs
+. "$top/contrib/counts.sh"
 
 mkdir -p "$tsandir"
 cd "$tsandir" || exit 1
@@ -50,11 +51,7 @@ echo "-- integration tests against the TSan helper"
 (cd "$builddir" && PRH_HELPER_BIN=$tsandir/qemu-pr-helper \
     make -j"$(nproc)" check TESTS="$(echo $tests)") >check.out 2>&1
 rc=$?
-p=$(sed -n 's/^# PASS: *//p' check.out)
-f=$(( $(sed -n 's/^# FAIL: *//p' check.out) + $(sed -n 's/^# ERROR: *//p' check.out) ))
-s=$(sed -n 's/^# SKIP: *//p' check.out)
-p=${p:-0} s=${s:-0}
-[ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+prh_counts "integration tests (TSan)" check.out "$rc"
 grep -E '^(FAIL|ERROR):' check.out
 passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
 

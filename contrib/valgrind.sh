@@ -13,6 +13,7 @@ tests=${PRH_VALGRIND_TESTS:-"tests/integration/test_protocol
 	tests/integration/test_sgio tests/integration/test_process
 	tests/integration/test_process_model"}
 logs=$builddir/valgrind-logs
+. "$top/contrib/counts.sh"
 vg=$(command -v valgrind) || { echo "valgrind is not installed"; exit 1; }
 
 rm -rf "$logs"
@@ -28,11 +29,7 @@ echo "-- integration tests with the helper under valgrind"
     make -j"$(nproc)" check TESTS="$(echo $tests)") >"$logs/check.out" 2>&1
 rc=$?
 out=$logs/check.out
-p=$(sed -n 's/^# PASS: *//p' "$out")
-f=$(( $(sed -n 's/^# FAIL: *//p' "$out") + $(sed -n 's/^# ERROR: *//p' "$out") ))
-s=$(sed -n 's/^# SKIP: *//p' "$out")
-p=${p:-0} s=${s:-0}
-[ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+prh_counts "integration tests (valgrind)" "$out" "$rc"
 grep -E '^(FAIL|ERROR):' "$out"
 passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
 
