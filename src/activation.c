@@ -17,7 +17,8 @@
 #include "prh/log.h"
 
 /* Parse a decimal environment value: 0 and *out, or -EINVAL. */
-static int activation_env_ulong(const char *name, unsigned long *out)
+static int
+activation_env_ulong(const char *name, unsigned long *out)
 {
 	const char *s = getenv(name);
 	char *end;
@@ -30,7 +31,8 @@ static int activation_env_ulong(const char *name, unsigned long *out)
 }
 
 /* Count fds passed by the environment protocol; see activation.h. */
-int activation_count_env(void)
+int
+activation_count_env(void)
 {
 	unsigned long pid, n;
 	int r = 0;
@@ -62,7 +64,8 @@ out:
 }
 
 /* Whether fd is a listening AF_UNIX stream socket. */
-static bool activation_is_unix_listener(int fd)
+static bool
+activation_is_unix_listener(int fd)
 {
 #ifdef HAVE_LIBSYSTEMD
 	return sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) > 0;
@@ -84,7 +87,8 @@ static bool activation_is_unix_listener(int fd)
 }
 
 /* Take the activated socket if there is one; see activation.h. */
-int activation_listen_fd(int *fd)
+int
+activation_listen_fd(int *fd)
 {
 	int n, fl;
 
@@ -101,17 +105,18 @@ int activation_listen_fd(int *fd)
 		return 0;
 	if (n > 1) {
 		log_err("qemu-pr-helper does not support socket activation "
-		    "with LISTEN_FDS > 1");
+			"with LISTEN_FDS > 1");
 		return -E2BIG;
 	}
 	if (!activation_is_unix_listener(ACTIVATION_FD_START)) {
 		log_err("Socket activation failed: fd %d is not a listening "
-		    "Unix stream socket", ACTIVATION_FD_START);
+			"Unix stream socket",
+		    ACTIVATION_FD_START);
 		return -ENOTSOCK;
 	}
 	fl = fcntl(ACTIVATION_FD_START, F_GETFL);
-	if (fl < 0 || fcntl(ACTIVATION_FD_START, F_SETFL,
-	    fl | O_NONBLOCK) < 0) {
+	if (fl < 0 ||
+	    fcntl(ACTIVATION_FD_START, F_SETFL, fl | O_NONBLOCK) < 0) {
 		n = -errno;
 		log_err("Socket activation failed: %s", strerror(-n));
 		return n;

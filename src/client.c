@@ -239,7 +239,11 @@ client_command(int sock, const uint8_t cdb[PRH_CDB_LEN], int devfd,
 }
 
 static const char *const client_pr_types[] = {
-	[1] = "we", [3] = "ea", [5] = "we-ro", [6] = "ea-ro", [7] = "we-ar",
+	[1] = "we",
+	[3] = "ea",
+	[5] = "we-ro",
+	[6] = "ea-ro",
+	[7] = "we-ar",
 	[8] = "ea-ar",
 };
 
@@ -247,8 +251,9 @@ static const char *const client_pr_types[] = {
 const char *
 client_pr_type_name(unsigned type)
 {
-	return type < sizeof(client_pr_types) / sizeof(client_pr_types[0]) ?
-	    client_pr_types[type] : NULL;
+	return type < sizeof(client_pr_types) / sizeof(client_pr_types[0])
+	    ? client_pr_types[type]
+	    : NULL;
 }
 
 /* Parse a reservation type name or number: 0 and *type, or -EINVAL. */
@@ -258,8 +263,8 @@ client_parse_pr_type(const char *s, uint8_t *type)
 	char *end;
 	unsigned long v;
 
-	for (unsigned i = 0; i < sizeof(client_pr_types) /
-	    sizeof(client_pr_types[0]); i++) {
+	for (unsigned i = 0;
+	     i < sizeof(client_pr_types) / sizeof(client_pr_types[0]); i++) {
 		if (client_pr_types[i] && strcmp(s, client_pr_types[i]) == 0) {
 			*type = (uint8_t)i;
 			return 0;

@@ -18,16 +18,16 @@
 #define PRH_RUNSTATEDIR "/run"
 #endif
 
-#define DEFAULT_SOCKET		PRH_RUNSTATEDIR "/qemu-pr-helper.sock"
-#define DEFAULT_PIDFILE		PRH_RUNSTATEDIR "/qemu-pr-helper.pid"
-#define DEFAULT_THREADS		32
-#define DEFAULT_PER_DEVICE	16
-#define DEFAULT_QUEUE_MAX	4096
-#define DEFAULT_SG_TIMEOUT	30
-#define DEFAULT_WRITE_TIMEOUT	30
-#define MAX_CONN_TIMEOUT	(7 * 24 * 3600)
-#define MAX_THREADS		1024
-#define MAX_SG_TIMEOUT		(UINT_MAX / 1000)
+#define DEFAULT_SOCKET	      PRH_RUNSTATEDIR "/qemu-pr-helper.sock"
+#define DEFAULT_PIDFILE	      PRH_RUNSTATEDIR "/qemu-pr-helper.pid"
+#define DEFAULT_THREADS	      32
+#define DEFAULT_PER_DEVICE    16
+#define DEFAULT_QUEUE_MAX     4096
+#define DEFAULT_SG_TIMEOUT    30
+#define DEFAULT_WRITE_TIMEOUT 30
+#define MAX_CONN_TIMEOUT      (7 * 24 * 3600)
+#define MAX_THREADS	      1024
+#define MAX_SG_TIMEOUT	      (UINT_MAX / 1000)
 
 /* Long-only options. */
 enum {
@@ -42,84 +42,88 @@ enum {
 };
 
 static const struct option config_long_opts[] = {
-	{ "help",		no_argument,		NULL, 'h' },
-	{ "version",		no_argument,		NULL, 'V' },
-	{ "daemon",		no_argument,		NULL, 'd' },
-	{ "pidfile",		required_argument,	NULL, 'f' },
-	{ "socket",		required_argument,	NULL, 'k' },
-	{ "trace",		required_argument,	NULL, 'T' },
-	{ "user",		required_argument,	NULL, 'u' },
-	{ "group",		required_argument,	NULL, 'g' },
-	{ "verbose",		no_argument,		NULL, 'v' },
-	{ "quiet",		no_argument,		NULL, 'q' },
-	{ "threads",		required_argument,	NULL, OPT_THREADS },
-	{ "max-per-device",	required_argument,	NULL, OPT_MAX_PER_DEVICE },
-	{ "queue-max",		required_argument,	NULL, OPT_QUEUE_MAX },
-	{ "sg-timeout",		required_argument,	NULL, OPT_SG_TIMEOUT },
-	{ "write-timeout",	required_argument,	NULL, OPT_WRITE_TIMEOUT },
-	{ "idle-timeout",	required_argument,	NULL, OPT_IDLE_TIMEOUT },
-	{ "allow-uid",		required_argument,	NULL, OPT_ALLOW_UID },
-	{ "allow-gid",		required_argument,	NULL, OPT_ALLOW_GID },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ "daemon", no_argument, NULL, 'd' },
+	{ "pidfile", required_argument, NULL, 'f' },
+	{ "socket", required_argument, NULL, 'k' },
+	{ "trace", required_argument, NULL, 'T' },
+	{ "user", required_argument, NULL, 'u' },
+	{ "group", required_argument, NULL, 'g' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "threads", required_argument, NULL, OPT_THREADS },
+	{ "max-per-device", required_argument, NULL, OPT_MAX_PER_DEVICE },
+	{ "queue-max", required_argument, NULL, OPT_QUEUE_MAX },
+	{ "sg-timeout", required_argument, NULL, OPT_SG_TIMEOUT },
+	{ "write-timeout", required_argument, NULL, OPT_WRITE_TIMEOUT },
+	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
+	{ "allow-uid", required_argument, NULL, OPT_ALLOW_UID },
+	{ "allow-gid", required_argument, NULL, OPT_ALLOW_GID },
 	{ NULL, 0, NULL, 0 },
 };
 
 /* Print the usage text to stdout. */
-static void config_usage(const char *argv0)
+static void
+config_usage(const char *argv0)
 {
 	printf(
-"Usage: %s [OPTIONS]\n"
-"Persistent Reservation helper for QEMU: runs PERSISTENT RESERVE IN/OUT\n"
-"commands that unprivileged QEMU processes forward over a Unix socket.\n"
-"\n"
-"  -h, --help                display this help and exit\n"
-"  -V, --version             output version information and exit\n"
-"  -d, --daemon              run in the background once the socket exists\n"
-"  -f, --pidfile=PATH        PID file, written with -d or -f and locked\n"
-"                            (default '%s')\n"
-"  -k, --socket=PATH         path to the Unix socket (absolute)\n"
-"                            (default '%s')\n"
-"  -T, --trace=[[enable=]PATTERN][,events=FILE][,file=FILE]\n"
-"                            enable trace points; -T help lists them\n"
-"  -u, --user=USER           user to drop privileges to (name or uid)\n"
-"  -g, --group=GROUP         group to drop privileges to (name or gid)\n"
-"  -v, --verbose             log more (repeatable)\n"
-"  -q, --quiet               log only errors\n"
-"      --threads=N           SG_IO worker threads (default %u)\n"
-"      --max-per-device=N    commands one device may run at once\n"
-"                            (default %u)\n"
-"      --queue-max=N         commands waiting for a worker before\n"
-"                            connections stop being read (default %u)\n"
-"      --sg-timeout=SECONDS  SG_IO timeout (default %u)\n"
-"      --write-timeout=SECONDS\n"
-"                            drop a client that takes none of its pending\n"
-"                            replies for this long (default %u, 0 = never)\n"
-"      --idle-timeout=SECONDS\n"
-"                            drop a client that stops in the middle of the\n"
-"                            handshake or of a request (default 0 = never)\n"
-"      --allow-uid=USER[,USER...]\n"
-"                            serve only these users (names or numbers,\n"
-"                            repeatable) and the groups of --allow-gid;\n"
-"                            default: anyone who can connect\n"
-"      --allow-gid=GROUP[,GROUP...]\n"
-"                            serve only peers with one of these primary or\n"
-"                            supplementary groups, and --allow-uid users\n"
-"\n"
-"Signals: SIGTERM, SIGINT and SIGHUP stop accepting connections, finish the\n"
-"commands in flight, remove the socket and exit 0.  SIGUSR1 logs a summary\n"
-"of the counters.\n",
-	    argv0, DEFAULT_PIDFILE, DEFAULT_SOCKET, DEFAULT_THREADS, DEFAULT_PER_DEVICE,
-	    DEFAULT_QUEUE_MAX, DEFAULT_SG_TIMEOUT, DEFAULT_WRITE_TIMEOUT);
+	    "Usage: %s [OPTIONS]\n"
+	    "Persistent Reservation helper for QEMU: runs PERSISTENT RESERVE IN/OUT\n"
+	    "commands that unprivileged QEMU processes forward over a Unix socket.\n"
+	    "\n"
+	    "  -h, --help                display this help and exit\n"
+	    "  -V, --version             output version information and exit\n"
+	    "  -d, --daemon              run in the background once the socket exists\n"
+	    "  -f, --pidfile=PATH        PID file, written with -d or -f and locked\n"
+	    "                            (default '%s')\n"
+	    "  -k, --socket=PATH         path to the Unix socket (absolute)\n"
+	    "                            (default '%s')\n"
+	    "  -T, --trace=[[enable=]PATTERN][,events=FILE][,file=FILE]\n"
+	    "                            enable trace points; -T help lists them\n"
+	    "  -u, --user=USER           user to drop privileges to (name or uid)\n"
+	    "  -g, --group=GROUP         group to drop privileges to (name or gid)\n"
+	    "  -v, --verbose             log more (repeatable)\n"
+	    "  -q, --quiet               log only errors\n"
+	    "      --threads=N           SG_IO worker threads (default %u)\n"
+	    "      --max-per-device=N    commands one device may run at once\n"
+	    "                            (default %u)\n"
+	    "      --queue-max=N         commands waiting for a worker before\n"
+	    "                            connections stop being read (default %u)\n"
+	    "      --sg-timeout=SECONDS  SG_IO timeout (default %u)\n"
+	    "      --write-timeout=SECONDS\n"
+	    "                            drop a client that takes none of its pending\n"
+	    "                            replies for this long (default %u, 0 = never)\n"
+	    "      --idle-timeout=SECONDS\n"
+	    "                            drop a client that stops in the middle of the\n"
+	    "                            handshake or of a request (default 0 = never)\n"
+	    "      --allow-uid=USER[,USER...]\n"
+	    "                            serve only these users (names or numbers,\n"
+	    "                            repeatable) and the groups of --allow-gid;\n"
+	    "                            default: anyone who can connect\n"
+	    "      --allow-gid=GROUP[,GROUP...]\n"
+	    "                            serve only peers with one of these primary or\n"
+	    "                            supplementary groups, and --allow-uid users\n"
+	    "\n"
+	    "Signals: SIGTERM, SIGINT and SIGHUP stop accepting connections, finish the\n"
+	    "commands in flight, remove the socket and exit 0.  SIGUSR1 logs a summary\n"
+	    "of the counters.\n",
+	    argv0, DEFAULT_PIDFILE, DEFAULT_SOCKET, DEFAULT_THREADS,
+	    DEFAULT_PER_DEVICE, DEFAULT_QUEUE_MAX, DEFAULT_SG_TIMEOUT,
+	    DEFAULT_WRITE_TIMEOUT);
 }
 
 /* Print the version text to stdout. */
-static void config_version(const char *argv0)
+static void
+config_version(const char *argv0)
 {
 	printf("%s %s\n", argv0, PACKAGE_VERSION);
 }
 
 /* Parse an unsigned decimal in [min, max] for option name: 0 or -EINVAL. */
-static int config_uint(const char *name, const char *arg, unsigned min,
-    unsigned max, unsigned *out)
+static int
+config_uint(const char *name, const char *arg, unsigned min, unsigned max,
+    unsigned *out)
 {
 	char *end;
 	unsigned long v;
@@ -128,8 +132,10 @@ static int config_uint(const char *name, const char *arg, unsigned min,
 	v = strtoul(arg, &end, 10);
 	if (arg[0] == '\0' || arg[0] == '-' || *end != '\0' || errno != 0 ||
 	    v < min || v > max) {
-		fprintf(stderr, "qemu-pr-helper: invalid value '%s' for --%s "
-		    "(expected %u to %u)\n", arg, name, min, max);
+		fprintf(stderr,
+		    "qemu-pr-helper: invalid value '%s' for --%s "
+		    "(expected %u to %u)\n",
+		    arg, name, min, max);
 		return -EINVAL;
 	}
 	*out = (unsigned)v;
@@ -137,7 +143,8 @@ static int config_uint(const char *name, const char *arg, unsigned min,
 }
 
 /* Resolve -u: a user name, or else a decimal uid. */
-static int config_user(struct prh_config *cfg, const char *arg)
+static int
+config_user(struct prh_config *cfg, const char *arg)
 {
 	struct passwd *pw = getpwnam(arg);
 	char *end;
@@ -160,7 +167,8 @@ static int config_user(struct prh_config *cfg, const char *arg)
 }
 
 /* Resolve -g: a group name, or else a decimal gid. */
-static int config_group(struct prh_config *cfg, const char *arg)
+static int
+config_group(struct prh_config *cfg, const char *arg)
 {
 	struct group *gr = getgrnam(arg);
 	char *end;
@@ -183,7 +191,8 @@ static int config_group(struct prh_config *cfg, const char *arg)
 }
 
 /* Resolve a user name or decimal uid: 0 or -EINVAL. */
-static int config_resolve_uid(const char *s, uid_t *out)
+static int
+config_resolve_uid(const char *s, uid_t *out)
 {
 	struct passwd *pw = getpwnam(s);
 	char *end;
@@ -203,7 +212,8 @@ static int config_resolve_uid(const char *s, uid_t *out)
 }
 
 /* Resolve a group name or decimal gid: 0 or -EINVAL. */
-static int config_resolve_gid(const char *s, gid_t *out)
+static int
+config_resolve_gid(const char *s, gid_t *out)
 {
 	struct group *gr = getgrnam(s);
 	char *end;
@@ -224,7 +234,8 @@ static int config_resolve_gid(const char *s, gid_t *out)
 
 /* Add the comma-separated users (gids == false) or groups of one
  * --allow-uid / --allow-gid to the allow-list: 0 or -EINVAL. */
-static int config_allow(struct prh_config *cfg, const char *arg, bool gids)
+static int
+config_allow(struct prh_config *cfg, const char *arg, bool gids)
 {
 	const char *name = gids ? "allow-gid" : "allow-uid";
 	char item[256];
@@ -236,16 +247,20 @@ static int config_allow(struct prh_config *cfg, const char *arg, bool gids)
 		comma = strchr(p, ',');
 		len = comma != NULL ? (size_t)(comma - p) : strlen(p);
 		if (len == 0 || len >= sizeof(item)) {
-			fprintf(stderr, "qemu-pr-helper: invalid value '%s' "
-			    "for --%s\n", arg, name);
+			fprintf(stderr,
+			    "qemu-pr-helper: invalid value '%s' "
+			    "for --%s\n",
+			    arg, name);
 			return -EINVAL;
 		}
 		memcpy(item, p, len);
 		item[len] = '\0';
 		if ((gids ? cfg->n_allow_gid : cfg->n_allow_uid) >=
 		    PRH_ALLOW_MAX) {
-			fprintf(stderr, "qemu-pr-helper: more than %d entries "
-			    "for --%s\n", PRH_ALLOW_MAX, name);
+			fprintf(stderr,
+			    "qemu-pr-helper: more than %d entries "
+			    "for --%s\n",
+			    PRH_ALLOW_MAX, name);
 			return -EINVAL;
 		}
 		if (gids)
@@ -255,8 +270,10 @@ static int config_allow(struct prh_config *cfg, const char *arg, bool gids)
 			r = config_resolve_uid(item,
 			    &cfg->allow_uid[cfg->n_allow_uid++]);
 		if (r < 0) {
-			fprintf(stderr, "qemu-pr-helper: invalid %s '%s' for "
-			    "--%s\n", gids ? "group" : "user", item, name);
+			fprintf(stderr,
+			    "qemu-pr-helper: invalid %s '%s' for "
+			    "--%s\n",
+			    gids ? "group" : "user", item, name);
 			return r;
 		}
 		p = comma != NULL ? comma + 1 : NULL;
@@ -265,7 +282,8 @@ static int config_allow(struct prh_config *cfg, const char *arg, bool gids)
 }
 
 /* Apply -T: help lists the trace points and exits. */
-static enum config_action config_trace(const char *arg)
+static enum config_action
+config_trace(const char *arg)
 {
 	int r = trace_parse_opt(arg);
 
@@ -279,8 +297,8 @@ static enum config_action config_trace(const char *arg)
 }
 
 /* Apply one option; returns CONFIG_RUN to go on. */
-static enum config_action config_apply(struct prh_config *cfg, int c,
-    const char *argv0)
+static enum config_action
+config_apply(struct prh_config *cfg, int c, const char *argv0)
 {
 	int r = 0;
 
@@ -356,12 +374,14 @@ static enum config_action config_apply(struct prh_config *cfg, int c,
 }
 
 /* Check the options that depend on each other. */
-static enum config_action config_validate(struct prh_config *cfg)
+static enum config_action
+config_validate(struct prh_config *cfg)
 {
 	struct sockaddr_un sun;
 
 	if (cfg->socket_path[0] != '/') {
-		fprintf(stderr, "qemu-pr-helper: socket path must be "
+		fprintf(stderr,
+		    "qemu-pr-helper: socket path must be "
 		    "absolute\n");
 		return CONFIG_EXIT_ERROR;
 	}
@@ -380,8 +400,8 @@ static enum config_action config_validate(struct prh_config *cfg)
 }
 
 /* Fill defaults, then apply the command line. */
-enum config_action config_parse(struct prh_config *cfg, int argc,
-    char **argv)
+enum config_action
+config_parse(struct prh_config *cfg, int argc, char **argv)
 {
 	const char *argv0 = argc > 0 ? argv[0] : "qemu-pr-helper";
 	enum config_action act;
@@ -399,7 +419,7 @@ enum config_action config_parse(struct prh_config *cfg, int argc,
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "hVdf:k:T:u:g:vq", config_long_opts,
-	    NULL)) != -1) {
+		    NULL)) != -1) {
 		act = config_apply(cfg, c, argv0);
 		if (act != CONFIG_RUN)
 			return act;

@@ -55,38 +55,38 @@
 #include "prh/trace.h"
 
 /* Replies a client may leave unread before we stop reading its requests. */
-#define CONN_OUTPUT_MAX		(PRH_REPLY_HDR_LEN + PRH_DATA_MAX)
+#define CONN_OUTPUT_MAX (PRH_REPLY_HDR_LEN + PRH_DATA_MAX)
 
 /* Where a connection is in its protocol. */
 enum conn_state {
-	CONN_HELLO,		/* reading the client's feature word */
-	CONN_READ_CDB,		/* reading the 16-byte CDB (and its fd) */
-	CONN_READ_PARAM,	/* reading the PR OUT parameter list */
-	CONN_SUBMITTED,		/* command with the pool */
-	CONN_PARKED,		/* command waits for room in the pool queue */
-	CONN_CLOSING,		/* flushing output, then close */
+	CONN_HELLO,	 /* reading the client's feature word */
+	CONN_READ_CDB,	 /* reading the 16-byte CDB (and its fd) */
+	CONN_READ_PARAM, /* reading the PR OUT parameter list */
+	CONN_SUBMITTED,	 /* command with the pool */
+	CONN_PARKED,	 /* command waits for room in the pool queue */
+	CONN_CLOSING,	 /* flushing output, then close */
 };
 
 /* A client connection.  Loop thread only. */
 struct conn {
-	TAILQ_ENTRY(conn)	 entry;		/* server->conns */
-	TAILQ_ENTRY(conn)	 park_entry;	/* server->parked, when parked */
-	struct server		*srv;
-	int			 fd;		/* the client socket */
-	struct event		*rd;		/* read readiness */
-	struct bufferevent	*wr;		/* unsent reply bytes, or NULL */
-	enum conn_state		 state;
-	bool			 reading;	/* rd is armed */
-	bool			 timed;		/* rd carries the idle timeout */
-	uint32_t		 off;		/* bytes of the current frame read */
-	uint8_t			 hello[PRH_HELLO_LEN];
-	uint8_t			 cdb[PRH_CDB_LEN];
-	int			 devfd;		/* fd that came with the CDB, or -1 */
-	struct cmd		*cmd;		/* command being read or in flight */
-	pid_t			 peer_pid;	/* SO_PEERCRED at accept, or -1 */
-	uid_t			 peer_uid;
-	gid_t			 peer_gid;
-	const char		*close_reason;	/* for the close trace point */
+	TAILQ_ENTRY(conn) entry;      /* server->conns */
+	TAILQ_ENTRY(conn) park_entry; /* server->parked, when parked */
+	struct server *srv;
+	int fd;			/* the client socket */
+	struct event *rd;	/* read readiness */
+	struct bufferevent *wr; /* unsent reply bytes, or NULL */
+	enum conn_state state;
+	bool reading; /* rd is armed */
+	bool timed;   /* rd carries the idle timeout */
+	uint32_t off; /* bytes of the current frame read */
+	uint8_t hello[PRH_HELLO_LEN];
+	uint8_t cdb[PRH_CDB_LEN];
+	int devfd;	 /* fd that came with the CDB, or -1 */
+	struct cmd *cmd; /* command being read or in flight */
+	pid_t peer_pid;	 /* SO_PEERCRED at accept, or -1 */
+	uid_t peer_uid;
+	gid_t peer_gid;
+	const char *close_reason; /* for the close trace point */
 };
 
 /* Log a per-connection message naming the peer ("[pid P uid U] msg"). */
@@ -99,12 +99,13 @@ conn_log(const struct conn *c, int prio, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	log_msg(prio, "[pid %d uid %d] %s", (int)c->peer_pid,
-	    (int)c->peer_uid, msg);
+	log_msg(prio, "[pid %d uid %d] %s", (int)c->peer_pid, (int)c->peer_uid,
+	    msg);
 }
 
 /* Read the peer's pid and uid once, for messages and traces. */
-static void conn_peer_cred(struct conn *c)
+static void
+conn_peer_cred(struct conn *c)
 {
 	struct ucred uc;
 	socklen_t len = sizeof(uc);
@@ -121,7 +122,8 @@ static void conn_peer_cred(struct conn *c)
 
 /* Whether gid is one of the peer's supplementary groups (SO_PEERGROUPS,
  * as they were at connect time). */
-static bool conn_peer_in_group(const struct conn *c, gid_t gid)
+static bool
+conn_peer_in_group(const struct conn *c, gid_t gid)
 {
 	gid_t small[64], *gids = small;
 	socklen_t len = sizeof(small);
@@ -130,8 +132,8 @@ static bool conn_peer_in_group(const struct conn *c, gid_t gid)
 	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, gids, &len) < 0) {
 		if (errno != ERANGE || (gids = malloc(len)) == NULL)
 			return false;
-		if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, gids,
-		    &len) < 0)
+		if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, gids, &len) <
+		    0)
 			len = 0;
 	}
 	for (size_t i = 0; i < len / sizeof(gid_t); i++)
@@ -143,14 +145,15 @@ static bool conn_peer_in_group(const struct conn *c, gid_t gid)
 }
 
 /* Whether the peer passes --allow-uid / --allow-gid (true without them). */
-static bool conn_peer_allowed(const struct conn *c)
+static bool
+conn_peer_allowed(const struct conn *c)
 {
 	const struct prh_config *cfg = c->srv->cfg;
 
 	if (cfg->n_allow_uid == 0 && cfg->n_allow_gid == 0)
 		return true;
 	if (c->peer_pid == -1)
-		return false;	/* no credentials: cannot tell */
+		return false; /* no credentials: cannot tell */
 	for (unsigned i = 0; i < cfg->n_allow_uid; i++)
 		if (cfg->allow_uid[i] == c->peer_uid)
 			return true;
@@ -166,7 +169,8 @@ static void conn_write_cb(struct bufferevent *bev, void *arg);
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
 
 /* Whether the client is in the middle of the handshake or a request. */
-static bool conn_partial(const struct conn *c)
+static bool
+conn_partial(const struct conn *c)
 {
 	return c->state == CONN_HELLO || c->state == CONN_READ_PARAM ||
 	    (c->state == CONN_READ_CDB && c->off > 0);
@@ -176,7 +180,8 @@ static bool conn_partial(const struct conn *c)
  * exactly while the client is in the middle of something.  0, or -ENOMEM
  * if the event could not be armed (libevent allocates on first use of an
  * fd number); a missing timeout alone is not an error. */
-static int conn_read_on(struct conn *c)
+static int
+conn_read_on(struct conn *c)
 {
 	unsigned idle = c->srv->cfg->idle_timeout;
 	bool timed = idle > 0 && conn_partial(c);
@@ -195,15 +200,17 @@ static int conn_read_on(struct conn *c)
 }
 
 /* Add or drop the idle timeout after the state changed, if reading. */
-static void conn_timer_sync(struct conn *c)
+static void
+conn_timer_sync(struct conn *c)
 {
-	if (c->reading && c->timed != (c->srv->cfg->idle_timeout > 0 &&
-	    conn_partial(c)))
-		(void)conn_read_on(c);	/* already reading: cannot fail */
+	if (c->reading &&
+	    c->timed != (c->srv->cfg->idle_timeout > 0 && conn_partial(c)))
+		(void)conn_read_on(c); /* already reading: cannot fail */
 }
 
 /* Disarm the read event. */
-static void conn_read_off(struct conn *c)
+static void
+conn_read_off(struct conn *c)
 {
 	if (c->reading) {
 		event_del(c->rd);
@@ -213,15 +220,18 @@ static void conn_read_off(struct conn *c)
 }
 
 /* Bytes of reply waiting for the client to read. */
-static size_t conn_out_len(const struct conn *c)
+static size_t
+conn_out_len(const struct conn *c)
 {
-	return c->wr != NULL ?
-	    evbuffer_get_length(bufferevent_get_output(c->wr)) : 0;
+	return c->wr != NULL
+	    ? evbuffer_get_length(bufferevent_get_output(c->wr))
+	    : 0;
 }
 
 /* Queue bytes the socket did not take, creating the bufferevent that
  * sends them on.  0 or -ENOMEM. */
-static int conn_out_add(struct conn *c, const void *buf, size_t len)
+static int
+conn_out_add(struct conn *c, const void *buf, size_t len)
 {
 	struct timeval wto = { .tv_sec = c->srv->cfg->write_timeout };
 
@@ -232,8 +242,7 @@ static int conn_out_add(struct conn *c, const void *buf, size_t len)
 		if (c->wr == NULL)
 			return -ENOMEM;
 		bufferevent_disable(c->wr, EV_READ);
-		bufferevent_setcb(c->wr, NULL, conn_write_cb, conn_event_cb,
-		    c);
+		bufferevent_setcb(c->wr, NULL, conn_write_cb, conn_event_cb, c);
 		bufferevent_set_timeouts(c->wr, NULL,
 		    wto.tv_sec > 0 ? &wto : NULL);
 	}
@@ -246,7 +255,8 @@ static int conn_out_add(struct conn *c, const void *buf, size_t len)
 
 /* Send iov straight to the socket if nothing is queued, queue the rest.
  * 0 or a negative errno (the connection must then be closed). */
-static int conn_send(struct conn *c, struct iovec *iov, int iovcnt)
+static int
+conn_send(struct conn *c, struct iovec *iov, int iovcnt)
 {
 	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = iovcnt };
 	size_t sent = 0;
@@ -272,7 +282,8 @@ static int conn_send(struct conn *c, struct iovec *iov, int iovcnt)
 }
 
 /* Accept a new connection: allocate, send the hello, start reading. */
-int conn_new(struct server *srv, int fd)
+int
+conn_new(struct server *srv, int fd)
 {
 	uint8_t hello[PRH_HELLO_LEN];
 	struct iovec iov = { .iov_base = hello, .iov_len = sizeof(hello) };
@@ -288,18 +299,19 @@ int conn_new(struct server *srv, int fd)
 	c->state = CONN_HELLO;
 	c->close_reason = "eof";
 	conn_peer_cred(c);
-	TRACE(TP_ACCEPT, "conn=%p fd=%d peer_pid=%d peer_uid=%d", (void *)c,
-	    fd, (int)c->peer_pid, (int)c->peer_uid);
+	TRACE(TP_ACCEPT, "conn=%p fd=%d peer_pid=%d peer_uid=%d", (void *)c, fd,
+	    (int)c->peer_pid, (int)c->peer_uid);
 	if (!conn_peer_allowed(c)) {
-		conn_log(c, LOG_WARNING, "gid %d: not in --allow-uid or "
-		    "--allow-gid; closing connection", (int)c->peer_gid);
+		conn_log(c, LOG_WARNING,
+		    "gid %d: not in --allow-uid or "
+		    "--allow-gid; closing connection",
+		    (int)c->peer_gid);
 		srv->stats.refused_peers++;
 		free(c);
 		close(fd);
 		return -EACCES;
 	}
-	c->rd = event_new(srv->base, fd, EV_READ | EV_PERSIST, conn_read_cb,
-	    c);
+	c->rd = event_new(srv->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
 	if (c->rd == NULL)
 		goto fail;
 	proto_encode_hello(hello);
@@ -327,7 +339,8 @@ fail:
 }
 
 /* Close the fd received with the current request, if any. */
-static void conn_drop_devfd(struct conn *c)
+static void
+conn_drop_devfd(struct conn *c)
 {
 	if (c->devfd >= 0) {
 		close(c->devfd);
@@ -336,7 +349,8 @@ static void conn_drop_devfd(struct conn *c)
 }
 
 /* Close a connection now; orphan or discard its command. */
-void conn_free(struct conn *c)
+void
+conn_free(struct conn *c)
 {
 	struct server *srv = c->srv;
 	struct cmd *cmd = c->cmd;
@@ -378,7 +392,8 @@ void conn_free(struct conn *c)
 }
 
 /* Close after flushing any queued replies; returns false (gone or going). */
-static bool conn_close(struct conn *c)
+static bool
+conn_close(struct conn *c)
 {
 	conn_drop_devfd(c);
 	if (c->cmd != NULL) {
@@ -390,12 +405,13 @@ static bool conn_close(struct conn *c)
 		conn_free(c);
 		return false;
 	}
-	c->state = CONN_CLOSING;	/* conn_write_cb frees it once flushed */
+	c->state = CONN_CLOSING; /* conn_write_cb frees it once flushed */
 	return false;
 }
 
 /* Close for a protocol violation, with an optional message. */
-static bool conn_reject(struct conn *c, const char *msg)
+static bool
+conn_reject(struct conn *c, const char *msg)
 {
 	if (msg != NULL)
 		conn_log(c, LOG_WARNING, "%s", msg);
@@ -405,7 +421,8 @@ static bool conn_reject(struct conn *c, const char *msg)
 }
 
 /* Free a command that never reached (or was taken back from) a worker. */
-void cmd_discard(struct server *srv, struct cmd *cmd)
+void
+cmd_discard(struct server *srv, struct cmd *cmd)
 {
 	if (cmd->devfd >= 0) {
 		close(cmd->devfd);
@@ -416,7 +433,8 @@ void cmd_discard(struct server *srv, struct cmd *cmd)
 
 /* Worker thread: send the reply on cmd->sockfd without blocking, noting
  * how much went (the loop sends the rest) or the error. */
-static void conn_cmd_reply(struct cmd *cmd)
+static void
+conn_cmd_reply(struct cmd *cmd)
 {
 	uint8_t hdr[PRH_REPLY_HDR_LEN];
 	struct iovec iov[2] = {
@@ -424,11 +442,10 @@ static void conn_cmd_reply(struct cmd *cmd)
 		{ .iov_base = cmd->data, .iov_len = cmd->res.size },
 	};
 	struct msghdr msg = { .msg_iov = iov,
-	    .msg_iovlen = cmd->res.size > 0 ? 2 : 1 };
+		.msg_iovlen = cmd->res.size > 0 ? 2 : 1 };
 	ssize_t n;
 
-	proto_encode_reply(hdr, cmd->res.status, cmd->res.size,
-	    cmd->res.sense);
+	proto_encode_reply(hdr, cmd->res.status, cmd->res.size, cmd->res.sense);
 	n = sendmsg(cmd->sockfd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
 	if (n < 0 && errno != EAGAIN && errno != EINTR)
 		cmd->send_err = -errno;
@@ -437,7 +454,8 @@ static void conn_cmd_reply(struct cmd *cmd)
 
 /* Worker thread: run the command on the device, close the device fd and,
  * if the loop handed over the socket, send the reply. */
-static void conn_cmd_work(struct pool_job *job)
+static void
+conn_cmd_work(struct pool_job *job)
 {
 	struct cmd *cmd = (struct cmd *)job;
 	uint64_t t0 = trace_now_ns(), dt;
@@ -446,14 +464,14 @@ static void conn_cmd_work(struct pool_job *job)
 	    cmd->timeout_ms, &cmd->res);
 	dt = trace_now_ns() - t0;
 	status_worker_busy(dt);
-	TRACE(TP_SGIO_DONE, "cmd=%p fd=%d opcode=0x%02x sa=%u status=0x%02x "
+	TRACE(TP_SGIO_DONE,
+	    "cmd=%p fd=%d opcode=0x%02x sa=%u status=0x%02x "
 	    "host=0x%02x driver=0x%02x "
-	    "sense=%02x/%02x/%02x size=%u duration_us=%llu", (void *)cmd,
-	    cmd->devfd, cmd->req.opcode, cmd->req.service_action,
+	    "sense=%02x/%02x/%02x size=%u duration_us=%llu",
+	    (void *)cmd, cmd->devfd, cmd->req.opcode, cmd->req.service_action,
 	    cmd->res.status, cmd->res.host_status, cmd->res.driver_status,
-	    cmd->res.sense[2] & 0x0f, cmd->res.sense[12],
-	    cmd->res.sense[13], cmd->res.size,
-	    (unsigned long long)(dt / 1000));
+	    cmd->res.sense[2] & 0x0f, cmd->res.sense[12], cmd->res.sense[13],
+	    cmd->res.size, (unsigned long long)(dt / 1000));
 	close(cmd->devfd);
 	cmd->devfd = -1;
 	if (cmd->sockfd >= 0)
@@ -461,7 +479,8 @@ static void conn_cmd_work(struct pool_job *job)
 }
 
 /* Key that groups commands by device for the per-device worker cap. */
-static uint64_t conn_device_key(int fd)
+static uint64_t
+conn_device_key(int fd)
 {
 	struct stat st;
 
@@ -475,7 +494,8 @@ static uint64_t conn_device_key(int fd)
 
 /* Send the reply: header and PR IN payload in one sendmsg, less the
  * first skip bytes (which a worker already sent).  0 or a negative errno. */
-static int conn_send_reply(struct conn *c, const struct scsi_result *res,
+static int
+conn_send_reply(struct conn *c, const struct scsi_result *res,
     const uint8_t *data, size_t skip)
 {
 	uint8_t hdr[PRH_REPLY_HDR_LEN];
@@ -488,8 +508,8 @@ static int conn_send_reply(struct conn *c, const struct scsi_result *res,
 	proto_encode_reply(hdr, res->status, res->size, res->sense);
 	c->srv->stats.commands++;
 	status_count_reply(c->cdb[0], res->status);
-	TRACE(TP_REPLY, "conn=%p peer_pid=%d status=0x%02x size=%u",
-	    (void *)c, (int)c->peer_pid, res->status, res->size);
+	TRACE(TP_REPLY, "conn=%p peer_pid=%d status=0x%02x size=%u", (void *)c,
+	    (int)c->peer_pid, res->status, res->size);
 	for (; i < n && skip >= iov[i].iov_len; i++)
 		skip -= iov[i].iov_len;
 	if (i == n)
@@ -500,29 +520,33 @@ static int conn_send_reply(struct conn *c, const struct scsi_result *res,
 }
 
 /* Whether the read loop should go on for this (live) connection. */
-static bool conn_wants_read(const struct conn *c)
+static bool
+conn_wants_read(const struct conn *c)
 {
-	return c->reading && (c->state == CONN_HELLO ||
-	    c->state == CONN_READ_CDB || c->state == CONN_READ_PARAM);
+	return c->reading &&
+	    (c->state == CONN_HELLO || c->state == CONN_READ_CDB ||
+		c->state == CONN_READ_PARAM);
 }
 
 /* Start reading the next request, unless replies are piling up.  Returns
  * whether the connection is still open. */
-static bool conn_next_request(struct conn *c)
+static bool
+conn_next_request(struct conn *c)
 {
 	c->state = CONN_READ_CDB;
 	c->off = 0;
 	if (c->srv->draining)
 		return conn_drain(c);
 	if (conn_out_len(c) > CONN_OUTPUT_MAX)
-		conn_read_off(c);	/* conn_write_cb re-arms when drained */
+		conn_read_off(c); /* conn_write_cb re-arms when drained */
 	else if (conn_read_on(c) < 0)
 		return conn_close(c);
 	return true;
 }
 
 /* Answer the current request without the device (cmd already released). */
-static bool conn_answer_now(struct conn *c, const struct scsi_result *res)
+static bool
+conn_answer_now(struct conn *c, const struct scsi_result *res)
 {
 	if (conn_send_reply(c, res, NULL, 0) < 0)
 		return conn_close(c);
@@ -531,7 +555,8 @@ static bool conn_answer_now(struct conn *c, const struct scsi_result *res)
 
 /* Hand the command to the pool, or park the connection if it is full.
  * Returns whether the connection is still open. */
-static bool conn_submit(struct conn *c)
+static bool
+conn_submit(struct conn *c)
 {
 	struct server *srv = c->srv;
 	struct scsi_result res;
@@ -556,7 +581,7 @@ static bool conn_submit(struct conn *c)
 	}
 	c->cmd->sockfd = -1;
 	if (r == -EAGAIN) {
-		if (!srv->eager) {		/* see server_cmd_done */
+		if (!srv->eager) { /* see server_cmd_done */
 			pool_set_eager(srv->pool, 1);
 			srv->eager = true;
 		}
@@ -575,7 +600,8 @@ static bool conn_submit(struct conn *c)
 
 /* A whole request is in: answer locally or submit it.  Returns whether the
  * connection is still open. */
-static bool conn_request_ready(struct conn *c)
+static bool
+conn_request_ready(struct conn *c)
 {
 	struct cmd *cmd = c->cmd;
 
@@ -605,7 +631,8 @@ static bool conn_request_ready(struct conn *c)
 
 /* The CDB is complete: validate it and set up the command.  Returns
  * whether the connection is still open. */
-static bool conn_cdb_done(struct conn *c)
+static bool
+conn_cdb_done(struct conn *c)
 {
 	struct proto_req req;
 	int r;
@@ -617,13 +644,15 @@ static bool conn_cdb_done(struct conn *c)
 		return conn_reject(c, "Invalid CDB, closing socket.");
 	if (r < 0)
 		return conn_reject(c, NULL);
-	TRACE(TP_REQUEST, "conn=%p peer_pid=%d peer_uid=%d opcode=0x%02x "
-	    "sa=%u len=%u devfd=%d", (void *)c, (int)c->peer_pid,
-	    (int)c->peer_uid, req.opcode, req.service_action, req.len,
-	    c->devfd);
+	TRACE(TP_REQUEST,
+	    "conn=%p peer_pid=%d peer_uid=%d opcode=0x%02x "
+	    "sa=%u len=%u devfd=%d",
+	    (void *)c, (int)c->peer_pid, (int)c->peer_uid, req.opcode,
+	    req.service_action, req.len, c->devfd);
 	c->cmd = server_cmd_get(c->srv);
 	if (c->cmd == NULL) {
-		conn_log(c, LOG_WARNING, "cannot allocate a command: closing "
+		conn_log(c, LOG_WARNING,
+		    "cannot allocate a command: closing "
 		    "connection");
 		return conn_close(c);
 	}
@@ -638,7 +667,8 @@ static bool conn_cdb_done(struct conn *c)
 }
 
 /* Read part of the hello.  Returns whether to keep reading. */
-static bool conn_read_hello(struct conn *c)
+static bool
+conn_read_hello(struct conn *c)
 {
 	ssize_t n;
 
@@ -653,8 +683,7 @@ static bool conn_read_hello(struct conn *c)
 		return true;
 	if (proto_check_hello(c->hello) < 0)
 		return conn_reject(c, NULL);
-	TRACE(TP_HANDSHAKE, "conn=%p peer_pid=%d", (void *)c,
-	    (int)c->peer_pid);
+	TRACE(TP_HANDSHAKE, "conn=%p peer_pid=%d", (void *)c, (int)c->peer_pid);
 	c->state = CONN_READ_CDB;
 	c->off = 0;
 	conn_timer_sync(c);
@@ -662,7 +691,8 @@ static bool conn_read_hello(struct conn *c)
 }
 
 /* Read part of the CDB and its fd.  Returns whether to keep reading. */
-static bool conn_read_cdb(struct conn *c)
+static bool
+conn_read_cdb(struct conn *c)
 {
 	int fds[FDPASS_MAX_FDS], nfds;
 	ssize_t n;
@@ -672,7 +702,8 @@ static bool conn_read_cdb(struct conn *c)
 	if (n == -EAGAIN || n == -EINTR)
 		return false;
 	if (n == -EMSGSIZE) {
-		conn_log(c, LOG_WARNING, "file descriptor lost (limit "
+		conn_log(c, LOG_WARNING,
+		    "file descriptor lost (limit "
 		    "reached?): closing connection");
 		return conn_reject(c, NULL);
 	}
@@ -684,7 +715,7 @@ static bool conn_read_cdb(struct conn *c)
 	if (nfds == 1)
 		c->devfd = fds[0];
 	if (n <= 0)
-		return conn_close(c);	/* EOF or error */
+		return conn_close(c); /* EOF or error */
 	c->off += n;
 	if (c->off < PRH_CDB_LEN) {
 		conn_timer_sync(c);
@@ -695,7 +726,8 @@ static bool conn_read_cdb(struct conn *c)
 
 /* Read part of the PR OUT parameter list; fds sent with it are dropped by
  * the kernel (no control buffer).  Returns whether to keep reading. */
-static bool conn_read_param(struct conn *c)
+static bool
+conn_read_param(struct conn *c)
 {
 	struct cmd *cmd = c->cmd;
 	ssize_t n;
@@ -705,7 +737,8 @@ static bool conn_read_param(struct conn *c)
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return false;
 	if (n <= 0)
-		return conn_reject(c, "Unexpected end-of-file before all data "
+		return conn_reject(c,
+		    "Unexpected end-of-file before all data "
 		    "were read");
 	c->off += n;
 	if (c->off < cmd->req.len)
@@ -718,7 +751,8 @@ static bool conn_read_param(struct conn *c)
  * deliver the finished completions now and go on reading; if not, stop
  * reading until its completion, which the pool is asked to signal.
  * Returns whether to read on. */
-static bool conn_reap(struct conn *c)
+static bool
+conn_reap(struct conn *c)
 {
 	struct server *srv = c->srv;
 
@@ -732,7 +766,7 @@ static bool conn_reap(struct conn *c)
 			return false;
 		}
 	}
-	srv->reaping = c;		/* conn_free clears it */
+	srv->reaping = c; /* conn_free clears it */
 	pool_reap(srv->pool);
 	if (srv->reaping != c)
 		return false;
@@ -741,16 +775,18 @@ static bool conn_reap(struct conn *c)
 }
 
 /* Socket readable: advance the state machine as far as the data goes. */
-static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
+static void
+conn_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 	bool more = true;
 
 	if (what & EV_TIMEOUT) {
-		conn_log(c, LOG_WARNING, "nothing received for %u s in the "
+		conn_log(c, LOG_WARNING,
+		    "nothing received for %u s in the "
 		    "middle of a %s: closing connection",
-		    c->srv->cfg->idle_timeout, c->state == CONN_HELLO ?
-		    "handshake" : "request");
+		    c->srv->cfg->idle_timeout,
+		    c->state == CONN_HELLO ? "handshake" : "request");
 		c->close_reason = "idle-timeout";
 		c->srv->stats.timed_out++;
 		(void)conn_close(c);
@@ -781,7 +817,8 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
 
 /* Output drained: close a closing connection, or drop the bufferevent
  * and resume reading. */
-static void conn_write_cb(struct bufferevent *bev, void *arg)
+static void
+conn_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 
@@ -797,13 +834,16 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 }
 
 /* Write error, peer reset or write timeout: close now. */
-static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+static void
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn *c = arg;
 
 	if (what & BEV_EVENT_TIMEOUT) {
-		conn_log(c, LOG_WARNING, "client took no reply for %u s: "
-		    "closing connection", c->srv->cfg->write_timeout);
+		conn_log(c, LOG_WARNING,
+		    "client took no reply for %u s: "
+		    "closing connection",
+		    c->srv->cfg->write_timeout);
 		c->close_reason = "write-timeout";
 		c->srv->stats.timed_out++;
 	} else {
@@ -813,7 +853,8 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 }
 
 /* Completion on the loop thread: answer the client or drop the result. */
-void conn_cmd_done(struct pool_job *job, void *arg)
+void
+conn_cmd_done(struct pool_job *job, void *arg)
 {
 	struct cmd *cmd = (struct cmd *)job;
 	struct server *srv = arg;
@@ -821,7 +862,7 @@ void conn_cmd_done(struct pool_job *job, void *arg)
 	int r;
 
 	srv->stats.inflight--;
-	if (c == NULL) {		/* the client left meanwhile */
+	if (c == NULL) { /* the client left meanwhile */
 		if (cmd->sockfd >= 0)
 			close(cmd->sockfd);
 		server_cmd_put(srv, cmd);
@@ -834,7 +875,7 @@ void conn_cmd_done(struct pool_job *job, void *arg)
 	if (cmd->sockfd < 0)
 		r = conn_send_reply(c, &cmd->res, cmd->data, 0);
 	else if ((r = conn_send_reply(c, &cmd->res, cmd->data,
-	    cmd->send_err < 0 ? SIZE_MAX : cmd->sent)) == 0)
+		      cmd->send_err < 0 ? SIZE_MAX : cmd->sent)) == 0)
 		r = cmd->send_err;
 	server_cmd_put(srv, cmd);
 	if (r < 0)
@@ -844,7 +885,8 @@ void conn_cmd_done(struct pool_job *job, void *arg)
 }
 
 /* Retry the pool for a parked connection. */
-int conn_resume(struct conn *c)
+int
+conn_resume(struct conn *c)
 {
 	struct server *srv = c->srv;
 
@@ -857,11 +899,12 @@ int conn_resume(struct conn *c)
 
 /* Shutdown: idle connections close now, busy ones after their answer.
  * Returns whether the connection is still open. */
-bool conn_drain(struct conn *c)
+bool
+conn_drain(struct conn *c)
 {
 	conn_read_off(c);
 	if (c->state == CONN_SUBMITTED || c->state == CONN_CLOSING)
-		return true;	/* the answer, then the close, will come */
+		return true; /* the answer, then the close, will come */
 	if (c->state == CONN_PARKED) {
 		TAILQ_REMOVE(&c->srv->parked, c, park_entry);
 		c->srv->stats.parked--;
@@ -871,7 +914,8 @@ bool conn_drain(struct conn *c)
 }
 
 /* Shutdown: drain every connection of the server. */
-void conn_drain_all(struct server *srv)
+void
+conn_drain_all(struct server *srv)
 {
 	struct conn *c, *next;
 

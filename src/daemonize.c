@@ -11,9 +11,9 @@
 #include "prh/daemonize.h"
 #include "prh/log.h"
 
-#define DAEMONIZE_READY	'\0'	/* last byte on the pipe: child serves */
+#define DAEMONIZE_READY '\0' /* last byte on the pipe: child serves */
 
-static int daemonize_fd = -1;	/* child: write end of the pipe */
+static int daemonize_fd = -1; /* child: write end of the pipe */
 
 /* Parent: copy the child's messages to stderr, then exit with its fate. */
 static void __attribute__((noreturn)) daemonize_wait(int rfd, pid_t child)
@@ -40,7 +40,8 @@ static void __attribute__((noreturn)) daemonize_wait(int rfd, pid_t child)
 }
 
 /* Child: new session, cwd "/", stdio on /dev/null. */
-static void daemonize_detach(void)
+static void
+daemonize_detach(void)
 {
 	int fd;
 
@@ -58,7 +59,8 @@ static void daemonize_detach(void)
 }
 
 /* Fork; returns in the child only (or on failure). */
-int daemonize_start(void)
+int
+daemonize_start(void)
 {
 	int p[2];
 	pid_t pid;
@@ -89,7 +91,8 @@ int daemonize_start(void)
 }
 
 /* Tell the parent the child serves, and stop copying messages to it. */
-void daemonize_ready(void)
+void
+daemonize_ready(void)
 {
 	char c = DAEMONIZE_READY;
 

@@ -10,18 +10,20 @@
 #include "prh/fdpass.h"
 
 /* Close every fd in fds[0..n). */
-static void fdpass_close_all(const int *fds, int n)
+static void
+fdpass_close_all(const int *fds, int n)
 {
 	for (int i = 0; i < n; i++)
 		close(fds[i]);
 }
 
 /* Read up to len bytes and collect any passed fds. */
-ssize_t fdpass_recv(int sock, void *buf, size_t len, int *fds, int *nfds)
+ssize_t
+fdpass_recv(int sock, void *buf, size_t len, int *fds, int *nfds)
 {
 	union {
-		char		buf[CMSG_SPACE(FDPASS_MAX_FDS * sizeof(int))];
-		struct cmsghdr	align;
+		char buf[CMSG_SPACE(FDPASS_MAX_FDS * sizeof(int))];
+		struct cmsghdr align;
 	} ctl;
 	struct iovec iov = { .iov_base = buf, .iov_len = len };
 	struct msghdr msg = {
@@ -41,7 +43,7 @@ ssize_t fdpass_recv(int sock, void *buf, size_t len, int *fds, int *nfds)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 
 	for (cmsg = CMSG_FIRSTHDR(&msg); cmsg != NULL;
-	    cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+	     cmsg = CMSG_NXTHDR(&msg, cmsg)) {
 		size_t bytes, count;
 
 		if (cmsg->cmsg_level != SOL_SOCKET ||
@@ -69,11 +71,12 @@ ssize_t fdpass_recv(int sock, void *buf, size_t len, int *fds, int *nfds)
 }
 
 /* Send len bytes with at most one fd attached, in one sendmsg. */
-ssize_t fdpass_send(int sock, const void *buf, size_t len, int fd)
+ssize_t
+fdpass_send(int sock, const void *buf, size_t len, int fd)
 {
 	union {
-		char		buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr	align;
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
 	} ctl;
 	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };

@@ -15,21 +15,22 @@
 
 #include "prh/log.h"
 
-#define LOG_PREFIX	"qemu-pr-helper: "
+#define LOG_PREFIX "qemu-pr-helper: "
 
 static atomic_int log_verbosity = 1;
 
 /* Where messages go.  Chosen during start-up (one thread), read-only
  * afterwards except log_copy_fd, which only the start-up code changes. */
 static enum {
-	LOG_TO_STDERR,		/* "qemu-pr-helper: message" */
-	LOG_TO_JOURNAL,		/* "<N>message": stderr is the journal */
-	LOG_TO_SYSLOG,		/* -d: syslog(3), LOG_DAEMON */
+	LOG_TO_STDERR,	/* "qemu-pr-helper: message" */
+	LOG_TO_JOURNAL, /* "<N>message": stderr is the journal */
+	LOG_TO_SYSLOG,	/* -d: syslog(3), LOG_DAEMON */
 } log_dest = LOG_TO_STDERR;
-static atomic_int log_copy_fd = -1;	/* -d start-up pipe, or -1 */
+static atomic_int log_copy_fd = -1; /* -d start-up pipe, or -1 */
 
 /* Whether JOURNAL_STREAM names the file that stderr is ("DEV:INO"). */
-static bool log_stderr_is_journal(void)
+static bool
+log_stderr_is_journal(void)
 {
 	const char *js = getenv("JOURNAL_STREAM");
 	unsigned long long dev, ino;
@@ -45,38 +46,44 @@ static bool log_stderr_is_journal(void)
 }
 
 /* Pick stderr or journal-style stderr. */
-void log_init(void)
+void
+log_init(void)
 {
 	log_dest = log_stderr_is_journal() ? LOG_TO_JOURNAL : LOG_TO_STDERR;
 }
 
 /* Send messages to syslog from now on (-d). */
-void log_use_syslog(void)
+void
+log_use_syslog(void)
 {
 	openlog("qemu-pr-helper", LOG_PID | LOG_NDELAY, LOG_DAEMON);
 	log_dest = LOG_TO_SYSLOG;
 }
 
 /* Also copy every message, as a stderr line, to fd (-1 to stop). */
-void log_set_copy_fd(int fd)
+void
+log_set_copy_fd(int fd)
 {
 	atomic_store(&log_copy_fd, fd);
 }
 
 /* Set the verbosity level. */
-void log_set_verbosity(int level)
+void
+log_set_verbosity(int level)
 {
 	atomic_store(&log_verbosity, level < 0 ? 0 : level);
 }
 
 /* Return the verbosity level. */
-int log_get_verbosity(void)
+int
+log_get_verbosity(void)
 {
 	return atomic_load(&log_verbosity);
 }
 
 /* Highest (least urgent) priority shown at the current verbosity. */
-static int log_threshold(void)
+static int
+log_threshold(void)
 {
 	switch (atomic_load(&log_verbosity)) {
 	case 0:
@@ -106,8 +113,8 @@ log_vmsg(int prio, const char *fmt, va_list ap)
 	n = vsnprintf(buf + off, sizeof(buf) - off - 1, fmt, ap);
 	if (n < 0)
 		return;
-	off += (size_t)n < sizeof(buf) - off - 1 ? (size_t)n :
-	    sizeof(buf) - off - 2;
+	off += (size_t)n < sizeof(buf) - off - 1 ? (size_t)n
+						 : sizeof(buf) - off - 2;
 	buf[off++] = '\n';
 	copy = atomic_load(&log_copy_fd);
 	if (copy >= 0)
@@ -131,7 +138,8 @@ log_vmsg(int prio, const char *fmt, va_list ap)
 }
 
 /* Log one message at priority prio. */
-void log_msg(int prio, const char *fmt, ...)
+void
+log_msg(int prio, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -141,7 +149,8 @@ void log_msg(int prio, const char *fmt, ...)
 }
 
 /* libevent log callback: map its severities onto ours. */
-static void log_libevent_cb(int severity, const char *msg)
+static void
+log_libevent_cb(int severity, const char *msg)
 {
 	int prio;
 
@@ -163,7 +172,8 @@ static void log_libevent_cb(int severity, const char *msg)
 }
 
 /* Route libevent's internal messages into this log. */
-void log_route_libevent(void)
+void
+log_route_libevent(void)
 {
 	event_set_log_callback(log_libevent_cb);
 }

@@ -50,7 +50,8 @@
 
 /* Get the listening socket (step 3): fd, and *ours = the path to remove
  * at exit (NULL when activated); a negative errno on error (logged). */
-static int main_listen(const struct prh_config *cfg, const char **ours)
+static int
+main_listen(const struct prh_config *cfg, const char **ours)
 {
 	int fd, r;
 
@@ -61,7 +62,7 @@ static int main_listen(const struct prh_config *cfg, const char **ours)
 	if (r > 0) {
 		if (cfg->socket_given) {
 			log_err("Unix socket can't be set when using socket "
-			    "activation");
+				"activation");
 			close(fd);
 			return -EINVAL;
 		}
@@ -74,7 +75,8 @@ static int main_listen(const struct prh_config *cfg, const char **ours)
 }
 
 /* Undo what start-up created before the server owned it; returns 1. */
-static int main_fail(int fd, const char *sock)
+static int
+main_fail(int fd, const char *sock)
 {
 	if (fd >= 0)
 		close(fd);
@@ -85,7 +87,8 @@ static int main_fail(int fd, const char *sock)
 }
 
 /* Steps 4-6: detach, pid file, privileges: 0 or a negative errno. */
-static int main_process_setup(const struct prh_config *cfg)
+static int
+main_process_setup(const struct prh_config *cfg)
 {
 	int r;
 
@@ -98,7 +101,8 @@ static int main_process_setup(const struct prh_config *cfg)
 }
 
 /* Start the helper; only this function exits with a failure status. */
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
 	struct prh_config cfg;
 	struct event_base *base;
@@ -137,7 +141,7 @@ int main(int argc, char **argv)
 	if (r < 0 || (r = status_start(srv)) < 0) {
 		log_err("cannot start: %s", strerror(-r));
 		if (srv != NULL)
-			server_free(srv);	/* closes fd, removes sock */
+			server_free(srv); /* closes fd, removes sock */
 		else
 			close(fd);
 		event_base_free(base);

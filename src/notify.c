@@ -26,7 +26,8 @@
 #include "prh/notify.h"
 
 /* Send one datagram to $NOTIFY_SOCKET, as sd_notify does, never blocking. */
-static void notify_raw(const char *text)
+static void
+notify_raw(const char *text)
 {
 	const char *path = getenv("NOTIFY_SOCKET");
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
@@ -52,7 +53,8 @@ static void notify_raw(const char *text)
 }
 
 /* Format and send one notification; silently a no-op without a manager. */
-void notify_send(const char *fmt, ...)
+void
+notify_send(const char *fmt, ...)
 {
 	char buf[512];
 	va_list ap;
@@ -67,7 +69,8 @@ void notify_send(const char *fmt, ...)
 
 /* Watchdog interval the service manager asked for: 1 and *usec, 0 if none
  * (or meant for another process), a negative errno if malformed. */
-int notify_watchdog_usec(uint64_t *usec)
+int
+notify_watchdog_usec(uint64_t *usec)
 {
 #ifdef HAVE_LIBSYSTEMD
 	return sd_watchdog_enabled(0, usec);

@@ -12,13 +12,14 @@
 #include "prh/log.h"
 #include "prh/pidfile.h"
 
-#define PIDFILE_TRIES	5	/* races with a concurrent unlink */
+#define PIDFILE_TRIES 5 /* races with a concurrent unlink */
 
-static int pidfile_fd = -1;	/* held open: the lock lives with it */
-static char *pidfile_path;	/* what to remove at exit */
+static int pidfile_fd = -1; /* held open: the lock lives with it */
+static char *pidfile_path;  /* what to remove at exit */
 
 /* Open and lock path, making sure the locked file is still at path. */
-static int pidfile_lock(const char *path)
+static int
+pidfile_lock(const char *path)
 {
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
 	struct stat a, b;
@@ -41,14 +42,15 @@ static int pidfile_lock(const char *path)
 		if (fstat(fd, &a) == 0 && stat(path, &b) == 0 &&
 		    a.st_dev == b.st_dev && a.st_ino == b.st_ino)
 			return fd;
-		close(fd);	/* replaced meanwhile: lock the new one */
+		close(fd); /* replaced meanwhile: lock the new one */
 	}
 	log_err("Cannot lock pid file: %s keeps changing", path);
 	return -EAGAIN;
 }
 
 /* Create, lock and write the pid file. */
-int pidfile_write(const char *path)
+int
+pidfile_write(const char *path)
 {
 	char buf[32];
 	int fd, n;
@@ -60,8 +62,7 @@ int pidfile_write(const char *path)
 	if (ftruncate(fd, 0) < 0 || write(fd, buf, (size_t)n) != n) {
 		int err = errno ? errno : EIO;
 
-		log_err("Failed to write pid file %s: %s", path,
-		    strerror(err));
+		log_err("Failed to write pid file %s: %s", path, strerror(err));
 		close(fd);
 		unlink(path);
 		return -err;
@@ -72,7 +73,8 @@ int pidfile_write(const char *path)
 }
 
 /* Remove the pid file and release the lock. */
-void pidfile_remove(void)
+void
+pidfile_remove(void)
 {
 	if (pidfile_path != NULL) {
 		if (unlink(pidfile_path) < 0 && errno != ENOENT)

@@ -47,26 +47,26 @@
 #include "prh/pool.h"
 
 /* Stack of a worker thread: the work is an ioctl and some formatting. */
-#define POOL_STACK_SIZE	(256 * 1024)
+#define POOL_STACK_SIZE (256 * 1024)
 
 /* Job states (pool_job.state); changed under pool.lock, read there too. */
 enum {
-	POOL_JOB_IDLE = 0,	/* not in the pool: new, cancelled or delivered */
-	POOL_JOB_QUEUED,	/* on its key's waiting queue */
-	POOL_JOB_RUNNING,	/* on a worker */
-	POOL_JOB_DONE,		/* on the completion list, not yet delivered */
+	POOL_JOB_IDLE = 0, /* not in the pool: new, cancelled or delivered */
+	POOL_JOB_QUEUED,   /* on its key's waiting queue */
+	POOL_JOB_RUNNING,  /* on a worker */
+	POOL_JOB_DONE,	   /* on the completion list, not yet delivered */
 };
 
 /* Per-key state: exists while the key has running or waiting jobs.
  * Owned by the pool; every field is protected by pool.lock. */
 struct pool_dev {
-	uint64_t		 key;
-	unsigned		 running;	/* jobs of this key on workers */
-	unsigned		 nwait;		/* length of waiting */
-	int			 on_ready;	/* linked on pool.ready */
-	TAILQ_HEAD(, pool_job)	 waiting;	/* oldest first */
-	TAILQ_ENTRY(pool_dev)	 ready_entry;
-	struct pool_dev		*hnext;		/* hash chain */
+	uint64_t key;
+	unsigned running;		/* jobs of this key on workers */
+	unsigned nwait;			/* length of waiting */
+	int on_ready;			/* linked on pool.ready */
+	TAILQ_HEAD(, pool_job) waiting; /* oldest first */
+	TAILQ_ENTRY(pool_dev) ready_entry;
+	struct pool_dev *hnext; /* hash chain */
 };
 
 TAILQ_HEAD(pool_job_list, pool_job);
@@ -74,10 +74,10 @@ TAILQ_HEAD(pool_job_list, pool_job);
 /* One worker thread.  sem is posted once per wake-up; idle_entry is
  * protected by pool.lock. */
 struct pool_worker {
-	struct pool		*pool;
-	pthread_t		 tid;
-	sem_t			 sem;
-	STAILQ_ENTRY(pool_worker) idle_entry;	/* on pool.idle */
+	struct pool *pool;
+	pthread_t tid;
+	sem_t sem;
+	STAILQ_ENTRY(pool_worker) idle_entry; /* on pool.idle */
 };
 
 /* The pool.  Immutable after pool_new: base, ev, kick, done, done_arg,
@@ -90,35 +90,35 @@ struct pool_worker {
  * a worker sleeps (idle is not empty), a wake-up is on its way (nwake > 0)
  * or the kick event is pending (kicking). */
 struct pool {
-	struct event_base	*base;
-	struct event		*ev;		/* completion event */
-	struct event		*kick;		/* deferred wake-up (defer_wake) */
-	int			 kicking;	/* kick is active (loop sets it) */
-	pool_done_fn		 done;
-	void			*done_arg;
-	struct pool_limits	 lim;
-	struct pool_worker	*workers;
-	unsigned		 nthreads;	/* started workers */
+	struct event_base *base;
+	struct event *ev;   /* completion event */
+	struct event *kick; /* deferred wake-up (defer_wake) */
+	int kicking;	    /* kick is active (loop sets it) */
+	pool_done_fn done;
+	void *done_arg;
+	struct pool_limits lim;
+	struct pool_worker *workers;
+	unsigned nthreads; /* started workers */
 
-	pthread_mutex_t		 lock;
-	struct pool_dev		**buckets;
-	unsigned		 nbuckets;	/* power of two */
-	TAILQ_HEAD(, pool_dev)	 ready;
-	unsigned		 waiting;	/* queued jobs, all keys */
-	unsigned		 running;	/* jobs on workers */
-	unsigned		 ndevs;		/* live pool_dev structs */
-	STAILQ_HEAD(, pool_worker) idle;	/* sleeping, last asleep first */
-	unsigned		 nidle;		/* length of idle */
-	unsigned		 nwake;		/* woken, not yet back on lock */
-	int			 shut;		/* pool_shutdown() was called */
-	int			 quit;		/* workers must exit */
+	pthread_mutex_t lock;
+	struct pool_dev **buckets;
+	unsigned nbuckets; /* power of two */
+	TAILQ_HEAD(, pool_dev) ready;
+	unsigned waiting;		 /* queued jobs, all keys */
+	unsigned running;		 /* jobs on workers */
+	unsigned ndevs;			 /* live pool_dev structs */
+	STAILQ_HEAD(, pool_worker) idle; /* sleeping, last asleep first */
+	unsigned nidle;			 /* length of idle */
+	unsigned nwake;			 /* woken, not yet back on lock */
+	int shut;			 /* pool_shutdown() was called */
+	int quit;			 /* workers must exit */
 
-	pthread_mutex_t		 dlock;
-	struct pool_job_list	 done_list;	/* finished, not delivered */
-	int			 armed;		/* an activation is pending */
-	int			 eager;		/* activate for lazy jobs too */
+	pthread_mutex_t dlock;
+	struct pool_job_list done_list; /* finished, not delivered */
+	int armed;			/* an activation is pending */
+	int eager;			/* activate for lazy jobs too */
 
-	uint64_t		 completed;	/* loop thread only */
+	uint64_t completed; /* loop thread only */
 };
 
 /* Mix a 64-bit key into a bucket index (splitmix64 finaliser). */
@@ -137,7 +137,7 @@ pool_hash(const struct pool *p, uint64_t key)
 static struct pool_dev *
 pool_dev_find(struct pool *p, uint64_t key)
 {
-	struct pool_dev	*d;
+	struct pool_dev *d;
 
 	for (d = p->buckets[pool_hash(p, key)]; d != NULL; d = d->hnext)
 		if (d->key == key)
@@ -150,8 +150,8 @@ pool_dev_find(struct pool *p, uint64_t key)
 static struct pool_dev *
 pool_dev_add(struct pool *p, uint64_t key)
 {
-	struct pool_dev	*d;
-	unsigned	 h;
+	struct pool_dev *d;
+	unsigned h;
 
 	if ((d = calloc(1, sizeof *d)) == NULL)
 		return NULL;
@@ -169,10 +169,10 @@ pool_dev_add(struct pool *p, uint64_t key)
 static void
 pool_dev_drop(struct pool *p, struct pool_dev *d)
 {
-	struct pool_dev	**dp;
+	struct pool_dev **dp;
 
 	for (dp = &p->buckets[pool_hash(p, d->key)]; *dp != NULL;
-	    dp = &(*dp)->hnext) {
+	     dp = &(*dp)->hnext) {
 		if (*dp == d) {
 			*dp = d->hnext;
 			break;
@@ -189,7 +189,7 @@ pool_dev_drop(struct pool *p, struct pool_dev *d)
 static void
 pool_dev_update_ready(struct pool *p, struct pool_dev *d)
 {
-	int	runnable;
+	int runnable;
 
 	runnable = d->nwait > 0 && d->running < p->lim.max_per_device;
 	if (runnable && !d->on_ready) {
@@ -219,7 +219,7 @@ pool_wake_needed(const struct pool *p)
 static struct pool_worker *
 pool_wake(struct pool *p)
 {
-	struct pool_worker	*w;
+	struct pool_worker *w;
 
 	if (!pool_wake_needed(p))
 		return NULL;
@@ -247,10 +247,10 @@ pool_wait(struct pool *p, struct pool_worker *w)
 	p->nidle++;
 	pthread_mutex_unlock(&p->lock);
 	while (sem_wait(&w->sem) != 0)
-		;			/* EINTR: signals are blocked anyway */
+		; /* EINTR: signals are blocked anyway */
 	pthread_mutex_lock(&p->lock);
 	if (!p->quit)
-		p->nwake--;		/* pool_join() posts without one */
+		p->nwake--; /* pool_join() posts without one */
 }
 
 /* Take the next runnable job, or NULL when none is (or the pool quits);
@@ -259,8 +259,8 @@ pool_wait(struct pool *p, struct pool_worker *w)
 static struct pool_job *
 pool_take(struct pool *p, struct pool_worker **wake)
 {
-	struct pool_dev	*d;
-	struct pool_job	*job;
+	struct pool_dev *d;
+	struct pool_job *job;
 
 	if (p->quit || (d = TAILQ_FIRST(&p->ready)) == NULL)
 		return NULL;
@@ -283,7 +283,7 @@ pool_take(struct pool *p, struct pool_worker **wake)
 static void
 pool_finish(struct pool *p, struct pool_job *job)
 {
-	struct pool_dev	*d = job->dq;
+	struct pool_dev *d = job->dq;
 
 	job->state = POOL_JOB_DONE;
 	job->dq = NULL;
@@ -302,7 +302,7 @@ pool_finish(struct pool *p, struct pool_job *job)
 static void
 pool_complete(struct pool *p, struct pool_job *job)
 {
-	int	act;
+	int act;
 
 	pthread_mutex_lock(&p->dlock);
 	TAILQ_INSERT_TAIL(&p->done_list, job, entry);
@@ -322,9 +322,9 @@ pool_complete(struct pool *p, struct pool_job *job)
 static void *
 pool_worker(void *arg)
 {
-	struct pool_worker	*self = arg, *wake;
-	struct pool		*p = self->pool;
-	struct pool_job		*job = NULL, *prev;
+	struct pool_worker *self = arg, *wake;
+	struct pool *p = self->pool;
+	struct pool_job *job = NULL, *prev;
 
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
@@ -356,12 +356,12 @@ pool_worker(void *arg)
 void
 pool_reap(struct pool *p)
 {
-	struct pool_job_list	 list = TAILQ_HEAD_INITIALIZER(list);
-	struct pool_job		*job;
+	struct pool_job_list list = TAILQ_HEAD_INITIALIZER(list);
+	struct pool_job *job;
 
 	pthread_mutex_lock(&p->dlock);
 	TAILQ_CONCAT(&list, &p->done_list, entry);
-	TAILQ_FOREACH(job, &list, entry)
+	TAILQ_FOREACH (job, &list, entry)
 		job->pending = 0;
 	/* A pending activation finds an empty list; a new one may come. */
 	p->armed = 0;
@@ -393,8 +393,8 @@ pool_done_cb(evutil_socket_t fd, short what, void *arg)
 static void
 pool_kick_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct pool		*p = arg;
-	struct pool_worker	*wake;
+	struct pool *p = arg;
+	struct pool_worker *wake;
 
 	(void)fd;
 	(void)what;
@@ -411,7 +411,7 @@ pool_kick_cb(evutil_socket_t fd, short what, void *arg)
 int
 pool_want(struct pool *p, struct pool_job *job, enum pool_want_mode how)
 {
-	int	r, act = 0;
+	int r, act = 0;
 
 	pthread_mutex_lock(&p->dlock);
 	r = job->pending;
@@ -430,7 +430,7 @@ pool_want(struct pool *p, struct pool_job *job, enum pool_want_mode how)
 void
 pool_set_eager(struct pool *p, int on)
 {
-	int	act = 0;
+	int act = 0;
 
 	pthread_mutex_lock(&p->dlock);
 	p->eager = on;
@@ -446,8 +446,8 @@ pool_set_eager(struct pool *p, int on)
 static void
 pool_join(struct pool *p, unsigned n)
 {
-	struct pool_worker	*w;
-	unsigned		 i;
+	struct pool_worker *w;
+	unsigned i;
 
 	pthread_mutex_lock(&p->lock);
 	p->quit = 1;
@@ -468,11 +468,11 @@ pool_join(struct pool *p, unsigned n)
 static int
 pool_start_threads(struct pool *p)
 {
-	pthread_attr_t	attr;
-	sigset_t	all, old;
-	size_t		stack = POOL_STACK_SIZE;
-	unsigned	i;
-	int		r;
+	pthread_attr_t attr;
+	sigset_t all, old;
+	size_t stack = POOL_STACK_SIZE;
+	unsigned i;
+	int r;
 
 	if ((r = pthread_attr_init(&attr)) != 0)
 		return -r;
@@ -505,8 +505,8 @@ pool_start_threads(struct pool *p)
 static unsigned
 pool_nbuckets(const struct pool_limits *lim)
 {
-	unsigned long	want = ((unsigned long)lim->threads + lim->queue_max) / 2;
-	unsigned	n = 16;
+	unsigned long want = ((unsigned long)lim->threads + lim->queue_max) / 2;
+	unsigned n = 16;
 
 	while (n < want && n < 4096)
 		n <<= 1;
@@ -517,7 +517,7 @@ pool_nbuckets(const struct pool_limits *lim)
 static void
 pool_destroy(struct pool *p)
 {
-	unsigned	i;
+	unsigned i;
 
 	if (p->ev != NULL)
 		event_free(p->ev);
@@ -537,14 +537,14 @@ int
 pool_new(struct event_base *base, const struct pool_limits *lim,
     pool_done_fn done, void *done_arg, struct pool **out)
 {
-	struct pool	*p;
-	unsigned	 i;
-	int		 r;
+	struct pool *p;
+	unsigned i;
+	int r;
 
 	*out = NULL;
-	if (base == NULL || lim == NULL || done == NULL ||
-	    lim->threads == 0 || lim->max_per_device == 0 ||
-	    lim->queue_max == 0 || lim->dev_queue_max == 0)
+	if (base == NULL || lim == NULL || done == NULL || lim->threads == 0 ||
+	    lim->max_per_device == 0 || lim->queue_max == 0 ||
+	    lim->dev_queue_max == 0)
 		return -EINVAL;
 	if ((p = calloc(1, sizeof *p)) == NULL)
 		return -ENOMEM;
@@ -589,9 +589,9 @@ pool_new(struct event_base *base, const struct pool_limits *lim,
 int
 pool_submit(struct pool *p, struct pool_job *job)
 {
-	struct pool_worker	*wake = NULL;
-	struct pool_dev		*d;
-	int			 r = 0, kick = 0;
+	struct pool_worker *wake = NULL;
+	struct pool_dev *d;
+	int r = 0, kick = 0;
 
 	if (job->work == NULL)
 		return -EINVAL;
@@ -615,7 +615,7 @@ pool_submit(struct pool *p, struct pool_job *job)
 	}
 	job->state = POOL_JOB_QUEUED;
 	job->dq = d;
-	job->want = 0;		/* no worker sees the job yet */
+	job->want = 0; /* no worker sees the job yet */
 	TAILQ_INSERT_TAIL(&d->waiting, job, entry);
 	d->nwait++;
 	p->waiting++;
@@ -637,8 +637,8 @@ out:
 int
 pool_cancel(struct pool *p, struct pool_job *job)
 {
-	struct pool_dev	*d;
-	int		 r = 0;
+	struct pool_dev *d;
+	int r = 0;
 
 	pthread_mutex_lock(&p->lock);
 	switch (job->state) {
@@ -694,9 +694,9 @@ pool_busier(const struct pool_dev_stats *a, const struct pool_dev_stats *b)
 unsigned
 pool_get_busiest(struct pool *p, struct pool_dev_stats *out, unsigned n)
 {
-	struct pool_dev_stats	 e;
-	struct pool_dev		*d;
-	unsigned		 i, j, cnt = 0;
+	struct pool_dev_stats e;
+	struct pool_dev *d;
+	unsigned i, j, cnt = 0;
 
 	pthread_mutex_lock(&p->lock);
 	for (i = 0; i < p->nbuckets && n > 0; i++) {
@@ -732,9 +732,9 @@ pool_shutdown(struct pool *p)
 void
 pool_free(struct pool *p)
 {
-	struct pool_dev	*d;
-	struct pool_job	*job;
-	unsigned	 i;
+	struct pool_dev *d;
+	struct pool_job *job;
+	unsigned i;
 
 	if (p == NULL)
 		return;

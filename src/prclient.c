@@ -27,61 +27,80 @@
 
 /* A command name and how to build it. */
 struct prc_verb {
-	const char	*name;
-	int		 out;		/* PR OUT */
-	uint8_t		 sa;		/* service action */
-	int		 nargs;		/* KEY, [SAKEY], [TYPE] */
-	const char	*usage;
+	const char *name;
+	int out;    /* PR OUT */
+	uint8_t sa; /* service action */
+	int nargs;  /* KEY, [SAKEY], [TYPE] */
+	const char *usage;
 };
 
 static const struct prc_verb prc_verbs[] = {
-	{ "read-keys",		0, 0, 0, "" },
-	{ "read-reservation",	0, 1, 0, "" },
+	{ "read-keys", 0, 0, 0, "" },
+	{ "read-reservation", 0, 1, 0, "" },
 	{ "report-capabilities", 0, 2, 0, "" },
-	{ "read-full-status",	0, 3, 0, "" },
-	{ "register",		1, 0, 2, "OLDKEY NEWKEY" },
-	{ "reserve",		1, 1, 2, "KEY TYPE" },
-	{ "release",		1, 2, 2, "KEY TYPE" },
-	{ "clear",		1, 3, 1, "KEY" },
-	{ "preempt",		1, 4, 3, "KEY VICTIMKEY TYPE" },
-	{ "preempt-abort",	1, 5, 3, "KEY VICTIMKEY TYPE" },
-	{ "register-ignore",	1, 6, 1, "NEWKEY" },
+	{ "read-full-status", 0, 3, 0, "" },
+	{ "register", 1, 0, 2, "OLDKEY NEWKEY" },
+	{ "reserve", 1, 1, 2, "KEY TYPE" },
+	{ "release", 1, 2, 2, "KEY TYPE" },
+	{ "clear", 1, 3, 1, "KEY" },
+	{ "preempt", 1, 4, 3, "KEY VICTIMKEY TYPE" },
+	{ "preempt-abort", 1, 5, 3, "KEY VICTIMKEY TYPE" },
+	{ "register-ignore", 1, 6, 1, "NEWKEY" },
 };
 
 /* Print usage to f. */
-static void prc_usage(FILE *f, const char *argv0)
+static void
+prc_usage(FILE *f, const char *argv0)
 {
-	fprintf(f, "Usage: %s [-k SOCKET] [-r] DEVICE COMMAND [ARGS]\n"
+	fprintf(f,
+	    "Usage: %s [-k SOCKET] [-r] DEVICE COMMAND [ARGS]\n"
 	    "Send one PERSISTENT RESERVE command for DEVICE through a "
 	    "qemu-pr-helper socket.\n\n"
 	    "  -k, --socket=PATH  helper socket (default %s)\n"
 	    "  -r, --read-only    open DEVICE read-only\n"
-	    "  -h, --help         this text\n\nCommands:\n", argv0,
-	    PRH_RUNSTATEDIR "/qemu-pr-helper.sock");
+	    "  -h, --help         this text\n\nCommands:\n",
+	    argv0, PRH_RUNSTATEDIR "/qemu-pr-helper.sock");
 	for (size_t i = 0; i < sizeof(prc_verbs) / sizeof(prc_verbs[0]); i++)
 		fprintf(f, "  %s %s\n", prc_verbs[i].name, prc_verbs[i].usage);
-	fprintf(f, "\nKEY: a number (0x... for hex). TYPE: we, ea, we-ro, "
+	fprintf(f,
+	    "\nKEY: a number (0x... for hex). TYPE: we, ea, we-ro, "
 	    "ea-ro, we-ar, ea-ar.\nExit: 0 GOOD, 24 RESERVATION CONFLICT, "
 	    "1 other status, 2 usage, 3 helper unreachable.\n");
 }
 
 /* Words for a sense key. */
-static const char *prc_sense_key(uint8_t key)
+static const char *
+prc_sense_key(uint8_t key)
 {
 	static const char *const names[16] = {
-		"NO SENSE", "RECOVERED ERROR", "NOT READY", "MEDIUM ERROR",
-		"HARDWARE ERROR", "ILLEGAL REQUEST", "UNIT ATTENTION",
-		"DATA PROTECT", "BLANK CHECK", "VENDOR SPECIFIC",
-		"COPY ABORTED", "ABORTED COMMAND", "0xC", "VOLUME OVERFLOW",
-		"MISCOMPARE", "0xF",
+		"NO SENSE",
+		"RECOVERED ERROR",
+		"NOT READY",
+		"MEDIUM ERROR",
+		"HARDWARE ERROR",
+		"ILLEGAL REQUEST",
+		"UNIT ATTENTION",
+		"DATA PROTECT",
+		"BLANK CHECK",
+		"VENDOR SPECIFIC",
+		"COPY ABORTED",
+		"ABORTED COMMAND",
+		"0xC",
+		"VOLUME OVERFLOW",
+		"MISCOMPARE",
+		"0xF",
 	};
 	return names[key & 0xf];
 }
 
 /* Words for the additional sense codes a PR command meets. */
-static const char *prc_asc(uint8_t asc, uint8_t ascq)
+static const char *
+prc_asc(uint8_t asc, uint8_t ascq)
 {
-	static const struct { uint8_t asc, ascq; const char *what; } t[] = {
+	static const struct {
+		uint8_t asc, ascq;
+		const char *what;
+	} t[] = {
 		{ 0x00, 0x06, "I/O process terminated" },
 		{ 0x04, 0x00, "logical unit not ready" },
 		{ 0x05, 0x00, "logical unit does not respond" },
@@ -110,7 +129,8 @@ static const char *prc_asc(uint8_t asc, uint8_t ascq)
 }
 
 /* Print status (and sense) in words. */
-static void prc_print_status(const struct client_reply *r)
+static void
+prc_print_status(const struct client_reply *r)
 {
 	uint8_t key, asc, ascq;
 
@@ -133,7 +153,7 @@ static void prc_print_status(const struct client_reply *r)
 		printf("status 0x%02" PRIx32 "\n", r->status);
 		return;
 	}
-	if ((r->sense[0] & 0x7f) >= 0x72) {	/* descriptor format */
+	if ((r->sense[0] & 0x7f) >= 0x72) { /* descriptor format */
 		key = r->sense[1] & 0xf;
 		asc = r->sense[2];
 		ascq = r->sense[3];
@@ -147,7 +167,8 @@ static void prc_print_status(const struct client_reply *r)
 }
 
 /* Print a PR IN payload in words. */
-static void prc_print_data(uint8_t sa, const uint8_t *d, uint32_t size)
+static void
+prc_print_data(uint8_t sa, const uint8_t *d, uint32_t size)
 {
 	uint32_t gen, len;
 
@@ -178,16 +199,19 @@ static void prc_print_data(uint8_t sa, const uint8_t *d, uint32_t size)
 		for (int i = 0; i < 8; i++)
 			k = (k << 8) | d[8 + i];
 		printf("  generation %" PRIu32 ", reserved by key 0x%" PRIx64
-		    ", type %s\n", gen, k, client_pr_type_name(type) ?
-		    client_pr_type_name(type) : "?");
+		       ", type %s\n",
+		    gen, k,
+		    client_pr_type_name(type) ? client_pr_type_name(type)
+					      : "?");
 	} else {
 		printf("  %" PRIu32 " byte(s) of data\n", size);
 	}
 }
 
 /* Send the command and print the answer; returns the exit status. */
-static int prc_run(const char *sock, const char *dev, int rdonly,
-    const struct prc_verb *v, char **args)
+static int
+prc_run(const char *sock, const char *dev, int rdonly, const struct prc_verb *v,
+    char **args)
 {
 	uint8_t cdb[PRH_CDB_LEN], param[24], type = 0;
 	uint64_t key = 0, sakey = 0;
@@ -195,14 +219,16 @@ static int prc_run(const char *sock, const char *dev, int rdonly,
 	int s, fd, rc, ret;
 
 	if (v->out) {
-		const char *tstr = v->nargs == 2 && v->sa != 0 ? args[1] :
-		    v->nargs == 3 ? args[2] : NULL;
+		const char *tstr = v->nargs == 2 && v->sa != 0 ? args[1]
+		    : v->nargs == 3			       ? args[2]
+							       : NULL;
 
-		if (v->sa == 6 ? client_parse_key(args[0], &sakey) :
-		    client_parse_key(args[0], &key))
-			return fprintf(stderr, "invalid key '%s'\n", args[0]), 2;
+		if (v->sa == 6 ? client_parse_key(args[0], &sakey)
+			       : client_parse_key(args[0], &key))
+			return fprintf(stderr, "invalid key '%s'\n", args[0]),
+			       2;
 		if (((v->sa == 0 || v->sa >= 4) && v->nargs > 1 &&
-		    client_parse_key(args[1], &sakey)) ||
+			client_parse_key(args[1], &sakey)) ||
 		    (tstr != NULL && client_parse_pr_type(tstr, &type)))
 			return fprintf(stderr, "invalid argument\n"), 2;
 		client_cdb_pr_out(cdb, v->sa, type, sizeof(param));
@@ -232,22 +258,25 @@ static int prc_run(const char *sock, const char *dev, int rdonly,
 	close(s);
 	close(fd);
 	if (rc < 0) {
-		fprintf(stderr, "%s: %s\n", sock, rc == -ECONNRESET ?
-		    "the helper closed the connection" : strerror(-rc));
+		fprintf(stderr, "%s: %s\n", sock,
+		    rc == -ECONNRESET ? "the helper closed the connection"
+				      : strerror(-rc));
 		free(r);
 		return 3;
 	}
 	prc_print_status(r);
 	if (r->status == PRH_STATUS_GOOD && !v->out)
 		prc_print_data(v->sa, r->data, r->size);
-	ret = r->status == PRH_STATUS_GOOD ? 0 :
-	    r->status == PRH_STATUS_RESERVATION_CONFLICT ? 24 : 1;
+	ret = r->status == PRH_STATUS_GOOD		   ? 0
+	    : r->status == PRH_STATUS_RESERVATION_CONFLICT ? 24
+							   : 1;
 	free(r);
 	return ret;
 }
 
 /* Parse the command line and run one command. */
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 'k' },

@@ -14,18 +14,19 @@
 
 /* What the process may do before the drop, and what it asked for. */
 struct priv_plan {
-	bool	rawio;		/* CAP_SYS_RAWIO permitted: keep it */
-	bool	setpcap;	/* may empty the bounding set */
-	bool	setgid;		/* may drop supplementary groups */
-	bool	clear_bound;	/* the bounding set is emptied */
-	bool	drop_groups;	/* supplementary groups are dropped */
-	bool	change_ids;	/* -u/-g differ from the current ids */
-	uid_t	uid;		/* target ids */
-	gid_t	gid;
+	bool rawio;	  /* CAP_SYS_RAWIO permitted: keep it */
+	bool setpcap;	  /* may empty the bounding set */
+	bool setgid;	  /* may drop supplementary groups */
+	bool clear_bound; /* the bounding set is emptied */
+	bool drop_groups; /* supplementary groups are dropped */
+	bool change_ids;  /* -u/-g differ from the current ids */
+	uid_t uid;	  /* target ids */
+	gid_t gid;
 };
 
 /* Whether cap is in set flag of caps. */
-static bool priv_has(cap_t caps, cap_value_t cap, cap_flag_t flag)
+static bool
+priv_has(cap_t caps, cap_value_t cap, cap_flag_t flag)
 {
 	cap_flag_value_t v = CAP_CLEAR;
 
@@ -33,7 +34,8 @@ static bool priv_has(cap_t caps, cap_value_t cap, cap_flag_t flag)
 }
 
 /* Make the effective set equal the permitted set, and look at it. */
-static int priv_survey(const struct prh_config *cfg, struct priv_plan *p)
+static int
+priv_survey(const struct prh_config *cfg, struct priv_plan *p)
 {
 	uid_t ru, eu, su;
 	gid_t rg, eg, sg;
@@ -65,7 +67,8 @@ static int priv_survey(const struct prh_config *cfg, struct priv_plan *p)
 }
 
 /* Empty the bounding set and the ambient set. */
-static int priv_clear_bound(const struct priv_plan *p)
+static int
+priv_clear_bound(const struct priv_plan *p)
 {
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 &&
 	    errno != EINVAL)
@@ -79,7 +82,8 @@ static int priv_clear_bound(const struct priv_plan *p)
 }
 
 /* Drop supplementary groups and switch ids, keeping capabilities. */
-static int priv_switch_ids(const struct priv_plan *p)
+static int
+priv_switch_ids(const struct priv_plan *p)
 {
 	int r = 0;
 
@@ -97,14 +101,15 @@ static int priv_switch_ids(const struct priv_plan *p)
 }
 
 /* Set the final capabilities: CAP_SYS_RAWIO or nothing. */
-static cap_t priv_wanted(const struct priv_plan *p)
+static cap_t
+priv_wanted(const struct priv_plan *p)
 {
 	cap_value_t keep[1] = { CAP_SYS_RAWIO };
 	cap_t caps = cap_init();
 
 	if (caps != NULL && p->rawio &&
 	    (cap_set_flag(caps, CAP_EFFECTIVE, 1, keep, CAP_SET) < 0 ||
-	    cap_set_flag(caps, CAP_PERMITTED, 1, keep, CAP_SET) < 0)) {
+		cap_set_flag(caps, CAP_PERMITTED, 1, keep, CAP_SET) < 0)) {
 		cap_free(caps);
 		return NULL;
 	}
@@ -112,7 +117,8 @@ static cap_t priv_wanted(const struct priv_plan *p)
 }
 
 /* Read everything back: 0 or -EPERM with what differs logged. */
-static int priv_verify(const struct priv_plan *p, cap_t want)
+static int
+priv_verify(const struct priv_plan *p, cap_t want)
 {
 	cap_t have = cap_get_proc();
 	uid_t ru, eu, su;
@@ -121,7 +127,7 @@ static int priv_verify(const struct priv_plan *p, cap_t want)
 
 	if (have == NULL || cap_compare(have, want) != 0) {
 		log_err("Failed to drop privileges: capabilities are not "
-		    "what was set");
+			"what was set");
 		r = -EPERM;
 	}
 	cap_free(have);
@@ -130,20 +136,22 @@ static int priv_verify(const struct priv_plan *p, cap_t want)
 	if (ru != p->uid || eu != p->uid || su != p->uid || rg != p->gid ||
 	    eg != p->gid || sg != p->gid) {
 		log_err("Failed to drop privileges: ids are %u/%u, wanted "
-		    "%u/%u", (unsigned)eu, (unsigned)eg, (unsigned)p->uid,
+			"%u/%u",
+		    (unsigned)eu, (unsigned)eg, (unsigned)p->uid,
 		    (unsigned)p->gid);
 		r = -EPERM;
 	}
 	if (p->drop_groups && getgroups(0, NULL) != 0) {
 		log_err("Failed to drop privileges: supplementary groups "
-		    "remain");
+			"remain");
 		r = -EPERM;
 	}
 	for (cap_value_t c = 0; c < cap_max_bits(); c++) {
 		if ((p->clear_bound && cap_get_bound(c) > 0) ||
 		    cap_get_ambient(c) > 0) {
 			log_err("Failed to drop privileges: capability %d "
-			    "remains in the bounding or ambient set", (int)c);
+				"remains in the bounding or ambient set",
+			    (int)c);
 			r = -EPERM;
 			break;
 		}
@@ -152,7 +160,8 @@ static int priv_verify(const struct priv_plan *p, cap_t want)
 }
 
 /* Drop privileges as configured; see priv.h. */
-int priv_drop(const struct prh_config *cfg)
+int
+priv_drop(const struct prh_config *cfg)
 {
 	struct priv_plan p = { 0 };
 	cap_t want;
@@ -165,10 +174,10 @@ int priv_drop(const struct prh_config *cfg)
 	}
 	if (!p.rawio)
 		log_warn("CAP_SYS_RAWIO is not available: commands the kernel "
-		    "filters for unprivileged callers will fail");
+			 "filters for unprivileged callers will fail");
 	if (!p.setpcap)
 		log_info("no CAP_SETPCAP: the capability bounding set is "
-		    "left as it is");
+			 "left as it is");
 	r = priv_clear_bound(&p);
 	if (r < 0) {
 		log_err("Failed to drop privileges: bounding set: %s",
@@ -178,8 +187,8 @@ int priv_drop(const struct prh_config *cfg)
 	r = priv_switch_ids(&p);
 	if (r < 0) {
 		log_err("Failed to drop privileges: cannot change to uid %u "
-		    "gid %u: %s", (unsigned)p.uid, (unsigned)p.gid,
-		    strerror(-r));
+			"gid %u: %s",
+		    (unsigned)p.uid, (unsigned)p.gid, strerror(-r));
 		return r;
 	}
 	want = priv_wanted(&p);
@@ -193,7 +202,7 @@ int priv_drop(const struct prh_config *cfg)
 	cap_free(want);
 	if (r == 0)
 		log_info("privileges dropped: uid %u gid %u, CAP_SYS_RAWIO %s",
-		    (unsigned)p.uid, (unsigned)p.gid, p.rawio ? "kept" :
-		    "absent");
+		    (unsigned)p.uid, (unsigned)p.gid,
+		    p.rawio ? "kept" : "absent");
 	return r;
 }

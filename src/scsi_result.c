@@ -25,21 +25,21 @@
 #define DID_SOFT_ERROR		0x0b
 #define DID_IMM_RETRY		0x0c
 #define DID_REQUEUE		0x0d
-#define DID_TRANSPORT_DISRUPTED	0x0e
+#define DID_TRANSPORT_DISRUPTED 0x0e
 #define DID_TARGET_FAILURE	0x10
 #define DID_NEXUS_FAILURE	0x11
 #define DID_ALLOC_FAILURE	0x12
 #define DID_MEDIUM_ERROR	0x13
 
 /* driver_status bits that mean "retry later" (bit test, not equality). */
-#define DRIVER_BUSY_MASK	0x06
+#define DRIVER_BUSY_MASK 0x06
 
 #ifndef nitems
-#define nitems(a)		(sizeof(a) / sizeof((a)[0]))
+#define nitems(a) (sizeof(a) / sizeof((a)[0]))
 #endif
 
 /* Length and additional length of the fixed-format sense we build. */
-#define FIXED_SENSE_LEN		18
+#define FIXED_SENSE_LEN 18
 
 /*
  * One row of a mapping table.  status is the SCSI status to answer; for
@@ -48,52 +48,51 @@
  * kernel's bytes are kept).
  */
 struct scsi_map {
-	int		code;		/* errno or host_status */
-	uint8_t		status;
-	uint8_t		key;
-	uint8_t		asc;
-	uint8_t		ascq;
+	int code; /* errno or host_status */
+	uint8_t status;
+	uint8_t key;
+	uint8_t asc;
+	uint8_t ascq;
 };
 
 /* Row helpers: CHECK CONDITION with built sense, or a bare status. */
-#define CHK(key, asc, ascq)	PRH_STATUS_CHECK_CONDITION, (key), (asc), (ascq)
-#define ST(status)		(status), 0, 0, 0
+#define CHK(key, asc, ascq) PRH_STATUS_CHECK_CONDITION, (key), (asc), (ascq)
+#define ST(status)	    (status), 0, 0, 0
 
 /* Section 2.7, QEMU 10.2 column (ENODEV is HARDWARE ERROR since 10.1). */
 static const struct scsi_map errno_map[] = {
-	{ EDOM,		ST(PRH_STATUS_TASK_SET_FULL) },
-	{ EBADE,	ST(PRH_STATUS_RESERVATION_CONFLICT) },
-	{ EREMOTEIO,	CHK(PRH_SK_HARDWARE_ERROR, 0x44, 0x00) },
-	{ ENODEV,	CHK(PRH_SK_HARDWARE_ERROR, 0x44, 0x00) },
-	{ ENOMEM,	CHK(PRH_SK_HARDWARE_ERROR, 0x44, 0x00) },
-	{ ENODATA,	CHK(PRH_SK_MEDIUM_ERROR, 0x11, 0x00) },
-	{ ENOMEDIUM,	CHK(PRH_SK_NOT_READY, 0x3a, 0x00) },
-	{ EINVAL,	CHK(PRH_SK_ILLEGAL_REQUEST, 0x24, 0x00) },
-	{ ENOSPC,	CHK(PRH_SK_DATA_PROTECT, 0x27, 0x07) },
+	{ EDOM, ST(PRH_STATUS_TASK_SET_FULL) },
+	{ EBADE, ST(PRH_STATUS_RESERVATION_CONFLICT) },
+	{ EREMOTEIO, CHK(PRH_SK_HARDWARE_ERROR, 0x44, 0x00) },
+	{ ENODEV, CHK(PRH_SK_HARDWARE_ERROR, 0x44, 0x00) },
+	{ ENOMEM, CHK(PRH_SK_HARDWARE_ERROR, 0x44, 0x00) },
+	{ ENODATA, CHK(PRH_SK_MEDIUM_ERROR, 0x11, 0x00) },
+	{ ENOMEDIUM, CHK(PRH_SK_NOT_READY, 0x3a, 0x00) },
+	{ EINVAL, CHK(PRH_SK_ILLEGAL_REQUEST, 0x24, 0x00) },
+	{ ENOSPC, CHK(PRH_SK_DATA_PROTECT, 0x27, 0x07) },
 };
 
 /* Section 2.8 plus decision 2 (the retryable DID_* codes answer BUSY). */
 static const struct scsi_map host_map[] = {
-	{ DID_NO_CONNECT,	CHK(PRH_SK_ABORTED_COMMAND, 0x05, 0x00) },
-	{ DID_BUS_BUSY,		ST(PRH_STATUS_BUSY) },
-	{ DID_TIME_OUT,		CHK(PRH_SK_ABORTED_COMMAND, 0x2e, 0x02) },
-	{ DID_BAD_TARGET,	CHK(PRH_SK_ABORTED_COMMAND, 0x08, 0x00) },
-	{ DID_ABORT,		CHK(PRH_SK_ABORTED_COMMAND, 0x2f, 0x02) },
-	{ DID_RESET,		CHK(PRH_SK_UNIT_ATTENTION, 0x29, 0x00) },
-	{ DID_SOFT_ERROR,	ST(PRH_STATUS_BUSY) },
-	{ DID_IMM_RETRY,	ST(PRH_STATUS_BUSY) },
-	{ DID_REQUEUE,		ST(PRH_STATUS_BUSY) },
+	{ DID_NO_CONNECT, CHK(PRH_SK_ABORTED_COMMAND, 0x05, 0x00) },
+	{ DID_BUS_BUSY, ST(PRH_STATUS_BUSY) },
+	{ DID_TIME_OUT, CHK(PRH_SK_ABORTED_COMMAND, 0x2e, 0x02) },
+	{ DID_BAD_TARGET, CHK(PRH_SK_ABORTED_COMMAND, 0x08, 0x00) },
+	{ DID_ABORT, CHK(PRH_SK_ABORTED_COMMAND, 0x2f, 0x02) },
+	{ DID_RESET, CHK(PRH_SK_UNIT_ATTENTION, 0x29, 0x00) },
+	{ DID_SOFT_ERROR, ST(PRH_STATUS_BUSY) },
+	{ DID_IMM_RETRY, ST(PRH_STATUS_BUSY) },
+	{ DID_REQUEUE, ST(PRH_STATUS_BUSY) },
 	{ DID_TRANSPORT_DISRUPTED, CHK(PRH_SK_ABORTED_COMMAND, 0x29, 0x07) },
-	{ DID_TARGET_FAILURE,	CHK(PRH_SK_HARDWARE_ERROR, 0x44, 0x00) },
-	{ DID_NEXUS_FAILURE,	ST(PRH_STATUS_RESERVATION_CONFLICT) },
-	{ DID_ALLOC_FAILURE,	CHK(PRH_SK_DATA_PROTECT, 0x27, 0x07) },
-	{ DID_MEDIUM_ERROR,	CHK(PRH_SK_MEDIUM_ERROR, 0x11, 0x00) },
+	{ DID_TARGET_FAILURE, CHK(PRH_SK_HARDWARE_ERROR, 0x44, 0x00) },
+	{ DID_NEXUS_FAILURE, ST(PRH_STATUS_RESERVATION_CONFLICT) },
+	{ DID_ALLOC_FAILURE, CHK(PRH_SK_DATA_PROTECT, 0x27, 0x07) },
+	{ DID_MEDIUM_ERROR, CHK(PRH_SK_MEDIUM_ERROR, 0x11, 0x00) },
 };
 
 /* What every unmapped errno or host status answers: ABORTED COMMAND 00/06. */
-static const struct scsi_map map_default = {
-	0, CHK(PRH_SK_ABORTED_COMMAND, 0x00, 0x06)
-};
+static const struct scsi_map map_default = { 0,
+	CHK(PRH_SK_ABORTED_COMMAND, 0x00, 0x06) };
 
 /* Find code in a table, or the ABORTED COMMAND default. */
 static const struct scsi_map *
@@ -110,17 +109,16 @@ scsi_map_find(const struct scsi_map *map, size_t n, int code)
 
 /* Fill r as CHECK CONDITION with 18-byte fixed-format sense, rest zero. */
 void
-scsi_result_check(struct scsi_result *r, uint8_t key, uint8_t asc,
-    uint8_t ascq)
+scsi_result_check(struct scsi_result *r, uint8_t key, uint8_t asc, uint8_t ascq)
 {
 	r->status = PRH_STATUS_CHECK_CONDITION;
 	r->size = 0;
 	r->host_status = 0;
 	r->driver_status = 0;
 	memset(r->sense, 0, sizeof(r->sense));
-	r->sense[0] = 0x70;		/* current error, fixed format */
+	r->sense[0] = 0x70; /* current error, fixed format */
 	r->sense[2] = key & 0x0f;
-	r->sense[7] = FIXED_SENSE_LEN - 8;	/* additional length */
+	r->sense[7] = FIXED_SENSE_LEN - 8; /* additional length */
 	r->sense[12] = asc;
 	r->sense[13] = ascq;
 }
@@ -188,13 +186,13 @@ scsi_result_from_sgio(struct scsi_result *r, unsigned host_status,
 		if (m->status == PRH_STATUS_CHECK_CONDITION)
 			scsi_result_check(r, m->key, m->asc, m->ascq);
 		else
-			r->status = m->status;	/* kernel sense kept */
+			r->status = m->status; /* kernel sense kept */
 		scsi_result_record(r, host_status, driver_status);
 		return;
 	}
 	scsi_result_record(r, host_status, driver_status);
 	if (driver_status & DRIVER_BUSY_MASK) {
-		r->status = PRH_STATUS_BUSY;	/* kernel sense kept */
+		r->status = PRH_STATUS_BUSY; /* kernel sense kept */
 		return;
 	}
 	r->status = status & 0xff;

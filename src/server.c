@@ -27,22 +27,23 @@
 #include "prh/trace.h"
 
 /* How long accepting pauses after EMFILE/ENFILE. */
-#define ACCEPT_RETRY_MS		200
+#define ACCEPT_RETRY_MS 200
 /* Parked connections retried per completion. */
-#define RESUME_BATCH		8
+#define RESUME_BATCH	8
 /* Extra time granted to a drain beyond the SG_IO timeout. */
-#define DRAIN_SLACK_S		5
+#define DRAIN_SLACK_S	5
 /* Period of the sweep that delivers completions nobody asked for. */
-#define SWEEP_MS		20
+#define SWEEP_MS	20
 /* Fds kept free beyond those open at start-up and one per worker. */
-#define FD_MARGIN		16
+#define FD_MARGIN	16
 
 /* Signals read through a signalfd: blocked in every thread, so no
  * asynchronous handler ever runs and the loop sees them as plain input. */
 static const int server_signals[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
 
 /* Stop the event loop once nothing is left to finish. */
-static void server_maybe_done(struct server *srv)
+static void
+server_maybe_done(struct server *srv)
 {
 	if (srv->draining && srv->stats.connections == 0 &&
 	    srv->stats.inflight == 0)
@@ -51,7 +52,8 @@ static void server_maybe_done(struct server *srv)
 
 /* Listen if not shutting down, not paused after EMFILE and not full;
  * if the listener cannot be armed (no memory), retry from the timer. */
-static void server_accept_update(struct server *srv)
+static void
+server_accept_update(struct server *srv)
 {
 	struct timeval tv = { 0, ACCEPT_RETRY_MS * 1000 };
 
@@ -68,7 +70,8 @@ static void server_accept_update(struct server *srv)
 }
 
 /* A connection closed or an orphaned command finished. */
-void server_conn_gone(struct server *srv)
+void
+server_conn_gone(struct server *srv)
 {
 	if (srv->accept_full && srv->stats.connections < srv->conn_max) {
 		srv->accept_full = false;
@@ -80,7 +83,8 @@ void server_conn_gone(struct server *srv)
 }
 
 /* Number of fds open in this process (64 if /proc is not available). */
-static unsigned server_count_fds(void)
+static unsigned
+server_count_fds(void)
 {
 	unsigned n = 0;
 	DIR *d = opendir("/proc/self/fd");
@@ -90,7 +94,7 @@ static unsigned server_count_fds(void)
 	while (readdir(d) != NULL)
 		n++;
 	closedir(d);
-	return n > 3 ? n - 3 : 0;	/* ".", ".." and the DIR's own fd */
+	return n > 3 ? n - 3 : 0; /* ".", ".." and the DIR's own fd */
 }
 
 /* Raise the soft fd limit to the hard one, then work out how many
@@ -99,7 +103,8 @@ static unsigned server_count_fds(void)
  * fds of the commands that can be in flight (running or queued), but at
  * most half of what is left.  So idle connections cannot take the fds
  * that requests on the existing ones need. */
-static unsigned server_conn_limit(const struct prh_config *cfg)
+static unsigned
+server_conn_limit(const struct prh_config *cfg)
 {
 	unsigned long long cur, reserve, dev;
 	struct rlimit rl;
@@ -108,7 +113,7 @@ static unsigned server_conn_limit(const struct prh_config *cfg)
 		return UINT_MAX;
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < rl.rlim_max) {
 		struct rlimit up = { .rlim_cur = rl.rlim_max,
-		    .rlim_max = rl.rlim_max };
+			.rlim_max = rl.rlim_max };
 
 		if (setrlimit(RLIMIT_NOFILE, &up) == 0)
 			rl = up;
@@ -124,7 +129,8 @@ static unsigned server_conn_limit(const struct prh_config *cfg)
 }
 
 /* Get a command, recycled if possible. */
-struct cmd *server_cmd_get(struct server *srv)
+struct cmd *
+server_cmd_get(struct server *srv)
 {
 	struct cmd *cmd = srv->free_cmds;
 
@@ -143,7 +149,8 @@ struct cmd *server_cmd_get(struct server *srv)
 }
 
 /* Return a command; keep a bounded number for reuse. */
-void server_cmd_put(struct server *srv, struct cmd *cmd)
+void
+server_cmd_put(struct server *srv, struct cmd *cmd)
 {
 	if (srv->n_free_cmds >= srv->cfg->threads * 2u) {
 		free(cmd);
@@ -155,7 +162,8 @@ void server_cmd_put(struct server *srv, struct cmd *cmd)
 }
 
 /* Give parked connections another chance at the pool queue. */
-static void server_resume_parked(struct server *srv)
+static void
+server_resume_parked(struct server *srv)
 {
 	for (int i = 0; i < RESUME_BATCH; i++) {
 		struct conn *c = TAILQ_FIRST(&srv->parked);
@@ -164,14 +172,15 @@ static void server_resume_parked(struct server *srv)
 			break;
 		if (conn_resume(c) == -EAGAIN &&
 		    (unsigned)i + 1 >= srv->stats.parked)
-			break;	/* went round once without luck */
+			break; /* went round once without luck */
 	}
 }
 
 /* Pool completion: answer, then let a waiting connection in.  While
  * connections are parked every completion wakes the loop, so that they
  * get room as soon as there is some. */
-static void server_cmd_done(struct pool_job *job, void *arg)
+static void
+server_cmd_done(struct pool_job *job, void *arg)
 {
 	struct server *srv = arg;
 
@@ -186,7 +195,8 @@ static void server_cmd_done(struct pool_job *job, void *arg)
 
 /* Sweep timer: deliver finished commands whose clients sent nothing
  * since; keep sweeping while commands are in flight. */
-static void server_sweep_cb(evutil_socket_t fd, short what, void *arg)
+static void
+server_sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *srv = arg;
 
@@ -196,7 +206,8 @@ static void server_sweep_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Arm the sweep timer unless it is pending. */
-void server_sweep_arm(struct server *srv)
+void
+server_sweep_arm(struct server *srv)
 {
 	struct timeval tv = { 0, SWEEP_MS * 1000 };
 
@@ -205,7 +216,8 @@ void server_sweep_arm(struct server *srv)
 }
 
 /* New connection from the listener. */
-static void server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
+static void
+server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int socklen, void *arg)
 {
 	struct server *srv = arg;
@@ -223,7 +235,8 @@ static void server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	if (!srv->accept_full && srv->stats.connections >= srv->conn_max) {
 		srv->accept_full = true;
 		log_warn("%u connections: the fd limit allows no more; "
-		    "accepting paused until one closes", srv->conn_max);
+			 "accepting paused until one closes",
+		    srv->conn_max);
 		server_accept_update(srv);
 	}
 }
@@ -231,17 +244,18 @@ static void server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 /* Accept failed: on fd or memory exhaustion pause accepting (the
  * pending connection would wake the loop again at once) and retry from a
  * timer.  Only the first pause of a run is logged. */
-static void server_accept_error_cb(struct evconnlistener *l, void *arg)
+static void
+server_accept_error_cb(struct evconnlistener *l, void *arg)
 {
 	struct server *srv = arg;
 	int err = errno;
 	struct timeval tv = { 0, ACCEPT_RETRY_MS * 1000 };
 
-	if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
-	    err == ENOMEM) {
+	if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
 		if (srv->accept_pauses++ == 0)
 			log_warn("accept: %s; pausing accept, retrying every "
-			    "%d ms", strerror(err), ACCEPT_RETRY_MS);
+				 "%d ms",
+			    strerror(err), ACCEPT_RETRY_MS);
 		srv->accept_paused = true;
 		server_accept_update(srv);
 		evtimer_add(srv->accept_retry, &tv);
@@ -251,7 +265,8 @@ static void server_accept_error_cb(struct evconnlistener *l, void *arg)
 }
 
 /* Timer after an accept pause: listen again. */
-static void server_accept_retry_cb(evutil_socket_t fd, short what, void *arg)
+static void
+server_accept_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *srv = arg;
 
@@ -260,7 +275,8 @@ static void server_accept_retry_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* One signal: SIGUSR1 logs the summary, the others drain. */
-static void server_on_signal(struct server *srv, int sig)
+static void
+server_on_signal(struct server *srv, int sig)
 {
 	TRACE(TP_SIGNAL, "signo=%d", sig);
 	if (sig == SIGUSR1) {
@@ -277,7 +293,8 @@ static void server_on_signal(struct server *srv, int sig)
 }
 
 /* The signalfd is readable: handle every queued signal. */
-static void server_signal_cb(evutil_socket_t fd, short what, void *arg)
+static void
+server_signal_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct signalfd_siginfo si[8];
 	ssize_t n;
@@ -290,7 +307,8 @@ static void server_signal_cb(evutil_socket_t fd, short what, void *arg)
 
 /* Block the handled signals and open a signalfd for them: fd or -errno.
  * Called before the pool starts, so every thread inherits the mask. */
-static int server_signalfd(void)
+static int
+server_signalfd(void)
 {
 	sigset_t set;
 	int fd;
@@ -305,8 +323,8 @@ static int server_signalfd(void)
 }
 
 /* The drain took too long (a device never answered): stop anyway. */
-static void server_drain_timeout_cb(evutil_socket_t fd, short what,
-    void *arg)
+static void
+server_drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *srv = arg;
 
@@ -316,7 +334,8 @@ static void server_drain_timeout_cb(evutil_socket_t fd, short what,
 }
 
 /* Close the listening socket and remove the path we created. */
-static void server_stop_listening(struct server *srv)
+static void
+server_stop_listening(struct server *srv)
 {
 	if (srv->listener != NULL) {
 		evconnlistener_free(srv->listener);
@@ -335,7 +354,8 @@ static void server_stop_listening(struct server *srv)
 }
 
 /* Begin graceful shutdown. */
-void server_shutdown(struct server *srv)
+void
+server_shutdown(struct server *srv)
 {
 	struct timeval tv = { srv->cfg->sg_timeout + DRAIN_SLACK_S, 0 };
 	if (srv->draining)
@@ -353,8 +373,9 @@ void server_shutdown(struct server *srv)
 }
 
 /* Set up listener, signals, timers and the pool. */
-int server_new(struct event_base *base, const struct prh_config *cfg,
-    int listen_fd, const char *unlink_path, struct server **out)
+int
+server_new(struct event_base *base, const struct prh_config *cfg, int listen_fd,
+    const char *unlink_path, struct server **out)
 {
 	struct pool_limits lim = {
 		.threads = cfg->threads,
@@ -401,30 +422,30 @@ int server_new(struct event_base *base, const struct prh_config *cfg,
 	srv->listener = evconnlistener_new(base, server_accept_cb, srv,
 	    LEV_OPT_CLOSE_ON_EXEC, 0, listen_fd);
 	/* evconnlistener_new() does not say if arming the event failed. */
-	if (srv->listener == NULL ||
-	    evconnlistener_enable(srv->listener) < 0)
+	if (srv->listener == NULL || evconnlistener_enable(srv->listener) < 0)
 		goto fail;
 	evconnlistener_set_error_cb(srv->listener, server_accept_error_cb);
 	*out = srv;
 	return 0;
 fail:
-	srv->listen_fd = -1;	/* the caller still owns it */
+	srv->listen_fd = -1; /* the caller still owns it */
 	srv->unlink_path = NULL;
 	server_free(srv);
 	return r;
 }
 
 /* Free everything; open connections are closed. */
-void server_free(struct server *srv)
+void
+server_free(struct server *srv)
 {
 	struct pool_stats ps;
 	struct cmd *cmd;
 
 	if (srv == NULL)
 		return;
-	srv->draining = true;	/* no loop-break bookkeeping from here on */
+	srv->draining = true; /* no loop-break bookkeeping from here on */
 	if (srv->pool != NULL)
-		pool_reap(srv->pool);	/* finished commands: free them */
+		pool_reap(srv->pool); /* finished commands: free them */
 	while (!TAILQ_EMPTY(&srv->conns))
 		conn_free(TAILQ_FIRST(&srv->conns));
 	server_stop_listening(srv);
@@ -454,7 +475,8 @@ void server_free(struct server *srv)
 }
 
 /* Whether a listening socket answers at path. */
-static bool server_path_is_live(const char *path)
+static bool
+server_path_is_live(const char *path)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	bool live;
@@ -471,7 +493,8 @@ static bool server_path_is_live(const char *path)
 }
 
 /* Create, bind and listen on the socket at path. */
-int server_bind(const char *path)
+int
+server_bind(const char *path)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct stat st;
@@ -487,7 +510,8 @@ int server_bind(const char *path)
 	if (r < 0 && errno == EADDRINUSE) {
 		if (server_path_is_live(path)) {
 			log_err("%s is in use by a running helper; not "
-			    "replacing it", path);
+				"replacing it",
+			    path);
 			close(fd);
 			return -EADDRINUSE;
 		}

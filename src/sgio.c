@@ -17,8 +17,7 @@
 /* Fill hdr for one PR command; sense is the zeroed 96-byte sense buffer. */
 static void
 sgio_fill_hdr(struct sg_io_hdr *hdr, const uint8_t cdb[PRH_CDB_LEN],
-    uint8_t *data, uint32_t len, int is_in, unsigned timeout_ms,
-    uint8_t *sense)
+    uint8_t *data, uint32_t len, int is_in, unsigned timeout_ms, uint8_t *sense)
 {
 	memset(hdr, 0, sizeof(*hdr));
 	hdr->interface_id = 'S';

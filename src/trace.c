@@ -14,8 +14,8 @@
 
 #include "prh/trace.h"
 
-#define TRACE_LINE_MAX	512	/* one event line, truncated beyond */
-#define TRACE_ARG_MAX	4096	/* one -T argument */
+#define TRACE_LINE_MAX 512  /* one event line, truncated beyond */
+#define TRACE_ARG_MAX  4096 /* one -T argument */
 
 bool trace_on[TP_COUNT];
 
@@ -35,17 +35,19 @@ static const char *const trace_help[TP_COUNT] = {
 	[TP_HANDSHAKE] = "client feature word accepted",
 	[TP_REQUEST] = "request parsed (opcode, service action, length)",
 	[TP_SUBMIT] = "command handed to a worker",
-	[TP_SGIO_DONE] = "SG_IO returned (status, host/driver status, sense, size, duration)",
+	[TP_SGIO_DONE] =
+	    "SG_IO returned (status, host/driver status, sense, size, duration)",
 	[TP_REPLY] = "reply queued (status, size)",
 	[TP_CLOSE] = "connection closed (reason)",
 	[TP_SIGNAL] = "signal received",
 };
 
-static char *trace_path;		/* -T file=, or NULL for stderr */
-static int trace_fd = STDERR_FILENO;	/* output */
+static char *trace_path;	     /* -T file=, or NULL for stderr */
+static int trace_fd = STDERR_FILENO; /* output */
 
 /* Name of a trace point, or NULL if out of range. */
-const char *trace_name(enum trace_point tp)
+const char *
+trace_name(enum trace_point tp)
 {
 	if ((unsigned)tp >= TP_COUNT)
 		return NULL;
@@ -53,7 +55,8 @@ const char *trace_name(enum trace_point tp)
 }
 
 /* Enable or disable (leading '-') the points matching a glob. */
-int trace_enable_pattern(const char *pattern)
+int
+trace_enable_pattern(const char *pattern)
 {
 	bool on = true;
 	int n = 0;
@@ -72,31 +75,35 @@ int trace_enable_pattern(const char *pattern)
 }
 
 /* Apply one pattern from the command line or an events file. */
-static void trace_apply(const char *pattern)
+static void
+trace_apply(const char *pattern)
 {
 	if (trace_enable_pattern(pattern) == 0 &&
 	    strpbrk(pattern, "*?[") == NULL)
-		fprintf(stderr, "qemu-pr-helper: WARNING: trace event '%s' "
-		    "does not exist\n", pattern[0] == '-' ? pattern + 1 :
-		    pattern);
+		fprintf(stderr,
+		    "qemu-pr-helper: WARNING: trace event '%s' "
+		    "does not exist\n",
+		    pattern[0] == '-' ? pattern + 1 : pattern);
 }
 
 /* Strip leading and trailing blanks in place. */
-static char *trace_strip(char *s)
+static char *
+trace_strip(char *s)
 {
 	char *e;
 
 	while (*s == ' ' || *s == '\t')
 		s++;
 	e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' ||
-	    e[-1] == '\r'))
+	while (e > s &&
+	    (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
 		*--e = '\0';
 	return s;
 }
 
 /* Apply every pattern of an events file. */
-int trace_load_events(const char *path)
+int
+trace_load_events(const char *path)
 {
 	char line[256], *p;
 	FILE *f;
@@ -105,8 +112,10 @@ int trace_load_events(const char *path)
 	if (f == NULL) {
 		int err = errno;
 
-		fprintf(stderr, "qemu-pr-helper: cannot open trace events "
-		    "file %s: %s\n", path, strerror(err));
+		fprintf(stderr,
+		    "qemu-pr-helper: cannot open trace events "
+		    "file %s: %s\n",
+		    path, strerror(err));
 		return -err;
 	}
 	while (fgets(line, sizeof(line), f) != NULL) {
@@ -120,12 +129,13 @@ int trace_load_events(const char *path)
 }
 
 /* Apply one key=value element of a -T argument. */
-static int trace_parse_elem(char *elem)
+static int
+trace_parse_elem(char *elem)
 {
 	char *val = strchr(elem, '=');
 
 	if (val == NULL)
-		val = elem;		/* bare PATTERN */
+		val = elem; /* bare PATTERN */
 	else if (strncmp(elem, "enable=", 7) == 0)
 		val = elem + 7;
 	else if (strncmp(elem, "events=", 7) == 0)
@@ -145,13 +155,16 @@ static int trace_parse_elem(char *elem)
 	trace_apply(val);
 	return 0;
 bad:
-	fprintf(stderr, "qemu-pr-helper: invalid trace option '%s' "
-	    "(expected [enable=]PATTERN, events=FILE or file=FILE)\n", elem);
+	fprintf(stderr,
+	    "qemu-pr-helper: invalid trace option '%s' "
+	    "(expected [enable=]PATTERN, events=FILE or file=FILE)\n",
+	    elem);
 	return -EINVAL;
 }
 
 /* Parse one -T argument: 0, 1 for help, or a negative errno. */
-int trace_parse_opt(const char *arg)
+int
+trace_parse_opt(const char *arg)
 {
 	char buf[TRACE_ARG_MAX], *elem, *save = NULL;
 	int r, help = 0;
@@ -163,7 +176,7 @@ int trace_parse_opt(const char *arg)
 	}
 	strcpy(buf, arg);
 	for (elem = strtok_r(buf, ",", &save); elem != NULL;
-	    elem = strtok_r(NULL, ",", &save)) {
+	     elem = strtok_r(NULL, ",", &save)) {
 		r = trace_parse_elem(elem);
 		if (r < 0)
 			return r;
@@ -173,14 +186,16 @@ int trace_parse_opt(const char *arg)
 }
 
 /* Print the trace point names, one per line. */
-void trace_list(FILE *f)
+void
+trace_list(FILE *f)
 {
 	for (int i = 0; i < TP_COUNT; i++)
 		fprintf(f, "%-16s %s\n", trace_names[i], trace_help[i]);
 }
 
 /* Whether any trace point is enabled. */
-bool trace_any(void)
+bool
+trace_any(void)
 {
 	for (int i = 0; i < TP_COUNT; i++)
 		if (trace_on[i])
@@ -189,14 +204,14 @@ bool trace_any(void)
 }
 
 /* Open the output file named by -T file=. */
-int trace_open(void)
+int
+trace_open(void)
 {
 	int fd;
 
 	if (trace_path == NULL)
 		return 0;
-	fd = open(trace_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-	    0600);
+	fd = open(trace_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
 	trace_close();
@@ -205,7 +220,8 @@ int trace_open(void)
 }
 
 /* Close the output file; events go to stderr again. */
-void trace_close(void)
+void
+trace_close(void)
 {
 	if (trace_fd != STDERR_FILENO)
 		close(trace_fd);
@@ -213,7 +229,8 @@ void trace_close(void)
 }
 
 /* Disable every point and forget the output file. */
-void trace_reset(void)
+void
+trace_reset(void)
 {
 	memset(trace_on, 0, sizeof(trace_on));
 	trace_close();
@@ -222,7 +239,8 @@ void trace_reset(void)
 }
 
 /* Monotonic clock in nanoseconds. */
-uint64_t trace_now_ns(void)
+uint64_t
+trace_now_ns(void)
 {
 	struct timespec ts;
 
@@ -231,7 +249,8 @@ uint64_t trace_now_ns(void)
 }
 
 /* Format and write one event line. */
-void trace_emit(enum trace_point tp, const char *fmt, ...)
+void
+trace_emit(enum trace_point tp, const char *fmt, ...)
 {
 	char buf[TRACE_LINE_MAX];
 	struct timespec ts;
@@ -251,8 +270,8 @@ void trace_emit(enum trace_point tp, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		return;
-	off += (size_t)n < sizeof(buf) - off - 1 ? (size_t)n :
-	    sizeof(buf) - off - 2;
+	off += (size_t)n < sizeof(buf) - off - 1 ? (size_t)n
+						 : sizeof(buf) - off - 2;
 	buf[off++] = '\n';
 	(void)!write(trace_fd, buf, off);
 }

@@ -7,7 +7,7 @@
 #define PRH_ACTIVATION_H
 
 /* First passed fd (SD_LISTEN_FDS_START). */
-#define ACTIVATION_FD_START	3
+#define ACTIVATION_FD_START 3
 
 /*
  * Count the fds passed for this process by the environment protocol:

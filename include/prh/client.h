@@ -11,10 +11,10 @@
 
 /* One reply: header fields and payload. */
 struct client_reply {
-	uint32_t	status;
-	uint32_t	size;
-	uint8_t		sense[PRH_SENSE_LEN];
-	uint8_t		data[PRH_DATA_MAX];
+	uint32_t status;
+	uint32_t size;
+	uint8_t sense[PRH_SENSE_LEN];
+	uint8_t data[PRH_DATA_MAX];
 };
 
 /* Connect to the helper at path without the handshake: fd or -errno. */
@@ -44,13 +44,12 @@ int client_parse_pr_type(const char *s, uint8_t *type);
 int client_parse_key(const char *s, uint64_t *key);
 
 /* Build a PR IN CDB (16 bytes, zero-filled) for service action sa. */
-void client_cdb_pr_in(uint8_t cdb[PRH_CDB_LEN], uint8_t sa,
-    uint16_t alloc_len);
+void client_cdb_pr_in(uint8_t cdb[PRH_CDB_LEN], uint8_t sa, uint16_t alloc_len);
 
 /* Build a PR OUT CDB for service action sa, scope/type byte and
  * parameter list length. */
-void client_cdb_pr_out(uint8_t cdb[PRH_CDB_LEN], uint8_t sa,
-    uint8_t scope_type, uint16_t param_len);
+void client_cdb_pr_out(uint8_t cdb[PRH_CDB_LEN], uint8_t sa, uint8_t scope_type,
+    uint16_t param_len);
 
 /* Build the 24-byte basic PR OUT parameter list. */
 void client_param_basic(uint8_t param[24], uint64_t key, uint64_t sa_key,

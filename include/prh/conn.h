@@ -34,18 +34,18 @@ struct conn;
  * The loop thread may only read sockfd and clear conn.  The pool's
  * completion lock hands the cmd back (see doc/threads.md). */
 struct cmd {
-	struct pool_job		 job;		/* first: the pool's handle */
-	struct conn		*conn;		/* owner; NULL once orphaned */
-	struct cmd		*next_free;	/* server free list */
-	int			 devfd;		/* the client's device fd */
-	int			 sockfd;	/* socket the worker replies on, or -1 */
-	uint32_t		 sent;		/* reply bytes the worker sent */
-	int			 send_err;	/* the worker's send error, or 0 */
-	unsigned		 timeout_ms;	/* SG_IO timeout */
-	struct proto_req	 req;		/* parsed CDB */
-	uint8_t			 cdb[PRH_CDB_LEN];
-	struct scsi_result	 res;		/* filled by the worker */
-	uint8_t			 data[PRH_DATA_MAX];	/* PR OUT params / PR IN payload */
+	struct pool_job job;   /* first: the pool's handle */
+	struct conn *conn;     /* owner; NULL once orphaned */
+	struct cmd *next_free; /* server free list */
+	int devfd;	       /* the client's device fd */
+	int sockfd;	       /* socket the worker replies on, or -1 */
+	uint32_t sent;	       /* reply bytes the worker sent */
+	int send_err;	       /* the worker's send error, or 0 */
+	unsigned timeout_ms;   /* SG_IO timeout */
+	struct proto_req req;  /* parsed CDB */
+	uint8_t cdb[PRH_CDB_LEN];
+	struct scsi_result res;	    /* filled by the worker */
+	uint8_t data[PRH_DATA_MAX]; /* PR OUT params / PR IN payload */
 };
 
 /* Take a freshly accepted socket: send the hello and start reading.

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define FDPASS_MAX_FDS	8	/* room in the control buffer */
+#define FDPASS_MAX_FDS 8 /* room in the control buffer */
 
 /*
  * Read at most len bytes from sock with MSG_CMSG_CLOEXEC, collecting any

@@ -30,12 +30,12 @@ int log_get_verbosity(void);
 void log_route_libevent(void);
 
 /* Log one message at priority prio (LOG_ERR ... LOG_DEBUG). */
-void log_msg(int prio, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void
+log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define log_err(...)	log_msg(LOG_ERR, __VA_ARGS__)
-#define log_warn(...)	log_msg(LOG_WARNING, __VA_ARGS__)
-#define log_info(...)	log_msg(LOG_INFO, __VA_ARGS__)
-#define log_debug(...)	log_msg(LOG_DEBUG, __VA_ARGS__)
+#define log_err(...)   log_msg(LOG_ERR, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_WARNING, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
 
 #endif

@@ -18,17 +18,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LUNSIM_MAGIC		"LUNSIM\001\n"	/* 8 bytes at offset 0 */
-#define LUNSIM_MAGIC_LEN	8
-#define LUNSIM_VERSION		1
-#define LUNSIM_HDR_SIZE		4096	/* data area starts here */
-#define LUNSIM_BLOCK_SIZE	512
-#define LUNSIM_MAX_ITN		32	/* initiators a LUN remembers */
-#define LUNSIM_NAME_MAX		64	/* initiator name, NUL included */
-#define LUNSIM_UA_MAX		4	/* pending unit attentions each */
-#define LUNSIM_FAULT_SENSE_MAX	64
-#define LUNSIM_DEFAULT_SIZE	(64ULL << 20)
-#define LUNSIM_SENSE_LEN	18	/* fixed-format sense we build */
+#define LUNSIM_MAGIC	       "LUNSIM\001\n" /* 8 bytes at offset 0 */
+#define LUNSIM_MAGIC_LEN       8
+#define LUNSIM_VERSION	       1
+#define LUNSIM_HDR_SIZE	       4096 /* data area starts here */
+#define LUNSIM_BLOCK_SIZE      512
+#define LUNSIM_MAX_ITN	       32 /* initiators a LUN remembers */
+#define LUNSIM_NAME_MAX	       64 /* initiator name, NUL included */
+#define LUNSIM_UA_MAX	       4  /* pending unit attentions each */
+#define LUNSIM_FAULT_SENSE_MAX 64
+#define LUNSIM_DEFAULT_SIZE    (64ULL << 20)
+#define LUNSIM_SENSE_LEN       18 /* fixed-format sense we build */
 
 /* Store v big-endian in the n bytes at p (SCSI fields). */
 static inline void
@@ -52,59 +52,59 @@ lunsim_get_be(const uint8_t *p, int n)
 }
 
 /* Persistent reservation types (SPC-4 table 169). */
-#define LUNSIM_PR_WE		1
-#define LUNSIM_PR_EA		3
-#define LUNSIM_PR_WE_RO		5
-#define LUNSIM_PR_EA_RO		6
-#define LUNSIM_PR_WE_AR		7
-#define LUNSIM_PR_EA_AR		8
+#define LUNSIM_PR_WE	1
+#define LUNSIM_PR_EA	3
+#define LUNSIM_PR_WE_RO 5
+#define LUNSIM_PR_EA_RO 6
+#define LUNSIM_PR_WE_AR 7
+#define LUNSIM_PR_EA_AR 8
 
 /* Data transfer direction of one command. */
-#define LUNSIM_DIR_NONE		0
-#define LUNSIM_DIR_IN		1	/* device to host */
-#define LUNSIM_DIR_OUT		2	/* host to device */
+#define LUNSIM_DIR_NONE 0
+#define LUNSIM_DIR_IN	1 /* device to host */
+#define LUNSIM_DIR_OUT	2 /* host to device */
 
 /* One I_T nexus the LUN knows: a registrant, or an initiator with unit
  * attentions pending.  Slot is free when used == 0. */
 struct lunsim_itn {
-	char		name[LUNSIM_NAME_MAX];	/* initiator port name */
-	uint64_t	key;			/* reservation key if registered */
-	uint8_t		used;
-	uint8_t		registered;
-	uint8_t		ua_count;		/* entries of ua[] pending */
-	uint8_t		pad;
-	uint16_t	ua[LUNSIM_UA_MAX];	/* ASC << 8 | ASCQ, oldest first */
-	uint8_t		pad2[12];
+	char name[LUNSIM_NAME_MAX]; /* initiator port name */
+	uint64_t key;		    /* reservation key if registered */
+	uint8_t used;
+	uint8_t registered;
+	uint8_t ua_count; /* entries of ua[] pending */
+	uint8_t pad;
+	uint16_t ua[LUNSIM_UA_MAX]; /* ASC << 8 | ASCQ, oldest first */
+	uint8_t pad2[12];
 };
 
 /* Faults injected by "lunsim fault", applied to every SG_IO on the LUN. */
 struct lunsim_fault {
-	uint32_t	latency_ms;		/* added before each command */
-	uint32_t	jitter_ms;		/* plus uniform 0..jitter */
-	uint32_t	count;			/* commands left, 0 = unlimited */
-	int32_t		err;			/* ioctl fails with this errno */
-	uint16_t	host_status;
-	uint16_t	driver_status;
-	uint8_t		hang;			/* commands wait until cleared */
-	uint8_t		has_status;		/* answer status + sense */
-	uint8_t		status;
-	uint8_t		sense_len;
-	uint8_t		sense[LUNSIM_FAULT_SENSE_MAX];
+	uint32_t latency_ms; /* added before each command */
+	uint32_t jitter_ms;  /* plus uniform 0..jitter */
+	uint32_t count;	     /* commands left, 0 = unlimited */
+	int32_t err;	     /* ioctl fails with this errno */
+	uint16_t host_status;
+	uint16_t driver_status;
+	uint8_t hang;	    /* commands wait until cleared */
+	uint8_t has_status; /* answer status + sense */
+	uint8_t status;
+	uint8_t sense_len;
+	uint8_t sense[LUNSIM_FAULT_SENSE_MAX];
 };
 
 /* The on-disk header: first LUNSIM_HDR_SIZE bytes of the LUN file. */
 struct lunsim_hdr {
-	char		magic[LUNSIM_MAGIC_LEN];
-	uint32_t	version;
-	uint32_t	hdr_size;		/* LUNSIM_HDR_SIZE */
-	uint64_t	size;			/* data area bytes */
-	uint32_t	block_size;
-	uint32_t	generation;		/* PRgeneration */
-	uint8_t		res_type;		/* 0: no reservation */
-	uint8_t		res_scope;
-	int16_t		res_holder;		/* itn index; -1: all registrants */
-	uint32_t	pad;
-	uint8_t		id[16];			/* identity: serial and NAA */
+	char magic[LUNSIM_MAGIC_LEN];
+	uint32_t version;
+	uint32_t hdr_size; /* LUNSIM_HDR_SIZE */
+	uint64_t size;	   /* data area bytes */
+	uint32_t block_size;
+	uint32_t generation; /* PRgeneration */
+	uint8_t res_type;    /* 0: no reservation */
+	uint8_t res_scope;
+	int16_t res_holder; /* itn index; -1: all registrants */
+	uint32_t pad;
+	uint8_t id[16]; /* identity: serial and NAA */
 	struct lunsim_fault fault;
 	struct lunsim_itn itn[LUNSIM_MAX_ITN];
 };
@@ -115,20 +115,20 @@ struct lunsim_hdr {
  * capacity (SG_IO dxfer_len); the command never writes more.
  */
 struct lunsim_cmd {
-	const uint8_t	*cdb;
-	unsigned	 cdb_len;
-	int		 dir;			/* LUNSIM_DIR_* */
-	const uint8_t	*out;			/* data-out bytes */
-	uint32_t	 out_len;
-	uint8_t		*in;			/* data-in buffer */
-	uint32_t	 in_len;
+	const uint8_t *cdb;
+	unsigned cdb_len;
+	int dir;	    /* LUNSIM_DIR_* */
+	const uint8_t *out; /* data-out bytes */
+	uint32_t out_len;
+	uint8_t *in; /* data-in buffer */
+	uint32_t in_len;
 	/* results */
-	uint8_t		 status;
-	uint8_t		 sense[LUNSIM_SENSE_LEN];
-	unsigned	 sense_len;		/* 0 or LUNSIM_SENSE_LEN */
-	uint32_t	 in_done;		/* data-in bytes produced */
-	uint32_t	 out_done;		/* data-out bytes consumed */
-	int		 dirty;			/* header changed: write it back */
+	uint8_t status;
+	uint8_t sense[LUNSIM_SENSE_LEN];
+	unsigned sense_len; /* 0 or LUNSIM_SENSE_LEN */
+	uint32_t in_done;   /* data-in bytes produced */
+	uint32_t out_done;  /* data-out bytes consumed */
+	int dirty;	    /* header changed: write it back */
 };
 
 /* --- format.c: the file format, faults ------------------------------- */
@@ -152,8 +152,7 @@ int lunsim_create(const char *path, uint64_t size, int force);
 int lunsim_fault_parse(struct lunsim_fault *f, const char *word);
 
 /* Describe f in the fault syntax into buf: 0. */
-int lunsim_fault_format(const struct lunsim_fault *f, char *buf,
-    size_t len);
+int lunsim_fault_format(const struct lunsim_fault *f, char *buf, size_t len);
 
 /* Parse "MS[:JITTER]": 0 or -EINVAL. */
 int lunsim_parse_latency(const char *s, uint32_t *ms, uint32_t *jitter);
@@ -169,8 +168,8 @@ void lunsim_execute(struct lunsim_hdr *h, int datafd, const char *initiator,
     struct lunsim_cmd *c);
 
 /* PERSISTENT RESERVE IN; the command has passed the unit attention check. */
-void lunsim_pr_in(struct lunsim_hdr *h, const char *initiator,
-    struct lunsim_cmd *c);
+void
+lunsim_pr_in(struct lunsim_hdr *h, const char *initiator, struct lunsim_cmd *c);
 
 /* PERSISTENT RESERVE OUT; the command has passed the unit attention check. */
 void lunsim_pr_out(struct lunsim_hdr *h, const char *initiator,
@@ -181,8 +180,7 @@ int lunsim_pr_access_ok(const struct lunsim_hdr *h, const char *initiator,
     int write);
 
 /* Set c to CHECK CONDITION with fixed-format sense key/asc/ascq. */
-void lunsim_sense(struct lunsim_cmd *c, uint8_t key, uint8_t asc,
-    uint8_t ascq);
+void lunsim_sense(struct lunsim_cmd *c, uint8_t key, uint8_t asc, uint8_t ascq);
 
 /* Index of initiator's slot, or -1. */
 int lunsim_itn_find(const struct lunsim_hdr *h, const char *initiator);

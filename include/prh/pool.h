@@ -45,44 +45,44 @@ typedef void (*pool_done_fn)(struct pool_job *job, void *arg);
  * A lazy job's completion does not wake the loop: it waits on the
  * completion list until pool_reap(), pool_want() or pool_set_eager(). */
 struct pool_job {
-	uint64_t		 devkey;	/* isolation key (device) */
-	pool_work_fn		 work;		/* run on a worker */
-	int			 lazy;		/* complete without a wake-up */
+	uint64_t devkey;   /* isolation key (device) */
+	pool_work_fn work; /* run on a worker */
+	int lazy;	   /* complete without a wake-up */
 	/* private to pool.c */
-	TAILQ_ENTRY(pool_job)	 entry;
-	int			 state;
-	void			*dq;
-	int			 pending;	/* on the completion list */
-	int			 want;		/* activate when it finishes */
+	TAILQ_ENTRY(pool_job) entry;
+	int state;
+	void *dq;
+	int pending; /* on the completion list */
+	int want;    /* activate when it finishes */
 };
 
 /* Pool limits. */
 struct pool_limits {
-	unsigned	threads;		/* worker threads (>= 1) */
-	unsigned	max_per_device;		/* running jobs per key (>= 1) */
-	unsigned	queue_max;		/* waiting jobs in total */
-	unsigned	dev_queue_max;		/* waiting jobs per key */
-	int		defer_wake;		/* wake from the loop (see above) */
+	unsigned threads;	 /* worker threads (>= 1) */
+	unsigned max_per_device; /* running jobs per key (>= 1) */
+	unsigned queue_max;	 /* waiting jobs in total */
+	unsigned dev_queue_max;	 /* waiting jobs per key */
+	int defer_wake;		 /* wake from the loop (see above) */
 };
 
 /* Pool counters for status reports (loop thread). */
 struct pool_stats {
-	unsigned	running;	/* jobs on a worker now */
-	unsigned	queued;		/* jobs waiting */
-	unsigned	devices;	/* keys with running or queued jobs */
-	unsigned	idle;		/* workers asleep, none woken for them */
-	uint64_t	completed;	/* completions delivered */
+	unsigned running;   /* jobs on a worker now */
+	unsigned queued;    /* jobs waiting */
+	unsigned devices;   /* keys with running or queued jobs */
+	unsigned idle;	    /* workers asleep, none woken for them */
+	uint64_t completed; /* completions delivered */
 };
 
 /* Load of one device key, for status reports. */
 struct pool_dev_stats {
-	uint64_t	devkey;
-	unsigned	running;	/* jobs of this key on workers */
-	unsigned	queued;		/* jobs of this key waiting */
+	uint64_t devkey;
+	unsigned running; /* jobs of this key on workers */
+	unsigned queued;  /* jobs of this key waiting */
 };
 
 /* Largest number of keys a status report lists. */
-#define POOL_BUSIEST_MAX	8
+#define POOL_BUSIEST_MAX 8
 
 /* Create a pool and start its threads: 0 and *out, or a negative errno.
  * Call from the loop thread after evthread_use_pthreads(). */
@@ -105,9 +105,9 @@ void pool_reap(struct pool *p);
 
 /* How pool_want() asks for a job's completion. */
 enum pool_want_mode {
-	POOL_WANT_PEEK,		/* only say whether it finished */
-	POOL_WANT_SIGNAL,	/* not finished: activate the event when it is */
-	POOL_WANT_KICK,		/* as SIGNAL, and activate now if finished */
+	POOL_WANT_PEEK,	  /* only say whether it finished */
+	POOL_WANT_SIGNAL, /* not finished: activate the event when it is */
+	POOL_WANT_KICK,	  /* as SIGNAL, and activate now if finished */
 };
 
 /* Ask for a job's completion (loop thread): 1 if it has finished and waits
@@ -124,8 +124,8 @@ void pool_get_stats(struct pool *p, struct pool_stats *st);
 /* Fill out with up to n of the keys that have running or queued jobs,
  * taken under the queue lock, the busiest first (running + queued, ties
  * by smaller key): the number filled.  Loop thread only. */
-unsigned pool_get_busiest(struct pool *p, struct pool_dev_stats *out,
-    unsigned n);
+unsigned
+pool_get_busiest(struct pool *p, struct pool_dev_stats *out, unsigned n);
 
 /* Stop accepting jobs; queued and running jobs still complete. */
 void pool_shutdown(struct pool *p);

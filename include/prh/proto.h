@@ -12,27 +12,30 @@
 
 /* What the helper needs to know about one CDB. */
 struct proto_req {
-	uint8_t		opcode;		/* PRH_OP_PR_IN or PRH_OP_PR_OUT */
-	uint8_t		service_action;	/* CDB[1] & 0x1f */
-	bool		is_out;		/* PR OUT: a parameter list follows */
-	uint32_t	len;		/* BE16(CDB[7..8]): allocation or parameter length */
+	uint8_t opcode;		/* PRH_OP_PR_IN or PRH_OP_PR_OUT */
+	uint8_t service_action; /* CDB[1] & 0x1f */
+	bool is_out;		/* PR OUT: a parameter list follows */
+	uint32_t len; /* BE16(CDB[7..8]): allocation or parameter length */
 };
 
 /* Read a big-endian 16-bit value. */
-static inline uint32_t proto_get_be16(const uint8_t *p)
+static inline uint32_t
+proto_get_be16(const uint8_t *p)
 {
 	return ((uint32_t)p[0] << 8) | p[1];
 }
 
 /* Read a big-endian 32-bit value. */
-static inline uint32_t proto_get_be32(const uint8_t *p)
+static inline uint32_t
+proto_get_be32(const uint8_t *p)
 {
 	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
 	    ((uint32_t)p[2] << 8) | p[3];
 }
 
 /* Write a big-endian 32-bit value. */
-static inline void proto_put_be32(uint8_t *p, uint32_t v)
+static inline void
+proto_put_be32(uint8_t *p, uint32_t v)
 {
 	p[0] = v >> 24;
 	p[1] = v >> 16;

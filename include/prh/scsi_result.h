@@ -12,14 +12,14 @@
 
 /* Status, payload size and sense of one command. */
 struct scsi_result {
-	uint32_t	status;			/* SCSI status byte value */
-	uint32_t	size;			/* payload bytes to send (PR IN, GOOD only) */
-	uint8_t		sense[PRH_SENSE_LEN];	/* always 96 defined bytes */
+	uint32_t status; /* SCSI status byte value */
+	uint32_t size;	 /* payload bytes to send (PR IN, GOOD only) */
+	uint8_t sense[PRH_SENSE_LEN]; /* always 96 defined bytes */
 	/* The SG_IO outcome behind the status, for tracing; never sent on
 	 * the wire.  scsi_result_from_sgio() records the device's values;
 	 * every other scsi_result_* function sets them to 0. */
-	uint16_t	host_status;		/* sg_io_hdr host_status */
-	uint16_t	driver_status;		/* sg_io_hdr driver_status */
+	uint16_t host_status;	/* sg_io_hdr host_status */
+	uint16_t driver_status; /* sg_io_hdr driver_status */
 };
 
 /* Fill r as CHECK CONDITION with 18-byte fixed-format sense (key/asc/ascq),

@@ -24,41 +24,42 @@ TAILQ_HEAD(conn_list, conn);
 
 /* Counters for status reports; loop thread only. */
 struct server_stats {
-	uint64_t	accepted;	/* connections accepted */
-	uint64_t	commands;	/* commands answered */
-	uint64_t	closed_protocol;	/* connections closed for bad input */
-	uint64_t	refused_peers;	/* closed at accept: not allowed */
-	uint64_t	timed_out;	/* closed by the write or idle timeout */
-	unsigned	connections;	/* open now */
-	unsigned	inflight;	/* commands submitted, not yet answered */
-	unsigned	parked;		/* connections waiting for queue room */
+	uint64_t accepted;	  /* connections accepted */
+	uint64_t commands;	  /* commands answered */
+	uint64_t closed_protocol; /* connections closed for bad input */
+	uint64_t refused_peers;	  /* closed at accept: not allowed */
+	uint64_t timed_out;	  /* closed by the write or idle timeout */
+	unsigned connections;	  /* open now */
+	unsigned inflight;	  /* commands submitted, not yet answered */
+	unsigned parked;	  /* connections waiting for queue room */
 };
 
 /* The whole serving state.  Owned by the loop thread. */
 struct server {
-	struct event_base	*base;
-	const struct prh_config	*cfg;
-	struct pool		*pool;
-	struct evconnlistener	*listener;
-	struct event		*accept_retry;	/* re-enables accept after EMFILE */
-	bool			 accept_paused;	/* accept_retry is pending */
-	bool			 accept_full;	/* conn_max reached */
-	unsigned		 accept_pauses;	/* EMFILE pauses since the last accept */
-	unsigned		 conn_max;	/* connections that fit the fd limit */
-	struct event		*sig_ev;	/* the signalfd: TERM, INT, HUP, USR1 */
-	int			 sig_fd;
-	struct event		*drain_timer;	/* bounds the drain on shutdown */
-	struct event		*sweep;		/* delivers lazy completions */
-	struct conn		*reaping;	/* conn_reap's connection, or NULL */
-	bool			 eager;		/* pool_set_eager() is on */
-	struct conn_list	 conns;		/* every open connection */
-	struct conn_list	 parked;	/* connections whose command waits for queue room */
-	struct cmd		*free_cmds;	/* recycled commands */
-	unsigned		 n_free_cmds;
-	const char		*unlink_path;	/* socket path to remove at exit, or NULL */
-	int			 listen_fd;
-	bool			 draining;	/* shutdown requested */
-	struct server_stats	 stats;
+	struct event_base *base;
+	const struct prh_config *cfg;
+	struct pool *pool;
+	struct evconnlistener *listener;
+	struct event *accept_retry; /* re-enables accept after EMFILE */
+	bool accept_paused;	    /* accept_retry is pending */
+	bool accept_full;	    /* conn_max reached */
+	unsigned accept_pauses;	    /* EMFILE pauses since the last accept */
+	unsigned conn_max;	    /* connections that fit the fd limit */
+	struct event *sig_ev;	    /* the signalfd: TERM, INT, HUP, USR1 */
+	int sig_fd;
+	struct event *drain_timer; /* bounds the drain on shutdown */
+	struct event *sweep;	   /* delivers lazy completions */
+	struct conn *reaping;	   /* conn_reap's connection, or NULL */
+	bool eager;		   /* pool_set_eager() is on */
+	struct conn_list conns;	   /* every open connection */
+	struct conn_list
+	    parked; /* connections whose command waits for queue room */
+	struct cmd *free_cmds; /* recycled commands */
+	unsigned n_free_cmds;
+	const char *unlink_path; /* socket path to remove at exit, or NULL */
+	int listen_fd;
+	bool draining; /* shutdown requested */
+	struct server_stats stats;
 };
 
 /* Create the server on an already listening, non-blocking socket.  If

@@ -25,14 +25,14 @@
 
 /* Every trace point; trace_name() gives its "prh_..." name. */
 enum trace_point {
-	TP_ACCEPT,		/* connection accepted */
-	TP_HANDSHAKE,		/* client feature word accepted */
-	TP_REQUEST,		/* CDB parsed */
-	TP_SUBMIT,		/* command handed to the worker pool */
-	TP_SGIO_DONE,		/* SG_IO returned (worker thread) */
-	TP_REPLY,		/* reply queued to the client */
-	TP_CLOSE,		/* connection closed, with the reason */
-	TP_SIGNAL,		/* signal received */
+	TP_ACCEPT,    /* connection accepted */
+	TP_HANDSHAKE, /* client feature word accepted */
+	TP_REQUEST,   /* CDB parsed */
+	TP_SUBMIT,    /* command handed to the worker pool */
+	TP_SGIO_DONE, /* SG_IO returned (worker thread) */
+	TP_REPLY,     /* reply queued to the client */
+	TP_CLOSE,     /* connection closed, with the reason */
+	TP_SIGNAL,    /* signal received */
 	TP_COUNT
 };
 
@@ -41,10 +41,10 @@ extern bool trace_on[TP_COUNT];
 
 /* Emit a trace event when its point is enabled; the arguments are a
  * printf format and values for the key=value fields. */
-#define TRACE(tp, ...)							\
-	do {								\
-		if (__builtin_expect(trace_on[(tp)], 0))		\
-			trace_emit((tp), __VA_ARGS__);			\
+#define TRACE(tp, ...)                                   \
+	do {                                             \
+		if (__builtin_expect(trace_on[(tp)], 0)) \
+			trace_emit((tp), __VA_ARGS__);   \
 	} while (0)
 
 /* Name of a trace point ("prh_accept", ...), or NULL if out of range. */

@@ -9,8 +9,8 @@
 
 #include "bench.h"
 
-#define HIST_EXACT	(1ULL << HIST_SUB_BITS)		/* exact below this */
-#define HIST_HALF	(1ULL << (HIST_SUB_BITS - 1))	/* buckets per octave */
+#define HIST_EXACT (1ULL << HIST_SUB_BITS)	 /* exact below this */
+#define HIST_HALF  (1ULL << (HIST_SUB_BITS - 1)) /* buckets per octave */
 
 /* Start h empty. */
 void
@@ -122,9 +122,9 @@ hist_write(const struct hist *h, FILE *f)
 			continue;
 		seen += h->buckets[i];
 		if (fprintf(f, "%.3f %llu %.9f\n",
-		    (double)hist_upper(i) / 1000.0,
-		    (unsigned long long)h->buckets[i],
-		    (double)seen / (double)h->count) < 0)
+			(double)hist_upper(i) / 1000.0,
+			(unsigned long long)h->buckets[i],
+			(double)seen / (double)h->count) < 0)
 			return -EIO;
 	}
 	return 0;

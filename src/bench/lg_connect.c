@@ -15,7 +15,7 @@
 #include "bench.h"
 #include "lg.h"
 
-#define LG_RETRY_NS	(1000 * 1000ULL)	/* backlog full: retry after */
+#define LG_RETRY_NS (1000 * 1000ULL) /* backlog full: retry after */
 
 /* Count a connection that could not be set up, for reason why. */
 static void
@@ -39,8 +39,8 @@ lg_connect_one(struct lg_thread *t, struct lg_conn *c)
 	int rc;
 
 	if (c->fd < 0) {
-		c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, 0);
+		c->fd = socket(AF_UNIX,
+		    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (c->fd < 0)
 			return -errno;
 	}

@@ -18,12 +18,12 @@
 #include "bench.h"
 #include "lg.h"
 
-#define LG_PR_TYPE_WE	0x01		/* WRITE EXCLUSIVE, LU scope */
-#define LG_SA_READ_KEYS	0x00
+#define LG_PR_TYPE_WE	0x01 /* WRITE EXCLUSIVE, LU scope */
+#define LG_SA_READ_KEYS 0x00
 #define LG_SA_READ_RES	0x01
 #define LG_SA_RESERVE	0x01
 #define LG_SA_RELEASE	0x02
-#define LG_SA_REG_IGN	0x06		/* REGISTER AND IGNORE EXISTING KEY */
+#define LG_SA_REG_IGN	0x06 /* REGISTER AND IGNORE EXISTING KEY */
 #define LG_PARAM_LEN	24
 
 /* xorshift64: a cheap per-thread random number. */
@@ -60,8 +60,8 @@ lg_build(struct lg_thread *t, struct lg_conn *c)
 	switch (op) {
 	case BENCH_OP_READ_KEYS:
 	case BENCH_OP_READ_RES:
-		sa = op == BENCH_OP_READ_KEYS ? LG_SA_READ_KEYS :
-		    LG_SA_READ_RES;
+		sa = op == BENCH_OP_READ_KEYS ? LG_SA_READ_KEYS
+					      : LG_SA_READ_RES;
 		client_cdb_pr_in(c->req, sa, o->alloc_len);
 		c->tx_len = PRH_CDB_LEN;
 		break;
@@ -307,8 +307,8 @@ lg_should_stop(struct lg_thread *t, uint64_t now)
 {
 	if (t->t_end != 0 && now >= t->t_end)
 		return 1;
-	if (t->live == 0 || atomic_load_explicit(&t->stop_now,
-	    memory_order_relaxed))
+	if (t->live == 0 ||
+	    atomic_load_explicit(&t->stop_now, memory_order_relaxed))
 		return 1;
 	if (t->interval == 0)
 		return (t->run->o->count != 0 && t->to_issue == 0) ||
@@ -376,13 +376,15 @@ lg_load_main(void *arg)
 			lg_issue_due(t, now);
 		if (!t->stopping && lg_should_stop(t, now)) {
 			t->stopping = 1;
-			drain_end = now + (uint64_t)(t->run->o->timeout *
-			    BENCH_NSEC);
+			drain_end = now +
+			    (uint64_t)(t->run->o->timeout * BENCH_NSEC);
 			if (t->interval != 0)
 				lg_count_dropped(t);
 		}
-		if (t->stopping && (t->inflight == 0 || now >= drain_end ||
-		    atomic_load_explicit(&t->stop_now, memory_order_relaxed)))
+		if (t->stopping &&
+		    (t->inflight == 0 || now >= drain_end ||
+			atomic_load_explicit(&t->stop_now,
+			    memory_order_relaxed)))
 			break;
 		n = lg_wait(t, ev, lg_deadline(t, now, drain_end));
 		for (i = 0; i < n; i++)

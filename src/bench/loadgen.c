@@ -173,7 +173,6 @@ lg_err_kind(int err, enum bench_err dflt)
 	return dflt;
 }
 
-
 /* Thread entry of the connect phase. */
 static void *
 lg_connect_main(void *arg)
@@ -224,13 +223,14 @@ bench_run_load(struct bench_run *r, uint64_t t0)
 
 		t->t0 = t0;
 		t->t_meas = t0 + (uint64_t)(o->warmup * BENCH_NSEC);
-		t->t_end = o->count != 0 ? 0 :
-		    t->t_meas + (uint64_t)(o->duration * BENCH_NSEC);
+		t->t_end = o->count != 0
+		    ? 0
+		    : t->t_meas + (uint64_t)(o->duration * BENCH_NSEC);
 		t->to_issue = o->count / r->nth +
 		    (i < o->count % r->nth ? 1 : 0);
 		if (o->rate > 0)
-			t->interval = (uint64_t)((double)BENCH_NSEC *
-			    r->nth / o->rate);
+			t->interval = (uint64_t)((double)BENCH_NSEC * r->nth /
+			    o->rate);
 		if (t->interval == 0 && o->rate > 0)
 			t->interval = 1;
 		rc = pthread_create(&t->tid, NULL, lg_load_main, t);
@@ -287,8 +287,7 @@ bench_run_wait(struct bench_run *r)
 
 /* Add one thread's counters to st. */
 static void
-lg_stats_add(struct bench_stats *st, const struct bench_stats *s,
-    unsigned ndev)
+lg_stats_add(struct bench_stats *st, const struct bench_stats *s, unsigned ndev)
 {
 	unsigned i, j;
 

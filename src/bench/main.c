@@ -22,8 +22,16 @@
 #include "bench.h"
 
 enum {
-	OPT_ALLOC_LEN = 0x100, OPT_KEY, OPT_TIMEOUT, OPT_CONNECT_TIMEOUT,
-	OPT_BATCH, OPT_IDLE, OPT_HOLD, OPT_JSON, OPT_PROGRESS, OPT_HIST,
+	OPT_ALLOC_LEN = 0x100,
+	OPT_KEY,
+	OPT_TIMEOUT,
+	OPT_CONNECT_TIMEOUT,
+	OPT_BATCH,
+	OPT_IDLE,
+	OPT_HOLD,
+	OPT_JSON,
+	OPT_PROGRESS,
+	OPT_HIST,
 	OPT_LABEL,
 };
 
@@ -60,7 +68,8 @@ static volatile sig_atomic_t bench_interrupted;
 static void
 bench_usage(FILE *f, const char *argv0)
 {
-	fprintf(f, "Usage: %s -k SOCKET [OPTIONS]\n"
+	fprintf(f,
+	    "Usage: %s -k SOCKET [OPTIONS]\n"
 	    "Load a qemu-pr-helper with clients speaking its protocol.\n\n"
 	    "  -k, --socket=PATH        helper socket (required)\n"
 	    "  -c, --connections=N      clients, 1 to %u (default 1)\n"
@@ -99,7 +108,8 @@ bench_usage(FILE *f, const char *argv0)
 	    "terminal\n"
 	    "      --hist=FILE          write the latency histogram\n"
 	    "      --label=TEXT         name of the run in the report\n"
-	    "  -h, --help  -V, --version\n", argv0, BENCH_MAX_CONNS);
+	    "  -h, --help  -V, --version\n",
+	    argv0, BENCH_MAX_CONNS);
 }
 
 /* Parse an unsigned number in [lo, hi]: 0 or -EINVAL. */
@@ -146,7 +156,7 @@ bench_parse_mix(const char *spec, unsigned w[BENCH_OP_COUNT])
 	strcpy(buf, spec);
 	memset(w, 0, BENCH_OP_COUNT * sizeof(w[0]));
 	for (tok = strtok_r(buf, ",", &save); tok != NULL;
-	    tok = strtok_r(NULL, ",", &save)) {
+	     tok = strtok_r(NULL, ",", &save)) {
 		v = 1;
 		eq = strchr(tok, '=');
 		if (eq != NULL) {
@@ -173,7 +183,9 @@ bench_option(struct bench_opts *o, int ch, const char *arg)
 	int rc = 0;
 
 	switch (ch) {
-	case 'k': o->socket = arg; break;
+	case 'k':
+		o->socket = arg;
+		break;
 	case 'c':
 		rc = bench_parse_u64(arg, 1, BENCH_MAX_CONNS, &v);
 		o->conns = (unsigned)v;
@@ -182,12 +194,21 @@ bench_option(struct bench_opts *o, int ch, const char *arg)
 		rc = bench_parse_u64(arg, 1, BENCH_MAX_THREADS, &v);
 		o->threads = (unsigned)v;
 		break;
-	case 'd': rc = bench_parse_double(arg, &o->duration); break;
-	case 'n': rc = bench_parse_u64(arg, 1, UINT64_MAX / 2, &o->count);
+	case 'd':
+		rc = bench_parse_double(arg, &o->duration);
 		break;
-	case 'r': rc = bench_parse_double(arg, &o->rate); break;
-	case 'w': rc = bench_parse_double(arg, &o->warmup); break;
-	case 'm': rc = bench_parse_mix(arg, o->weights); break;
+	case 'n':
+		rc = bench_parse_u64(arg, 1, UINT64_MAX / 2, &o->count);
+		break;
+	case 'r':
+		rc = bench_parse_double(arg, &o->rate);
+		break;
+	case 'w':
+		rc = bench_parse_double(arg, &o->warmup);
+		break;
+	case 'm':
+		rc = bench_parse_mix(arg, o->weights);
+		break;
 	case 'f':
 		if (o->ndev == BENCH_MAX_DEVS)
 			return -EINVAL;
@@ -201,9 +222,12 @@ bench_option(struct bench_opts *o, int ch, const char *arg)
 		rc = bench_parse_u64(arg, 0, 0xffff, &v);
 		o->alloc_len = (uint16_t)v;
 		break;
-	case OPT_KEY: rc = bench_parse_u64(arg, 0, UINT64_MAX, &o->key);
+	case OPT_KEY:
+		rc = bench_parse_u64(arg, 0, UINT64_MAX, &o->key);
 		break;
-	case OPT_TIMEOUT: rc = bench_parse_double(arg, &o->timeout); break;
+	case OPT_TIMEOUT:
+		rc = bench_parse_double(arg, &o->timeout);
+		break;
 	case OPT_CONNECT_TIMEOUT:
 		rc = bench_parse_double(arg, &o->connect_timeout);
 		break;
@@ -215,12 +239,23 @@ bench_option(struct bench_opts *o, int ch, const char *arg)
 		rc = bench_parse_u64(arg, 1, BENCH_MAX_CONNS, &v);
 		o->idle = (unsigned)v;
 		break;
-	case OPT_HOLD: rc = bench_parse_double(arg, &o->hold); break;
-	case OPT_JSON: o->json = 1; break;
-	case OPT_PROGRESS: o->progress = 1; break;
-	case OPT_HIST: o->hist_path = arg; break;
-	case OPT_LABEL: o->label = arg; break;
-	default: return -EINVAL;
+	case OPT_HOLD:
+		rc = bench_parse_double(arg, &o->hold);
+		break;
+	case OPT_JSON:
+		o->json = 1;
+		break;
+	case OPT_PROGRESS:
+		o->progress = 1;
+		break;
+	case OPT_HIST:
+		o->hist_path = arg;
+		break;
+	case OPT_LABEL:
+		o->label = arg;
+		break;
+	default:
+		return -EINVAL;
 	}
 	return rc;
 }
@@ -242,7 +277,7 @@ bench_parse_args(struct bench_opts *o, int argc, char **argv)
 	o->key = 0x1234;
 	o->weights[BENCH_OP_READ_KEYS] = 1;
 	while ((ch = getopt_long(argc, argv, "k:c:T:d:n:r:w:m:f:p:hV",
-	    bench_longopts, NULL)) != -1) {
+		    bench_longopts, NULL)) != -1) {
 		if (ch == 'h') {
 			bench_usage(stdout, argv[0]);
 			return 1;
@@ -253,15 +288,19 @@ bench_parse_args(struct bench_opts *o, int argc, char **argv)
 		}
 		if (bench_option(o, ch, optarg) < 0) {
 			if (ch != '?')
-				fprintf(stderr, "%s: bad value for option "
-				    "-%s: %s\n", argv[0], ch < 0x100 ?
-				    (char[]){ (char)ch, 0 } : "-", optarg);
+				fprintf(stderr,
+				    "%s: bad value for option "
+				    "-%s: %s\n",
+				    argv[0],
+				    ch < 0x100 ? (char[]){ (char)ch, 0 } : "-",
+				    optarg);
 			return -EINVAL;
 		}
 	}
 	if (optind != argc || o->socket == NULL) {
-		fprintf(stderr, "%s: %s\n", argv[0], o->socket == NULL ?
-		    "the helper socket (-k) is required" : "extra arguments");
+		fprintf(stderr, "%s: %s\n", argv[0],
+		    o->socket == NULL ? "the helper socket (-k) is required"
+				      : "extra arguments");
 		return -EINVAL;
 	}
 	if (o->idle != 0)
@@ -336,11 +375,12 @@ bench_progress(const struct bench_run *r, uint64_t t0, uint64_t *last_n,
 	uint64_t n, inflight, errors, now = bench_now();
 
 	bench_run_progress(r, &n, &inflight, &errors);
-	fprintf(stderr, "\r%7.1f s  %12llu answered  %10.0f/s  %6llu in "
-	    "flight  %llu lost   ", (double)(now - t0) / 1e9,
-	    (unsigned long long)n, (double)(n - *last_n) * 1e9 /
-	    (double)(now - *last_t + 1), (unsigned long long)inflight,
-	    (unsigned long long)errors);
+	fprintf(stderr,
+	    "\r%7.1f s  %12llu answered  %10.0f/s  %6llu in "
+	    "flight  %llu lost   ",
+	    (double)(now - t0) / 1e9, (unsigned long long)n,
+	    (double)(n - *last_n) * 1e9 / (double)(now - *last_t + 1),
+	    (unsigned long long)inflight, (unsigned long long)errors);
 	*last_n = n;
 	*last_t = now;
 }
@@ -352,8 +392,9 @@ bench_watch(const struct bench_opts *o, struct bench_run *r, uint64_t t0,
     struct bench_result *res)
 {
 	uint64_t t_meas = t0 + (uint64_t)(o->warmup * BENCH_NSEC);
-	uint64_t t_end = o->count ? 0 : t_meas +
-	    (uint64_t)(o->duration * BENCH_NSEC);
+	uint64_t t_end = o->count
+	    ? 0
+	    : t_meas + (uint64_t)(o->duration * BENCH_NSEC);
 	uint64_t next = t0 + BENCH_NSEC, last_n = 0, last_t = t0, wake;
 	int have_before = 0, have_after = 0;
 
@@ -369,9 +410,9 @@ bench_watch(const struct bench_opts *o, struct bench_run *r, uint64_t t0,
 			wake = t_end;
 		bench_sleep_until(r, wake);
 		if (o->pid && !have_before && bench_now() >= t_meas)
-			have_before = bench_proc_read(o->pid, &res->before) == 0;
-		if (o->pid && !have_after && t_end != 0 &&
-		    bench_now() >= t_end)
+			have_before = bench_proc_read(o->pid, &res->before) ==
+			    0;
+		if (o->pid && !have_after && t_end != 0 && bench_now() >= t_end)
 			have_after = bench_proc_read(o->pid, &res->after) == 0;
 		if (bench_now() >= next) {
 			if (o->progress)
@@ -433,8 +474,8 @@ bench_idle(const struct bench_opts *o, struct bench_run *r,
 	if (o->pid)
 		bench_settle(o->pid, &res->settled);
 	if (o->hold > 0)
-		bench_sleep_until(NULL, bench_now() +
-		    (uint64_t)(o->hold * BENCH_NSEC));
+		bench_sleep_until(NULL,
+		    bench_now() + (uint64_t)(o->hold * BENCH_NSEC));
 	if (o->json)
 		bench_report_idle_json(res, stdout);
 	else
@@ -462,8 +503,9 @@ bench_load(const struct bench_opts *o, struct bench_run *r,
 	bench_watch(o, r, t0, res);
 	bench_run_stats(r, res->st);
 	t_meas = t0 + (uint64_t)(o->warmup * BENCH_NSEC);
-	res->elapsed = res->st->t_last > t_meas ?
-	    (double)(res->st->t_last - t_meas) / 1e9 : o->duration;
+	res->elapsed = res->st->t_last > t_meas
+	    ? (double)(res->st->t_last - t_meas) / 1e9
+	    : o->duration;
 	hist_init(&res->all);
 	for (i = 0; i < o->ndev; i++)
 		hist_merge(&res->all, &res->st->dev[i].hist);
@@ -493,8 +535,10 @@ main(int argc, char **argv)
 	if (bench_open_devices(&o, argv[0]) < 0)
 		return 1;
 	if (bench_raise_nofile(o.conns + o.ndev + 64) < 0)
-		fprintf(stderr, "%s: warning: cannot raise RLIMIT_NOFILE to "
-		    "%u\n", argv[0], o.conns + o.ndev + 64);
+		fprintf(stderr,
+		    "%s: warning: cannot raise RLIMIT_NOFILE to "
+		    "%u\n",
+		    argv[0], o.conns + o.ndev + 64);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = bench_on_signal;
 	sigaction(SIGINT, &sa, NULL);

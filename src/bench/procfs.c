@@ -31,8 +31,11 @@ bench_proc_cpu(pid_t pid, uint64_t *ns)
 	buf[n] = '\0';
 	/* The command name may hold spaces: fields count from its ')'. */
 	p = strrchr(buf, ')');
-	if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u "
-	    "%*u %*u %llu %llu", &ut, &st) != 2)
+	if (p == NULL ||
+	    sscanf(p + 2,
+		"%*c %*d %*d %*d %*d %*d %*u %*u %*u "
+		"%*u %*u %llu %llu",
+		&ut, &st) != 2)
 		return -EINVAL;
 	tck = sysconf(_SC_CLK_TCK);
 	if (tck <= 0)

@@ -25,17 +25,28 @@ static const char *const bench_err_names[BENCH_ERR_COUNT] = {
 };
 
 static const char *const bench_sk_names[BENCH_SK_SLOTS] = {
-	"NO SENSE", "RECOVERED ERROR", "NOT READY", "MEDIUM ERROR",
-	"HARDWARE ERROR", "ILLEGAL REQUEST", "UNIT ATTENTION",
-	"DATA PROTECT", "BLANK CHECK", "VENDOR SPECIFIC", "COPY ABORTED",
-	"ABORTED COMMAND", "RESERVED 0xc", "VOLUME OVERFLOW", "MISCOMPARE",
-	"COMPLETED", "no sense data",
+	"NO SENSE",
+	"RECOVERED ERROR",
+	"NOT READY",
+	"MEDIUM ERROR",
+	"HARDWARE ERROR",
+	"ILLEGAL REQUEST",
+	"UNIT ATTENTION",
+	"DATA PROTECT",
+	"BLANK CHECK",
+	"VENDOR SPECIFIC",
+	"COPY ABORTED",
+	"ABORTED COMMAND",
+	"RESERVED 0xc",
+	"VOLUME OVERFLOW",
+	"MISCOMPARE",
+	"COMPLETED",
+	"no sense data",
 };
 
 static const double bench_pcts[] = { 50.0, 90.0, 99.0, 99.9 };
-static const char *const bench_pct_names[] = { "p50", "p90", "p99",
-	"p99.9" };
-#define BENCH_NPCT	(sizeof(bench_pcts) / sizeof(bench_pcts[0]))
+static const char *const bench_pct_names[] = { "p50", "p90", "p99", "p99.9" };
+#define BENCH_NPCT (sizeof(bench_pcts) / sizeof(bench_pcts[0]))
 
 /* The name of a command of the mix. */
 const char *
@@ -56,15 +67,24 @@ static const char *
 bench_status_name(unsigned s)
 {
 	switch (s) {
-	case PRH_STATUS_GOOD: return "GOOD";
-	case PRH_STATUS_CHECK_CONDITION: return "CHECK CONDITION";
-	case 0x04: return "CONDITION MET";
-	case PRH_STATUS_BUSY: return "BUSY";
-	case PRH_STATUS_RESERVATION_CONFLICT: return "RESERVATION CONFLICT";
-	case PRH_STATUS_TASK_SET_FULL: return "TASK SET FULL";
-	case 0x30: return "ACA ACTIVE";
-	case 0x40: return "TASK ABORTED";
-	default: return "other";
+	case PRH_STATUS_GOOD:
+		return "GOOD";
+	case PRH_STATUS_CHECK_CONDITION:
+		return "CHECK CONDITION";
+	case 0x04:
+		return "CONDITION MET";
+	case PRH_STATUS_BUSY:
+		return "BUSY";
+	case PRH_STATUS_RESERVATION_CONFLICT:
+		return "RESERVATION CONFLICT";
+	case PRH_STATUS_TASK_SET_FULL:
+		return "TASK SET FULL";
+	case 0x30:
+		return "ACA ACTIVE";
+	case 0x40:
+		return "TASK ABORTED";
+	default:
+		return "other";
 	}
 }
 
@@ -136,9 +156,11 @@ json_helper(FILE *f, const struct bench_result *res)
 		fprintf(f, "null");
 		return;
 	}
-	fprintf(f, "{\"pid\": %ld, \"cpu_s\": %.3f, \"cpu_us_per_command\": "
+	fprintf(f,
+	    "{\"pid\": %ld, \"cpu_s\": %.3f, \"cpu_us_per_command\": "
 	    "%.3f, \"vmrss_kib\": %llu, \"vmhwm_kib\": %llu, "
-	    "\"threads\": %u}", (long)res->opts->pid, (double)cpu / 1e9,
+	    "\"threads\": %u}",
+	    (long)res->opts->pid, (double)cpu / 1e9,
 	    n ? (double)cpu / 1e3 / (double)n : 0.0,
 	    (unsigned long long)a->rss_kib, (unsigned long long)a->hwm_kib,
 	    a->threads);
@@ -156,15 +178,18 @@ json_statuses(FILE *f, const struct bench_stats *st)
 		for (k = 0; k < BENCH_SK_SLOTS; k++) {
 			if (st->status[s][k] == 0)
 				continue;
-			fprintf(f, "%s{\"status\": %u, \"name\": \"%s\", "
-			    "\"sense_key\": ", first ? "" : ", ", s,
-			    bench_status_name(s));
+			fprintf(f,
+			    "%s{\"status\": %u, \"name\": \"%s\", "
+			    "\"sense_key\": ",
+			    first ? "" : ", ", s, bench_status_name(s));
 			if (k == BENCH_SK_NONE)
 				fprintf(f, "null");
 			else
 				fprintf(f, "%u", k);
-			fprintf(f, ", \"sense_name\": \"%s\", \"count\": "
-			    "%llu}", bench_sk_names[k],
+			fprintf(f,
+			    ", \"sense_name\": \"%s\", \"count\": "
+			    "%llu}",
+			    bench_sk_names[k],
 			    (unsigned long long)st->status[s][k]);
 			first = 0;
 		}
@@ -209,16 +234,19 @@ json_setup(FILE *f, const struct bench_result *res)
 	const struct bench_opts *o = res->opts;
 	unsigned i;
 
-	fprintf(f, "{\n  \"tool\": \"qemu-pr-bench\", \"version\": \"%s\", "
-	    "\"label\": ", PACKAGE_VERSION);
+	fprintf(f,
+	    "{\n  \"tool\": \"qemu-pr-bench\", \"version\": \"%s\", "
+	    "\"label\": ",
+	    PACKAGE_VERSION);
 	json_str(f, o->label != NULL ? o->label : "");
 	fprintf(f, ",\n  \"socket\": ");
 	json_str(f, o->socket);
 	fprintf(f, ", \"devices\": [");
 	for (i = 0; i < o->ndev; i++) {
 		fprintf(f, "%s", i ? ", " : "");
-		json_str(f, o->devpaths[i] != NULL ? o->devpaths[i] :
-		    "(temporary file)");
+		json_str(f,
+		    o->devpaths[i] != NULL ? o->devpaths[i]
+					   : "(temporary file)");
 	}
 	fprintf(f, "],\n");
 }
@@ -233,15 +261,17 @@ bench_report_json(const struct bench_result *res, FILE *f)
 	unsigned i;
 
 	json_setup(f, res);
-	fprintf(f, "  \"mode\": \"load\", \"connections\": %u, \"threads\": "
+	fprintf(f,
+	    "  \"mode\": \"load\", \"connections\": %u, \"threads\": "
 	    "%u, \"loop\": \"%s\", \"rate\": %.1f, \"duration_s\": %.3f, "
-	    "\"count\": %llu, \"warmup_s\": %.3f,\n  \"mix\": {", o->conns,
-	    o->threads, o->rate > 0 ? "open" : "closed", o->rate, o->duration,
-	    (unsigned long long)o->count, o->warmup);
+	    "\"count\": %llu, \"warmup_s\": %.3f,\n  \"mix\": {",
+	    o->conns, o->threads, o->rate > 0 ? "open" : "closed", o->rate,
+	    o->duration, (unsigned long long)o->count, o->warmup);
 	for (i = 0; i < BENCH_OP_COUNT; i++)
 		fprintf(f, "%s\"%s\": %u", i ? ", " : "", bench_op_names[i],
 		    o->weights[i]);
-	fprintf(f, "},\n  \"connected\": %llu, \"connect_s\": %.3f, "
+	fprintf(f,
+	    "},\n  \"connected\": %llu, \"connect_s\": %.3f, "
 	    "\"elapsed_s\": %.3f,\n  \"sent\": %llu, \"answered\": %llu, "
 	    "\"recorded\": %llu, \"unanswered\": %llu, \"dropped\": %llu, "
 	    "\"backlog_max\": %llu, \"connections_lost\": %llu,\n"
@@ -249,8 +279,7 @@ bench_report_json(const struct bench_result *res, FILE *f)
 	    (unsigned long long)st->connected, res->connect_s, res->elapsed,
 	    (unsigned long long)st->sent, (unsigned long long)st->answered,
 	    (unsigned long long)st->recorded,
-	    (unsigned long long)st->unanswered,
-	    (unsigned long long)st->dropped,
+	    (unsigned long long)st->unanswered, (unsigned long long)st->dropped,
 	    (unsigned long long)st->backlog_max,
 	    (unsigned long long)st->conn_lost, (double)st->recorded / el);
 	json_latency(f, &res->all);
@@ -260,9 +289,10 @@ bench_report_json(const struct bench_result *res, FILE *f)
 	json_errors(f, st);
 	fprintf(f, ",\n  \"per_device\": [");
 	for (i = 0; i < o->ndev; i++) {
-		fprintf(f, "%s\n    {\"device\": %u, \"commands\": %llu, "
-		    "\"throughput\": %.1f, \"latency_us\": ", i ? "," : "", i,
-		    (unsigned long long)st->dev[i].answered,
+		fprintf(f,
+		    "%s\n    {\"device\": %u, \"commands\": %llu, "
+		    "\"throughput\": %.1f, \"latency_us\": ",
+		    i ? "," : "", i, (unsigned long long)st->dev[i].answered,
 		    (double)st->dev[i].answered / el);
 		json_latency(f, &st->dev[i].hist);
 		fprintf(f, "}");
@@ -284,7 +314,8 @@ bench_report_idle_json(const struct bench_result *res, FILE *f)
 		per = ((double)a->rss_kib - (double)b->rss_kib) * 1024.0 /
 		    (double)st->connected;
 	json_setup(f, res);
-	fprintf(f, "  \"mode\": \"idle\", \"connections\": %u, "
+	fprintf(f,
+	    "  \"mode\": \"idle\", \"connections\": %u, "
 	    "\"threads\": %u, \"connected\": %llu, \"connect_s\": %.3f,\n  ",
 	    res->opts->idle, res->opts->threads,
 	    (unsigned long long)st->connected, res->connect_s);
@@ -294,11 +325,13 @@ bench_report_idle_json(const struct bench_result *res, FILE *f)
 		fprintf(f, "null\n}\n");
 		return;
 	}
-	fprintf(f, "{\"pid\": %ld, \"rss_before_kib\": %llu, "
+	fprintf(f,
+	    "{\"pid\": %ld, \"rss_before_kib\": %llu, "
 	    "\"rss_after_kib\": %llu, \"vmhwm_kib\": %llu, \"threads\": %u, "
-	    "\"bytes_per_connection\": %.1f}\n}\n", (long)res->opts->pid,
-	    (unsigned long long)b->rss_kib, (unsigned long long)a->rss_kib,
-	    (unsigned long long)a->hwm_kib, a->threads, per);
+	    "\"bytes_per_connection\": %.1f}\n}\n",
+	    (long)res->opts->pid, (unsigned long long)b->rss_kib,
+	    (unsigned long long)a->rss_kib, (unsigned long long)a->hwm_kib,
+	    a->threads, per);
 }
 
 /* The table lines that load and idle runs share. */
@@ -320,8 +353,8 @@ table_errors(FILE *f, const struct bench_stats *st)
 	total = 0;
 	for (i = 0; i < BENCH_CONN_REASONS; i++)
 		if (st->conn_fail[i] != 0) {
-			fprintf(f, " %s %llu", bench_conn_reason(i, buf,
-			    sizeof(buf)),
+			fprintf(f, " %s %llu",
+			    bench_conn_reason(i, buf, sizeof(buf)),
 			    (unsigned long long)st->conn_fail[i]);
 			total += st->conn_fail[i];
 		}
@@ -352,8 +385,9 @@ table_setup(FILE *f, const struct bench_result *res)
 	    PACKAGE_VERSION, o->label ? "  " : "", o->label ? o->label : "",
 	    o->socket);
 	for (i = 0; i < o->ndev; i++)
-		fprintf(f, "  device %-9u %s\n", i, o->devpaths[i] != NULL ?
-		    o->devpaths[i] : "(temporary regular file)");
+		fprintf(f, "  device %-9u %s\n", i,
+		    o->devpaths[i] != NULL ? o->devpaths[i]
+					   : "(temporary regular file)");
 }
 
 /* The helper line. */
@@ -366,7 +400,8 @@ table_helper(FILE *f, const struct bench_result *res)
 
 	if (!b->ok || !a->ok)
 		return;
-	fprintf(f, "  helper           pid %ld: CPU %.3f s, %.2f us/command; "
+	fprintf(f,
+	    "  helper           pid %ld: CPU %.3f s, %.2f us/command; "
 	    "VmRSS %llu KiB, VmHWM %llu KiB, %u threads\n",
 	    (long)res->opts->pid, (double)cpu / 1e9,
 	    n ? (double)cpu / 1e3 / (double)n : 0.0,
@@ -402,14 +437,17 @@ bench_report_table(const struct bench_result *res, FILE *f)
 			fprintf(f, " %s=%u", bench_op_names[i], o->weights[i]);
 	fprintf(f, "\n  connected        %llu of %u in %.3f s\n\n",
 	    (unsigned long long)st->connected, o->conns, res->connect_s);
-	fprintf(f, "  commands         %llu answered of %llu sent, %llu "
+	fprintf(f,
+	    "  commands         %llu answered of %llu sent, %llu "
 	    "unanswered, %llu measured in %.3f s\n",
 	    (unsigned long long)st->answered, (unsigned long long)st->sent,
 	    (unsigned long long)st->unanswered,
 	    (unsigned long long)st->recorded, res->elapsed);
 	if (o->rate > 0)
-		fprintf(f, "  open loop        %llu due but not sent, worst "
-		    "backlog %llu\n", (unsigned long long)st->dropped,
+		fprintf(f,
+		    "  open loop        %llu due but not sent, worst "
+		    "backlog %llu\n",
+		    (unsigned long long)st->dropped,
 		    (unsigned long long)st->backlog_max);
 	fprintf(f, "  throughput       %.0f commands/s\n\n",
 	    (double)st->recorded / el);
@@ -444,13 +482,15 @@ bench_report_idle_table(const struct bench_result *res, FILE *f)
 	const struct bench_proc *b = &res->before, *a = &res->settled;
 
 	table_setup(f, res);
-	fprintf(f, "  idle             %u connections: %llu connected in "
-	    "%.3f s\n", res->opts->idle, (unsigned long long)st->connected,
-	    res->connect_s);
+	fprintf(f,
+	    "  idle             %u connections: %llu connected in "
+	    "%.3f s\n",
+	    res->opts->idle, (unsigned long long)st->connected, res->connect_s);
 	table_errors(f, st);
 	if (!b->ok || !a->ok)
 		return;
-	fprintf(f, "  helper           pid %ld: VmRSS %llu KiB before, %llu "
+	fprintf(f,
+	    "  helper           pid %ld: VmRSS %llu KiB before, %llu "
 	    "KiB after (VmHWM %llu KiB, %u threads)\n",
 	    (long)res->opts->pid, (unsigned long long)b->rss_kib,
 	    (unsigned long long)a->rss_kib, (unsigned long long)a->hwm_kib,
@@ -458,5 +498,5 @@ bench_report_idle_table(const struct bench_result *res, FILE *f)
 	if (st->connected > 0)
 		fprintf(f, "  per connection   %.0f bytes\n",
 		    ((double)a->rss_kib - (double)b->rss_kib) * 1024.0 /
-		    (double)st->connected);
+			(double)st->connected);
 }

@@ -9,13 +9,13 @@
 
 #include "prh/lunsim.h"
 
-#define SK_NO_SENSE		0x0
-#define SK_HARDWARE_ERROR	0x4
-#define SK_ILLEGAL_REQUEST	0x5
-#define SK_UNIT_ATTENTION	0x6
-#define STATUS_CHECK		0x02
-#define STATUS_CONFLICT		0x18
-#define RESP_MAX		256	/* largest non-data response */
+#define SK_NO_SENSE	   0x0
+#define SK_HARDWARE_ERROR  0x4
+#define SK_ILLEGAL_REQUEST 0x5
+#define SK_UNIT_ATTENTION  0x6
+#define STATUS_CHECK	   0x02
+#define STATUS_CONFLICT	   0x18
+#define RESP_MAX	   256 /* largest non-data response */
 
 /* Set c to CHECK CONDITION with fixed-format sense key/asc/ascq. */
 void
@@ -70,11 +70,11 @@ ua_take(struct lunsim_hdr *h, const char *initiator, uint8_t *asc,
 static uint32_t
 inquiry_std(uint8_t *buf)
 {
-	buf[0] = 0x00;			/* direct access block device */
-	buf[2] = 0x06;			/* SPC-4 */
-	buf[3] = 0x12;			/* HISUP, response data format 2 */
+	buf[0] = 0x00; /* direct access block device */
+	buf[2] = 0x06; /* SPC-4 */
+	buf[3] = 0x12; /* HISUP, response data format 2 */
 	buf[4] = 36 - 5;
-	buf[7] = 0x02;			/* CMDQUE */
+	buf[7] = 0x02; /* CMDQUE */
 	memcpy(buf + 8, "LUNSIM  ", 8);
 	memcpy(buf + 16, "SIMULATED PR LUN", 16);
 	memcpy(buf + 32, "0001", 4);
@@ -101,28 +101,28 @@ inquiry_vpd(const struct lunsim_hdr *h, unsigned page, uint8_t *buf)
 		return 20;
 	case 0x83:
 		/* NAA IEEE Registered Extended designator of the LU */
-		buf[4] = 0x01;		/* binary */
-		buf[5] = 0x03;		/* LU, NAA */
+		buf[4] = 0x01; /* binary */
+		buf[5] = 0x03; /* LU, NAA */
 		buf[7] = 16;
 		memcpy(buf + 8, h->id, 16);
 		buf[8] = (uint8_t)(0x60 | (buf[8] & 0x0f));
 		/* relative target port identifier 1 */
 		buf[24] = 0x01;
-		buf[25] = 0x14;		/* PIV 0, target port, type 4 */
+		buf[25] = 0x14; /* PIV 0, target port, type 4 */
 		buf[27] = 4;
 		lunsim_put_be(buf + 28, 1, 4);
 		lunsim_put_be(buf + 2, 28, 2);
 		return 32;
-	case 0xb0:			/* block limits */
+	case 0xb0: /* block limits */
 		lunsim_put_be(buf + 2, 0x3c, 2);
-		lunsim_put_be(buf + 8, 2048, 4);	/* maximum transfer length */
-		lunsim_put_be(buf + 12, 8, 4);		/* optimal transfer length */
+		lunsim_put_be(buf + 8, 2048, 4); /* maximum transfer length */
+		lunsim_put_be(buf + 12, 8, 4);	 /* optimal transfer length */
 		return 64;
-	case 0xb1:			/* block device characteristics */
+	case 0xb1: /* block device characteristics */
 		lunsim_put_be(buf + 2, 0x3c, 2);
-		lunsim_put_be(buf + 4, 1, 2);		/* non-rotating medium */
+		lunsim_put_be(buf + 4, 1, 2); /* non-rotating medium */
 		return 64;
-	case 0xb2:			/* logical block provisioning */
+	case 0xb2: /* logical block provisioning */
 		lunsim_put_be(buf + 2, 4, 2);
 		return 8;
 	default:
@@ -158,7 +158,8 @@ cmd_read_capacity(const struct lunsim_hdr *h, struct lunsim_cmd *c, int is16)
 
 	memset(buf, 0, sizeof(buf));
 	if (!is16) {
-		lunsim_put_be(buf, last > 0xffffffffULL ? 0xffffffffULL : last, 4);
+		lunsim_put_be(buf, last > 0xffffffffULL ? 0xffffffffULL : last,
+		    4);
 		lunsim_put_be(buf + 4, h->block_size, 4);
 		respond(c, buf, 8, 8);
 		return;
@@ -273,9 +274,9 @@ lunsim_execute(struct lunsim_hdr *h, int datafd, const char *initiator,
 		return;
 	}
 	switch (cdb[0]) {
-	case 0x00:			/* TEST UNIT READY */
-	case 0x35:			/* SYNCHRONIZE CACHE(10) */
-	case 0x91:			/* SYNCHRONIZE CACHE(16) */
+	case 0x00: /* TEST UNIT READY */
+	case 0x35: /* SYNCHRONIZE CACHE(10) */
+	case 0x91: /* SYNCHRONIZE CACHE(16) */
 		break;
 	case 0x03:
 		cmd_request_sense(h, initiator, c);
@@ -296,7 +297,7 @@ lunsim_execute(struct lunsim_hdr *h, int datafd, const char *initiator,
 		else
 			lunsim_sense(c, SK_ILLEGAL_REQUEST, 0x24, 0x00);
 		break;
-	case 0xa0:			/* REPORT LUNS: LUN 0 only */
+	case 0xa0: /* REPORT LUNS: LUN 0 only */
 		memset(buf, 0, sizeof(buf));
 		lunsim_put_be(buf, 8, 4);
 		respond(c, buf, 16, (uint32_t)lunsim_get_be(cdb + 6, 4));

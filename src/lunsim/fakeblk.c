@@ -22,21 +22,21 @@ LUNSIM_EXPORT int fstat(int fd, struct stat *st);
 LUNSIM_EXPORT int fstat64(int fd, struct stat64 *st);
 LUNSIM_EXPORT int __fxstat(int ver, int fd, struct stat *st);
 LUNSIM_EXPORT int __fxstat64(int ver, int fd, struct stat64 *st);
-LUNSIM_EXPORT int fstatat(int dfd, const char *path, struct stat *st,
-    int flags);
-LUNSIM_EXPORT int fstatat64(int dfd, const char *path, struct stat64 *st,
-    int flags);
+LUNSIM_EXPORT int
+fstatat(int dfd, const char *path, struct stat *st, int flags);
+LUNSIM_EXPORT int
+fstatat64(int dfd, const char *path, struct stat64 *st, int flags);
 LUNSIM_EXPORT off_t lseek(int fd, off_t off, int whence);
 LUNSIM_EXPORT off64_t lseek64(int fd, off64_t off, int whence);
-LUNSIM_EXPORT int statx(int dfd, const char *path, int flags,
-    unsigned int mask, struct statx *stx);
+LUNSIM_EXPORT int statx(int dfd, const char *path, int flags, unsigned int mask,
+    struct statx *stx);
 
 /* Whether the stat of fd should be turned into a block device's. */
 static int
 fakeblk_applies(int fd, mode_t mode, long long size)
 {
-	return lunsim_fake_blk() && S_ISREG(mode) &&
-	    size >= LUNSIM_HDR_SIZE && lunsim_is_lun(fd);
+	return lunsim_fake_blk() && S_ISREG(mode) && size >= LUNSIM_HDR_SIZE &&
+	    lunsim_is_lun(fd);
 }
 
 /* Rewrite a stat64 of fd if it is a LUN in fake-block mode. */
@@ -73,8 +73,8 @@ fstat(int fd, struct stat *st)
 	static int (*real)(int, struct stat *);
 	int rc;
 
-	if (real == NULL && (real = (int (*)(int, struct stat *))
-	    lunsim_next("fstat")) == NULL)
+	if (real == NULL &&
+	    (real = (int (*)(int, struct stat *))lunsim_next("fstat")) == NULL)
 		return errno = ENOSYS, -1;
 	rc = real(fd, st);
 	if (rc == 0)
@@ -89,8 +89,9 @@ fstat64(int fd, struct stat64 *st)
 	static int (*real)(int, struct stat64 *);
 	int rc;
 
-	if (real == NULL && (real = (int (*)(int, struct stat64 *))
-	    lunsim_next("fstat64")) == NULL)
+	if (real == NULL &&
+	    (real = (int (*)(int, struct stat64 *))lunsim_next("fstat64")) ==
+		NULL)
 		return errno = ENOSYS, -1;
 	rc = real(fd, st);
 	if (rc == 0)
@@ -121,8 +122,9 @@ fstatat(int dfd, const char *path, struct stat *st, int flags)
 	static int (*real)(int, const char *, struct stat *, int);
 	int rc;
 
-	if (real == NULL && (real = (int (*)(int, const char *, struct stat *,
-	    int))lunsim_next("fstatat")) == NULL)
+	if (real == NULL &&
+	    (real = (int (*)(int, const char *, struct stat *, int))lunsim_next(
+		 "fstatat")) == NULL)
 		return errno = ENOSYS, -1;
 	rc = real(dfd, path, st, flags);
 	if (rc == 0 && fakeblk_is_fd_call(path, flags))
@@ -137,8 +139,9 @@ fstatat64(int dfd, const char *path, struct stat64 *st, int flags)
 	static int (*real)(int, const char *, struct stat64 *, int);
 	int rc;
 
-	if (real == NULL && (real = (int (*)(int, const char *,
-	    struct stat64 *, int))lunsim_next("fstatat64")) == NULL)
+	if (real == NULL &&
+	    (real = (int (*)(int, const char *, struct stat64 *,
+		 int))lunsim_next("fstatat64")) == NULL)
 		return errno = ENOSYS, -1;
 	rc = real(dfd, path, st, flags);
 	if (rc == 0 && fakeblk_is_fd_call(path, flags))
@@ -151,12 +154,13 @@ int
 statx(int dfd, const char *path, int flags, unsigned int mask,
     struct statx *stx)
 {
-	static int (*real)(int, const char *, int, unsigned int,
-	    struct statx *);
+	static int (
+	    *real)(int, const char *, int, unsigned int, struct statx *);
 	int rc;
 
-	if (real == NULL && (real = (int (*)(int, const char *, int,
-	    unsigned int, struct statx *))lunsim_next("statx")) == NULL)
+	if (real == NULL &&
+	    (real = (int (*)(int, const char *, int, unsigned int,
+		 struct statx *))lunsim_next("statx")) == NULL)
 		return errno = ENOSYS, -1;
 	rc = real(dfd, path, flags, mask, stx);
 	if (rc == 0 && fakeblk_is_fd_call(path, flags) &&
@@ -174,8 +178,9 @@ lseek64(int fd, off64_t off, int whence)
 {
 	static off64_t (*real)(int, off64_t, int);
 
-	if (real == NULL && (real = (off64_t (*)(int, off64_t, int))
-	    lunsim_next("lseek64")) == NULL)
+	if (real == NULL &&
+	    (real = (off64_t(*)(int, off64_t, int))lunsim_next("lseek64")) ==
+		NULL)
 		return errno = ENOSYS, -1;
 	if (whence == SEEK_END && lunsim_fake_blk() && lunsim_is_lun(fd))
 		return real(fd, (off64_t)lunsim_size(fd) + off, SEEK_SET);

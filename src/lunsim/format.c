@@ -151,15 +151,27 @@ lunsim_parse_latency(const char *s, uint32_t *ms, uint32_t *jitter)
 
 /* Errno names the fault syntax accepts. */
 static const struct {
-	const char	*name;
-	int		 err;
+	const char *name;
+	int err;
 } lunsim_errnos[] = {
-	{ "EIO", EIO }, { "EINVAL", EINVAL }, { "ENOTTY", ENOTTY },
-	{ "ENOMEM", ENOMEM }, { "EAGAIN", EAGAIN }, { "EBUSY", EBUSY },
-	{ "ENODEV", ENODEV }, { "ENXIO", ENXIO }, { "EPERM", EPERM },
-	{ "EACCES", EACCES }, { "ETIMEDOUT", ETIMEDOUT }, { "EINTR", EINTR },
-	{ "EFAULT", EFAULT }, { "ENOSPC", ENOSPC }, { "EROFS", EROFS },
-	{ "EOVERFLOW", EOVERFLOW }, { "EDOM", EDOM }, { "ENOLINK", ENOLINK },
+	{ "EIO", EIO },
+	{ "EINVAL", EINVAL },
+	{ "ENOTTY", ENOTTY },
+	{ "ENOMEM", ENOMEM },
+	{ "EAGAIN", EAGAIN },
+	{ "EBUSY", EBUSY },
+	{ "ENODEV", ENODEV },
+	{ "ENXIO", ENXIO },
+	{ "EPERM", EPERM },
+	{ "EACCES", EACCES },
+	{ "ETIMEDOUT", ETIMEDOUT },
+	{ "EINTR", EINTR },
+	{ "EFAULT", EFAULT },
+	{ "ENOSPC", ENOSPC },
+	{ "EROFS", EROFS },
+	{ "EOVERFLOW", EOVERFLOW },
+	{ "EDOM", EDOM },
+	{ "ENOLINK", ENOLINK },
 };
 
 /* Parse an errno name or number. */
@@ -233,15 +245,17 @@ lunsim_fault_parse(struct lunsim_fault *f, const char *word)
 	if (val == NULL)
 		return -EINVAL;
 	if (KEY("hang"))
-		return lunsim_parse_uint(val, 1, &v) < 0 ? -EINVAL :
-		    (f->hang = (uint8_t)v, 0);
+		return lunsim_parse_uint(val, 1, &v) < 0
+		    ? -EINVAL
+		    : (f->hang = (uint8_t)v, 0);
 	if (KEY("latency"))
 		return lunsim_parse_latency(val, &f->latency_ms, &f->jitter_ms);
 	if (KEY("errno"))
 		return lunsim_parse_errno(val, &f->err);
 	if (KEY("count"))
-		return lunsim_parse_uint(val, UINT32_MAX, &v) < 0 ? -EINVAL :
-		    (f->count = (uint32_t)v, 0);
+		return lunsim_parse_uint(val, UINT32_MAX, &v) < 0
+		    ? -EINVAL
+		    : (f->count = (uint32_t)v, 0);
 	if (KEY("host") || KEY("driver")) {
 		if (lunsim_parse_uint(val, 0xffff, &v) < 0)
 			return -EINVAL;
@@ -271,11 +285,13 @@ lunsim_fault_format(const struct lunsim_fault *f, char *buf, size_t len)
 	size_t off = 0;
 	unsigned i;
 
-#define PUT(...) do {							\
-	int n_ = snprintf(buf + off, off < len ? len - off : 0, __VA_ARGS__); \
-	if (n_ > 0)							\
-		off += (size_t)n_;					\
-} while (0)
+#define PUT(...)                                                        \
+	do {                                                            \
+		int n_ = snprintf(buf + off, off < len ? len - off : 0, \
+		    __VA_ARGS__);                                       \
+		if (n_ > 0)                                             \
+			off += (size_t)n_;                              \
+	} while (0)
 	if (len > 0)
 		buf[0] = '\0';
 	if (f->latency_ms || f->jitter_ms)

@@ -29,9 +29,12 @@
 #endif
 
 static const char *const lunsim_types[] = {
-	[LUNSIM_PR_WE] = "WE", [LUNSIM_PR_EA] = "EA",
-	[LUNSIM_PR_WE_RO] = "WE-RO", [LUNSIM_PR_EA_RO] = "EA-RO",
-	[LUNSIM_PR_WE_AR] = "WE-AR", [LUNSIM_PR_EA_AR] = "EA-AR",
+	[LUNSIM_PR_WE] = "WE",
+	[LUNSIM_PR_EA] = "EA",
+	[LUNSIM_PR_WE_RO] = "WE-RO",
+	[LUNSIM_PR_EA_RO] = "EA-RO",
+	[LUNSIM_PR_WE_AR] = "WE-AR",
+	[LUNSIM_PR_EA_AR] = "EA-AR",
 };
 
 /* Print the usage text to f. */
@@ -62,11 +65,22 @@ parse_size(const char *s, uint64_t *out)
 	if (errno != 0 || end == s || *s == '-')
 		return -EINVAL;
 	switch (*end) {
-	case 'T': case 't': shift += 10; /* FALLTHROUGH */
-	case 'G': case 'g': shift += 10; /* FALLTHROUGH */
-	case 'M': case 'm': shift += 10; /* FALLTHROUGH */
-	case 'K': case 'k': shift += 10; end++; break;
-	default: break;
+	case 'T':
+	case 't':
+		shift += 10; /* FALLTHROUGH */
+	case 'G':
+	case 'g':
+		shift += 10; /* FALLTHROUGH */
+	case 'M':
+	case 'm':
+		shift += 10; /* FALLTHROUGH */
+	case 'K':
+	case 'k':
+		shift += 10;
+		end++;
+		break;
+	default:
+		break;
 	}
 	if (*end != '\0' || (shift > 0 && v > (UINT64_MAX >> shift)))
 		return -EINVAL;
@@ -131,8 +145,9 @@ open_lun(const char *file, int lockop, struct lunsim_hdr *h)
 	while ((rc = flock(fd, lockop)) < 0 && errno == EINTR)
 		;
 	if (rc == 0 && (rc = lunsim_hdr_read(fd, h)) < 0) {
-		fprintf(stderr, "lunsim: %s: %s\n", file, rc == -EINVAL ?
-		    "not a simulated LUN (no lunsim header)" : strerror(-rc));
+		fprintf(stderr, "lunsim: %s: %s\n", file,
+		    rc == -EINVAL ? "not a simulated LUN (no lunsim header)"
+				  : strerror(-rc));
 		close(fd);
 		return -1;
 	}
@@ -194,15 +209,16 @@ cmd_show(int argc, char **argv)
 		return 1;
 	close(fd);
 	printf("size %" PRIu64 " bytes (%" PRIu64 " blocks of %" PRIu32
-	    ")\ngeneration %" PRIu32 "\n", h.size, h.size / h.block_size,
-	    h.block_size, h.generation);
+	       ")\ngeneration %" PRIu32 "\n",
+	    h.size, h.size / h.block_size, h.block_size, h.generation);
 	if (h.res_type == 0 || h.res_type > LUNSIM_PR_EA_AR)
 		printf("reservation none\n");
 	else
 		printf("reservation %s (%u) holder %s\n",
 		    lunsim_types[h.res_type] ? lunsim_types[h.res_type] : "?",
-		    h.res_type, h.res_holder < 0 ? "(all registrants)" :
-		    h.itn[h.res_holder].name);
+		    h.res_type,
+		    h.res_holder < 0 ? "(all registrants)"
+				     : h.itn[h.res_holder].name);
 	for (i = 0; i < LUNSIM_MAX_ITN; i++) {
 		if (!h.itn[i].used)
 			continue;
@@ -286,7 +302,8 @@ cmd_run(int argc, char **argv)
 		if (strcmp(argv[i], "--initiator") == 0 && i + 1 < argc) {
 			if (argv[++i][0] == '\0' ||
 			    strlen(argv[i]) >= LUNSIM_NAME_MAX) {
-				fprintf(stderr, "lunsim: initiator name must "
+				fprintf(stderr,
+				    "lunsim: initiator name must "
 				    "have 1..%d characters\n",
 				    LUNSIM_NAME_MAX - 1);
 				return 2;

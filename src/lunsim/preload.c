@@ -31,19 +31,19 @@
 #include "prh/lunsim.h"
 #include "preload.h"
 
-#define LUNSIM_SG_VERSION	30527
-#define LUNSIM_MAX_XFER		(16U << 20)
-#define LUNSIM_POLL_NS		10000000L	/* hang poll: 10 ms */
+#define LUNSIM_SG_VERSION 30527
+#define LUNSIM_MAX_XFER	  (16U << 20)
+#define LUNSIM_POLL_NS	  10000000L /* hang poll: 10 ms */
 
 LUNSIM_EXPORT int ioctl(int fd, unsigned long req, ...);
 
 /* Process-wide settings, fixed at load time (environment). */
 static struct {
-	char		initiator[LUNSIM_NAME_MAX];
-	uint32_t	latency_ms;
-	uint32_t	jitter_ms;
-	int		fake_blk;
-	int		debug;
+	char initiator[LUNSIM_NAME_MAX];
+	uint32_t latency_ms;
+	uint32_t jitter_ms;
+	int fake_blk;
+	int debug;
 } lunsim_cfg;
 
 /* SG driver knobs a process may set; per process, as the tests need. */
@@ -63,9 +63,11 @@ lunsim_init(void)
 	    lunsim_cfg.initiator[0] == '\0')
 		strcpy(lunsim_cfg.initiator, "host");
 	s = getenv("LUNSIM_LATENCY");
-	if (s != NULL && *s != '\0' && lunsim_parse_latency(s,
-	    &lunsim_cfg.latency_ms, &lunsim_cfg.jitter_ms) < 0)
-		fprintf(stderr, "lunsim: ignoring bad LUNSIM_LATENCY '%s'\n", s);
+	if (s != NULL && *s != '\0' &&
+	    lunsim_parse_latency(s, &lunsim_cfg.latency_ms,
+		&lunsim_cfg.jitter_ms) < 0)
+		fprintf(stderr, "lunsim: ignoring bad LUNSIM_LATENCY '%s'\n",
+		    s);
 	s = getenv("LUNSIM_FAKE_BLK");
 	lunsim_cfg.fake_blk = s != NULL && strcmp(s, "1") == 0;
 	s = getenv("LUNSIM_DEBUG");
@@ -155,8 +157,8 @@ lunsim_rand(uint32_t max)
 		return 0;
 	if (s == 0) {
 		clock_gettime(CLOCK_MONOTONIC, &ts);
-		s = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)syscall(SYS_gettid)
-		    ^ 0x9e3779b97f4a7c15ULL;
+		s = ((uint64_t)ts.tv_nsec << 20) ^
+		    (uint64_t)syscall(SYS_gettid) ^ 0x9e3779b97f4a7c15ULL;
 	}
 	s ^= s << 13;
 	s ^= s >> 7;
@@ -268,7 +270,7 @@ lunsim_reply(struct sg_io_hdr *hp, uint8_t status, const uint8_t *sense,
 
 	if (sl > 0 && hp->sbp != NULL) {
 		memcpy(hp->sbp, sense, sl);
-		driver |= 0x08;			/* DRIVER_SENSE */
+		driver |= 0x08; /* DRIVER_SENSE */
 	} else {
 		sl = 0;
 	}
@@ -292,10 +294,11 @@ lunsim_run(int pfd, struct sg_io_hdr *hp, uint8_t *buf, uint64_t start_ms,
 	struct lunsim_cmd c;
 	int rc = 0, dir;
 
-	dir = hp->dxfer_direction == SG_DXFER_TO_DEV ? LUNSIM_DIR_OUT :
-	    hp->dxfer_direction == SG_DXFER_NONE ? LUNSIM_DIR_NONE :
-	    LUNSIM_DIR_IN;
-	if (dir == LUNSIM_DIR_OUT && lunsim_xfer(hp, buf, hp->dxfer_len, 0) < 0) {
+	dir = hp->dxfer_direction == SG_DXFER_TO_DEV ? LUNSIM_DIR_OUT
+	    : hp->dxfer_direction == SG_DXFER_NONE   ? LUNSIM_DIR_NONE
+						     : LUNSIM_DIR_IN;
+	if (dir == LUNSIM_DIR_OUT &&
+	    lunsim_xfer(hp, buf, hp->dxfer_len, 0) < 0) {
 		if (locked)
 			lunsim_flock(pfd, LOCK_UN);
 		return -EINVAL;
@@ -324,13 +327,16 @@ lunsim_run(int pfd, struct sg_io_hdr *hp, uint8_t *buf, uint64_t start_ms,
 	if (dir == LUNSIM_DIR_IN && lunsim_xfer(hp, buf, c.in_done, 1) < 0)
 		return -EINVAL;
 	lunsim_reply(hp, c.status, c.sense, c.sense_len, 0, 0,
-	    dir == LUNSIM_DIR_IN ? c.in_done : dir == LUNSIM_DIR_OUT ?
-	    c.out_done : hp->dxfer_len, start_ms);
+	    dir == LUNSIM_DIR_IN	? c.in_done
+		: dir == LUNSIM_DIR_OUT ? c.out_done
+					: hp->dxfer_len,
+	    start_ms);
 	if (lunsim_cfg.debug)
-		fprintf(stderr, "lunsim[%d] %s: cdb %02x/%02x -> status 0x%02x "
-		    "sense %x/%02x/%02x\n", getpid(), lunsim_cfg.initiator,
-		    hp->cmdp[0], hp->cmdp[1], c.status, c.sense[2] & 0xf,
-		    c.sense[12], c.sense[13]);
+		fprintf(stderr,
+		    "lunsim[%d] %s: cdb %02x/%02x -> status 0x%02x "
+		    "sense %x/%02x/%02x\n",
+		    getpid(), lunsim_cfg.initiator, hp->cmdp[0], hp->cmdp[1],
+		    c.status, c.sense[2] & 0xf, c.sense[12], c.sense[13]);
 	return 0;
 }
 
@@ -385,20 +391,34 @@ lunsim_other_ioctl(int fd, unsigned long req, void *arg)
 	struct sg_scsi_id *id;
 
 	switch (req) {
-	case BLKROGET:		return PUT(int, 0);
-	case BLKSSZGET:		return PUT(int, LUNSIM_BLOCK_SIZE);
-	case BLKPBSZGET:	return PUT(unsigned int, LUNSIM_BLOCK_SIZE);
-	case BLKIOMIN:		return PUT(unsigned int, LUNSIM_BLOCK_SIZE);
-	case BLKIOOPT:		return PUT(unsigned int, 0);
-	case BLKALIGNOFF:	return PUT(int, 0);
-	case BLKDISCARDZEROES:	return PUT(unsigned int, 0);
-	case BLKSECTGET:	return PUT(unsigned short, 2048);
-	case BLKGETSIZE64:	return PUT(uint64_t, lunsim_size(fd));
-	case BLKGETSIZE:	return PUT(unsigned long, lunsim_size(fd) >> 9);
-	case BLKFLSBUF:		return 0;
-	case SG_GET_VERSION_NUM: return PUT(int, LUNSIM_SG_VERSION);
-	case SG_EMULATED_HOST:	return PUT(int, 0);
-	case SG_GET_SG_TABLESIZE: return PUT(int, 256);
+	case BLKROGET:
+		return PUT(int, 0);
+	case BLKSSZGET:
+		return PUT(int, LUNSIM_BLOCK_SIZE);
+	case BLKPBSZGET:
+		return PUT(unsigned int, LUNSIM_BLOCK_SIZE);
+	case BLKIOMIN:
+		return PUT(unsigned int, LUNSIM_BLOCK_SIZE);
+	case BLKIOOPT:
+		return PUT(unsigned int, 0);
+	case BLKALIGNOFF:
+		return PUT(int, 0);
+	case BLKDISCARDZEROES:
+		return PUT(unsigned int, 0);
+	case BLKSECTGET:
+		return PUT(unsigned short, 2048);
+	case BLKGETSIZE64:
+		return PUT(uint64_t, lunsim_size(fd));
+	case BLKGETSIZE:
+		return PUT(unsigned long, lunsim_size(fd) >> 9);
+	case BLKFLSBUF:
+		return 0;
+	case SG_GET_VERSION_NUM:
+		return PUT(int, LUNSIM_SG_VERSION);
+	case SG_EMULATED_HOST:
+		return PUT(int, 0);
+	case SG_GET_SG_TABLESIZE:
+		return PUT(int, 256);
 	case SG_GET_RESERVED_SIZE:
 		return PUT(int, atomic_load(&lunsim_reserved_size));
 	case SG_SET_RESERVED_SIZE:
@@ -431,12 +451,26 @@ static int
 lunsim_handles(unsigned long req)
 {
 	switch (req) {
-	case SG_IO: case BLKROGET: case BLKSSZGET: case BLKPBSZGET:
-	case BLKIOMIN: case BLKIOOPT: case BLKALIGNOFF: case BLKDISCARDZEROES:
-	case BLKSECTGET: case BLKGETSIZE64: case BLKGETSIZE: case BLKFLSBUF:
-	case SG_GET_VERSION_NUM: case SG_EMULATED_HOST: case SG_GET_SG_TABLESIZE:
-	case SG_GET_RESERVED_SIZE: case SG_SET_RESERVED_SIZE:
-	case SG_GET_TIMEOUT: case SG_SET_TIMEOUT: case SG_GET_SCSI_ID:
+	case SG_IO:
+	case BLKROGET:
+	case BLKSSZGET:
+	case BLKPBSZGET:
+	case BLKIOMIN:
+	case BLKIOOPT:
+	case BLKALIGNOFF:
+	case BLKDISCARDZEROES:
+	case BLKSECTGET:
+	case BLKGETSIZE64:
+	case BLKGETSIZE:
+	case BLKFLSBUF:
+	case SG_GET_VERSION_NUM:
+	case SG_EMULATED_HOST:
+	case SG_GET_SG_TABLESIZE:
+	case SG_GET_RESERVED_SIZE:
+	case SG_SET_RESERVED_SIZE:
+	case SG_GET_TIMEOUT:
+	case SG_SET_TIMEOUT:
+	case SG_GET_SCSI_ID:
 		return 1;
 	default:
 		return 0;
@@ -467,8 +501,8 @@ ioctl(int fd, unsigned long req, ...)
 			errno = EFAULT;
 			return -1;
 		}
-		rc = req == SG_IO ? lunsim_sg_io(fd, arg) :
-		    lunsim_other_ioctl(fd, req, arg);
+		rc = req == SG_IO ? lunsim_sg_io(fd, arg)
+				  : lunsim_other_ioctl(fd, req, arg);
 		if (rc < 0) {
 			errno = -rc;
 			return -1;
@@ -476,8 +510,8 @@ ioctl(int fd, unsigned long req, ...)
 		return rc;
 	}
 	if (real_ioctl == NULL)
-		real_ioctl = (int (*)(int, unsigned long, ...))
-		    lunsim_next("ioctl");
+		real_ioctl = (int (*)(int, unsigned long, ...))lunsim_next(
+		    "ioctl");
 	if (real_ioctl == NULL) {
 		errno = ENOSYS;
 		return -1;

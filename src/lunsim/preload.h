@@ -7,8 +7,8 @@
 
 #include <stdint.h>
 
-#define LUNSIM_EXPORT		__attribute__((visibility("default")))
-#define LUNSIM_FAKE_MAJOR	240	/* local/experimental range */
+#define LUNSIM_EXPORT	  __attribute__((visibility("default")))
+#define LUNSIM_FAKE_MAJOR 240 /* local/experimental range */
 
 /* The next definition of symbol name (the real libc function). */
 void *lunsim_next(const char *name);

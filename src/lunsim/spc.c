@@ -8,36 +8,37 @@
 #include "prh/lunsim.h"
 
 /* PR IN service actions. */
-#define SA_READ_KEYS		0x00
-#define SA_READ_RESERVATION	0x01
-#define SA_REPORT_CAPABILITIES	0x02
-#define SA_READ_FULL_STATUS	0x03
+#define SA_READ_KEYS	       0x00
+#define SA_READ_RESERVATION    0x01
+#define SA_REPORT_CAPABILITIES 0x02
+#define SA_READ_FULL_STATUS    0x03
 
 /* PR OUT service actions. */
-#define SA_REGISTER		0x00
-#define SA_RESERVE		0x01
-#define SA_RELEASE		0x02
-#define SA_CLEAR		0x03
-#define SA_PREEMPT		0x04
-#define SA_PREEMPT_ABORT	0x05
-#define SA_REGISTER_IGNORE	0x06
-#define SA_REGISTER_MOVE	0x07
+#define SA_REGISTER	   0x00
+#define SA_RESERVE	   0x01
+#define SA_RELEASE	   0x02
+#define SA_CLEAR	   0x03
+#define SA_PREEMPT	   0x04
+#define SA_PREEMPT_ABORT   0x05
+#define SA_REGISTER_IGNORE 0x06
+#define SA_REGISTER_MOVE   0x07
 
 /* Parameter list flags (byte 20). */
-#define PARAM_SPEC_I_PT		0x08
-#define PARAM_ALL_TG_PT		0x04
-#define PARAM_APTPL		0x01
+#define PARAM_SPEC_I_PT 0x08
+#define PARAM_ALL_TG_PT 0x04
+#define PARAM_APTPL	0x01
 
-#define STATUS_CONFLICT		0x18
-#define SK_ILLEGAL_REQUEST	0x5
-#define PR_BUF_MAX		8192
+#define STATUS_CONFLICT	   0x18
+#define SK_ILLEGAL_REQUEST 0x5
+#define PR_BUF_MAX	   8192
 
 /* Whether t is a reservation type the LUN supports. */
 static int
 type_valid(unsigned t)
 {
 	return t == LUNSIM_PR_WE || t == LUNSIM_PR_EA || t == LUNSIM_PR_WE_RO ||
-	    t == LUNSIM_PR_EA_RO || t == LUNSIM_PR_WE_AR || t == LUNSIM_PR_EA_AR;
+	    t == LUNSIM_PR_EA_RO || t == LUNSIM_PR_WE_AR ||
+	    t == LUNSIM_PR_EA_AR;
 }
 
 /* Whether t is an all-registrants type. */
@@ -54,8 +55,9 @@ lunsim_itn_find(const struct lunsim_hdr *h, const char *initiator)
 	int i;
 
 	for (i = 0; i < LUNSIM_MAX_ITN; i++)
-		if (h->itn[i].used && strncmp(h->itn[i].name, initiator,
-		    LUNSIM_NAME_MAX - 1) == 0)
+		if (h->itn[i].used &&
+		    strncmp(h->itn[i].name, initiator, LUNSIM_NAME_MAX - 1) ==
+			0)
 			return i;
 	return -1;
 }
@@ -259,10 +261,10 @@ static uint32_t
 pr_report_caps(uint8_t *buf)
 {
 	lunsim_put_be(buf, 8, 2);
-	buf[2] = 0x00;		/* no CRH, SIP_C, ATP_C, PTPL_C */
-	buf[3] = 0x90;		/* TMV, ALLOW COMMANDS 001b */
-	buf[4] = 0xea;		/* WR_EX_AR EX_AC_RO WR_EX_RO EX_AC WR_EX */
-	buf[5] = 0x01;		/* EX_AC_AR */
+	buf[2] = 0x00; /* no CRH, SIP_C, ATP_C, PTPL_C */
+	buf[3] = 0x90; /* TMV, ALLOW COMMANDS 001b */
+	buf[4] = 0xea; /* WR_EX_AR EX_AC_RO WR_EX_RO EX_AC WR_EX */
+	buf[5] = 0x01; /* EX_AC_AR */
 	return 8;
 }
 
@@ -279,11 +281,11 @@ pr_read_full_status(const struct lunsim_hdr *h, uint8_t *buf)
 			continue;
 		lunsim_put_be(buf + n, h->itn[i].key, 8);
 		if (is_holder(h, i)) {
-			buf[n + 12] = 0x01;	/* R_HOLDER */
+			buf[n + 12] = 0x01; /* R_HOLDER */
 			buf[n + 13] = (uint8_t)(h->res_scope << 4 |
 			    h->res_type);
 		}
-		lunsim_put_be(buf + n + 18, 1, 2);	/* relative target port */
+		lunsim_put_be(buf + n + 18, 1, 2); /* relative target port */
 		tl = tid_build(buf + n + 24, h->itn[i].name);
 		lunsim_put_be(buf + n + 20, tl, 4);
 		n += 24 + tl;
@@ -294,8 +296,7 @@ pr_read_full_status(const struct lunsim_hdr *h, uint8_t *buf)
 
 /* PERSISTENT RESERVE IN; the command has passed the unit attention check. */
 void
-lunsim_pr_in(struct lunsim_hdr *h, const char *initiator,
-    struct lunsim_cmd *c)
+lunsim_pr_in(struct lunsim_hdr *h, const char *initiator, struct lunsim_cmd *c)
 {
 	uint8_t buf[PR_BUF_MAX];
 	uint32_t n, alloc;
@@ -341,7 +342,7 @@ pr_register(struct lunsim_hdr *h, const char *initiator, int me,
 		if (sakey == 0)
 			return;
 		me = itn_get(h, initiator);
-		if (me < 0) {	/* INSUFFICIENT REGISTRATION RESOURCES */
+		if (me < 0) { /* INSUFFICIENT REGISTRATION RESOURCES */
 			lunsim_sense(c, SK_ILLEGAL_REQUEST, 0x55, 0x04);
 			return;
 		}
@@ -363,8 +364,8 @@ pr_register(struct lunsim_hdr *h, const char *initiator, int me,
 
 /* RESERVE by registrant me. */
 static void
-pr_reserve(struct lunsim_hdr *h, int me, struct lunsim_cmd *c,
-    unsigned scope, unsigned type)
+pr_reserve(struct lunsim_hdr *h, int me, struct lunsim_cmd *c, unsigned scope,
+    unsigned type)
 {
 	if (scope != 0 || !type_valid(type)) {
 		lunsim_sense(c, SK_ILLEGAL_REQUEST, 0x24, 0x00);
@@ -383,8 +384,8 @@ pr_reserve(struct lunsim_hdr *h, int me, struct lunsim_cmd *c,
 
 /* RELEASE by registrant me. */
 static void
-pr_release(struct lunsim_hdr *h, int me, struct lunsim_cmd *c,
-    unsigned scope, unsigned type)
+pr_release(struct lunsim_hdr *h, int me, struct lunsim_cmd *c, unsigned scope,
+    unsigned type)
 {
 	unsigned t = h->res_type;
 
@@ -418,14 +419,15 @@ pr_clear(struct lunsim_hdr *h, int me, struct lunsim_cmd *c)
 
 /* PREEMPT and PREEMPT AND ABORT by registrant me. */
 static void
-pr_preempt(struct lunsim_hdr *h, int me, struct lunsim_cmd *c,
-    unsigned scope, unsigned type, uint64_t sakey)
+pr_preempt(struct lunsim_hdr *h, int me, struct lunsim_cmd *c, unsigned scope,
+    unsigned type, uint64_t sakey)
 {
 	int i, n = 0, ar = type_all_reg(h->res_type);
 	int holder_path;
 
-	holder_path = h->res_type != 0 && (ar ? sakey == 0 :
-	    h->res_holder >= 0 && h->itn[h->res_holder].key == sakey);
+	holder_path = h->res_type != 0 &&
+	    (ar ? sakey == 0
+		: h->res_holder >= 0 && h->itn[h->res_holder].key == sakey);
 	if (holder_path) {
 		if (scope != 0 || !type_valid(type)) {
 			lunsim_sense(c, SK_ILLEGAL_REQUEST, 0x24, 0x00);
@@ -433,8 +435,8 @@ pr_preempt(struct lunsim_hdr *h, int me, struct lunsim_cmd *c,
 		}
 		for (i = 0; i < LUNSIM_MAX_ITN; i++) {
 			if (i == me || !h->itn[i].used ||
-			    !h->itn[i].registered || (!ar &&
-			    h->itn[i].key != sakey))
+			    !h->itn[i].registered ||
+			    (!ar && h->itn[i].key != sakey))
 				continue;
 			h->itn[i].registered = 0;
 			h->itn[i].key = 0;
@@ -495,7 +497,8 @@ pr_register_move(struct lunsim_hdr *h, int me, struct lunsim_cmd *c,
 		lunsim_sense(c, SK_ILLEGAL_REQUEST, 0x24, 0x00);
 		return;
 	}
-	if (sakey == 0 || (p[17] & PARAM_APTPL) || lunsim_get_be(p + 18, 2) != 1 ||
+	if (sakey == 0 || (p[17] & PARAM_APTPL) ||
+	    lunsim_get_be(p + 18, 2) != 1 ||
 	    tid_parse(p + 24, plen - 24, dest) < 0 ||
 	    strcmp(dest, h->itn[me].name) == 0) {
 		lunsim_sense(c, SK_ILLEGAL_REQUEST, 0x26, 0x00);
@@ -513,7 +516,7 @@ pr_register_move(struct lunsim_hdr *h, int me, struct lunsim_cmd *c,
 	h->res_type = (uint8_t)type;
 	h->res_scope = 0;
 	h->res_holder = (int16_t)d;
-	if (p[17] & 0x02) {		/* UNREG */
+	if (p[17] & 0x02) { /* UNREG */
 		h->itn[me].registered = 0;
 		h->itn[me].key = 0;
 	}
@@ -537,9 +540,9 @@ pr_out_check_param(struct lunsim_cmd *c, unsigned sa, const uint8_t *p,
 		lunsim_sense(c, SK_ILLEGAL_REQUEST, 0x1a, 0x00);
 		return -1;
 	}
-	if ((p[20] & PARAM_SPEC_I_PT) || ((sa == SA_REGISTER ||
-	    sa == SA_REGISTER_IGNORE) && (p[20] & (PARAM_ALL_TG_PT |
-	    PARAM_APTPL)))) {
+	if ((p[20] & PARAM_SPEC_I_PT) ||
+	    ((sa == SA_REGISTER || sa == SA_REGISTER_IGNORE) &&
+		(p[20] & (PARAM_ALL_TG_PT | PARAM_APTPL)))) {
 		lunsim_sense(c, SK_ILLEGAL_REQUEST, 0x26, 0x00);
 		return -1;
 	}
@@ -548,8 +551,7 @@ pr_out_check_param(struct lunsim_cmd *c, unsigned sa, const uint8_t *p,
 
 /* PERSISTENT RESERVE OUT; the command has passed the unit attention check. */
 void
-lunsim_pr_out(struct lunsim_hdr *h, const char *initiator,
-    struct lunsim_cmd *c)
+lunsim_pr_out(struct lunsim_hdr *h, const char *initiator, struct lunsim_cmd *c)
 {
 	unsigned sa = c->cdb[1] & 0x1f;
 	unsigned scope = c->cdb[2] >> 4, type = c->cdb[2] & 0x0f;

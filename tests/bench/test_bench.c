@@ -124,9 +124,9 @@ status_total(const char *json)
 Test(bench, every_command_answered)
 {
 	char pid[16], *j;
-	const char *args[] = { "-c", "4", "-n", "300", "-f", devpath,
-		"-m", "read-keys,read-reservation,register,reserve-release",
-		"-p", pid, NULL };
+	const char *args[] = { "-c", "4", "-n", "300", "-f", devpath, "-m",
+		"read-keys,read-reservation,register,reserve-release", "-p",
+		pid, NULL };
 
 	snprintf(pid, sizeof(pid), "%ld", (long)env.pid);
 	cr_assert_eq(run_bench(env.sock, args, &j), 0, "%s", j);
@@ -137,9 +137,11 @@ Test(bench, every_command_answered)
 	cr_expect_eq(jnum(j, "unanswered"), 0);
 	cr_expect_eq(jnum_from(j, strstr(j, "\"latency_us\""), "count"), 300);
 	cr_expect_eq(status_total(j), 300);
-	cr_expect_neq(strstr(j, "\"status\": 2, \"name\": \"CHECK CONDITION\", "
-	    "\"sense_key\": 11"), NULL, "%s", j);
-	cr_expect_eq(jnum(j, "total"), 0);	/* transport_errors.total */
+	cr_expect_neq(strstr(j,
+			  "\"status\": 2, \"name\": \"CHECK CONDITION\", "
+			  "\"sense_key\": 11"),
+	    NULL, "%s", j);
+	cr_expect_eq(jnum(j, "total"), 0); /* transport_errors.total */
 	cr_expect_eq(jnum_from(j, strstr(j, "connect_failures"), "total"), 0);
 	cr_expect_eq(jnum(j, "read-keys"), 1);
 	cr_expect_eq(jnum_from(j, strstr(j, "\"helper\""), "pid"), env.pid);
@@ -152,8 +154,8 @@ Test(bench, every_command_answered)
 Test(bench, good_status_and_threads)
 {
 	char *j;
-	const char *args[] = { "-c", "8", "-T", "2", "-n", "400", "-f",
-		devpath, "-m", "read-keys=3,register=1", NULL };
+	const char *args[] = { "-c", "8", "-T", "2", "-n", "400", "-f", devpath,
+		"-m", "read-keys=3,register=1", NULL };
 
 	cr_assert_eq(th_shim_set(&env, "%s status=0\n", devpath), 0);
 	cr_assert_eq(run_bench(env.sock, args, &j), 0, "%s", j);

@@ -59,40 +59,40 @@
 #include "prh/client.h"
 #include "prh/protocol.h"
 
-#define E2E_MAX_ARGS	8
-#define E2E_LINE_MAX	512
-#define E2E_PORTS	3	/* initiators A, B, C */
-#define E2E_STEP_TIMEOUT 45	/* s; the helper's SG_IO timeout is 30 */
+#define E2E_MAX_ARGS	 8
+#define E2E_LINE_MAX	 512
+#define E2E_PORTS	 3  /* initiators A, B, C */
+#define E2E_STEP_TIMEOUT 45 /* s; the helper's SG_IO timeout is 30 */
 
 /* Where one port's commands go. */
 struct e2e_port {
-	const char	*sock;
-	const char	*dev;
+	const char *sock;
+	const char *dev;
 };
 
 /* One parsed scenario step. */
 struct e2e_step {
-	char		 port;
-	char		*verb;
-	char		*args[E2E_MAX_ARGS];
-	int		 nargs;
-	char		*mods[E2E_MAX_ARGS];	/* flags=, len=, sa=, rk= */
-	int		 nmods;
-	char		*expect;	/* GOOD, CONFLICT, CHECK, NOCONN */
-	char		*sense;		/* K/AA/QQ for CHECK */
-	char		*checks[E2E_MAX_ARGS];
-	int		 nchecks;
-	char		*alts[E2E_MAX_ARGS];	/* TARGET:EXPECT or TARGET:CHECK */
-	int		 nalts;
-	char		 spc[128];	/* the SPC-4 expectation an alt replaced */
+	char port;
+	char *verb;
+	char *args[E2E_MAX_ARGS];
+	int nargs;
+	char *mods[E2E_MAX_ARGS]; /* flags=, len=, sa=, rk= */
+	int nmods;
+	char *expect; /* GOOD, CONFLICT, CHECK, NOCONN */
+	char *sense;  /* K/AA/QQ for CHECK */
+	char *checks[E2E_MAX_ARGS];
+	int nchecks;
+	char *alts[E2E_MAX_ARGS]; /* TARGET:EXPECT or TARGET:CHECK */
+	int nalts;
+	char spc[128]; /* the SPC-4 expectation an alt replaced */
 };
 
 /* A command name and how to build it (mirrors qemu-pr-client). */
 struct e2e_verb {
-	const char	*name;
-	int		 out;
-	uint8_t		 sa;
-	int		 nargs;
+	const char *name;
+	int out;
+	uint8_t sa;
+	int nargs;
 };
 
 static const struct e2e_verb e2e_verbs[] = {
@@ -110,7 +110,8 @@ static const struct e2e_verb e2e_verbs[] = {
 };
 
 /* Read a big-endian integer of n bytes. */
-static uint64_t e2e_be(const uint8_t *p, int n)
+static uint64_t
+e2e_be(const uint8_t *p, int n)
 {
 	uint64_t v = 0;
 
@@ -120,7 +121,8 @@ static uint64_t e2e_be(const uint8_t *p, int n)
 }
 
 /* Split one scenario line into st: 1 parsed, 0 blank, -EINVAL bad. */
-static int e2e_parse_line(char *line, struct e2e_step *st)
+static int
+e2e_parse_line(char *line, struct e2e_step *st)
 {
 	char *tok, *save = NULL;
 	int after = 0;
@@ -129,7 +131,7 @@ static int e2e_parse_line(char *line, struct e2e_step *st)
 	if ((tok = strchr(line, '#')) != NULL)
 		*tok = '\0';
 	for (tok = strtok_r(line, " \t\r\n", &save); tok != NULL;
-	    tok = strtok_r(NULL, " \t\r\n", &save)) {
+	     tok = strtok_r(NULL, " \t\r\n", &save)) {
 		if (st->port == 0) {
 			if (strlen(tok) != 1)
 				return -EINVAL;
@@ -172,7 +174,8 @@ static int e2e_parse_line(char *line, struct e2e_step *st)
 /* Replace st's expectations by those its alternates give for target
  * (TARGET:GOOD|CONFLICT|NOCONN|CHECK=K/AA/QQ|keys=..|gen=..|res=..),
  * remembering the replaced SPC-4 ones in st->spc. */
-static void e2e_apply_alts(struct e2e_step *st, const char *target)
+static void
+e2e_apply_alts(struct e2e_step *st, const char *target)
 {
 	size_t tl = strlen(target), used;
 	char *v;
@@ -216,7 +219,8 @@ static void e2e_apply_alts(struct e2e_step *st, const char *target)
 }
 
 /* The value of st's modifier name= (e.g. "len="), or -1 if absent. */
-static long long e2e_mod(const struct e2e_step *st, const char *name)
+static long long
+e2e_mod(const struct e2e_step *st, const char *name)
 {
 	size_t nl = strlen(name);
 
@@ -230,7 +234,8 @@ static long long e2e_mod(const struct e2e_step *st, const char *name)
  * parameter list length (0 for PR IN).  Modifiers: sa= raw service
  * action, len= allocation / parameter list length, flags= parameter
  * byte 20, rk= reservation key of REGISTER AND IGNORE. */
-static int e2e_build(const struct e2e_step *st, uint8_t cdb[PRH_CDB_LEN],
+static int
+e2e_build(const struct e2e_step *st, uint8_t cdb[PRH_CDB_LEN],
     uint8_t param[24], size_t *plen)
 {
 	const struct e2e_verb *v = NULL;
@@ -247,8 +252,8 @@ static int e2e_build(const struct e2e_step *st, uint8_t cdb[PRH_CDB_LEN],
 	sa = e2e_mod(st, "sa=") >= 0 ? (uint8_t)e2e_mod(st, "sa=") : v->sa;
 	*plen = 0;
 	if (!v->out) {
-		client_cdb_pr_in(cdb, sa, len >= 0 ? (uint16_t)len :
-		    PRH_DATA_MAX);
+		client_cdb_pr_in(cdb, sa,
+		    len >= 0 ? (uint16_t)len : PRH_DATA_MAX);
 		return 0;
 	}
 	if (v->sa == 6) {
@@ -276,8 +281,8 @@ static int e2e_build(const struct e2e_step *st, uint8_t cdb[PRH_CDB_LEN],
 }
 
 /* Words for the outcome of a reply, into buf. */
-static void e2e_outcome(int rc, const struct client_reply *r, char *buf,
-    size_t len)
+static void
+e2e_outcome(int rc, const struct client_reply *r, char *buf, size_t len)
 {
 	const uint8_t *s = r->sense;
 
@@ -300,7 +305,8 @@ static void e2e_outcome(int rc, const struct client_reply *r, char *buf,
 
 /* Compare a keys=... check with a READ KEYS answer, in any order (SPC-4
  * does not order the list): 0 or -1. */
-static int e2e_check_keys(const char *want, const struct client_reply *r)
+static int
+e2e_check_keys(const char *want, const struct client_reply *r)
 {
 	uint32_t len = (uint32_t)e2e_be(r->data + 4, 4), n = 0, o;
 	char copy[E2E_LINE_MAX], *tok, *save = NULL;
@@ -312,7 +318,7 @@ static int e2e_check_keys(const char *want, const struct client_reply *r)
 		return -1;
 	snprintf(copy, sizeof(copy), "%s", want);
 	for (tok = strtok_r(copy, ",", &save); tok != NULL;
-	    tok = strtok_r(NULL, ",", &save), n++) {
+	     tok = strtok_r(NULL, ",", &save), n++) {
 		if (client_parse_key(tok, &k))
 			return -1;
 		for (o = 8; o + 8 <= 8 + len; o += 8)
@@ -325,7 +331,8 @@ static int e2e_check_keys(const char *want, const struct client_reply *r)
 }
 
 /* Compare a res=... check with a READ RESERVATION answer: 0 or -1. */
-static int e2e_check_res(const char *want, const struct client_reply *r)
+static int
+e2e_check_res(const char *want, const struct client_reply *r)
 {
 	uint32_t len = (uint32_t)e2e_be(r->data + 4, 4);
 	char copy[64], *slash;
@@ -341,13 +348,13 @@ static int e2e_check_res(const char *want, const struct client_reply *r)
 	*slash = '\0';
 	if (client_parse_key(copy, &k) || client_parse_pr_type(slash + 1, &t))
 		return -1;
-	return e2e_be(r->data + 8, 8) == k && (r->data[21] & 0xf) == t ?
-	    0 : -1;
+	return e2e_be(r->data + 8, 8) == k && (r->data[21] & 0xf) == t ? 0 : -1;
 }
 
 /* Compare an fs=KEY[*TYPE],... check with a READ FULL STATUS answer, in
  * any order: each key with its R_HOLDER bit (and type when holder). */
-static int e2e_check_fs(const char *want, const struct client_reply *r)
+static int
+e2e_check_fs(const char *want, const struct client_reply *r)
 {
 	uint32_t len = (uint32_t)e2e_be(r->data + 4, 4), n = 0, o, dl;
 	char copy[E2E_LINE_MAX], *tok, *save = NULL, *star;
@@ -363,7 +370,7 @@ static int e2e_check_fs(const char *want, const struct client_reply *r)
 		return found == 0 ? 0 : -1;
 	snprintf(copy, sizeof(copy), "%s", want);
 	for (tok = strtok_r(copy, ",", &save); tok != NULL;
-	    tok = strtok_r(NULL, ",", &save), n++) {
+	     tok = strtok_r(NULL, ",", &save), n++) {
 		if ((star = strchr(tok, '*')) != NULL) {
 			*star = '\0';
 			if (client_parse_pr_type(star + 1, &t))
@@ -376,7 +383,8 @@ static int e2e_check_fs(const char *want, const struct client_reply *r)
 			if (e2e_be(r->data + o, 8) == k)
 				break;
 		}
-		if (o + 24 > 8 + len || (r->data[o + 12] & 1) != (star != NULL) ||
+		if (o + 24 > 8 + len ||
+		    (r->data[o + 12] & 1) != (star != NULL) ||
 		    (star != NULL && (r->data[o + 13] & 0xf) != t))
 			return -1;
 	}
@@ -384,7 +392,8 @@ static int e2e_check_fs(const char *want, const struct client_reply *r)
 }
 
 /* Compare a raw=HEX check with the whole payload: 0 or -1. */
-static int e2e_check_raw(const char *hex, const struct client_reply *r)
+static int
+e2e_check_raw(const char *hex, const struct client_reply *r)
 {
 	size_t n = strlen(hex) / 2;
 	unsigned b;
@@ -398,8 +407,8 @@ static int e2e_check_raw(const char *hex, const struct client_reply *r)
 }
 
 /* Apply st's data checks to r: NULL when all pass, else the failing one. */
-static const char *e2e_checks(const struct e2e_step *st,
-    const struct client_reply *r)
+static const char *
+e2e_checks(const struct e2e_step *st, const struct client_reply *r)
 {
 	for (int i = 0; i < st->nchecks; i++) {
 		const char *c = st->checks[i];
@@ -419,8 +428,7 @@ static const char *e2e_checks(const struct e2e_step *st,
 		else if (strncmp(c, "res=", 4) == 0)
 			bad = e2e_check_res(c + 4, r);
 		else if (strncmp(c, "gen=", 4) == 0)
-			bad = e2e_be(r->data, 4) !=
-			    strtoull(c + 4, NULL, 0);
+			bad = e2e_be(r->data, 4) != strtoull(c + 4, NULL, 0);
 		else
 			bad = 1;
 		if (bad)
@@ -430,8 +438,8 @@ static const char *e2e_checks(const struct e2e_step *st,
 }
 
 /* Print the raw reply of step n. */
-static void e2e_print_raw(int n, const char *verb, int rc,
-    const struct client_reply *r)
+static void
+e2e_print_raw(int n, const char *verb, int rc, const struct client_reply *r)
 {
 	unsigned valid, nz = 0;
 
@@ -444,7 +452,8 @@ static void e2e_print_raw(int n, const char *verb, int rc,
 	if (valid > PRH_SENSE_LEN)
 		valid = PRH_SENSE_LEN;
 	printf("E2E-RAW step=%d cmd=%s status=%02" PRIx32 " size=%" PRIu32
-	    " sense=", n, verb, r->status, r->size);
+	       " sense=",
+	    n, verb, r->status, r->size);
 	for (unsigned i = 0; i < valid; i++)
 		printf("%02x", r->sense[i]);
 	printf(" data=");
@@ -456,7 +465,8 @@ static void e2e_print_raw(int n, const char *verb, int rc,
 }
 
 /* Send step st through port p: reply into r, 0 or -errno. */
-static int e2e_send(const struct e2e_port *p, const struct e2e_step *st,
+static int
+e2e_send(const struct e2e_port *p, const struct e2e_step *st,
     struct client_reply *r)
 {
 	struct timeval tmo = { .tv_sec = E2E_STEP_TIMEOUT };
@@ -484,14 +494,15 @@ static int e2e_send(const struct e2e_port *p, const struct e2e_step *st,
 	rc = client_command(s, cdb, fd, cdb[0] == PRH_OP_PR_OUT ? param : NULL,
 	    plen, r);
 	if (rc == -EAGAIN || rc == -EWOULDBLOCK)
-		r->status = UINT32_MAX;	/* timed out: stop the run */
+		r->status = UINT32_MAX; /* timed out: stop the run */
 	close(s);
 	close(fd);
 	return rc;
 }
 
 /* Run one step and print its lines: 0 met, 1 not met, 2 bad step. */
-static int e2e_run_step(int n, const struct e2e_step *st,
+static int
+e2e_run_step(int n, const struct e2e_step *st,
     const struct e2e_port ports[E2E_PORTS], struct client_reply *r)
 {
 	char got[64], want[64];
@@ -535,7 +546,8 @@ static int e2e_run_step(int n, const struct e2e_step *st,
 }
 
 /* Parse "X=SOCKET,DEVICE" into ports: 0 or -EINVAL. */
-static int e2e_parse_port(char *arg, struct e2e_port ports[E2E_PORTS])
+static int
+e2e_parse_port(char *arg, struct e2e_port ports[E2E_PORTS])
 {
 	char *comma;
 
@@ -551,7 +563,8 @@ static int e2e_parse_port(char *arg, struct e2e_port ports[E2E_PORTS])
 }
 
 /* e2e-driver run SCENARIO A=... [B=...]: exit status. */
-static int e2e_cmd_run(int argc, char **argv)
+static int
+e2e_cmd_run(int argc, char **argv)
 {
 	const char *target = NULL;
 	struct e2e_port ports[E2E_PORTS];
@@ -574,8 +587,7 @@ static int e2e_cmd_run(int argc, char **argv)
 			return fprintf(stderr, "bad port '%s'\n", argv[i]), 2;
 	f = fopen(argv[0], "r");
 	if (f == NULL)
-		return fprintf(stderr, "%s: %s\n", argv[0], strerror(errno)),
-		    2;
+		return fprintf(stderr, "%s: %s\n", argv[0], strerror(errno)), 2;
 	r = malloc(sizeof(*r));
 	if (r == NULL) {
 		fclose(f);
@@ -596,7 +608,8 @@ static int e2e_cmd_run(int argc, char **argv)
 		failed += rc;
 		if (r->status == UINT32_MAX) {
 			printf("E2E-ABORT step=%d the command did not complete "
-			    "within %d s\n", n, E2E_STEP_TIMEOUT);
+			       "within %d s\n",
+			    n, E2E_STEP_TIMEOUT);
 			break;
 		}
 	}
@@ -608,7 +621,8 @@ static int e2e_cmd_run(int argc, char **argv)
 }
 
 /* Bind and listen on path: the socket, or -1 with errno set. */
-static int e2e_listen(const char *path)
+static int
+e2e_listen(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int s;
@@ -630,7 +644,8 @@ static int e2e_listen(const char *path)
 
 /* A datagram socket for READY=1 at an abstract address; its name in
  * name (as NOTIFY_SOCKET spells it).  The socket, or -1. */
-static int e2e_notify_socket(char *name, size_t len)
+static int
+e2e_notify_socket(char *name, size_t len)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	socklen_t sl;
@@ -642,8 +657,7 @@ static int e2e_notify_socket(char *name, size_t len)
 		return -1;
 	memcpy(sa.sun_path, name, strlen(name));
 	sa.sun_path[0] = '\0';
-	sl = (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
-	    strlen(name));
+	sl = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(name));
 	if (bind(s, (struct sockaddr *)&sa, sl) < 0) {
 		close(s);
 		return -1;
@@ -652,7 +666,8 @@ static int e2e_notify_socket(char *name, size_t len)
 }
 
 /* Wait up to ms for READY=1 on ns while child runs: 0, or -1. */
-static int e2e_wait_ready(int ns, pid_t child, int ms)
+static int
+e2e_wait_ready(int ns, pid_t child, int ms)
 {
 	struct pollfd pfd = { .fd = ns, .events = POLLIN };
 	char buf[512];
@@ -661,8 +676,10 @@ static int e2e_wait_ready(int ns, pid_t child, int ms)
 
 	for (int left = ms; left > 0; left -= 100) {
 		if (waitpid(child, &status, WNOHANG) == child) {
-			fprintf(stderr, "e2e-driver: the command exited "
-			    "before READY=1 (status 0x%x)\n", status);
+			fprintf(stderr,
+			    "e2e-driver: the command exited "
+			    "before READY=1 (status 0x%x)\n",
+			    status);
 			return -1;
 		}
 		if (poll(&pfd, 1, 100) <= 0)
@@ -680,7 +697,8 @@ static int e2e_wait_ready(int ns, pid_t child, int ms)
 }
 
 /* The child side of start: set up fd 3 / NOTIFY_SOCKET and exec. */
-static void e2e_exec_child(int ls, const char *notify, char **cmd)
+static void
+e2e_exec_child(int ls, const char *notify, char **cmd)
 {
 	char pidbuf[32];
 
@@ -707,7 +725,8 @@ static void e2e_exec_child(int ls, const char *notify, char **cmd)
 /* e2e-driver start [--activate SOCKET] [--notify] [--wait] -- COMMAND...:
  * start COMMAND in the background, print its pid once it can serve; with
  * --wait then close stdout, wait for it and exit with its status. */
-static int e2e_cmd_start(int argc, char **argv)
+static int
+e2e_cmd_start(int argc, char **argv)
 {
 	const char *activate = NULL;
 	char notify[64];
@@ -752,12 +771,12 @@ static int e2e_cmd_start(int argc, char **argv)
 	fclose(stdout);
 	if (waitpid(pid, &status, 0) != pid)
 		return 1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) :
-	    128 + WTERMSIG(status);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 /* Read one line from QMP socket s into buf (at most 10 s): 0 or -1. */
-static int e2e_qmp_line(int s, char *buf, size_t len)
+static int
+e2e_qmp_line(int s, char *buf, size_t len)
 {
 	struct pollfd pfd = { .fd = s, .events = POLLIN };
 	size_t n = 0;
@@ -774,7 +793,8 @@ static int e2e_qmp_line(int s, char *buf, size_t len)
 }
 
 /* Send one QMP command and print every line up to its answer: 0 or -1. */
-static int e2e_qmp_exec(int s, const char *cmd, int quiet)
+static int
+e2e_qmp_exec(int s, const char *cmd, int quiet)
 {
 	char buf[8192];
 
@@ -795,7 +815,8 @@ static int e2e_qmp_exec(int s, const char *cmd, int quiet)
 }
 
 /* e2e-driver qmp SOCKET JSON...: run QMP commands, print the answers. */
-static int e2e_cmd_qmp(int argc, char **argv)
+static int
+e2e_cmd_qmp(int argc, char **argv)
 {
 	char buf[8192];
 	int s, rc = 0;
@@ -817,7 +838,8 @@ static int e2e_cmd_qmp(int argc, char **argv)
 }
 
 /* Dispatch to a subcommand. */
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
 	if (argc >= 2 && strcmp(argv[1], "run") == 0)
@@ -826,9 +848,11 @@ int main(int argc, char **argv)
 		return e2e_cmd_qmp(argc - 2, argv + 2);
 	if (argc >= 2 && strcmp(argv[1], "start") == 0)
 		return e2e_cmd_start(argc - 2, argv + 2);
-	fprintf(stderr, "usage: %s run [--target NAME] SCENARIO A=SOCKET,DEVICE "
+	fprintf(stderr,
+	    "usage: %s run [--target NAME] SCENARIO A=SOCKET,DEVICE "
 	    "[B=SOCKET,DEVICE]\n       %s start [--activate SOCKET] "
 	    "[--notify] [--wait] -- COMMAND [ARGS...]\n       %s qmp SOCKET "
-	    "JSON...\n", argv[0], argv[0], argv[0]);
+	    "JSON...\n",
+	    argv[0], argv[0], argv[0]);
 	return 2;
 }

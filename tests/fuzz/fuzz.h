@@ -22,24 +22,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 /* Report a broken invariant and abort: the fuzzer keeps the input. */
-#define FUZZ_CHECK(cond, ...) do {					\
-	if (!(cond)) {							\
-		fprintf(stderr, "%s:%d: invariant failed: %s: ",	\
-		    __FILE__, __LINE__, #cond);				\
-		fprintf(stderr, __VA_ARGS__);				\
-		fputc('\n', stderr);					\
-		abort();						\
-	}								\
-} while (0)
+#define FUZZ_CHECK(cond, ...)                                          \
+	do {                                                           \
+		if (!(cond)) {                                         \
+			fprintf(stderr,                                \
+			    "%s:%d: invariant failed: %s: ", __FILE__, \
+			    __LINE__, #cond);                          \
+			fprintf(stderr, __VA_ARGS__);                  \
+			fputc('\n', stderr);                           \
+			abort();                                       \
+		}                                                      \
+	} while (0)
 
 /* Byte reader over a fuzz input: reads past the end give zeros. */
 struct fuzz_in {
-	const uint8_t	*p;
-	size_t		 left;
+	const uint8_t *p;
+	size_t left;
 };
 
 /* Take one byte (0 once the input is used up). */
-static inline uint8_t fuzz_u8(struct fuzz_in *in)
+static inline uint8_t
+fuzz_u8(struct fuzz_in *in)
 {
 	if (in->left == 0)
 		return 0;
@@ -48,7 +51,8 @@ static inline uint8_t fuzz_u8(struct fuzz_in *in)
 }
 
 /* Take a little-endian 32-bit value. */
-static inline uint32_t fuzz_u32(struct fuzz_in *in)
+static inline uint32_t
+fuzz_u32(struct fuzz_in *in)
 {
 	uint32_t v = 0;
 
@@ -58,7 +62,8 @@ static inline uint32_t fuzz_u32(struct fuzz_in *in)
 }
 
 /* Copy n bytes out (zero-filled past the end). */
-static inline void fuzz_bytes(struct fuzz_in *in, uint8_t *out, size_t n)
+static inline void
+fuzz_bytes(struct fuzz_in *in, uint8_t *out, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		out[i] = fuzz_u8(in);

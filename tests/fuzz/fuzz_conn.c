@@ -43,34 +43,35 @@
 #include "prh/server.h"
 #include "fuzz.h"
 
-#define FUZZ_KINDS		8	/* fd kinds a chunk can carry */
-#define FUZZ_DEADLINE_S		10	/* an input taking longer is a hang */
+#define FUZZ_KINDS	8  /* fd kinds a chunk can carry */
+#define FUZZ_DEADLINE_S 10 /* an input taking longer is a hang */
 
 /* The server and the fds shared by every input (one thread). */
 static struct {
-	struct event_base	*base;
-	struct server		*srv;
-	struct prh_config	 cfg;
-	struct sockaddr_un	 addr;
-	socklen_t		 addrlen;
-	int			 kinds[FUZZ_KINDS];	/* -1: the client socket */
+	struct event_base *base;
+	struct server *srv;
+	struct prh_config cfg;
+	struct sockaddr_un addr;
+	socklen_t addrlen;
+	int kinds[FUZZ_KINDS]; /* -1: the client socket */
 } fz;
 
 /* One input's client side. */
 struct fuzz_client {
-	int		 fd;
-	struct event	*rd;
-	uint8_t		*rx;		/* everything the server sent */
-	size_t		 rx_len, rx_cap;
-	bool		 eof;
-	bool		 timed_out;
-	uint8_t		*tx;		/* every payload byte sent */
-	size_t		 tx_len;
-	bool		 tx_closed;	/* the server stopped taking bytes */
+	int fd;
+	struct event *rd;
+	uint8_t *rx; /* everything the server sent */
+	size_t rx_len, rx_cap;
+	bool eof;
+	bool timed_out;
+	uint8_t *tx; /* every payload byte sent */
+	size_t tx_len;
+	bool tx_closed; /* the server stopped taking bytes */
 };
 
 /* Count the open fds of this process. */
-static int fuzz_fd_count(void)
+static int
+fuzz_fd_count(void)
 {
 	struct dirent *de;
 	DIR *d;
@@ -82,11 +83,12 @@ static int fuzz_fd_count(void)
 		if (de->d_name[0] != '.')
 			n++;
 	closedir(d);
-	return n - 1;	/* the directory's own fd */
+	return n - 1; /* the directory's own fd */
 }
 
 /* Open the fds chunks can carry; the temp file has no name. */
-static int fuzz_open_kinds(int listen_fd)
+static int
+fuzz_open_kinds(int listen_fd)
 {
 	char path[64];
 	int p[2], tmp;
@@ -105,7 +107,7 @@ static int fuzz_open_kinds(int listen_fd)
 		return -errno;
 	fz.kinds[4] = p[0];
 	fz.kinds[5] = p[1];
-	fz.kinds[6] = -1;		/* the connection's own client socket */
+	fz.kinds[6] = -1; /* the connection's own client socket */
 	fz.kinds[7] = listen_fd;
 	for (int i = 0; i < 6; i++)
 		if (fz.kinds[i] < 0)
@@ -114,7 +116,8 @@ static int fuzz_open_kinds(int listen_fd)
 }
 
 /* Create the listening socket in the abstract namespace (no file). */
-static int fuzz_listen(void)
+static int
+fuzz_listen(void)
 {
 	int fd;
 
@@ -135,10 +138,11 @@ static int fuzz_listen(void)
 }
 
 /* Start the server once: event base, configuration, listener, pool. */
-int LLVMFuzzerInitialize(int *argc, char ***argv)
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	char *args[] = { (char *)"fuzz_conn", (char *)"-q",
-	    (char *)"--threads=2", (char *)"--sg-timeout=1", NULL };
+		(char *)"--threads=2", (char *)"--sg-timeout=1", NULL };
 	int fd;
 
 	(void)argc;
@@ -149,8 +153,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	log_init();
 	log_set_verbosity(fz.cfg.verbosity);
 	log_route_libevent();
-	if (evthread_use_pthreads() < 0 ||
-	    (fz.base = event_base_new()) == NULL)
+	if (evthread_use_pthreads() < 0 || (fz.base = event_base_new()) == NULL)
 		return -1;
 	if ((fd = fuzz_listen()) < 0)
 		return -1;
@@ -176,7 +179,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 /* Client socket readable: keep every byte; note EOF. */
-static void fuzz_client_read(evutil_socket_t fd, short what, void *arg)
+static void
+fuzz_client_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct fuzz_client *cl = arg;
 	ssize_t n;
@@ -195,14 +199,15 @@ static void fuzz_client_read(evutil_socket_t fd, short what, void *arg)
 		}
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
-		cl->eof = true;		/* EOF or reset */
+		cl->eof = true; /* EOF or reset */
 		event_del(cl->rd);
 		return;
 	}
 }
 
 /* The input took too long. */
-static void fuzz_deadline(evutil_socket_t fd, short what, void *arg)
+static void
+fuzz_deadline(evutil_socket_t fd, short what, void *arg)
 {
 	struct fuzz_client *cl = arg;
 
@@ -211,12 +216,13 @@ static void fuzz_deadline(evutil_socket_t fd, short what, void *arg)
 
 /* Send one chunk with nfds fds attached; retries while the socket is
  * full, running the loop so the server drains it. */
-static void fuzz_send(struct fuzz_client *cl, const uint8_t *buf, size_t len,
+static void
+fuzz_send(struct fuzz_client *cl, const uint8_t *buf, size_t len,
     const int *fds, int nfds)
 {
 	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(2 * sizeof(int))];
+		struct cmsghdr hdr;
+		char buf[CMSG_SPACE(2 * sizeof(int))];
 	} ctl;
 	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
@@ -251,13 +257,13 @@ static void fuzz_send(struct fuzz_client *cl, const uint8_t *buf, size_t len,
 		if (errno == EAGAIN)
 			event_base_loop(fz.base, EVLOOP_ONCE);
 		else if (errno != EINTR)
-			cl->tx_closed = true;	/* EPIPE, ECONNRESET */
+			cl->tx_closed = true; /* EPIPE, ECONNRESET */
 	}
 }
 
 /* Play the input's chunks into the connection. */
-static void fuzz_play(struct fuzz_client *cl, const uint8_t *data,
-    size_t size)
+static void
+fuzz_play(struct fuzz_client *cl, const uint8_t *data, size_t size)
 {
 	struct fuzz_in in = { data, size };
 	int fds[2], nfds;
@@ -286,14 +292,14 @@ static void fuzz_play(struct fuzz_client *cl, const uint8_t *data,
 
 /* One request as the stream frames it: what its reply may carry. */
 struct fuzz_req {
-	bool		is_out;
-	uint32_t	len;
+	bool is_out;
+	uint32_t len;
 };
 
 /* Frame the bytes sent as the server must: the requests that can get a
  * reply, in order (up to the first one that closes the connection). */
-static size_t fuzz_frame(const uint8_t *tx, size_t len, struct fuzz_req *reqs,
-    size_t max)
+static size_t
+fuzz_frame(const uint8_t *tx, size_t len, struct fuzz_req *reqs, size_t max)
 {
 	size_t pos = PRH_HELLO_LEN, n = 0;
 	struct proto_req req;
@@ -317,7 +323,8 @@ static size_t fuzz_frame(const uint8_t *tx, size_t len, struct fuzz_req *reqs,
 }
 
 /* Check the whole reply stream against the requests sent. */
-static void fuzz_check_replies(const struct fuzz_client *cl)
+static void
+fuzz_check_replies(const struct fuzz_client *cl)
 {
 	struct fuzz_req *reqs;
 	size_t nreq, pos, k;
@@ -344,8 +351,10 @@ static void fuzz_check_replies(const struct fuzz_client *cl)
 			FUZZ_CHECK(size == 0, "reply %zu: PR OUT size %u", k,
 			    size);
 		else
-			FUZZ_CHECK(size <= reqs[k].len, "reply %zu: size %u > "
-			    "allocation length %u", k, size, reqs[k].len);
+			FUZZ_CHECK(size <= reqs[k].len,
+			    "reply %zu: size %u > "
+			    "allocation length %u",
+			    k, size, reqs[k].len);
 		/* No fd here is a SCSI device: every command fails. */
 		FUZZ_CHECK(status == PRH_STATUS_CHECK_CONDITION,
 		    "reply %zu: status 0x%x", k, status);
@@ -354,31 +363,39 @@ static void fuzz_check_replies(const struct fuzz_client *cl)
 		for (int i = 18; i < PRH_SENSE_LEN; i++)
 			FUZZ_CHECK(sense[i] == 0, "reply %zu: sense[%d]", k, i);
 		pos += PRH_REPLY_HDR_LEN;
-		FUZZ_CHECK(cl->rx_len - pos >= size, "reply %zu: %zu of %u "
-		    "payload bytes", k, cl->rx_len - pos, size);
+		FUZZ_CHECK(cl->rx_len - pos >= size,
+		    "reply %zu: %zu of %u "
+		    "payload bytes",
+		    k, cl->rx_len - pos, size);
 		pos += size;
 	}
 	if (getenv("PRH_FUZZ_VERBOSE") != NULL)
-		fprintf(stderr, "fuzz_conn: %zu bytes sent, %zu request(s) "
-		    "framed, %zu repl%s\n", cl->tx_len, nreq, k,
-		    k == 1 ? "y" : "ies");
+		fprintf(stderr,
+		    "fuzz_conn: %zu bytes sent, %zu request(s) "
+		    "framed, %zu repl%s\n",
+		    cl->tx_len, nreq, k, k == 1 ? "y" : "ies");
 	free(reqs);
 }
 
 /* Run the loop until the connection is closed and nothing is in flight. */
-static void fuzz_finish(struct fuzz_client *cl)
+static void
+fuzz_finish(struct fuzz_client *cl)
 {
 	shutdown(cl->fd, SHUT_WR);
-	while (!cl->timed_out && (!cl->eof ||
-	    fz.srv->stats.connections > 0 || fz.srv->stats.inflight > 0))
+	while (!cl->timed_out &&
+	    (!cl->eof || fz.srv->stats.connections > 0 ||
+		fz.srv->stats.inflight > 0))
 		event_base_loop(fz.base, EVLOOP_ONCE);
-	FUZZ_CHECK(!cl->timed_out, "no progress for %d s: eof %d, %u "
-	    "connection(s), %u command(s) in flight", FUZZ_DEADLINE_S,
-	    (int)cl->eof, fz.srv->stats.connections, fz.srv->stats.inflight);
+	FUZZ_CHECK(!cl->timed_out,
+	    "no progress for %d s: eof %d, %u "
+	    "connection(s), %u command(s) in flight",
+	    FUZZ_DEADLINE_S, (int)cl->eof, fz.srv->stats.connections,
+	    fz.srv->stats.inflight);
 }
 
 /* One input: one connection, its chunks, its replies, its fds. */
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct timeval tv = { FUZZ_DEADLINE_S, 0 };
 	struct fuzz_client cl = { .fd = -1 };
@@ -393,8 +410,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(cl.tx != NULL, "out of memory");
 	cl.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	FUZZ_CHECK(cl.fd >= 0, "socket: %s", strerror(errno));
-	FUZZ_CHECK(connect(cl.fd, (struct sockaddr *)&fz.addr,
-	    fz.addrlen) == 0, "connect: %s", strerror(errno));
+	FUZZ_CHECK(connect(cl.fd, (struct sockaddr *)&fz.addr, fz.addrlen) == 0,
+	    "connect: %s", strerror(errno));
 	cl.rd = event_new(fz.base, cl.fd, EV_READ | EV_PERSIST,
 	    fuzz_client_read, &cl);
 	deadline = evtimer_new(fz.base, fuzz_deadline, &cl);
@@ -412,7 +429,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(cl.rx);
 	free(cl.tx);
 	n = fuzz_fd_count();
-	FUZZ_CHECK(n == before, "%d fds open, %d before the input", n,
-	    before);
+	FUZZ_CHECK(n == before, "%d fds open, %d before the input", n, before);
 	return 0;
 }

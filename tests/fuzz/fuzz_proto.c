@@ -13,7 +13,8 @@
 #include "fuzz.h"
 
 /* No set-up needed. */
-int LLVMFuzzerInitialize(int *argc, char ***argv)
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
@@ -21,7 +22,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 /* proto_parse_cdb(): accept exactly PR IN/OUT with a length <= 8192. */
-static void fuzz_cdb(const uint8_t cdb[PRH_CDB_LEN])
+static void
+fuzz_cdb(const uint8_t cdb[PRH_CDB_LEN])
 {
 	struct proto_req req;
 	uint32_t len = ((uint32_t)cdb[7] << 8) | cdb[8];
@@ -49,40 +51,45 @@ static void fuzz_cdb(const uint8_t cdb[PRH_CDB_LEN])
 
 /* proto_check_hello(): only the all-zero feature word is accepted; the
  * helper's own hello is. */
-static void fuzz_hello(const uint8_t hello[PRH_HELLO_LEN])
+static void
+fuzz_hello(const uint8_t hello[PRH_HELLO_LEN])
 {
 	uint8_t ours[PRH_HELLO_LEN];
 	int zero = !(hello[0] | hello[1] | hello[2] | hello[3]);
 	int r;
 
 	r = proto_check_hello(hello);
-	FUZZ_CHECK(zero ? r == 0 : r == -EPROTO, "hello %02x%02x%02x%02x "
-	    "gave %d", hello[0], hello[1], hello[2], hello[3], r);
+	FUZZ_CHECK(zero ? r == 0 : r == -EPROTO,
+	    "hello %02x%02x%02x%02x "
+	    "gave %d",
+	    hello[0], hello[1], hello[2], hello[3], r);
 	memset(ours, 0xff, sizeof(ours));
 	proto_encode_hello(ours);
 	FUZZ_CHECK(proto_check_hello(ours) == 0, "own hello refused");
 }
 
 /* proto_encode_reply(): BE32 status, BE32 size, sense verbatim. */
-static void fuzz_reply(uint32_t status, uint32_t size,
-    const uint8_t sense[PRH_SENSE_LEN])
+static void
+fuzz_reply(uint32_t status, uint32_t size, const uint8_t sense[PRH_SENSE_LEN])
 {
 	uint8_t hdr[PRH_REPLY_HDR_LEN + 1];
 
-	hdr[PRH_REPLY_HDR_LEN] = 0x5a;	/* must stay untouched */
+	hdr[PRH_REPLY_HDR_LEN] = 0x5a; /* must stay untouched */
 	proto_encode_reply(hdr, status, size, sense);
 	FUZZ_CHECK(proto_get_be32(hdr) == status, "status");
 	FUZZ_CHECK(hdr[0] == (uint8_t)(status >> 24) &&
-	    hdr[3] == (uint8_t)status, "status byte order");
+		hdr[3] == (uint8_t)status,
+	    "status byte order");
 	FUZZ_CHECK(proto_get_be32(hdr + 4) == size, "size");
-	FUZZ_CHECK(hdr[4] == (uint8_t)(size >> 24) &&
-	    hdr[7] == (uint8_t)size, "size byte order");
+	FUZZ_CHECK(hdr[4] == (uint8_t)(size >> 24) && hdr[7] == (uint8_t)size,
+	    "size byte order");
 	FUZZ_CHECK(memcmp(hdr + 8, sense, PRH_SENSE_LEN) == 0, "sense");
 	FUZZ_CHECK(hdr[PRH_REPLY_HDR_LEN] == 0x5a, "wrote past the header");
 }
 
 /* One input: a CDB, a hello, a reply header. */
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_in in = { data, size };
 	uint8_t cdb[PRH_CDB_LEN], hello[PRH_HELLO_LEN];

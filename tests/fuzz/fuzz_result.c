@@ -27,7 +27,8 @@
 #endif
 
 /* No set-up needed. */
-int LLVMFuzzerInitialize(int *argc, char ***argv)
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
@@ -35,7 +36,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 /* Mark len bytes at p as never written (MemorySanitizer builds only). */
-static void fuzz_poison(void *p, size_t len)
+static void
+fuzz_poison(void *p, size_t len)
 {
 #ifdef FUZZ_MSAN
 	__msan_poison(p, len);
@@ -46,7 +48,8 @@ static void fuzz_poison(void *p, size_t len)
 }
 
 /* Fail if any byte of r is undefined (MemorySanitizer builds only). */
-static void fuzz_defined(const struct scsi_result *r)
+static void
+fuzz_defined(const struct scsi_result *r)
 {
 #ifdef FUZZ_MSAN
 	__msan_check_mem_is_initialized(r, sizeof(*r));
@@ -56,7 +59,8 @@ static void fuzz_defined(const struct scsi_result *r)
 }
 
 /* Whether sense is the helper's own fixed-format sense, zero-padded. */
-static int fuzz_is_built_sense(const uint8_t sense[PRH_SENSE_LEN])
+static int
+fuzz_is_built_sense(const uint8_t sense[PRH_SENSE_LEN])
 {
 	static const uint8_t zero[PRH_SENSE_LEN];
 
@@ -67,8 +71,8 @@ static int fuzz_is_built_sense(const uint8_t sense[PRH_SENSE_LEN])
 }
 
 /* The PR IN payload size the wire rules allow for a GOOD completion. */
-static uint32_t fuzz_want_size(uint32_t dxfer_len, int32_t resid,
-    uint32_t alloc_len)
+static uint32_t
+fuzz_want_size(uint32_t dxfer_len, int32_t resid, uint32_t alloc_len)
 {
 	uint32_t n;
 
@@ -84,7 +88,8 @@ static uint32_t fuzz_want_size(uint32_t dxfer_len, int32_t resid,
 }
 
 /* scsi_result_from_errno(): a complete, garbage-independent result. */
-static void fuzz_errno(int err, uint8_t garbage)
+static void
+fuzz_errno(int err, uint8_t garbage)
 {
 	struct scsi_result a, b;
 	static const uint8_t zero[PRH_SENSE_LEN];
@@ -96,12 +101,13 @@ static void fuzz_errno(int err, uint8_t garbage)
 	scsi_result_from_errno(&b, err);
 	fuzz_defined(&a);
 	FUZZ_CHECK(a.status == b.status && a.size == b.size &&
-	    memcmp(a.sense, b.sense, PRH_SENSE_LEN) == 0,
+		memcmp(a.sense, b.sense, PRH_SENSE_LEN) == 0,
 	    "errno %d: result depends on prior contents", err);
 	FUZZ_CHECK(a.size == 0, "errno %d: size %u", err, a.size);
 	FUZZ_CHECK(a.status != PRH_STATUS_GOOD, "errno %d answers GOOD", err);
 	if (a.status == PRH_STATUS_CHECK_CONDITION)
-		FUZZ_CHECK(fuzz_is_built_sense(a.sense), "errno %d: sense", err);
+		FUZZ_CHECK(fuzz_is_built_sense(a.sense), "errno %d: sense",
+		    err);
 	else
 		FUZZ_CHECK(memcmp(a.sense, zero, PRH_SENSE_LEN) == 0,
 		    "errno %d: status 0x%02x with sense", err, a.status);
@@ -109,16 +115,16 @@ static void fuzz_errno(int err, uint8_t garbage)
 
 /* One SG_IO completion as the worker sees it. */
 struct fuzz_sgio {
-	unsigned	host, driver, status;
-	int		is_in;
-	uint32_t	dxfer_len, alloc_len;
-	int32_t		resid;
-	uint8_t		sense[PRH_SENSE_LEN];	/* from the kernel */
+	unsigned host, driver, status;
+	int is_in;
+	uint32_t dxfer_len, alloc_len;
+	int32_t resid;
+	uint8_t sense[PRH_SENSE_LEN]; /* from the kernel */
 };
 
 /* Map s into r, whose status and size start as garbage. */
-static void fuzz_map(const struct fuzz_sgio *s, struct scsi_result *r,
-    uint8_t garbage)
+static void
+fuzz_map(const struct fuzz_sgio *s, struct scsi_result *r, uint8_t garbage)
 {
 	memset(r, garbage, sizeof(*r));
 	fuzz_poison(r, offsetof(struct scsi_result, sense));
@@ -129,7 +135,8 @@ static void fuzz_map(const struct fuzz_sgio *s, struct scsi_result *r,
 }
 
 /* scsi_result_from_sgio(): the size and sense rules. */
-static void fuzz_sgio(const struct fuzz_sgio *s, uint8_t garbage)
+static void
+fuzz_sgio(const struct fuzz_sgio *s, uint8_t garbage)
 {
 	struct scsi_result a, b;
 	int kept;
@@ -137,12 +144,11 @@ static void fuzz_sgio(const struct fuzz_sgio *s, uint8_t garbage)
 	fuzz_map(s, &a, garbage);
 	fuzz_map(s, &b, ~garbage);
 	FUZZ_CHECK(a.status == b.status && a.size == b.size &&
-	    memcmp(a.sense, b.sense, PRH_SENSE_LEN) == 0,
+		memcmp(a.sense, b.sense, PRH_SENSE_LEN) == 0,
 	    "result depends on prior contents");
 	FUZZ_CHECK(a.size <= PRH_DATA_MAX, "size %u", a.size);
 	FUZZ_CHECK(a.size == 0 || (s->is_in && a.status == PRH_STATUS_GOOD),
-	    "size %u with status 0x%02x is_in %d", a.size, a.status,
-	    s->is_in);
+	    "size %u with status 0x%02x is_in %d", a.size, a.status, s->is_in);
 	if (s->is_in) {
 		FUZZ_CHECK(a.size <= s->alloc_len, "size %u > alloc_len %u",
 		    a.size, s->alloc_len);
@@ -156,29 +162,34 @@ static void fuzz_sgio(const struct fuzz_sgio *s, uint8_t garbage)
 		FUZZ_CHECK(a.status == PRH_STATUS_BUSY, "driver 0x%x: 0x%02x",
 		    s->driver, a.status);
 	else
-		FUZZ_CHECK(a.status == (s->status & 0xff), "status 0x%x: 0x%02x",
-		    s->status, a.status);
+		FUZZ_CHECK(a.status == (s->status & 0xff),
+		    "status 0x%x: 0x%02x", s->status, a.status);
 	if (a.status == PRH_STATUS_GOOD && s->is_in && s->host == 0 &&
 	    !(s->driver & 0x06))
-		FUZZ_CHECK(a.size == fuzz_want_size(s->dxfer_len, s->resid,
-		    s->alloc_len), "size %u, want %u", a.size,
+		FUZZ_CHECK(a.size ==
+			fuzz_want_size(s->dxfer_len, s->resid, s->alloc_len),
+		    "size %u, want %u", a.size,
 		    fuzz_want_size(s->dxfer_len, s->resid, s->alloc_len));
 	kept = memcmp(a.sense, s->sense, PRH_SENSE_LEN) == 0;
-	FUZZ_CHECK(kept || (a.status == PRH_STATUS_CHECK_CONDITION &&
-	    fuzz_is_built_sense(a.sense)), "sense neither kept nor built");
+	FUZZ_CHECK(kept ||
+		(a.status == PRH_STATUS_CHECK_CONDITION &&
+		    fuzz_is_built_sense(a.sense)),
+	    "sense neither kept nor built");
 	if (s->host == 0)
 		FUZZ_CHECK(kept, "host DID_OK: sense rewritten");
 }
 
 /* Take a value that is small most of the time: selector bit set gives a
  * full 32-bit value, else one byte. */
-static uint32_t fuzz_val(struct fuzz_in *in, int wide)
+static uint32_t
+fuzz_val(struct fuzz_in *in, int wide)
 {
 	return wide ? fuzz_u32(in) : fuzz_u8(in);
 }
 
 /* One input: a selector, the outcome fields, the kernel's sense. */
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_in in = { data, size };
 	struct fuzz_sgio s;
@@ -193,7 +204,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s.dxfer_len = fuzz_u32(&in);
 	s.resid = (int32_t)fuzz_u32(&in);
 	s.alloc_len = fuzz_u32(&in);
-	if (sel & 0x10) {	/* what sgio.c passes: 8192 for PR IN */
+	if (sel & 0x10) { /* what sgio.c passes: 8192 for PR IN */
 		s.dxfer_len = s.is_in ? PRH_DATA_MAX : s.alloc_len & 0x3fff;
 		s.alloc_len &= 0x3fff;
 	}

@@ -25,13 +25,14 @@
 #endif
 
 /* Largest input replayed: the fuzzers run with -max_len at most this. */
-#define REPLAY_MAX_LEN	(1u << 20)
+#define REPLAY_MAX_LEN (1u << 20)
 
-static unsigned replay_n;	/* TAP test points so far */
+static unsigned replay_n; /* TAP test points so far */
 static unsigned replay_failed;
 
 /* Read a whole file into a malloc'ed buffer: 0 or -errno. */
-static int replay_read(const char *path, uint8_t **out, size_t *len)
+static int
+replay_read(const char *path, uint8_t **out, size_t *len)
 {
 	uint8_t *buf;
 	size_t n = 0;
@@ -65,7 +66,8 @@ static int replay_read(const char *path, uint8_t **out, size_t *len)
 }
 
 /* Replay one file and print its TAP line. */
-static void replay_file(const char *path, const char *name)
+static void
+replay_file(const char *path, const char *name)
 {
 	uint8_t *buf = NULL, *copy;
 	size_t len = 0;
@@ -96,13 +98,15 @@ static void replay_file(const char *path, const char *name)
 }
 
 /* Compare two names for qsort. */
-static int replay_cmp(const void *a, const void *b)
+static int
+replay_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* Replay every regular file of dir in name order. */
-static void replay_dir(const char *dir)
+static void
+replay_dir(const char *dir)
 {
 	char path[PATH_MAX], **names = NULL;
 	size_t n = 0, cap = 0;
@@ -147,7 +151,8 @@ static void replay_dir(const char *dir)
 }
 
 /* Replay a file or a directory. */
-static void replay_path(const char *path)
+static void
+replay_path(const char *path)
 {
 	struct stat st;
 
@@ -158,7 +163,8 @@ static void replay_path(const char *path)
 }
 
 /* Replay the named paths, or the target's checked-in corpus. */
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
 	char dir[PATH_MAX];
 	const char *src = getenv("PRH_TOP_SRCDIR");

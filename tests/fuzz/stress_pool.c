@@ -26,45 +26,50 @@
 
 #include "prh/pool.h"
 
-#define SP_JOBS		64	/* jobs cycling through the pool */
-#define SP_KEYS		5	/* device keys */
-#define SP_THREADS	4
-#define SP_PER_DEV	2
-#define SP_DEADLINE_S	120	/* a run taking longer is a hang */
+#define SP_JOBS	      64 /* jobs cycling through the pool */
+#define SP_KEYS	      5	 /* device keys */
+#define SP_THREADS    4
+#define SP_PER_DEV    2
+#define SP_DEADLINE_S 120 /* a run taking longer is a hang */
 
 /* Where a job is; loop thread only. */
-enum sp_state { SP_IDLE, SP_SUBMITTED };
+enum sp_state {
+	SP_IDLE,
+	SP_SUBMITTED
+};
 
 /* One job: the pool's handle, then what the test tracks. */
 struct sp_job {
-	struct pool_job	 pj;		/* first */
-	enum sp_state	 state;		/* loop thread */
-	unsigned	 key;
-	unsigned	 seq;		/* submissions of this job */
-	unsigned	 cancelled_seq;	/* seq when last cancelled */
-	unsigned	 out;		/* written by the worker */
-	atomic_uint	 ran_seq;	/* seq the worker last ran */
+	struct pool_job pj;  /* first */
+	enum sp_state state; /* loop thread */
+	unsigned key;
+	unsigned seq;		/* submissions of this job */
+	unsigned cancelled_seq; /* seq when last cancelled */
+	unsigned out;		/* written by the worker */
+	atomic_uint ran_seq;	/* seq the worker last ran */
 };
 
-static struct sp_job	 jobs[SP_JOBS];
-static struct pool	*pool;
+static struct sp_job jobs[SP_JOBS];
+static struct pool *pool;
 static struct event_base *base;
-static atomic_int	 running[SP_KEYS];	/* jobs on workers, per key */
-static atomic_int	 cap_broken;		/* per-device cap exceeded */
-static bool		 cancelled_ran;		/* a cancelled job ran */
-static unsigned		 target, completed, cancelled, refused, twice;
-static unsigned		 submitted, rng = 12345;
-static bool		 timed_out;
+static atomic_int running[SP_KEYS]; /* jobs on workers, per key */
+static atomic_int cap_broken;	    /* per-device cap exceeded */
+static bool cancelled_ran;	    /* a cancelled job ran */
+static unsigned target, completed, cancelled, refused, twice;
+static unsigned submitted, rng = 12345;
+static bool timed_out;
 
 /* Small deterministic generator (loop thread). */
-static unsigned sp_rand(void)
+static unsigned
+sp_rand(void)
 {
 	rng = rng * 1103515245u + 12345u;
 	return rng >> 16;
 }
 
 /* Worker: check the cap, do a little work, write the result. */
-static void sp_work(struct pool_job *pj)
+static void
+sp_work(struct pool_job *pj)
 {
 	struct sp_job *j = (struct sp_job *)pj;
 	int n;
@@ -80,7 +85,8 @@ static void sp_work(struct pool_job *pj)
 }
 
 /* Submit a job under a fresh key; an idle job that is refused stays idle. */
-static void sp_submit(struct sp_job *j)
+static void
+sp_submit(struct sp_job *j)
 {
 	int r;
 
@@ -108,7 +114,8 @@ static void sp_submit(struct sp_job *j)
 }
 
 /* Submit every idle job while work remains. */
-static void sp_fill(void)
+static void
+sp_fill(void)
 {
 	for (int i = 0; i < SP_JOBS && completed + cancelled < target; i++)
 		if (jobs[i].state == SP_IDLE)
@@ -116,7 +123,8 @@ static void sp_fill(void)
 }
 
 /* Whether any job is still with the pool. */
-static bool sp_busy(void)
+static bool
+sp_busy(void)
 {
 	for (int i = 0; i < SP_JOBS; i++)
 		if (jobs[i].state == SP_SUBMITTED)
@@ -125,7 +133,8 @@ static bool sp_busy(void)
 }
 
 /* Completion: check and recycle the job; sometimes cancel another. */
-static void sp_done(struct pool_job *pj, void *arg)
+static void
+sp_done(struct pool_job *pj, void *arg)
 {
 	struct sp_job *j = (struct sp_job *)pj, *v;
 
@@ -136,7 +145,8 @@ static void sp_done(struct pool_job *pj, void *arg)
 	completed++;
 	if (sp_rand() % 4 == 0) {
 		v = &jobs[sp_rand() % SP_JOBS];
-		if (v->state == SP_SUBMITTED && pool_cancel(pool, &v->pj) == 0) {
+		if (v->state == SP_SUBMITTED &&
+		    pool_cancel(pool, &v->pj) == 0) {
 			v->cancelled_seq = v->seq;
 			cancelled++;
 			v->state = SP_IDLE;
@@ -148,7 +158,8 @@ static void sp_done(struct pool_job *pj, void *arg)
 }
 
 /* The whole run took too long. */
-static void sp_deadline(evutil_socket_t fd, short what, void *arg)
+static void
+sp_deadline(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
@@ -158,7 +169,8 @@ static void sp_deadline(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Print one TAP line; count failures. */
-static void sp_tap(int *n, int *failed, bool ok, const char *what)
+static void
+sp_tap(int *n, int *failed, bool ok, const char *what)
 {
 	printf("%s %d - %s\n", ok ? "ok" : "not ok", ++*n, what);
 	if (!ok)
@@ -166,11 +178,14 @@ static void sp_tap(int *n, int *failed, bool ok, const char *what)
 }
 
 /* Run the stress loop and report. */
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
 	struct pool_limits lim = {
-		.threads = SP_THREADS, .max_per_device = SP_PER_DEV,
-		.queue_max = 16, .dev_queue_max = 4,
+		.threads = SP_THREADS,
+		.max_per_device = SP_PER_DEV,
+		.queue_max = 16,
+		.dev_queue_max = 4,
 	};
 	struct timeval tv = { SP_DEADLINE_S, 0 };
 	struct pool_stats st;
@@ -199,14 +214,13 @@ int main(int argc, char **argv)
 	sp_tap(&n, &failed, !timed_out, "finished before the deadline");
 	sp_tap(&n, &failed, completed + cancelled >= target,
 	    "every job accounted for");
-	sp_tap(&n, &failed, twice == 0, "each submission delivered once, "
+	sp_tap(&n, &failed, twice == 0,
+	    "each submission delivered once, "
 	    "after its work");
 	sp_tap(&n, &failed, submitted == completed + cancelled,
 	    "submitted = delivered + cancelled");
-	sp_tap(&n, &failed, !cancelled_ran,
-	    "a cancelled job never runs");
-	sp_tap(&n, &failed, !atomic_load(&cap_broken),
-	    "per-device cap held");
+	sp_tap(&n, &failed, !cancelled_ran, "a cancelled job never runs");
+	sp_tap(&n, &failed, !atomic_load(&cap_broken), "per-device cap held");
 	sp_tap(&n, &failed, refused > 0, "queue bounds were reached");
 	sp_tap(&n, &failed, st.running == 0 && st.queued == 0,
 	    "pool empty at the end");

@@ -22,15 +22,21 @@ extern struct th_env itest_env;
 void itest_fini(void);
 
 /* Register case_NAME(kind) as ours::NAME and qemu::NAME. */
-#define ITEST_BOTH(name)						\
-	static void case_##name(enum th_kind kind);			\
-	Test(ours, name) { case_##name(TH_OURS); }			\
-	Test(qemu, name) { case_##name(TH_QEMU); }			\
+#define ITEST_BOTH(name)                            \
+	static void case_##name(enum th_kind kind); \
+	Test(ours, name)                            \
+	{                                           \
+		case_##name(TH_OURS);               \
+	}                                           \
+	Test(qemu, name)                            \
+	{                                           \
+		case_##name(TH_QEMU);               \
+	}                                           \
 	static void case_##name(enum th_kind kind)
 
 /* Declare the two suites with the shared teardown and timeout. */
-#define ITEST_SUITES()							\
-	TestSuite(ours, .fini = itest_fini, .timeout = 30);		\
+#define ITEST_SUITES()                                      \
+	TestSuite(ours, .fini = itest_fini, .timeout = 30); \
 	TestSuite(qemu, .fini = itest_fini, .timeout = 30)
 
 /* Skip unless kind can run; then make the env (no helper started). */

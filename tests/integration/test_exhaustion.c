@@ -27,7 +27,7 @@
 
 TestSuite(exh, .fini = itest_fini, .timeout = 60);
 
-#define DATA_LEN	8192	/* GOOD PR IN payload the shim returns */
+#define DATA_LEN 8192 /* GOOD PR IN payload the shim returns */
 
 /* Occurrences of needle in the helper's stderr. */
 static int
@@ -115,8 +115,10 @@ cpu_ticks(pid_t pid)
 	if (p == NULL || (p = strrchr(buf, ')')) == NULL)
 		return -1;
 	/* Fields after the command: state is 3, utime 14, stime 15. */
-	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
-	    "%lu %lu", &ut, &st) != 2)
+	if (sscanf(p + 2,
+		"%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+		"%lu %lu",
+		&ut, &st) != 2)
 		return -1;
 	return (long)(ut + st);
 }
@@ -168,14 +170,16 @@ static int
 send_pr_in_nb(int sock, int devfd, uint16_t alloc)
 {
 	union {
-		char		buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr	align;
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
 	} ctl;
 	uint8_t cdb[PRH_CDB_LEN];
 	struct iovec iov = { .iov_base = cdb, .iov_len = sizeof(cdb) };
 	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf),
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = ctl.buf,
+		.msg_controllen = sizeof(ctl.buf),
 	};
 	struct cmsghdr *cm;
 	ssize_t n;
@@ -203,7 +207,7 @@ pipeline(int sock, int devfd, int max)
 
 	/* As root, a send buffer beyond wmem_max. */
 	if (setsockopt(sock, SOL_SOCKET, SO_SNDBUFFORCE, &bufsz,
-	    sizeof(bufsz)) < 0)
+		sizeof(bufsz)) < 0)
 		setsockopt(sock, SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof(bufsz));
 	for (i = 0; i < max; i++)
 		if (send_pr_in_nb(sock, devfd, (uint16_t)(DATA_LEN - i)) < 0)
@@ -240,8 +244,10 @@ expect_pipelined_reply(int sock, int i, struct client_reply *r)
 
 	cr_assert_eq(rc, 0, "reply %d: %s", i, strerror(-rc));
 	cr_assert_eq(r->status, PRH_STATUS_GOOD, "reply %d status", i);
-	cr_assert_eq(r->size, (uint32_t)(DATA_LEN - i), "reply %d out of "
-	    "order: size %u", i, r->size);
+	cr_assert_eq(r->size, (uint32_t)(DATA_LEN - i),
+	    "reply %d out of "
+	    "order: size %u",
+	    i, r->size);
 	for (uint32_t k = 0; k < r->size; k += 511)
 		cr_assert_eq(r->data[k], (uint8_t)(k & 0xff));
 }
@@ -251,7 +257,9 @@ expect_pipelined_reply(int sock, int i, struct client_reply *r)
 Test(exh, fd_limit_full_table_keeps_serving)
 {
 	static const char *const args[] = { "--threads=2", NULL };
-	enum { NCLI = 40 };
+	enum {
+		NCLI = 40
+	};
 	struct client_reply r;
 	int keep, dev, cli[NCLI], greeted = 0, first_waiting = -1, i, base;
 	long cap, t0, t1;
@@ -291,10 +299,11 @@ Test(exh, fd_limit_full_table_keeps_serving)
 		itest_expect_ioerr(&r);
 	}
 	t1 = cpu_ticks(itest_env.pid);
-	cr_log_info("cap %ld, CPU ticks over 50 probes at the limit: %ld",
-	    cap, t1 - t0);
+	cr_log_info("cap %ld, CPU ticks over 50 probes at the limit: %ld", cap,
+	    t1 - t0);
 	cr_expect_eq(stderr_count("accepting paused"), 1);
-	cr_expect_eq(stderr_count("pausing accept"), 0, "accept failed "
+	cr_expect_eq(stderr_count("pausing accept"), 0,
+	    "accept failed "
 	    "although the helper stopped at its own limit");
 	/* Free one slot: the first waiting client is served. */
 	for (i = 0; i < NCLI && !readable(cli[i], 0); i++)
@@ -321,7 +330,9 @@ Test(exh, fd_limit_full_table_keeps_serving)
 Test(exh, emfile_pauses_accept_and_ctrunc_closes)
 {
 	static const char *const args[] = { "--threads=2", NULL };
-	enum { NCLI = 8 };
+	enum {
+		NCLI = 8
+	};
 	struct client_reply r;
 	struct rlimit old, low;
 	int a, b, dev, cli[NCLI], i, n;
@@ -407,11 +418,13 @@ Test(exh, unread_replies_stop_reading_then_arrive_in_order)
 	cr_assert_geq(sent, 200, "only %d requests fit in the socket", sent);
 	calls = calls_settle() - 4;
 	after = th_vmrss_kb(itest_env.pid);
-	cr_log_info("%d requests sent, %d run, RSS %ld -> %ld KiB", sent,
-	    calls, before, after);
+	cr_log_info("%d requests sent, %d run, RSS %ld -> %ld KiB", sent, calls,
+	    before, after);
 	/* Only what the socket buffers hold was run; the rest waits. */
-	cr_expect_lt(calls, sent / 2, "%d of %d requests run while the "
-	    "client read nothing", calls, sent);
+	cr_expect_lt(calls, sent / 2,
+	    "%d of %d requests run while the "
+	    "client read nothing",
+	    calls, sent);
 	/* Unbounded, it would grow by 8 KiB per request sent. */
 	cr_expect_lt(after - before, sanitized(itest_env.pid) ? 8192 : 2048,
 	    "RSS grew by %ld KiB", after - before);
@@ -428,7 +441,9 @@ Test(exh, unread_replies_stop_reading_then_arrive_in_order)
 Test(exh, write_timeout_drops_non_reader)
 {
 	static const char *const args[] = {
-		"--threads=2", "--write-timeout=1", NULL,
+		"--threads=2",
+		"--write-timeout=1",
+		NULL,
 	};
 	struct client_reply *r = malloc(sizeof(*r));
 	int sock, other, dev, sent, base, i, rc;
@@ -491,7 +506,8 @@ Test(exh, idle_timeout_closes_partial_requests_only)
 	dev = itest_dev("lun", O_RDWR);
 	hung = itest_dev("hung", O_RDWR);
 	cr_assert_eq(th_shim_set(&itest_env, "%s hang=1\n",
-	    itest_dev_path("hung")), 0);
+			 itest_dev_path("hung")),
+	    0);
 	idle = itest_conn();
 	itest_pr_in(idle, dev, 0, 8192, &r);
 	base = th_fd_count(itest_env.pid);
@@ -529,7 +545,8 @@ Test(exh, idle_timeout_closes_partial_requests_only)
 	itest_expect_ioerr(&r);
 	/* busy kept waiting; release the device and it gets its answer. */
 	cr_assert_eq(th_shim_set(&itest_env, "%s status=0x18\n",
-	    itest_dev_path("hung")), 0);
+			 itest_dev_path("hung")),
+	    0);
 	cr_assert_eq(client_read_reply(busy, &r), 0, "busy client dropped");
 	itest_expect(&r, PRH_STATUS_RESERVATION_CONFLICT, -1, 0, 0);
 	cr_expect_eq(stderr_count("in the middle of a"), 3);
@@ -578,9 +595,14 @@ summary_value(const char *key, int nth)
 Test(exh, hung_device_fills_its_queue_other_device_served)
 {
 	static const char *const args[] = {
-		"--threads=2", "--max-per-device=1", "--queue-max=8", NULL,
+		"--threads=2",
+		"--max-per-device=1",
+		"--queue-max=8",
+		NULL,
 	};
-	enum { NA = 10 };
+	enum {
+		NA = 10
+	};
 	struct client_reply r;
 	uint8_t cdb[PRH_CDB_LEN];
 	int a, b, socks[NA], sock, base, i, nth = 0;
@@ -592,7 +614,8 @@ Test(exh, hung_device_fills_its_queue_other_device_served)
 	sock = itest_conn();
 	base = th_fd_count(itest_env.pid);
 	cr_assert_eq(th_shim_set(&itest_env, "%s/a hang=1\n%s/b status=0\n",
-	    itest_env.dir, itest_env.dir), 0);
+			 itest_env.dir, itest_env.dir),
+	    0);
 	client_cdb_pr_in(cdb, 0, 8192);
 	for (i = 0; i < NA; i++) {
 		socks[i] = itest_conn();
@@ -601,7 +624,8 @@ Test(exh, hung_device_fills_its_queue_other_device_served)
 		 * next two, it would still be queued when the third came. */
 		if (i == 0)
 			cr_assert_geq(th_wait_shim_calls(&itest_env, 1,
-			    TH_TIMEOUT_MS), 1);
+					  TH_TIMEOUT_MS),
+			    1);
 	}
 	/* One runs, two wait in a's queue (queue-max / 4), seven wait for
 	 * room with their connections parked. */
@@ -677,7 +701,9 @@ start_open_to_all(const char *const *args)
 Test(exh, allow_uid_refuses_other_users)
 {
 	static const char *const args[] = {
-		"--allow-uid=root", "--allow-gid=4242,4243", NULL,
+		"--allow-uid=root",
+		"--allow-gid=4242,4243",
+		NULL,
 	};
 	struct client_reply r;
 	int sock, dev;
@@ -700,7 +726,10 @@ Test(exh, allow_uid_refuses_other_users)
 Test(exh, allow_gid_by_number)
 {
 	static const char *const args[] = {
-		"--allow-uid=1", "--allow-uid=2", "--allow-gid=65534", NULL,
+		"--allow-uid=1",
+		"--allow-uid=2",
+		"--allow-gid=65534",
+		NULL,
 	};
 
 	start_open_to_all(args);

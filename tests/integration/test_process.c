@@ -40,8 +40,8 @@ signal_exit(enum th_kind kind, int sig)
 	sock = itest_conn();
 	rc = th_stop(&itest_env, sig, TH_TIMEOUT_MS, &st);
 	cr_assert_eq(rc, 0, "no exit after signal %d", sig);
-	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-	    "wait status 0x%x", st);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "wait status 0x%x",
+	    st);
 	cr_expect(!exists(itest_env.sock), "socket left behind");
 	itest_expect_closed(sock);
 	close(sock);
@@ -286,7 +286,8 @@ Test(ours, disconnect_while_device_hangs)
 	a = itest_dev("a", O_RDWR);
 	b = itest_dev("b", O_RDWR);
 	cr_assert_eq(th_shim_set(&itest_env, "%s hang=1\n",
-	    itest_dev_path("a")), 0);
+			 itest_dev_path("a")),
+	    0);
 	c1 = send_pr_in(a);
 	wait_calls(2);
 	close(c1);
@@ -299,7 +300,8 @@ Test(ours, disconnect_while_device_hangs)
 	itest_expect_ioerr(&r);
 	/* Release the device: the answer has nowhere to go. */
 	cr_assert_eq(th_shim_set(&itest_env, "%s status=0\n",
-	    itest_dev_path("a")), 0);
+			 itest_dev_path("a")),
+	    0);
 	cr_expect_eq(itest_fds_settle(base), base, "fd leak");
 	itest_pr_in(keep, a, 0, 8192, &r);
 	itest_expect(&r, PRH_STATUS_GOOD, -1, 0, 0);
@@ -308,7 +310,9 @@ Test(ours, disconnect_while_device_hangs)
 Test(ours, hung_device_does_not_starve_others)
 {
 	static const char *const args[] = {
-		"--threads=2", "--max-per-device=1", NULL,
+		"--threads=2",
+		"--max-per-device=1",
+		NULL,
 	};
 	struct client_reply r;
 	int a, b, socks[4], sock, i;
@@ -317,7 +321,8 @@ Test(ours, hung_device_does_not_starve_others)
 	a = itest_dev("a", O_RDWR);
 	b = itest_dev("b", O_RDWR);
 	cr_assert_eq(th_shim_set(&itest_env, "%s hang=1\n",
-	    itest_dev_path("a")), 0);
+			 itest_dev_path("a")),
+	    0);
 	for (i = 0; i < 4; i++)
 		socks[i] = send_pr_in(a);
 	wait_calls(1);
@@ -328,7 +333,8 @@ Test(ours, hung_device_does_not_starve_others)
 	cr_expect_eq(itest_calls_on("a"), 1,
 	    "more than max-per-device commands ran on one device");
 	cr_assert_eq(th_shim_set(&itest_env, "%s status=0\n",
-	    itest_dev_path("a")), 0);
+			 itest_dev_path("a")),
+	    0);
 	for (i = 0; i < 4; i++) {
 		cr_assert_eq(client_read_reply(socks[i], &r), 0);
 		itest_expect(&r, PRH_STATUS_GOOD, -1, 0, 0);
@@ -344,14 +350,16 @@ Test(ours, sigterm_waits_for_command_in_flight)
 	itest_start(TH_OURS, NULL);
 	a = itest_dev("a", O_RDWR);
 	cr_assert_eq(th_shim_set(&itest_env, "%s hang=1\n",
-	    itest_dev_path("a")), 0);
+			 itest_dev_path("a")),
+	    0);
 	sock = send_pr_in(a);
 	wait_calls(1);
 	cr_assert_eq(kill(itest_env.pid, SIGTERM), 0);
 	rc = th_wait_notify(&itest_env, "STOPPING=1", TH_TIMEOUT_MS);
 	cr_assert_eq(rc, 0, "no STOPPING=1: %s", strerror(-rc));
 	cr_assert_eq(th_shim_set(&itest_env, "%s status=0x18\n",
-	    itest_dev_path("a")), 0);
+			 itest_dev_path("a")),
+	    0);
 	cr_assert_eq(client_read_reply(sock, &r), 0, "answer lost");
 	itest_expect(&r, PRH_STATUS_RESERVATION_CONFLICT, -1, 0, 0);
 	rc = th_wait_exit(&itest_env, TH_TIMEOUT_MS, &st);
@@ -363,7 +371,9 @@ Test(ours, sigterm_waits_for_command_in_flight)
 Test(ours, full_queue_parks_connections)
 {
 	static const char *const args[] = {
-		"--threads=1", "--queue-max=2", NULL,
+		"--threads=1",
+		"--queue-max=2",
+		NULL,
 	};
 	struct client_reply r;
 	char name[16];
@@ -409,8 +419,7 @@ ITEST_BOTH(quiet_suppresses_messages)
 	itest_expect_ioerr(&r);
 	err = th_stderr(&itest_env);
 	cr_assert_not_null(err);
-	cr_expect(strstr(err, "No file descriptor") == NULL, "stderr: %s",
-	    err);
+	cr_expect(strstr(err, "No file descriptor") == NULL, "stderr: %s", err);
 	free(err);
 }
 

@@ -35,19 +35,20 @@
 #include "prh/protocol.h"
 #include "harness.h"
 
-#define PM_TIMEOUT_MS		TH_TIMEOUT_MS
-#define PM_SOCKET_ACTIVATE	"/usr/bin/systemd-socket-activate"
-#define PM_CAP_RAWIO		"0000000000020000"
-#define PM_CAP_NONE		"0000000000000000"
+#define PM_TIMEOUT_MS	   TH_TIMEOUT_MS
+#define PM_SOCKET_ACTIVATE "/usr/bin/systemd-socket-activate"
+#define PM_CAP_RAWIO	   "0000000000020000"
+#define PM_CAP_NONE	   "0000000000000000"
 
-static struct th_env pm_env;	/* the test's helper */
-static struct th_env pm_env2;	/* a second helper, when needed */
-static pid_t pm_daemon;		/* a -d daemon to kill at the end */
+static struct th_env pm_env;  /* the test's helper */
+static struct th_env pm_env2; /* a second helper, when needed */
+static pid_t pm_daemon;	      /* a -d daemon to kill at the end */
 
 extern char **environ;
 
 /* Suite teardown: stop helpers and daemons, remove temp dirs. */
-static void pm_fini(void)
+static void
+pm_fini(void)
 {
 	if (pm_daemon > 0)
 		kill(pm_daemon, SIGKILL);
@@ -59,7 +60,8 @@ static void pm_fini(void)
 TestSuite(pm, .fini = pm_fini, .timeout = 30);
 
 /* Make the env, skipping when our helper or the shim is not built. */
-static void pm_prepare(struct th_env *e)
+static void
+pm_prepare(struct th_env *e)
 {
 	const char *why;
 
@@ -69,14 +71,16 @@ static void pm_prepare(struct th_env *e)
 }
 
 /* Skip unless root (ids and capabilities can only be changed as root). */
-static void pm_need_root(void)
+static void
+pm_need_root(void)
 {
 	if (geteuid() != 0)
 		cr_skip_test("needs root to change ids and capabilities");
 }
 
 /* Start the helper with args and wait until it serves. */
-static void pm_start(struct th_env *e, const char *const *args)
+static void
+pm_start(struct th_env *e, const char *const *args)
 {
 	int rc;
 
@@ -87,7 +91,8 @@ static void pm_start(struct th_env *e, const char *const *args)
 }
 
 /* Value of key in /proc/pid/status (static buffer), "" if missing. */
-static const char *pm_proc_status(pid_t pid, const char *key)
+static const char *
+pm_proc_status(pid_t pid, const char *key)
 {
 	static char val[256];
 	char path[64], *text, *p, *end;
@@ -97,8 +102,8 @@ static const char *pm_proc_status(pid_t pid, const char *key)
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
 	text = th_read_file(path, NULL);
 	cr_assert_not_null(text);
-	for (p = text; p != NULL && *p != '\0'; p = strchr(p, '\n'),
-	    p = p != NULL ? p + 1 : NULL) {
+	for (p = text; p != NULL && *p != '\0';
+	     p = strchr(p, '\n'), p = p != NULL ? p + 1 : NULL) {
 		if (strncmp(p, key, klen) == 0 && p[klen] == ':') {
 			p += klen + 1;
 			while (*p == ' ' || *p == '\t')
@@ -114,7 +119,8 @@ static const char *pm_proc_status(pid_t pid, const char *key)
 }
 
 /* Connect with the handshake, asserting success. */
-static int pm_conn(struct th_env *e)
+static int
+pm_conn(struct th_env *e)
 {
 	int s = th_connect(e);
 
@@ -124,7 +130,8 @@ static int pm_conn(struct th_env *e)
 
 /* One PR IN READ KEYS on a fresh regular file; returns the reply status.
  * Without a shim rule the helper answers CHECK CONDITION (ENOTTY). */
-static uint32_t pm_command(int sock, struct th_env *e, const char *name)
+static uint32_t
+pm_command(int sock, struct th_env *e, const char *name)
 {
 	struct client_reply r;
 	uint8_t cdb[PRH_CDB_LEN];
@@ -140,7 +147,8 @@ static uint32_t pm_command(int sock, struct th_env *e, const char *name)
 }
 
 /* Connect, run one command, disconnect: the helper serves. */
-static void pm_expect_serves(struct th_env *e)
+static void
+pm_expect_serves(struct th_env *e)
 {
 	int s = pm_conn(e);
 
@@ -149,17 +157,21 @@ static void pm_expect_serves(struct th_env *e)
 }
 
 /* SIGTERM and expect exit status 0. */
-static void pm_expect_clean_exit(struct th_env *e)
+static void
+pm_expect_clean_exit(struct th_env *e)
 {
 	int st = -1, rc = th_stop(e, SIGTERM, PM_TIMEOUT_MS, &st);
 
 	cr_assert_eq(rc, 0, "helper did not exit: %s", strerror(-rc));
-	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status 0x%x, "
-	    "stderr: %s", st, th_stderr(e));
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "status 0x%x, "
+	    "stderr: %s",
+	    st, th_stderr(e));
 }
 
 /* Run the helper to completion; returns its exit code. */
-static int pm_run(struct th_env *e, const char *const *args, unsigned flags)
+static int
+pm_run(struct th_env *e, const char *const *args, unsigned flags)
 {
 	int st = -1, rc;
 
@@ -171,7 +183,8 @@ static int pm_run(struct th_env *e, const char *const *args, unsigned flags)
 
 /* Wait for a STATUS= line on the env's notify socket (the harness has
  * opened it); the text after "STATUS=" goes into out. */
-static int pm_wait_status(struct th_env *e, char *out, size_t len)
+static int
+pm_wait_status(struct th_env *e, char *out, size_t len)
 {
 	struct pollfd pfd = { .fd = e->notify_fd, .events = POLLIN };
 	char buf[4096], *line, *save = NULL;
@@ -183,7 +196,7 @@ static int pm_wait_status(struct th_env *e, char *out, size_t len)
 		while ((n = recv(e->notify_fd, buf, sizeof(buf) - 1, 0)) > 0) {
 			buf[n] = '\0';
 			for (line = strtok_r(buf, "\n", &save); line != NULL;
-			    line = strtok_r(NULL, "\n", &save)) {
+			     line = strtok_r(NULL, "\n", &save)) {
 				if (strncmp(line, "STATUS=", 7) == 0) {
 					snprintf(out, len, "%s", line + 7);
 					return 0;
@@ -249,43 +262,47 @@ Test(pm, invalid_user_and_group)
 
 	pm_prepare(&pm_env);
 	cr_expect_eq(pm_run(&pm_env, u, 0), 1);
-	cr_expect_eq(th_wait_stderr(&pm_env,
-	    "invalid user 'no-such-user-prh'", 0), 0);
+	cr_expect_eq(th_wait_stderr(&pm_env, "invalid user 'no-such-user-prh'",
+			 0),
+	    0);
 	cr_expect_eq(pm_run(&pm_env, g, 0), 1);
 	cr_expect_eq(th_wait_stderr(&pm_env,
-	    "invalid group 'no-such-group-prh'", 0), 0);
+			 "invalid group 'no-such-group-prh'", 0),
+	    0);
 }
 
 /* --- own fork: fd 3, ids ------------------------------------------------ */
 
 /* How pm_spawn starts a helper. */
 struct pm_spawn_opts {
-	const char *const *argv;	/* full argv, argv[0] the program */
-	int	listen_fds[2];		/* to pass as fds 3, 4 (-1: none) */
-	bool	set_listen_env;		/* LISTEN_PID/LISTEN_FDS for the child */
-	uid_t	uid;			/* run as this uid/gid if != 0 */
-	const char *const *env;		/* extra "K=V" (NULL-terminated) */
-	const char *dev_log;		/* socket to show as /dev/log, or NULL */
+	const char *const *argv; /* full argv, argv[0] the program */
+	int listen_fds[2];	 /* to pass as fds 3, 4 (-1: none) */
+	bool set_listen_env;	 /* LISTEN_PID/LISTEN_FDS for the child */
+	uid_t uid;		 /* run as this uid/gid if != 0 */
+	const char *const *env;	 /* extra "K=V" (NULL-terminated) */
+	const char *dev_log;	 /* socket to show as /dev/log, or NULL */
 };
 
 /* Create the datagram socket at e->notify, as the harness does. */
-static void pm_notify_open(struct th_env *e)
+static void
+pm_notify_open(struct th_env *e)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 
 	cr_assert_lt(strlen(e->notify), sizeof(sun.sun_path));
 	memcpy(sun.sun_path, e->notify, strlen(e->notify));
 	unlink(e->notify);
-	e->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC |
-	    SOCK_NONBLOCK, 0);
+	e->notify_fd = socket(AF_UNIX,
+	    SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	cr_assert_geq(e->notify_fd, 0);
-	cr_assert_eq(bind(e->notify_fd, (struct sockaddr *)&sun,
-	    sizeof(sun)), 0);
+	cr_assert_eq(bind(e->notify_fd, (struct sockaddr *)&sun, sizeof(sun)),
+	    0);
 	chmod(e->notify, 0666);
 }
 
 /* Create an empty regular file at path (a bind mount target). */
-static int pm_touch(const char *path)
+static int
+pm_touch(const char *path)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
 
@@ -304,7 +321,8 @@ static int pm_touch(const char *path)
  * through an fd on the /dev directory opened before the tmpfs hides it.
  * 0 or -errno.
  */
-static int pm_private_dev_log(const char *sock)
+static int
+pm_private_dev_log(const char *sock)
 {
 	char src[64];
 	int old;
@@ -313,8 +331,9 @@ static int pm_private_dev_log(const char *sock)
 	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return -errno;
 	old = open("/dev", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (old < 0 || mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC,
-	    "mode=0755") < 0)
+	if (old < 0 ||
+	    mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC,
+		"mode=0755") < 0)
 		return -errno;
 	if (pm_touch("/dev/null") < 0 || pm_touch("/dev/log") < 0)
 		return -errno;
@@ -327,7 +346,8 @@ static int pm_private_dev_log(const char *sock)
 }
 
 /* In the child: stdio, fds 3.., environment, ids; then exec. */
-static void pm_child(struct th_env *e, const struct pm_spawn_opts *o)
+static void
+pm_child(struct th_env *e, const struct pm_spawn_opts *o)
 {
 	char env[PATH_MAX + 32];
 	int n = 0, fd;
@@ -361,9 +381,9 @@ static void pm_child(struct th_env *e, const struct pm_spawn_opts *o)
 		snprintf(env, sizeof(env), "%d", (int)getpid());
 		setenv("LISTEN_PID", env, 1);
 	}
-	if (o->uid != 0 && (setgroups(0, NULL) < 0 ||
-	    setresgid(o->uid, o->uid, o->uid) < 0 ||
-	    setresuid(o->uid, o->uid, o->uid) < 0))
+	if (o->uid != 0 &&
+	    (setgroups(0, NULL) < 0 || setresgid(o->uid, o->uid, o->uid) < 0 ||
+		setresuid(o->uid, o->uid, o->uid) < 0))
 		_exit(126);
 	signal(SIGPIPE, SIG_DFL);
 	execve(o->argv[0], (char *const *)o->argv, environ);
@@ -371,7 +391,8 @@ static void pm_child(struct th_env *e, const struct pm_spawn_opts *o)
 }
 
 /* Fork a helper as o says; the harness's waits then apply to it. */
-static void pm_spawn(struct th_env *e, const struct pm_spawn_opts *o)
+static void
+pm_spawn(struct th_env *e, const struct pm_spawn_opts *o)
 {
 	pm_notify_open(e);
 	e->pid = fork();
@@ -383,7 +404,8 @@ static void pm_spawn(struct th_env *e, const struct pm_spawn_opts *o)
 }
 
 /* A listening socket bound at path. */
-static int pm_listen_at(const char *path)
+static int
+pm_listen_at(const char *path)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -397,7 +419,8 @@ static int pm_listen_at(const char *path)
 }
 
 /* Wait for the helper to exit; returns its exit code. */
-static int pm_exit_code(struct th_env *e)
+static int
+pm_exit_code(struct th_env *e)
 {
 	int st = -1, rc = th_wait_exit(e, PM_TIMEOUT_MS, &st);
 
@@ -409,8 +432,9 @@ static int pm_exit_code(struct th_env *e)
 Test(pm, unprivileged_start_warns_and_serves)
 {
 	const char *argv[] = { th_helper_path(TH_OURS), "-k", NULL, NULL };
-	struct pm_spawn_opts o = { .argv = argv, .listen_fds = { -1, -1 },
-	    .uid = 65534 };
+	struct pm_spawn_opts o = { .argv = argv,
+		.listen_fds = { -1, -1 },
+		.uid = 65534 };
 	int rc;
 
 	pm_need_root();
@@ -421,7 +445,8 @@ Test(pm, unprivileged_start_warns_and_serves)
 	rc = th_wait_ready(&pm_env, PM_TIMEOUT_MS);
 	cr_assert_eq(rc, 0, "%s: %s", strerror(-rc), th_stderr(&pm_env));
 	cr_expect_eq(th_wait_stderr(&pm_env, "CAP_SYS_RAWIO is not available",
-	    0), 0, "stderr: %s", th_stderr(&pm_env));
+			 0),
+	    0, "stderr: %s", th_stderr(&pm_env));
 	cr_expect_str_eq(pm_proc_status(pm_env.pid, "CapEff"), PM_CAP_NONE);
 	pm_expect_serves(&pm_env);
 	pm_expect_clean_exit(&pm_env);
@@ -431,9 +456,10 @@ Test(pm, unprivileged_start_warns_and_serves)
 Test(pm, unprivileged_user_change_refused)
 {
 	const char *argv[] = { th_helper_path(TH_OURS), "-k", NULL, "-u", "0",
-	    NULL };
-	struct pm_spawn_opts o = { .argv = argv, .listen_fds = { -1, -1 },
-	    .uid = 65534 };
+		NULL };
+	struct pm_spawn_opts o = { .argv = argv,
+		.listen_fds = { -1, -1 },
+		.uid = 65534 };
 
 	pm_need_root();
 	pm_prepare(&pm_env);
@@ -441,15 +467,16 @@ Test(pm, unprivileged_user_change_refused)
 	cr_assert_eq(chown(pm_env.dir, 65534, 65534), 0);
 	pm_spawn(&pm_env, &o);
 	cr_expect_eq(pm_exit_code(&pm_env), 1);
-	cr_expect_eq(th_wait_stderr(&pm_env, "Failed to drop privileges", 0),
-	    0, "stderr: %s", th_stderr(&pm_env));
+	cr_expect_eq(th_wait_stderr(&pm_env, "Failed to drop privileges", 0), 0,
+	    "stderr: %s", th_stderr(&pm_env));
 	cr_expect_neq(access(pm_env.sock, F_OK), 0, "socket left behind");
 }
 
 /* --- -d and the pid file ------------------------------------------------ */
 
 /* Read the pid in a pid file. */
-static pid_t pm_read_pidfile(const char *path)
+static pid_t
+pm_read_pidfile(const char *path)
 {
 	char *text = th_read_file(path, NULL);
 	int pid = 0;
@@ -462,7 +489,8 @@ static pid_t pm_read_pidfile(const char *path)
 
 /* Stop the -d daemon (pm_daemon) with SIGTERM, wait (bounded) for it to
  * exit, and check that it removed its pid file. */
-static void pm_stop_daemon(const char *pidfile)
+static void
+pm_stop_daemon(const char *pidfile)
 {
 	struct pollfd pfd = { .events = POLLIN };
 
@@ -529,9 +557,11 @@ Test(pm, pidfile_locked_second_instance_refused)
 	cr_expect_eq(pm_read_pidfile(pidfile), pm_env.pid);
 	/* Another socket path, the same pid file. */
 	cr_expect_eq(pm_run(&pm_env2, args, 0), 1);
-	cr_expect_eq(th_wait_stderr(&pm_env2, "Cannot lock pid file: "
-	    "Resource temporarily unavailable", 0), 0, "stderr: %s",
-	    th_stderr(&pm_env2));
+	cr_expect_eq(th_wait_stderr(&pm_env2,
+			 "Cannot lock pid file: "
+			 "Resource temporarily unavailable",
+			 0),
+	    0, "stderr: %s", th_stderr(&pm_env2));
 	cr_expect_neq(access(pm_env2.sock, F_OK), 0, "socket left behind");
 	cr_expect_eq(pm_read_pidfile(pidfile), pm_env.pid);
 	pm_expect_clean_exit(&pm_env);
@@ -571,9 +601,11 @@ Test(pm, activation_two_fds_refused)
 	o.listen_fds[1] = pm_listen_at(second);
 	pm_spawn(&pm_env, &o);
 	cr_expect_eq(pm_exit_code(&pm_env), 1);
-	cr_expect_eq(th_wait_stderr(&pm_env, "does not support socket "
-	    "activation with LISTEN_FDS > 1", 0), 0, "stderr: %s",
-	    th_stderr(&pm_env));
+	cr_expect_eq(th_wait_stderr(&pm_env,
+			 "does not support socket "
+			 "activation with LISTEN_FDS > 1",
+			 0),
+	    0, "stderr: %s", th_stderr(&pm_env));
 }
 
 Test(pm, activation_with_socket_option_refused)
@@ -589,16 +621,18 @@ Test(pm, activation_with_socket_option_refused)
 	o.listen_fds[1] = -1;
 	pm_spawn(&pm_env, &o);
 	cr_expect_eq(pm_exit_code(&pm_env), 1);
-	cr_expect_eq(th_wait_stderr(&pm_env, "Unix socket can't be set when "
-	    "using socket activation", 0), 0, "stderr: %s",
-	    th_stderr(&pm_env));
+	cr_expect_eq(th_wait_stderr(&pm_env,
+			 "Unix socket can't be set when "
+			 "using socket activation",
+			 0),
+	    0, "stderr: %s", th_stderr(&pm_env));
 	cr_expect_neq(access(other, F_OK), 0);
 }
 
 Test(pm, foreign_listen_pid_ignored)
 {
 	static const char *const env[] = { "LISTEN_PID=1", "LISTEN_FDS=1",
-	    NULL };
+		NULL };
 
 	pm_prepare(&pm_env);
 	pm_env.extra_env = env;
@@ -610,7 +644,8 @@ Test(pm, foreign_listen_pid_ignored)
 
 /* Connect to path once it accepts; the first connection makes
  * systemd-socket-activate start the helper. */
-static int pm_connect_when_listening(struct th_env *e)
+static int
+pm_connect_when_listening(struct th_env *e)
 {
 	struct pollfd pfd = { .fd = e->pidfd, .events = POLLIN };
 
@@ -633,7 +668,7 @@ Test(pm, activation_under_systemd_socket_activate)
 {
 	char notify[PATH_MAX + 32];
 	const char *argv[] = { PM_SOCKET_ACTIVATE, "-l", NULL, "-E", notify,
-	    th_helper_path(TH_OURS), NULL };
+		th_helper_path(TH_OURS), NULL };
 	struct pm_spawn_opts o = { .argv = argv, .listen_fds = { -1, -1 } };
 	int s;
 
@@ -645,8 +680,7 @@ Test(pm, activation_under_systemd_socket_activate)
 	pm_spawn(&pm_env, &o);
 	s = pm_connect_when_listening(&pm_env);
 	cr_expect_eq(th_wait_notify(&pm_env, "READY=1", PM_TIMEOUT_MS), 0);
-	cr_expect_eq(pm_command(s, &pm_env, "lun"),
-	    PRH_STATUS_CHECK_CONDITION);
+	cr_expect_eq(pm_command(s, &pm_env, "lun"), PRH_STATUS_CHECK_CONDITION);
 	close(s);
 	pm_expect_serves(&pm_env);
 	pm_expect_clean_exit(&pm_env);
@@ -661,7 +695,7 @@ Test(pm, notify_ready_status_stopping)
 	char status[256];
 	int st = -1;
 
-	pm_start(&pm_env, NULL);	/* waited for READY=1 */
+	pm_start(&pm_env, NULL); /* waited for READY=1 */
 	cr_assert_eq(pm_wait_status(&pm_env, status, sizeof(status)), 0);
 	cr_expect_not_null(strstr(status, "Serving: 0 connections"),
 	    "STATUS=%s", status);
@@ -676,13 +710,13 @@ Test(pm, full_notify_queue_does_not_block)
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	int fill, st = -1, sent = 0;
 
-	pm_start(&pm_env, NULL);	/* waited for READY=1 */
+	pm_start(&pm_env, NULL); /* waited for READY=1 */
 	/* Fill the service manager's queue: nobody reads it from now on. */
 	memcpy(sun.sun_path, pm_env.notify, strlen(pm_env.notify));
 	fill = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	cr_assert_geq(fill, 0);
 	while (sendto(fill, "X=1", 3, MSG_DONTWAIT, (struct sockaddr *)&sun,
-	    sizeof(sun)) == 3)
+		   sizeof(sun)) == 3)
 		sent++;
 	cr_assert(errno == EAGAIN || errno == EWOULDBLOCK, "%s",
 	    strerror(errno));
@@ -742,7 +776,8 @@ Test(pm, sigterm_answers_command_in_flight)
 /* --- logging ------------------------------------------------------------ */
 
 /* Send a CDB without an fd: the helper logs and closes. */
-static void pm_send_no_fd(struct th_env *e)
+static void
+pm_send_no_fd(struct th_env *e)
 {
 	uint8_t cdb[PRH_CDB_LEN];
 	int s = pm_conn(e);
@@ -759,8 +794,10 @@ Test(pm, connection_messages_name_the_peer)
 
 	pm_start(&pm_env, NULL);
 	pm_send_no_fd(&pm_env);
-	snprintf(want, sizeof(want), "qemu-pr-helper: [pid %d uid %d] No file "
-	    "descriptor in request.\n", (int)getpid(), (int)geteuid());
+	snprintf(want, sizeof(want),
+	    "qemu-pr-helper: [pid %d uid %d] No file "
+	    "descriptor in request.\n",
+	    (int)getpid(), (int)geteuid());
 	cr_expect_eq(th_wait_stderr(&pm_env, want, PM_TIMEOUT_MS), 0,
 	    "stderr: %s", th_stderr(&pm_env));
 }
@@ -782,8 +819,10 @@ Test(pm, journal_priority_prefixes)
 	cr_expect_eq(th_wait_stderr(&pm_env, "<6>listening on ", 0), 0,
 	    "stderr: %s", th_stderr(&pm_env));
 	pm_send_no_fd(&pm_env);
-	snprintf(want, sizeof(want), "<4>[pid %d uid %d] No file descriptor "
-	    "in request.\n", (int)getpid(), (int)geteuid());
+	snprintf(want, sizeof(want),
+	    "<4>[pid %d uid %d] No file descriptor "
+	    "in request.\n",
+	    (int)getpid(), (int)geteuid());
 	cr_expect_eq(th_wait_stderr(&pm_env, want, PM_TIMEOUT_MS), 0,
 	    "stderr: %s", th_stderr(&pm_env));
 	cr_expect_null(strstr(th_stderr(&pm_env), "qemu-pr-helper: "));
@@ -798,16 +837,18 @@ Test(pm, journal_stream_of_another_file_ignored)
 	pm_env.extra_env = env;
 	cr_assert_eq(th_start(&pm_env, args), 0);
 	cr_expect_eq(th_wait_stderr(&pm_env, "qemu-pr-helper: listening on ",
-	    0), 0, "stderr: %s", th_stderr(&pm_env));
+			 0),
+	    0, "stderr: %s", th_stderr(&pm_env));
 }
 
 /* Start from an empty stderr, ask for a summary and return its line
  * (malloc'ed), or NULL if none came. */
-static char *pm_summary(struct th_env *e)
+static char *
+pm_summary(struct th_env *e)
 {
 	char *text, *line, *end;
 
-	cr_assert_eq(truncate(e->err, 0), 0);	/* the helper appends */
+	cr_assert_eq(truncate(e->err, 0), 0); /* the helper appends */
 	cr_assert_eq(kill(e->pid, SIGUSR1), 0);
 	/* The line is written with one write(2): it is whole once seen. */
 	if (th_wait_stderr(e, "summary:", PM_TIMEOUT_MS) < 0)
@@ -826,7 +867,8 @@ static char *pm_summary(struct th_env *e)
  * every worker back asleep.  The worker sends a reply before it hands the
  * command back to the loop, so a summary taken just after the reply can
  * still count it in flight.  The last line (malloc'ed). */
-static char *pm_summary_settled(struct th_env *e)
+static char *
+pm_summary_settled(struct th_env *e)
 {
 	char *line = NULL;
 	const char *w;
@@ -853,18 +895,17 @@ Test(pm, sigusr1_logs_summary)
 	pm_expect_serves(&pm_env);
 	line = pm_summary_settled(&pm_env);
 	cr_expect_not_null(strstr(line, "accepted=1"), "%s", line);
-	cr_expect_not_null(strstr(line, "answered=1 in_flight=0 "), "%s",
-	    line);
+	cr_expect_not_null(strstr(line, "answered=1 in_flight=0 "), "%s", line);
 	cr_expect_not_null(strstr(line, "PR_IN good=0 check=1"), "%s", line);
-	cr_expect_not_null(strstr(line, " devices=0 completed=1;"), "%s",
-	    line);
+	cr_expect_not_null(strstr(line, " devices=0 completed=1;"), "%s", line);
 	cr_expect_not_null(strstr(line, "; workers=32 idle=32 "), "%s", line);
 	free(line);
 	pm_expect_clean_exit(&pm_env);
 }
 
 /* Send a PR IN on dev over a new connection; the socket. */
-static int pm_send_pr_in(struct th_env *e, int dev)
+static int
+pm_send_pr_in(struct th_env *e, int dev)
 {
 	uint8_t cdb[PRH_CDB_LEN];
 	int s = pm_conn(e);
@@ -894,9 +935,10 @@ Test(pm, sigusr1_summary_lists_busy_devices)
 	    major(nst.st_rdev), minor(nst.st_rdev));
 	snprintf(want_file, sizeof(want_file), " [file 0x%llx run=1 wait=0]",
 	    (unsigned long long)((1ull << 63) ^ ((uint64_t)fst.st_dev << 40) ^
-	    (uint64_t)fst.st_ino));
+		(uint64_t)fst.st_ino));
 	cr_assert_eq(th_shim_set(&pm_env, "/dev/null hang=1\n%s hang=1\n",
-	    path), 0);
+			 path),
+	    0);
 	s[0] = pm_send_pr_in(&pm_env, null);
 	s[1] = pm_send_pr_in(&pm_env, null);
 	s[2] = pm_send_pr_in(&pm_env, dev);
@@ -910,8 +952,8 @@ Test(pm, sigusr1_summary_lists_busy_devices)
 			break;
 	}
 	/* /dev/null: one running, one waiting, so it is listed first. */
-	cr_expect_not_null(strstr(line, " running=2 queued=1 devices=2"),
-	    "%s", line);
+	cr_expect_not_null(strstr(line, " running=2 queued=1 devices=2"), "%s",
+	    line);
 	cr_expect_not_null(strstr(line, want_dev), "want%s: %s", want_dev,
 	    line);
 	cr_expect_not_null(strstr(line, want_file), "want%s: %s", want_file,
@@ -926,8 +968,7 @@ Test(pm, sigusr1_summary_lists_busy_devices)
 		close(s[i]);
 	}
 	line = pm_summary_settled(&pm_env);
-	cr_expect_not_null(strstr(line, " devices=0 completed=3;"), "%s",
-	    line);
+	cr_expect_not_null(strstr(line, " devices=0 completed=3;"), "%s", line);
 	free(line);
 	close(null);
 	close(dev);
@@ -936,8 +977,8 @@ Test(pm, sigusr1_summary_lists_busy_devices)
 
 /* Wait (bounded) for a datagram on fd containing needle; it goes into
  * buf.  0, or -ETIMEDOUT. */
-static int pm_wait_datagram(int fd, const char *needle, char *buf,
-    size_t len)
+static int
+pm_wait_datagram(int fd, const char *needle, char *buf, size_t len)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	ssize_t n;
@@ -959,13 +1000,14 @@ Test(pm, daemon_logs_to_syslog)
 	char pidfile[PATH_MAX + 8], logsock[PATH_MAX + 8], msg[2048];
 	char want[128], ident[64];
 	const char *argv[] = { th_helper_path(TH_OURS), "-d", "-f", pidfile,
-	    "-k", NULL, NULL };
-	struct pm_spawn_opts o = { .argv = argv, .listen_fds = { -1, -1 },
-	    .dev_log = logsock };
+		"-k", NULL, NULL };
+	struct pm_spawn_opts o = { .argv = argv,
+		.listen_fds = { -1, -1 },
+		.dev_log = logsock };
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	int lfd;
 
-	pm_need_root();		/* mount namespace */
+	pm_need_root(); /* mount namespace */
 	pm_prepare(&pm_env);
 	argv[5] = pm_env.sock;
 	snprintf(pidfile, sizeof(pidfile), "%s/pid", pm_env.dir);
@@ -985,16 +1027,18 @@ Test(pm, daemon_logs_to_syslog)
 	cr_assert_gt(pm_daemon, 0);
 
 	pm_send_no_fd(&pm_env);
-	snprintf(want, sizeof(want), "[pid %d uid %d] No file descriptor in "
-	    "request.", (int)getpid(), (int)geteuid());
+	snprintf(want, sizeof(want),
+	    "[pid %d uid %d] No file descriptor in "
+	    "request.",
+	    (int)getpid(), (int)geteuid());
 	cr_assert_eq(pm_wait_datagram(lfd, want, msg, sizeof(msg)), 0,
 	    "no syslog datagram with \"%s\"", want);
 	/* <PRI>: LOG_DAEMON | LOG_WARNING; then "TIMESTAMP ident[pid]: ". */
 	snprintf(ident, sizeof(ident), " qemu-pr-helper[%d]: ", (int)pm_daemon);
 	cr_expect_eq(strncmp(msg, "<28>", 4), 0, "%s", msg);
 	cr_expect_not_null(strstr(msg, ident), "%s", msg);
-	cr_expect_eq(strcmp(strstr(msg, ident) + strlen(ident), want), 0,
-	    "%s", msg);
+	cr_expect_eq(strcmp(strstr(msg, ident) + strlen(ident), want), 0, "%s",
+	    msg);
 
 	pm_stop_daemon(pidfile);
 	close(lfd);
@@ -1013,8 +1057,8 @@ Test(pm, trace_enable_pattern_to_file)
 	snprintf(opt, sizeof(opt), "file=%s", file);
 	cr_assert_eq(th_start(&pm_env, args), 0);
 	pm_expect_serves(&pm_env);
-	cr_assert_eq(th_wait_file_contains(file, " prh_reply ",
-	    PM_TIMEOUT_MS), 0);
+	cr_assert_eq(th_wait_file_contains(file, " prh_reply ", PM_TIMEOUT_MS),
+	    0);
 	text = th_read_file(file, NULL);
 	cr_assert_not_null(text);
 	cr_expect_not_null(strstr(text, " prh_request "), "%s", text);
@@ -1034,8 +1078,7 @@ Test(pm, trace_to_stderr)
 	pm_start(&pm_env, args);
 	pm_expect_serves(&pm_env);
 	snprintf(want, sizeof(want), "peer_pid=%d", (int)getpid());
-	cr_expect_eq(th_wait_stderr(&pm_env, " prh_close ", PM_TIMEOUT_MS),
-	    0);
+	cr_expect_eq(th_wait_stderr(&pm_env, " prh_close ", PM_TIMEOUT_MS), 0);
 	cr_expect_not_null(strstr(th_stderr(&pm_env), " prh_accept "));
 	cr_expect_not_null(strstr(th_stderr(&pm_env), want));
 }
@@ -1068,20 +1111,25 @@ Test(pm, trace_sgio_done_shows_host_and_driver_status)
 	dev = th_make_dev(&pm_env, "lun", O_RDWR, path, sizeof(path));
 	cr_assert_geq(dev, 0);
 	/* DID_ERROR with DRIVER_SENSE: answered ABORTED COMMAND. */
-	cr_assert_eq(th_shim_set(&pm_env, "%s host=0x07 driver=0x08 "
-	    "status=0x02\n", path), 0);
+	cr_assert_eq(th_shim_set(&pm_env,
+			 "%s host=0x07 driver=0x08 "
+			 "status=0x02\n",
+			 path),
+	    0);
 	s = pm_conn(&pm_env);
 	client_cdb_pr_in(cdb, 0, 8192);
 	cr_assert_eq(client_command(s, cdb, dev, NULL, 0, &r), 0);
 	cr_expect_eq(r.status, PRH_STATUS_CHECK_CONDITION);
-	cr_assert_eq(th_wait_stderr(&pm_env, " prh_sgio_done ",
-	    PM_TIMEOUT_MS), 0);
+	cr_assert_eq(th_wait_stderr(&pm_env, " prh_sgio_done ", PM_TIMEOUT_MS),
+	    0);
 	text = th_stderr(&pm_env);
 	cr_assert_not_null(text);
 	line = strstr(text, " prh_sgio_done ");
 	cr_assert_not_null(line);
-	cr_expect_not_null(strstr(line, " status=0x02 host=0x07 driver=0x08 "
-	    "sense=0b/00/06 size=0 duration_us="), "%s", line);
+	cr_expect_not_null(strstr(line,
+			       " status=0x02 host=0x07 driver=0x08 "
+			       "sense=0b/00/06 size=0 duration_us="),
+	    "%s", line);
 	free(text);
 	close(s);
 	close(dev);

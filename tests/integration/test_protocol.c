@@ -117,7 +117,8 @@ ITEST_BOTH(pr_out_rdwr_good)
 
 	itest_start(kind, NULL);
 	cr_assert_eq(th_shim_set(&itest_env, "%s status=0\n",
-	    itest_dev_path("lun")), 0);
+			 itest_dev_path("lun")),
+	    0);
 	sock = itest_conn();
 	dev = itest_dev("lun", O_RDWR);
 	itest_pr_out(sock, dev, &r);
@@ -326,7 +327,8 @@ ITEST_BOTH(sequential_requests)
 
 	itest_start(kind, NULL);
 	cr_assert_eq(th_shim_set(&itest_env, "%s status=0x18\n",
-	    itest_dev_path("a")), 0);
+			 itest_dev_path("a")),
+	    0);
 	sock = itest_conn();
 	a = itest_dev("a", O_RDWR);
 	b = itest_dev("b", O_RDWR);
@@ -344,7 +346,8 @@ ITEST_BOTH(pipelined_requests_in_order)
 
 	itest_start(kind, NULL);
 	cr_assert_eq(th_shim_set(&itest_env, "%s status=0x18\n",
-	    itest_dev_path("a")), 0);
+			 itest_dev_path("a")),
+	    0);
 	sock = itest_conn();
 	a = itest_dev("a", O_RDWR);
 	b = itest_dev("b", O_RDWR);
@@ -418,7 +421,8 @@ many_connections(int n)
 		socks[i] = itest_conn();
 	client_cdb_pr_in(cdb, 0, 8192);
 	for (i = 0; i < n; i++)
-		cr_assert_eq(client_send_request(socks[i], cdb, dev, NULL, 0), 0);
+		cr_assert_eq(client_send_request(socks[i], cdb, dev, NULL, 0),
+		    0);
 	for (i = 0; i < n; i++) {
 		if (client_read_reply(socks[i], &r) == 0 &&
 		    r.status == PRH_STATUS_CHECK_CONDITION)

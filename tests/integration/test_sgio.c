@@ -120,35 +120,42 @@ ITEST_BOTH(device_sense_verbatim)
 	pr_in_with(sock, dev, "status=2 driver=8 sense=72062a0500000000", &r);
 	cr_assert_eq(r.status, PRH_STATUS_CHECK_CONDITION);
 	cr_expect_eq(r.size, 0);
-	cr_expect_eq(memcmp(r.sense, want, sizeof(want)), 0, "descriptor sense");
+	cr_expect_eq(memcmp(r.sense, want, sizeof(want)), 0,
+	    "descriptor sense");
 	/* Fixed format, passed as the device wrote it (also 18+ bytes). */
 	th_sense_fixed(fixed, PRH_SK_UNIT_ATTENTION, 0x2a, 0x05);
 	fixed[20] = 0x5a;
-	pr_in_with(sock, dev, "status=2 sense=700006000000000a000000002a050000000000005a",
-	    &r);
+	pr_in_with(sock, dev,
+	    "status=2 sense=700006000000000a000000002a050000000000005a", &r);
 	cr_assert_eq(r.status, PRH_STATUS_CHECK_CONDITION);
 	cr_expect_eq(memcmp(r.sense, fixed, sizeof(fixed)), 0, "fixed sense");
 }
 
 /* One row of the mapping both helpers agree on. */
 struct map_case {
-	const char	*keys;		/* shim answer */
-	uint32_t	 status;	/* expected status */
-	int		 key;		/* sense key, -1: all-zero sense */
-	uint8_t		 asc, ascq;
+	const char *keys; /* shim answer */
+	uint32_t status;  /* expected status */
+	int key;	  /* sense key, -1: all-zero sense */
+	uint8_t asc, ascq;
 };
 
 static const struct map_case common_map[] = {
-	{ "errno=33", PRH_STATUS_TASK_SET_FULL, -1, 0, 0 },		/* EDOM */
-	{ "errno=52", PRH_STATUS_RESERVATION_CONFLICT, -1, 0, 0 },	/* EBADE */
-	{ "errno=22", PRH_STATUS_CHECK_CONDITION, 0x5, 0x24, 0x00 },	/* EINVAL */
-	{ "errno=121", PRH_STATUS_CHECK_CONDITION, 0x4, 0x44, 0x00 },	/* EREMOTEIO */
-	{ "errno=12", PRH_STATUS_CHECK_CONDITION, 0x4, 0x44, 0x00 },	/* ENOMEM */
-	{ "errno=61", PRH_STATUS_CHECK_CONDITION, 0x3, 0x11, 0x00 },	/* ENODATA */
-	{ "errno=123", PRH_STATUS_CHECK_CONDITION, 0x2, 0x3a, 0x00 },	/* ENOMEDIUM */
-	{ "errno=28", PRH_STATUS_CHECK_CONDITION, 0x7, 0x27, 0x07 },	/* ENOSPC */
-	{ "errno=5", PRH_STATUS_CHECK_CONDITION, 0xb, 0x00, 0x06 },	/* EIO */
-	{ "errno=1", PRH_STATUS_CHECK_CONDITION, 0xb, 0x00, 0x06 },	/* EPERM */
+	{ "errno=33", PRH_STATUS_TASK_SET_FULL, -1, 0, 0 },	   /* EDOM */
+	{ "errno=52", PRH_STATUS_RESERVATION_CONFLICT, -1, 0, 0 }, /* EBADE */
+	{ "errno=22", PRH_STATUS_CHECK_CONDITION, 0x5, 0x24,
+	    0x00 }, /* EINVAL */
+	{ "errno=121", PRH_STATUS_CHECK_CONDITION, 0x4, 0x44,
+	    0x00 }, /* EREMOTEIO */
+	{ "errno=12", PRH_STATUS_CHECK_CONDITION, 0x4, 0x44,
+	    0x00 }, /* ENOMEM */
+	{ "errno=61", PRH_STATUS_CHECK_CONDITION, 0x3, 0x11,
+	    0x00 }, /* ENODATA */
+	{ "errno=123", PRH_STATUS_CHECK_CONDITION, 0x2, 0x3a,
+	    0x00 }, /* ENOMEDIUM */
+	{ "errno=28", PRH_STATUS_CHECK_CONDITION, 0x7, 0x27,
+	    0x07 },						    /* ENOSPC */
+	{ "errno=5", PRH_STATUS_CHECK_CONDITION, 0xb, 0x00, 0x06 }, /* EIO */
+	{ "errno=1", PRH_STATUS_CHECK_CONDITION, 0xb, 0x00, 0x06 }, /* EPERM */
 	{ "host=1", PRH_STATUS_CHECK_CONDITION, 0xb, 0x05, 0x00 },
 	{ "host=2", PRH_STATUS_BUSY, -1, 0, 0 },
 	{ "host=3", PRH_STATUS_CHECK_CONDITION, 0xb, 0x2e, 0x02 },
@@ -204,7 +211,7 @@ ITEST_BOTH(sgio_header_pr_in)
 	answer("status=0");
 	client_cdb_pr_in(cdb, 0x01, 512);
 	for (i = 9; i < PRH_CDB_LEN; i++)
-		cdb[i] = (uint8_t)(0xc0 + i);	/* reserved bytes travel too */
+		cdb[i] = (uint8_t)(0xc0 + i); /* reserved bytes travel too */
 	cdb[2] = 0x5a;
 	cr_assert_eq(client_command(sock, cdb, dev, NULL, 0, &r), 0);
 	cr_assert_eq(r.status, PRH_STATUS_GOOD);
@@ -285,13 +292,13 @@ Test(qemu, client_fd_loses_nonblock)
 }
 
 static const struct map_case ours_host_map[] = {
-	{ "host=7", PRH_STATUS_CHECK_CONDITION, 0xb, 0x00, 0x06 },	/* ERROR */
-	{ "host=6", PRH_STATUS_CHECK_CONDITION, 0xb, 0x00, 0x06 },	/* PARITY */
+	{ "host=7", PRH_STATUS_CHECK_CONDITION, 0xb, 0x00, 0x06 }, /* ERROR */
+	{ "host=6", PRH_STATUS_CHECK_CONDITION, 0xb, 0x00, 0x06 }, /* PARITY */
 	{ "host=15", PRH_STATUS_CHECK_CONDITION, 0xb, 0x00, 0x06 },
 	{ "host=0x77", PRH_STATUS_CHECK_CONDITION, 0xb, 0x00, 0x06 },
-	{ "host=11", PRH_STATUS_BUSY, -1, 0, 0 },	/* SOFT_ERROR */
-	{ "host=12", PRH_STATUS_BUSY, -1, 0, 0 },	/* IMM_RETRY */
-	{ "host=13", PRH_STATUS_BUSY, -1, 0, 0 },	/* REQUEUE */
+	{ "host=11", PRH_STATUS_BUSY, -1, 0, 0 }, /* SOFT_ERROR */
+	{ "host=12", PRH_STATUS_BUSY, -1, 0, 0 }, /* IMM_RETRY */
+	{ "host=13", PRH_STATUS_BUSY, -1, 0, 0 }, /* REQUEUE */
 };
 
 static const struct map_case qemu_host_map[] = {

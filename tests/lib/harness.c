@@ -27,9 +27,9 @@
 #include "harness.h"
 #include "harness_int.h"
 
-#define TH_QEMU_HELPER	"/usr/bin/qemu-pr-helper"
-#define TH_MAX_ENV	256	/* environment entries passed to a helper */
-#define TH_MAX_ARGS	64	/* argv entries passed to a helper */
+#define TH_QEMU_HELPER "/usr/bin/qemu-pr-helper"
+#define TH_MAX_ENV     256 /* environment entries passed to a helper */
+#define TH_MAX_ARGS    64  /* argv entries passed to a helper */
 
 extern char **environ;
 
@@ -53,7 +53,7 @@ th_helper_path(enum th_kind kind)
 	if (kind == TH_QEMU)
 		return TH_QEMU_HELPER;
 	if (bin != NULL && bin[0] != '\0')
-		return bin;	/* e.g. a ThreadSanitizer build of the helper */
+		return bin; /* e.g. a ThreadSanitizer build of the helper */
 	snprintf(ours, sizeof(ours), "%s/qemu-pr-helper", th_builddir());
 	return ours;
 }
@@ -86,8 +86,9 @@ th_helper_usable(enum th_kind kind, const char **why)
 		return -ENOENT;
 	}
 	if (access(th_helper_path(kind), X_OK) != 0) {
-		*why = kind == TH_QEMU ? "QEMU's qemu-pr-helper is not installed" :
-		    "our qemu-pr-helper is not built";
+		*why = kind == TH_QEMU
+		    ? "QEMU's qemu-pr-helper is not installed"
+		    : "our qemu-pr-helper is not built";
 		return -ENOENT;
 	}
 	if (kind == TH_QEMU && geteuid() != 0) {
@@ -196,9 +197,15 @@ static bool
 th_env_overridden(const char *s)
 {
 	static const char *const keys[] = {
-		"LD_PRELOAD=", "PRH_SHIM_CTL=", "PRH_SHIM_LOG=",
-		"NOTIFY_SOCKET=", "LISTEN_FDS=", "LISTEN_PID=",
-		"LISTEN_FDNAMES=", "ASAN_OPTIONS=", NULL,
+		"LD_PRELOAD=",
+		"PRH_SHIM_CTL=",
+		"PRH_SHIM_LOG=",
+		"NOTIFY_SOCKET=",
+		"LISTEN_FDS=",
+		"LISTEN_PID=",
+		"LISTEN_FDNAMES=",
+		"ASAN_OPTIONS=",
+		NULL,
 	};
 	int i;
 
@@ -235,7 +242,8 @@ th_build_env(struct th_env *e, unsigned flags, char **envp,
 		envp[n++] = store[k++];
 	}
 	for (i = 0; e->extra_env != NULL && e->extra_env[i] != NULL &&
-	    n < TH_MAX_ENV - 1; i++)
+	     n < TH_MAX_ENV - 1;
+	     i++)
 		envp[n++] = (char *)e->extra_env[i];
 	envp[n] = NULL;
 	return 0;
@@ -255,8 +263,8 @@ th_notify_open(struct th_env *e)
 		return -ENAMETOOLONG;
 	memcpy(sun.sun_path, e->notify, strlen(e->notify));
 	unlink(e->notify);
-	e->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC |
-	    SOCK_NONBLOCK, 0);
+	e->notify_fd = socket(AF_UNIX,
+	    SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (e->notify_fd < 0)
 		return -errno;
 	if (bind(e->notify_fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
@@ -278,7 +286,7 @@ th_watch_sock_dir(struct th_env *e)
 		return -errno;
 	snprintf(dir, sizeof(dir), "%s", e->sock);
 	if (inotify_add_watch(e->ino_fd, dirname(dir),
-	    IN_CREATE | IN_MOVED_TO) < 0)
+		IN_CREATE | IN_MOVED_TO) < 0)
 		return -errno;
 	return 0;
 }
@@ -336,7 +344,7 @@ th_wrapper_args(char **argv, int max)
 		return 0;
 	snprintf(buf, sizeof(buf), "%s", w);
 	for (tok = strtok_r(buf, " \t", &save); tok != NULL && n < max;
-	    tok = strtok_r(NULL, " \t", &save))
+	     tok = strtok_r(NULL, " \t", &save))
 		argv[n++] = tok;
 	return n;
 }
@@ -393,7 +401,7 @@ th_notify_has(int fd, const char *msg)
 	while (!found && (n = recv(fd, buf, sizeof(buf) - 1, 0)) > 0) {
 		buf[n] = '\0';
 		for (line = strtok_r(buf, "\n", &save); line != NULL;
-		    line = strtok_r(NULL, "\n", &save))
+		     line = strtok_r(NULL, "\n", &save))
 			if (strcmp(line, msg) == 0)
 				found = true;
 	}
@@ -420,7 +428,8 @@ th_wait_notify(struct th_env *e, const char *msg, int timeout_ms)
 				continue;
 			return -errno;
 		}
-		if ((pfd[0].revents & POLLIN) && th_notify_has(e->notify_fd, msg))
+		if ((pfd[0].revents & POLLIN) &&
+		    th_notify_has(e->notify_fd, msg))
 			return 0;
 		if (e->pidfd >= 0 && (pfd[1].revents & POLLIN) &&
 		    !(pfd[0].revents & POLLIN))
@@ -434,7 +443,8 @@ th_wait_notify(struct th_env *e, const char *msg, int timeout_ms)
 static bool
 th_saw_sock_event(struct th_env *e)
 {
-	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	char buf[4096]
+	    __attribute__((aligned(__alignof__(struct inotify_event))));
 	const struct inotify_event *ev;
 	char tmp[PATH_MAX];
 	const char *base;
@@ -446,7 +456,7 @@ th_saw_sock_event(struct th_env *e)
 	base = basename(tmp);
 	while ((n = read(e->ino_fd, buf, sizeof(buf))) > 0) {
 		for (p = buf; p < buf + n;
-		    p += sizeof(struct inotify_event) + ev->len) {
+		     p += sizeof(struct inotify_event) + ev->len) {
 			ev = (const struct inotify_event *)p;
 			if (ev->len > 0 && strcmp(ev->name, base) == 0)
 				seen = true;
@@ -510,8 +520,11 @@ th_wait_socket(struct th_env *e, long long deadline)
 		pfd[1].fd = e->pidfd;
 		pfd[1].events = POLLIN;
 		/* bind() and listen() are two steps: retry in short waits. */
-		if (poll(pfd, 2, created && th_left(deadline) > TH_POLL_STEP_MS ?
-		    TH_POLL_STEP_MS : th_left(deadline)) < 0 && errno != EINTR)
+		if (poll(pfd, 2,
+			created && th_left(deadline) > TH_POLL_STEP_MS
+			    ? TH_POLL_STEP_MS
+			    : th_left(deadline)) < 0 &&
+		    errno != EINTR)
 			return -errno;
 		if (pfd[1].revents & POLLIN)
 			return -ECHILD;

@@ -31,16 +31,16 @@
 
 /* Which helper binary a test runs. */
 enum th_kind {
-	TH_OURS,	/* $PRH_TOP_BUILDDIR/qemu-pr-helper, or $PRH_HELPER_BIN;
+	TH_OURS, /* $PRH_TOP_BUILDDIR/qemu-pr-helper, or $PRH_HELPER_BIN;
 			 * run under $PRH_HELPER_WRAPPER if set */
-	TH_QEMU,	/* /usr/bin/qemu-pr-helper */
+	TH_QEMU, /* /usr/bin/qemu-pr-helper */
 };
 
-#define TH_TIMEOUT_MS	10000	/* default bound for every wait */
+#define TH_TIMEOUT_MS 10000 /* default bound for every wait */
 
 /* th_spawn() flags. */
-#define TH_NO_SOCKET_ARG	0x1	/* do not pass "-k <sock>" */
-#define TH_NO_SHIM		0x2	/* do not preload the SG_IO shim */
+#define TH_NO_SOCKET_ARG 0x1 /* do not pass "-k <sock>" */
+#define TH_NO_SHIM	 0x2 /* do not preload the SG_IO shim */
 
 /*
  * One test's private world.  Owned by the test that initialised it; the
@@ -48,35 +48,35 @@ enum th_kind {
  * th_wait_exit() or th_env_fini().
  */
 struct th_env {
-	enum th_kind	 kind;
-	char		 dir[PATH_MAX];		/* private temp dir */
-	char		 sock[PATH_MAX];	/* helper socket (-k) */
-	char		 ctl[PATH_MAX];		/* PRH_SHIM_CTL */
-	char		 log[PATH_MAX];		/* PRH_SHIM_LOG */
-	char		 out[PATH_MAX];		/* helper stdout */
-	char		 err[PATH_MAX];		/* helper stderr */
-	char		 notify[PATH_MAX];	/* NOTIFY_SOCKET (ours only) */
-	const char	*const *extra_env;	/* "K=V" strings added, or NULL */
-	pid_t		 pid;			/* running helper, 0 if none */
+	enum th_kind kind;
+	char dir[PATH_MAX];	      /* private temp dir */
+	char sock[PATH_MAX];	      /* helper socket (-k) */
+	char ctl[PATH_MAX];	      /* PRH_SHIM_CTL */
+	char log[PATH_MAX];	      /* PRH_SHIM_LOG */
+	char out[PATH_MAX];	      /* helper stdout */
+	char err[PATH_MAX];	      /* helper stderr */
+	char notify[PATH_MAX];	      /* NOTIFY_SOCKET (ours only) */
+	const char *const *extra_env; /* "K=V" strings added, or NULL */
+	pid_t pid;		      /* running helper, 0 if none */
 	/* private */
-	int		 pidfd;
-	int		 notify_fd;
-	int		 ino_fd;
-	bool		 sock_existed;
-	bool		 created;
+	int pidfd;
+	int notify_fd;
+	int ino_fd;
+	bool sock_existed;
+	bool created;
 };
 
 /* One SG_IO call as the shim logged it. */
 struct th_sgio_call {
-	char		path[PATH_MAX];		/* readlink of the fd */
-	unsigned	cmd_len;
-	uint8_t		cdb[16];
-	int		dir;			/* SG_DXFER_* */
-	unsigned	dxfer_len;
-	unsigned	timeout;		/* ms */
-	unsigned	mx_sb_len;
-	size_t		param_len;		/* TO_DEV parameter bytes */
-	uint8_t		param[PRH_DATA_MAX];
+	char path[PATH_MAX]; /* readlink of the fd */
+	unsigned cmd_len;
+	uint8_t cdb[16];
+	int dir; /* SG_DXFER_* */
+	unsigned dxfer_len;
+	unsigned timeout; /* ms */
+	unsigned mx_sb_len;
+	size_t param_len; /* TO_DEV parameter bytes */
+	uint8_t param[PRH_DATA_MAX];
 };
 
 /* --- binaries --------------------------------------------------------- */
@@ -149,8 +149,7 @@ char *th_read_file(const char *path, size_t *len);
 char *th_stderr(struct th_env *e);
 
 /* Wait until the file contains needle: 0 or -ETIMEDOUT. */
-int th_wait_file_contains(const char *path, const char *needle,
-    int timeout_ms);
+int th_wait_file_contains(const char *path, const char *needle, int timeout_ms);
 
 /* Wait until the helper's stderr contains needle: 0 or -ETIMEDOUT. */
 int th_wait_stderr(struct th_env *e, const char *needle, int timeout_ms);
@@ -168,8 +167,8 @@ int th_wait_shim_calls(struct th_env *e, int n, int timeout_ms);
 /* Create (4 KiB, if missing) the regular file dir/name and open it with
  * oflags (O_RDWR, O_RDONLY, ... O_CLOEXEC is added): fd or -errno. The
  * path is stored in path if not NULL. */
-int th_make_dev(struct th_env *e, const char *name, int oflags,
-    char *path, size_t pathlen);
+int th_make_dev(struct th_env *e, const char *name, int oflags, char *path,
+    size_t pathlen);
 
 /* --- protocol helpers --------------------------------------------------- */
 
@@ -180,8 +179,8 @@ int th_connect(struct th_env *e);
 int th_connect_raw(struct th_env *e);
 
 /* Send len bytes with nfds fds attached in one sendmsg: 0 or -errno. */
-int th_send_fds(int sock, const void *buf, size_t len, const int *fds,
-    int nfds);
+int
+th_send_fds(int sock, const void *buf, size_t len, const int *fds, int nfds);
 
 /* Wait for the peer to close: 0 on EOF or reset, -EPROTO if bytes came
  * instead, -ETIMEDOUT. Discards nothing else. */

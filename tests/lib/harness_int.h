@@ -4,7 +4,7 @@
 
 #include <time.h>
 
-#define TH_POLL_STEP_MS	10	/* step for conditions without an event */
+#define TH_POLL_STEP_MS 10 /* step for conditions without an event */
 
 /* Milliseconds on the monotonic clock. */
 static inline long long

@@ -246,9 +246,11 @@ th_parse_call(char *line, struct th_sgio_call *c)
 	if (plen >= sizeof(c->path))
 		plen = sizeof(c->path) - 1;
 	memcpy(c->path, line + 5, plen);
-	if (sscanf(rest, " cmd_len=%u cdb=%32s dir=%d dxfer_len=%u timeout=%u"
-	    " mx_sb_len=%u", &c->cmd_len, cdbhex, &c->dir, &c->dxfer_len,
-	    &c->timeout, &c->mx_sb_len) != 6)
+	if (sscanf(rest,
+		" cmd_len=%u cdb=%32s dir=%d dxfer_len=%u timeout=%u"
+		" mx_sb_len=%u",
+		&c->cmd_len, cdbhex, &c->dir, &c->dxfer_len, &c->timeout,
+		&c->mx_sb_len) != 6)
 		return -EINVAL;
 	th_unhex(cdbhex, c->cdb, sizeof(c->cdb));
 	param = strstr(rest, " param=");
@@ -276,7 +278,7 @@ th_shim_calls(struct th_env *e, struct th_sgio_call **out)
 		return -ENOMEM;
 	}
 	for (line = strtok_r(text, "\n", &save); line != NULL && n < max;
-	    line = strtok_r(NULL, "\n", &save))
+	     line = strtok_r(NULL, "\n", &save))
 		if (th_parse_call(line, &calls[n]) == 0)
 			n++;
 	free(text);
@@ -352,8 +354,8 @@ int
 th_send_fds(int sock, const void *buf, size_t len, const int *fds, int nfds)
 {
 	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(8 * sizeof(int))];
+		struct cmsghdr hdr;
+		char buf[CMSG_SPACE(8 * sizeof(int))];
 	} ctl;
 	struct msghdr msg;
 	struct cmsghdr *cm;

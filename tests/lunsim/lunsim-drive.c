@@ -26,7 +26,7 @@
 #include <unistd.h>
 #include <scsi/sg.h>
 
-#define DRIVE_MAX	8192
+#define DRIVE_MAX 8192
 
 /* Decode hex text into out: the byte count, or -1. */
 static int
@@ -122,9 +122,11 @@ drive_one(int fd, char *line)
 	    h.duration);
 	puthex(sense, h.sb_len_wr);
 	putchar(' ');
-	puthex(data, h.dxfer_direction == SG_DXFER_FROM_DEV &&
-	    h.resid >= 0 && (unsigned)h.resid <= h.dxfer_len ?
-	    h.dxfer_len - (unsigned)h.resid : 0);
+	puthex(data,
+	    h.dxfer_direction == SG_DXFER_FROM_DEV && h.resid >= 0 &&
+		    (unsigned)h.resid <= h.dxfer_len
+		? h.dxfer_len - (unsigned)h.resid
+		: 0);
 	putchar('\n');
 }
 
@@ -152,9 +154,11 @@ drive_stat(const char *dev)
 		perror(dev);
 		return 1;
 	}
-	printf("type=%s rdev=%u:%u", S_ISBLK(st.st_mode) ? "blk" :
-	    S_ISREG(st.st_mode) ? "reg" : "other", major(st.st_rdev),
-	    minor(st.st_rdev));
+	printf("type=%s rdev=%u:%u",
+	    S_ISBLK(st.st_mode)	      ? "blk"
+		: S_ISREG(st.st_mode) ? "reg"
+				      : "other",
+	    major(st.st_rdev), minor(st.st_rdev));
 	if (ioctl(fd, BLKGETSIZE64, &size) < 0)
 		printf(" size64=-");
 	else

@@ -53,7 +53,8 @@ lt_rmdir(const char *dir)
 	if (d == NULL)
 		return;
 	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		unlink(path);
@@ -336,8 +337,8 @@ lt_helper_start(struct lt_helper *h, const char *helper_bin,
     const char *initiator, const char *sock)
 {
 	char bin[PATH_MAX], dir[PATH_MAX];
-	const char *argv[] = { bin, "--initiator", initiator, "--",
-	    helper_bin, "-k", sock, NULL };
+	const char *argv[] = { bin, "--initiator", initiator, "--", helper_bin,
+		"-k", sock, NULL };
 	struct pollfd pfd;
 	int64_t deadline = lt_now_ms() + LT_TIMEOUT_MS;
 	int ino, rc;
@@ -347,8 +348,8 @@ lt_helper_start(struct lt_helper *h, const char *helper_bin,
 	snprintf(dir, sizeof(dir), "%s", sock);
 	lt_build_path(bin, sizeof(bin), "lunsim");
 	ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-	if (ino < 0 || inotify_add_watch(ino, dirname(dir),
-	    IN_CREATE | IN_MOVED_TO) < 0)
+	if (ino < 0 ||
+	    inotify_add_watch(ino, dirname(dir), IN_CREATE | IN_MOVED_TO) < 0)
 		return -errno;
 	h->pid = fork();
 	if (h->pid == 0) {
@@ -406,8 +407,8 @@ lt_helper_cmd(struct lt_helper *h, int devfd, const uint8_t cdb[16],
 		return rc;
 	r->status = rep.status;
 	memcpy(r->sense, rep.sense, PRH_SENSE_LEN);
-	r->sense_len = rep.status == PRH_STATUS_CHECK_CONDITION ?
-	    PRH_SENSE_LEN : 0;
+	r->sense_len = rep.status == PRH_STATUS_CHECK_CONDITION ? PRH_SENSE_LEN
+								: 0;
 	r->len = rep.size <= PRH_DATA_MAX ? rep.size : PRH_DATA_MAX;
 	memcpy(r->data, rep.data, r->len);
 	return 0;
@@ -466,9 +467,12 @@ lt_decode_list(const uint8_t *d, size_t len, int full, char *out, size_t olen)
 		} else {
 			step = 24 + lt_be(d + off + 20, 4);
 			snprintf(items[n], sizeof(items[n]), "%" PRIx64 ":%.*s",
-			    lt_be(d + off, 8), (int)(off + 28 <= end ?
-			    strnlen((const char *)d + off + 28,
-			    end - off - 28) : 0), (const char *)d + off + 28);
+			    lt_be(d + off, 8),
+			    (int)(off + 28 <= end
+				    ? strnlen((const char *)d + off + 28,
+					  end - off - 28)
+				    : 0),
+			    (const char *)d + off + 28);
 			if (d[off + 12] & 1)
 				snprintf(items[n] + strlen(items[n]),
 				    sizeof(items[n]) - strlen(items[n]), "*%u",
@@ -484,7 +488,10 @@ lt_decode_list(const uint8_t *d, size_t len, int full, char *out, size_t olen)
 		snprintf(out + strlen(out), olen - strlen(out), "-");
 	for (i = 0; i < n; i++)
 		snprintf(out + strlen(out), olen - strlen(out), "%s%s",
-		    full ? " " : i ? "," : "", ptr[i]);
+		    full    ? " "
+			: i ? ","
+			    : "",
+		    ptr[i]);
 }
 
 /* Decode PR IN data for service action sa into out. */
@@ -525,8 +532,8 @@ lt_result_str(const uint8_t *cdb, const struct lt_result *r, char *buf,
 	} else if (r->status == 0) {
 		snprintf(buf, len, "ok");
 		if (cdb[0] == 0x5e)
-			lt_decode_pr_in(cdb[1] & 0x1f, r->data, r->len,
-			    buf + 2, len - 2);
+			lt_decode_pr_in(cdb[1] & 0x1f, r->data, r->len, buf + 2,
+			    len - 2);
 	} else if (r->status == 0x18) {
 		snprintf(buf, len, "conflict");
 	} else if (r->status == 0x02 && (s[0] & 0x7e) == 0x70) {
@@ -556,14 +563,14 @@ lt_param(uint8_t *p, uint64_t key, uint64_t sakey, uint8_t flags,
 		return 24;
 	}
 	p[17] = (uint8_t)(unreg ? 0x02 : 0x00);
-	p[19] = 1;			/* relative target port 1 */
+	p[19] = 1; /* relative target port 1 */
 	n = strlen(dest) + 1;
 	addl = (n + 3) & ~(size_t)3;
 	if (addl < 20)
 		addl = 20;
 	p[23] = (uint8_t)(4 + addl);
 	memset(p + 24, 0, 4 + addl);
-	p[24] = 0x05;			/* iSCSI, format 00b */
+	p[24] = 0x05; /* iSCSI, format 00b */
 	p[27] = (uint8_t)addl;
 	memcpy(p + 28, dest, n - 1);
 	return 24 + 4 + addl;

@@ -17,36 +17,36 @@
 
 #include "prh/protocol.h"
 
-#define LT_TIMEOUT_MS	10000
-#define LT_DIR_MAX	1024	/* temp dir paths; leaves room for names */
+#define LT_TIMEOUT_MS 10000
+#define LT_DIR_MAX    1024 /* temp dir paths; leaves room for names */
 
 /* Outcome of one command, whatever path it took. */
 struct lt_result {
-	int		err;			/* ioctl errno, 0 if it ran */
-	unsigned	status;
-	unsigned	host_status;		/* direct path only */
-	unsigned	driver_status;		/* direct path only */
-	unsigned	resid;			/* direct path only */
-	unsigned	info;			/* direct path only */
-	unsigned	duration;		/* direct path only, ms */
-	uint8_t		sense[PRH_SENSE_LEN];
-	size_t		sense_len;
-	uint8_t		data[PRH_DATA_MAX];
-	size_t		len;
+	int err; /* ioctl errno, 0 if it ran */
+	unsigned status;
+	unsigned host_status;	/* direct path only */
+	unsigned driver_status; /* direct path only */
+	unsigned resid;		/* direct path only */
+	unsigned info;		/* direct path only */
+	unsigned duration;	/* direct path only, ms */
+	uint8_t sense[PRH_SENSE_LEN];
+	size_t sense_len;
+	uint8_t data[PRH_DATA_MAX];
+	size_t len;
 };
 
 /* A lunsim-drive process under "lunsim --initiator NAME --". */
 struct lt_drive {
-	pid_t	 pid;
-	FILE	*to;		/* its stdin */
-	FILE	*from;		/* its stdout */
+	pid_t pid;
+	FILE *to;   /* its stdin */
+	FILE *from; /* its stdout */
 };
 
 /* A helper process under "lunsim --initiator NAME --", serving sock. */
 struct lt_helper {
-	pid_t	pid;
-	char	sock[PATH_MAX];
-	int	conn;		/* connected client socket, -1 if none */
+	pid_t pid;
+	char sock[PATH_MAX];
+	int conn; /* connected client socket, -1 if none */
 };
 
 /* Path of a file in the build tree ($PRH_TOP_BUILDDIR/rel). */
@@ -67,8 +67,8 @@ int lt_create_lun(const char *path, uint64_t size);
 
 /* Start lunsim-drive on dev as initiator (extra launcher args may be
  * NULL): 0 or -errno. */
-int lt_drive_start(struct lt_drive *d, const char *initiator,
-    const char *dev, const char *const *extra);
+int lt_drive_start(struct lt_drive *d, const char *initiator, const char *dev,
+    const char *const *extra);
 
 /* Send one command (cdb, optional parameter list, data-in length) and
  * read its result: 0 or -errno. */
@@ -82,8 +82,7 @@ int lt_drive_recv(struct lt_drive *d, struct lt_result *r);
 
 /* "lunsim fault lun WORD..." (words NULL-terminated): exit status or
  * -errno; out (may be NULL) gets its stdout. */
-int lt_fault(const char *lun, const char *const *words, char *out,
-    size_t len);
+int lt_fault(const char *lun, const char *const *words, char *out, size_t len);
 
 /* Close the driver's stdin and reap it: its exit status or -errno. */
 int lt_drive_stop(struct lt_drive *d);
@@ -112,8 +111,8 @@ int lt_wait_pid(pid_t pid, int timeout_ms);
  * for the service action in cdb), "conflict", "cc K/AA/QQ", "err N" or
  * "status 0xNN".  Keys are listed in ascending order.
  */
-void lt_result_str(const uint8_t *cdb, const struct lt_result *r,
-    char *buf, size_t len);
+void lt_result_str(const uint8_t *cdb, const struct lt_result *r, char *buf,
+    size_t len);
 
 /* Build a PR OUT parameter list (24 bytes, or 24 + TransportID for
  * REGISTER AND MOVE to initiator dest): its length. */

@@ -38,10 +38,11 @@ f_teardown(void)
 TestSuite(lunsim_fault, .init = f_setup, .fini = f_teardown, .timeout = 60);
 
 /* Set fault words on the LUN; assert the tool succeeded. */
-#define FAULT(...) do {							\
-	const char *const w_[] = { __VA_ARGS__, NULL };			\
-	cr_assert_eq(lt_fault(f_lun, w_, NULL, 0), 0, "lunsim fault");	\
-} while (0)
+#define FAULT(...)                                                             \
+	do {                                                                   \
+		const char *const w_[] = { __VA_ARGS__, NULL };                \
+		cr_assert_eq(lt_fault(f_lun, w_, NULL, 0), 0, "lunsim fault"); \
+	} while (0)
 
 /* TEST UNIT READY through the driver. */
 static struct lt_result
@@ -144,8 +145,8 @@ Test(lunsim_fault, status_through_qemu_helper)
 		cr_skip_test("needs /usr/bin/qemu-pr-helper and root");
 	}
 	snprintf(sock, sizeof(sock), "%s/h.sock", f_dir);
-	cr_assert_eq(lt_helper_start(&h, "/usr/bin/qemu-pr-helper", "H",
-	    sock), 0);
+	cr_assert_eq(lt_helper_start(&h, "/usr/bin/qemu-pr-helper", "H", sock),
+	    0);
 	fd = open(f_lun, O_RDWR | O_CLOEXEC);
 	FAULT("status=0x02", "sense=70000600000000000000000029000000");
 	client_cdb_pr_in(cdb, 0, 1024);

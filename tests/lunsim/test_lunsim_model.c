@@ -31,8 +31,9 @@ m_run(const char *who, const uint8_t *cdb, unsigned cdb_len, uint32_t inlen,
 	memset(mbuf, 0xee, sizeof(mbuf));
 	c.cdb = cdb;
 	c.cdb_len = cdb_len;
-	c.dir = out != NULL ? LUNSIM_DIR_OUT : inlen ? LUNSIM_DIR_IN :
-	    LUNSIM_DIR_NONE;
+	c.dir = out != NULL ? LUNSIM_DIR_OUT
+	    : inlen	    ? LUNSIM_DIR_IN
+			    : LUNSIM_DIR_NONE;
 	c.in = mbuf;
 	c.in_len = inlen;
 	c.out = out;
@@ -43,8 +44,7 @@ m_run(const char *who, const uint8_t *cdb, unsigned cdb_len, uint32_t inlen,
 
 /* PR OUT from who: sa, type, key, sakey; returns the status. */
 static uint8_t
-m_prout(const char *who, uint8_t sa, uint8_t type, uint64_t key,
-    uint64_t sakey)
+m_prout(const char *who, uint8_t sa, uint8_t type, uint64_t key, uint64_t sakey)
 {
 	uint8_t cdb[10] = { 0x5f, sa, type, 0, 0, 0, 0, 0, 24, 0 };
 	uint8_t p[24];
@@ -86,7 +86,7 @@ Test(lunsim_model, inquiry_standard_and_alloc_len)
 	c = m_run("A", cdb, 6, 255, NULL, 0);
 	cr_assert_eq(c.in_done, 5);
 	cr_assert_eq(mbuf[5], 0xee, "nothing beyond the allocation length");
-	cdb[2] = 0x80;		/* page code without EVPD */
+	cdb[2] = 0x80; /* page code without EVPD */
 	c = m_run("A", cdb, 6, 255, NULL, 0);
 	cr_assert_eq(c.status, 2);
 	cr_assert_eq(c.sense[12], 0x24);
@@ -144,7 +144,7 @@ Test(lunsim_model, unit_attention_skips_inquiry_once_delivered)
 
 	cr_assert_eq(m_prout("A", 0, 0, 0, 0xa), 0);
 	cr_assert_eq(m_prout("B", 0, 0, 0, 0xb), 0);
-	cr_assert_eq(m_prout("B", 3, 0, 0xb, 0), 0);	/* CLEAR */
+	cr_assert_eq(m_prout("B", 3, 0, 0xb, 0), 0); /* CLEAR */
 	c = m_run("A", inq, 6, 36, NULL, 0);
 	cr_assert_eq(c.status, 0, "INQUIRY is not held up by a UA");
 	c = m_run("A", tur, 6, 0, NULL, 0);
@@ -161,8 +161,8 @@ Test(lunsim_model, unit_attention_skips_inquiry_once_delivered)
 
 /* Expected READ/WRITE access of holder, registrant, stranger per type. */
 static const struct {
-	uint8_t	type;
-	int	reg_read, reg_write, other_read, other_write;
+	uint8_t type;
+	int reg_read, reg_write, other_read, other_write;
 } m_access[] = {
 	{ LUNSIM_PR_WE, 1, 0, 1, 0 },
 	{ LUNSIM_PR_EA, 0, 0, 0, 0 },
@@ -205,7 +205,7 @@ Test(lunsim_model, write_conflict_is_status_0x18)
 	cr_assert_eq(m_prout("A", 1, LUNSIM_PR_WE, 0xa, 0), 0);
 	c = m_run("B", w10, 10, 0, data, sizeof(data));
 	cr_assert_eq(c.status, 0x18);
-	w10[2] = 0xff;		/* beyond the end */
+	w10[2] = 0xff; /* beyond the end */
 	c = m_run("A", w10, 10, 0, data, sizeof(data));
 	cr_assert_eq(c.status, 2);
 	cr_assert_eq(c.sense[12], 0x21);
@@ -242,7 +242,8 @@ Test(lunsim_model, fault_syntax)
 	cr_assert_eq(lunsim_fault_parse(&f, "hang"), 0);
 	cr_assert_eq(lunsim_fault_parse(&f, "count=3"), 0);
 	lunsim_fault_format(&f, buf, sizeof(buf));
-	cr_assert_str_eq(buf, "latency=5:2 hang errno=5 host=0x07 driver=0x06 "
+	cr_assert_str_eq(buf,
+	    "latency=5:2 hang errno=5 host=0x07 driver=0x06 "
 	    "status=0x02 sense=70000b00 count=3");
 	cr_assert_eq(lunsim_fault_parse(&f, "clear"), 0);
 	lunsim_fault_format(&f, buf, sizeof(buf));

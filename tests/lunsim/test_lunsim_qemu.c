@@ -15,8 +15,8 @@
 
 #include "lunsim_test.h"
 
-#define Q_SIZE	(8ULL << 20)
-#define QEMU	"/usr/bin/qemu-system-x86_64"
+#define Q_SIZE (8ULL << 20)
+#define QEMU   "/usr/bin/qemu-system-x86_64"
 
 static char q_dir[LT_DIR_MAX], q_lun[PATH_MAX];
 
@@ -62,7 +62,8 @@ Test(lunsim_qemu, fstat_reports_block_device)
 	char out[512];
 
 	q_stat("--block-device", out, sizeof(out));
-	cr_assert_str_eq(out, "type=blk rdev=240:0 size64=8388608 "
+	cr_assert_str_eq(out,
+	    "type=blk rdev=240:0 size64=8388608 "
 	    "seekend=8388608 ssz=512 pbsz=512 ro=0 sgver=30527 rsv=32768\n");
 }
 
@@ -71,7 +72,8 @@ Test(lunsim_qemu, regular_file_without_the_flag)
 	char out[512];
 
 	q_stat(NULL, out, sizeof(out));
-	cr_assert_str_eq(out, "type=reg rdev=0:0 size64=8388608 "
+	cr_assert_str_eq(out,
+	    "type=reg rdev=0:0 size64=8388608 "
 	    "seekend=8392704 ssz=512 pbsz=512 ro=0 sgver=30527 rsv=32768\n");
 }
 
@@ -86,18 +88,17 @@ q_write(int fd, const char *s)
 
 Test(lunsim_qemu, qemu_starts_with_scsi_block_and_pr_manager)
 {
-	static const char qmp[] =
-	    "{\"execute\":\"qmp_capabilities\"}\n"
-	    "{\"execute\":\"query-pr-managers\"}\n"
-	    "{\"execute\":\"quit\"}\n";
+	static const char qmp[] = "{\"execute\":\"qmp_capabilities\"}\n"
+				  "{\"execute\":\"query-pr-managers\"}\n"
+				  "{\"execute\":\"quit\"}\n";
 	struct lt_helper h = { .conn = -1 };
 	char bin[PATH_MAX], sock[PATH_MAX], obj[PATH_MAX + 64];
 	char bdev[PATH_MAX + 96], out[8192];
 	const char *argv[] = { bin, "--block-device", "--initiator", "Q", "--",
-	    QEMU, "-machine", "q35", "-accel", "tcg", "-nodefaults",
-	    "-display", "none", "-S", "-qmp", "stdio", "-object", obj,
-	    "-blockdev", bdev, "-device", "virtio-scsi-pci,id=scsi0",
-	    "-device", "scsi-block,bus=scsi0.0,drive=lun0", NULL };
+		QEMU, "-machine", "q35", "-accel", "tcg", "-nodefaults",
+		"-display", "none", "-S", "-qmp", "stdio", "-object", obj,
+		"-blockdev", bdev, "-device", "virtio-scsi-pci,id=scsi0",
+		"-device", "scsi-block,bus=scsi0.0,drive=lun0", NULL };
 	int in[2], outp[2], rc;
 	size_t got = 0;
 	ssize_t n;
@@ -114,10 +115,12 @@ Test(lunsim_qemu, qemu_starts_with_scsi_block_and_pr_manager)
 	lt_build_path(bin, sizeof(bin), "lunsim");
 	snprintf(sock, sizeof(sock), "%s/h.sock", q_dir);
 	snprintf(obj, sizeof(obj), "pr-manager-helper,id=pr0,path=%s", sock);
-	snprintf(bdev, sizeof(bdev), "node-name=lun0,driver=host_device,"
-	    "filename=%s,pr-manager=pr0", q_lun);
-	cr_assert_eq(lt_helper_start(&h, "/usr/bin/qemu-pr-helper", "H",
-	    sock), 0);
+	snprintf(bdev, sizeof(bdev),
+	    "node-name=lun0,driver=host_device,"
+	    "filename=%s,pr-manager=pr0",
+	    q_lun);
+	cr_assert_eq(lt_helper_start(&h, "/usr/bin/qemu-pr-helper", "H", sock),
+	    0);
 	cr_assert_eq(pipe(in), 0);
 	cr_assert_eq(pipe(outp), 0);
 	pid = fork();
@@ -132,8 +135,8 @@ Test(lunsim_qemu, qemu_starts_with_scsi_block_and_pr_manager)
 	close(in[0]);
 	close(outp[1]);
 	q_write(in[1], qmp);
-	while (got + 1 < sizeof(out) && (n = read(outp[0], out + got,
-	    sizeof(out) - 1 - got)) > 0)
+	while (got + 1 < sizeof(out) &&
+	    (n = read(outp[0], out + got, sizeof(out) - 1 - got)) > 0)
 		got += (size_t)n;
 	out[got] = '\0';
 	close(in[1]);
@@ -146,15 +149,15 @@ Test(lunsim_qemu, qemu_starts_with_scsi_block_and_pr_manager)
 	lt_helper_stop(&h);
 	cr_assert_eq(rc, 0, "qemu exit %d, output: %s", rc, out);
 	cr_assert(strstr(out, "\"QMP\"") != NULL, "%s", out);
-	cr_assert(strstr(out, "{\"connected\": true, \"id\": \"pr0\"}") !=
-	    NULL, "%s", out);
+	cr_assert(strstr(out, "{\"connected\": true, \"id\": \"pr0\"}") != NULL,
+	    "%s", out);
 	cr_assert(strstr(out, "host-qmp-quit") != NULL, "%s", out);
 }
 
 /* Send a driver line with iovecs; the dxfer token is needed for "iov". */
 static void
-q_io(struct lt_drive *d, const uint8_t *cdb, const uint8_t *param,
-    size_t plen, unsigned dxfer, struct lt_result *r)
+q_io(struct lt_drive *d, const uint8_t *cdb, const uint8_t *param, size_t plen,
+    unsigned dxfer, struct lt_result *r)
 {
 	size_t i;
 

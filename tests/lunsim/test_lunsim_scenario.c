@@ -19,34 +19,53 @@
 
 /* What a step does. */
 enum sc_op {
-	RK, RR, RC, RFS,			/* PR IN */
-	REG, RES, REL, CLR, PRE, PAA, RIEK, RMV	/* PR OUT, by service action */
+	RK,
+	RR,
+	RC,
+	RFS, /* PR IN */
+	REG,
+	RES,
+	REL,
+	CLR,
+	PRE,
+	PAA,
+	RIEK,
+	RMV /* PR OUT, by service action */
 };
 
 /* One step: initiator, command, expected normalised result. */
 struct sc_step {
-	char		 who;		/* 'A', 'B' or 'C' */
-	enum sc_op	 op;
-	uint64_t	 key, sakey;
-	uint8_t		 type;
-	const char	*dest;		/* REGISTER AND MOVE target */
-	int		 unreg;
-	uint8_t		 flags;		/* parameter byte 20 */
-	int		 len;		/* alloc (PR IN) / param length; 0: default */
-	int		 sa;		/* raw service action if >= 0 */
-	const char	*expect;
+	char who; /* 'A', 'B' or 'C' */
+	enum sc_op op;
+	uint64_t key, sakey;
+	uint8_t type;
+	const char *dest; /* REGISTER AND MOVE target */
+	int unreg;
+	uint8_t flags; /* parameter byte 20 */
+	int len;       /* alloc (PR IN) / param length; 0: default */
+	int sa;	       /* raw service action if >= 0 */
+	const char *expect;
 };
 
-#define IN(w, op, exp)		{ w, op, 0, 0, 0, NULL, 0, 0, 0, -1, exp }
-#define OUT(w, op, k, s, t, exp) { w, op, k, s, t, NULL, 0, 0, 0, -1, exp }
-#define MOVE(w, k, s, t, d, u, exp) { w, RMV, k, s, t, d, u, 0, 0, -1, exp }
+#define IN(w, op, exp)                                 \
+	{                                              \
+		w, op, 0, 0, 0, NULL, 0, 0, 0, -1, exp \
+	}
+#define OUT(w, op, k, s, t, exp)                       \
+	{                                              \
+		w, op, k, s, t, NULL, 0, 0, 0, -1, exp \
+	}
+#define MOVE(w, k, s, t, d, u, exp)                  \
+	{                                            \
+		w, RMV, k, s, t, d, u, 0, 0, -1, exp \
+	}
 
-#define WE	1
-#define EA	3
-#define WERO	5
-#define EARO	6
-#define WEAR	7
-#define EAAR	8
+#define WE   1
+#define EA   3
+#define WERO 5
+#define EARO 6
+#define WEAR 7
+#define EAAR 8
 
 static const struct sc_step sc_steps[] = {
 	/* two initiators register; a wrong key is refused */
@@ -223,15 +242,19 @@ sc_build(const struct sc_step *s, uint8_t cdb[16], uint8_t *param)
 
 	memset(cdb, 0, 16);
 	if (s->op <= RFS) {
-		client_cdb_pr_in(cdb, (uint8_t)(s->sa >= 0 ? s->sa :
-		    (int)s->op), (uint16_t)(s->len ? s->len : PRH_DATA_MAX));
+		client_cdb_pr_in(cdb,
+		    (uint8_t)(s->sa >= 0 ? s->sa : (int)s->op),
+		    (uint16_t)(s->len ? s->len : PRH_DATA_MAX));
 		return 0;
 	}
 	plen = lt_param(param, s->key, s->sakey, s->flags, s->dest, s->unreg);
 	if (s->len)
 		plen = (size_t)s->len;
-	client_cdb_pr_out(cdb, (uint8_t)(s->op == RIEK ? 6 : s->op == RMV ? 7 :
-	    (int)s->op - REG), s->type, (uint16_t)plen);
+	client_cdb_pr_out(cdb,
+	    (uint8_t)(s->op == RIEK ? 6
+		    : s->op == RMV  ? 7
+				    : (int)s->op - REG),
+	    s->type, (uint16_t)plen);
 	return plen;
 }
 
@@ -322,14 +345,14 @@ Test(lunsim_scenario, direct)
 
 /* Helper executor: one helper process and connection per initiator. */
 struct sc_helpers {
-	struct lt_helper	h[3];
-	int			devfd;
+	struct lt_helper h[3];
+	int devfd;
 };
 
 /* Run one step through the initiator's helper. */
 static int
-sc_exec_helper(void *ctx, int i, const uint8_t cdb[16],
-    const uint8_t *param, size_t plen, struct lt_result *r)
+sc_exec_helper(void *ctx, int i, const uint8_t cdb[16], const uint8_t *param,
+    size_t plen, struct lt_result *r)
 {
 	struct sc_helpers *hs = ctx;
 
@@ -362,8 +385,8 @@ sc_run_helpers(const char *bin, const char *how)
 		for (j = 0; j < 3; j++)
 			lt_helper_stop(&hs.h[j]);
 		close(hs.devfd);
-		cr_assert_fail("%s: starting %s as %s: %s", how, bin,
-		    names[i], strerror(-rc));
+		cr_assert_fail("%s: starting %s as %s: %s", how, bin, names[i],
+		    strerror(-rc));
 	}
 	sc_run(sc_exec_helper, &hs, how);
 	for (i = 0; i < 3; i++)
@@ -409,7 +432,8 @@ sc_once(const char *who, const struct sc_step *s, char *got, size_t len)
 
 	cr_assert_eq(lt_drive_start(&d, who, sc_lun, NULL), 0);
 	cr_assert_eq(lt_drive_cmd(&d, cdb, 16, param, plen,
-	    plen == 0 ? PRH_DATA_MAX : 0, &r), 0);
+			 plen == 0 ? PRH_DATA_MAX : 0, &r),
+	    0);
 	cr_assert_eq(lt_drive_stop(&d), 0);
 	lt_result_str(cdb, &r, got, len);
 }
@@ -435,8 +459,8 @@ Test(lunsim_scenario, state_survives_restarts)
 	}
 }
 
-#define SC_PROCS	6
-#define SC_ROUNDS	40
+#define SC_PROCS  6
+#define SC_ROUNDS 40
 
 Test(lunsim_scenario, concurrent_updates_are_not_lost)
 {
@@ -455,12 +479,14 @@ Test(lunsim_scenario, concurrent_updates_are_not_lost)
 	/* every process changes its key SC_ROUNDS times, all in flight */
 	for (j = 0; j < SC_ROUNDS; j++)
 		for (i = 0; i < SC_PROCS; i++) {
-			s.key = j == 0 ? 0 : 0x1000 * (uint64_t)(i + 1) +
-			    (uint64_t)j - 1;
+			s.key = j == 0
+			    ? 0
+			    : 0x1000 * (uint64_t)(i + 1) + (uint64_t)j - 1;
 			s.sakey = 0x1000 * (uint64_t)(i + 1) + (uint64_t)j;
 			plen = sc_build(&s, cdb, param);
 			cr_assert_eq(lt_drive_send(&d[i], cdb, 16, param, plen,
-			    0), 0);
+					 0),
+			    0);
 		}
 	for (j = 0; j < SC_ROUNDS; j++)
 		for (i = 0; i < SC_PROCS; i++) {

@@ -50,23 +50,23 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SHIM_MAX_BYTES	8192		/* max sense/data bytes in a rule */
-#define SHIM_CTL_MAX	(1 << 20)	/* largest control file read */
-#define SHIM_POLL_MS	10		/* hang re-check period */
+#define SHIM_MAX_BYTES 8192	 /* max sense/data bytes in a rule */
+#define SHIM_CTL_MAX   (1 << 20) /* largest control file read */
+#define SHIM_POLL_MS   10	 /* hang re-check period */
 
 typedef int (*shim_ioctl_fn)(int, unsigned long, ...);
 
 /* One parsed control line (the first that matched). */
 struct shim_rule {
-	bool	hang;
-	int	err;		/* errno to fail with, 0 for none */
-	int	host, driver, status;
-	long	resid;		/* -1: default */
-	long	delay_ms;
-	size_t	sense_len;
-	size_t	data_len;
-	uint8_t	sense[SHIM_MAX_BYTES];
-	uint8_t	data[SHIM_MAX_BYTES];
+	bool hang;
+	int err; /* errno to fail with, 0 for none */
+	int host, driver, status;
+	long resid; /* -1: default */
+	long delay_ms;
+	size_t sense_len;
+	size_t data_len;
+	uint8_t sense[SHIM_MAX_BYTES];
+	uint8_t data[SHIM_MAX_BYTES];
 };
 
 int ioctl(int fd, unsigned long request, ...);
@@ -220,7 +220,7 @@ shim_lookup(const char *path, struct shim_rule *r)
 	if (text == NULL)
 		return false;
 	for (line = strtok_r(text, "\n", &save); line != NULL;
-	    line = strtok_r(NULL, "\n", &save)) {
+	     line = strtok_r(NULL, "\n", &save)) {
 		tok = strtok_r(line, " \t\r", &save2);
 		if (tok == NULL || tok[0] == '#')
 			continue;
@@ -273,13 +273,13 @@ shim_log(const char *path, const struct sg_io_hdr *h)
 	memset(cdb, 0, sizeof(cdb));
 	if (h->cmdp != NULL)
 		memcpy(cdb, h->cmdp, h->cmd_len < 16 ? h->cmd_len : 16);
-	p = line + snprintf(line, cap, "path=%s cmd_len=%u cdb=", path,
-	    (unsigned)h->cmd_len);
+	p = line +
+	    snprintf(line, cap, "path=%s cmd_len=%u cdb=", path,
+		(unsigned)h->cmd_len);
 	p = shim_hex(p, cdb, sizeof(cdb));
 	p += snprintf(p, cap - (size_t)(p - line),
-	    " dir=%d dxfer_len=%u timeout=%u mx_sb_len=%u",
-	    h->dxfer_direction, h->dxfer_len, h->timeout,
-	    (unsigned)h->mx_sb_len);
+	    " dir=%d dxfer_len=%u timeout=%u mx_sb_len=%u", h->dxfer_direction,
+	    h->dxfer_len, h->timeout, (unsigned)h->mx_sb_len);
 	if (h->dxfer_direction == SG_DXFER_TO_DEV) {
 		p += snprintf(p, cap - (size_t)(p - line), " param=");
 		p = shim_hex(p, h->dxferp, plen);
@@ -331,8 +331,9 @@ shim_answer(struct sg_io_hdr *h, const struct shim_rule *r)
 	else
 		h->resid = 0;
 	h->duration = (unsigned)r->delay_ms;
-	h->info = (r->status != 0 || r->host != 0 || r->driver != 0) ?
-	    SG_INFO_CHECK : SG_INFO_OK;
+	h->info = (r->status != 0 || r->host != 0 || r->driver != 0)
+	    ? SG_INFO_CHECK
+	    : SG_INFO_OK;
 	return 0;
 }
 

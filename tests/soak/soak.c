@@ -38,39 +38,38 @@
 #include "harness.h"
 
 #define NLUN		4
-#define RESTART_MS	4000	/* between stop/start cycles */
-#define TICK_MS		100	/* controller step */
-#define REPLY_TIMEOUT_S	20	/* beyond --sg-timeout and any latency */
+#define RESTART_MS	4000 /* between stop/start cycles */
+#define TICK_MS		100  /* controller step */
+#define REPLY_TIMEOUT_S 20   /* beyond --sg-timeout and any latency */
 
 /* Counters shared by the client threads. */
 static struct {
-	atomic_long	valid;		/* valid requests sent */
-	atomic_long	answered;	/* ... answered once, correctly */
-	atomic_long	closed;		/* ... ended by a clean close */
-	atomic_long	invalid;	/* invalid requests, closed as they must */
-	atomic_long	aborted;	/* requests abandoned mid-way */
-	atomic_long	stalled;	/* partial requests closed by idle timeout */
-	atomic_long	connects;
-	atomic_long	errors;		/* anything wrong */
-	atomic_bool	stop;
+	atomic_long valid;    /* valid requests sent */
+	atomic_long answered; /* ... answered once, correctly */
+	atomic_long closed;   /* ... ended by a clean close */
+	atomic_long invalid;  /* invalid requests, closed as they must */
+	atomic_long aborted;  /* requests abandoned mid-way */
+	atomic_long stalled;  /* partial requests closed by idle timeout */
+	atomic_long connects;
+	atomic_long errors; /* anything wrong */
+	atomic_bool stop;
 } st;
 
 /* Paths of this run. */
 static struct {
-	char	dir[256];
-	char	sock[PATH_MAX];
-	char	notify[PATH_MAX];
-	char	err[PATH_MAX];
-	char	lun[NLUN][PATH_MAX];
-	char	helper[PATH_MAX];
-	char	lunsim[PATH_MAX];
-	int	listen_fd;
-	int	notify_fd;
+	char dir[256];
+	char sock[PATH_MAX];
+	char notify[PATH_MAX];
+	char err[PATH_MAX];
+	char lun[NLUN][PATH_MAX];
+	char helper[PATH_MAX];
+	char lunsim[PATH_MAX];
+	int listen_fd;
+	int notify_fd;
 } run;
 
 /* Log one failure (stops at a few lines). */
-static void __attribute__((format(printf, 1, 2)))
-fail(const char *fmt, ...)
+static void __attribute__((format(printf, 1, 2))) fail(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -85,7 +84,8 @@ fail(const char *fmt, ...)
 }
 
 /* Milliseconds on the monotonic clock. */
-static long long now_ms(void)
+static long long
+now_ms(void)
 {
 	struct timespec ts;
 
@@ -94,7 +94,8 @@ static long long now_ms(void)
 }
 
 /* Run argv (NULL-terminated) and wait: its exit status, or -1. */
-static int run_cmd(char *const argv[])
+static int
+run_cmd(char *const argv[])
 {
 	pid_t pid = fork();
 	int stt;
@@ -112,10 +113,11 @@ static int run_cmd(char *const argv[])
 }
 
 /* lunsim fault LUN WORD... */
-static void lun_fault(int lun, const char *w1, const char *w2)
+static void
+lun_fault(int lun, const char *w1, const char *w2)
 {
-	char *argv[] = { run.lunsim, (char *)"fault", run.lun[lun],
-	    (char *)w1, (char *)w2, NULL };
+	char *argv[] = { run.lunsim, (char *)"fault", run.lun[lun], (char *)w1,
+		(char *)w2, NULL };
 
 	if (run_cmd(argv) != 0)
 		fail("lunsim fault %s %s failed", w1, w2 ? w2 : "");
@@ -124,7 +126,8 @@ static void lun_fault(int lun, const char *w1, const char *w2)
 /* --- the helper --------------------------------------------------------- */
 
 /* Start a helper instance under lunsim on the listening socket. */
-static pid_t helper_start(void)
+static pid_t
+helper_start(void)
 {
 	pid_t pid = fork();
 
@@ -140,7 +143,7 @@ static pid_t helper_start(void)
 		dup2(fd, 0);
 		dup2(fd, 1);
 		if (run.listen_fd == 3)
-			fcntl(3, F_SETFD, 0);	/* dup2 would keep CLOEXEC */
+			fcntl(3, F_SETFD, 0); /* dup2 would keep CLOEXEC */
 		else
 			dup2(run.listen_fd, 3);
 		syscall(SYS_close_range, 4U, ~0U, 0U);
@@ -159,7 +162,8 @@ static pid_t helper_start(void)
 }
 
 /* Wait for READY=1 from the instance: 0 or -1. */
-static int helper_wait_ready(void)
+static int
+helper_wait_ready(void)
 {
 	struct pollfd pfd = { .fd = run.notify_fd, .events = POLLIN };
 	long long end = now_ms() + 20000;
@@ -182,7 +186,8 @@ static int helper_wait_ready(void)
 /* Read and drop what the helper sent on NOTIFY_SOCKET (STATUS=...), as
  * the service manager would: the helper's sd_notify() blocks once the
  * datagram queue (net.unix.max_dgram_qlen) is full. */
-static void notify_drain(void)
+static void
+notify_drain(void)
 {
 	char buf[512];
 
@@ -191,7 +196,8 @@ static void notify_drain(void)
 }
 
 /* Stop an instance with sig: its wait status, or -1 after SIGKILL. */
-static int helper_stop(pid_t pid, int sig)
+static int
+helper_stop(pid_t pid, int sig)
 {
 	struct pollfd pfd = { .events = POLLIN };
 	int stt, r = 0;
@@ -212,14 +218,15 @@ static int helper_stop(pid_t pid, int sig)
 
 /* Per-thread state. */
 struct client {
-	unsigned	seed;
-	int		fd_rw[NLUN];
-	int		fd_ro[NLUN];
-	pthread_t	th;
+	unsigned seed;
+	int fd_rw[NLUN];
+	int fd_ro[NLUN];
+	pthread_t th;
 };
 
 /* Connect and handshake: fd, or -1 (the helper closed: not an error). */
-static int cl_connect(void)
+static int
+cl_connect(void)
 {
 	struct timeval tv = { .tv_sec = REPLY_TIMEOUT_S };
 	uint8_t hello[PRH_HELLO_LEN];
@@ -234,7 +241,7 @@ static int cl_connect(void)
 	atomic_fetch_add(&st.connects, 1);
 	if (client_read_all(fd, hello, sizeof(hello)) < 0 ||
 	    client_write_all(fd, "\0\0\0\0", 4) < 0) {
-		close(fd);	/* closed during a restart */
+		close(fd); /* closed during a restart */
 		return -1;
 	}
 	return fd;
@@ -242,7 +249,8 @@ static int cl_connect(void)
 
 /* Whether a reply is well formed for a command with allocation length
  * alloc (0 for PR OUT). */
-static bool cl_reply_ok(const struct client_reply *r, unsigned alloc)
+static bool
+cl_reply_ok(const struct client_reply *r, unsigned alloc)
 {
 	static const uint8_t zero[PRH_SENSE_LEN];
 
@@ -251,8 +259,9 @@ static bool cl_reply_ok(const struct client_reply *r, unsigned alloc)
 		return r->size <= alloc &&
 		    memcmp(r->sense, zero, sizeof(zero)) == 0;
 	case PRH_STATUS_CHECK_CONDITION:
-		return r->size == 0 && ((r->sense[0] & 0x7e) == 0x70 ||
-		    (r->sense[0] & 0x7e) == 0x72);
+		return r->size == 0 &&
+		    ((r->sense[0] & 0x7e) == 0x70 ||
+			(r->sense[0] & 0x7e) == 0x72);
 	case PRH_STATUS_RESERVATION_CONFLICT:
 	case PRH_STATUS_BUSY:
 		return r->size == 0;
@@ -262,7 +271,8 @@ static bool cl_reply_ok(const struct client_reply *r, unsigned alloc)
 }
 
 /* One valid request; returns whether the connection is still usable. */
-static bool cl_valid(struct client *c, int sock)
+static bool
+cl_valid(struct client *c, int sock)
 {
 	struct client_reply r;
 	uint8_t cdb[PRH_CDB_LEN], param[24];
@@ -277,7 +287,7 @@ static bool cl_valid(struct client *c, int sock)
 
 		if (recv(sock, &b, 1, MSG_DONTWAIT) == 1)
 			fail("unsolicited bytes before a request");
-		return false;	/* closed by a restart */
+		return false; /* closed by a restart */
 	}
 	if (rand_r(&c->seed) % 3 != 0) {
 		alloc = 8 + rand_r(&c->seed) % (PRH_DATA_MAX - 7);
@@ -289,8 +299,8 @@ static bool cl_valid(struct client *c, int sock)
 		ro = rand_r(&c->seed) % 8 == 0;
 		client_cdb_pr_out(cdb, 0x06, 0, sizeof(param));
 		client_param_basic(param, 0, key, 0);
-		rc = client_send_request(sock, cdb, ro ? c->fd_ro[lun] :
-		    c->fd_rw[lun], param, sizeof(param));
+		rc = client_send_request(sock, cdb,
+		    ro ? c->fd_ro[lun] : c->fd_rw[lun], param, sizeof(param));
 	}
 	atomic_fetch_add(&st.valid, 1);
 	if (rc == 0)
@@ -304,8 +314,9 @@ static bool cl_valid(struct client *c, int sock)
 		return false;
 	}
 	/* PR OUT on a read-only fd: refused, whatever the LUN's faults. */
-	if (ro && (r.status != PRH_STATUS_CHECK_CONDITION ||
-	    (r.sense[2] & 0x0f) != 0x05 || r.sense[12] != 0x20)) {
+	if (ro &&
+	    (r.status != PRH_STATUS_CHECK_CONDITION ||
+		(r.sense[2] & 0x0f) != 0x05 || r.sense[12] != 0x20)) {
 		fail("PR OUT on a read-only fd: status 0x%02x", r.status);
 		return false;
 	}
@@ -319,23 +330,24 @@ static bool cl_valid(struct client *c, int sock)
 }
 
 /* An invalid request: the helper must close without answering. */
-static void cl_invalid(struct client *c, int sock)
+static void
+cl_invalid(struct client *c, int sock)
 {
 	uint8_t cdb[PRH_CDB_LEN], b;
 	int lun = rand_r(&c->seed) % NLUN, rc;
 	ssize_t n;
 
 	switch (rand_r(&c->seed) % 3) {
-	case 0:		/* unknown opcode */
+	case 0: /* unknown opcode */
 		memset(cdb, 0, sizeof(cdb));
 		cdb[0] = 0x12;
 		rc = client_send_request(sock, cdb, c->fd_rw[lun], NULL, 0);
 		break;
-	case 1:		/* no fd */
+	case 1: /* no fd */
 		client_cdb_pr_in(cdb, 0, 100);
 		rc = client_send_request(sock, cdb, -1, NULL, 0);
 		break;
-	default:	/* allocation length beyond the buffer */
+	default: /* allocation length beyond the buffer */
 		client_cdb_pr_in(cdb, 0, PRH_DATA_MAX + 1);
 		rc = client_send_request(sock, cdb, c->fd_rw[lun], NULL, 0);
 		break;
@@ -352,7 +364,8 @@ static void cl_invalid(struct client *c, int sock)
 
 /* Hang up in the middle of a request, or stall there until the idle
  * timeout closes the connection. */
-static void cl_partial(struct client *c, int sock, bool stall)
+static void
+cl_partial(struct client *c, int sock, bool stall)
 {
 	uint8_t cdb[PRH_CDB_LEN], param[24] = { 0 }, b;
 	int lun = rand_r(&c->seed) % NLUN;
@@ -376,7 +389,8 @@ static void cl_partial(struct client *c, int sock, bool stall)
 }
 
 /* Client thread: connections of random length with random requests. */
-static void *cl_run(void *arg)
+static void *
+cl_run(void *arg)
 {
 	struct client *c = arg;
 	int sock = -1, ops = 0, dice;
@@ -410,7 +424,8 @@ static void *cl_run(void *arg)
 /* --- controller -------------------------------------------------------- */
 
 /* One random fault change on a random LUN. */
-static void chaos_fault(unsigned *seed)
+static void
+chaos_fault(unsigned *seed)
 {
 	int lun = rand_r(seed) % NLUN;
 	char w[64];
@@ -443,11 +458,15 @@ static void chaos_fault(unsigned *seed)
 }
 
 /* Whether the helper's stderr shows a sanitizer report. */
-static bool sanitizer_report(void)
+static bool
+sanitizer_report(void)
 {
 	static const char *const marks[] = {
-		"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
-		"runtime error:", "WARNING: ThreadSanitizer", NULL,
+		"ERROR: AddressSanitizer",
+		"ERROR: LeakSanitizer",
+		"runtime error:",
+		"WARNING: ThreadSanitizer",
+		NULL,
 	};
 	char *err = th_read_file(run.err, NULL);
 	bool found = false;
@@ -460,7 +479,8 @@ static bool sanitizer_report(void)
 }
 
 /* Whether pid maps a sanitizer runtime (its RSS then grows by design). */
-static bool pid_is_sanitized(pid_t pid)
+static bool
+pid_is_sanitized(pid_t pid)
 {
 	char path[64], *maps;
 	bool yes;
@@ -473,7 +493,8 @@ static bool pid_is_sanitized(pid_t pid)
 }
 
 /* Make the temp dir, the LUNs and the sockets. */
-static int setup(void)
+static int
+setup(void)
 {
 	const char *b = getenv("PRH_TOP_BUILDDIR");
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
@@ -491,7 +512,7 @@ static int setup(void)
 	snprintf(run.err, sizeof(run.err), "%s/stderr", run.dir);
 	for (int i = 0; i < NLUN; i++) {
 		char *argv[] = { run.lunsim, (char *)"create", run.lun[i],
-		    (char *)"--size", (char *)"1M", NULL };
+			(char *)"--size", (char *)"1M", NULL };
 
 		snprintf(run.lun[i], sizeof(run.lun[i]), "%s/lun%d", run.dir,
 		    i);
@@ -513,7 +534,8 @@ static int setup(void)
 }
 
 /* Remove what setup() made. */
-static void cleanup(void)
+static void
+cleanup(void)
 {
 	char cmd[PATH_MAX + 16];
 
@@ -525,9 +547,10 @@ static void cleanup(void)
 }
 
 /* Print one TAP line. */
-static void tap(int n, bool ok, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void tap(int n, bool ok, const char *fmt, ...)
+static void
+tap(int n, bool ok, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void
+tap(int n, bool ok, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -541,22 +564,23 @@ static void tap(int n, bool ok, const char *fmt, ...)
 
 /* The controller's view of the run. */
 struct soak {
-	long		secs;
-	int		nclients;
-	struct client	*cl;
-	unsigned	seed;
-	pid_t		pid;		/* the running instance */
-	int		restarts;
-	int		bad_exits;	/* instances that did not exit 0 */
-	int		base_fds;	/* fds of an instance with no client */
-	int		end_fds;
-	long		rss_warm;	/* last instance, first half, highest */
-	long		rss_end;
-	bool		sanitized;
+	long secs;
+	int nclients;
+	struct client *cl;
+	unsigned seed;
+	pid_t pid; /* the running instance */
+	int restarts;
+	int bad_exits; /* instances that did not exit 0 */
+	int base_fds;  /* fds of an instance with no client */
+	int end_fds;
+	long rss_warm; /* last instance, first half, highest */
+	long rss_end;
+	bool sanitized;
 };
 
 /* Start the client threads. */
-static void clients_start(struct soak *k)
+static void
+clients_start(struct soak *k)
 {
 	k->cl = calloc(k->nclients, sizeof(*k->cl));
 	for (int i = 0; k->cl != NULL && i < k->nclients; i++) {
@@ -572,7 +596,8 @@ static void clients_start(struct soak *k)
 }
 
 /* Stop and join the client threads (hangs lifted first). */
-static void clients_stop(struct soak *k)
+static void
+clients_stop(struct soak *k)
 {
 	atomic_store(&st.stop, true);
 	for (int l = 0; l < NLUN; l++)
@@ -588,7 +613,8 @@ static void clients_stop(struct soak *k)
 }
 
 /* Stop the running instance with sig and check its exit status. */
-static void soak_stop_instance(struct soak *k, int sig)
+static void
+soak_stop_instance(struct soak *k, int sig)
 {
 	int stt = helper_stop(k->pid, sig);
 
@@ -602,7 +628,8 @@ static void soak_stop_instance(struct soak *k, int sig)
 /* Faults every tick, a SIGHUP/SIGTERM restart every RESTART_MS; the last
  * instance lives through the final 40 % of the run.  False if a restart
  * failed. */
-static bool soak_chaos(struct soak *k)
+static bool
+soak_chaos(struct soak *k)
 {
 	long long start = now_ms(), end = start + k->secs * 1000;
 	long long final_at = start + k->secs * 600, next = start + RESTART_MS;
@@ -617,8 +644,8 @@ static bool soak_chaos(struct soak *k)
 		if (!final && (now_ms() >= next || now_ms() >= final_at)) {
 			for (int l = 0; l < NLUN; l++)
 				lun_fault(l, "hang=0", NULL);
-			soak_stop_instance(k, k->restarts % 2 ? SIGTERM :
-			    SIGHUP);
+			soak_stop_instance(k,
+			    k->restarts % 2 ? SIGTERM : SIGHUP);
 			k->restarts++;
 			final = now_ms() >= final_at;
 			k->pid = helper_start();
@@ -641,40 +668,50 @@ static bool soak_chaos(struct soak *k)
 }
 
 /* Print the numbers and the TAP results. */
-static void soak_report(const struct soak *k)
+static void
+soak_report(const struct soak *k)
 {
 	long valid = atomic_load(&st.valid);
 
 	printf("# %ld valid requests: %ld answered, %ld closed cleanly; "
-	    "%ld invalid closed; %ld hung up mid-request; %ld stalled and "
-	    "timed out; %ld connections; %d restarts\n", valid,
-	    atomic_load(&st.answered), atomic_load(&st.closed),
+	       "%ld invalid closed; %ld hung up mid-request; %ld stalled and "
+	       "timed out; %ld connections; %d restarts\n",
+	    valid, atomic_load(&st.answered), atomic_load(&st.closed),
 	    atomic_load(&st.invalid), atomic_load(&st.aborted),
-	    atomic_load(&st.stalled), atomic_load(&st.connects),
-	    k->restarts);
+	    atomic_load(&st.stalled), atomic_load(&st.connects), k->restarts);
 	printf("# helper fds: %d with no connection, %d at the end; RSS %ld "
-	    "KiB warm, %ld KiB at the end%s\n", k->base_fds, k->end_fds,
-	    k->rss_warm, k->rss_end, k->sanitized ? " (sanitizer build)" :
-	    "");
-	tap(1, k->restarts >= 1 && k->bad_exits == 0, "%d SIGHUP/SIGTERM "
-	    "restarts, every instance exited 0", k->restarts);
-	tap(2, valid > 0 && valid == atomic_load(&st.answered) +
-	    atomic_load(&st.closed), "every valid request answered once or "
+	       "KiB warm, %ld KiB at the end%s\n",
+	    k->base_fds, k->end_fds, k->rss_warm, k->rss_end,
+	    k->sanitized ? " (sanitizer build)" : "");
+	tap(1, k->restarts >= 1 && k->bad_exits == 0,
+	    "%d SIGHUP/SIGTERM "
+	    "restarts, every instance exited 0",
+	    k->restarts);
+	tap(2,
+	    valid > 0 &&
+		valid == atomic_load(&st.answered) + atomic_load(&st.closed),
+	    "every valid request answered once or "
 	    "closed cleanly");
-	tap(3, atomic_load(&st.errors) == 0, "no wrong answer, timeout or "
-	    "protocol error (%ld)", atomic_load(&st.errors));
-	tap(4, k->base_fds > 0 && k->end_fds >= 0 &&
-	    k->end_fds <= k->base_fds, "helper fd count back to %d (%d)",
-	    k->base_fds, k->end_fds);
-	tap(5, k->sanitized || (k->rss_warm > 0 &&
-	    k->rss_end <= k->rss_warm + 2048), "RSS did not grow in the "
-	    "second half (%ld -> %ld KiB)%s", k->rss_warm, k->rss_end,
+	tap(3, atomic_load(&st.errors) == 0,
+	    "no wrong answer, timeout or "
+	    "protocol error (%ld)",
+	    atomic_load(&st.errors));
+	tap(4, k->base_fds > 0 && k->end_fds >= 0 && k->end_fds <= k->base_fds,
+	    "helper fd count back to %d (%d)", k->base_fds, k->end_fds);
+	tap(5,
+	    k->sanitized ||
+		(k->rss_warm > 0 && k->rss_end <= k->rss_warm + 2048),
+	    "RSS did not grow in the "
+	    "second half (%ld -> %ld KiB)%s",
+	    k->rss_warm, k->rss_end,
 	    k->sanitized ? " # SKIP sanitizer build" : "");
-	tap(6, !sanitizer_report(), "no sanitizer report in the helper's "
+	tap(6, !sanitizer_report(),
+	    "no sanitizer report in the helper's "
 	    "stderr");
 }
 
-int main(void)
+int
+main(void)
 {
 	const char *e = getenv("SOAK_SECONDS"), *n = getenv("SOAK_CLIENTS");
 	struct soak k = {

@@ -28,8 +28,10 @@ handshake(int sock)
 
 Test(exh, ten_thousand_clients)
 {
-	enum { N = 10000 };
-	rlim_t need = N + 4200;	/* queue-max 4096 stays free */
+	enum {
+		N = 10000
+	};
+	rlim_t need = N + 4200; /* queue-max 4096 stays free */
 	struct client_reply *r = malloc(sizeof(*r));
 	uint8_t cdb[PRH_CDB_LEN];
 	struct rlimit rl;

@@ -17,7 +17,8 @@
 #include "prh/activation.h"
 
 /* Set the activation variables. */
-static void set_listen(const char *pid, const char *fds)
+static void
+set_listen(const char *pid, const char *fds)
 {
 	if (pid != NULL)
 		setenv("LISTEN_PID", pid, 1);
@@ -31,7 +32,8 @@ static void set_listen(const char *pid, const char *fds)
 }
 
 /* Set LISTEN_PID to our pid and LISTEN_FDS to fds. */
-static void set_listen_self(const char *fds)
+static void
+set_listen_self(const char *fds)
 {
 	char pid[32];
 
@@ -40,14 +42,16 @@ static void set_listen_self(const char *fds)
 }
 
 /* Whether all three variables are gone. */
-static bool listen_env_gone(void)
+static bool
+listen_env_gone(void)
 {
 	return getenv("LISTEN_PID") == NULL && getenv("LISTEN_FDS") == NULL &&
 	    getenv("LISTEN_FDNAMES") == NULL;
 }
 
 /* Put fd at ACTIVATION_FD_START (+ off). */
-static bool at_fd(int fd, int off)
+static bool
+at_fd(int fd, int off)
 {
 	return dup2(fd, ACTIVATION_FD_START + off) == ACTIVATION_FD_START + off;
 }
@@ -57,7 +61,8 @@ static bool at_fd(int fd, int off)
  * channel: each case runs in a child process that may replace fd 3, and
  * reports through its exit status which check failed (0: none).
  */
-static int child_run(int (*fn)(void))
+static int
+child_run(int (*fn)(void))
 {
 	int st = -1;
 	pid_t pid = fork();
@@ -75,7 +80,8 @@ static int child_run(int (*fn)(void))
 }
 
 /* No variables: not activated. */
-static int case_not_activated(void)
+static int
+case_not_activated(void)
 {
 	set_listen(NULL, NULL);
 	if (activation_count_env() != 0)
@@ -84,7 +90,8 @@ static int case_not_activated(void)
 }
 
 /* A foreign LISTEN_PID is ignored, and the variables removed. */
-static int case_foreign_pid(void)
+static int
+case_foreign_pid(void)
 {
 	char pid[32];
 
@@ -96,7 +103,8 @@ static int case_foreign_pid(void)
 }
 
 /* Values that do not parse mean "not activated". */
-static int case_garbage(void)
+static int
+case_garbage(void)
 {
 	set_listen_self("one");
 	if (activation_count_env() != 0)
@@ -106,7 +114,8 @@ static int case_garbage(void)
 }
 
 /* One passed fd: counted, made close-on-exec, variables removed. */
-static int case_one_fd(void)
+static int
+case_one_fd(void)
 {
 	int sv[2];
 
@@ -123,7 +132,8 @@ static int case_one_fd(void)
 }
 
 /* A connected socket is not a listener: refused. */
-static int case_not_listener(void)
+static int
+case_not_listener(void)
 {
 	int sv[2], fd = -1;
 
@@ -134,7 +144,8 @@ static int case_not_listener(void)
 }
 
 /* LISTEN_FDS=2: refused. */
-static int case_two_fds(void)
+static int
+case_two_fds(void)
 {
 	int sv[2], fd = -1;
 
@@ -146,15 +157,17 @@ static int case_two_fds(void)
 }
 
 /* A listening Unix stream socket: taken, made non-blocking. */
-static int case_listener(void)
+static int
+case_listener(void)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	int s, fd = -1;
 
 	s = socket(AF_UNIX, SOCK_STREAM, 0);
 	/* Binding just the family autobinds an abstract name. */
-	if (s < 0 || bind(s, (struct sockaddr *)&sun,
-	    sizeof(sa_family_t)) < 0 || listen(s, 1) < 0 || !at_fd(s, 0))
+	if (s < 0 ||
+	    bind(s, (struct sockaddr *)&sun, sizeof(sa_family_t)) < 0 ||
+	    listen(s, 1) < 0 || !at_fd(s, 0))
 		return 10;
 	set_listen_self("1");
 	if (activation_listen_fd(&fd) != 1)

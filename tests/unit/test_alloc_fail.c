@@ -45,22 +45,23 @@ void *__wrap_calloc(size_t n, size_t size);
 void *__wrap_realloc(void *p, size_t size);
 void __wrap_free(void *p);
 
-#define LIVE_SLOTS	(1 << 16)	/* open-addressed set of live blocks */
-#define CLIENT_TIMEOUT_S 5		/* a reply later than this is a hang */
+#define LIVE_SLOTS	 (1 << 16) /* open-addressed set of live blocks */
+#define CLIENT_TIMEOUT_S 5	   /* a reply later than this is a hang */
 
 /* Injection state, shared by the loop, worker and client threads. */
 static struct {
-	pthread_mutex_t	 lock;		/* protects live[] and nlive */
-	void		*live[LIVE_SLOTS];
-	unsigned	 nlive;
-	atomic_bool	 tracking;	/* record blocks in live[] */
-	atomic_long	 count;		/* allocations since arming */
-	atomic_long	 fail_at;	/* this one fails (1-based), 0: none */
-	atomic_bool	 failed;	/* the failure was injected */
+	pthread_mutex_t lock; /* protects live[] and nlive */
+	void *live[LIVE_SLOTS];
+	unsigned nlive;
+	atomic_bool tracking; /* record blocks in live[] */
+	atomic_long count;    /* allocations since arming */
+	atomic_long fail_at;  /* this one fails (1-based), 0: none */
+	atomic_bool failed;   /* the failure was injected */
 } inj = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* Slot of p in the live set, or of the free slot where it would go. */
-static unsigned live_slot(void *p)
+static unsigned
+live_slot(void *p)
 {
 	unsigned h = (unsigned)(((uintptr_t)p >> 4) * 2654435761u) &
 	    (LIVE_SLOTS - 1);
@@ -71,7 +72,8 @@ static unsigned live_slot(void *p)
 }
 
 /* Record a new block. */
-static void live_add(void *p)
+static void
+live_add(void *p)
 {
 	if (p == NULL || !atomic_load(&inj.tracking))
 		return;
@@ -84,7 +86,8 @@ static void live_add(void *p)
 }
 
 /* Forget a block (re-inserting the cluster after it). */
-static void live_del(void *p)
+static void
+live_del(void *p)
 {
 	unsigned h, j;
 	void *q;
@@ -97,7 +100,7 @@ static void live_del(void *p)
 		inj.live[h] = NULL;
 		inj.nlive--;
 		for (j = (h + 1) & (LIVE_SLOTS - 1); inj.live[j] != NULL;
-		    j = (j + 1) & (LIVE_SLOTS - 1)) {
+		     j = (j + 1) & (LIVE_SLOTS - 1)) {
 			q = inj.live[j];
 			inj.live[j] = NULL;
 			inj.live[live_slot(q)] = q;
@@ -107,7 +110,8 @@ static void live_del(void *p)
 }
 
 /* Whether this allocation is the one to fail. */
-static bool inj_should_fail(void)
+static bool
+inj_should_fail(void)
 {
 	long n = atomic_fetch_add(&inj.count, 1) + 1;
 
@@ -124,7 +128,8 @@ static bool inj_should_fail(void)
 }
 
 /* malloc with injection. */
-void *__wrap_malloc(size_t size)
+void *
+__wrap_malloc(size_t size)
 {
 	void *p;
 
@@ -136,7 +141,8 @@ void *__wrap_malloc(size_t size)
 }
 
 /* calloc with injection. */
-void *__wrap_calloc(size_t n, size_t size)
+void *
+__wrap_calloc(size_t n, size_t size)
 {
 	void *p;
 
@@ -148,7 +154,8 @@ void *__wrap_calloc(size_t n, size_t size)
 }
 
 /* realloc with injection. */
-void *__wrap_realloc(void *p, size_t size)
+void *
+__wrap_realloc(void *p, size_t size)
 {
 	void *q;
 
@@ -163,7 +170,8 @@ void *__wrap_realloc(void *p, size_t size)
 }
 
 /* free, forgetting the block. */
-void __wrap_free(void *p)
+void
+__wrap_free(void *p)
 {
 	live_del(p);
 	__real_free(p);
@@ -171,17 +179,18 @@ void __wrap_free(void *p)
 
 /* What the scripted client saw. */
 struct session {
-	char		 path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	int		 rw_fd;		/* "device" opened O_RDWR */
-	int		 ro_fd;		/* the same, O_RDONLY */
-	int		 done_fd;	/* written when the script ends */
-	int		 answered;	/* replies checked and correct */
-	int		 closed;	/* connections closed by the server */
-	char		 error[256];	/* first wrong thing seen, or "" */
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int rw_fd;	 /* "device" opened O_RDWR */
+	int ro_fd;	 /* the same, O_RDONLY */
+	int done_fd;	 /* written when the script ends */
+	int answered;	 /* replies checked and correct */
+	int closed;	 /* connections closed by the server */
+	char error[256]; /* first wrong thing seen, or "" */
 };
 
 /* Record the first error of a session. */
-static void sess_error(struct session *s, const char *what, int rc)
+static void
+sess_error(struct session *s, const char *what, int rc)
 {
 	if (s->error[0] == '\0')
 		snprintf(s->error, sizeof(s->error), "%s: %s", what,
@@ -189,7 +198,8 @@ static void sess_error(struct session *s, const char *what, int rc)
 }
 
 /* Connect with short timeouts: fd or -errno. */
-static int sess_connect(struct session *s)
+static int
+sess_connect(struct session *s)
 {
 	struct timeval tv = { .tv_sec = CLIENT_TIMEOUT_S };
 	int fd = client_connect_raw(s->path);
@@ -203,7 +213,8 @@ static int sess_connect(struct session *s)
 
 /* Whether a failed read or write means the server closed the
  * connection (counted), rather than a hang or error (recorded). */
-static bool sess_closed(struct session *s, const char *what, int rc)
+static bool
+sess_closed(struct session *s, const char *what, int rc)
 {
 	if (rc == -ECONNRESET || rc == -EPIPE) {
 		s->closed++;
@@ -215,8 +226,9 @@ static bool sess_closed(struct session *s, const char *what, int rc)
 
 /* One command and its check: the reply must carry want_status and sense
  * key want_key; a close is accepted.  Returns whether to go on. */
-static bool sess_command(struct session *s, int sock, const uint8_t *cdb,
-    int devfd, const uint8_t *param, size_t plen, uint8_t want_key)
+static bool
+sess_command(struct session *s, int sock, const uint8_t *cdb, int devfd,
+    const uint8_t *param, size_t plen, uint8_t want_key)
 {
 	struct client_reply r;
 	int rc;
@@ -241,7 +253,8 @@ static bool sess_command(struct session *s, int sock, const uint8_t *cdb,
  * sending while the socket takes them and reading only when it does not,
  * so that replies pile up in the server (its output buffer, then it stops
  * reading).  Returns whether to go on. */
-static bool sess_pipeline(struct session *s, int sock, int n)
+static bool
+sess_pipeline(struct session *s, int sock, int n)
 {
 	struct pollfd pfd = { .fd = sock };
 	struct client_reply r;
@@ -251,7 +264,7 @@ static bool sess_pipeline(struct session *s, int sock, int n)
 
 	client_cdb_pr_out(req, 0, 0, 24);
 	client_param_basic(req + PRH_CDB_LEN, 0, 0x1234, 0);
-	bool filling = true;	/* read nothing until sending stalls */
+	bool filling = true; /* read nothing until sending stalls */
 
 	while (got < n) {
 		pfd.events = (filling ? 0 : POLLIN) | (sent < n ? POLLOUT : 0);
@@ -289,7 +302,8 @@ static bool sess_pipeline(struct session *s, int sock, int n)
 }
 
 /* The scripted session, on its own thread. */
-static void *sess_run(void *arg)
+static void *
+sess_run(void *arg)
 {
 	struct session *s = arg;
 	uint8_t hello[PRH_HELLO_LEN] = { 0 }, cdb[PRH_CDB_LEN], param[24];
@@ -310,16 +324,16 @@ static void *sess_run(void *arg)
 		/* A regular file: SG_IO fails, ABORTED COMMAND. */
 		client_cdb_pr_in(cdb, 0, 8192);
 		if (!sess_command(s, sock, cdb, s->rw_fd, NULL, 0,
-		    PRH_SK_ABORTED_COMMAND))
+			PRH_SK_ABORTED_COMMAND))
 			goto bad;
 		client_cdb_pr_out(cdb, 0, 0, sizeof(param));
 		client_param_basic(param, 0, 0x1234, 0);
-		if (!sess_command(s, sock, cdb, s->rw_fd, param,
-		    sizeof(param), PRH_SK_ABORTED_COMMAND))
+		if (!sess_command(s, sock, cdb, s->rw_fd, param, sizeof(param),
+			PRH_SK_ABORTED_COMMAND))
 			goto bad;
 		/* PR OUT on a read-only fd: refused without the device. */
-		if (!sess_command(s, sock, cdb, s->ro_fd, param,
-		    sizeof(param), PRH_SK_ILLEGAL_REQUEST))
+		if (!sess_command(s, sock, cdb, s->ro_fd, param, sizeof(param),
+			PRH_SK_ILLEGAL_REQUEST))
 			goto bad;
 		(void)sess_pipeline(s, sock, 1000);
 	}
@@ -349,17 +363,18 @@ out:
 }
 
 /* The session ended: stop the loop. */
-static void sess_done_cb(evutil_socket_t fd, short what, void *arg)
+static void
+sess_done_cb(evutil_socket_t fd, short what, void *arg)
 {
 	event_base_loopbreak(arg);
 }
 
 /* Listening socket at path: fd. */
-static int listen_at(const char *path)
+static int
+listen_at(const char *path)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 	cr_assert_geq(fd, 0);
 	strcpy(sun.sun_path, path);
@@ -371,8 +386,9 @@ static int listen_at(const char *path)
 
 /* One run with the fail_at-th allocation failing (0: none).  Returns
  * whether the failure was injected; checks the session and leaks. */
-static bool run_once(const struct prh_config *cfg, struct session *s,
-    long fail_at, long *allocs, bool check_leaks)
+static bool
+run_once(const struct prh_config *cfg, struct session *s, long fail_at,
+    long *allocs, bool check_leaks)
 {
 	struct event_base *base;
 	struct event *done;
@@ -403,7 +419,7 @@ static bool run_once(const struct prh_config *cfg, struct session *s,
 
 	r = server_new(base, cfg, lfd, NULL, &srv);
 	if (r < 0) {
-		close(lfd);	/* still ours on failure */
+		close(lfd); /* still ours on failure */
 	} else {
 		cr_assert_eq(pthread_create(&th, NULL, sess_run, s), 0);
 		event_base_dispatch(base);
@@ -421,13 +437,16 @@ static bool run_once(const struct prh_config *cfg, struct session *s,
 	pthread_mutex_unlock(&inj.lock);
 
 	if (check_leaks)
-		cr_expect_eq(nlive, 0, "allocation %ld failed: %u block(s) leaked",
-	    fail_at, nlive);
+		cr_expect_eq(nlive, 0,
+		    "allocation %ld failed: %u block(s) leaked", fail_at,
+		    nlive);
 	cr_expect_str_empty(s->error, "allocation %ld failed: %s", fail_at,
 	    s->error);
 	if (r < 0)
-		cr_expect(atomic_load(&inj.failed), "server_new failed "
-		    "without an injected failure: %s", strerror(-r));
+		cr_expect(atomic_load(&inj.failed),
+		    "server_new failed "
+		    "without an injected failure: %s",
+		    strerror(-r));
 	/* Without a failure, everything is answered and only the bad
 	 * connection is closed. */
 	if (!atomic_load(&inj.failed)) {
@@ -441,21 +460,37 @@ static bool run_once(const struct prh_config *cfg, struct session *s,
 }
 
 /* Drop libevent's messages (each failed allocation warns). */
-static void ev_log_quiet(int severity, const char *msg)
+static void
+ev_log_quiet(int severity, const char *msg)
 {
 	(void)severity;
 	(void)msg;
 }
 
 /* Route libevent's allocations through the wrappers. */
-static void *ev_malloc(size_t n) { return __wrap_malloc(n); }
-static void *ev_realloc(void *p, size_t n) { return __wrap_realloc(p, n); }
-static void ev_free(void *p) { __wrap_free(p); }
+static void *
+ev_malloc(size_t n)
+{
+	return __wrap_malloc(n);
+}
+static void *
+ev_realloc(void *p, size_t n)
+{
+	return __wrap_realloc(p, n);
+}
+static void
+ev_free(void *p)
+{
+	__wrap_free(p);
+}
 
 Test(alloc_fail, every_allocation_of_a_session, .timeout = 240)
 {
 	static char *argv[] = {
-		"qemu-pr-helper", "--threads=2", "--queue-max=4", NULL,
+		"qemu-pr-helper",
+		"--threads=2",
+		"--queue-max=4",
+		NULL,
 	};
 	struct prh_config cfg;
 	struct session s = { 0 };
@@ -496,10 +531,12 @@ Test(alloc_fail, every_allocation_of_a_session, .timeout = 240)
 		}
 	}
 	cr_log_info("%ld allocations in a clean run; %ld runs with one "
-	    "failing", total, injected);
-	cr_expect_geq(injected, total - 1, "only %ld runs reached their "
-	    "failure (a clean run needs at least %ld allocations)", injected,
-	    total);
+		    "failing",
+	    total, injected);
+	cr_expect_geq(injected, total - 1,
+	    "only %ld runs reached their "
+	    "failure (a clean run needs at least %ld allocations)",
+	    injected, total);
 	close(s.rw_fd);
 	close(s.ro_fd);
 	unlink(dev);

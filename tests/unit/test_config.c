@@ -11,7 +11,8 @@
 #include "prh/trace.h"
 
 /* Parse a NULL-terminated argument list. */
-static enum config_action parse(struct prh_config *cfg, const char **args)
+static enum config_action
+parse(struct prh_config *cfg, const char **args)
 {
 	char *argv[32];
 	int argc = 0;
@@ -24,7 +25,8 @@ static enum config_action parse(struct prh_config *cfg, const char **args)
 }
 
 /* Silence and capture stdio for tests that print; -T state starts clean. */
-static void redirect(void)
+static void
+redirect(void)
 {
 	trace_reset();
 	cr_redirect_stdout();
@@ -37,7 +39,8 @@ Test(config, defaults)
 	const char *args[] = { NULL };
 
 	cr_assert_eq(parse(&cfg, args), CONFIG_RUN);
-	cr_assert_str_eq(cfg.socket_path, PRH_RUNSTATEDIR "/qemu-pr-helper.sock");
+	cr_assert_str_eq(cfg.socket_path,
+	    PRH_RUNSTATEDIR "/qemu-pr-helper.sock");
 	cr_assert(!cfg.socket_given);
 	cr_assert_eq(cfg.verbosity, 1);
 	cr_assert_eq(cfg.sg_timeout, 30);
@@ -50,9 +53,9 @@ Test(config, defaults)
 Test(config, every_option)
 {
 	struct prh_config cfg;
-	const char *args[] = { "-k", "/tmp/x.sock", "-v", "-v",
-	    "--threads=8", "--max-per-device", "3", "--queue-max=100",
-	    "--sg-timeout=5", NULL };
+	const char *args[] = { "-k", "/tmp/x.sock", "-v", "-v", "--threads=8",
+		"--max-per-device", "3", "--queue-max=100", "--sg-timeout=5",
+		NULL };
 
 	cr_assert_eq(parse(&cfg, args), CONFIG_RUN);
 	cr_assert_str_eq(cfg.socket_path, "/tmp/x.sock");
@@ -98,7 +101,8 @@ Test(config, relative_socket_refused, .init = redirect)
 
 	cr_assert_eq(parse(&cfg, args), CONFIG_EXIT_ERROR);
 	fflush(stderr);
-	cr_assert_stderr_eq_str("qemu-pr-helper: socket path must be absolute\n");
+	cr_assert_stderr_eq_str(
+	    "qemu-pr-helper: socket path must be absolute\n");
 }
 
 Test(config, socket_too_long_refused, .init = redirect)
@@ -121,10 +125,15 @@ struct bad_case {
 ParameterizedTestParameters(config, bad_numbers)
 {
 	static struct bad_case cases[] = {
-		{ "--threads=0" }, { "--threads=abc" }, { "--threads=-1" },
-		{ "--threads=" }, { "--threads=100000" },
-		{ "--max-per-device=0" }, { "--queue-max=0" },
-		{ "--sg-timeout=0" }, { "--sg-timeout=99999999999" },
+		{ "--threads=0" },
+		{ "--threads=abc" },
+		{ "--threads=-1" },
+		{ "--threads=" },
+		{ "--threads=100000" },
+		{ "--max-per-device=0" },
+		{ "--queue-max=0" },
+		{ "--sg-timeout=0" },
+		{ "--sg-timeout=99999999999" },
 		{ "--sg-timeout=1x" },
 	};
 	return cr_make_param_array(struct bad_case, cases,
@@ -185,8 +194,8 @@ Test(opts, defaults)
 Test(opts, short_forms)
 {
 	struct prh_config cfg;
-	const char *args[] = { "-d", "-f", "/tmp/x.pid", "-u", "nobody",
-	    "-g", "nogroup", NULL };
+	const char *args[] = { "-d", "-f", "/tmp/x.pid", "-u", "nobody", "-g",
+		"nogroup", NULL };
 
 	cr_assert_eq(parse(&cfg, args), CONFIG_RUN);
 	cr_expect(cfg.daemonize);
@@ -202,7 +211,7 @@ Test(opts, long_forms_and_numbers)
 {
 	struct prh_config cfg;
 	const char *args[] = { "--daemon", "--pidfile=rel.pid", "--user=107",
-	    "--group", "108", NULL };
+		"--group", "108", NULL };
 
 	cr_assert_eq(parse(&cfg, args), CONFIG_RUN);
 	cr_expect(cfg.daemonize);
@@ -229,7 +238,7 @@ Test(opts, invalid_user, .init = redirect)
 	cr_assert_eq(parse(&cfg, args), CONFIG_EXIT_ERROR);
 	fflush(stderr);
 	cr_expect_stderr_eq_str("qemu-pr-helper: invalid user "
-	    "'no-such-user-xyz'\n");
+				"'no-such-user-xyz'\n");
 }
 
 Test(opts, invalid_group, .init = redirect)
@@ -264,7 +273,7 @@ Test(opts, trace_enables, .init = redirect)
 {
 	struct prh_config cfg;
 	const char *args[] = { "-T", "prh_accept", "--trace=enable=prh_close",
-	    NULL };
+		NULL };
 
 	cr_assert_eq(parse(&cfg, args), CONFIG_RUN);
 	cr_expect(trace_on[TP_ACCEPT]);

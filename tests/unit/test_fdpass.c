@@ -13,13 +13,15 @@
 static int sv[2];
 
 /* Make a fresh socketpair for each test. */
-static void setup(void)
+static void
+setup(void)
 {
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 }
 
 /* Close the socketpair. */
-static void teardown(void)
+static void
+teardown(void)
 {
 	close(sv[0]);
 	close(sv[1]);
@@ -28,7 +30,8 @@ static void teardown(void)
 TestSuite(fdpass, .init = setup, .fini = teardown);
 
 /* Send len bytes with the given fds attached in one sendmsg. */
-static void send_with_fds(const void *buf, size_t len, const int *fds, int n)
+static void
+send_with_fds(const void *buf, size_t len, const int *fds, int n)
 {
 	char ctl[CMSG_SPACE(16 * sizeof(int))];
 	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
@@ -50,7 +53,8 @@ static void send_with_fds(const void *buf, size_t len, const int *fds, int n)
 }
 
 /* Count the fds open in this process. */
-static int count_fds(void)
+static int
+count_fds(void)
 {
 	DIR *d = opendir("/proc/self/fd");
 	int n = 0;

@@ -37,15 +37,18 @@ compile_header(const char *srcdir, const char *name)
 	FILE *p;
 	int n, st;
 
-	n = snprintf(cmd, sizeof(cmd), "%s %s -Wall -Wextra -Werror "
+	n = snprintf(cmd, sizeof(cmd),
+	    "%s %s -Wall -Wextra -Werror "
 	    "-Wmissing-prototypes -Wstrict-prototypes -Wshadow "
 	    "-Wno-unused-parameter -fsyntax-only -I'%s/include' -x c -",
 	    PRH_TEST_CC, PRH_TEST_CFLAGS, srcdir);
 	cr_assert(n > 0 && (size_t)n < sizeof(cmd));
 	p = popen(cmd, "w");
 	cr_assert_not_null(p, "popen %s", cmd);
-	fprintf(p, "#include \"prh/%s\"\n#include \"prh/%s\"\n"
-	    "int prh_header_test_anchor;\n", name, name);
+	fprintf(p,
+	    "#include \"prh/%s\"\n#include \"prh/%s\"\n"
+	    "int prh_header_test_anchor;\n",
+	    name, name);
 	st = pclose(p);
 	cr_assert_neq(st, -1);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;

@@ -23,38 +23,38 @@
 
 #include "prh/pool.h"
 
-#define WAIT_SECS	30	/* safety bound on every wait */
-#define NKEYS		97
+#define WAIT_SECS 30 /* safety bound on every wait */
+#define NKEYS	  97
 
 /* A test job; the pool sees only the embedded pool_job. */
 struct tjob {
-	struct pool_job	 pj;
-	unsigned	 id;
-	int		 block;		/* wait on the gate in work() */
-	int		 track;		/* count in the key-A concurrency gauge */
-	atomic_int	 ran;		/* work() calls */
-	int		 delivered;	/* done() calls (loop thread) */
-	int		 sigs_blocked;	/* work() saw SIGTERM etc. blocked */
-	size_t		 stack;		/* work()'s thread stack size */
-	pid_t		 tid;		/* thread that ran work() */
+	struct pool_job pj;
+	unsigned id;
+	int block;	  /* wait on the gate in work() */
+	int track;	  /* count in the key-A concurrency gauge */
+	atomic_int ran;	  /* work() calls */
+	int delivered;	  /* done() calls (loop thread) */
+	int sigs_blocked; /* work() saw SIGTERM etc. blocked */
+	size_t stack;	  /* work()'s thread stack size */
+	pid_t tid;	  /* thread that ran work() */
 };
 
 /* The gate blocking jobs wait on, and a count of jobs that started. */
-static pthread_mutex_t	gate_mtx = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t	gate_cv = PTHREAD_COND_INITIALIZER;
-static int		gate_open;
-static unsigned		gate_started;
+static pthread_mutex_t gate_mtx = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static int gate_open;
+static unsigned gate_started;
 
-static atomic_int	a_now, a_max;		/* key-A jobs running / peak */
-static atomic_int	key_now[NKEYS], key_max[NKEYS];
+static atomic_int a_now, a_max; /* key-A jobs running / peak */
+static atomic_int key_now[NKEYS], key_max[NKEYS];
 
-static struct event_base	*base;
-static struct pool		*pool;
-static unsigned			 ndelivered;	/* loop thread */
-static int			 timed_out;
-static int			 defer_wake;	/* make_pool's defer_wake */
-static unsigned			 pool_threads;	/* make_pool's threads */
-static void			(*done_hook)(struct tjob *);
+static struct event_base *base;
+static struct pool *pool;
+static unsigned ndelivered; /* loop thread */
+static int timed_out;
+static int defer_wake;	      /* make_pool's defer_wake */
+static unsigned pool_threads; /* make_pool's threads */
+static void (*done_hook)(struct tjob *);
 
 /* Get the test job around a pool job. */
 static struct tjob *
@@ -67,7 +67,7 @@ tjob_of(struct pool_job *pj)
 static void
 peak_update(atomic_int *peak, int v)
 {
-	int	old = atomic_load(peak);
+	int old = atomic_load(peak);
 
 	while (v > old && !atomic_compare_exchange_weak(peak, &old, v))
 		;
@@ -77,7 +77,7 @@ peak_update(atomic_int *peak, int v)
 static struct timespec
 deadline(void)
 {
-	struct timespec	ts;
+	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += WAIT_SECS;
@@ -88,8 +88,8 @@ deadline(void)
 static size_t
 thread_stack_size(void)
 {
-	pthread_attr_t	attr;
-	size_t		size = 0;
+	pthread_attr_t attr;
+	size_t size = 0;
 
 	if (pthread_getattr_np(pthread_self(), &attr) != 0)
 		return 0;
@@ -102,8 +102,8 @@ thread_stack_size(void)
 static void
 test_work(struct pool_job *pj)
 {
-	struct tjob	*j = tjob_of(pj);
-	sigset_t	 cur;
+	struct tjob *j = tjob_of(pj);
+	sigset_t cur;
 
 	pthread_sigmask(SIG_BLOCK, NULL, &cur);
 	j->tid = (pid_t)syscall(SYS_gettid);
@@ -130,8 +130,8 @@ test_work(struct pool_job *pj)
 static void
 bulk_work(struct pool_job *pj)
 {
-	struct tjob	*j = tjob_of(pj);
-	unsigned	 k = (unsigned)pj->devkey;
+	struct tjob *j = tjob_of(pj);
+	unsigned k = (unsigned)pj->devkey;
 
 	atomic_fetch_add(&j->ran, 1);
 	peak_update(&key_max[k], atomic_fetch_add(&key_now[k], 1) + 1);
@@ -142,8 +142,8 @@ bulk_work(struct pool_job *pj)
 static void
 wait_started(unsigned n)
 {
-	struct timespec	ts = deadline();
-	int		r = 0;
+	struct timespec ts = deadline();
+	int r = 0;
 
 	pthread_mutex_lock(&gate_mtx);
 	while (gate_started < n && r != ETIMEDOUT)
@@ -167,7 +167,7 @@ open_gate(void)
 static void
 test_done(struct pool_job *pj, void *arg)
 {
-	struct tjob	*j = tjob_of(pj);
+	struct tjob *j = tjob_of(pj);
 
 	cr_assert_eq(arg, &ndelivered);
 	j->delivered++;
@@ -190,8 +190,8 @@ timeout_cb(evutil_socket_t fd, short what, void *arg)
 static void
 run_until(unsigned n)
 {
-	struct timeval	 tv = { WAIT_SECS, 0 };
-	struct event	*to;
+	struct timeval tv = { WAIT_SECS, 0 };
+	struct event *to;
 
 	to = evtimer_new(base, timeout_cb, NULL);
 	cr_assert_not_null(to);
@@ -234,8 +234,7 @@ teardown(void)
 static void
 make_pool(unsigned threads, unsigned per_dev, unsigned qmax, unsigned dqmax)
 {
-	struct pool_limits	lim = { threads, per_dev, qmax, dqmax,
-				    defer_wake };
+	struct pool_limits lim = { threads, per_dev, qmax, dqmax, defer_wake };
 
 	pool_threads = threads;
 	cr_assert_eq(pool_new(base, &lim, test_done, &ndelivered, &pool), 0);
@@ -246,8 +245,8 @@ make_pool(unsigned threads, unsigned per_dev, unsigned qmax, unsigned dqmax)
 static struct tjob *
 jobs_new(unsigned n, uint64_t key, int block)
 {
-	struct tjob	*j = calloc(n, sizeof *j);
-	unsigned	 i;
+	struct tjob *j = calloc(n, sizeof *j);
+	unsigned i;
 
 	cr_assert_not_null(j);
 	for (i = 0; i < n; i++) {
@@ -264,7 +263,7 @@ static void
 expect_stats(unsigned running, unsigned queued, unsigned devices,
     uint64_t completed)
 {
-	struct pool_stats	st;
+	struct pool_stats st;
 
 	pool_get_stats(pool, &st);
 	cr_expect_eq(st.running, running, "running %u, want %u", st.running,
@@ -280,17 +279,17 @@ expect_stats(unsigned running, unsigned queued, unsigned devices,
 TestSuite(pool, .init = setup, .fini = teardown, .timeout = 120);
 
 /* Bulk test state: jobs submitted so far, refilled from done(). */
-#define BULK_N		10000
-#define BULK_BIG	100000
-static struct tjob	*bulk;
-static unsigned		 bulk_n;
-static unsigned		 bulk_next;
+#define BULK_N	 10000
+#define BULK_BIG 100000
+static struct tjob *bulk;
+static unsigned bulk_n;
+static unsigned bulk_next;
 
 /* Submit bulk jobs until the pool pushes back. */
 static void
 bulk_fill(struct tjob *unused)
 {
-	int	r;
+	int r;
 
 	(void)unused;
 	while (bulk_next < bulk_n) {
@@ -307,7 +306,7 @@ bulk_fill(struct tjob *unused)
 static void
 bulk_run(unsigned threads, unsigned per_dev, unsigned n)
 {
-	unsigned	i, k;
+	unsigned i, k;
 
 	make_pool(threads, per_dev, 256, 8);
 	bulk = calloc(n, sizeof *bulk);
@@ -361,9 +360,9 @@ Test(pool, every_job_completes_exactly_once_many_workers)
 static unsigned
 task_list(pid_t *tids, unsigned max)
 {
-	DIR		*d = opendir("/proc/self/task");
-	struct dirent	*e;
-	unsigned	 n = 0;
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	unsigned n = 0;
 
 	cr_assert_not_null(d);
 	while ((e = readdir(d)) != NULL)
@@ -377,9 +376,9 @@ task_list(pid_t *tids, unsigned max)
 static char
 task_state(pid_t tid)
 {
-	char	path[64], buf[512], *p;
-	FILE	*f;
-	size_t	 n;
+	char path[64], buf[512], *p;
+	FILE *f;
+	size_t n;
 
 	snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
 	f = fopen(path, "r");
@@ -398,9 +397,9 @@ task_state(pid_t tid)
 static void
 wait_asleep(const pid_t *tids, unsigned n)
 {
-	struct timespec	 pause = { 0, 1000000 };
+	struct timespec pause = { 0, 1000000 };
 	struct pool_stats st;
-	unsigned	 i = 0, tries;
+	unsigned i = 0, tries;
 
 	for (tries = 0; tries < WAIT_SECS * 1000; tries++) {
 		pool_get_stats(pool, &st);
@@ -414,7 +413,8 @@ wait_asleep(const pid_t *tids, unsigned n)
 		nanosleep(&pause, NULL);
 	}
 	cr_assert_fail("workers never all went to sleep (idle %u of %u, "
-	    "thread %d)", st.idle, pool_threads, i < n ? (int)tids[i] : 0);
+		       "thread %d)",
+	    st.idle, pool_threads, i < n ? (int)tids[i] : 0);
 }
 
 /* Start a pool of `threads` workers and find their thread ids (the
@@ -422,8 +422,8 @@ wait_asleep(const pid_t *tids, unsigned n)
 static unsigned
 make_pool_find_workers(unsigned threads, pid_t *workers, unsigned max)
 {
-	pid_t		 before[256], after[256];
-	unsigned	 nb, na, i, j, n = 0;
+	pid_t before[256], after[256];
+	unsigned nb, na, i, j, n = 0;
 
 	nb = task_list(before, 256);
 	make_pool(threads, 1, 64, 64);
@@ -444,9 +444,9 @@ make_pool_find_workers(unsigned threads, pid_t *workers, unsigned max)
 static void
 wake_sleeping(unsigned threads)
 {
-	struct tjob	*j = jobs_new(8, 3, 0);
-	pid_t		 workers[80];
-	unsigned	 n, i;
+	struct tjob *j = jobs_new(8, 3, 0);
+	pid_t workers[80];
+	unsigned n, i;
 
 	n = make_pool_find_workers(threads, workers, 80);
 	for (i = 0; i < 8; i++) {
@@ -475,8 +475,8 @@ Test(pool, job_submitted_while_all_workers_sleep_runs_many_workers)
 static void
 one_at_a_time(void)
 {
-	struct tjob	*j = jobs_new(1, 5, 0);
-	unsigned	 i;
+	struct tjob *j = jobs_new(1, 5, 0);
+	unsigned i;
 
 	make_pool(4, 1, 8, 8);
 	for (i = 0; i < 20000; i++) {
@@ -505,9 +505,9 @@ Test(pool, one_at_a_time_never_loses_a_deferred_wakeup)
  * each blocking job has a worker of its own. */
 Test(pool, deferred_wake_comes_from_the_loop)
 {
-	struct tjob	*j = jobs_new(3, 0, 1);
-	pid_t		 workers[32];
-	unsigned	 n, i;
+	struct tjob *j = jobs_new(3, 0, 1);
+	pid_t workers[32];
+	unsigned n, i;
 
 	defer_wake = 1;
 	n = make_pool_find_workers(4, workers, 32);
@@ -519,7 +519,7 @@ Test(pool, deferred_wake_comes_from_the_loop)
 	/* Every worker sleeps and nothing woke one: all three wait. */
 	expect_stats(0, 3, 3, 0);
 	cr_assert_eq(atomic_load(&j[0].ran), 0);
-	run_pending();			/* the kick */
+	run_pending(); /* the kick */
 	wait_started(3);
 	expect_stats(3, 0, 3, 0);
 	open_gate();
@@ -534,17 +534,19 @@ Test(pool, deferred_wake_comes_from_the_loop)
 static void
 last_asleep_first(void)
 {
-	struct tjob	*j = jobs_new(6, 7, 0);
-	pid_t		 workers[32];
-	unsigned	 n, i;
+	struct tjob *j = jobs_new(6, 7, 0);
+	pid_t workers[32];
+	unsigned n, i;
 
 	n = make_pool_find_workers(4, workers, 32);
 	for (i = 0; i < 6; i++) {
 		wait_asleep(workers, n);
 		cr_assert_eq(pool_submit(pool, &j[i].pj), 0);
 		run_until(i + 1);
-		cr_assert_eq(j[i].tid, j[0].tid, "job %u ran on thread %d, "
-		    "job 0 on %d", i, (int)j[i].tid, (int)j[0].tid);
+		cr_assert_eq(j[i].tid, j[0].tid,
+		    "job %u ran on thread %d, "
+		    "job 0 on %d",
+		    i, (int)j[i].tid, (int)j[0].tid);
 	}
 	free(j);
 }
@@ -566,9 +568,9 @@ Test(pool, worker_asleep_last_is_woken_first_deferred)
  * first worker may wake before the burst is all queued. */
 Test(pool, blocking_jobs_fan_out_to_every_worker)
 {
-	struct tjob	*j = jobs_new(4 * 16, 0, 1);
-	pid_t		 workers[32];
-	unsigned	 n, i, r;
+	struct tjob *j = jobs_new(4 * 16, 0, 1);
+	pid_t workers[32];
+	unsigned n, i, r;
 
 	n = make_pool_find_workers(16, workers, 32);
 	for (r = 0; r < 4; r++) {
@@ -592,9 +594,9 @@ Test(pool, blocking_jobs_fan_out_to_every_worker)
 
 Test(pool, per_device_cap_does_not_starve_other_devices)
 {
-	struct tjob	*a = jobs_new(8, 0xA, 1);
-	struct tjob	*b = jobs_new(1, 0xB, 0);
-	unsigned	 i;
+	struct tjob *a = jobs_new(8, 0xA, 1);
+	struct tjob *b = jobs_new(1, 0xB, 0);
+	unsigned i;
 
 	make_pool(4, 2, 64, 16);
 	for (i = 0; i < 8; i++) {
@@ -624,7 +626,7 @@ Test(pool, per_device_cap_does_not_starve_other_devices)
 
 Test(pool, cancel_waiting_and_running_jobs)
 {
-	struct tjob	*j = jobs_new(3, 1, 0);
+	struct tjob *j = jobs_new(3, 1, 0);
 
 	make_pool(1, 1, 8, 8);
 	j[0].block = 1;
@@ -657,7 +659,7 @@ Test(pool, cancel_waiting_and_running_jobs)
 
 Test(pool, cancel_finished_undelivered_job_is_busy)
 {
-	struct tjob	*j = jobs_new(2, 1, 0);
+	struct tjob *j = jobs_new(2, 1, 0);
 
 	make_pool(1, 1, 8, 8);
 	j[1].block = 1;
@@ -682,7 +684,7 @@ Test(pool, cancel_finished_undelivered_job_is_busy)
 static struct tjob *
 lazy_pair(void)
 {
-	struct tjob	*j = jobs_new(2, 1, 0);
+	struct tjob *j = jobs_new(2, 1, 0);
 
 	make_pool(1, 1, 8, 8);
 	j[0].pj.lazy = 1;
@@ -700,15 +702,15 @@ lazy_pair(void)
 
 Test(pool, lazy_job_is_delivered_by_reap)
 {
-	struct tjob	*j = lazy_pair();
+	struct tjob *j = lazy_pair();
 
 	pool_reap(pool);
 	cr_assert_eq(j[0].delivered, 1);
 	cr_assert_eq(j[1].delivered, 0);
-	pool_reap(pool);		/* nothing more: no second delivery */
+	pool_reap(pool); /* nothing more: no second delivery */
 	cr_assert_eq(j[0].delivered, 1);
 	open_gate();
-	run_until(2);			/* j[1] is not lazy: it wakes the loop */
+	run_until(2); /* j[1] is not lazy: it wakes the loop */
 	cr_assert_eq(j[0].delivered, 1);
 	cr_assert_eq(j[1].delivered, 1);
 	expect_stats(0, 0, 0, 2);
@@ -717,7 +719,7 @@ Test(pool, lazy_job_is_delivered_by_reap)
 
 Test(pool, lazy_job_is_delivered_when_kicked)
 {
-	struct tjob	*j = lazy_pair();
+	struct tjob *j = lazy_pair();
 
 	cr_assert_eq(pool_want(pool, &j[0].pj, POOL_WANT_KICK), 1);
 	run_until(1);
@@ -729,7 +731,7 @@ Test(pool, lazy_job_is_delivered_when_kicked)
 
 Test(pool, lazy_job_wanted_before_it_ends_wakes_the_loop)
 {
-	struct tjob	*j = jobs_new(1, 1, 1);
+	struct tjob *j = jobs_new(1, 1, 1);
 
 	make_pool(1, 1, 8, 8);
 	j[0].pj.lazy = 1;
@@ -744,16 +746,16 @@ Test(pool, lazy_job_wanted_before_it_ends_wakes_the_loop)
 
 Test(pool, eager_pool_delivers_lazy_jobs)
 {
-	struct tjob	*j = lazy_pair();
+	struct tjob *j = lazy_pair();
 
-	struct tjob	*k = jobs_new(1, 2, 0);
+	struct tjob *k = jobs_new(1, 2, 0);
 
-	pool_set_eager(pool, 1);	/* delivers the waiting j[0] */
+	pool_set_eager(pool, 1); /* delivers the waiting j[0] */
 	run_until(1);
 	cr_assert_eq(j[0].delivered, 1);
 	open_gate();
 	run_until(2);
-	k[0].pj.lazy = 1;		/* a new lazy job wakes the loop too */
+	k[0].pj.lazy = 1; /* a new lazy job wakes the loop too */
 	cr_assert_eq(pool_submit(pool, &k[0].pj), 0);
 	run_until(3);
 	cr_assert_eq(k[0].delivered, 1);
@@ -763,8 +765,8 @@ Test(pool, eager_pool_delivers_lazy_jobs)
 
 Test(pool, queue_bounds_give_eagain_until_jobs_complete)
 {
-	struct tjob	*a = jobs_new(4, 0xA, 0);
-	struct tjob	*o = jobs_new(3, 0, 0);
+	struct tjob *a = jobs_new(4, 0xA, 0);
+	struct tjob *o = jobs_new(3, 0, 0);
 
 	make_pool(1, 1, 4, 2);
 	o[0].pj.devkey = 0xB;
@@ -796,7 +798,7 @@ Test(pool, queue_bounds_give_eagain_until_jobs_complete)
 
 Test(pool, shutdown_refuses_new_jobs_and_completes_queued)
 {
-	struct tjob	*j = jobs_new(4, 7, 0);
+	struct tjob *j = jobs_new(4, 7, 0);
 
 	make_pool(1, 1, 8, 8);
 	j[0].block = 1;
@@ -820,25 +822,25 @@ Test(pool, shutdown_refuses_new_jobs_and_completes_queued)
 
 Test(pool, free_with_idle_workers_returns)
 {
-	struct tjob	*j = jobs_new(1, 1, 0);
+	struct tjob *j = jobs_new(1, 1, 0);
 
 	make_pool(8, 1, 8, 8);
-	pool_free(pool);	/* never used: workers all wait */
+	pool_free(pool); /* never used: workers all wait */
 	pool = NULL;
 
 	make_pool(8, 1, 8, 8);
 	cr_assert_eq(pool_submit(pool, &j[0].pj), 0);
 	run_until(1);
-	pool_free(pool);	/* used once, then idle */
+	pool_free(pool); /* used once, then idle */
 	pool = NULL;
 	free(j);
 }
 
 Test(pool, stats_count_running_queued_devices_completed)
 {
-	struct tjob	*a = jobs_new(3, 1, 1);
-	struct tjob	*b = jobs_new(1, 2, 1);
-	unsigned	 i;
+	struct tjob *a = jobs_new(3, 1, 1);
+	struct tjob *b = jobs_new(1, 2, 1);
+	unsigned i;
 
 	make_pool(2, 1, 8, 8);
 	expect_stats(0, 0, 0, 0);
@@ -869,12 +871,12 @@ expect_dev(const struct pool_dev_stats *d, uint64_t key, unsigned running,
 
 Test(pool, busiest_lists_keys_by_load)
 {
-	struct tjob		*a = jobs_new(4, 5, 1);
-	struct tjob		*b = jobs_new(2, 9, 1);
-	struct tjob		*c = jobs_new(1, 2, 1);
-	struct tjob		*d = jobs_new(2, 7, 1);
-	struct pool_dev_stats	 ds[POOL_BUSIEST_MAX + 1];
-	unsigned		 i;
+	struct tjob *a = jobs_new(4, 5, 1);
+	struct tjob *b = jobs_new(2, 9, 1);
+	struct tjob *c = jobs_new(1, 2, 1);
+	struct tjob *d = jobs_new(2, 7, 1);
+	struct pool_dev_stats ds[POOL_BUSIEST_MAX + 1];
+	unsigned i;
 
 	make_pool(3, 1, 16, 8);
 	cr_expect_eq(pool_get_busiest(pool, ds, POOL_BUSIEST_MAX), 0);
@@ -913,10 +915,10 @@ Test(pool, busiest_lists_keys_by_load)
 
 Test(pool, workers_block_signals_have_small_stacks_caller_mask_kept)
 {
-	struct tjob	*j = jobs_new(4, 0, 0);
-	sigset_t	 before, after;
-	unsigned	 i;
-	int		 sig;
+	struct tjob *j = jobs_new(4, 0, 0);
+	sigset_t before, after;
+	unsigned i;
+	int sig;
 
 	sigemptyset(&before);
 	sigemptyset(&after);
@@ -945,8 +947,8 @@ Test(pool, workers_block_signals_have_small_stacks_caller_mask_kept)
 
 Test(pool, bad_limits_are_refused)
 {
-	struct pool_limits	 lim = { 0, 1, 1, 1, 0 };
-	struct pool		*p = (struct pool *)&lim;
+	struct pool_limits lim = { 0, 1, 1, 1, 0 };
+	struct pool *p = (struct pool *)&lim;
 
 	cr_assert_eq(pool_new(base, &lim, test_done, NULL, &p), -EINVAL);
 	cr_assert_null(p);

@@ -8,49 +8,38 @@
 
 /* One CDB validation case. */
 struct cdb_case {
-	const char	*name;
-	uint8_t		cdb[PRH_CDB_LEN];
-	int		ret;		/* expected return value */
-	uint8_t		opcode;		/* expected fields when ret == 0 */
-	uint8_t		sa;
-	bool		is_out;
-	uint32_t	len;
+	const char *name;
+	uint8_t cdb[PRH_CDB_LEN];
+	int ret;	/* expected return value */
+	uint8_t opcode; /* expected fields when ret == 0 */
+	uint8_t sa;
+	bool is_out;
+	uint32_t len;
 };
 
 /* Expected outcome: accepted with these fields, or refused with err. */
-#define OK(op, sa, out, len)	0, (op), (sa), (out), (len)
-#define ERR(err)		(err), 0, 0, false, 0
+#define OK(op, sa, out, len) 0, (op), (sa), (out), (len)
+#define ERR(err)	     (err), 0, 0, false, 0
 
 static const struct cdb_case cdb_cases[] = {
-	{ "pr in read keys, len 0",
-	    { 0x5e, 0x00 },
-	    OK(0x5e, 0x00, false, 0) },
+	{ "pr in read keys, len 0", { 0x5e, 0x00 }, OK(0x5e, 0x00, false, 0) },
 	{ "pr in read reservation, len 8192",
 	    { 0x5e, 0x01, 0, 0, 0, 0, 0, 0x20, 0x00 },
 	    OK(0x5e, 0x01, false, 8192) },
-	{ "pr in, len 8193",
-	    { 0x5e, 0x00, 0, 0, 0, 0, 0, 0x20, 0x01 },
+	{ "pr in, len 8193", { 0x5e, 0x00, 0, 0, 0, 0, 0, 0x20, 0x01 },
 	    ERR(-EMSGSIZE) },
-	{ "pr in, len 65535",
-	    { 0x5e, 0x00, 0, 0, 0, 0, 0, 0xff, 0xff },
+	{ "pr in, len 65535", { 0x5e, 0x00, 0, 0, 0, 0, 0, 0xff, 0xff },
 	    ERR(-EMSGSIZE) },
-	{ "pr in, len 1024",
-	    { 0x5e, 0x00, 0, 0, 0, 0, 0, 0x04, 0x00 },
+	{ "pr in, len 1024", { 0x5e, 0x00, 0, 0, 0, 0, 0, 0x04, 0x00 },
 	    OK(0x5e, 0x00, false, 1024) },
-	{ "pr out register, len 24",
-	    { 0x5f, 0x00, 0, 0, 0, 0, 0, 0x00, 0x18 },
+	{ "pr out register, len 24", { 0x5f, 0x00, 0, 0, 0, 0, 0, 0x00, 0x18 },
 	    OK(0x5f, 0x00, true, 24) },
-	{ "pr out, len 0",
-	    { 0x5f, 0x01 },
-	    OK(0x5f, 0x01, true, 0) },
-	{ "pr out, len 8192",
-	    { 0x5f, 0x06, 0, 0, 0, 0, 0, 0x20, 0x00 },
+	{ "pr out, len 0", { 0x5f, 0x01 }, OK(0x5f, 0x01, true, 0) },
+	{ "pr out, len 8192", { 0x5f, 0x06, 0, 0, 0, 0, 0, 0x20, 0x00 },
 	    OK(0x5f, 0x06, true, 8192) },
-	{ "pr out, len 8193",
-	    { 0x5f, 0x00, 0, 0, 0, 0, 0, 0x20, 0x01 },
+	{ "pr out, len 8193", { 0x5f, 0x00, 0, 0, 0, 0, 0, 0x20, 0x01 },
 	    ERR(-EMSGSIZE) },
-	{ "pr out, len 65535",
-	    { 0x5f, 0x00, 0, 0, 0, 0, 0, 0xff, 0xff },
+	{ "pr out, len 65535", { 0x5f, 0x00, 0, 0, 0, 0, 0, 0xff, 0xff },
 	    ERR(-EMSGSIZE) },
 	{ "pr out, bytes 5-6 ignored (00 01 00 18 is 24)",
 	    { 0x5f, 0x00, 0, 0, 0, 0x00, 0x01, 0x00, 0x18 },
@@ -64,37 +53,22 @@ static const struct cdb_case cdb_cases[] = {
 	{ "service action masked to 5 bits",
 	    { 0x5f, 0xe7, 0, 0, 0, 0, 0, 0x00, 0x18 },
 	    OK(0x5f, 0x07, true, 24) },
-	{ "service action 0x1f kept",
-	    { 0x5e, 0xff, 0, 0, 0, 0, 0, 0x00, 0x08 },
+	{ "service action 0x1f kept", { 0x5e, 0xff, 0, 0, 0, 0, 0, 0x00, 0x08 },
 	    OK(0x5e, 0x1f, false, 8) },
 	{ "bytes 2-4 and 9-15 ignored",
-	    { 0x5e, 0x03, 0xaa, 0xbb, 0xcc, 0, 0, 0x00, 0x10, 0xdd,
-	      0xee, 0xff, 0x11, 0x22, 0x33, 0x44 },
+	    { 0x5e, 0x03, 0xaa, 0xbb, 0xcc, 0, 0, 0x00, 0x10, 0xdd, 0xee, 0xff,
+		0x11, 0x22, 0x33, 0x44 },
 	    OK(0x5e, 0x03, false, 16) },
-	{ "opcode 0x00 (test unit ready)",
-	    { 0x00 },
-	    ERR(-EPROTO) },
-	{ "opcode 0x12 (inquiry)",
-	    { 0x12, 0, 0, 0, 0x60 },
-	    ERR(-EPROTO) },
-	{ "opcode 0x5d",
-	    { 0x5d },
-	    ERR(-EPROTO) },
-	{ "opcode 0x60",
-	    { 0x60 },
-	    ERR(-EPROTO) },
-	{ "opcode 0xde (0x5e | 0x80)",
-	    { 0xde },
-	    ERR(-EPROTO) },
-	{ "opcode 0xff",
-	    { 0xff },
-	    ERR(-EPROTO) },
-	{ "opcode 0x2a (write)",
-	    { 0x2a, 0, 0, 0, 0, 0, 0, 0x00, 0x01 },
+	{ "opcode 0x00 (test unit ready)", { 0x00 }, ERR(-EPROTO) },
+	{ "opcode 0x12 (inquiry)", { 0x12, 0, 0, 0, 0x60 }, ERR(-EPROTO) },
+	{ "opcode 0x5d", { 0x5d }, ERR(-EPROTO) },
+	{ "opcode 0x60", { 0x60 }, ERR(-EPROTO) },
+	{ "opcode 0xde (0x5e | 0x80)", { 0xde }, ERR(-EPROTO) },
+	{ "opcode 0xff", { 0xff }, ERR(-EPROTO) },
+	{ "opcode 0x2a (write)", { 0x2a, 0, 0, 0, 0, 0, 0, 0x00, 0x01 },
 	    ERR(-EPROTO) },
 	{ "bad opcode wins over bad length",
-	    { 0x12, 0, 0, 0, 0, 0, 0, 0xff, 0xff },
-	    ERR(-EPROTO) },
+	    { 0x12, 0, 0, 0, 0, 0, 0, 0xff, 0xff }, ERR(-EPROTO) },
 };
 
 Test(proto, parse_cdb_table)
@@ -113,8 +87,10 @@ Test(proto, parse_cdb_table)
 		if (r != 0 || c->ret != 0)
 			continue;
 		cr_expect_eq(req.opcode, c->opcode, "%s: opcode", c->name);
-		cr_expect_eq(req.service_action, c->sa, "%s: service action "
-		    "%#x, expected %#x", c->name, req.service_action, c->sa);
+		cr_expect_eq(req.service_action, c->sa,
+		    "%s: service action "
+		    "%#x, expected %#x",
+		    c->name, req.service_action, c->sa);
 		cr_expect_eq(req.is_out, c->is_out, "%s: is_out", c->name);
 		cr_expect_eq(req.len, c->len, "%s: len %u, expected %u",
 		    c->name, req.len, c->len);
@@ -171,8 +147,8 @@ Test(proto, parse_cdb_leaves_req_on_error)
 
 /* One feature-word case. */
 struct hello_case {
-	uint8_t	word[PRH_HELLO_LEN];
-	int	ret;
+	uint8_t word[PRH_HELLO_LEN];
+	int ret;
 };
 
 static const struct hello_case hello_cases[] = {

@@ -23,21 +23,21 @@
  * this state starts fresh for every test.
  */
 static struct {
-	int		on;
-	int		eintr;		/* fail this many calls: EINTR */
-	int		err;		/* then fail with this errno */
-	int		calls;
-	struct sg_io_hdr hdr;		/* as received on the last call */
-	uint8_t		cdb[PRH_CDB_LEN];
-	uint8_t		sense_in[PRH_SENSE_LEN];
-	uint8_t		data_in[PRH_DATA_MAX];
+	int on;
+	int eintr; /* fail this many calls: EINTR */
+	int err;   /* then fail with this errno */
+	int calls;
+	struct sg_io_hdr hdr; /* as received on the last call */
+	uint8_t cdb[PRH_CDB_LEN];
+	uint8_t sense_in[PRH_SENSE_LEN];
+	uint8_t data_in[PRH_DATA_MAX];
 	/* scripted answer */
-	unsigned	host, driver, status;
-	int		resid;
-	const uint8_t	*sense;
-	size_t		sense_len;
-	const uint8_t	*data;
-	size_t		data_len;
+	unsigned host, driver, status;
+	int resid;
+	const uint8_t *sense;
+	size_t sense_len;
+	const uint8_t *data;
+	size_t data_len;
 } fake;
 
 /* Answer SG_IO as scripted in fake; return the ioctl result. */
@@ -46,13 +46,13 @@ fake_sg_io(struct sg_io_hdr *h)
 {
 	fake.calls++;
 	fake.hdr = *h;
-	memcpy(fake.cdb, h->cmdp, h->cmd_len < PRH_CDB_LEN ? h->cmd_len :
-	    PRH_CDB_LEN);
-	memcpy(fake.sense_in, h->sbp, h->mx_sb_len < PRH_SENSE_LEN ?
-	    h->mx_sb_len : PRH_SENSE_LEN);
+	memcpy(fake.cdb, h->cmdp,
+	    h->cmd_len < PRH_CDB_LEN ? h->cmd_len : PRH_CDB_LEN);
+	memcpy(fake.sense_in, h->sbp,
+	    h->mx_sb_len < PRH_SENSE_LEN ? h->mx_sb_len : PRH_SENSE_LEN);
 	if (h->dxferp != NULL && h->dxfer_len > 0)
-		memcpy(fake.data_in, h->dxferp, h->dxfer_len < PRH_DATA_MAX ?
-		    h->dxfer_len : PRH_DATA_MAX);
+		memcpy(fake.data_in, h->dxferp,
+		    h->dxfer_len < PRH_DATA_MAX ? h->dxfer_len : PRH_DATA_MAX);
 	if (fake.eintr > 0) {
 		fake.eintr--;
 		errno = EINTR;
@@ -91,11 +91,34 @@ ioctl(int fd, unsigned long request, ...)
 }
 
 static const uint8_t cdb_in[PRH_CDB_LEN] = {
-	0x5e, 0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x04, 0x00, 0x66,
-	0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc,
+	0x5e,
+	0x00,
+	0x11,
+	0x22,
+	0x33,
+	0x44,
+	0x55,
+	0x04,
+	0x00,
+	0x66,
+	0x77,
+	0x88,
+	0x99,
+	0xaa,
+	0xbb,
+	0xcc,
 };
 static const uint8_t cdb_out[PRH_CDB_LEN] = {
-	0x5f, 0x06, 0x01, 0, 0, 0x00, 0x01, 0x00, 0x18, 0xfe,
+	0x5f,
+	0x06,
+	0x01,
+	0,
+	0,
+	0x00,
+	0x01,
+	0x00,
+	0x18,
+	0xfe,
 };
 
 /* The ABORTED COMMAND 00/06 answer to a non-SCSI or bad fd. */
@@ -103,8 +126,24 @@ static void
 assert_aborted_0006(const struct scsi_result *r)
 {
 	static const uint8_t head[18] = {
-		0x70, 0x00, 0x0b, 0x00, 0x00, 0x00, 0x00, 0x0a, 0x00,
-		0x00, 0x00, 0x00, 0x00, 0x06, 0x00, 0x00, 0x00, 0x00,
+		0x70,
+		0x00,
+		0x0b,
+		0x00,
+		0x00,
+		0x00,
+		0x00,
+		0x0a,
+		0x00,
+		0x00,
+		0x00,
+		0x00,
+		0x00,
+		0x06,
+		0x00,
+		0x00,
+		0x00,
+		0x00,
 	};
 	size_t i;
 
@@ -196,8 +235,10 @@ Test(sgio, pr_in_header)
 	cr_expect_eq(memcmp(fake.sense_in, zero, PRH_SENSE_LEN), 0,
 	    "sense buffer not zeroed before SG_IO");
 	for (i = 0; i < 1024; i++)
-		cr_assert_eq(fake.data_in[i], 0, "PR IN byte %zu not zeroed "
-		    "before SG_IO", i);
+		cr_assert_eq(fake.data_in[i], 0,
+		    "PR IN byte %zu not zeroed "
+		    "before SG_IO",
+		    i);
 	cr_expect_eq(fake.hdr.timeout, 30000);
 	cr_expect_eq(fake.hdr.flags, 0);
 	cr_expect_eq(fake.hdr.iovec_count, 0);
@@ -214,11 +255,12 @@ Test(sgio, pr_in_size_capped_by_alloc_len)
 	struct scsi_result r;
 
 	fake.on = 1;
-	fake.resid = 0;			/* the device claims 8192 bytes */
+	fake.resid = 0; /* the device claims 8192 bytes */
 	sgio_execute(7, cdb_in, data, 8, 1000, &r);
 	cr_expect_eq(r.status, PRH_STATUS_GOOD);
 	cr_expect_eq(r.size, 8);
-	cr_expect_eq(fake.hdr.dxfer_len, PRH_DATA_MAX, "dxfer_len is always "
+	cr_expect_eq(fake.hdr.dxfer_len, PRH_DATA_MAX,
+	    "dxfer_len is always "
 	    "the full buffer");
 }
 
@@ -278,9 +320,9 @@ Test(sgio, eintr_is_retried)
 
 /* One scripted errno and the status it must produce. */
 struct err_case {
-	int	err;
-	uint8_t	status;
-	uint8_t	key, asc;
+	int err;
+	uint8_t status;
+	uint8_t key, asc;
 };
 
 static const struct err_case err_cases[] = {
@@ -319,15 +361,33 @@ Test(sgio, device_sense_copied_verbatim)
 {
 	static uint8_t data[PRH_DATA_MAX];
 	static const uint8_t ksense[20] = {
-		0x72, 0x06, 0x2a, 0x05, 0, 0, 0, 0x0c, 0x00, 0x0a, 0x80,
-		0, 0, 0, 0, 0, 0, 0, 0x12, 0x34,
+		0x72,
+		0x06,
+		0x2a,
+		0x05,
+		0,
+		0,
+		0,
+		0x0c,
+		0x00,
+		0x0a,
+		0x80,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0x12,
+		0x34,
 	};
 	struct scsi_result r;
 	size_t i;
 
 	fake.on = 1;
 	fake.status = PRH_STATUS_CHECK_CONDITION;
-	fake.driver = 0x08;		/* DRIVER_SENSE */
+	fake.driver = 0x08; /* DRIVER_SENSE */
 	fake.sense = ksense;
 	fake.sense_len = sizeof(ksense);
 	fake.resid = 0;
@@ -347,7 +407,7 @@ Test(sgio, host_status_busy_keeps_sense)
 	struct scsi_result r;
 
 	fake.on = 1;
-	fake.host = 0x0d;		/* DID_REQUEUE */
+	fake.host = 0x0d; /* DID_REQUEUE */
 	fake.sense = ksense;
 	fake.sense_len = sizeof(ksense);
 	sgio_execute(7, cdb_in, data, 1024, 1000, &r);
@@ -363,7 +423,7 @@ Test(sgio, host_status_error_is_aborted)
 	struct scsi_result r;
 
 	fake.on = 1;
-	fake.host = 0x07;		/* DID_ERROR: not GOOD */
+	fake.host = 0x07; /* DID_ERROR: not GOOD */
 	fake.status = PRH_STATUS_GOOD;
 	fake.resid = 0;
 	sgio_execute(7, cdb_in, data, 1024, 1000, &r);
@@ -407,10 +467,46 @@ Test(sgio, driver_timeout_is_busy)
 
 /* The device writes 40 bytes of pattern; the scripted resid may lie. */
 static const uint8_t dev40[40] = {
-	0x00, 0x00, 0x00, 0x07, 0x00, 0x00, 0x00, 0x20, 0xa1, 0xa2, 0xa3,
-	0xa4, 0xa5, 0xa6, 0xa7, 0xa8, 0xb1, 0xb2, 0xb3, 0xb4, 0xb5, 0xb6,
-	0xb7, 0xb8, 0xc1, 0xc2, 0xc3, 0xc4, 0xc5, 0xc6, 0xc7, 0xc8, 0xd1,
-	0xd2, 0xd3, 0xd4, 0xd5, 0xd6, 0xd7, 0xd8,
+	0x00,
+	0x00,
+	0x00,
+	0x07,
+	0x00,
+	0x00,
+	0x00,
+	0x20,
+	0xa1,
+	0xa2,
+	0xa3,
+	0xa4,
+	0xa5,
+	0xa6,
+	0xa7,
+	0xa8,
+	0xb1,
+	0xb2,
+	0xb3,
+	0xb4,
+	0xb5,
+	0xb6,
+	0xb7,
+	0xb8,
+	0xc1,
+	0xc2,
+	0xc3,
+	0xc4,
+	0xc5,
+	0xc6,
+	0xc7,
+	0xc8,
+	0xd1,
+	0xd2,
+	0xd3,
+	0xd4,
+	0xd5,
+	0xd6,
+	0xd7,
+	0xd8,
 };
 
 /* Run one PR IN over a buffer full of stale 0xee bytes, with the device
@@ -435,9 +531,10 @@ run_stale(uint8_t *data, uint32_t alloc_len, int resid)
 	for (i = 0; i < r.size; i++) {
 		uint8_t want = i < sizeof(dev40) ? dev40[i] : 0;
 
-		cr_assert_eq(data[i], want, "alloc_len %u resid %d: reply byte "
-		    "%u is 0x%02x, want 0x%02x", alloc_len, resid, i, data[i],
-		    want);
+		cr_assert_eq(data[i], want,
+		    "alloc_len %u resid %d: reply byte "
+		    "%u is 0x%02x, want 0x%02x",
+		    alloc_len, resid, i, data[i], want);
 	}
 	return r.size;
 }
@@ -445,13 +542,29 @@ run_stale(uint8_t *data, uint32_t alloc_len, int resid)
 Test(sgio, pr_in_never_sends_stale_bytes)
 {
 	static const uint32_t lens[] = {
-		0, 1, 8, 39, 40, 41, 1024, 8191, 8192, 8193, 65535,
+		0,
+		1,
+		8,
+		39,
+		40,
+		41,
+		1024,
+		8191,
+		8192,
+		8193,
+		65535,
 	};
 	static const int resids[] = {
-		0, -5, 1, PRH_DATA_MAX - 40, PRH_DATA_MAX - 41, PRH_DATA_MAX - 1,
-		PRH_DATA_MAX, PRH_DATA_MAX + 1000,
+		0,
+		-5,
+		1,
+		PRH_DATA_MAX - 40,
+		PRH_DATA_MAX - 41,
+		PRH_DATA_MAX - 1,
+		PRH_DATA_MAX,
+		PRH_DATA_MAX + 1000,
 	};
-	uint8_t *data = malloc(PRH_DATA_MAX);	/* exact size, for ASan */
+	uint8_t *data = malloc(PRH_DATA_MAX); /* exact size, for ASan */
 	size_t i, j;
 
 	cr_assert_not_null(data);

@@ -13,13 +13,15 @@
 #include "prh/trace.h"
 
 /* Start every test with no point enabled. */
-static void setup(void)
+static void
+setup(void)
 {
 	trace_reset();
 }
 
 /* Also capture stdio. */
-static void setup_redirect(void)
+static void
+setup_redirect(void)
 {
 	trace_reset();
 	cr_redirect_stdout();
@@ -27,7 +29,8 @@ static void setup_redirect(void)
 }
 
 /* Number of enabled points. */
-static int count_on(void)
+static int
+count_on(void)
 {
 	int n = 0;
 
@@ -37,7 +40,8 @@ static int count_on(void)
 }
 
 /* A temp file path in a fresh directory (static buffer). */
-static const char *tmp_path(const char *name)
+static const char *
+tmp_path(const char *name)
 {
 	static char dir[64], path[128];
 
@@ -77,7 +81,8 @@ Test(trace, exact_name)
 
 Test(trace, glob_star_and_question)
 {
-	cr_expect_eq(trace_enable_pattern("prh_s*"), 3);	/* submit, sgio_done, signal */
+	cr_expect_eq(trace_enable_pattern("prh_s*"),
+	    3); /* submit, sgio_done, signal */
 	cr_expect(trace_on[TP_SUBMIT]);
 	cr_expect(trace_on[TP_SGIO_DONE]);
 	cr_expect(trace_on[TP_SIGNAL]);
@@ -139,7 +144,7 @@ Test(trace, unknown_name_warns, .init = setup_redirect)
 	cr_expect_eq(trace_parse_opt("prh_nosuch"), 0);
 	fflush(stderr);
 	cr_expect_stderr_eq_str("qemu-pr-helper: WARNING: trace event "
-	    "'prh_nosuch' does not exist\n");
+				"'prh_nosuch' does not exist\n");
 }
 
 Test(trace, events_file, .init = setup_redirect)
@@ -188,14 +193,15 @@ Test(trace, file_output_format)
 	cr_assert_eq(trace_parse_opt(arg), 0);
 	cr_assert_eq(trace_open(), 0);
 	TRACE(TP_REQUEST, "opcode=0x%02x sa=%u", 0x5e, 1u);
-	TRACE(TP_REPLY, "never=%d", 1);		/* disabled */
+	TRACE(TP_REPLY, "never=%d", 1); /* disabled */
 	trace_close();
 	fd = open(path, O_RDONLY);
 	cr_assert_geq(fd, 0);
 	cr_assert_gt(read(fd, buf, sizeof(buf) - 1), 0);
 	close(fd);
 	cr_assert_eq(sscanf(buf, "%lld.%6ld %d/%d %31s %255[^\n]", &sec, &usec,
-	    &pid, &tid, name, rest), 6, "line: %s", buf);
+			 &pid, &tid, name, rest),
+	    6, "line: %s", buf);
 	cr_expect_eq(pid, getpid());
 	cr_expect_str_eq(name, "prh_request");
 	cr_expect_str_eq(rest, "opcode=0x5e sa=1");
