@@ -5,7 +5,7 @@
 set -eu
 
 build_pkgs="build-essential autoconf automake libtool pkg-config
-	libevent-dev libcap-dev libsystemd-dev"
+	libevent-dev libcap-dev libsystemd-dev libseccomp-dev"
 # The test suite also runs QEMU's own helper and QEMU as reference peers.
 test_pkgs="libcriterion-dev qemu-system-x86 sg3-utils systemd groff-base
 	clang clang-format valgrind kmod cpio xz-utils busybox-static"

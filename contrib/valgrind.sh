@@ -1,14 +1,18 @@
 #!/bin/sh
 # Valgrind memcheck run: the integration tests of the normal build
-# ($PRH_BUILDDIR, built with make check already) with every helper they
-# start running under valgrind (PRH_HELPER_WRAPPER).  A helper stopped with
-# SIGTERM must exit 0 (valgrind turns any error into exit 99, which the
-# tests see); the harness ends every helper with SIGTERM before SIGKILL, and
-# every valgrind log must be free of errors and definitely lost memory.  Logs: $PRH_BUILDDIR/valgrind-logs.  Prints "N passed, N
-# failed, N skipped".
+# ($PRH_BUILDDIR, built with make check already) against a helper built
+# without the seccomp filter ($PRH_VALGRIND_BUILDDIR: valgrind cannot run
+# a program that installs one, it does not know the seccomp system call),
+# every helper they start running under valgrind (PRH_HELPER_WRAPPER).  A
+# helper stopped with SIGTERM must exit 0 (valgrind turns any error into
+# exit 99, which the tests see); the harness ends every helper with
+# SIGTERM before SIGKILL, and every valgrind log must be free of errors
+# and definitely lost memory.  Logs: $PRH_BUILDDIR/valgrind-logs.  Prints
+# "N passed, N failed, N skipped".
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 builddir=${PRH_BUILDDIR:-$top/build}
+vgdir=${PRH_VALGRIND_BUILDDIR:-$top/build-valgrind}
 tests=${PRH_VALGRIND_TESTS:-"tests/integration/test_protocol
 	tests/integration/test_sgio tests/integration/test_process
 	tests/integration/test_process_model"}
@@ -17,12 +21,20 @@ logs=$builddir/valgrind-logs
 vg=$(command -v valgrind) || { echo "valgrind is not installed"; exit 1; }
 
 rm -rf "$logs"
-mkdir -p "$logs"
+mkdir -p "$logs" "$vgdir"
 passed=0 failed=0 skipped=0
+
+if [ ! -f "$vgdir/Makefile" ]; then
+	(cd "$vgdir" && "$top/configure" --enable-werror --without-seccomp \
+	    >configure.out 2>&1) || { tail -n 20 "$vgdir/configure.out"; exit 1; }
+fi
+make -C "$vgdir" -j"$(nproc)" qemu-pr-helper >"$vgdir/make.out" 2>&1 ||
+    { tail -n 40 "$vgdir/make.out"; exit 1; }
 
 echo "-- integration tests with the helper under valgrind"
 # shellcheck disable=SC2086
-(cd "$builddir" && PRH_HELPER_WRAPPER="$vg -q --vgdb=no --error-exitcode=99 \
+(cd "$builddir" && PRH_HELPER_BIN=$vgdir/qemu-pr-helper \
+    PRH_HELPER_WRAPPER="$vg -q --vgdb=no --error-exitcode=99 \
     --leak-check=full --show-leak-kinds=definite \
     --errors-for-leak-kinds=definite --track-fds=no \
     --log-file=$logs/vg.%p" \

@@ -18,16 +18,18 @@
 #define PRH_RUNSTATEDIR "/run"
 #endif
 
-#define DEFAULT_SOCKET	      PRH_RUNSTATEDIR "/qemu-pr-helper.sock"
-#define DEFAULT_PIDFILE	      PRH_RUNSTATEDIR "/qemu-pr-helper.pid"
-#define DEFAULT_THREADS	      32
-#define DEFAULT_PER_DEVICE    16
-#define DEFAULT_QUEUE_MAX     4096
-#define DEFAULT_SG_TIMEOUT    30
-#define DEFAULT_WRITE_TIMEOUT 30
-#define MAX_CONN_TIMEOUT      (7 * 24 * 3600)
-#define MAX_THREADS	      1024
-#define MAX_SG_TIMEOUT	      (UINT_MAX / 1000)
+#define DEFAULT_SOCKET		PRH_RUNSTATEDIR "/qemu-pr-helper.sock"
+#define DEFAULT_PIDFILE		PRH_RUNSTATEDIR "/qemu-pr-helper.pid"
+#define DEFAULT_THREADS		256
+#define DEFAULT_PER_DEVICE	128
+#define DEFAULT_QUEUE_MAX	4096
+#define DEFAULT_SG_TIMEOUT	30
+#define DEFAULT_WRITE_TIMEOUT	30
+#define DEFAULT_REQUEST_TIMEOUT 5
+#define DEFAULT_PER_UID		0
+#define MAX_CONN_TIMEOUT	(7 * 24 * 3600)
+#define MAX_THREADS		1024
+#define MAX_SG_TIMEOUT		(UINT_MAX / 1000)
 
 /* Long-only options. */
 enum {
@@ -39,6 +41,8 @@ enum {
 	OPT_IDLE_TIMEOUT,
 	OPT_ALLOW_UID,
 	OPT_ALLOW_GID,
+	OPT_REQUEST_TIMEOUT,
+	OPT_MAX_PER_UID,
 };
 
 static const struct option config_long_opts[] = {
@@ -60,6 +64,8 @@ static const struct option config_long_opts[] = {
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
 	{ "allow-uid", required_argument, NULL, OPT_ALLOW_UID },
 	{ "allow-gid", required_argument, NULL, OPT_ALLOW_GID },
+	{ "request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT },
+	{ "max-clients-per-uid", required_argument, NULL, OPT_MAX_PER_UID },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -85,8 +91,9 @@ config_usage(const char *argv0)
 	    "  -g, --group=GROUP         group to drop privileges to (name or gid)\n"
 	    "  -v, --verbose             log more (repeatable)\n"
 	    "  -q, --quiet               log only errors\n"
-	    "      --threads=N           SG_IO worker threads (default %u)\n"
-	    "      --max-per-device=N    commands one device may run at once\n"
+	    "      --threads=N           most SG_IO worker threads, started as\n"
+	    "                            needed (default %u)\n"
+	    "      --max-per-device=N    commands one SCSI device may run at once\n"
 	    "                            (default %u)\n"
 	    "      --queue-max=N         commands waiting for a worker before\n"
 	    "                            connections stop being read (default %u)\n"
@@ -97,6 +104,13 @@ config_usage(const char *argv0)
 	    "      --idle-timeout=SECONDS\n"
 	    "                            drop a client that stops in the middle of the\n"
 	    "                            handshake or of a request (default 0 = never)\n"
+	    "      --request-timeout=SECONDS\n"
+	    "                            drop a client that holds a file descriptor\n"
+	    "                            without completing its request for this\n"
+	    "                            long (default %u, 0 = never)\n"
+	    "      --max-clients-per-uid=N\n"
+	    "                            connections one user may have open at once\n"
+	    "                            (default %u, 0 = no limit)\n"
 	    "      --allow-uid=USER[,USER...]\n"
 	    "                            serve only these users (names or numbers,\n"
 	    "                            repeatable) and the groups of --allow-gid;\n"
@@ -110,7 +124,7 @@ config_usage(const char *argv0)
 	    "of the counters.\n",
 	    argv0, DEFAULT_PIDFILE, DEFAULT_SOCKET, DEFAULT_THREADS,
 	    DEFAULT_PER_DEVICE, DEFAULT_QUEUE_MAX, DEFAULT_SG_TIMEOUT,
-	    DEFAULT_WRITE_TIMEOUT);
+	    DEFAULT_WRITE_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_PER_UID);
 }
 
 /* Print the version text to stdout. */
@@ -118,6 +132,11 @@ static void
 config_version(const char *argv0)
 {
 	printf("%s %s\n", argv0, PACKAGE_VERSION);
+#ifdef HAVE_LIBSECCOMP
+	printf("seccomp filter: yes\n");
+#else
+	printf("seccomp filter: no\n");
+#endif
 }
 
 /* Parse an unsigned decimal in [min, max] for option name: 0 or -EINVAL. */
@@ -139,54 +158,6 @@ config_uint(const char *name, const char *arg, unsigned min, unsigned max,
 		return -EINVAL;
 	}
 	*out = (unsigned)v;
-	return 0;
-}
-
-/* Resolve -u: a user name, or else a decimal uid. */
-static int
-config_user(struct prh_config *cfg, const char *arg)
-{
-	struct passwd *pw = getpwnam(arg);
-	char *end;
-	unsigned long v;
-
-	cfg->user = arg;
-	if (pw != NULL) {
-		cfg->uid = pw->pw_uid;
-		return 0;
-	}
-	errno = 0;
-	v = strtoul(arg, &end, 10);
-	if (arg[0] < '0' || arg[0] > '9' || *end != '\0' || errno != 0 ||
-	    v >= (uid_t)-1) {
-		fprintf(stderr, "qemu-pr-helper: invalid user '%s'\n", arg);
-		return -EINVAL;
-	}
-	cfg->uid = (uid_t)v;
-	return 0;
-}
-
-/* Resolve -g: a group name, or else a decimal gid. */
-static int
-config_group(struct prh_config *cfg, const char *arg)
-{
-	struct group *gr = getgrnam(arg);
-	char *end;
-	unsigned long v;
-
-	cfg->group = arg;
-	if (gr != NULL) {
-		cfg->gid = gr->gr_gid;
-		return 0;
-	}
-	errno = 0;
-	v = strtoul(arg, &end, 10);
-	if (arg[0] < '0' || arg[0] > '9' || *end != '\0' || errno != 0 ||
-	    v >= (gid_t)-1) {
-		fprintf(stderr, "qemu-pr-helper: invalid group '%s'\n", arg);
-		return -EINVAL;
-	}
-	cfg->gid = (gid_t)v;
 	return 0;
 }
 
@@ -229,6 +200,38 @@ config_resolve_gid(const char *s, gid_t *out)
 	    v >= (gid_t)-1)
 		return -EINVAL;
 	*out = (gid_t)v;
+	return 0;
+}
+
+/* Resolve -u: a user name, or else a decimal uid; remember the user's
+ * primary group, which -u alone switches to. */
+static int
+config_user(struct prh_config *cfg, const char *arg)
+{
+	struct passwd *pw;
+
+	cfg->user = arg;
+	if (config_resolve_uid(arg, &cfg->uid) < 0) {
+		fprintf(stderr, "qemu-pr-helper: invalid user '%s'\n", arg);
+		return -EINVAL;
+	}
+	pw = getpwuid(cfg->uid);
+	cfg->user_has_group = pw != NULL;
+	if (pw != NULL)
+		cfg->user_gid = pw->pw_gid;
+	return 0;
+}
+
+/* Resolve -g: a group name, or else a decimal gid. */
+static int
+config_group(struct prh_config *cfg, const char *arg)
+{
+	cfg->group = arg;
+	if (config_resolve_gid(arg, &cfg->gid) < 0) {
+		fprintf(stderr, "qemu-pr-helper: invalid group '%s'\n", arg);
+		return -EINVAL;
+	}
+	cfg->gid_set = true;
 	return 0;
 }
 
@@ -365,6 +368,14 @@ config_apply(struct prh_config *cfg, int c, const char *argv0)
 	case OPT_ALLOW_GID:
 		r = config_allow(cfg, optarg, true);
 		break;
+	case OPT_REQUEST_TIMEOUT:
+		r = config_uint("request-timeout", optarg, 0, MAX_CONN_TIMEOUT,
+		    &cfg->request_timeout);
+		break;
+	case OPT_MAX_PER_UID:
+		r = config_uint("max-clients-per-uid", optarg, 0, UINT_MAX,
+		    &cfg->max_clients_per_uid);
+		break;
 	default:
 		fprintf(stderr, "Try `%s --help' for more information.\n",
 		    argv0);
@@ -396,6 +407,18 @@ config_validate(struct prh_config *cfg)
 	}
 	if (cfg->max_per_device > cfg->threads)
 		cfg->max_per_device = cfg->threads;
+	/* -u alone: the user's primary group, never the group we run as. */
+	if (cfg->user != NULL && !cfg->gid_set) {
+		if (!cfg->user_has_group) {
+			fprintf(stderr,
+			    "qemu-pr-helper: user '%s' has no entry in the "
+			    "user database, so no primary group: give -g\n",
+			    cfg->user);
+			return CONFIG_EXIT_ERROR;
+		}
+		cfg->gid = cfg->user_gid;
+		cfg->gid_set = true;
+	}
 	return CONFIG_RUN;
 }
 
@@ -416,6 +439,8 @@ config_parse(struct prh_config *cfg, int argc, char **argv)
 	cfg->queue_max = DEFAULT_QUEUE_MAX;
 	cfg->sg_timeout = DEFAULT_SG_TIMEOUT;
 	cfg->write_timeout = DEFAULT_WRITE_TIMEOUT;
+	cfg->request_timeout = DEFAULT_REQUEST_TIMEOUT;
+	cfg->max_clients_per_uid = DEFAULT_PER_UID;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "hVdf:k:T:u:g:vq", config_long_opts,

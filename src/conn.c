@@ -1,44 +1,37 @@
-/* One client connection: read a request, hand it to the pool, answer it.
+/* One client connection, in the order a request lives in it:
  *
- * Follow one request: conn_read_cb() reads exactly the bytes still missing
- * from the current frame (hello, CDB, parameter list) with recvmsg, so each
- * fd stays with its request; conn_request_ready() applies the checks that
- * answer without the device and submits the command; the worker runs
- * conn_cmd_work(): SG_IO, close the device fd and, when no earlier reply
- * is still queued, send the reply itself.  Such a command completes
- * lazily: conn_cmd_done() runs on the loop thread when the client's next
- * request makes the socket readable (conn_reap), or from the server's
- * sweep timer, and only then sends what the worker could not, counts the
- * reply and reads on.  So one command costs two thread wake-ups (loop,
- * worker) instead of four.
- *
- * Replies go straight to the socket with one sendmsg.  Only when the
- * client's socket buffer is full does the connection get a write-only
- * bufferevent, which holds the rest, applies the write timeout and frees
- * itself once drained.  An idle connection therefore costs its struct and
- * one read event, a few hundred bytes, instead of a bufferevent's ~1 KiB.
+ *  1. set-up	conn_new(): the hello, then reading;
+ *  2. read	conn_read_cb() reads exactly the bytes still missing from
+ *		the current frame (hello, CDB, parameter list) with recvmsg,
+ *		so each fd stays with its request; conn_take_fd() looks at a
+ *		received fd at once and closes any that is no device node;
+ *  3. validate	conn_request_ready(): the checks answered without the
+ *		device (access mode, not a device node);
+ *  4. submit	conn_submit(): the command goes to a worker (dispatch.c,
+ *		cmd.c), which usually sends the reply itself;
+ *  5. complete	conn_complete(): what the worker could not send, the
+ *		refusal message, the next request;
+ *  6. tear-down conn_close(), conn_free() and the timeouts.
  *
  * Bounds: a connection reads its next request only while at most one
- * reply is waiting for the client (CONN_OUTPUT_MAX), so a client that
- * never reads costs at most a reply's worth of memory, and
- * --write-timeout drops it.  A request being read costs the struct and
- * one struct cmd; --idle-timeout, if set, drops a client that stops in
- * the middle of the handshake or of a request: the read event then
- * carries that timeout, and only then.
+ * reply waits for the client (CONN_OUTPUT_MAX), so a client that never
+ * reads costs at most a reply's worth of memory, and --write-timeout
+ * drops it.  A request being read costs the struct and one command
+ * buffer; --idle-timeout, if set, drops a client that stops in the middle
+ * of the handshake or a request, and --request-timeout drops one that
+ * holds a device fd without completing its request.  The state changes
+ * in one place, conn_set_state(), which also arms what the state needs.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <stdarg.h>
 #include <stdint.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -46,12 +39,12 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "prh/cmd.h"
 #include "prh/conn.h"
+#include "prh/device.h"
+#include "prh/dispatch.h"
 #include "prh/fdpass.h"
 #include "prh/log.h"
-#include "prh/server.h"
-#include "prh/sgio.h"
-#include "prh/status.h"
 #include "prh/trace.h"
 
 /* Replies a client may leave unread before we stop reading its requests. */
@@ -62,32 +55,52 @@ enum conn_state {
 	CONN_HELLO,	 /* reading the client's feature word */
 	CONN_READ_CDB,	 /* reading the 16-byte CDB (and its fd) */
 	CONN_READ_PARAM, /* reading the PR OUT parameter list */
-	CONN_SUBMITTED,	 /* command with the pool */
-	CONN_PARKED,	 /* command waits for room in the pool queue */
+	CONN_BUSY,	 /* command with dispatch */
 	CONN_CLOSING,	 /* flushing output, then close */
 };
 
 /* A client connection.  Loop thread only. */
 struct conn {
-	TAILQ_ENTRY(conn) entry;      /* server->conns */
-	TAILQ_ENTRY(conn) park_entry; /* server->parked, when parked */
-	struct server *srv;
+	TAILQ_ENTRY(conn) entry;	 /* env->conns */
+	TAILQ_ENTRY(conn) held_link;	 /* env->held, while held */
+	TAILQ_ENTRY(conn) throttle_link; /* env->throttled, while throttled */
+	struct conn_env *env;
 	int fd;			/* the client socket */
+	struct peer peer;	/* SO_PEERCRED at accept */
 	struct event *rd;	/* read readiness */
 	struct bufferevent *wr; /* unsent reply bytes, or NULL */
 	enum conn_state state;
-	bool reading; /* rd is armed */
-	bool timed;   /* rd carries the idle timeout */
+	bool reading;	  /* rd is armed */
+	unsigned rd_secs; /* timeout rd is armed with, 0 for none */
+	bool waiting;	  /* BUSY: readable, command not back: read off */
+	bool held;	  /* on env->held */
+	bool throttled;	  /* on env->throttled */
+	bool holds_fd;	  /* devfd is counted in env->fds_held */
+	uint64_t held_until_ns;
 	uint32_t off; /* bytes of the current frame read */
 	uint8_t hello[PRH_HELLO_LEN];
 	uint8_t cdb[PRH_CDB_LEN];
-	int devfd;	 /* fd that came with the CDB, or -1 */
-	struct cmd *cmd; /* command being read or in flight */
-	pid_t peer_pid;	 /* SO_PEERCRED at accept, or -1 */
-	uid_t peer_uid;
-	gid_t peer_gid;
+	/* The fd that came with the current request, as conn_take_fd()
+	 * found it. */
+	bool have_fd;		  /* an fd came with this request */
+	int devfd;		  /* kept (a device node), or -1 */
+	int accmode;		  /* its O_ACCMODE */
+	struct device_node node;  /* what it is */
+	bool logged_refusal;	  /* a policy refusal was logged */
+	struct cmd *cmd;	  /* command being read or in flight */
 	const char *close_reason; /* for the close trace point */
 };
+
+static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
+static void conn_write_cb(struct bufferevent *bev, void *arg);
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
+static void conn_cmd_done(struct cmd *cmd);
+static bool conn_close(struct conn *c);
+static void conn_free(struct conn *c);
+static void conn_hold_stop(struct conn *c);
+static int conn_sync(struct conn *c);
+
+/* --- state, events and output ------------------------------------------- */
 
 /* Log a per-connection message naming the peer ("[pid P uid U] msg"). */
 static void __attribute__((format(printf, 3, 4)))
@@ -99,124 +112,8 @@ conn_log(const struct conn *c, int prio, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	log_msg(prio, "[pid %d uid %d] %s", (int)c->peer_pid, (int)c->peer_uid,
+	log_msg(prio, "[pid %d uid %d] %s", (int)c->peer.pid, (int)c->peer.uid,
 	    msg);
-}
-
-/* Read the peer's pid and uid once, for messages and traces. */
-static void
-conn_peer_cred(struct conn *c)
-{
-	struct ucred uc;
-	socklen_t len = sizeof(uc);
-
-	c->peer_pid = -1;
-	c->peer_uid = (uid_t)-1;
-	c->peer_gid = (gid_t)-1;
-	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == 0) {
-		c->peer_pid = uc.pid;
-		c->peer_uid = uc.uid;
-		c->peer_gid = uc.gid;
-	}
-}
-
-/* Whether gid is one of the peer's supplementary groups (SO_PEERGROUPS,
- * as they were at connect time). */
-static bool
-conn_peer_in_group(const struct conn *c, gid_t gid)
-{
-	gid_t small[64], *gids = small;
-	socklen_t len = sizeof(small);
-	bool found = false;
-
-	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, gids, &len) < 0) {
-		if (errno != ERANGE || (gids = malloc(len)) == NULL)
-			return false;
-		if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, gids, &len) <
-		    0)
-			len = 0;
-	}
-	for (size_t i = 0; i < len / sizeof(gid_t); i++)
-		if (gids[i] == gid)
-			found = true;
-	if (gids != small)
-		free(gids);
-	return found;
-}
-
-/* Whether the peer passes --allow-uid / --allow-gid (true without them). */
-static bool
-conn_peer_allowed(const struct conn *c)
-{
-	const struct prh_config *cfg = c->srv->cfg;
-
-	if (cfg->n_allow_uid == 0 && cfg->n_allow_gid == 0)
-		return true;
-	if (c->peer_pid == -1)
-		return false; /* no credentials: cannot tell */
-	for (unsigned i = 0; i < cfg->n_allow_uid; i++)
-		if (cfg->allow_uid[i] == c->peer_uid)
-			return true;
-	for (unsigned i = 0; i < cfg->n_allow_gid; i++)
-		if (cfg->allow_gid[i] == c->peer_gid ||
-		    conn_peer_in_group(c, cfg->allow_gid[i]))
-			return true;
-	return false;
-}
-
-static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
-static void conn_write_cb(struct bufferevent *bev, void *arg);
-static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
-
-/* Whether the client is in the middle of the handshake or a request. */
-static bool
-conn_partial(const struct conn *c)
-{
-	return c->state == CONN_HELLO || c->state == CONN_READ_PARAM ||
-	    (c->state == CONN_READ_CDB && c->off > 0);
-}
-
-/* Arm the read event if it is not armed; give it the idle timeout
- * exactly while the client is in the middle of something.  0, or -ENOMEM
- * if the event could not be armed (libevent allocates on first use of an
- * fd number); a missing timeout alone is not an error. */
-static int
-conn_read_on(struct conn *c)
-{
-	unsigned idle = c->srv->cfg->idle_timeout;
-	bool timed = idle > 0 && conn_partial(c);
-	struct timeval tv = { .tv_sec = idle };
-
-	if (c->reading && timed == c->timed)
-		return 0;
-	if (c->reading && !timed) {
-		event_remove_timer(c->rd);
-	} else if (event_add(c->rd, timed ? &tv : NULL) < 0) {
-		return c->reading ? 0 : -ENOMEM;
-	}
-	c->reading = true;
-	c->timed = timed;
-	return 0;
-}
-
-/* Add or drop the idle timeout after the state changed, if reading. */
-static void
-conn_timer_sync(struct conn *c)
-{
-	if (c->reading &&
-	    c->timed != (c->srv->cfg->idle_timeout > 0 && conn_partial(c)))
-		(void)conn_read_on(c); /* already reading: cannot fail */
-}
-
-/* Disarm the read event. */
-static void
-conn_read_off(struct conn *c)
-{
-	if (c->reading) {
-		event_del(c->rd);
-		c->reading = false;
-		c->timed = false;
-	}
 }
 
 /* Bytes of reply waiting for the client to read. */
@@ -228,17 +125,144 @@ conn_out_len(const struct conn *c)
 	    : 0;
 }
 
+/* Whether the client is in the middle of the handshake or a request. */
+static bool
+conn_partial(const struct conn *c)
+{
+	return c->state == CONN_HELLO || c->state == CONN_READ_PARAM ||
+	    (c->state == CONN_READ_CDB && c->off > 0);
+}
+
+/* Fds the connections use now. */
+unsigned
+conn_fds_used(const struct conn_env *env)
+{
+	return env->count + atomic_load(&env->fds_held);
+}
+
+/* Whether c must wait before reading a new request because the fd budget
+ * is used up (its request and fd then wait in the socket buffer); keeps
+ * env->throttled up to date. */
+static bool
+conn_throttle(struct conn *c)
+{
+	struct conn_env *env = c->env;
+	bool wait = c->state == CONN_READ_CDB && c->off == 0 && !c->have_fd &&
+	    conn_fds_used(env) >= env->fd_budget;
+
+	if (wait && !c->throttled)
+		TAILQ_INSERT_TAIL(&env->throttled, c, throttle_link);
+	else if (!wait && c->throttled)
+		TAILQ_REMOVE(&env->throttled, c, throttle_link);
+	c->throttled = wait;
+	return wait;
+}
+
+/* Fds were freed: if there is room under the budget again, let waiting
+ * connections read (oldest first, while the room lasts) and tell the
+ * server. */
+static void
+conn_fds_freed(struct conn_env *env)
+{
+	struct conn *c;
+
+	if (conn_fds_used(env) >= env->fd_budget)
+		return;
+	while ((c = TAILQ_FIRST(&env->throttled)) != NULL &&
+	    conn_fds_used(env) < env->fd_budget) {
+		TAILQ_REMOVE(&env->throttled, c, throttle_link);
+		c->throttled = false;
+		(void)conn_sync(c);
+		if (c->throttled)
+			break; /* full again */
+	}
+	if (env->room != NULL)
+		env->room(env->arg);
+}
+
+/* The current request's device fd is no longer the connection's to count
+ * (answered, or the connection is going). */
+static void
+conn_fd_release(struct conn *c)
+{
+	if (c->holds_fd) {
+		c->holds_fd = false;
+		atomic_fetch_sub(&c->env->fds_held, 1);
+	}
+	conn_fds_freed(c->env);
+}
+
+/* Arm or disarm the read event as the state asks: reading a frame while
+ * output is not piling up and no shutdown is under way, or, while busy,
+ * until the client's next bytes show up (then the command is collected,
+ * or reading waits for it).  The idle timeout rides on the read event
+ * exactly while the client is in the middle of something.  0, or -ENOMEM
+ * when the event could not be armed (libevent allocates on first use of
+ * an fd number). */
+static int
+conn_sync(struct conn *c)
+{
+	const struct conn_env *env = c->env;
+	bool want;
+	unsigned secs;
+	struct timeval tv = { 0, 0 };
+
+	switch (c->state) {
+	case CONN_HELLO:
+	case CONN_READ_CDB:
+	case CONN_READ_PARAM:
+		want = !env->draining && conn_out_len(c) <= CONN_OUTPUT_MAX;
+		if (want && conn_throttle(c))
+			want = false;
+		break;
+	case CONN_BUSY:
+		want = !c->waiting && !env->draining;
+		break;
+	default:
+		want = false;
+		break;
+	}
+	secs = want && conn_partial(c) ? env->cfg->idle_timeout : 0;
+	if (!want) {
+		if (c->reading)
+			event_del(c->rd);
+		c->reading = false;
+		c->rd_secs = 0;
+		return 0;
+	}
+	if (c->reading && secs == c->rd_secs)
+		return 0;
+	if (c->reading && secs == 0) {
+		event_remove_timer(c->rd);
+	} else {
+		tv.tv_sec = secs;
+		if (event_add(c->rd, secs > 0 ? &tv : NULL) < 0)
+			return c->reading ? 0 : -ENOMEM;
+	}
+	c->reading = true;
+	c->rd_secs = secs;
+	return 0;
+}
+
+/* Change state, then arm what the new state needs: 0 or -ENOMEM. */
+static int
+conn_set_state(struct conn *c, enum conn_state st)
+{
+	c->state = st;
+	return conn_sync(c);
+}
+
 /* Queue bytes the socket did not take, creating the bufferevent that
  * sends them on.  0 or -ENOMEM. */
 static int
 conn_out_add(struct conn *c, const void *buf, size_t len)
 {
-	struct timeval wto = { .tv_sec = c->srv->cfg->write_timeout };
+	struct timeval wto = { .tv_sec = c->env->cfg->write_timeout };
 
 	if (len == 0)
 		return 0;
 	if (c->wr == NULL) {
-		c->wr = bufferevent_socket_new(c->srv->base, c->fd, 0);
+		c->wr = bufferevent_socket_new(c->env->base, c->fd, 0);
 		if (c->wr == NULL)
 			return -ENOMEM;
 		bufferevent_disable(c->wr, EV_READ);
@@ -258,11 +282,13 @@ conn_out_add(struct conn *c, const void *buf, size_t len)
 static int
 conn_send(struct conn *c, struct iovec *iov, int iovcnt)
 {
-	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = iovcnt };
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)iovcnt };
 	size_t sent = 0;
 	ssize_t n;
 	int r;
 
+	if (iovcnt == 0)
+		return 0;
 	if (conn_out_len(c) == 0) {
 		n = sendmsg(c->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (n < 0 && errno != EAGAIN && errno != EINTR)
@@ -281,9 +307,29 @@ conn_send(struct conn *c, struct iovec *iov, int iovcnt)
 	return 0;
 }
 
-/* Accept a new connection: allocate, send the hello, start reading. */
+/* Send the reply to the current request less its first skip bytes (a
+ * worker sent them); count it unless the worker did.  0 or -errno. */
+static int
+conn_send_reply(struct conn *c, const struct scsi_result *res,
+    const uint8_t *data, size_t skip, bool count)
+{
+	uint8_t hdr[PRH_REPLY_HDR_LEN];
+	struct iovec iov[2];
+	int n = cmd_reply_iov(hdr, iov, res, data, skip);
+
+	if (count)
+		stats_count_reply(c->env->stats, c->cdb[0], c->cdb[1] & 0x1f,
+		    res->status);
+	TRACE(TP_REPLY, "conn=%p peer_pid=%d status=0x%02x size=%u", (void *)c,
+	    (int)c->peer.pid, res->status, res->size);
+	return conn_send(c, iov, n);
+}
+
+/* --- 1. set-up ------------------------------------------------------------ */
+
+/* Serve a freshly accepted socket: the hello, then reading. */
 int
-conn_new(struct server *srv, int fd)
+conn_new(struct conn_env *env, int fd, const struct peer *peer)
 {
 	uint8_t hello[PRH_HELLO_LEN];
 	struct iovec iov = { .iov_base = hello, .iov_len = sizeof(hello) };
@@ -293,25 +339,15 @@ conn_new(struct server *srv, int fd)
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		goto fail;
-	c->srv = srv;
+	c->env = env;
 	c->fd = fd;
+	c->peer = *peer;
 	c->devfd = -1;
 	c->state = CONN_HELLO;
 	c->close_reason = "eof";
-	conn_peer_cred(c);
 	TRACE(TP_ACCEPT, "conn=%p fd=%d peer_pid=%d peer_uid=%d", (void *)c, fd,
-	    (int)c->peer_pid, (int)c->peer_uid);
-	if (!conn_peer_allowed(c)) {
-		conn_log(c, LOG_WARNING,
-		    "gid %d: not in --allow-uid or "
-		    "--allow-gid; closing connection",
-		    (int)c->peer_gid);
-		srv->stats.refused_peers++;
-		free(c);
-		close(fd);
-		return -EACCES;
-	}
-	c->rd = event_new(srv->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
+	    (int)peer->pid, (int)peer->uid);
+	c->rd = event_new(env->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
 	if (c->rd == NULL)
 		goto fail;
 	proto_encode_hello(hello);
@@ -319,11 +355,12 @@ conn_new(struct server *srv, int fd)
 		why = "hello not sent";
 		goto fail;
 	}
-	if (conn_read_on(c) < 0)
+	if (conn_sync(c) < 0)
 		goto fail;
-	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
-	srv->stats.connections++;
-	srv->stats.accepted++;
+	TAILQ_INSERT_TAIL(&env->conns, c, entry);
+	env->count++;
+	STATS_INC(env->stats->connections);
+	STATS_INC(env->stats->accepted);
 	return 0;
 fail:
 	log_warn("cannot set up connection: %s", why);
@@ -338,332 +375,18 @@ fail:
 	return -ENOMEM;
 }
 
-/* Close the fd received with the current request, if any. */
-static void
-conn_drop_devfd(struct conn *c)
-{
-	if (c->devfd >= 0) {
-		close(c->devfd);
-		c->devfd = -1;
-	}
-}
+/* --- 2. read -------------------------------------------------------------- */
 
-/* Close a connection now; orphan or discard its command. */
-void
-conn_free(struct conn *c)
-{
-	struct server *srv = c->srv;
-	struct cmd *cmd = c->cmd;
-	int fd = c->fd;
-
-	TRACE(TP_CLOSE, "conn=%p peer_pid=%d reason=%s", (void *)c,
-	    (int)c->peer_pid, srv->draining ? "shutdown" : c->close_reason);
-	if (srv->reaping == c)
-		srv->reaping = NULL;
-	if (cmd != NULL) {
-		if (c->state == CONN_SUBMITTED &&
-		    pool_cancel(srv->pool, &cmd->job) != 0) {
-			/* Running or finished: the completion frees it and,
-			 * if a worker may write to it, closes the socket. */
-			cmd->conn = NULL;
-			if (cmd->sockfd >= 0)
-				fd = -1;
-			(void)pool_want(srv->pool, &cmd->job, POOL_WANT_KICK);
-		} else {
-			if (c->state == CONN_SUBMITTED)
-				srv->stats.inflight--;
-			cmd_discard(srv, cmd);
-		}
-	}
-	if (c->state == CONN_PARKED) {
-		TAILQ_REMOVE(&srv->parked, c, park_entry);
-		srv->stats.parked--;
-	}
-	conn_drop_devfd(c);
-	event_free(c->rd);
-	if (c->wr != NULL)
-		bufferevent_free(c->wr);
-	if (fd >= 0)
-		close(fd);
-	TAILQ_REMOVE(&srv->conns, c, entry);
-	srv->stats.connections--;
-	free(c);
-	server_conn_gone(srv);
-}
-
-/* Close after flushing any queued replies; returns false (gone or going). */
-static bool
-conn_close(struct conn *c)
-{
-	conn_drop_devfd(c);
-	if (c->cmd != NULL) {
-		cmd_discard(c->srv, c->cmd);
-		c->cmd = NULL;
-	}
-	conn_read_off(c);
-	if (conn_out_len(c) == 0) {
-		conn_free(c);
-		return false;
-	}
-	c->state = CONN_CLOSING; /* conn_write_cb frees it once flushed */
-	return false;
-}
-
-/* Close for a protocol violation, with an optional message. */
+/* Close for a protocol violation, with an optional message.  Returns
+ * false (the connection is gone or going). */
 static bool
 conn_reject(struct conn *c, const char *msg)
 {
 	if (msg != NULL)
 		conn_log(c, LOG_WARNING, "%s", msg);
 	c->close_reason = "protocol";
-	c->srv->stats.closed_protocol++;
+	STATS_INC(c->env->stats->closed_protocol);
 	return conn_close(c);
-}
-
-/* Free a command that never reached (or was taken back from) a worker. */
-void
-cmd_discard(struct server *srv, struct cmd *cmd)
-{
-	if (cmd->devfd >= 0) {
-		close(cmd->devfd);
-		cmd->devfd = -1;
-	}
-	server_cmd_put(srv, cmd);
-}
-
-/* Worker thread: send the reply on cmd->sockfd without blocking, noting
- * how much went (the loop sends the rest) or the error. */
-static void
-conn_cmd_reply(struct cmd *cmd)
-{
-	uint8_t hdr[PRH_REPLY_HDR_LEN];
-	struct iovec iov[2] = {
-		{ .iov_base = hdr, .iov_len = sizeof(hdr) },
-		{ .iov_base = cmd->data, .iov_len = cmd->res.size },
-	};
-	struct msghdr msg = { .msg_iov = iov,
-		.msg_iovlen = cmd->res.size > 0 ? 2 : 1 };
-	ssize_t n;
-
-	proto_encode_reply(hdr, cmd->res.status, cmd->res.size, cmd->res.sense);
-	n = sendmsg(cmd->sockfd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-	if (n < 0 && errno != EAGAIN && errno != EINTR)
-		cmd->send_err = -errno;
-	cmd->sent = n > 0 ? (uint32_t)n : 0;
-}
-
-/* Worker thread: run the command on the device, close the device fd and,
- * if the loop handed over the socket, send the reply. */
-static void
-conn_cmd_work(struct pool_job *job)
-{
-	struct cmd *cmd = (struct cmd *)job;
-	uint64_t t0 = trace_now_ns(), dt;
-
-	sgio_execute(cmd->devfd, cmd->cdb, cmd->data, cmd->req.len,
-	    cmd->timeout_ms, &cmd->res);
-	dt = trace_now_ns() - t0;
-	status_worker_busy(dt);
-	TRACE(TP_SGIO_DONE,
-	    "cmd=%p fd=%d opcode=0x%02x sa=%u status=0x%02x "
-	    "host=0x%02x driver=0x%02x "
-	    "sense=%02x/%02x/%02x size=%u duration_us=%llu",
-	    (void *)cmd, cmd->devfd, cmd->req.opcode, cmd->req.service_action,
-	    cmd->res.status, cmd->res.host_status, cmd->res.driver_status,
-	    cmd->res.sense[2] & 0x0f, cmd->res.sense[12], cmd->res.sense[13],
-	    cmd->res.size, (unsigned long long)(dt / 1000));
-	close(cmd->devfd);
-	cmd->devfd = -1;
-	if (cmd->sockfd >= 0)
-		conn_cmd_reply(cmd);
-}
-
-/* Key that groups commands by device for the per-device worker cap. */
-static uint64_t
-conn_device_key(int fd)
-{
-	struct stat st;
-
-	if (fstat(fd, &st) < 0)
-		return 0;
-	if (S_ISBLK(st.st_mode) || S_ISCHR(st.st_mode))
-		return (uint64_t)st.st_rdev;
-	/* Not a device: the file itself; the top bit keeps it apart. */
-	return (1ull << 63) ^ ((uint64_t)st.st_dev << 40) ^ (uint64_t)st.st_ino;
-}
-
-/* Send the reply: header and PR IN payload in one sendmsg, less the
- * first skip bytes (which a worker already sent).  0 or a negative errno. */
-static int
-conn_send_reply(struct conn *c, const struct scsi_result *res,
-    const uint8_t *data, size_t skip)
-{
-	uint8_t hdr[PRH_REPLY_HDR_LEN];
-	struct iovec iov[2] = {
-		{ .iov_base = hdr, .iov_len = sizeof(hdr) },
-		{ .iov_base = (void *)data, .iov_len = res->size },
-	};
-	int i = 0, n = res->size > 0 ? 2 : 1;
-
-	proto_encode_reply(hdr, res->status, res->size, res->sense);
-	c->srv->stats.commands++;
-	status_count_reply(c->cdb[0], res->status);
-	TRACE(TP_REPLY, "conn=%p peer_pid=%d status=0x%02x size=%u", (void *)c,
-	    (int)c->peer_pid, res->status, res->size);
-	for (; i < n && skip >= iov[i].iov_len; i++)
-		skip -= iov[i].iov_len;
-	if (i == n)
-		return 0;
-	iov[i].iov_base = (uint8_t *)iov[i].iov_base + skip;
-	iov[i].iov_len -= skip;
-	return conn_send(c, iov + i, n - i);
-}
-
-/* Whether the read loop should go on for this (live) connection. */
-static bool
-conn_wants_read(const struct conn *c)
-{
-	return c->reading &&
-	    (c->state == CONN_HELLO || c->state == CONN_READ_CDB ||
-		c->state == CONN_READ_PARAM);
-}
-
-/* Start reading the next request, unless replies are piling up.  Returns
- * whether the connection is still open. */
-static bool
-conn_next_request(struct conn *c)
-{
-	c->state = CONN_READ_CDB;
-	c->off = 0;
-	if (c->srv->draining)
-		return conn_drain(c);
-	if (conn_out_len(c) > CONN_OUTPUT_MAX)
-		conn_read_off(c); /* conn_write_cb re-arms when drained */
-	else if (conn_read_on(c) < 0)
-		return conn_close(c);
-	return true;
-}
-
-/* Answer the current request without the device (cmd already released). */
-static bool
-conn_answer_now(struct conn *c, const struct scsi_result *res)
-{
-	if (conn_send_reply(c, res, NULL, 0) < 0)
-		return conn_close(c);
-	return conn_next_request(c);
-}
-
-/* Hand the command to the pool, or park the connection if it is full.
- * Returns whether the connection is still open. */
-static bool
-conn_submit(struct conn *c)
-{
-	struct server *srv = c->srv;
-	struct scsi_result res;
-	int r;
-
-	/* The worker sends the reply itself unless earlier replies still
-	 * wait in c->wr (they go first).  Nothing else is written to the
-	 * socket while the command runs. */
-	c->cmd->sockfd = conn_out_len(c) == 0 ? c->fd : -1;
-	c->cmd->job.lazy = c->cmd->sockfd >= 0;
-	r = pool_submit(srv->pool, &c->cmd->job);
-	if (r == 0) {
-		TRACE(TP_SUBMIT, "conn=%p cmd=%p peer_pid=%d devkey=0x%llx",
-		    (void *)c, (void *)c->cmd, (int)c->peer_pid,
-		    (unsigned long long)c->cmd->job.devkey);
-		c->state = CONN_SUBMITTED;
-		srv->stats.inflight++;
-		conn_timer_sync(c);
-		if (c->cmd->job.lazy)
-			server_sweep_arm(srv);
-		return true;
-	}
-	c->cmd->sockfd = -1;
-	if (r == -EAGAIN) {
-		if (!srv->eager) { /* see server_cmd_done */
-			pool_set_eager(srv->pool, 1);
-			srv->eager = true;
-		}
-		c->state = CONN_PARKED;
-		TAILQ_INSERT_TAIL(&srv->parked, c, park_entry);
-		srv->stats.parked++;
-		conn_timer_sync(c);
-		return true;
-	}
-	/* Shutting down or out of memory: answer rather than hang. */
-	cmd_discard(srv, c->cmd);
-	c->cmd = NULL;
-	scsi_result_check(&res, PRH_SK_ABORTED_COMMAND, 0x00, 0x06);
-	return conn_answer_now(c, &res);
-}
-
-/* A whole request is in: answer locally or submit it.  Returns whether the
- * connection is still open. */
-static bool
-conn_request_ready(struct conn *c)
-{
-	struct cmd *cmd = c->cmd;
-
-	/* The read event stays armed: a client that waits for its answer
-	 * sends nothing, so it costs nothing, and saves two epoll_ctl calls
-	 * per command.  conn_read_cb disarms it if pipelined bytes come. */
-	cmd->devfd = c->devfd;
-	c->devfd = -1;
-	cmd->conn = c;
-	cmd->timeout_ms = c->srv->cfg->sg_timeout * 1000u;
-	memcpy(cmd->cdb, c->cdb, PRH_CDB_LEN);
-
-	if (cmd->req.is_out &&
-	    (fcntl(cmd->devfd, F_GETFL) & O_ACCMODE) == O_RDONLY) {
-		/* CAP_SYS_RAWIO bypasses the kernel's write check: refuse. */
-		struct scsi_result res;
-
-		cmd_discard(c->srv, cmd);
-		c->cmd = NULL;
-		scsi_result_check(&res, PRH_SK_ILLEGAL_REQUEST, 0x20, 0x00);
-		return conn_answer_now(c, &res);
-	}
-	cmd->job.devkey = conn_device_key(cmd->devfd);
-	cmd->job.work = conn_cmd_work;
-	return conn_submit(c);
-}
-
-/* The CDB is complete: validate it and set up the command.  Returns
- * whether the connection is still open. */
-static bool
-conn_cdb_done(struct conn *c)
-{
-	struct proto_req req;
-	int r;
-
-	if (c->devfd < 0)
-		return conn_reject(c, "No file descriptor in request.");
-	r = proto_parse_cdb(c->cdb, &req);
-	if (r == -EPROTO)
-		return conn_reject(c, "Invalid CDB, closing socket.");
-	if (r < 0)
-		return conn_reject(c, NULL);
-	TRACE(TP_REQUEST,
-	    "conn=%p peer_pid=%d peer_uid=%d opcode=0x%02x "
-	    "sa=%u len=%u devfd=%d",
-	    (void *)c, (int)c->peer_pid, (int)c->peer_uid, req.opcode,
-	    req.service_action, req.len, c->devfd);
-	c->cmd = server_cmd_get(c->srv);
-	if (c->cmd == NULL) {
-		conn_log(c, LOG_WARNING,
-		    "cannot allocate a command: closing "
-		    "connection");
-		return conn_close(c);
-	}
-	c->cmd->req = req;
-	c->off = 0;
-	if (req.is_out && req.len > 0) {
-		c->state = CONN_READ_PARAM;
-		conn_timer_sync(c);
-		return true;
-	}
-	return conn_request_ready(c);
 }
 
 /* Read part of the hello.  Returns whether to keep reading. */
@@ -678,17 +401,61 @@ conn_read_hello(struct conn *c)
 		return false;
 	if (n <= 0)
 		return conn_close(c);
-	c->off += n;
+	c->off += (uint32_t)n;
 	if (c->off < PRH_HELLO_LEN)
 		return true;
 	if (proto_check_hello(c->hello) < 0)
 		return conn_reject(c, NULL);
-	TRACE(TP_HANDSHAKE, "conn=%p peer_pid=%d", (void *)c, (int)c->peer_pid);
-	c->state = CONN_READ_CDB;
+	TRACE(TP_HANDSHAKE, "conn=%p peer_pid=%d", (void *)c, (int)c->peer.pid);
 	c->off = 0;
-	conn_timer_sync(c);
-	return true;
+	return conn_set_state(c, CONN_READ_CDB) == 0 || conn_close(c);
 }
+
+/* Put the connection on the list of those holding an fd mid-request, so
+ * that --request-timeout drops it if the request does not complete. */
+static void
+conn_hold_start(struct conn *c)
+{
+	struct conn_env *env = c->env;
+	unsigned secs = env->cfg->request_timeout;
+	struct timeval tv = { .tv_sec = secs };
+
+	if (secs == 0 || c->held)
+		return;
+	c->held = true;
+	c->held_until_ns = trace_now_ns() + (uint64_t)secs * 1000000000ull;
+	TAILQ_INSERT_TAIL(&env->held, c, held_link);
+	if (!evtimer_pending(env->held_timer, NULL))
+		evtimer_add(env->held_timer, &tv);
+}
+
+/* Look at an fd that came with a CDB, at once: what it is and how it was
+ * opened.  Only a device node is kept: anything else (a file, pipe or
+ * socket, perhaps this very connection's other end) is closed here, so
+ * no client can make the helper hold a socket open; its request will be
+ * answered as a refusal. */
+static void
+conn_take_fd(struct conn *c, int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	c->have_fd = true;
+	c->accmode = fl < 0 ? O_RDONLY : fl & O_ACCMODE;
+	if (device_node_of_fd(fd, &c->node) < 0) {
+		memset(&c->node, 0, sizeof(c->node));
+		c->node.type = DEVICE_OTHER;
+	}
+	if (c->node.type == DEVICE_OTHER) {
+		close(fd);
+		return;
+	}
+	c->devfd = fd;
+	c->holds_fd = true;
+	atomic_fetch_add(&c->env->fds_held, 1);
+	conn_hold_start(c);
+}
+
+static bool conn_cdb_done(struct conn *c);
 
 /* Read part of the CDB and its fd.  Returns whether to keep reading. */
 static bool
@@ -697,6 +464,12 @@ conn_read_cdb(struct conn *c)
 	int fds[FDPASS_MAX_FDS], nfds;
 	ssize_t n;
 
+	/* A new request may bring an fd: not while the budget is used up
+	 * (the read event may have been armed before it was). */
+	if (conn_throttle(c)) {
+		(void)conn_sync(c);
+		return false;
+	}
 	n = fdpass_recv(c->fd, c->cdb + c->off, PRH_CDB_LEN - c->off, fds,
 	    &nfds);
 	if (n == -EAGAIN || n == -EINTR)
@@ -707,21 +480,56 @@ conn_read_cdb(struct conn *c)
 		    "reached?): closing connection");
 		return conn_reject(c, NULL);
 	}
-	if (nfds > 1 || (nfds == 1 && c->devfd >= 0)) {
+	if (nfds > 1 || (nfds == 1 && c->have_fd)) {
 		for (int i = 0; i < nfds; i++)
 			close(fds[i]);
 		return conn_reject(c, NULL);
 	}
 	if (nfds == 1)
-		c->devfd = fds[0];
+		conn_take_fd(c, fds[0]);
 	if (n <= 0)
 		return conn_close(c); /* EOF or error */
-	c->off += n;
-	if (c->off < PRH_CDB_LEN) {
-		conn_timer_sync(c);
-		return true;
+	c->off += (uint32_t)n;
+	if (c->off < PRH_CDB_LEN)
+		return conn_sync(c) == 0 || conn_close(c);
+	return conn_cdb_done(c);
+}
+
+static bool conn_request_ready(struct conn *c);
+
+/* The CDB is complete: validate it and get a command buffer.  Returns
+ * whether to keep reading. */
+static bool
+conn_cdb_done(struct conn *c)
+{
+	struct proto_req req;
+	int r;
+
+	if (!c->have_fd)
+		return conn_reject(c, "No file descriptor in request.");
+	r = proto_parse_cdb(c->cdb, &req);
+	if (r == -EPROTO)
+		return conn_reject(c, "Invalid CDB, closing socket.");
+	if (r < 0)
+		return conn_reject(c, NULL);
+	TRACE(TP_REQUEST,
+	    "conn=%p peer_pid=%d peer_uid=%d opcode=0x%02x "
+	    "sa=%u len=%u devfd=%d",
+	    (void *)c, (int)c->peer.pid, (int)c->peer.uid, req.opcode,
+	    req.service_action, req.len, c->devfd);
+	c->cmd = dispatch_cmd_new(c->env->dispatch);
+	if (c->cmd == NULL) {
+		conn_log(c, LOG_WARNING,
+		    "cannot allocate a command: closing "
+		    "connection");
+		return conn_close(c);
 	}
-	return conn_cdb_done(c) && conn_wants_read(c);
+	c->cmd->req = req;
+	memcpy(c->cmd->cdb, c->cdb, PRH_CDB_LEN);
+	c->off = 0;
+	if (req.is_out && req.len > 0)
+		return conn_set_state(c, CONN_READ_PARAM) == 0 || conn_close(c);
+	return conn_request_ready(c);
 }
 
 /* Read part of the PR OUT parameter list; fds sent with it are dropped by
@@ -740,38 +548,25 @@ conn_read_param(struct conn *c)
 		return conn_reject(c,
 		    "Unexpected end-of-file before all data "
 		    "were read");
-	c->off += n;
+	c->off += (uint32_t)n;
 	if (c->off < cmd->req.len)
 		return true;
-	return conn_request_ready(c) && conn_wants_read(c);
+	return conn_request_ready(c);
 }
 
-/* Readable while the command is with the pool (usually the client's next
- * request, after the worker sent the reply): if the command finished,
- * deliver the finished completions now and go on reading; if not, stop
- * reading until its completion, which the pool is asked to signal.
- * Returns whether to read on. */
-static bool
-conn_reap(struct conn *c)
-{
-	struct server *srv = c->srv;
+static bool conn_complete(struct conn *c, struct cmd *cmd);
 
-	if (!pool_want(srv->pool, &c->cmd->job, POOL_WANT_PEEK)) {
-		/* Most often the worker sent the reply and the client's
-		 * answer preempted it on this CPU before it could hand the
-		 * cmd over: let it finish before falling back to a signal. */
-		sched_yield();
-		if (!pool_want(srv->pool, &c->cmd->job, POOL_WANT_SIGNAL)) {
-			conn_read_off(c);
-			return false;
-		}
-	}
-	srv->reaping = c; /* conn_free clears it */
-	pool_reap(srv->pool);
-	if (srv->reaping != c)
-		return false;
-	srv->reaping = NULL;
-	return conn_wants_read(c);
+/* Readable while busy (usually the client's next request, after the
+ * worker sent the reply): if the command is back, complete it and read
+ * on; if not, stop reading until it is.  Returns whether to read on. */
+static bool
+conn_read_busy(struct conn *c)
+{
+	if (dispatch_collect(c->env->dispatch, c->cmd))
+		return conn_complete(c, c->cmd);
+	c->waiting = true; /* conn_cmd_done is on its way */
+	(void)conn_sync(c);
+	return false;
 }
 
 /* Socket readable: advance the state machine as far as the data goes. */
@@ -781,19 +576,18 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 	struct conn *c = arg;
 	bool more = true;
 
+	(void)fd;
 	if (what & EV_TIMEOUT) {
 		conn_log(c, LOG_WARNING,
 		    "nothing received for %u s in the "
 		    "middle of a %s: closing connection",
-		    c->srv->cfg->idle_timeout,
+		    c->env->cfg->idle_timeout,
 		    c->state == CONN_HELLO ? "handshake" : "request");
 		c->close_reason = "idle-timeout";
-		c->srv->stats.timed_out++;
+		STATS_INC(c->env->stats->timed_out);
 		(void)conn_close(c);
 		return;
 	}
-	if (c->state == CONN_SUBMITTED)
-		more = conn_reap(c);
 	while (more) {
 		switch (c->state) {
 		case CONN_HELLO:
@@ -805,31 +599,300 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 		case CONN_READ_PARAM:
 			more = conn_read_param(c);
 			break;
+		case CONN_BUSY:
+			more = conn_read_busy(c);
+			break;
 		default:
-			/* Pipelined bytes while a command is in flight: they
-			 * wait in the socket until the answer is queued. */
-			conn_read_off(c);
 			more = false;
 			break;
 		}
 	}
 }
 
+/* --- 3. validate ---------------------------------------------------------- */
+
+/* Answer the current request without the device, then go on. */
+static bool
+conn_answer(struct conn *c, const struct scsi_result *res)
+{
+	if (c->cmd != NULL) {
+		dispatch_cmd_free(c->env->dispatch, c->cmd);
+		c->cmd = NULL;
+	}
+	TRACE(TP_REPLY, "conn=%p peer_pid=%d status=0x%02x size=%u", (void *)c,
+	    (int)c->peer.pid, res->status, res->size);
+	if (conn_send_reply(c, res, NULL, 0, true) < 0)
+		return conn_close(c);
+	return conn_complete(c, NULL);
+}
+
+/* Log, once per connection, that the device policy refused an fd (the
+ * refusal itself is counted where it is made). */
+static void
+conn_log_refusal(struct conn *c, const char *what, const char *name)
+{
+	if (c->logged_refusal)
+		return;
+	c->logged_refusal = true;
+	if (c->node.type == DEVICE_OTHER)
+		conn_log(c, LOG_WARNING,
+		    "refused a %s (dev %u:%u inode %llu): not a SCSI "
+		    "device; answered without SG_IO (ABORTED COMMAND)",
+		    what, c->node.major, c->node.minor,
+		    (unsigned long long)c->node.ino);
+	else
+		conn_log(c, LOG_WARNING,
+		    "refused %s (%u:%u): a %s; answered without SG_IO "
+		    "(ABORTED COMMAND)",
+		    name, c->node.major, c->node.minor, what);
+}
+
+static bool conn_submit(struct conn *c);
+
+/* A whole request is in: answer what needs no device, submit the rest.
+ * The order is QEMU's: PR OUT on an fd opened read-only is refused first
+ * (CAP_SYS_RAWIO bypasses the kernel's own check of it), whatever the
+ * fd is.  Returns whether to keep reading. */
+static bool
+conn_request_ready(struct conn *c)
+{
+	struct scsi_result res;
+
+	conn_hold_stop(c);
+	if (c->cmd->req.is_out && c->accmode == O_RDONLY) {
+		scsi_result_check(&res, PRH_SK_ILLEGAL_REQUEST, 0x20, 0x00);
+		return conn_answer(c, &res);
+	}
+	if (c->node.type == DEVICE_OTHER) {
+		/* As SG_IO failing with ENOTTY is answered. */
+		STATS_INC(c->env->stats->refused_fds);
+		conn_log_refusal(c, device_node_what(&c->node), NULL);
+		scsi_result_from_errno(&res, ENOTTY);
+		return conn_answer(c, &res);
+	}
+	return conn_submit(c);
+}
+
+/* --- 4. submit ------------------------------------------------------------ */
+
+/* Hand the command to a worker.  The worker sends the reply itself unless
+ * earlier replies still wait in c->wr (they go first); nothing else is
+ * written to the socket while the command runs.  Returns whether to keep
+ * reading. */
+static bool
+conn_submit(struct conn *c)
+{
+	struct conn_env *env = c->env;
+	struct cmd *cmd = c->cmd;
+	struct scsi_result res;
+	bool lazy = conn_out_len(c) == 0;
+
+	cmd->dev = devreg_get(env->devices, &c->node);
+	if (cmd->dev == NULL)
+		goto refused;
+	cmd->devfd = c->devfd;
+	c->devfd = -1;
+	if (c->holds_fd) { /* the count goes with the fd */
+		cmd->fd_count = &env->fds_held;
+		c->holds_fd = false;
+	}
+	cmd->sockfd = lazy ? c->fd : -1;
+	cmd->timeout_ms = env->cfg->sg_timeout * 1000u;
+	cmd->stats = env->stats;
+	cmd->done = conn_cmd_done;
+	cmd->owner = c;
+	if (dispatch_submit(env->dispatch, cmd, lazy) < 0) {
+		/* Shutting down or out of memory: answer rather than hang. */
+		cmd->sockfd = -1;
+		goto refused;
+	}
+	TRACE(TP_SUBMIT, "conn=%p cmd=%p peer_pid=%d device=%s", (void *)c,
+	    (void *)cmd, (int)c->peer.pid, cmd->dev->name);
+	c->waiting = false;
+	/* Stay readable while busy: a client that waits for its answer
+	 * sends nothing, so it costs nothing, and saves two epoll_ctl
+	 * calls per command. */
+	(void)conn_set_state(c, CONN_BUSY);
+	return false;
+refused:
+	scsi_result_check(&res, PRH_SK_ABORTED_COMMAND, 0x00, 0x06);
+	return conn_answer(c, &res);
+}
+
+/* --- 5. complete ---------------------------------------------------------- */
+
+/* The command is back (cmd), or the request was answered without one
+ * (NULL): send what the worker did not, say once if the policy refused
+ * the device, and read the next request.  Returns whether to read on. */
+static bool
+conn_complete(struct conn *c, struct cmd *cmd)
+{
+	struct conn_env *env = c->env;
+	int r = 0;
+
+	if (cmd != NULL) {
+		c->cmd = NULL;
+		c->waiting = false;
+		if (cmd->verdict.kind == DEVICE_REFUSED)
+			conn_log_refusal(c, cmd->verdict.why, cmd->dev->name);
+		TRACE(TP_REPLY, "conn=%p peer_pid=%d status=0x%02x size=%u",
+		    (void *)c, (int)c->peer.pid, cmd->res.status,
+		    cmd->res.size);
+		/* A worker that had the socket sent cmd->sent bytes (none
+		 * after its send failed; it counted the reply). */
+		if (cmd->sockfd < 0)
+			r = conn_send_reply(c, &cmd->res, cmd->data, 0, true);
+		else if (cmd->send_err < 0)
+			r = cmd->send_err;
+		else if (cmd->sent < PRH_REPLY_HDR_LEN + cmd->res.size)
+			r = conn_send_reply(c, &cmd->res, cmd->data, cmd->sent,
+			    false);
+		dispatch_cmd_free(env->dispatch, cmd);
+		if (r < 0) {
+			c->close_reason = "write-error";
+			conn_free(c);
+			return false;
+		}
+	}
+	if (c->devfd >= 0) { /* answered without the device */
+		close(c->devfd);
+		c->devfd = -1;
+	}
+	c->off = 0;
+	c->have_fd = false;
+	conn_fd_release(c);
+	if (env->draining) {
+		c->state = CONN_READ_CDB;
+		return conn_close(c);
+	}
+	return conn_set_state(c, CONN_READ_CDB) == 0 || conn_close(c);
+}
+
+/* dispatch's callback: the command came back without being collected. */
+static void
+conn_cmd_done(struct cmd *cmd)
+{
+	(void)conn_complete(cmd->owner, cmd);
+}
+
+/* --- 6. tear-down --------------------------------------------------------- */
+
+/* Take the connection off the held list. */
+static void
+conn_hold_stop(struct conn *c)
+{
+	if (c->held) {
+		TAILQ_REMOVE(&c->env->held, c, held_link);
+		c->held = false;
+	}
+}
+
+/* Timer: drop every connection that held an fd too long; rearm for the
+ * next one. */
+static void
+conn_held_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn_env *env = arg;
+	uint64_t now = trace_now_ns();
+	struct conn *c;
+	struct timeval tv;
+
+	(void)fd;
+	(void)what;
+	while (
+	    (c = TAILQ_FIRST(&env->held)) != NULL && c->held_until_ns <= now) {
+		conn_log(c, LOG_WARNING,
+		    "held a file descriptor for %u s without completing its "
+		    "request: closing connection",
+		    env->cfg->request_timeout);
+		c->close_reason = "request-timeout";
+		STATS_INC(env->stats->timed_out);
+		conn_free(c);
+	}
+	if (c != NULL) {
+		uint64_t left = c->held_until_ns - now;
+
+		tv.tv_sec = (time_t)(left / 1000000000ull);
+		tv.tv_usec = (suseconds_t)(left % 1000000000ull / 1000);
+		evtimer_add(env->held_timer, &tv);
+	}
+}
+
+/* Close a connection now; a command in flight is abandoned to dispatch,
+ * which keeps the socket if a worker may still write to it. */
+static void
+conn_free(struct conn *c)
+{
+	struct conn_env *env = c->env;
+	struct peer peer = c->peer;
+	bool keep_sock = false;
+
+	TRACE(TP_CLOSE, "conn=%p peer_pid=%d reason=%s", (void *)c,
+	    (int)c->peer.pid, env->draining ? "shutdown" : c->close_reason);
+	if (c->cmd != NULL) {
+		if (c->state == CONN_BUSY)
+			keep_sock = dispatch_abandon(env->dispatch, c->cmd);
+		else
+			dispatch_cmd_free(env->dispatch, c->cmd);
+	}
+	conn_hold_stop(c);
+	if (c->throttled)
+		TAILQ_REMOVE(&env->throttled, c, throttle_link);
+	if (c->devfd >= 0)
+		close(c->devfd);
+	if (c->holds_fd)
+		atomic_fetch_sub(&env->fds_held, 1);
+	event_free(c->rd);
+	if (c->wr != NULL)
+		bufferevent_free(c->wr);
+	if (!keep_sock)
+		close(c->fd);
+	TAILQ_REMOVE(&env->conns, c, entry);
+	env->count--;
+	STATS_DEC(env->stats->connections);
+	free(c);
+	if (env->gone != NULL)
+		env->gone(env->arg, &peer);
+	if (env->gone != NULL) /* not when everything is being freed */
+		conn_fds_freed(env);
+}
+
+/* Close once queued replies are flushed; returns false (gone or going). */
+static bool
+conn_close(struct conn *c)
+{
+	if (c->cmd != NULL && c->state != CONN_BUSY) {
+		dispatch_cmd_free(c->env->dispatch, c->cmd);
+		c->cmd = NULL;
+	}
+	conn_hold_stop(c);
+	if (c->devfd >= 0) {
+		close(c->devfd);
+		c->devfd = -1;
+	}
+	if (c->state == CONN_BUSY || conn_out_len(c) == 0) {
+		conn_free(c);
+		return false;
+	}
+	(void)conn_set_state(c, CONN_CLOSING); /* conn_write_cb frees it */
+	return false;
+}
+
 /* Output drained: close a closing connection, or drop the bufferevent
- * and resume reading. */
+ * and read again. */
 static void
 conn_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 
+	(void)bev;
 	if (c->state == CONN_CLOSING) {
 		conn_free(c);
 		return;
 	}
 	bufferevent_free(c->wr);
 	c->wr = NULL;
-	if (c->state == CONN_READ_CDB && !c->srv->draining &&
-	    conn_read_on(c) < 0)
+	if (conn_sync(c) < 0)
 		(void)conn_close(c);
 }
 
@@ -839,88 +902,58 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn *c = arg;
 
+	(void)bev;
 	if (what & BEV_EVENT_TIMEOUT) {
 		conn_log(c, LOG_WARNING,
 		    "client took no reply for %u s: "
 		    "closing connection",
-		    c->srv->cfg->write_timeout);
+		    c->env->cfg->write_timeout);
 		c->close_reason = "write-timeout";
-		c->srv->stats.timed_out++;
+		STATS_INC(c->env->stats->timed_out);
 	} else {
 		c->close_reason = "write-error";
 	}
 	conn_free(c);
 }
 
-/* Completion on the loop thread: answer the client or drop the result. */
+/* Shutdown: idle connections close now, busy ones after their answer. */
 void
-conn_cmd_done(struct pool_job *job, void *arg)
-{
-	struct cmd *cmd = (struct cmd *)job;
-	struct server *srv = arg;
-	struct conn *c = cmd->conn;
-	int r;
-
-	srv->stats.inflight--;
-	if (c == NULL) { /* the client left meanwhile */
-		if (cmd->sockfd >= 0)
-			close(cmd->sockfd);
-		server_cmd_put(srv, cmd);
-		server_conn_gone(srv);
-		return;
-	}
-	c->cmd = NULL;
-	/* A worker that had the socket sent cmd->sent bytes: send the rest
-	 * (none after its send failed, but count the reply all the same). */
-	if (cmd->sockfd < 0)
-		r = conn_send_reply(c, &cmd->res, cmd->data, 0);
-	else if ((r = conn_send_reply(c, &cmd->res, cmd->data,
-		      cmd->send_err < 0 ? SIZE_MAX : cmd->sent)) == 0)
-		r = cmd->send_err;
-	server_cmd_put(srv, cmd);
-	if (r < 0)
-		conn_free(c);
-	else
-		conn_next_request(c);
-}
-
-/* Retry the pool for a parked connection. */
-int
-conn_resume(struct conn *c)
-{
-	struct server *srv = c->srv;
-
-	TAILQ_REMOVE(&srv->parked, c, park_entry);
-	srv->stats.parked--;
-	if (!conn_submit(c))
-		return 0;
-	return c->state == CONN_PARKED ? -EAGAIN : 0;
-}
-
-/* Shutdown: idle connections close now, busy ones after their answer.
- * Returns whether the connection is still open. */
-bool
-conn_drain(struct conn *c)
-{
-	conn_read_off(c);
-	if (c->state == CONN_SUBMITTED || c->state == CONN_CLOSING)
-		return true; /* the answer, then the close, will come */
-	if (c->state == CONN_PARKED) {
-		TAILQ_REMOVE(&c->srv->parked, c, park_entry);
-		c->srv->stats.parked--;
-		c->state = CONN_READ_CDB;
-	}
-	return conn_close(c);
-}
-
-/* Shutdown: drain every connection of the server. */
-void
-conn_drain_all(struct server *srv)
+conn_drain_all(struct conn_env *env)
 {
 	struct conn *c, *next;
 
-	for (c = TAILQ_FIRST(&srv->conns); c != NULL; c = next) {
+	env->draining = true;
+	for (c = TAILQ_FIRST(&env->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
-		(void)conn_drain(c);
+		if (c->state == CONN_BUSY || c->state == CONN_CLOSING)
+			(void)conn_sync(c); /* the answer, then the close */
+		else
+			(void)conn_close(c);
 	}
+}
+
+/* Set up the shared state. */
+int
+conn_env_init(struct conn_env *env)
+{
+	TAILQ_INIT(&env->conns);
+	TAILQ_INIT(&env->held);
+	TAILQ_INIT(&env->throttled);
+	atomic_store(&env->fds_held, 0);
+	env->count = 0;
+	env->draining = false;
+	env->held_timer = evtimer_new(env->base, conn_held_cb, env);
+	return env->held_timer != NULL ? 0 : -ENOMEM;
+}
+
+/* Close every connection and free the shared state. */
+void
+conn_env_fini(struct conn_env *env)
+{
+	env->gone = NULL; /* the server is going away too */
+	while (!TAILQ_EMPTY(&env->conns))
+		conn_free(TAILQ_FIRST(&env->conns));
+	if (env->held_timer != NULL)
+		event_free(env->held_timer);
+	env->held_timer = NULL;
 }

@@ -14,7 +14,9 @@
  *  6. Drop privileges (priv.c): keep CAP_SYS_RAWIO only, change to -u/-g.
  *     This must come before any thread exists: capabilities are per
  *     thread.
- *  7. evthread_use_pthreads(), then create the event base.
+ *  7. evthread_use_pthreads(), then create the event base; set
+ *     no_new_privs and enter the seccomp filter (sandbox.c), still with
+ *     one thread: threads started later inherit it.
  *  8. Create the server, which starts the worker pool (pool.c is the only
  *     place that creates threads).
  *  9. Start status reporting (STATUS=, watchdog, SIGUSR1), tell the
@@ -44,6 +46,7 @@
 #include "prh/notify.h"
 #include "prh/pidfile.h"
 #include "prh/priv.h"
+#include "prh/sandbox.h"
 #include "prh/server.h"
 #include "prh/status.h"
 #include "prh/trace.h"
@@ -100,6 +103,14 @@ main_process_setup(const struct prh_config *cfg)
 	return priv_drop(cfg);
 }
 
+/* Whether the helper enters the seccomp filter: always, when built with
+ * it (configure --without-seccomp, or a sanitizer build, has none). */
+#ifdef HAVE_LIBSECCOMP
+#define PRH_SECCOMP true
+#else
+#define PRH_SECCOMP false
+#endif
+
 /* Start the helper; only this function exits with a failure status. */
 int
 main(int argc, char **argv)
@@ -137,8 +148,12 @@ main(int argc, char **argv)
 		log_err("cannot initialise the event loop");
 		return main_fail(fd, sock);
 	}
+	if (sandbox_enter(PRH_SECCOMP) < 0) {
+		event_base_free(base);
+		return main_fail(fd, sock);
+	}
 	r = server_new(base, &cfg, fd, sock, &srv);
-	if (r < 0 || (r = status_start(srv)) < 0) {
+	if (r < 0 || (r = status_start(base, server_view, srv)) < 0) {
 		log_err("cannot start: %s", strerror(-r));
 		if (srv != NULL)
 			server_free(srv); /* closes fd, removes sock */
@@ -156,6 +171,7 @@ main(int argc, char **argv)
 
 	event_base_dispatch(base);
 
+	sandbox_report();
 	status_stop();
 	server_free(srv);
 	event_base_free(base);

@@ -25,6 +25,15 @@
  * a burst of fast jobs is drained without any futex call, while slow jobs
  * still fan out one wake-up per job taken.
  *
+ * Threads: min_threads workers start with the pool.  When a job is
+ * runnable, no worker sleeps and no wake-up is on its way, a new worker is
+ * started (by whoever found it so: the loop in the kick callback, or a
+ * worker passing its wake-up on), up to lim.threads; it counts as the
+ * wake-up on its way.  A worker beyond min_threads that sleeps idle_ms
+ * leaves the idle list and exits.  Workers are detached; each posts the
+ * exited semaphore as the last thing it does, so pool_free() can wait for
+ * every one that was started without touching a freed thread.
+ *
  * Finished jobs go on a completion list under a second lock; the worker
  * activates one pre-created event only when it found that list empty (an
  * activation is pending otherwise).  The callback, on the loop thread, takes
@@ -63,7 +72,7 @@ struct pool_dev {
 	uint64_t key;
 	unsigned running;		/* jobs of this key on workers */
 	unsigned nwait;			/* length of waiting */
-	int on_ready;			/* linked on pool.ready */
+	bool on_ready;			/* linked on pool.ready */
 	TAILQ_HEAD(, pool_job) waiting; /* oldest first */
 	TAILQ_ENTRY(pool_dev) ready_entry;
 	struct pool_dev *hnext; /* hash chain */
@@ -71,21 +80,27 @@ struct pool_dev {
 
 TAILQ_HEAD(pool_job_list, pool_job);
 
-/* One worker thread.  sem is posted once per wake-up; idle_entry is
- * protected by pool.lock. */
+/* One worker thread's slot.  sem is posted once per wake-up; used,
+ * asleep and idle_entry are protected by pool.lock. */
 struct pool_worker {
 	struct pool *pool;
-	pthread_t tid;
 	sem_t sem;
+	bool used;			      /* a thread runs in this slot */
+	bool asleep;			      /* on pool.idle */
 	STAILQ_ENTRY(pool_worker) idle_entry; /* on pool.idle */
 };
 
+/* What a caller must do once it has released pool.lock. */
+struct pool_act {
+	struct pool_worker *post;  /* post this worker's semaphore */
+	struct pool_worker *spawn; /* start a thread in this slot */
+};
+
 /* The pool.  Immutable after pool_new: base, ev, kick, done, done_arg,
- * lim, workers, nthreads, nbuckets.  pool.lock protects the job queue, the
- * per-key table, the idle workers, kicking and the counters beside them;
- * pool.dlock protects only the completion list.  completed is touched by
- * the loop thread alone.  Lock
- * order: never hold both (workers take them one after the other).
+ * lim, workers (the slots), nbuckets.  pool.lock protects the job queue,
+ * the per-key table, the worker slots, the idle workers, kicking and the
+ * counters beside them; pool.dlock protects only the completion list.
+ * Lock order: never hold both (workers take them one after the other).
  * Invariant, whenever pool.lock is free: if the ready list is not empty and
  * a worker sleeps (idle is not empty), a wake-up is on its way (nwake > 0)
  * or the kick event is pending (kicking). */
@@ -93,12 +108,14 @@ struct pool {
 	struct event_base *base;
 	struct event *ev;   /* completion event */
 	struct event *kick; /* deferred wake-up (defer_wake) */
-	int kicking;	    /* kick is active (loop sets it) */
+	bool kicking;	    /* kick is active (loop sets it) */
 	pool_done_fn done;
 	void *done_arg;
 	struct pool_limits lim;
-	struct pool_worker *workers;
-	unsigned nthreads; /* started workers */
+	struct pool_worker *workers; /* lim.threads slots */
+	sem_t exited;		     /* posted by each thread as it ends */
+	bool exited_init;	     /* exited was initialised */
+	bool lock_init, dlock_init;  /* the mutexes were initialised */
 
 	pthread_mutex_t lock;
 	struct pool_dev **buckets;
@@ -110,15 +127,16 @@ struct pool {
 	STAILQ_HEAD(, pool_worker) idle; /* sleeping, last asleep first */
 	unsigned nidle;			 /* length of idle */
 	unsigned nwake;			 /* woken, not yet back on lock */
-	int shut;			 /* pool_shutdown() was called */
-	int quit;			 /* workers must exit */
+	unsigned nthreads;		 /* threads in slots now */
+	uint64_t started;		 /* threads ever started */
+	uint64_t completed;		 /* jobs whose work returned */
+	bool shut;			 /* pool_shutdown() was called */
+	bool quit;			 /* workers must exit */
 
 	pthread_mutex_t dlock;
 	struct pool_job_list done_list; /* finished, not delivered */
-	int armed;			/* an activation is pending */
-	int eager;			/* activate for lazy jobs too */
-
-	uint64_t completed; /* loop thread only */
+	bool armed;			/* an activation is pending */
+	bool eager;			/* activate for lazy jobs too */
 };
 
 /* Mix a 64-bit key into a bucket index (splitmix64 finaliser). */
@@ -189,75 +207,172 @@ pool_dev_drop(struct pool *p, struct pool_dev *d)
 static void
 pool_dev_update_ready(struct pool *p, struct pool_dev *d)
 {
-	int runnable;
+	bool runnable = d->nwait > 0 && d->running < p->lim.max_per_device;
 
-	runnable = d->nwait > 0 && d->running < p->lim.max_per_device;
 	if (runnable && !d->on_ready) {
 		TAILQ_INSERT_TAIL(&p->ready, d, ready_entry);
-		d->on_ready = 1;
+		d->on_ready = true;
 	} else if (!runnable && d->on_ready) {
 		TAILQ_REMOVE(&p->ready, d, ready_entry);
-		d->on_ready = 0;
+		d->on_ready = false;
 	}
 }
 
-/* Whether a sleeping worker must be woken: work is runnable, a worker
- * sleeps and no wake-up is already on its way.  Called with p->lock held. */
-static int
+/* Whether a worker must be woken or started: work is runnable, no
+ * wake-up is on its way, and a worker sleeps or a slot is free.  Called
+ * with p->lock held. */
+static bool
 pool_wake_needed(const struct pool *p)
 {
-	return !TAILQ_EMPTY(&p->ready) && p->nwake == 0 &&
-	    !STAILQ_EMPTY(&p->idle);
+	return !TAILQ_EMPTY(&p->ready) && p->nwake == 0 && !p->quit &&
+	    (!STAILQ_EMPTY(&p->idle) || p->nthreads < p->lim.threads);
 }
 
-/* Pick the sleeping worker to wake if one must be (pool_wake_needed): the
- * worker, whose semaphore the caller posts once it has released p->lock,
- * or NULL.  Called with p->lock held after the ready list may have grown
+/* Choose how to get a worker onto runnable work, if one must be
+ * (pool_wake_needed): the sleeping worker that went to sleep last, or a
+ * free slot for a new thread.  Either counts as the wake-up on its way.
+ * Called with p->lock held after the ready list may have grown
  * (pool_submit without defer_wake, the kick callback), and by a worker
- * after it took a job.  Posting after the unlock keeps the woken worker
- * from preempting the poster only to block on the lock it still holds. */
-static struct pool_worker *
+ * after it took a job; the caller carries the action out with
+ * pool_act_run() once it has released p->lock, so that the woken worker
+ * does not run only to block on that lock. */
+static struct pool_act
 pool_wake(struct pool *p)
 {
+	struct pool_act act = { NULL, NULL };
 	struct pool_worker *w;
+	unsigned i;
 
 	if (!pool_wake_needed(p))
-		return NULL;
-	w = STAILQ_FIRST(&p->idle);
-	STAILQ_REMOVE_HEAD(&p->idle, idle_entry);
-	p->nidle--;
+		return act;
+	if ((w = STAILQ_FIRST(&p->idle)) != NULL) {
+		STAILQ_REMOVE_HEAD(&p->idle, idle_entry);
+		w->asleep = false;
+		p->nidle--;
+		act.post = w;
+	} else {
+		for (i = 0; i < p->lim.threads && p->workers[i].used; i++)
+			;
+		w = &p->workers[i]; /* nthreads < threads: a slot is free */
+		w->used = true;
+		p->nthreads++;
+		p->started++;
+		act.spawn = w;
+	}
 	p->nwake++;
-	return w;
+	return act;
 }
 
-/* Post a wake-up chosen by pool_wake (no-op for NULL).  No lock needed. */
-static void
-pool_post(struct pool_worker *w)
+static void *pool_worker(void *arg);
+
+/* Start a worker thread in slot w with every signal but SIGSYS blocked (a
+ * seccomp trap must reach its handler) and a small stack: 0 or a negative
+ * errno.  The caller's mask is put back. */
+static int
+pool_start(struct pool_worker *w)
 {
-	if (w != NULL)
-		sem_post(&w->sem);
+	pthread_attr_t attr;
+	pthread_t tid;
+	sigset_t all, old;
+	size_t stack = POOL_STACK_SIZE;
+	int r;
+
+	if ((r = pthread_attr_init(&attr)) != 0)
+		return -r;
+	if (stack < (size_t)PTHREAD_STACK_MIN)
+		stack = PTHREAD_STACK_MIN;
+	/* A refusal only leaves the default size. */
+	(void)pthread_attr_setstacksize(&attr, stack);
+	(void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	sigfillset(&all);
+	sigdelset(&all, SIGSYS);
+	r = pthread_sigmask(SIG_SETMASK, &all, &old);
+	if (r == 0) {
+		r = pthread_create(&tid, &attr, pool_worker, w);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
+	pthread_attr_destroy(&attr);
+	return -r;
 }
 
-/* Sleep until woken, for work or to quit.  Called with p->lock held and
- * nothing runnable; returns with it held. */
+/* Carry out what pool_wake() chose.  No lock held.  A thread that cannot
+ * be started gives its slot and its wake-up back; the work stays queued
+ * for the workers that exist (pool_new keeps at least one). */
 static void
+pool_act_run(struct pool *p, struct pool_act act)
+{
+	if (act.post != NULL)
+		sem_post(&act.post->sem);
+	if (act.spawn != NULL) {
+		if (pool_start(act.spawn) < 0) {
+			pthread_mutex_lock(&p->lock);
+			act.spawn->used = false;
+			p->nthreads--;
+			p->nwake--;
+			p->started--;
+			pthread_mutex_unlock(&p->lock);
+		}
+	}
+}
+
+/* Sleep until woken, for work or to quit: true; or false when the worker
+ * slept idle_ms beyond min_threads and must exit (its slot is then
+ * already free).  Called with p->lock held and nothing runnable; returns
+ * with it held. */
+static bool
 pool_wait(struct pool *p, struct pool_worker *w)
 {
+	bool timed = p->lim.idle_ms > 0 && p->nthreads > p->lim.min_threads;
+	struct timespec ts;
+	int r = 0;
+
 	STAILQ_INSERT_HEAD(&p->idle, w, idle_entry);
+	w->asleep = true;
 	p->nidle++;
 	pthread_mutex_unlock(&p->lock);
-	while (sem_wait(&w->sem) != 0)
-		; /* EINTR: signals are blocked anyway */
+	if (timed) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += p->lim.idle_ms / 1000;
+		ts.tv_nsec += (long)(p->lim.idle_ms % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		while ((r = sem_timedwait(&w->sem, &ts)) != 0 && errno == EINTR)
+			;
+	} else {
+		while (sem_wait(&w->sem) != 0)
+			; /* EINTR: signals are blocked anyway */
+	}
 	pthread_mutex_lock(&p->lock);
+	if (r != 0 && w->asleep) {
+		/* Timed out, and nobody chose it meanwhile. */
+		STAILQ_REMOVE(&p->idle, w, pool_worker, idle_entry);
+		w->asleep = false;
+		p->nidle--;
+		if (p->quit || p->nthreads <= p->lim.min_threads)
+			return true; /* the caller quits or sleeps again */
+		w->used = false;
+		p->nthreads--;
+		return false;
+	}
+	if (r != 0) {
+		/* Chosen meanwhile: its post is on its way. */
+		pthread_mutex_unlock(&p->lock);
+		while (sem_wait(&w->sem) != 0)
+			;
+		pthread_mutex_lock(&p->lock);
+	}
 	if (!p->quit)
 		p->nwake--; /* pool_join() posts without one */
+	return true;
 }
 
 /* Take the next runnable job, or NULL when none is (or the pool quits);
- * pass a wake-up on if more work stays runnable (*wake: see pool_wake).
+ * pass a wake-up on if more work stays runnable (*act: see pool_wake).
  * Called with p->lock held; never waits. */
 static struct pool_job *
-pool_take(struct pool *p, struct pool_worker **wake)
+pool_take(struct pool *p, struct pool_act *act)
 {
 	struct pool_dev *d;
 	struct pool_job *job;
@@ -265,7 +380,7 @@ pool_take(struct pool *p, struct pool_worker **wake)
 	if (p->quit || (d = TAILQ_FIRST(&p->ready)) == NULL)
 		return NULL;
 	TAILQ_REMOVE(&p->ready, d, ready_entry);
-	d->on_ready = 0;
+	d->on_ready = false;
 	job = TAILQ_FIRST(&d->waiting);
 	TAILQ_REMOVE(&d->waiting, job, entry);
 	d->nwait--;
@@ -275,7 +390,7 @@ pool_take(struct pool *p, struct pool_worker **wake)
 	job->state = POOL_JOB_RUNNING;
 	/* Round robin: back to the tail if it can take another job. */
 	pool_dev_update_ready(p, d);
-	*wake = pool_wake(p);
+	*act = pool_wake(p);
 	return job;
 }
 
@@ -289,6 +404,7 @@ pool_finish(struct pool *p, struct pool_job *job)
 	job->dq = NULL;
 	d->running--;
 	p->running--;
+	p->completed++;
 	if (d->running == 0 && d->nwait == 0)
 		pool_dev_drop(p, d);
 	else
@@ -302,52 +418,61 @@ pool_finish(struct pool *p, struct pool_job *job)
 static void
 pool_complete(struct pool *p, struct pool_job *job)
 {
-	int act;
+	bool act;
 
 	pthread_mutex_lock(&p->dlock);
 	TAILQ_INSERT_TAIL(&p->done_list, job, entry);
-	job->pending = 1;
+	job->pending = true;
 	act = !p->armed && (!job->lazy || job->want || p->eager);
 	if (act)
-		p->armed = 1;
+		p->armed = true;
 	pthread_mutex_unlock(&p->dlock);
 	/* From here on the job belongs to the loop thread. */
 	if (act)
 		event_active(p->ev, EV_READ, 0);
 }
 
-/* Worker thread: run jobs until told to quit.  Accounting for the job just
- * run and taking the next one share one hold of the queue lock; a worker
- * sleeps only after it handed its last job over and found nothing to do. */
+/* Worker thread: run jobs until told to quit, or until it sat idle long
+ * enough to retire.  Accounting for the job just run and taking the next
+ * one share one hold of the queue lock; a worker sleeps only after it
+ * handed its last job over and found nothing to do.  The last thing the
+ * thread does is post p->exited. */
 static void *
 pool_worker(void *arg)
 {
-	struct pool_worker *self = arg, *wake;
+	struct pool_worker *self = arg;
 	struct pool *p = self->pool;
 	struct pool_job *job = NULL, *prev;
+	struct pool_act act;
 
 	pthread_mutex_lock(&p->lock);
+	p->nwake--; /* started as the wake-up on its way */
 	for (;;) {
 		prev = job;
 		if (prev != NULL)
 			pool_finish(p, prev);
-		wake = NULL;
-		job = pool_take(p, &wake);
+		act = (struct pool_act){ NULL, NULL };
+		job = pool_take(p, &act);
 		if (job == NULL && prev == NULL) {
-			if (p->quit)
+			if (p->quit) {
+				self->used = false;
+				p->nthreads--;
 				break;
-			pool_wait(p, self);
+			}
+			if (!pool_wait(p, self))
+				break; /* retired: the slot is free */
 			continue;
 		}
 		pthread_mutex_unlock(&p->lock);
 		if (prev != NULL)
 			pool_complete(p, prev);
-		pool_post(wake);
+		pool_act_run(p, act);
 		if (job != NULL)
 			job->work(job);
 		pthread_mutex_lock(&p->lock);
 	}
 	pthread_mutex_unlock(&p->lock);
+	sem_post(&p->exited);
 	return NULL;
 }
 
@@ -362,9 +487,9 @@ pool_reap(struct pool *p)
 	pthread_mutex_lock(&p->dlock);
 	TAILQ_CONCAT(&list, &p->done_list, entry);
 	TAILQ_FOREACH (job, &list, entry)
-		job->pending = 0;
+		job->pending = false;
 	/* A pending activation finds an empty list; a new one may come. */
-	p->armed = 0;
+	p->armed = false;
 	pthread_mutex_unlock(&p->dlock);
 
 	while ((job = TAILQ_FIRST(&list)) != NULL) {
@@ -372,7 +497,6 @@ pool_reap(struct pool *p)
 		/* Plain store: cancel runs on this thread and workers no
 		 * longer reference a delivered job. */
 		job->state = POOL_JOB_IDLE;
-		p->completed++;
 		p->done(job, p->done_arg);
 	}
 }
@@ -388,21 +512,41 @@ pool_done_cb(evutil_socket_t fd, short what, void *arg)
 
 /* Kick event callback (defer_wake): the loop has run the callbacks queued
  * before the kick, every socket this iteration found readable, so the jobs
- * they submitted are all queued; wake one worker for them, who passes the
- * wake-up on while more stay runnable. */
+ * they submitted are all queued; wake (or start) one worker for them, who
+ * passes the wake-up on while more stay runnable. */
 static void
 pool_kick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct pool *p = arg;
-	struct pool_worker *wake;
+	struct pool_act act;
 
 	(void)fd;
 	(void)what;
 	pthread_mutex_lock(&p->lock);
-	p->kicking = 0;
-	wake = pool_wake(p);
+	p->kicking = false;
+	act = pool_wake(p);
 	pthread_mutex_unlock(&p->lock);
-	pool_post(wake);
+	pool_act_run(p, act);
+}
+
+/* Take one finished job off the completion list, or ask for its
+ * completion (signal) when it has not finished. */
+int
+pool_claim(struct pool *p, struct pool_job *job, bool signal)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&p->dlock);
+	if (job->pending) {
+		TAILQ_REMOVE(&p->done_list, job, entry);
+		job->pending = false;
+		job->state = POOL_JOB_IDLE;
+		r = 1;
+	} else if (signal) {
+		job->want = true;
+	}
+	pthread_mutex_unlock(&p->dlock);
+	return r;
 }
 
 /* Ask for a job's completion: 1 if it waits on the completion list, else
@@ -411,14 +555,15 @@ pool_kick_cb(evutil_socket_t fd, short what, void *arg)
 int
 pool_want(struct pool *p, struct pool_job *job, enum pool_want_mode how)
 {
-	int r, act = 0;
+	bool act = false;
+	int r;
 
 	pthread_mutex_lock(&p->dlock);
 	r = job->pending;
 	if (!r && how != POOL_WANT_PEEK)
-		job->want = 1;
+		job->want = true;
 	else if (r && how == POOL_WANT_KICK && !p->armed)
-		act = p->armed = 1;
+		act = p->armed = true;
 	pthread_mutex_unlock(&p->dlock);
 	if (act)
 		event_active(p->ev, EV_READ, 0);
@@ -428,77 +573,41 @@ pool_want(struct pool *p, struct pool_job *job, enum pool_want_mode how)
 /* Make every completion activate the event (on) or only the non-lazy
  * ones; with on, deliver what already waits. */
 void
-pool_set_eager(struct pool *p, int on)
+pool_set_eager(struct pool *p, bool on)
 {
-	int act = 0;
+	bool act = false;
 
 	pthread_mutex_lock(&p->dlock);
 	p->eager = on;
 	if (on && !p->armed && !TAILQ_EMPTY(&p->done_list))
-		act = p->armed = 1;
+		act = p->armed = true;
 	pthread_mutex_unlock(&p->dlock);
 	if (act)
 		event_active(p->ev, EV_READ, 0);
 }
 
-/* Stop and join the first n workers: every sleeping one is posted, and a
- * busy one sees quit before it would sleep. */
+/* Stop every worker and wait until each thread has ended: every sleeping
+ * one is posted, and a busy one sees quit before it would sleep. */
 static void
-pool_join(struct pool *p, unsigned n)
+pool_join(struct pool *p)
 {
 	struct pool_worker *w;
-	unsigned i;
+	uint64_t n;
 
 	pthread_mutex_lock(&p->lock);
-	p->quit = 1;
+	p->quit = true;
 	while ((w = STAILQ_FIRST(&p->idle)) != NULL) {
 		STAILQ_REMOVE_HEAD(&p->idle, idle_entry);
+		w->asleep = false;
 		p->nidle--;
 		sem_post(&w->sem);
 	}
+	n = p->started;
 	pthread_mutex_unlock(&p->lock);
-	for (i = 0; i < n; i++)
-		pthread_join(p->workers[i].tid, NULL);
-}
-
-/* Start lim.threads workers with every signal blocked and a small stack:
- * the mask is set in this thread before pthread_create, so new threads
- * inherit it, and put back afterwards.  0 or a negative errno (workers
- * started are joined). */
-static int
-pool_start_threads(struct pool *p)
-{
-	pthread_attr_t attr;
-	sigset_t all, old;
-	size_t stack = POOL_STACK_SIZE;
-	unsigned i;
-	int r;
-
-	if ((r = pthread_attr_init(&attr)) != 0)
-		return -r;
-	if (stack < (size_t)PTHREAD_STACK_MIN)
-		stack = PTHREAD_STACK_MIN;
-	/* A refusal only leaves the default size. */
-	(void)pthread_attr_setstacksize(&attr, stack);
-	sigfillset(&all);
-	if ((r = pthread_sigmask(SIG_SETMASK, &all, &old)) != 0) {
-		pthread_attr_destroy(&attr);
-		return -r;
-	}
-	for (i = 0; i < p->lim.threads; i++) {
-		r = pthread_create(&p->workers[i].tid, &attr, pool_worker,
-		    &p->workers[i]);
-		if (r != 0)
-			break;
-	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
-	p->nthreads = i;
-	if (r != 0) {
-		pool_join(p, i);
-		return -r;
-	}
-	return 0;
+	/* One post per thread ever started, retired ones included. */
+	for (uint64_t i = 0; i < n; i++)
+		while (sem_wait(&p->exited) != 0)
+			;
 }
 
 /* Bucket count for the per-key table: about one per two possible keys. */
@@ -525,14 +634,47 @@ pool_destroy(struct pool *p)
 		event_free(p->kick);
 	for (i = 0; p->workers != NULL && i < p->lim.threads; i++)
 		sem_destroy(&p->workers[i].sem);
-	pthread_mutex_destroy(&p->dlock);
-	pthread_mutex_destroy(&p->lock);
+	if (p->exited_init)
+		sem_destroy(&p->exited);
+	if (p->dlock_init)
+		pthread_mutex_destroy(&p->dlock);
+	if (p->lock_init)
+		pthread_mutex_destroy(&p->lock);
 	free(p->buckets);
 	free(p->workers);
 	free(p);
 }
 
-/* Create a pool and start its threads: 0 and *out, or a negative errno. */
+/* Start the first min_threads workers: 0 or a negative errno (workers
+ * started are stopped). */
+static int
+pool_start_min(struct pool *p)
+{
+	int r;
+
+	for (unsigned i = 0; i < p->lim.min_threads; i++) {
+		pthread_mutex_lock(&p->lock);
+		p->workers[i].used = true;
+		p->nthreads++;
+		p->nwake++;
+		p->started++;
+		pthread_mutex_unlock(&p->lock);
+		if ((r = pool_start(&p->workers[i])) < 0) {
+			pthread_mutex_lock(&p->lock);
+			p->workers[i].used = false;
+			p->nthreads--;
+			p->nwake--;
+			p->started--;
+			pthread_mutex_unlock(&p->lock);
+			pool_join(p);
+			return r;
+		}
+	}
+	return 0;
+}
+
+/* Create a pool and start its first threads: 0 and *out, or a negative
+ * errno. */
 int
 pool_new(struct event_base *base, const struct pool_limits *lim,
     pool_done_fn done, void *done_arg, struct pool **out)
@@ -544,7 +686,7 @@ pool_new(struct event_base *base, const struct pool_limits *lim,
 	*out = NULL;
 	if (base == NULL || lim == NULL || done == NULL || lim->threads == 0 ||
 	    lim->max_per_device == 0 || lim->queue_max == 0 ||
-	    lim->dev_queue_max == 0)
+	    lim->dev_queue_max == 0 || lim->min_threads > lim->threads)
 		return -EINVAL;
 	if ((p = calloc(1, sizeof *p)) == NULL)
 		return -ENOMEM;
@@ -552,12 +694,24 @@ pool_new(struct event_base *base, const struct pool_limits *lim,
 	p->done = done;
 	p->done_arg = done_arg;
 	p->lim = *lim;
+	if (p->lim.min_threads == 0)
+		p->lim.min_threads = p->lim.threads;
 	p->nbuckets = pool_nbuckets(lim);
 	TAILQ_INIT(&p->ready);
 	TAILQ_INIT(&p->done_list);
-	pthread_mutex_init(&p->lock, NULL);
-	pthread_mutex_init(&p->dlock, NULL);
 	STAILQ_INIT(&p->idle);
+	if ((r = pthread_mutex_init(&p->lock, NULL)) != 0 ||
+	    !(p->lock_init = true) ||
+	    (r = pthread_mutex_init(&p->dlock, NULL)) != 0 ||
+	    !(p->dlock_init = true)) {
+		pool_destroy(p);
+		return -r;
+	}
+	if (sem_init(&p->exited, 0, 0) < 0) {
+		pool_destroy(p);
+		return -errno;
+	}
+	p->exited_init = true;
 	p->buckets = calloc(p->nbuckets, sizeof *p->buckets);
 	p->workers = calloc(lim->threads, sizeof *p->workers);
 	if (p->buckets == NULL || p->workers == NULL) {
@@ -566,7 +720,16 @@ pool_new(struct event_base *base, const struct pool_limits *lim,
 	}
 	for (i = 0; i < lim->threads; i++) {
 		p->workers[i].pool = p;
-		sem_init(&p->workers[i].sem, 0, 0);
+		if (sem_init(&p->workers[i].sem, 0, 0) < 0) {
+			r = -errno;
+			/* Only the first i were initialised. */
+			for (unsigned k = 0; k < i; k++)
+				sem_destroy(&p->workers[k].sem);
+			free(p->workers);
+			p->workers = NULL;
+			pool_destroy(p);
+			return r;
+		}
 	}
 	p->ev = event_new(base, -1, 0, pool_done_cb, p);
 	if (lim->defer_wake)
@@ -575,7 +738,7 @@ pool_new(struct event_base *base, const struct pool_limits *lim,
 		pool_destroy(p);
 		return -ENOMEM;
 	}
-	if ((r = pool_start_threads(p)) < 0) {
+	if ((r = pool_start_min(p)) < 0) {
 		pool_destroy(p);
 		return r;
 	}
@@ -589,9 +752,10 @@ pool_new(struct event_base *base, const struct pool_limits *lim,
 int
 pool_submit(struct pool *p, struct pool_job *job)
 {
-	struct pool_worker *wake = NULL;
+	struct pool_act act = { NULL, NULL };
 	struct pool_dev *d;
-	int r = 0, kick = 0;
+	bool kick = false;
+	int r = 0;
 
 	if (job->work == NULL)
 		return -EINVAL;
@@ -615,18 +779,18 @@ pool_submit(struct pool *p, struct pool_job *job)
 	}
 	job->state = POOL_JOB_QUEUED;
 	job->dq = d;
-	job->want = 0; /* no worker sees the job yet */
+	job->want = false; /* no worker sees the job yet */
 	TAILQ_INSERT_TAIL(&d->waiting, job, entry);
 	d->nwait++;
 	p->waiting++;
 	pool_dev_update_ready(p, d);
 	if (!p->lim.defer_wake)
-		wake = pool_wake(p);
+		act = pool_wake(p);
 	else if (!p->kicking && pool_wake_needed(p))
-		kick = p->kicking = 1;
+		kick = p->kicking = true;
 out:
 	pthread_mutex_unlock(&p->lock);
-	pool_post(wake);
+	pool_act_run(p, act);
 	if (kick)
 		event_active(p->kick, EV_READ, 0);
 	return r;
@@ -675,13 +839,15 @@ pool_get_stats(struct pool *p, struct pool_stats *st)
 	st->running = p->running;
 	st->queued = p->waiting;
 	st->devices = p->ndevs;
+	st->workers = p->nthreads;
 	st->idle = p->nidle;
-	pthread_mutex_unlock(&p->lock);
 	st->completed = p->completed;
+	st->started = p->started;
+	pthread_mutex_unlock(&p->lock);
 }
 
 /* Whether a is busier than b: more running + queued, ties by smaller key. */
-static int
+static bool
 pool_busier(const struct pool_dev_stats *a, const struct pool_dev_stats *b)
 {
 	unsigned la = a->running + a->queued, lb = b->running + b->queued;
@@ -721,11 +887,11 @@ void
 pool_shutdown(struct pool *p)
 {
 	pthread_mutex_lock(&p->lock);
-	p->shut = 1;
+	p->shut = true;
 	pthread_mutex_unlock(&p->lock);
 }
 
-/* Join the workers and free the pool.  Queued jobs and finished jobs not
+/* Stop the workers and free the pool.  Queued jobs and finished jobs not
  * yet delivered are dropped without completion (their state is reset, the
  * memory is the caller's).  Call on the loop thread, never from done(),
  * and only when no job is running: a running job would be waited for. */
@@ -738,7 +904,7 @@ pool_free(struct pool *p)
 
 	if (p == NULL)
 		return;
-	pool_join(p, p->nthreads);
+	pool_join(p);
 	for (i = 0; i < p->nbuckets; i++) {
 		while ((d = p->buckets[i]) != NULL) {
 			p->buckets[i] = d->hnext;
@@ -753,7 +919,7 @@ pool_free(struct pool *p)
 	while ((job = TAILQ_FIRST(&p->done_list)) != NULL) {
 		TAILQ_REMOVE(&p->done_list, job, entry);
 		job->state = POOL_JOB_IDLE;
-		job->pending = 0;
+		job->pending = false;
 	}
 	pool_destroy(p);
 }

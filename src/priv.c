@@ -58,7 +58,7 @@ priv_survey(const struct prh_config *cfg, struct priv_plan *p)
 	getresuid(&ru, &eu, &su);
 	getresgid(&rg, &eg, &sg);
 	p->uid = cfg->user != NULL ? cfg->uid : eu;
-	p->gid = cfg->group != NULL ? cfg->gid : eg;
+	p->gid = cfg->gid_set ? cfg->gid : eg;
 	p->change_ids = ru != p->uid || eu != p->uid || su != p->uid ||
 	    rg != p->gid || eg != p->gid || sg != p->gid;
 	p->clear_bound = p->setpcap;

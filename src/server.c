@@ -1,10 +1,11 @@
-/* The server: listening socket, connections, signals, graceful shutdown. */
+/* The server: listening socket, accepting, signals, graceful shutdown
+ * (see server.h). */
 #include "config.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <pthread.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,35 +20,74 @@
 #include <event2/listener.h>
 
 #include "prh/conn.h"
+#include "prh/device.h"
+#include "prh/dispatch.h"
 #include "prh/log.h"
 #include "prh/notify.h"
-#include "prh/pool.h"
+#include "prh/peer.h"
 #include "prh/server.h"
+#include "prh/stats.h"
 #include "prh/status.h"
 #include "prh/trace.h"
 
 /* How long accepting pauses after EMFILE/ENFILE. */
-#define ACCEPT_RETRY_MS 200
-/* Parked connections retried per completion. */
-#define RESUME_BATCH	8
+#define ACCEPT_RETRY_MS	 200
 /* Extra time granted to a drain beyond the SG_IO timeout. */
-#define DRAIN_SLACK_S	5
-/* Period of the sweep that delivers completions nobody asked for. */
-#define SWEEP_MS	20
-/* Fds kept free beyond those open at start-up and one per worker. */
-#define FD_MARGIN	16
+#define DRAIN_SLACK_S	 5
+/* Fds kept free beyond those open at start-up and two per worker. */
+#define FD_MARGIN	 64
+/* Workers started with the pool, and how long one beyond them may idle. */
+#define POOL_MIN_THREADS 4
+#define POOL_IDLE_MS	 10000
+/* Per-uid refusals logged: the first, then one in this many. */
+#define UID_LOG_EVERY	 1000
 
 /* Signals read through a signalfd: blocked in every thread, so no
  * asynchronous handler ever runs and the loop sees them as plain input. */
 static const int server_signals[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
 
+/* The whole serving state.  Loop thread only. */
+struct server {
+	struct event_base *base;
+	const struct prh_config *cfg;
+	struct conn_env env;		 /* shared by every connection */
+	struct dispatch *dispatch;	 /* the worker pool */
+	struct device_registry *devices; /* devices commands went to */
+	struct peer_counts *uids;	 /* connections per uid */
+	struct prh_stats stats;
+	struct evconnlistener *listener;
+	struct event *accept_retry; /* re-enables accept after EMFILE */
+	bool accept_paused;	    /* accept_retry is pending */
+	bool accept_full;	    /* accept_limit reached */
+	unsigned accept_limit;	    /* fds in use at which accepting pauses */
+	unsigned accept_pauses;	    /* EMFILE pauses since the last accept */
+	uint64_t uid_refusals;	    /* over --max-clients-per-uid */
+	struct event *sig_ev;	    /* the signalfd: TERM, INT, HUP, USR1 */
+	int sig_fd;
+	struct event *drain_timer; /* bounds the drain on shutdown */
+	const char *unlink_path;   /* socket path to remove at exit, or NULL */
+	int listen_fd;
+	bool draining; /* shutdown requested */
+};
+
 /* Stop the event loop once nothing is left to finish. */
 static void
 server_maybe_done(struct server *srv)
 {
-	if (srv->draining && srv->stats.connections == 0 &&
-	    srv->stats.inflight == 0)
+	struct dispatch_stats ds;
+
+	if (!srv->draining || srv->env.count > 0)
+		return;
+	dispatch_get_stats(srv->dispatch, &ds);
+	if (ds.outstanding == 0)
 		event_base_loopbreak(srv->base);
+}
+
+/* dispatch: the last outstanding command came back during a drain. */
+static void
+server_idle_cb(void *arg)
+{
+	server_maybe_done(arg);
 }
 
 /* Listen if not shutting down, not paused after EMFILE and not full;
@@ -69,16 +109,29 @@ server_accept_update(struct server *srv)
 	}
 }
 
-/* A connection closed or an orphaned command finished. */
-void
-server_conn_gone(struct server *srv)
+/* conn_env's room callback: fds were freed; accept again if paused at
+ * the budget and there is room now. */
+static void
+server_fd_room(void *arg)
 {
-	if (srv->accept_full && srv->stats.connections < srv->conn_max) {
+	struct server *srv = arg;
+
+	if (srv->accept_full && conn_fds_used(&srv->env) < srv->accept_limit) {
 		srv->accept_full = false;
 		log_msg(LOG_NOTICE, "%u connections: accepting again",
-		    srv->stats.connections);
+		    srv->env.count);
 		server_accept_update(srv);
 	}
+}
+
+/* conn_env's gone callback: a connection closed. */
+static void
+server_conn_gone(void *arg, const struct peer *peer)
+{
+	struct server *srv = arg;
+
+	peer_counts_del(srv->uids, peer->uid);
+	server_fd_room(srv);
 	server_maybe_done(srv);
 }
 
@@ -97,18 +150,25 @@ server_count_fds(void)
 	return n > 3 ? n - 3 : 0; /* ".", ".." and the DIR's own fd */
 }
 
-/* Raise the soft fd limit to the hard one, then work out how many
- * connections fit in it.  Kept free: the fds open now, one device fd per
- * worker (a command whose client left), a margin, and room for the device
- * fds of the commands that can be in flight (running or queued), but at
- * most half of what is left.  So idle connections cannot take the fds
- * that requests on the existing ones need. */
+/* Raise the soft fd limit to the hard one, then work out how many fds
+ * connections may use (struct conn_env's fd_budget): their sockets and
+ * the device fds of their requests, one each at most (a second fd closes
+ * the connection).  Kept free beyond that: the fds open now, two per
+ * worker (a command whose client left holds its device fd and the socket
+ * the worker replies on), and a margin, which covers the few fds one
+ * recvmsg may bring before they are looked at.  So no client can fill the
+ * fd table: the kernel never has to drop an fd sent with a request.
+ * Accepting stops earlier, at *accept: the rest of the budget is room for
+ * the device fds of requests on the connections there are (one per
+ * command that can be queued or running, but at most half), so idle
+ * connections never keep the others from sending requests. */
 static unsigned
-server_conn_limit(const struct prh_config *cfg)
+server_fd_budget(const struct prh_config *cfg, unsigned *accept)
 {
-	unsigned long long cur, reserve, dev;
+	unsigned long long cur, reserve, room;
 	struct rlimit rl;
 
+	*accept = UINT_MAX;
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return UINT_MAX;
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < rl.rlim_max) {
@@ -119,109 +179,33 @@ server_conn_limit(const struct prh_config *cfg)
 			rl = up;
 	}
 	cur = rl.rlim_cur == RLIM_INFINITY ? 1ull << 30 : rl.rlim_cur;
-	reserve = server_count_fds() + cfg->threads + FD_MARGIN;
-	if (cur < reserve + 2)
-		return 1;
+	reserve = server_count_fds() + 2ull * cfg->threads + FD_MARGIN;
+	if (cur < reserve + 4) {
+		*accept = 1;
+		return 2;
+	}
 	cur -= reserve;
-	dev = (unsigned long long)cfg->threads + cfg->queue_max;
-	cur -= dev < cur / 2 ? dev : cur / 2;
-	return cur > UINT_MAX ? UINT_MAX : (unsigned)cur;
+	if (cur > UINT_MAX)
+		cur = UINT_MAX;
+	room = (unsigned long long)cfg->threads + cfg->queue_max;
+	if (room > cur / 2)
+		room = cur / 2;
+	*accept = (unsigned)(cur - room);
+	return (unsigned)cur;
 }
 
-/* Get a command, recycled if possible. */
-struct cmd *
-server_cmd_get(struct server *srv)
-{
-	struct cmd *cmd = srv->free_cmds;
-
-	if (cmd != NULL) {
-		srv->free_cmds = cmd->next_free;
-		srv->n_free_cmds--;
-	} else {
-		cmd = malloc(sizeof(*cmd));
-		if (cmd == NULL)
-			return NULL;
-	}
-	memset(cmd, 0, offsetof(struct cmd, data));
-	cmd->devfd = -1;
-	cmd->sockfd = -1;
-	return cmd;
-}
-
-/* Return a command; keep a bounded number for reuse. */
-void
-server_cmd_put(struct server *srv, struct cmd *cmd)
-{
-	if (srv->n_free_cmds >= srv->cfg->threads * 2u) {
-		free(cmd);
-		return;
-	}
-	cmd->next_free = srv->free_cmds;
-	srv->free_cmds = cmd;
-	srv->n_free_cmds++;
-}
-
-/* Give parked connections another chance at the pool queue. */
-static void
-server_resume_parked(struct server *srv)
-{
-	for (int i = 0; i < RESUME_BATCH; i++) {
-		struct conn *c = TAILQ_FIRST(&srv->parked);
-
-		if (c == NULL)
-			break;
-		if (conn_resume(c) == -EAGAIN &&
-		    (unsigned)i + 1 >= srv->stats.parked)
-			break; /* went round once without luck */
-	}
-}
-
-/* Pool completion: answer, then let a waiting connection in.  While
- * connections are parked every completion wakes the loop, so that they
- * get room as soon as there is some. */
-static void
-server_cmd_done(struct pool_job *job, void *arg)
-{
-	struct server *srv = arg;
-
-	conn_cmd_done(job, srv);
-	if (!TAILQ_EMPTY(&srv->parked))
-		server_resume_parked(srv);
-	if (srv->eager && TAILQ_EMPTY(&srv->parked) && !srv->draining) {
-		pool_set_eager(srv->pool, 0);
-		srv->eager = false;
-	}
-}
-
-/* Sweep timer: deliver finished commands whose clients sent nothing
- * since; keep sweeping while commands are in flight. */
-static void
-server_sweep_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct server *srv = arg;
-
-	pool_reap(srv->pool);
-	if (srv->stats.inflight > 0)
-		server_sweep_arm(srv);
-}
-
-/* Arm the sweep timer unless it is pending. */
-void
-server_sweep_arm(struct server *srv)
-{
-	struct timeval tv = { 0, SWEEP_MS * 1000 };
-
-	if (!evtimer_pending(srv->sweep, NULL))
-		evtimer_add(srv->sweep, &tv);
-}
-
-/* New connection from the listener. */
+/* New connection from the listener: admit the peer, then serve it. */
 static void
 server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int socklen, void *arg)
 {
 	struct server *srv = arg;
+	struct peer peer;
+	int r;
 
+	(void)l;
+	(void)sa;
+	(void)socklen;
 	if (srv->draining) {
 		close(fd);
 		return;
@@ -231,12 +215,39 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		    srv->accept_pauses);
 		srv->accept_pauses = 0;
 	}
-	(void)conn_new(srv, fd);
-	if (!srv->accept_full && srv->stats.connections >= srv->conn_max) {
+	peer_of_socket(fd, &peer);
+	if (!peer_allowed(srv->cfg, fd, &peer)) {
+		log_warn("[pid %d uid %d] gid %d: not in --allow-uid or "
+			 "--allow-gid; closing connection",
+		    (int)peer.pid, (int)peer.uid, (int)peer.gid);
+		STATS_INC(srv->stats.refused_peers);
+		close(fd);
+		return;
+	}
+	r = peer_counts_add(srv->uids, peer.uid, srv->cfg->max_clients_per_uid);
+	if (r < 0) {
+		if (r == -EUSERS && srv->uid_refusals++ % UID_LOG_EVERY == 0)
+			log_warn("[pid %d uid %d] uid %d has %u connections "
+				 "(--max-clients-per-uid): closing connection"
+				 " (%llu refused so far)",
+			    (int)peer.pid, (int)peer.uid, (int)peer.uid,
+			    srv->cfg->max_clients_per_uid,
+			    (unsigned long long)srv->uid_refusals);
+		STATS_INC(srv->stats.refused_uid_limit);
+		close(fd);
+		return;
+	}
+	if (conn_new(&srv->env, fd, &peer) < 0) {
+		peer_counts_del(srv->uids, peer.uid);
+		return;
+	}
+	if (!srv->accept_full &&
+	    conn_fds_used(&srv->env) >= srv->accept_limit) {
 		srv->accept_full = true;
-		log_warn("%u connections: the fd limit allows no more; "
-			 "accepting paused until one closes",
-		    srv->conn_max);
+		log_warn("%u connections: the fd limit allows no more (%u "
+			 "fds of requests held); accepting paused until one "
+			 "closes or a request's fd is freed",
+		    srv->env.count, atomic_load(&srv->env.fds_held));
 		server_accept_update(srv);
 	}
 }
@@ -251,6 +262,7 @@ server_accept_error_cb(struct evconnlistener *l, void *arg)
 	int err = errno;
 	struct timeval tv = { 0, ACCEPT_RETRY_MS * 1000 };
 
+	(void)l;
 	if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
 		if (srv->accept_pauses++ == 0)
 			log_warn("accept: %s; pausing accept, retrying every "
@@ -270,6 +282,8 @@ server_accept_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *srv = arg;
 
+	(void)fd;
+	(void)what;
 	srv->accept_paused = false;
 	server_accept_update(srv);
 }
@@ -280,15 +294,15 @@ server_on_signal(struct server *srv, int sig)
 {
 	TRACE(TP_SIGNAL, "signo=%d", sig);
 	if (sig == SIGUSR1) {
-		status_log_summary(srv);
+		status_log_summary();
 		return;
 	}
 	if (srv->draining) {
-		log_info("signal %d during shutdown: exiting now", (int)sig);
+		log_info("signal %d during shutdown: exiting now", sig);
 		event_base_loopbreak(srv->base);
 		return;
 	}
-	log_info("signal %d: shutting down", (int)sig);
+	log_info("signal %d: shutting down", sig);
 	server_shutdown(srv);
 }
 
@@ -299,6 +313,7 @@ server_signal_cb(evutil_socket_t fd, short what, void *arg)
 	struct signalfd_siginfo si[8];
 	ssize_t n;
 
+	(void)what;
 	while ((n = read(fd, si, sizeof(si))) > 0) {
 		for (size_t i = 0; i < (size_t)n / sizeof(si[0]); i++)
 			server_on_signal(arg, (int)si[i].ssi_signo);
@@ -311,13 +326,13 @@ static int
 server_signalfd(void)
 {
 	sigset_t set;
-	int fd;
+	int fd, r;
 
 	sigemptyset(&set);
 	for (size_t i = 0; i < sizeof(server_signals) / sizeof(int); i++)
 		sigaddset(&set, server_signals[i]);
-	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
-		return -EINVAL;
+	if ((r = pthread_sigmask(SIG_BLOCK, &set, NULL)) != 0)
+		return -r;
 	fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	return fd < 0 ? -errno : fd;
 }
@@ -327,9 +342,13 @@ static void
 server_drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *srv = arg;
+	struct dispatch_stats ds;
 
+	(void)fd;
+	(void)what;
+	dispatch_get_stats(srv->dispatch, &ds);
 	log_warn("shutdown: %u command(s) still running; exiting anyway",
-	    srv->stats.inflight);
+	    ds.outstanding);
 	event_base_loopbreak(srv->base);
 }
 
@@ -358,21 +377,49 @@ void
 server_shutdown(struct server *srv)
 {
 	struct timeval tv = { srv->cfg->sg_timeout + DRAIN_SLACK_S, 0 };
+
 	if (srv->draining)
 		return;
 	srv->draining = true;
 	notify_send("STOPPING=1");
-	/* Every completion now wakes the loop: the drain waits for them. */
-	pool_set_eager(srv->pool, 1);
-	srv->eager = true;
+	/* Every completion now comes back at once: the drain waits. */
+	dispatch_drain(srv->dispatch, server_idle_cb, srv);
 	server_stop_listening(srv);
 	evtimer_add(srv->drain_timer, &tv);
 	/* Connections that are idle close now; busy ones after answering. */
-	conn_drain_all(srv);
+	conn_drain_all(&srv->env);
 	server_maybe_done(srv);
 }
 
-/* Set up listener, signals, timers and the pool. */
+/* Fill a status view. */
+void
+server_view(void *arg, struct status_view *v)
+{
+	struct server *srv = arg;
+	struct pool_dev_stats ds[POOL_BUSIEST_MAX];
+	const struct device *d;
+	unsigned n;
+
+	memset(v, 0, sizeof(*v));
+	v->draining = srv->draining;
+	v->stats = &srv->stats;
+	v->threads_max = srv->cfg->threads;
+	dispatch_get_stats(srv->dispatch, &v->ds);
+	n = dispatch_busiest(srv->dispatch, ds, POOL_BUSIEST_MAX);
+	for (unsigned i = 0; i < n; i++) {
+		struct status_device *sd = &v->devices[v->ndevices++];
+
+		d = devreg_by_key(srv->devices, ds[i].devkey);
+		snprintf(sd->name, sizeof(sd->name), "%s",
+		    d != NULL ? d->name : "?");
+		sd->major = d != NULL ? d->node.major : 0;
+		sd->minor = d != NULL ? d->node.minor : 0;
+		sd->running = ds[i].running;
+		sd->queued = ds[i].queued;
+	}
+}
+
+/* Set up listener, signals, timers, the devices and the pool. */
 int
 server_new(struct event_base *base, const struct prh_config *cfg, int listen_fd,
     const char *unlink_path, struct server **out)
@@ -382,11 +429,16 @@ server_new(struct event_base *base, const struct prh_config *cfg, int listen_fd,
 		.max_per_device = cfg->max_per_device,
 		.queue_max = cfg->queue_max,
 		.dev_queue_max = cfg->queue_max / 4 ? cfg->queue_max / 4 : 1,
-		.defer_wake = 1,
+		.defer_wake = true,
+		.min_threads = cfg->threads < POOL_MIN_THREADS
+		    ? cfg->threads
+		    : POOL_MIN_THREADS,
+		.idle_ms = POOL_IDLE_MS,
 	};
 	struct server *srv;
 	int r = -ENOMEM;
 
+	*out = NULL;
 	srv = calloc(1, sizeof(*srv));
 	if (srv == NULL)
 		return -ENOMEM;
@@ -395,15 +447,11 @@ server_new(struct event_base *base, const struct prh_config *cfg, int listen_fd,
 	srv->listen_fd = listen_fd;
 	srv->sig_fd = -1;
 	srv->unlink_path = unlink_path;
-	TAILQ_INIT(&srv->conns);
-	TAILQ_INIT(&srv->parked);
-	srv->conn_max = server_conn_limit(cfg);
-
+	if (devreg_new(&srv->devices) < 0 || peer_counts_new(&srv->uids) < 0)
+		goto fail;
 	srv->accept_retry = evtimer_new(base, server_accept_retry_cb, srv);
 	srv->drain_timer = evtimer_new(base, server_drain_timeout_cb, srv);
-	srv->sweep = evtimer_new(base, server_sweep_cb, srv);
-	if (srv->accept_retry == NULL || srv->drain_timer == NULL ||
-	    srv->sweep == NULL)
+	if (srv->accept_retry == NULL || srv->drain_timer == NULL)
 		goto fail;
 	srv->sig_fd = server_signalfd();
 	if (srv->sig_fd < 0) {
@@ -414,10 +462,20 @@ server_new(struct event_base *base, const struct prh_config *cfg, int listen_fd,
 	    server_signal_cb, srv);
 	if (srv->sig_ev == NULL || event_add(srv->sig_ev, NULL) < 0)
 		goto fail;
-	r = pool_new(base, &lim, server_cmd_done, srv, &srv->pool);
+	r = dispatch_new(base, &lim, srv->devices, &srv->dispatch);
 	if (r < 0)
 		goto fail;
 	r = -ENOMEM;
+	srv->env.base = base;
+	srv->env.cfg = cfg;
+	srv->env.dispatch = srv->dispatch;
+	srv->env.devices = srv->devices;
+	srv->env.stats = &srv->stats;
+	srv->env.gone = server_conn_gone;
+	srv->env.room = server_fd_room;
+	srv->env.arg = srv;
+	if (conn_env_init(&srv->env) < 0)
+		goto fail;
 	/* Backlog 0: the socket is already listening (SOMAXCONN). */
 	srv->listener = evconnlistener_new(base, server_accept_cb, srv,
 	    LEV_OPT_CLOSE_ON_EXEC, 0, listen_fd);
@@ -425,6 +483,7 @@ server_new(struct event_base *base, const struct prh_config *cfg, int listen_fd,
 	if (srv->listener == NULL || evconnlistener_enable(srv->listener) < 0)
 		goto fail;
 	evconnlistener_set_error_cb(srv->listener, server_accept_error_cb);
+	srv->env.fd_budget = server_fd_budget(cfg, &srv->accept_limit);
 	*out = srv;
 	return 0;
 fail:
@@ -438,25 +497,13 @@ fail:
 void
 server_free(struct server *srv)
 {
-	struct pool_stats ps;
-	struct cmd *cmd;
-
 	if (srv == NULL)
 		return;
 	srv->draining = true; /* no loop-break bookkeeping from here on */
-	if (srv->pool != NULL)
-		pool_reap(srv->pool); /* finished commands: free them */
-	while (!TAILQ_EMPTY(&srv->conns))
-		conn_free(TAILQ_FIRST(&srv->conns));
+	if (srv->env.held_timer != NULL)
+		conn_env_fini(&srv->env);
 	server_stop_listening(srv);
-	if (srv->pool != NULL) {
-		pool_shutdown(srv->pool);
-		pool_get_stats(srv->pool, &ps);
-		/* A worker stuck in a hung device cannot be joined; the
-		 * process is about to exit and takes it along. */
-		if (ps.running == 0 && ps.queued == 0)
-			pool_free(srv->pool);
-	}
+	dispatch_free(srv->dispatch);
 	if (srv->sig_ev != NULL)
 		event_free(srv->sig_ev);
 	if (srv->sig_fd >= 0)
@@ -465,12 +512,8 @@ server_free(struct server *srv)
 		event_free(srv->accept_retry);
 	if (srv->drain_timer != NULL)
 		event_free(srv->drain_timer);
-	if (srv->sweep != NULL)
-		event_free(srv->sweep);
-	while ((cmd = srv->free_cmds) != NULL) {
-		srv->free_cmds = cmd->next_free;
-		free(cmd);
-	}
+	peer_counts_free(srv->uids);
+	devreg_free(srv->devices);
 	free(srv);
 }
 

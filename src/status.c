@@ -1,111 +1,60 @@
-/* STATUS=, WATCHDOG=1 and the SIGUSR1 summary. */
+/* STATUS=, WATCHDOG=1 and the SIGUSR1 summary (see status.h). */
 #include "config.h"
 
 #include <errno.h>
-#include <signal.h>
-#include <stdatomic.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/sysmacros.h>
 
 #include <event2/event.h>
 
 #include "prh/log.h"
 #include "prh/notify.h"
-#include "prh/pool.h"
 #include "prh/protocol.h"
-#include "prh/server.h"
+#include "prh/sandbox.h"
 #include "prh/status.h"
 #include "prh/trace.h"
 
 #define STATUS_INTERVAL_MS 2000 /* STATUS= is refreshed if it changed */
 #define STATUS_TEXT_MAX	   160
 
-/* SCSI status classes counted per opcode. */
-enum status_class {
-	SC_GOOD,
-	SC_CHECK,
-	SC_CONFLICT,
-	SC_BUSY,
-	SC_OTHER,
-	SC_COUNT
-};
-
-static const char *const status_class_names[SC_COUNT] = {
-	"good",
-	"check",
-	"conflict",
-	"busy",
-	"other",
-};
-
-/* Everything this module keeps.  Loop thread, except busy_ns. */
+/* Everything this module keeps.  Loop thread. */
 static struct {
-	struct server *srv;
-	struct event *status_ev;       /* periodic STATUS= */
-	struct event *watchdog_ev;     /* periodic WATCHDOG=1 */
-	char last[STATUS_TEXT_MAX];    /* last STATUS= sent */
-	uint64_t replies[2][SC_COUNT]; /* [PR OUT][class] */
+	status_view_fn view;
+	void *arg;
+	struct event *status_ev;    /* periodic STATUS= */
+	struct event *watchdog_ev;  /* periodic WATCHDOG=1 */
+	char last[STATUS_TEXT_MAX]; /* last STATUS= sent */
 	uint64_t started_ns;
 } sts;
 
-static _Atomic uint64_t status_busy_ns;
-
-/* Class of a SCSI status value. */
-static enum status_class
-status_classify(uint32_t status)
-{
-	switch (status) {
-	case PRH_STATUS_GOOD:
-		return SC_GOOD;
-	case PRH_STATUS_CHECK_CONDITION:
-		return SC_CHECK;
-	case PRH_STATUS_RESERVATION_CONFLICT:
-		return SC_CONFLICT;
-	case PRH_STATUS_BUSY:
-		return SC_BUSY;
-	default:
-		return SC_OTHER;
-	}
-}
-
-/* Count one reply. */
-void
-status_count_reply(uint8_t opcode, uint32_t status)
-{
-	sts.replies[opcode == PRH_OP_PR_OUT][status_classify(status)]++;
-}
-
-/* Add worker busy time. */
-void
-status_worker_busy(uint64_t ns)
-{
-	atomic_fetch_add_explicit(&status_busy_ns, ns, memory_order_relaxed);
-}
-
 /* Format the STATUS= text. */
 void
-status_format(const struct server *srv, char *buf, unsigned len)
+status_format(const struct status_view *v, char *buf, unsigned len)
 {
-	const struct server_stats *s = &srv->stats;
+	unsigned conns = STATS_GET(v->stats->connections);
+	int inflight = STATS_GET(v->stats->inflight);
 
+	if (inflight < 0)
+		inflight = 0;
 	snprintf(buf, len,
-	    "%s: %u connection%s, %u command%s in flight, "
-	    "%llu answered",
-	    srv->draining ? "Stopping" : "Serving", s->connections,
-	    s->connections == 1 ? "" : "s", s->inflight,
-	    s->inflight == 1 ? "" : "s", (unsigned long long)s->commands);
+	    "%s: %u connection%s, %d command%s in flight, %llu answered",
+	    v->draining ? "Stopping" : "Serving", conns, conns == 1 ? "" : "s",
+	    inflight, inflight == 1 ? "" : "s",
+	    (unsigned long long)STATS_GET(v->stats->answered));
 }
 
 /* Send STATUS= if the text changed since the last one. */
 void
 status_refresh(void)
 {
+	struct status_view v;
 	char text[STATUS_TEXT_MAX];
 
-	if (sts.srv->pool != NULL)
-		pool_reap(sts.srv->pool); /* count finished commands */
-	status_format(sts.srv, text, sizeof(text));
+	if (sts.view == NULL)
+		return;
+	sts.view(sts.arg, &v);
+	status_format(&v, text, sizeof(text));
 	if (strcmp(text, sts.last) == 0)
 		return;
 	memcpy(sts.last, text, sizeof(text));
@@ -116,6 +65,10 @@ status_refresh(void)
 static void
 status_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
+	(void)fd;
+	(void)what;
+	(void)arg;
+	sandbox_report();
 	status_refresh();
 }
 
@@ -123,82 +76,90 @@ status_timer_cb(evutil_socket_t fd, short what, void *arg)
 static void
 status_watchdog_cb(evutil_socket_t fd, short what, void *arg)
 {
+	(void)fd;
+	(void)what;
+	(void)arg;
 	notify_send("WATCHDOG=1");
 }
 
-/* Append the per-class counts of one opcode to buf. */
-static void
-status_fmt_replies(char *buf, size_t len, const char *name, const uint64_t *c)
+/* Append printf output to the string in buf. */
+static void __attribute__((format(printf, 3, 4)))
+status_cat(char *buf, size_t len, const char *fmt, ...)
 {
 	size_t off = strlen(buf);
+	va_list ap;
 
-	snprintf(buf + off, len - off, " %s", name);
-	for (int i = 0; i < SC_COUNT; i++) {
-		off = strlen(buf);
-		snprintf(buf + off, len - off, " %s=%llu",
-		    status_class_names[i], (unsigned long long)c[i]);
-	}
-	off = strlen(buf);
-	snprintf(buf + off, len - off, ";");
+	if (off + 1 >= len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf + off, len - off, fmt, ap);
+	va_end(ap);
 }
 
-/* Append the busiest device keys of the pool to buf, each as
- * " [dev MAJ:MIN run=N wait=N]" (a block or character device) or
- * " [file 0xKEY run=N wait=N]" (any other file: the key has the top bit
- * set, see conn_device_key). */
+/* Append the per-class reply counts of one opcode (all service actions)
+ * to buf. */
 static void
-status_fmt_devices(char *buf, size_t len, struct pool *pool)
+status_fmt_replies(char *buf, size_t len, const char *name,
+    const struct prh_stats *s, int out)
 {
-	struct pool_dev_stats ds[POOL_BUSIEST_MAX];
-	unsigned n = pool_get_busiest(pool, ds, POOL_BUSIEST_MAX);
-	size_t off;
+	status_cat(buf, len, " %s", name);
+	for (int c = 0; c < STATS_CLASSES; c++) {
+		uint64_t n = 0;
 
-	for (unsigned i = 0; i < n; i++) {
-		off = strlen(buf);
-		if (ds[i].devkey >> 63)
-			snprintf(buf + off, len - off, " [file 0x%llx",
-			    (unsigned long long)ds[i].devkey);
-		else
-			snprintf(buf + off, len - off, " [dev %u:%u",
-			    major((dev_t)ds[i].devkey),
-			    minor((dev_t)ds[i].devkey));
-		off = strlen(buf);
-		snprintf(buf + off, len - off, " run=%u wait=%u]",
-		    ds[i].running, ds[i].queued);
+		for (int sa = 0; sa < STATS_SA; sa++)
+			n += STATS_GET(s->replies[out][sa][c]);
+		status_cat(buf, len, " %s=%llu", stats_class_name(c),
+		    (unsigned long long)n);
 	}
+	status_cat(buf, len, ";");
 }
 
 /* Log the summary line. */
 void
-status_log_summary(struct server *srv)
+status_log_summary(void)
 {
-	const struct server_stats *s = &srv->stats;
-	struct pool_stats ps = { 0 };
-	char rep[256] = "", devs[512] = "";
-	uint64_t up = trace_now_ns() - sts.started_ns;
-	uint64_t busy = atomic_load_explicit(&status_busy_ns,
-	    memory_order_relaxed);
+	struct status_view v;
+	const struct prh_stats *s;
+	const struct pool_stats *ps;
+	char rep[256] = "", devs[768] = "";
+	uint64_t up = trace_now_ns() - sts.started_ns, busy;
 	double util;
+	int inflight;
 
-	if (srv->pool != NULL) {
-		pool_reap(srv->pool); /* count finished commands */
-		pool_get_stats(srv->pool, &ps);
-		status_fmt_devices(devs, sizeof(devs), srv->pool);
-	}
-	util = up > 0 ? 100.0 * (double)busy / ((double)up * srv->cfg->threads)
+	if (sts.view == NULL)
+		return;
+	sandbox_report();
+	sts.view(sts.arg, &v);
+	s = v.stats;
+	ps = &v.ds.pool;
+	busy = STATS_GET(s->busy_ns);
+	util = up > 0 ? 100.0 * (double)busy / ((double)up * v.threads_max)
 		      : 0.0;
-	status_fmt_replies(rep, sizeof(rep), "PR_IN", sts.replies[0]);
-	status_fmt_replies(rep, sizeof(rep), "PR_OUT", sts.replies[1]);
+	inflight = STATS_GET(s->inflight);
+	status_fmt_replies(rep, sizeof(rep), "PR_IN", s, 0);
+	status_fmt_replies(rep, sizeof(rep), "PR_OUT", s, 1);
+	for (unsigned i = 0; i < v.ndevices; i++)
+		status_cat(devs, sizeof(devs), " [%s %u:%u run=%u wait=%u]",
+		    v.devices[i].name, v.devices[i].major, v.devices[i].minor,
+		    v.devices[i].running, v.devices[i].queued);
 	log_msg(LOG_NOTICE,
 	    "summary: connections open=%u accepted=%llu "
-	    "closed_protocol=%llu; commands answered=%llu in_flight=%u "
-	    "parked=%u;%s pool running=%u queued=%u devices=%u%s "
-	    "completed=%llu; workers=%u idle=%u utilisation=%.1f%%",
-	    s->connections, (unsigned long long)s->accepted,
-	    (unsigned long long)s->closed_protocol,
-	    (unsigned long long)s->commands, s->inflight, s->parked, rep,
-	    ps.running, ps.queued, ps.devices, devs,
-	    (unsigned long long)ps.completed, srv->cfg->threads, ps.idle, util);
+	    "closed_protocol=%llu refused_peers=%llu refused_uid_limit=%llu "
+	    "timed_out=%llu; commands answered=%llu in_flight=%d parked=%u "
+	    "refused_fds=%llu;%s pool running=%u queued=%u devices=%u%s "
+	    "completed=%llu; workers=%u idle=%u max=%u "
+	    "utilisation=%.1f%%",
+	    (unsigned)STATS_GET(s->connections),
+	    (unsigned long long)STATS_GET(s->accepted),
+	    (unsigned long long)STATS_GET(s->closed_protocol),
+	    (unsigned long long)STATS_GET(s->refused_peers),
+	    (unsigned long long)STATS_GET(s->refused_uid_limit),
+	    (unsigned long long)STATS_GET(s->timed_out),
+	    (unsigned long long)STATS_GET(s->answered),
+	    inflight > 0 ? inflight : 0, v.ds.parked,
+	    (unsigned long long)STATS_GET(s->refused_fds), rep, ps->running,
+	    ps->queued, ps->devices, devs, (unsigned long long)ps->completed,
+	    ps->workers, ps->idle, v.threads_max, util);
 }
 
 /* Add a persistent timer firing every ms milliseconds. */
@@ -217,20 +178,21 @@ status_timer(struct event_base *base, unsigned ms, event_callback_fn cb)
 
 /* Register the timers (SIGUSR1 arrives through the server's signalfd). */
 int
-status_start(struct server *srv)
+status_start(struct event_base *base, status_view_fn view, void *arg)
 {
 	uint64_t wd_usec;
 
-	sts.srv = srv;
+	sts.view = view;
+	sts.arg = arg;
 	sts.started_ns = trace_now_ns();
-	sts.status_ev = status_timer(srv->base, STATUS_INTERVAL_MS,
-	    status_timer_cb);
+	sts.last[0] = '\0';
+	sts.status_ev = status_timer(base, STATUS_INTERVAL_MS, status_timer_cb);
 	if (sts.status_ev == NULL)
 		goto fail;
 	if (notify_watchdog_usec(&wd_usec) > 0) {
 		unsigned ms = (unsigned)(wd_usec / 2000);
 
-		sts.watchdog_ev = status_timer(srv->base, ms ? ms : 1,
+		sts.watchdog_ev = status_timer(base, ms ? ms : 1,
 		    status_watchdog_cb);
 		if (sts.watchdog_ev == NULL)
 			goto fail;
@@ -251,4 +213,5 @@ status_stop(void)
 	if (sts.watchdog_ev != NULL)
 		event_free(sts.watchdog_ev);
 	sts.status_ev = sts.watchdog_ev = NULL;
+	sts.view = NULL;
 }

@@ -11,24 +11,29 @@
 
 /* Everything the command line decides. */
 struct prh_config {
-	const char *socket_path; /* -k; absolute */
-	bool socket_given;	 /* -k was on the command line */
-	bool daemonize;		 /* -d: detach after the socket exists */
-	const char *pidfile;	 /* -f; written only if pidfile_given or -d */
-	bool pidfile_given;	 /* -f was on the command line */
-	const char *user;	 /* -u as given, or NULL */
-	uid_t uid;		 /* -u resolved */
-	const char *group;	 /* -g as given, or NULL */
-	gid_t gid;		 /* -g resolved */
-	int verbosity;		 /* 1 default, -v adds, -q sets 0 */
-	unsigned threads;	 /* --threads: SG_IO workers */
-	unsigned max_per_device; /* --max-per-device */
-	unsigned queue_max;	 /* --queue-max: waiting commands */
-	unsigned sg_timeout;	 /* --sg-timeout: seconds */
-	unsigned write_timeout;	 /* --write-timeout: seconds, 0 = none */
-	unsigned idle_timeout;	 /* --idle-timeout: seconds, 0 = none */
-	unsigned n_allow_uid;	 /* entries in allow_uid */
-	unsigned n_allow_gid;	 /* entries in allow_gid */
+	const char *socket_path;  /* -k; absolute */
+	bool socket_given;	  /* -k was on the command line */
+	bool daemonize;		  /* -d: detach after the socket exists */
+	const char *pidfile;	  /* -f; written only if pidfile_given or -d */
+	bool pidfile_given;	  /* -f was on the command line */
+	const char *user;	  /* -u as given, or NULL */
+	uid_t uid;		  /* -u resolved */
+	bool user_has_group;	  /* -u's user has a primary group: */
+	gid_t user_gid;		  /* that group */
+	const char *group;	  /* -g as given, or NULL */
+	gid_t gid;		  /* -g resolved, else -u's primary group */
+	bool gid_set;		  /* gid was given or derived from -u */
+	int verbosity;		  /* 1 default, -v adds, -q sets 0 */
+	unsigned threads;	  /* --threads: SG_IO workers */
+	unsigned max_per_device;  /* --max-per-device */
+	unsigned queue_max;	  /* --queue-max: waiting commands */
+	unsigned sg_timeout;	  /* --sg-timeout: seconds */
+	unsigned write_timeout;	  /* --write-timeout: seconds, 0 = none */
+	unsigned idle_timeout;	  /* --idle-timeout: seconds, 0 = none */
+	unsigned request_timeout; /* --request-timeout: seconds, 0 = none */
+	unsigned max_clients_per_uid;	/* --max-clients-per-uid, 0 = any */
+	unsigned n_allow_uid;		/* entries in allow_uid */
+	unsigned n_allow_gid;		/* entries in allow_gid */
 	uid_t allow_uid[PRH_ALLOW_MAX]; /* --allow-uid */
 	gid_t allow_gid[PRH_ALLOW_MAX]; /* --allow-gid */
 };

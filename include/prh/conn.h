@@ -1,75 +1,81 @@
-/* One client connection: the protocol state machine.
+/* Connections: the protocol state machine of one client.
  *
- * Reading uses a plain read event and recvmsg (bufferevents drop
- * SCM_RIGHTS); replies go out through a write-only bufferevent.  At most
- * one command per connection is read, run and answered at a time; the read
- * event is disarmed while a command is in flight, so pipelined requests
- * wait in the kernel socket buffer and every fd stays with its request.
+ * A connection reads its client's handshake and requests with recvmsg
+ * (bufferevents drop SCM_RIGHTS), answers what it can decide itself,
+ * hands the rest to the worker pool through dispatch.c, and sends the
+ * replies (straight to the socket; a write-only bufferevent only holds
+ * what the socket did not take).  At most one request per connection is
+ * read, run and answered at a time.
  *
- * A struct conn belongs to the loop thread.  Its command (struct cmd) is
- * handed to the pool; the worker sees only the cmd, and may write the reply
- * to cmd->sockfd, the connection's socket.  If the connection closes while
- * its command runs, the cmd is orphaned (cmd->conn = NULL) and freed by the
- * completion, which also closes the socket if the worker had it.
+ * Every connection of a server shares one struct conn_env: what it needs
+ * from the server (set by the server before conn_env_init) and the state
+ * all connections share (kept by conn.c).  The way back to the server is
+ * the gone callback.  Loop thread only; see doc/threads.md.
  */
 #ifndef PRH_CONN_H
 #define PRH_CONN_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
-#include <stdint.h>
+#include <sys/queue.h>
 
-#include "prh/pool.h"
-#include "prh/proto.h"
-#include "prh/protocol.h"
-#include "prh/scsi_result.h"
+#include "prh/config.h"
+#include "prh/peer.h"
+#include "prh/stats.h"
 
-struct server;
+struct event;
+struct event_base;
+struct dispatch;
+struct device_registry;
 struct conn;
 
-/* One command in flight: what a worker needs, and its result.
- *
- * From pool_submit() until the completion runs, the worker owns every
- * field but conn and next_free: it reads devfd, sockfd, timeout_ms, req,
- * cdb and data, writes res, data, sent and send_err, and closes devfd.
- * The loop thread may only read sockfd and clear conn.  The pool's
- * completion lock hands the cmd back (see doc/threads.md). */
-struct cmd {
-	struct pool_job job;   /* first: the pool's handle */
-	struct conn *conn;     /* owner; NULL once orphaned */
-	struct cmd *next_free; /* server free list */
-	int devfd;	       /* the client's device fd */
-	int sockfd;	       /* socket the worker replies on, or -1 */
-	uint32_t sent;	       /* reply bytes the worker sent */
-	int send_err;	       /* the worker's send error, or 0 */
-	unsigned timeout_ms;   /* SG_IO timeout */
-	struct proto_req req;  /* parsed CDB */
-	uint8_t cdb[PRH_CDB_LEN];
-	struct scsi_result res;	    /* filled by the worker */
-	uint8_t data[PRH_DATA_MAX]; /* PR OUT params / PR IN payload */
+/* What connections need from the server, and what they share. */
+struct conn_env {
+	/* Set by the server; read-only here. */
+	struct event_base *base;
+	const struct prh_config *cfg;
+	struct dispatch *dispatch;
+	struct device_registry *devices;
+	struct prh_stats *stats;
+	/* Fds connections may use: their sockets plus the device fds of
+	 * their requests (conn_fds_used()).  At the budget, no connection
+	 * reads a new request (its fd waits in the socket buffer, outside
+	 * the helper's fd table) until fds are freed. */
+	unsigned fd_budget;
+	/* Called after a connection was freed, with its peer. */
+	void (*gone)(void *arg, const struct peer *peer);
+	/* Called when the fds in use drop below the budget again. */
+	void (*room)(void *arg);
+	void *arg;
+	/* Kept by conn.c. */
+	TAILQ_HEAD(, conn) conns; /* every open connection */
+	TAILQ_HEAD(, conn) held;  /* holding an fd mid-request, oldest first */
+	TAILQ_HEAD(, conn)
+	throttled;		  /* waiting for fd room to read a request */
+	struct event *held_timer; /* drops the oldest when its time is up */
+	unsigned count;		  /* open connections */
+	atomic_uint fds_held;	  /* device fds of requests (workers too) */
+	bool draining;		  /* shutdown: no new requests */
 };
 
-/* Take a freshly accepted socket: send the hello and start reading.
- * 0 or a negative errno (the socket is closed either way on error). */
-int conn_new(struct server *srv, int fd);
+/* Fds the connections use now: one socket each and their requests'
+ * device fds. */
+unsigned conn_fds_used(const struct conn_env *env);
 
-/* Close a connection now; its command, if running, is orphaned. */
-void conn_free(struct conn *c);
+/* Set up the shared state once the server's fields are filled in: 0 or
+ * -ENOMEM. */
+int conn_env_init(struct conn_env *env);
 
-/* The pool's completion callback (loop thread): answer or drop. */
-void conn_cmd_done(struct pool_job *job, void *arg);
+/* Close every connection and free the shared state. */
+void conn_env_fini(struct conn_env *env);
 
-/* Retry submitting a parked connection's command: 0 if it went to the
- * pool (or the connection closed), -EAGAIN if it must keep waiting. */
-int conn_resume(struct conn *c);
+/* Serve a freshly accepted socket from peer: send the hello and start
+ * reading.  0, or a negative errno (the socket is closed either way on
+ * error, and gone is not called). */
+int conn_new(struct conn_env *env, int fd, const struct peer *peer);
 
-/* Shutdown: stop reading; close now if idle, else after the answer.
- * Returns whether the connection is still open. */
-bool conn_drain(struct conn *c);
-
-/* Shutdown: drain every connection of the server. */
-void conn_drain_all(struct server *srv);
-
-/* Free a command that will never run or complete: close its fd. */
-void cmd_discard(struct server *srv, struct cmd *cmd);
+/* Shutdown: idle connections close now, busy ones once answered; no
+ * connection reads another request. */
+void conn_drain_all(struct conn_env *env);
 
 #endif

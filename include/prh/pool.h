@@ -4,13 +4,19 @@
  * (SG_IO) and queue it for completion; one pre-created libevent event,
  * activated by the workers, runs the completion callback for every finished
  * job on the loop thread.  A lazy job does not activate it: its completion
- * waits until the loop asks (pool_reap, pool_want, pool_set_eager).
+ * waits until the loop asks (pool_reap, pool_claim, pool_want,
+ * pool_set_eager).
  * Workers touch no libevent object other than event_active() on that
  * event.  See doc/threads.md for the full rules.
  *
  * Isolation: jobs carry a device key; at most max_per_device jobs with the
  * same key run at once.  Further jobs for that key wait in the queue while
  * jobs for other keys are picked.
+ *
+ * Threads: min_threads workers start with the pool; more are started on
+ * demand, up to threads, when a job is runnable and no worker is idle, and
+ * those beyond min_threads exit after idle_ms asleep.  So a pool sized for
+ * many slow devices costs little while they are fast or idle.
  *
  * Wake-ups: pool_submit() wakes a sleeping worker at once, or, with
  * defer_wake (the daemon's mode), from an event it activates on the loop.
@@ -28,6 +34,7 @@
 #ifndef PRH_POOL_H
 #define PRH_POOL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/queue.h>
 
@@ -43,26 +50,34 @@ typedef void (*pool_done_fn)(struct pool_job *job, void *arg);
 
 /* Pool-owned bookkeeping of a job; embed in the caller's job struct.
  * A lazy job's completion does not wake the loop: it waits on the
- * completion list until pool_reap(), pool_want() or pool_set_eager(). */
+ * completion list until pool_reap(), pool_claim(), pool_want() or
+ * pool_set_eager(). */
 struct pool_job {
 	uint64_t devkey;   /* isolation key (device) */
 	pool_work_fn work; /* run on a worker */
-	int lazy;	   /* complete without a wake-up */
+	bool lazy;	   /* complete without a wake-up */
 	/* private to pool.c */
 	TAILQ_ENTRY(pool_job) entry;
 	int state;
 	void *dq;
-	int pending; /* on the completion list */
-	int want;    /* activate when it finishes */
+	bool pending; /* on the completion list */
+	bool want;    /* activate when it finishes */
 };
 
 /* Pool limits. */
 struct pool_limits {
-	unsigned threads;	 /* worker threads (>= 1) */
+	unsigned threads;	 /* most worker threads (>= 1) */
 	unsigned max_per_device; /* running jobs per key (>= 1) */
 	unsigned queue_max;	 /* waiting jobs in total */
 	unsigned dev_queue_max;	 /* waiting jobs per key */
-	int defer_wake;		 /* wake from the loop (see above) */
+	bool defer_wake;	 /* wake from the loop (see above) */
+	/* Workers started by pool_new() and never retired; 0 means
+	 * threads (a fixed pool).  Between min_threads and threads, a
+	 * worker is started when a job is runnable and none is idle. */
+	unsigned min_threads;
+	/* A worker beyond min_threads that sleeps this long exits; 0:
+	 * never. */
+	unsigned idle_ms;
 };
 
 /* Pool counters for status reports (loop thread). */
@@ -70,8 +85,10 @@ struct pool_stats {
 	unsigned running;   /* jobs on a worker now */
 	unsigned queued;    /* jobs waiting */
 	unsigned devices;   /* keys with running or queued jobs */
+	unsigned workers;   /* worker threads now */
 	unsigned idle;	    /* workers asleep, none woken for them */
-	uint64_t completed; /* completions delivered */
+	uint64_t completed; /* jobs whose work has returned */
+	uint64_t started;   /* worker threads started so far */
 };
 
 /* Load of one device key, for status reports. */
@@ -103,6 +120,12 @@ int pool_cancel(struct pool *p, struct pool_job *job);
  * from done()).  Lazy jobs are delivered here, or by the event below. */
 void pool_reap(struct pool *p);
 
+/* Take one finished lazy job off the completion list (loop thread): 1 if
+ * it had finished (its done() will not be called: the caller completes
+ * it), else 0, and then with signal set its completion activates the
+ * event (done() is called as for any job). */
+int pool_claim(struct pool *p, struct pool_job *job, bool signal);
+
 /* How pool_want() asks for a job's completion. */
 enum pool_want_mode {
 	POOL_WANT_PEEK,	  /* only say whether it finished */
@@ -116,7 +139,7 @@ int pool_want(struct pool *p, struct pool_job *job, enum pool_want_mode how);
 
 /* With on set, every completion activates the event, lazy or not, and
  * finished jobs waiting now are delivered from it.  Loop thread only. */
-void pool_set_eager(struct pool *p, int on);
+void pool_set_eager(struct pool *p, bool on);
 
 /* Fill counters. Loop thread only. */
 void pool_get_stats(struct pool *p, struct pool_stats *st);

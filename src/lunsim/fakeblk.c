@@ -1,6 +1,8 @@
-/* lunsim.so: with LUNSIM_FAKE_BLK=1 the fstat family reports a simulated
- * LUN as a block device (major 240, minor 0), so that QEMU's host_device
- * driver accepts it.  Stat by path is left alone: QEMU only uses it to
+/* lunsim.so: the fstat family reports a simulated LUN as a block device
+ * (major 240, a minor of its own: fakesys_minor()), and sysfs answers for
+ * it as for a whole SCSI disk (fakesys.c), so that QEMU's host_device
+ * driver and the helper's device policy accept it; LUNSIM_FAKE_BLK=0
+ * turns this off.  Stat by path is left alone: QEMU only uses it to
  * tell /dev/sg* character devices apart.  glibc 2.33+ exports fstat and
  * fstat64 as functions; __fxstat and __fxstat64 remain for binaries linked
  * against older glibc; statx and fstatat cover AT_EMPTY_PATH callers.
@@ -10,12 +12,15 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "prh/lunsim.h"
+#include "fakesys.h"
 #include "preload.h"
 
 LUNSIM_EXPORT int fstat(int fd, struct stat *st);
@@ -39,6 +44,21 @@ fakeblk_applies(int fd, mode_t mode, long long size)
 	    lunsim_is_lun(fd);
 }
 
+/* Tell fakesys the name of the LUN file behind fd (its device name). */
+static void
+fakeblk_note(int fd, unsigned minor)
+{
+	char link[64], path[PATH_MAX];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, path, sizeof(path) - 1);
+	if (n > 0) {
+		path[n] = '\0';
+		fakesys_note(minor, path);
+	}
+}
+
 /* Rewrite a stat64 of fd if it is a LUN in fake-block mode. */
 static void
 fakeblk_stat64(int fd, struct stat64 *st)
@@ -46,7 +66,9 @@ fakeblk_stat64(int fd, struct stat64 *st)
 	if (!fakeblk_applies(fd, st->st_mode, (long long)st->st_size))
 		return;
 	st->st_mode = (st->st_mode & ~(mode_t)S_IFMT) | S_IFBLK;
-	st->st_rdev = makedev(LUNSIM_FAKE_MAJOR, 0);
+	st->st_rdev = makedev(FAKESYS_MAJOR,
+	    fakesys_minor((uint64_t)st->st_dev, (uint64_t)st->st_ino));
+	fakeblk_note(fd, minor(st->st_rdev));
 }
 
 /* Rewrite a stat of fd if it is a LUN in fake-block mode. */
@@ -56,7 +78,9 @@ fakeblk_stat(int fd, struct stat *st)
 	if (!fakeblk_applies(fd, st->st_mode, (long long)st->st_size))
 		return;
 	st->st_mode = (st->st_mode & ~(mode_t)S_IFMT) | S_IFBLK;
-	st->st_rdev = makedev(LUNSIM_FAKE_MAJOR, 0);
+	st->st_rdev = makedev(FAKESYS_MAJOR,
+	    fakesys_minor((uint64_t)st->st_dev, (uint64_t)st->st_ino));
+	fakeblk_note(fd, minor(st->st_rdev));
 }
 
 /* Whether an *at() call names dfd itself. */
@@ -163,11 +187,14 @@ statx(int dfd, const char *path, int flags, unsigned int mask,
 		 struct statx *))lunsim_next("statx")) == NULL)
 		return errno = ENOSYS, -1;
 	rc = real(dfd, path, flags, mask, stx);
+	/* The size pre-check only when statx was asked for it: the LUN
+	 * magic decides anyway. */
 	if (rc == 0 && fakeblk_is_fd_call(path, flags) &&
-	    fakeblk_applies(dfd, stx->stx_mode, (long long)stx->stx_size)) {
-		stx->stx_mode = (uint16_t)((stx->stx_mode & ~S_IFMT) | S_IFBLK);
-		stx->stx_rdev_major = LUNSIM_FAKE_MAJOR;
-		stx->stx_rdev_minor = 0;
+	    fakeblk_applies(dfd, stx->stx_mode,
+		(stx->stx_mask & STATX_SIZE) ? (long long)stx->stx_size
+					     : LUNSIM_HDR_SIZE)) {
+		fakesys_statx(stx);
+		fakeblk_note(dfd, stx->stx_rdev_minor);
 	}
 	return rc;
 }

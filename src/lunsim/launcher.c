@@ -1,6 +1,6 @@
 /* lunsim: the launcher and LUN tool of the simulator.
  *
- *   lunsim [--initiator NAME] [--latency MS[:JITTER]] [--block-device]
+ *   lunsim [--initiator NAME] [--latency MS[:JITTER]] [--block-device|--regular-file]
  *          [--debug] -- COMMAND ARGS...
  *   lunsim create FILE [--size BYTES] [--force]
  *   lunsim fault FILE [WORD...]
@@ -43,7 +43,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: lunsim [--initiator NAME] [--latency MS[:JITTER]] "
-	    "[--block-device] [--debug] -- COMMAND [ARGS...]\n"
+	    "[--block-device|--regular-file] [--debug] -- COMMAND [ARGS...]\n"
 	    "       lunsim create FILE [--size BYTES[K|M|G|T]] [--force]\n"
 	    "       lunsim fault FILE [clear] [latency=MS[:JITTER]] [hang] "
 	    "[hang=0] [errno=NAME|N]\n"
@@ -317,7 +317,9 @@ cmd_run(int argc, char **argv)
 			}
 			setenv("LUNSIM_LATENCY", argv[i], 1);
 		} else if (strcmp(argv[i], "--block-device") == 0) {
-			setenv("LUNSIM_FAKE_BLK", "1", 1);
+			setenv("LUNSIM_FAKE_BLK", "1", 1); /* the default */
+		} else if (strcmp(argv[i], "--regular-file") == 0) {
+			setenv("LUNSIM_FAKE_BLK", "0", 1);
 		} else if (strcmp(argv[i], "--debug") == 0) {
 			setenv("LUNSIM_DEBUG", "1", 1);
 		} else if (strcmp(argv[i], "--help") == 0 ||

@@ -1,5 +1,5 @@
 /* lunsim.so: the LD_PRELOAD half of the LUN simulator.  It interposes
- * ioctl() and, with LUNSIM_FAKE_BLK=1, the fstat family.  An fd whose file
+ * ioctl(), the fstat family and sysfs (unless LUNSIM_FAKE_BLK=0).  An fd whose file
  * starts with the LUN magic is answered by the device model; every other
  * fd and request goes to the real ioctl untouched.
  *
@@ -69,7 +69,7 @@ lunsim_init(void)
 		fprintf(stderr, "lunsim: ignoring bad LUNSIM_LATENCY '%s'\n",
 		    s);
 	s = getenv("LUNSIM_FAKE_BLK");
-	lunsim_cfg.fake_blk = s != NULL && strcmp(s, "1") == 0;
+	lunsim_cfg.fake_blk = s == NULL || strcmp(s, "0") != 0;
 	s = getenv("LUNSIM_DEBUG");
 	lunsim_cfg.debug = s != NULL && strcmp(s, "1") == 0;
 }
@@ -477,7 +477,7 @@ lunsim_handles(unsigned long req)
 	}
 }
 
-/* Whether fstat on a LUN reports a block device (LUNSIM_FAKE_BLK=1). */
+/* Whether fstat on a LUN reports a block device (not LUNSIM_FAKE_BLK=0). */
 int
 lunsim_fake_blk(void)
 {

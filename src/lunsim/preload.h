@@ -7,8 +7,7 @@
 
 #include <stdint.h>
 
-#define LUNSIM_EXPORT	  __attribute__((visibility("default")))
-#define LUNSIM_FAKE_MAJOR 240 /* local/experimental range */
+#define LUNSIM_EXPORT __attribute__((visibility("default")))
 
 /* The next definition of symbol name (the real libc function). */
 void *lunsim_next(const char *name);
@@ -19,7 +18,7 @@ int lunsim_is_lun(int fd);
 /* Data area size of the LUN behind fd, or 0. */
 uint64_t lunsim_size(int fd);
 
-/* Whether fstat on a LUN reports a block device (LUNSIM_FAKE_BLK=1). */
+/* Whether fstat on a LUN reports a block device (not LUNSIM_FAKE_BLK=0). */
 int lunsim_fake_blk(void);
 
 #endif

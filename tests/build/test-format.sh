@@ -15,5 +15,5 @@ if [ $? -eq 0 ] && [ -z "$out" ]; then
 	echo "ok 1 - $(echo "$files" | wc -l) C files are formatted"
 else
 	echo "not ok 1 - clang-format would change:"
-	echo "$out" | grep -E 'error:' | sed 's/^/#   /' | head -n 40
+	echo "$out" | grep -E '^[^ ].*error:' | sed 's/^/#   /' | head -n 40
 fi

@@ -41,6 +41,7 @@
 #include "prh/log.h"
 #include "prh/proto.h"
 #include "prh/server.h"
+#include "prh/status.h"
 #include "fuzz.h"
 
 #define FUZZ_KINDS	8  /* fd kinds a chunk can carry */
@@ -160,8 +161,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (server_new(fz.base, &fz.cfg, fd, NULL, &fz.srv) < 0)
 		return -1;
 	/* Leave SIGINT and SIGTERM to the fuzzer: the server blocked them
-	 * for its signalfd. */
-	event_del(fz.srv->sig_ev);
+	 * for its signalfd, which sees none once they are unblocked. */
 	{
 		sigset_t set;
 
@@ -377,20 +377,31 @@ fuzz_check_replies(const struct fuzz_client *cl)
 	free(reqs);
 }
 
+/* Whether the server still has a connection or a command out. */
+static bool
+fuzz_server_busy(unsigned *conns, unsigned *out)
+{
+	struct status_view v;
+
+	server_view(fz.srv, &v);
+	*conns = STATS_GET(v.stats->connections);
+	*out = v.ds.outstanding;
+	return *conns > 0 || *out > 0;
+}
+
 /* Run the loop until the connection is closed and nothing is in flight. */
 static void
 fuzz_finish(struct fuzz_client *cl)
 {
+	unsigned conns = 0, out = 0;
+
 	shutdown(cl->fd, SHUT_WR);
-	while (!cl->timed_out &&
-	    (!cl->eof || fz.srv->stats.connections > 0 ||
-		fz.srv->stats.inflight > 0))
+	while (!cl->timed_out && (!cl->eof || fuzz_server_busy(&conns, &out)))
 		event_base_loop(fz.base, EVLOOP_ONCE);
 	FUZZ_CHECK(!cl->timed_out,
 	    "no progress for %d s: eof %d, %u "
-	    "connection(s), %u command(s) in flight",
-	    FUZZ_DEADLINE_S, (int)cl->eof, fz.srv->stats.connections,
-	    fz.srv->stats.inflight);
+	    "connection(s), %u command(s) outstanding",
+	    FUZZ_DEADLINE_S, (int)cl->eof, conns, out);
 }
 
 /* One input: one connection, its chunks, its replies, its fds. */

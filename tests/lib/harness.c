@@ -200,6 +200,7 @@ th_env_overridden(const char *s)
 		"LD_PRELOAD=",
 		"PRH_SHIM_CTL=",
 		"PRH_SHIM_LOG=",
+		"PRH_SHIM_DEVICES=",
 		"NOTIFY_SOCKET=",
 		"LISTEN_FDS=",
 		"LISTEN_PID=",
@@ -232,6 +233,11 @@ th_build_env(struct th_env *e, unsigned flags, char **envp,
 		snprintf(store[k], sizeof(store[k]), "PRH_SHIM_CTL=%s", e->ctl);
 		envp[n++] = store[k++];
 		snprintf(store[k], sizeof(store[k]), "PRH_SHIM_LOG=%s", e->log);
+		envp[n++] = store[k++];
+		/* The files of the test's directory (not of subdirectories)
+		 * look like whole SCSI disks to the helper. */
+		snprintf(store[k], sizeof(store[k]), "PRH_SHIM_DEVICES=%s/*",
+		    e->dir);
 		envp[n++] = store[k++];
 		/* An instrumented helper must accept a preload before ASan. */
 		envp[n++] = (char *)"ASAN_OPTIONS=verify_asan_link_order=0";

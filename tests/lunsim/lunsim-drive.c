@@ -2,6 +2,7 @@
  *
  *   lunsim-drive DEVICE
  *   lunsim-drive --stat DEVICE
+ *   lunsim-drive --policy DEVICE
  *
  * Reads one command per line from stdin, "CDBHEX PARAMHEX|- [DXFER [iov]]",
  * and answers each with one line:
@@ -11,7 +12,8 @@
  * 8192, as QEMU's helper does for PR IN); one with a list is sent TO_DEV.
  * "iov" splits the data buffer into three pieces of an sg_iovec list.
  * --stat prints what fstat, lseek and the block/sg ioctls say about the
- * device, one "name=value" per word ("-" where the call failed).
+ * device, one "name=value" per word ("-" where the call failed); --policy
+ * what the helper's device policy and registry (device.c) make of it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +27,8 @@
 #include <linux/fs.h>
 #include <unistd.h>
 #include <scsi/sg.h>
+
+#include "prh/device.h"
 
 #define DRIVE_MAX 8192
 
@@ -174,6 +178,38 @@ drive_stat(const char *dev)
 	return 0;
 }
 
+/* --policy: what the helper's device policy and registry make of the
+ * device (statx, sysfs), as the helper would see it. */
+static int
+drive_policy(const char *dev)
+{
+	static const char *const kinds[] = { "refused", "scsi-disk", "sg",
+		"dm" };
+	struct device_registry *reg;
+	struct device_verdict v;
+	struct device_node n;
+	struct device *d;
+	int fd = open(dev, O_RDWR | O_CLOEXEC);
+
+	if (fd < 0 || device_node_of_fd(fd, &n) < 0 || devreg_new(&reg) < 0) {
+		perror(dev);
+		return 1;
+	}
+	device_check(&n, &v);
+	printf("node=%s %u:%u kind=%s", device_node_what(&n), n.major, n.minor,
+	    kinds[v.kind]);
+	if (v.kind == DEVICE_REFUSED)
+		printf(" why=%s", v.why);
+	if (n.type != DEVICE_OTHER && (d = devreg_get(reg, &n)) != NULL) {
+		printf(" name=%s unit=%s wwid=%s", d->name, d->unit, d->wwid);
+		devreg_put(reg, d);
+	}
+	printf("\n");
+	devreg_free(reg);
+	close(fd);
+	return 0;
+}
+
 /* Open the device and serve command lines until EOF. */
 int
 main(int argc, char **argv)
@@ -183,8 +219,11 @@ main(int argc, char **argv)
 
 	if (argc == 3 && strcmp(argv[1], "--stat") == 0)
 		return drive_stat(argv[2]);
+	if (argc == 3 && strcmp(argv[1], "--policy") == 0)
+		return drive_policy(argv[2]);
 	if (argc != 2) {
-		fprintf(stderr, "usage: lunsim-drive [--stat] DEVICE\n");
+		fprintf(stderr,
+		    "usage: lunsim-drive [--stat|--policy] DEVICE\n");
 		return 2;
 	}
 	fd = open(argv[1], O_RDWR | O_CLOEXEC);

@@ -1,13 +1,15 @@
-/* The block-device mode (lunsim --block-device, LUNSIM_FAKE_BLK=1): a
- * preloaded program sees the LUN as a block device of the LUN's size, and
- * QEMU 7.2 starts with host_device + scsi-block + pr-manager-helper on it,
- * the helper itself running under lunsim.
+/* The block-device mode (the default; --regular-file turns it off): a
+ * preloaded program sees the LUN as a block device of the LUN's size, the
+ * helper's device policy as a whole SCSI disk, and QEMU 7.2 starts with
+ * host_device + scsi-block + pr-manager-helper on it, the helper itself
+ * running under lunsim.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -59,19 +61,64 @@ q_stat(const char *flag, char *out, size_t len)
 
 Test(lunsim_qemu, fstat_reports_block_device)
 {
-	char out[512];
+	char out[512], want[512];
+	unsigned minor;
 
 	q_stat("--block-device", out, sizeof(out));
-	cr_assert_str_eq(out,
-	    "type=blk rdev=240:0 size64=8388608 "
-	    "seekend=8388608 ssz=512 pbsz=512 ro=0 sgver=30527 rsv=32768\n");
+	cr_assert_eq(sscanf(out, "type=blk rdev=240:%u ", &minor), 1, "%s",
+	    out);
+	cr_assert_neq(minor, 0, "%s", out);
+	snprintf(want, sizeof(want),
+	    "type=blk rdev=240:%u size64=8388608 "
+	    "seekend=8388608 ssz=512 pbsz=512 ro=0 sgver=30527 rsv=32768\n",
+	    minor);
+	cr_assert_str_eq(out, want);
+	/* The same without the flag: a block device is the default. */
+	q_stat(NULL, out, sizeof(out));
+	cr_assert_str_eq(out, want);
 }
 
-Test(lunsim_qemu, regular_file_without_the_flag)
+/* Run lunsim-drive --policy under lunsim on lun. */
+static void
+q_policy(const char *lun, char *out, size_t len)
+{
+	char bin[PATH_MAX], drv[PATH_MAX];
+	const char *argv[] = { bin, "--", drv, "--policy", lun, NULL };
+
+	lt_build_path(bin, sizeof(bin), "lunsim");
+	lt_build_path(drv, sizeof(drv), "tests/lunsim/lunsim-drive");
+	cr_assert_eq(lt_run(argv, out, len), 0);
+}
+
+Test(lunsim_qemu, helper_policy_sees_a_whole_scsi_disk)
+{
+	char out[512], want[512], other[PATH_MAX];
+	unsigned minor, minor2;
+
+	q_policy(q_lun, out, sizeof(out));
+	cr_assert_eq(sscanf(out, "node=block device 240:%u ", &minor), 1, "%s",
+	    out);
+	snprintf(want, sizeof(want),
+	    "node=block device 240:%u kind=scsi-disk name=q.lun "
+	    "unit=240:0:0:%u wwid=fakesys.%05x\n",
+	    minor, minor, minor);
+	cr_assert_str_eq(out, want);
+	/* Another LUN is another device (its own isolation key). */
+	snprintf(other, sizeof(other), "%s/r.lun", q_dir);
+	cr_assert_eq(lt_create_lun(other, Q_SIZE), 0);
+	q_policy(other, out, sizeof(out));
+	cr_assert_eq(sscanf(out, "node=block device 240:%u ", &minor2), 1, "%s",
+	    out);
+	cr_expect_neq(minor, minor2, "two LUNs, one minor: %s", out);
+	cr_expect_not_null(strstr(out, " kind=scsi-disk name=r.lun "), "%s",
+	    out);
+}
+
+Test(lunsim_qemu, regular_file_with_the_flag)
 {
 	char out[512];
 
-	q_stat(NULL, out, sizeof(out));
+	q_stat("--regular-file", out, sizeof(out));
 	cr_assert_str_eq(out,
 	    "type=reg rdev=0:0 size64=8388608 "
 	    "seekend=8392704 ssz=512 pbsz=512 ro=0 sgver=30527 rsv=32768\n");

@@ -29,6 +29,12 @@
  *
  * param is present for SG_DXFER_TO_DEV.  Every other ioctl request goes to
  * the next ioctl in the lookup order.
+ *
+ * Device nodes: a program's statx(fd, "", AT_EMPTY_PATH) of a regular file
+ * whose path matches the glob PRH_SHIM_DEVICES (fnmatch with
+ * FNM_PATHNAME) reports a block device, and sysfs answers for it as for a
+ * whole SCSI disk (src/lunsim/fakesys.c), so the helper's device policy
+ * lets SG_IO reach the file, and this shim.
  */
 #include "config.h"
 
@@ -49,6 +55,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "fakesys.h"
 
 #define SHIM_MAX_BYTES 8192	 /* max sense/data bytes in a rule */
 #define SHIM_CTL_MAX   (1 << 20) /* largest control file read */
@@ -386,4 +394,53 @@ ioctl(int fd, unsigned long request, ...)
 	if (request == SG_IO)
 		return shim_sg_io(fd, request, arg);
 	return shim_real_ioctl()(fd, request, arg);
+}
+
+/* Whether fd is a regular file PRH_SHIM_DEVICES presents as a disk; its
+ * path goes to path. */
+static bool
+shim_is_device(int fd, char *path, size_t len)
+{
+	const char *glob = getenv("PRH_SHIM_DEVICES");
+	char link[64];
+	ssize_t n;
+
+	if (glob == NULL || glob[0] == '\0')
+		return false;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, path, len - 1);
+	if (n <= 0)
+		return false;
+	path[n] = '\0';
+	return fnmatch(glob, path, FNM_PATHNAME) == 0;
+}
+
+int statx(int dfd, const char *path, int flags, unsigned int mask,
+    struct statx *stx);
+
+/* The wrapper: a statx of an fd naming a file presented as a disk answers
+ * as for a whole SCSI disk. */
+int
+statx(int dfd, const char *path, int flags, unsigned int mask,
+    struct statx *stx)
+{
+	static int (
+	    *real)(int, const char *, int, unsigned int, struct statx *);
+	char file[PATH_MAX];
+	int rc;
+
+	if (real == NULL)
+		real = (int (*)(int, const char *, int, unsigned int,
+		    struct statx *))dlsym(RTLD_NEXT, "statx");
+	if (real == NULL) {
+		errno = ENOSYS;
+		return -1;
+	}
+	rc = real(dfd, path, flags, mask, stx);
+	if (rc == 0 && (flags & AT_EMPTY_PATH) && path[0] == '\0' &&
+	    S_ISREG(stx->stx_mode) && shim_is_device(dfd, file, sizeof(file))) {
+		fakesys_statx(stx);
+		fakesys_note(stx->stx_rdev_minor, file);
+	}
+	return rc;
 }

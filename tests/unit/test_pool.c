@@ -234,7 +234,8 @@ teardown(void)
 static void
 make_pool(unsigned threads, unsigned per_dev, unsigned qmax, unsigned dqmax)
 {
-	struct pool_limits lim = { threads, per_dev, qmax, dqmax, defer_wake };
+	struct pool_limits lim = { threads, per_dev, qmax, dqmax, defer_wake, 0,
+		0 };
 
 	pool_threads = threads;
 	cr_assert_eq(pool_new(base, &lim, test_done, &ndelivered, &pool), 0);
@@ -947,7 +948,7 @@ Test(pool, workers_block_signals_have_small_stacks_caller_mask_kept)
 
 Test(pool, bad_limits_are_refused)
 {
-	struct pool_limits lim = { 0, 1, 1, 1, 0 };
+	struct pool_limits lim = { 0, 1, 1, 1, 0, 0, 0 };
 	struct pool *p = (struct pool *)&lim;
 
 	cr_assert_eq(pool_new(base, &lim, test_done, NULL, &p), -EINVAL);

@@ -1,0 +1,73 @@
+/* One command, from its complete request to its reply: everything that
+ * runs on a worker thread is here.
+ *
+ * The loop thread fills a struct cmd and hands it to the pool (through
+ * dispatch.c); a worker runs cmd_run(): the device policy (device.c), the
+ * SG_IO (sgio.c), closing the device fd and, when the loop handed it the
+ * socket, the reply.  The pool hands the cmd back for completion.  Which
+ * thread may touch which field, and when, is written once in
+ * doc/threads.md ("struct cmd").
+ */
+#ifndef PRH_CMD_H
+#define PRH_CMD_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/uio.h>
+
+#include "prh/device.h"
+#include "prh/pool.h"
+#include "prh/proto.h"
+#include "prh/protocol.h"
+#include "prh/scsi_result.h"
+#include "prh/stats.h"
+
+struct cmd;
+
+/* Completion of a command, on the loop thread. */
+typedef void (*cmd_done_fn)(struct cmd *cmd);
+
+/* A command in flight (see doc/threads.md for the ownership rules). */
+struct cmd {
+	struct pool_job job; /* first: the pool's handle */
+	/* Set by the loop before submitting; read-only until completion. */
+	int devfd;		  /* the client's device fd; closed by run */
+	int sockfd;		  /* socket the worker replies on, or -1 */
+	unsigned timeout_ms;	  /* SG_IO timeout */
+	struct proto_req req;	  /* the parsed CDB */
+	uint8_t cdb[PRH_CDB_LEN]; /* the CDB as it came */
+	struct device *dev;	  /* the device (registry reference) */
+	struct prh_stats *stats;  /* counters the worker adds to */
+	atomic_uint *fd_count;	  /* counts devfd; decremented on close */
+	/* Written by the worker. */
+	struct device_verdict verdict; /* what the policy said */
+	struct scsi_result res;	       /* status, size and sense */
+	uint32_t sent;		       /* reply bytes the worker sent */
+	int send_err;		       /* the worker's send error, or 0 */
+	uint64_t device_ns;	       /* time the device took */
+	/* Loop thread only. */
+	cmd_done_fn done;      /* completion; NULL once orphaned */
+	void *owner;	       /* for done: the connection */
+	bool parked;	       /* on dispatch's parked list */
+	TAILQ_ENTRY(cmd) link; /* dispatch's parked list */
+	struct cmd *next_free; /* dispatch's free list */
+	/* PR OUT parameter list in, PR IN payload out. */
+	uint8_t data[PRH_DATA_MAX];
+};
+
+/* Close the command's device fd, if open, and uncount it. */
+void cmd_close_devfd(struct cmd *cmd);
+
+/* The worker's part: policy, SG_IO, close the device fd, reply. */
+void cmd_run(struct pool_job *job);
+
+/* Build the reply to res (payload data) in hdr and iov[0..2), less its
+ * first skip bytes: the number of iovec entries (0 when skip covers the
+ * whole reply). */
+int cmd_reply_iov(uint8_t hdr[PRH_REPLY_HDR_LEN], struct iovec iov[2],
+    const struct scsi_result *res, const uint8_t *data, size_t skip);
+
+#endif

@@ -1,0 +1,119 @@
+/* Devices: what a client's fd is, whether the helper may send SG_IO to it,
+ * and the registry of the devices commands went to.
+ *
+ * The helper holds CAP_SYS_RAWIO, so the kernel no longer refuses it
+ * SG_IO on a partition or on a device-mapper map that covers part of a
+ * disk, as it would the client (doc/security.md).  The policy here puts
+ * that rule back: SG_IO goes only to a whole disk of the SCSI disk driver,
+ * a SCSI generic (sg) device, or a device-mapper map whose every
+ * underlying device is itself allowed and as large as the map.  It is
+ * decided from the fd's inode (statx) and sysfs, never from a path name.
+ *
+ * device_node_of_fd() never blocks: it asks statx for cached attributes
+ * only (AT_STATX_DONT_SYNC), so a FUSE or NFS file costs no round trip to
+ * its server; it runs on the loop thread.  device_check() reads sysfs and
+ * runs on a worker, for every command, right before the ioctl.  The
+ * registry belongs to the loop thread; workers only read the immutable
+ * fields of a struct device they were handed, and set its stale flag.
+ */
+#ifndef PRH_DEVICE_H
+#define PRH_DEVICE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/types.h>
+
+/* The file a client's fd refers to. */
+enum device_type {
+	DEVICE_OTHER = 0, /* not a device node: file, pipe, socket, ... */
+	DEVICE_BLOCK,
+	DEVICE_CHAR,
+};
+
+/* A node as statx saw it. */
+struct device_node {
+	enum device_type type;
+	unsigned mode_fmt; /* S_IFMT bits */
+	unsigned major;	   /* device number (block, char), else st_dev */
+	unsigned minor;
+	uint64_t ino; /* inode (other files), for messages */
+};
+
+/* What the policy found a node to be. */
+enum device_kind {
+	DEVICE_REFUSED = 0, /* no SG_IO: answered as ENOTTY */
+	DEVICE_SCSI_DISK,   /* whole disk of the SCSI disk driver */
+	DEVICE_SG,	    /* SCSI generic character device */
+	DEVICE_DM,	    /* device-mapper map over whole allowed devices */
+};
+
+/* The policy's answer for one command. */
+struct device_verdict {
+	enum device_kind kind;
+	const char *why; /* refusals: what the node is (static text) */
+	char unit[40];	 /* SCSI device (H:C:T:L) or dm-N behind it, or "" */
+};
+
+/* Longest kernel device name kept (sdb, sg12, dm-3, ...). */
+#define DEVICE_NAME_MAX 32
+/* Longest LUN identity kept (sysfs wwid or dm uuid). */
+#define DEVICE_WWID_MAX 128
+
+/* One device as the registry knows it.  Loop thread, except: workers
+ * read node and unit (set before the device is handed to them, then
+ * immutable) and may set stale. */
+struct device {
+	struct device_node node;
+	uint64_t key;		    /* isolation key: one per SCSI unit */
+	char name[DEVICE_NAME_MAX]; /* kernel name, or "M:m" */
+	char unit[40];		    /* H:C:T:L, dm-N, or "" */
+	char wwid[DEVICE_WWID_MAX]; /* LUN identity, or "" */
+	atomic_bool stale;	    /* a worker saw another unit */
+	/* registry bookkeeping (loop thread) */
+	unsigned refs;
+	uint64_t loaded_ns;
+	struct device *hnext;
+	TAILQ_ENTRY(device) lru;
+};
+
+/* Read what fd refers to without blocking: 0 and *n, or a negative errno
+ * (then the request is refused). */
+int device_node_of_fd(int fd, struct device_node *n);
+
+/* "regular file", "socket", "block device", ...: what a node is. */
+const char *device_node_what(const struct device_node *n);
+
+/* Decide whether SG_IO may go to the node, from sysfs (blocking; a
+ * worker runs it right before the ioctl).  Never fails: anything it
+ * cannot read is refused. */
+void device_check(const struct device_node *n, struct device_verdict *v);
+
+/* Use root instead of "/sys" (unit tests build a sysfs tree of their
+ * own); NULL restores "/sys".  Call before any thread uses this module. */
+void device_set_sysfs_root(const char *root);
+
+struct device_registry;
+
+/* Create an empty registry: 0 and *out, or -ENOMEM. */
+int devreg_new(struct device_registry **out);
+
+/* Free the registry; every device must have been put back. */
+void devreg_free(struct device_registry *r);
+
+/* The registry's device for a block or character node, created (its
+ * name, unit, key and wwid read from sysfs) or refreshed as needed, with
+ * a reference taken; NULL when out of memory. */
+struct device *
+devreg_get(struct device_registry *r, const struct device_node *n);
+
+/* Drop a reference taken by devreg_get(). */
+void devreg_put(struct device_registry *r, struct device *d);
+
+/* The device with isolation key key that commands hold now, or NULL
+ * (for status reports). */
+const struct device *
+devreg_by_key(const struct device_registry *r, uint64_t key);
+
+#endif

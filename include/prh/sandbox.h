@@ -1,0 +1,30 @@
+/* The sandbox entered after start-up: no_new_privs and a seccomp filter
+ * that allows the system calls the helper makes while serving (and, for
+ * ioctl, only the requests it sends), see doc/security.md.
+ *
+ * A call outside the filter fails with EPERM: it never kills the helper.
+ * On x86_64 and aarch64 the filter traps such a call; the SIGSYS handler
+ * makes it return EPERM and notes the system call number, and
+ * sandbox_report() logs each new one by name from the loop thread (the
+ * handler itself only stores an atomic flag).  Elsewhere the filter
+ * answers EPERM directly and nothing is logged.
+ */
+#ifndef PRH_SANDBOX_H
+#define PRH_SANDBOX_H
+
+#include <stdbool.h>
+
+/* Set no_new_privs and, when built with libseccomp and not disabled,
+ * install the filter in this thread (call before any other thread
+ * exists; threads created later inherit it): 0 or a negative errno
+ * (logged).  enforce false: no_new_privs only. */
+int sandbox_enter(bool enforce);
+
+/* Whether the seccomp filter is in force. */
+bool sandbox_filtering(void);
+
+/* Log the system calls refused since the last call, once each by name.
+ * Loop thread. */
+void sandbox_report(void);
+
+#endif

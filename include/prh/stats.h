@@ -1,0 +1,66 @@
+/* The helper's counters: what status reports, the SIGUSR1 summary and the
+ * metrics file show.
+ *
+ * One struct prh_stats per server.  Every field is atomic and updated
+ * with relaxed increments, from the loop thread or a worker (a worker
+ * counts the replies it sends itself), so any thread may read a
+ * consistent-enough snapshot at any time without asking the pool to
+ * deliver completions first.
+ */
+#ifndef PRH_STATS_H
+#define PRH_STATS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+/* SCSI status classes replies are counted by. */
+enum stats_class {
+	STATS_GOOD,
+	STATS_CHECK,
+	STATS_CONFLICT,
+	STATS_BUSY,
+	STATS_OTHER,
+	STATS_CLASSES
+};
+
+#define STATS_SA 32 /* service actions (CDB[1] & 0x1f) */
+
+/* Everything counted. */
+struct prh_stats {
+	/* connections */
+	atomic_uint_fast64_t accepted;		/* accepted and served */
+	atomic_uint_fast64_t closed_protocol;	/* closed for bad input */
+	atomic_uint_fast64_t refused_peers;	/* not in --allow-uid/gid */
+	atomic_uint_fast64_t refused_uid_limit; /* over --max-clients-per-uid */
+	atomic_uint_fast64_t timed_out; /* write, idle or request timeout */
+	atomic_uint connections;	/* open now */
+	/* commands */
+	atomic_uint_fast64_t answered;	  /* replies sent */
+	atomic_uint_fast64_t refused_fds; /* fds refused by the policy */
+	atomic_int inflight;		  /* submitted, not yet answered */
+	atomic_uint parked;		  /* waiting for queue room */
+	atomic_uint_fast64_t busy_ns;	  /* worker time on devices */
+	/* replies by [PR OUT][service action][class] */
+	atomic_uint_fast64_t replies[2][STATS_SA][STATS_CLASSES];
+};
+
+/* The class of a SCSI status value. */
+enum stats_class stats_classify(uint32_t status);
+
+/* Name of a class ("good", "check", ...). */
+const char *stats_class_name(enum stats_class c);
+
+/* Count one reply to a command with this opcode and service action. */
+void stats_count_reply(struct prh_stats *s, uint8_t opcode, uint8_t sa,
+    uint32_t status);
+
+/* Add one to a counter (relaxed). */
+#define STATS_INC(field) \
+	atomic_fetch_add_explicit(&(field), 1, memory_order_relaxed)
+/* Subtract one from a counter (relaxed). */
+#define STATS_DEC(field) \
+	atomic_fetch_sub_explicit(&(field), 1, memory_order_relaxed)
+/* Read a counter (relaxed). */
+#define STATS_GET(field) atomic_load_explicit(&(field), memory_order_relaxed)
+
+#endif

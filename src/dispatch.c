@@ -1,0 +1,342 @@
+/* Dispatch: commands to the worker pool and back (see dispatch.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "prh/device.h"
+#include "prh/dispatch.h"
+
+/* Period of the sweep that brings lazy commands back. */
+#define SWEEP_MS     20
+/* Parked commands retried per command that comes back. */
+#define RESUME_BATCH 8
+/* Command buffers kept for reuse beyond those in flight. */
+#define FREE_KEEP    64
+
+/* The dispatcher.  Loop thread only. */
+struct dispatch {
+	struct pool *pool;
+	struct device_registry *devices;
+	struct event *sweep;	  /* brings lazy commands back */
+	TAILQ_HEAD(, cmd) parked; /* waiting for queue room, oldest first */
+	unsigned nparked;
+	unsigned outstanding; /* submitted, not yet back */
+	bool eager;	      /* pool_set_eager() is on */
+	bool draining;
+	void (*idle)(void *); /* draining: nothing outstanding any more */
+	void *idle_arg;
+	struct cmd *free_cmds; /* recycled buffers */
+	unsigned nfree;
+};
+
+/* Turn the pool's eager mode on or off as parking and draining need. */
+static void
+dispatch_set_eager(struct dispatch *d)
+{
+	bool want = d->draining || d->nparked > 0;
+
+	if (want != d->eager) {
+		pool_set_eager(d->pool, want);
+		d->eager = want;
+	}
+}
+
+/* A command buffer, recycled if possible. */
+struct cmd *
+dispatch_cmd_new(struct dispatch *d)
+{
+	struct cmd *cmd = d->free_cmds;
+
+	if (cmd != NULL) {
+		d->free_cmds = cmd->next_free;
+		d->nfree--;
+	} else if ((cmd = malloc(sizeof(*cmd))) == NULL) {
+		return NULL;
+	}
+	/* The data buffer is left as it is: PR OUT overwrites what it
+	 * sends and sgio clears what a PR IN reply can carry. */
+	memset(cmd, 0, offsetof(struct cmd, data));
+	cmd->devfd = -1;
+	cmd->sockfd = -1;
+	return cmd;
+}
+
+/* Give back a command that is not in flight. */
+void
+dispatch_cmd_free(struct dispatch *d, struct cmd *cmd)
+{
+	cmd_close_devfd(cmd);
+	if (cmd->dev != NULL)
+		devreg_put(d->devices, cmd->dev);
+	if (d->nfree >= FREE_KEEP) {
+		free(cmd);
+		return;
+	}
+	cmd->next_free = d->free_cmds;
+	d->free_cmds = cmd;
+	d->nfree++;
+}
+
+/* A command is back from the pool: one fewer outstanding; tell a drain
+ * when it was the last. */
+static void
+dispatch_back(struct dispatch *d)
+{
+	if (--d->outstanding == 0 && d->draining && d->idle != NULL)
+		d->idle(d->idle_arg);
+}
+
+/* Hand a command to the pool, or park it when the queue is full: 0, or
+ * a negative errno other than -EAGAIN. */
+static int
+dispatch_queue(struct dispatch *d, struct cmd *cmd)
+{
+	int r = pool_submit(d->pool, &cmd->job);
+
+	if (r == -EAGAIN) {
+		TAILQ_INSERT_TAIL(&d->parked, cmd, link);
+		cmd->parked = true;
+		d->nparked++;
+		STATS_INC(cmd->stats->parked);
+		dispatch_set_eager(d);
+		return 0;
+	}
+	return r;
+}
+
+/* Give parked commands another chance at the pool queue. */
+static void
+dispatch_resume(struct dispatch *d)
+{
+	struct cmd *cmd;
+	int r;
+
+	for (int i = 0; i < RESUME_BATCH && !TAILQ_EMPTY(&d->parked); i++) {
+		cmd = TAILQ_FIRST(&d->parked);
+		r = pool_submit(d->pool, &cmd->job);
+		if (r == -EAGAIN)
+			break; /* the oldest still does not fit */
+		TAILQ_REMOVE(&d->parked, cmd, link);
+		cmd->parked = false;
+		d->nparked--;
+		STATS_DEC(cmd->stats->parked);
+		if (r < 0) {
+			/* Shutting down: answer it as the worker would have
+			 * after a failed SG_IO. */
+			scsi_result_check(&cmd->res, PRH_SK_ABORTED_COMMAND,
+			    0x00, 0x06);
+			cmd->sockfd = -1;
+			STATS_DEC(cmd->stats->inflight);
+			dispatch_back(d);
+			if (cmd->done != NULL)
+				cmd->done(cmd);
+			else
+				dispatch_cmd_free(d, cmd);
+		}
+	}
+	dispatch_set_eager(d);
+}
+
+/* Arm the sweep unless it is pending. */
+static void
+dispatch_sweep_arm(struct dispatch *d)
+{
+	struct timeval tv = { 0, SWEEP_MS * 1000 };
+
+	if (!evtimer_pending(d->sweep, NULL))
+		evtimer_add(d->sweep, &tv);
+}
+
+/* The pool's completion callback: the command's owner completes it, or
+ * an abandoned one is freed (with the socket it kept).  Then parked
+ * commands may go. */
+static void
+dispatch_done_cb(struct pool_job *job, void *arg)
+{
+	struct dispatch *d = arg;
+	struct cmd *cmd = (struct cmd *)job;
+
+	dispatch_back(d);
+	if (cmd->done != NULL) {
+		cmd->done(cmd);
+	} else {
+		if (cmd->sockfd >= 0)
+			close(cmd->sockfd);
+		dispatch_cmd_free(d, cmd);
+	}
+	if (d->nparked > 0)
+		dispatch_resume(d);
+}
+
+/* Sweep: bring back lazy commands nobody collected; go on while any are
+ * outstanding. */
+static void
+dispatch_sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dispatch *d = arg;
+
+	(void)fd;
+	(void)what;
+	pool_reap(d->pool);
+	if (d->outstanding > 0)
+		dispatch_sweep_arm(d);
+}
+
+/* Create the dispatcher and its pool. */
+int
+dispatch_new(struct event_base *base, const struct pool_limits *lim,
+    struct device_registry *devices, struct dispatch **out)
+{
+	struct dispatch *d = calloc(1, sizeof(*d));
+	int r;
+
+	*out = NULL;
+	if (d == NULL)
+		return -ENOMEM;
+	d->devices = devices;
+	TAILQ_INIT(&d->parked);
+	d->sweep = evtimer_new(base, dispatch_sweep_cb, d);
+	if (d->sweep == NULL) {
+		free(d);
+		return -ENOMEM;
+	}
+	r = pool_new(base, lim, dispatch_done_cb, d, &d->pool);
+	if (r < 0) {
+		event_free(d->sweep);
+		free(d);
+		return r;
+	}
+	*out = d;
+	return 0;
+}
+
+/* Stop the pool and free what is not in use. */
+void
+dispatch_free(struct dispatch *d)
+{
+	struct pool_stats ps;
+	struct cmd *cmd;
+
+	if (d == NULL)
+		return;
+	pool_shutdown(d->pool);
+	pool_reap(d->pool); /* finished commands: free them */
+	d->idle = NULL;	    /* no callbacks into a server being freed */
+	while ((cmd = TAILQ_FIRST(&d->parked)) != NULL) {
+		TAILQ_REMOVE(&d->parked, cmd, link);
+		dispatch_cmd_free(d, cmd);
+	}
+	pool_get_stats(d->pool, &ps);
+	/* A worker stuck in a hung device cannot be stopped; the process is
+	 * about to exit and takes it along. */
+	if (ps.running == 0 && ps.queued == 0)
+		pool_free(d->pool);
+	event_free(d->sweep);
+	while ((cmd = d->free_cmds) != NULL) {
+		d->free_cmds = cmd->next_free;
+		free(cmd);
+	}
+	free(d);
+}
+
+/* Run a command on a worker. */
+int
+dispatch_submit(struct dispatch *d, struct cmd *cmd, bool lazy)
+{
+	int r;
+
+	if (d->draining)
+		return -ESHUTDOWN;
+	cmd->job.work = cmd_run;
+	cmd->job.lazy = lazy;
+	cmd->job.devkey = cmd->dev->key;
+	STATS_INC(cmd->stats->inflight);
+	r = dispatch_queue(d, cmd);
+	if (r < 0) {
+		STATS_DEC(cmd->stats->inflight);
+		return r;
+	}
+	d->outstanding++;
+	if (lazy)
+		dispatch_sweep_arm(d);
+	return 0;
+}
+
+/* The owner looks at its lazy command. */
+int
+dispatch_collect(struct dispatch *d, struct cmd *cmd)
+{
+	if (!pool_claim(d->pool, &cmd->job, false)) {
+		/* Most often the worker sent the reply and the client's next
+		 * request preempted it on this CPU before it could hand the
+		 * command back: let it finish before asking for a signal. */
+		sched_yield();
+		if (!pool_claim(d->pool, &cmd->job, true))
+			return 0;
+	}
+	dispatch_back(d);
+	if (d->nparked > 0)
+		dispatch_resume(d);
+	return 1;
+}
+
+/* The owner goes away. */
+bool
+dispatch_abandon(struct dispatch *d, struct cmd *cmd)
+{
+	cmd->done = NULL;
+	cmd->owner = NULL;
+	if (cmd->parked) { /* never reached the pool */
+		TAILQ_REMOVE(&d->parked, cmd, link);
+		cmd->parked = false;
+		d->nparked--;
+		STATS_DEC(cmd->stats->parked);
+		goto unstarted;
+	}
+	if (pool_cancel(d->pool, &cmd->job) == 0)
+		goto unstarted;
+	/* Running, or finished and not back: free it when it is. */
+	(void)pool_want(d->pool, &cmd->job, POOL_WANT_KICK);
+	return cmd->sockfd >= 0;
+unstarted:
+	STATS_DEC(cmd->stats->inflight);
+	dispatch_back(d);
+	cmd->sockfd = -1;
+	dispatch_cmd_free(d, cmd);
+	dispatch_set_eager(d);
+	return false;
+}
+
+/* Shutdown: refuse new commands, bring every finished one back at once,
+ * and call idle once nothing is outstanding. */
+void
+dispatch_drain(struct dispatch *d, void (*idle)(void *), void *arg)
+{
+	d->draining = true;
+	d->idle = idle;
+	d->idle_arg = arg;
+	dispatch_set_eager(d);
+}
+
+/* Fill counters. */
+void
+dispatch_get_stats(struct dispatch *d, struct dispatch_stats *st)
+{
+	pool_get_stats(d->pool, &st->pool);
+	st->outstanding = d->outstanding;
+	st->parked = d->nparked;
+}
+
+/* The busiest device keys. */
+unsigned
+dispatch_busiest(struct dispatch *d, struct pool_dev_stats *out, unsigned n)
+{
+	return pool_get_busiest(d->pool, out, n);
+}

@@ -1,0 +1,362 @@
+/* A make-believe sysfs for the preload libraries; see fakesys.h. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "fakesys.h"
+
+#define FAKESYS_EXPORT __attribute__((visibility("default")))
+#define FAKESYS_PREFIX "/sys/dev/block/240:"
+#define FAKESYS_SLOTS  256 /* files remembered (names only) */
+#define FAKESYS_NAME   48
+
+FAKESYS_EXPORT int access(const char *path, int mode);
+FAKESYS_EXPORT int faccessat(int dfd, const char *path, int mode, int flags);
+FAKESYS_EXPORT int open(const char *path, int flags, ...);
+FAKESYS_EXPORT int open64(const char *path, int flags, ...);
+FAKESYS_EXPORT int openat(int dfd, const char *path, int flags, ...);
+FAKESYS_EXPORT int openat64(int dfd, const char *path, int flags, ...);
+FAKESYS_EXPORT int __open_2(const char *path, int flags);
+FAKESYS_EXPORT int __open64_2(const char *path, int flags);
+FAKESYS_EXPORT ssize_t readlink(const char *path, char *buf, size_t len);
+FAKESYS_EXPORT ssize_t readlinkat(int dfd, const char *path, char *buf,
+    size_t len);
+
+/* Names of the files seen, by minor (the last one noted wins a slot). */
+static struct {
+	pthread_mutex_t lock;
+	struct {
+		unsigned minor;
+		char name[FAKESYS_NAME];
+	} slot[FAKESYS_SLOTS];
+} fakesys = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* The minor of a file: a 20-bit hash of its device and inode. */
+unsigned
+fakesys_minor(uint64_t dev, uint64_t ino)
+{
+	uint64_t h = (dev * 0x9e3779b97f4a7c15ull) ^
+	    (ino + 0x632be59bd9b4e019ull);
+
+	h ^= h >> 31;
+	h *= 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 29;
+	return (unsigned)(h & 0xfffff) | 1; /* never 0: one LUN, one minor */
+}
+
+/* Remember the file name behind minor. */
+void
+fakesys_note(unsigned minor, const char *path)
+{
+	const char *base = strrchr(path, '/');
+	unsigned i = minor % FAKESYS_SLOTS;
+
+	base = base != NULL ? base + 1 : path;
+	pthread_mutex_lock(&fakesys.lock);
+	fakesys.slot[i].minor = minor;
+	snprintf(fakesys.slot[i].name, sizeof(fakesys.slot[i].name), "%s",
+	    base[0] != '\0' ? base : "lun");
+	pthread_mutex_unlock(&fakesys.lock);
+}
+
+/* Make a statx result that of a block device with the file's minor. */
+void
+fakesys_statx(struct statx *stx)
+{
+	unsigned minor =
+	    fakesys_minor(makedev(stx->stx_dev_major, stx->stx_dev_minor),
+		stx->stx_ino);
+
+	stx->stx_mode = (uint16_t)((stx->stx_mode & ~S_IFMT) | S_IFBLK);
+	stx->stx_rdev_major = FAKESYS_MAJOR;
+	stx->stx_rdev_minor = minor;
+}
+
+/* The name noted for minor, or "fakeN". */
+static void
+fakesys_name(unsigned minor, char *buf, size_t len)
+{
+	unsigned i = minor % FAKESYS_SLOTS;
+
+	pthread_mutex_lock(&fakesys.lock);
+	if (fakesys.slot[i].minor == minor)
+		snprintf(buf, len, "%s", fakesys.slot[i].name);
+	else
+		snprintf(buf, len, "fake%u", minor);
+	pthread_mutex_unlock(&fakesys.lock);
+}
+
+/* If path is under one of our devices' sysfs directories: its minor and
+ * what follows ("" or "/..."), and true. */
+static int
+fakesys_match(const char *path, unsigned *minor, const char **rest)
+{
+	const char *p;
+	char *end;
+	unsigned long v;
+
+	if (path == NULL ||
+	    strncmp(path, FAKESYS_PREFIX, sizeof(FAKESYS_PREFIX) - 1) != 0)
+		return 0;
+	p = path + sizeof(FAKESYS_PREFIX) - 1;
+	if (*p < '0' || *p > '9')
+		return 0;
+	v = strtoul(p, &end, 10);
+	if (v > 0xfffff || (*end != '\0' && *end != '/'))
+		return 0;
+	*minor = (unsigned)v;
+	*rest = end;
+	return 1;
+}
+
+/* The next definition of a libc function. */
+static void *
+fakesys_next(const char *name)
+{
+	return dlsym(RTLD_NEXT, name);
+}
+
+/* Whether a faked path exists: 0 or -ENOENT. */
+static int
+fakesys_exists(const char *rest)
+{
+	static const char *const present[] = { "", "/device",
+		"/device/scsi_disk", "/device/wwid", "/uevent", "/dev",
+		"/subsystem", NULL };
+
+	for (int i = 0; present[i] != NULL; i++)
+		if (strcmp(rest, present[i]) == 0)
+			return 0;
+	return -ENOENT;
+}
+
+/* An fd open for reading on an unnamed file holding text, or -errno. */
+static int
+fakesys_text_fd(const char *text, int flags)
+{
+	static const char *const dirs[] = { "/dev/shm", "/tmp", NULL };
+	int (*real_open)(const char *, int, ...) = fakesys_next("open");
+	size_t len = strlen(text);
+	int fd = -1;
+
+	if (real_open == NULL)
+		return -ENOSYS;
+	for (int i = 0; dirs[i] != NULL && fd < 0; i++)
+		fd = real_open(dirs[i],
+		    O_TMPFILE | O_RDWR | (flags & O_CLOEXEC), 0600);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, len) != (ssize_t)len ||
+	    lseek(fd, 0, SEEK_SET) != 0) {
+		close(fd);
+		return -EIO;
+	}
+	return fd;
+}
+
+/* open() of a faked path: fd or -errno. */
+static int
+fakesys_open(unsigned minor, const char *rest, int flags)
+{
+	char text[256], name[FAKESYS_NAME];
+
+	if ((flags & O_ACCMODE) != O_RDONLY)
+		return -EACCES;
+	fakesys_name(minor, name, sizeof(name));
+	if (strcmp(rest, "/uevent") == 0)
+		snprintf(text, sizeof(text),
+		    "MAJOR=%u\nMINOR=%u\nDEVNAME=%s\nDEVTYPE=disk\n",
+		    FAKESYS_MAJOR, minor, name);
+	else if (strcmp(rest, "/device/wwid") == 0)
+		snprintf(text, sizeof(text), "fakesys.%05x\n", minor);
+	else if (strcmp(rest, "/dev") == 0)
+		snprintf(text, sizeof(text), "%u:%u\n", FAKESYS_MAJOR, minor);
+	else
+		return fakesys_exists(rest) == 0 ? -EISDIR : -ENOENT;
+	return fakesys_text_fd(text, flags);
+}
+
+/* readlink() of a faked path: length or -errno. */
+static ssize_t
+fakesys_readlink(unsigned minor, const char *rest, char *buf, size_t len)
+{
+	char target[128], name[FAKESYS_NAME];
+	size_t n;
+
+	if (strcmp(rest, "/device") == 0) {
+		snprintf(target, sizeof(target),
+		    "../../../fakesys/host%u/target%u:0:0/%u:0:0:%u",
+		    FAKESYS_MAJOR, FAKESYS_MAJOR, FAKESYS_MAJOR, minor);
+	} else if (strcmp(rest, "/subsystem") == 0) {
+		snprintf(target, sizeof(target), "../../../../class/block");
+	} else if (rest[0] == '\0') {
+		fakesys_name(minor, name, sizeof(name));
+		snprintf(target, sizeof(target),
+		    "../../devices/fakesys/%u:0:0:%u/block/%s", FAKESYS_MAJOR,
+		    minor, name);
+	} else {
+		return fakesys_exists(rest) == 0 ? -EINVAL : -ENOENT;
+	}
+	n = strlen(target) < len ? strlen(target) : len;
+	memcpy(buf, target, n);
+	return (ssize_t)n;
+}
+
+/* Set errno from a negative result and return -1, or pass r. */
+static int
+fakesys_ret(int r)
+{
+	if (r < 0) {
+		errno = -r;
+		return -1;
+	}
+	return r;
+}
+
+/* The interposed access(). */
+int
+access(const char *path, int mode)
+{
+	int (*real)(const char *, int) = fakesys_next("access");
+	unsigned minor;
+	const char *rest;
+
+	if (fakesys_match(path, &minor, &rest))
+		return fakesys_ret(fakesys_exists(rest));
+	return real != NULL ? real(path, mode) : fakesys_ret(-ENOSYS);
+}
+
+/* The interposed faccessat(). */
+int
+faccessat(int dfd, const char *path, int mode, int flags)
+{
+	int (*real)(int, const char *, int, int) = fakesys_next("faccessat");
+	unsigned minor;
+	const char *rest;
+
+	if (fakesys_match(path, &minor, &rest))
+		return fakesys_ret(fakesys_exists(rest));
+	return real != NULL ? real(dfd, path, mode, flags)
+			    : fakesys_ret(-ENOSYS);
+}
+
+/* The mode argument of an open() that takes one. */
+#define FAKESYS_MODE(flags, last)                \
+	mode_t mode = 0;                         \
+	if ((flags) & (O_CREAT | __O_TMPFILE)) { \
+		va_list ap;                      \
+		va_start(ap, last);              \
+		mode = (mode_t)va_arg(ap, int);  \
+		va_end(ap);                      \
+	}
+
+/* open() and friends: faked paths answered, the rest to libc. */
+static int
+fakesys_open_any(const char *fn, int dfd, const char *path, int flags,
+    mode_t mode)
+{
+	unsigned minor;
+	const char *rest;
+
+	if (fakesys_match(path, &minor, &rest))
+		return fakesys_ret(fakesys_open(minor, rest, flags));
+	if (dfd == AT_FDCWD && strcmp(fn, "openat") != 0 &&
+	    strcmp(fn, "openat64") != 0) {
+		int (*real)(const char *, int, ...) = fakesys_next(fn);
+
+		return real != NULL ? real(path, flags, mode)
+				    : fakesys_ret(-ENOSYS);
+	} else {
+		int (*real)(int, const char *, int, ...) = fakesys_next(fn);
+
+		return real != NULL ? real(dfd, path, flags, mode)
+				    : fakesys_ret(-ENOSYS);
+	}
+}
+
+/* The interposed open(). */
+int
+open(const char *path, int flags, ...)
+{
+	FAKESYS_MODE(flags, flags)
+	return fakesys_open_any("open", AT_FDCWD, path, flags, mode);
+}
+
+/* The interposed open64(). */
+int
+open64(const char *path, int flags, ...)
+{
+	FAKESYS_MODE(flags, flags)
+	return fakesys_open_any("open64", AT_FDCWD, path, flags, mode);
+}
+
+/* The interposed openat(). */
+int
+openat(int dfd, const char *path, int flags, ...)
+{
+	FAKESYS_MODE(flags, flags)
+	return fakesys_open_any("openat", dfd, path, flags, mode);
+}
+
+/* The interposed openat64(). */
+int
+openat64(int dfd, const char *path, int flags, ...)
+{
+	FAKESYS_MODE(flags, flags)
+	return fakesys_open_any("openat64", dfd, path, flags, mode);
+}
+
+/* The interposed fortified open(). */
+int
+__open_2(const char *path, int flags)
+{
+	return fakesys_open_any("open", AT_FDCWD, path, flags, 0);
+}
+
+/* The interposed fortified open64(). */
+int
+__open64_2(const char *path, int flags)
+{
+	return fakesys_open_any("open64", AT_FDCWD, path, flags, 0);
+}
+
+/* The interposed readlink(). */
+ssize_t
+readlink(const char *path, char *buf, size_t len)
+{
+	ssize_t (*real)(const char *, char *, size_t) = fakesys_next(
+	    "readlink");
+	unsigned minor;
+	const char *rest;
+
+	if (fakesys_match(path, &minor, &rest))
+		return fakesys_ret(
+		    (int)fakesys_readlink(minor, rest, buf, len));
+	return real != NULL ? real(path, buf, len) : fakesys_ret(-ENOSYS);
+}
+
+/* The interposed readlinkat(). */
+ssize_t
+readlinkat(int dfd, const char *path, char *buf, size_t len)
+{
+	ssize_t (*real)(int, const char *, char *, size_t) = fakesys_next(
+	    "readlinkat");
+	unsigned minor;
+	const char *rest;
+
+	if (fakesys_match(path, &minor, &rest))
+		return fakesys_ret(
+		    (int)fakesys_readlink(minor, rest, buf, len));
+	return real != NULL ? real(dfd, path, buf, len) : fakesys_ret(-ENOSYS);
+}

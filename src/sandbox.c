@@ -1,0 +1,196 @@
+/* no_new_privs and the seccomp filter (see sandbox.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <scsi/sg.h>
+
+#ifdef HAVE_LIBSECCOMP
+#include <seccomp.h>
+#endif
+
+#include "prh/log.h"
+#include "prh/sandbox.h"
+
+#define SANDBOX_NR_MAX 1024 /* system call numbers tracked */
+
+static bool sandbox_on;
+/* Calls refused: set by the SIGSYS handler, cleared when logged. */
+static atomic_bool sandbox_denied[SANDBOX_NR_MAX];
+static atomic_bool sandbox_pending;
+
+/* Whether the seccomp filter is in force. */
+bool
+sandbox_filtering(void)
+{
+	return sandbox_on;
+}
+
+#ifdef HAVE_LIBSECCOMP
+
+/* The system calls the helper makes after start-up: the event loop,
+ * sockets and notifications, the workers (threads started on demand;
+ * glibc installs its own signal handlers lazily), sysfs reads of the
+ * device policy, and exit. */
+/* clang-format off */
+static const char *const sandbox_calls[] = {
+	/* memory, threads, signals, time */
+	"brk", "mmap", "munmap", "mprotect", "madvise", "mremap", "futex",
+	"set_robust_list", "rseq", "clone", "clone3", "exit", "exit_group",
+	"gettid", "getpid", "sched_yield", "sched_getaffinity", "nanosleep",
+	"clock_nanosleep", "clock_gettime", "gettimeofday", "getrandom",
+	"rt_sigprocmask", "rt_sigreturn", "rt_sigaction", "sigaltstack",
+	"restart_syscall", "prlimit64", "getrlimit", "uname",
+	/* the event loop and the signalfd */
+	"epoll_wait", "epoll_pwait", "epoll_ctl", "epoll_create1", "eventfd2",
+	"signalfd4", "timerfd_create", "timerfd_settime", "poll", "ppoll",
+	/* sockets: clients, sd_notify, syslog */
+	"accept", "accept4", "recvmsg", "sendmsg", "recvfrom", "sendto",
+	"getsockopt", "setsockopt", "socket", "connect", "shutdown",
+	/* files: fds, sysfs, the trace file, clean-up at exit */
+	"read", "write", "readv", "writev", "pread64", "pwrite64", "close",
+	"fcntl", "statx", "fstat", "newfstatat", "lseek", "openat", "open",
+	"readlink", "readlinkat", "access", "faccessat", "faccessat2",
+	"getdents64", "unlink", "unlinkat", "dup", "dup3",
+	/* file locks: the LUN simulator's SG_IO runs in the helper's own
+	 * process (LD_PRELOAD) and locks the simulated LUN */
+	"flock",
+	/* ids, for messages */
+	"getuid", "geteuid", "getgid", "getegid",
+	NULL,
+};
+/* clang-format on */
+
+/* SIGSYS from the filter: make the call return EPERM and note it. */
+static void
+sandbox_sigsys(int sig, siginfo_t *si, void *uc_arg)
+{
+	ucontext_t *uc = uc_arg;
+	int nr = si->si_syscall;
+
+	(void)sig;
+#if defined(__x86_64__)
+	uc->uc_mcontext.gregs[REG_RAX] = -EPERM;
+#elif defined(__aarch64__)
+	uc->uc_mcontext.regs[0] = (unsigned long long)-EPERM;
+#else
+	(void)uc;
+#endif
+	if (nr >= 0 && nr < SANDBOX_NR_MAX)
+		atomic_store(&sandbox_denied[nr], true);
+	atomic_store(&sandbox_pending, true);
+}
+
+/* The action for calls outside the filter. */
+static uint32_t
+sandbox_default_action(void)
+{
+#if defined(__x86_64__) || defined(__aarch64__)
+	return SCMP_ACT_TRAP;
+#else
+	return SCMP_ACT_ERRNO(EPERM);
+#endif
+}
+
+/* Build and load the filter: 0 or a negative errno. */
+static int
+sandbox_load(void)
+{
+	struct scmp_arg_cmp sg_io = { .arg = 1,
+		.op = SCMP_CMP_EQ,
+		.datum_a = SG_IO,
+		.datum_b = 0 };
+	struct sigaction sa;
+	scmp_filter_ctx ctx;
+	int r = 0, nr;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = sandbox_sigsys;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSYS, &sa, NULL) < 0)
+		return -errno;
+	ctx = seccomp_init(sandbox_default_action());
+	if (ctx == NULL)
+		return -ENOMEM;
+	for (int i = 0; sandbox_calls[i] != NULL && r == 0; i++) {
+		nr = seccomp_syscall_resolve_name(sandbox_calls[i]);
+		if (nr == __NR_SCMP_ERROR)
+			continue; /* not on this architecture */
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+	}
+	/* ioctl: only SG_IO, on any fd (the device policy decided where). */
+	if (r == 0)
+		r = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl),
+		    1, &sg_io);
+	if (r == 0)
+		r = seccomp_load(ctx);
+	seccomp_release(ctx);
+	return r;
+}
+
+/* Log newly refused calls by name. */
+void
+sandbox_report(void)
+{
+	char *name;
+
+	if (!atomic_exchange(&sandbox_pending, false))
+		return;
+	for (int nr = 0; nr < SANDBOX_NR_MAX; nr++) {
+		if (!atomic_exchange(&sandbox_denied[nr], false))
+			continue;
+		name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
+		log_warn("seccomp: refused system call %s (%d) with EPERM",
+		    name != NULL ? name : "?", nr);
+		free(name);
+	}
+}
+
+#else /* !HAVE_LIBSECCOMP */
+
+/* Without libseccomp there is no filter to load. */
+static int
+sandbox_load(void)
+{
+	return -ENOSYS;
+}
+
+/* Nothing is ever refused. */
+void
+sandbox_report(void)
+{
+	(void)sandbox_denied;
+	(void)sandbox_pending;
+}
+
+#endif
+
+/* Set no_new_privs, then load the filter if asked to. */
+int
+sandbox_enter(bool enforce)
+{
+	int r;
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		r = -errno;
+		log_err("cannot set no_new_privs: %s", strerror(-r));
+		return r;
+	}
+	if (!enforce)
+		return 0;
+	r = sandbox_load();
+	if (r < 0) {
+		log_err("cannot install the seccomp filter: %s", strerror(-r));
+		return r;
+	}
+	sandbox_on = true;
+	return 0;
+}

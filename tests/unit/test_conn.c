@@ -1,0 +1,537 @@
+/* The connection state machine on its own: conn.c with the real dispatch
+ * and pool on an event base, and no server, no listener, no helper
+ * process.  The test thread is the client, on one end of a socketpair;
+ * the loop runs on a thread of its own.  The device policy reads a sysfs
+ * tree the test makes (device_set_sysfs_root), in which /dev/loop0 (7:0),
+ * opened by the test, is a whole SCSI disk: SG_IO reaches it and fails
+ * (EINVAL: the loop driver has no SCSI), which answers CHECK CONDITION; a
+ * refused command answers CHECK CONDITION too, as SG_IO failing with
+ * ENOTTY does, and the counters tell the two apart. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "prh/client.h"
+#include "prh/config.h"
+#include "prh/conn.h"
+#include "prh/device.h"
+#include "prh/dispatch.h"
+#include "prh/fdpass.h"
+#include "prh/log.h"
+#include "prh/stats.h"
+
+#define WAIT_MS 10000 /* bound on every wait */
+
+static struct {
+	struct event_base *base;
+	struct prh_config cfg;
+	struct prh_stats stats;
+	struct device_registry *devices;
+	struct dispatch *dispatch;
+	struct conn_env env;
+	pthread_t loop;
+	bool looping;
+	char sys[64];  /* the sysfs tree */
+	int disk;      /* /dev/loop0, or -1 */
+	unsigned gone; /* gone callbacks (loop thread) */
+} tc;
+
+/* conn_env's gone callback. */
+static void
+tc_gone(void *arg, const struct peer *peer)
+{
+	(void)arg;
+	(void)peer;
+	__atomic_add_fetch(&tc.gone, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Run the loop until told to stop. */
+static void *
+tc_loop(void *arg)
+{
+	(void)arg;
+	event_base_loop(tc.base, EVLOOP_NO_EXIT_ON_EMPTY);
+	return NULL;
+}
+
+static pthread_mutex_t tc_mtx = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t tc_cv = PTHREAD_COND_INITIALIZER;
+static bool tc_running;
+
+/* Runs first in the loop: the loop is running (a break now is seen). */
+static void
+tc_running_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	pthread_mutex_lock(&tc_mtx);
+	tc_running = true;
+	pthread_cond_broadcast(&tc_cv);
+	pthread_mutex_unlock(&tc_mtx);
+}
+
+/* Start the loop thread and wait until the loop runs: a loopbreak that
+ * came before event_base_loop() started would be lost. */
+static void
+tc_loop_start(void)
+{
+	struct timeval now = { 0, 0 };
+
+	tc_running = false;
+	cr_assert_eq(event_base_once(tc.base, -1, EV_TIMEOUT, tc_running_cb,
+			 NULL, &now),
+	    0);
+	cr_assert_eq(pthread_create(&tc.loop, NULL, tc_loop, NULL), 0);
+	tc.looping = true;
+	pthread_mutex_lock(&tc_mtx);
+	while (!tc_running)
+		pthread_cond_wait(&tc_cv, &tc_mtx);
+	pthread_mutex_unlock(&tc_mtx);
+}
+
+/* Stop the loop thread (the loop's objects are the test's again). */
+static void
+tc_loop_stop(void)
+{
+	if (!tc.looping)
+		return;
+	event_base_loopbreak(tc.base);
+	pthread_join(tc.loop, NULL);
+	tc.looping = false;
+}
+
+/* Write a file of the fake sysfs tree. */
+static void
+tc_sysfs_file(const char *rel, const char *text)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", tc.sys, rel);
+	f = fopen(path, "w");
+	cr_assert_not_null(f, "%s", path);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* A sysfs tree where 7:0 is a whole SCSI disk of unit 3:0:0:7. */
+static void
+tc_sysfs(void)
+{
+	char path[256];
+	static const char *const dirs[] = { "dev", "dev/block", "dev/block/7:0",
+		"devices", "devices/3:0:0:7", "devices/3:0:0:7/scsi_disk",
+		NULL };
+
+	snprintf(tc.sys, sizeof(tc.sys), "/tmp/prh-tconn.XXXXXX");
+	cr_assert_not_null(mkdtemp(tc.sys));
+	for (int i = 0; dirs[i] != NULL; i++) {
+		snprintf(path, sizeof(path), "%s/%s", tc.sys, dirs[i]);
+		cr_assert_eq(mkdir(path, 0755), 0, "%s", path);
+	}
+	snprintf(path, sizeof(path), "%s/dev/block/7:0/device", tc.sys);
+	cr_assert_eq(symlink("../../../devices/3:0:0:7", path), 0);
+	tc_sysfs_file("dev/block/7:0/uevent",
+	    "MAJOR=7\nMINOR=0\nDEVNAME=loop0\nDEVTYPE=disk\n");
+	tc_sysfs_file("devices/3:0:0:7/wwid", "naa.test\n");
+	device_set_sysfs_root(tc.sys);
+}
+
+/* Fixture: configuration, registry, dispatch (2 workers), conn_env. */
+static void
+tc_setup(void)
+{
+	char *args[] = { (char *)"test_conn", (char *)"-q",
+		(char *)"--threads=2", (char *)"--request-timeout=1", NULL };
+	struct pool_limits lim = { .threads = 2,
+		.max_per_device = 2,
+		.queue_max = 16,
+		.dev_queue_max = 4,
+		.defer_wake = true,
+		.min_threads = 1,
+		.idle_ms = 0 };
+
+	signal(SIGPIPE, SIG_IGN);
+	memset(&tc.stats, 0, sizeof(tc.stats));
+	tc.gone = 0;
+	cr_assert_eq(config_parse(&tc.cfg, 4, args), CONFIG_RUN);
+	log_init();
+	log_set_verbosity(0);
+	cr_assert_eq(evthread_use_pthreads(), 0);
+	tc.base = event_base_new();
+	cr_assert_not_null(tc.base);
+	cr_assert_eq(devreg_new(&tc.devices), 0);
+	cr_assert_eq(dispatch_new(tc.base, &lim, tc.devices, &tc.dispatch), 0);
+	memset(&tc.env, 0, sizeof(tc.env));
+	tc.env.base = tc.base;
+	tc.env.cfg = &tc.cfg;
+	tc.env.dispatch = tc.dispatch;
+	tc.env.devices = tc.devices;
+	tc.env.stats = &tc.stats;
+	tc.env.fd_budget = 1000;
+	tc.env.gone = tc_gone;
+	cr_assert_eq(conn_env_init(&tc.env), 0);
+	tc_sysfs();
+	tc.disk = open("/dev/loop0", O_RDWR | O_CLOEXEC);
+}
+
+/* Remove the sysfs tree. */
+static void
+tc_rm_sysfs(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tc.sys);
+	(void)!system(cmd);
+}
+
+/* Fixture: everything freed. */
+static void
+tc_teardown(void)
+{
+	tc_loop_stop();
+	conn_env_fini(&tc.env);
+	dispatch_free(tc.dispatch);
+	devreg_free(tc.devices);
+	event_base_free(tc.base);
+	device_set_sysfs_root(NULL);
+	tc_rm_sysfs();
+	if (tc.disk >= 0)
+		close(tc.disk);
+}
+
+TestSuite(conn, .init = tc_setup, .fini = tc_teardown, .timeout = 60);
+
+/* A connection on a socketpair (the loop is stopped meanwhile): the
+ * client's end, after the handshake. */
+static int
+tc_conn(void)
+{
+	struct peer peer = { .pid = getpid(),
+		.uid = getuid(),
+		.gid = getgid() };
+	int sv[2], r;
+
+	cr_assert_eq(socketpair(AF_UNIX,
+			 SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv),
+	    0);
+	/* The client blocks, with a bound. */
+	cr_assert_eq(fcntl(sv[1], F_SETFL, 0), 0);
+	{
+		struct timeval tv = { WAIT_MS / 1000, 0 };
+
+		setsockopt(sv[1], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(sv[1], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	}
+	tc_loop_stop();
+	cr_assert_eq(conn_new(&tc.env, sv[0], &peer), 0);
+	tc_loop_start();
+	r = client_handshake(sv[1]);
+	cr_assert_geq(r, 0, "handshake: %s", strerror(-r));
+	return sv[1];
+}
+
+/* Milliseconds on the monotonic clock. */
+static long
+tc_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* Wait (bounded, polling: the counters have no event) until *v == want. */
+static void
+tc_wait_uint(const atomic_uint *v, unsigned want, const char *what)
+{
+	long end = tc_ms() + WAIT_MS;
+
+	while (atomic_load(v) != want && tc_ms() < end) {
+		struct timespec ts = { 0, 2000000 };
+
+		nanosleep(&ts, NULL);
+	}
+	cr_assert_eq(atomic_load(v), want, "%s: %u, want %u", what,
+	    atomic_load(v), want);
+}
+
+/* Wait until the peer closes: 0 on EOF or reset (a close with bytes of
+ * ours unread resets), -EPROTO if bytes came instead. */
+static int
+tc_wait_eof(int s)
+{
+	struct pollfd p = { .fd = s, .events = POLLIN };
+	ssize_t n;
+	char c;
+
+	if (poll(&p, 1, WAIT_MS) != 1)
+		return -ETIMEDOUT;
+	n = recv(s, &c, 1, MSG_DONTWAIT);
+	return n == 0 || (n < 0 && errno == ECONNRESET) ? 0 : -EPROTO;
+}
+
+/* Expect the reply the helper gives an SG_IO failing with ENOTTY. */
+static void
+tc_expect_enotty(int s)
+{
+	struct client_reply r;
+
+	cr_assert_eq(client_read_reply(s, &r), 0);
+	cr_expect_eq(r.status, PRH_STATUS_CHECK_CONDITION);
+	cr_expect_eq(r.size, 0);
+	cr_expect_eq(r.sense[2] & 0xf, PRH_SK_ABORTED_COMMAND);
+	cr_expect_eq(r.sense[12], 0x00);
+	cr_expect_eq(r.sense[13], 0x06);
+}
+
+/* Expect a CHECK CONDITION answer with no payload (what SG_IO failing on
+ * the stand-in disk gives). */
+static void
+tc_expect_check(int s)
+{
+	struct client_reply r;
+
+	cr_assert_eq(client_read_reply(s, &r), 0);
+	cr_expect_eq(r.status, PRH_STATUS_CHECK_CONDITION);
+	cr_expect_eq(r.size, 0);
+}
+
+/* Skip without /dev/loop0. */
+static void
+tc_need_disk(void)
+{
+	if (tc.disk < 0)
+		cr_skip_test("no /dev/loop0 to stand in for a disk");
+}
+
+Test(conn, allowed_device_goes_to_a_worker_and_reading_goes_on)
+{
+	uint8_t cdb[PRH_CDB_LEN];
+	int s;
+
+	tc_need_disk();
+	s = tc_conn();
+	client_cdb_pr_in(cdb, 0, 8192);
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(client_send_request(s, cdb, tc.disk, NULL, 0), 0);
+		tc_expect_check(s);
+	}
+	/* It reached the device: a worker ran it, the policy let it by. */
+	cr_expect_eq(STATS_GET(tc.stats.refused_fds), 0);
+	cr_expect_eq(STATS_GET(tc.stats.answered), 3);
+	tc_loop_stop();
+	{
+		struct dispatch_stats ds;
+
+		dispatch_get_stats(tc.dispatch, &ds);
+		cr_expect_eq(ds.pool.completed, 3);
+	}
+	tc_loop_start();
+	close(s);
+	tc_wait_uint(&tc.stats.connections, 0, "connections");
+}
+
+Test(conn, a_pipe_is_closed_at_once_and_answered_without_a_worker)
+{
+	uint8_t cdb[PRH_CDB_LEN];
+	struct dispatch_stats ds;
+	struct pollfd p;
+	int s, pp[2];
+
+	s = tc_conn();
+	cr_assert_eq(pipe2(pp, O_CLOEXEC), 0);
+	client_cdb_pr_in(cdb, 0, 8192);
+	cr_assert_eq(client_send_request(s, cdb, pp[0], NULL, 0), 0);
+	close(pp[0]);
+	tc_expect_enotty(s);
+	/* The helper's copy of the read end is gone: the write end sees
+	 * no reader. */
+	p = (struct pollfd){ .fd = pp[1], .events = POLLOUT };
+	cr_assert_eq(poll(&p, 1, WAIT_MS), 1);
+	cr_expect(p.revents & POLLERR, "revents 0x%x", p.revents);
+	cr_expect_eq(STATS_GET(tc.stats.refused_fds), 1);
+	tc_loop_stop();
+	dispatch_get_stats(tc.dispatch, &ds);
+	cr_expect_eq(ds.pool.completed, 0, "a worker ran it");
+	close(pp[1]);
+	close(s);
+}
+
+Test(conn, own_socket_as_device_fd_cannot_pin_the_connection)
+{
+	uint8_t byte = 0x5e;
+	int s;
+
+	s = tc_conn();
+	/* One byte of a CDB, with the client's own end as its "device". */
+	cr_assert_eq(fdpass_send(s, &byte, 1, s), 1);
+	tc_wait_uint(&tc.env.fds_held, 0, "fds held");
+	/* The helper kept no reference to the client's end: closing it is
+	 * an EOF the helper sees. */
+	close(s);
+	tc_wait_uint(&tc.stats.connections, 0, "connections");
+	cr_expect_eq(__atomic_load_n(&tc.gone, __ATOMIC_SEQ_CST), 1);
+}
+
+Test(conn, device_fd_held_mid_request_is_dropped_after_the_timeout)
+{
+	uint8_t byte = 0x5e;
+	long t0;
+	int s;
+
+	tc_need_disk();
+	s = tc_conn();
+	t0 = tc_ms();
+	cr_assert_eq(fdpass_send(s, &byte, 1, tc.disk), 1);
+	tc_wait_uint(&tc.env.fds_held, 1, "fds held");
+	/* --request-timeout=1: bytes do not extend it. */
+	cr_assert_eq(send(s, &byte, 1, 0), 1);
+	cr_assert_eq(tc_wait_eof(s), 0);
+	cr_expect_geq(tc_ms() - t0, 900);
+	cr_expect_lt(tc_ms() - t0, 3000);
+	tc_wait_uint(&tc.env.fds_held, 0, "fds held");
+	cr_expect_eq(STATS_GET(tc.stats.timed_out), 1);
+	close(s);
+}
+
+Test(conn, two_fds_on_one_cdb_close_the_connection)
+{
+	uint8_t cdb[PRH_CDB_LEN];
+	int s, fds[2];
+
+	s = tc_conn();
+	fds[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	fds[1] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	client_cdb_pr_in(cdb, 0, 8192);
+	{
+		struct iovec iov = { cdb, sizeof(cdb) };
+		union {
+			char b[CMSG_SPACE(2 * sizeof(int))];
+			struct cmsghdr a;
+		} u;
+		struct msghdr m = { .msg_iov = &iov,
+			.msg_iovlen = 1,
+			.msg_control = u.b,
+			.msg_controllen = sizeof(u.b) };
+		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(2 * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, sizeof(fds));
+		cr_assert_eq(sendmsg(s, &m, 0), (ssize_t)sizeof(cdb));
+	}
+	cr_assert_eq(tc_wait_eof(s), 0);
+	cr_expect_eq(STATS_GET(tc.stats.closed_protocol), 1);
+	close(fds[0]);
+	close(fds[1]);
+	close(s);
+}
+
+Test(conn, pr_out_on_read_only_fd_is_refused_first)
+{
+	uint8_t cdb[PRH_CDB_LEN], param[24];
+	struct client_reply r;
+	int s, ro;
+
+	s = tc_conn();
+	ro = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	client_cdb_pr_out(cdb, 0, 0, sizeof(param));
+	client_param_basic(param, 0, 0xa, 0);
+	cr_assert_eq(client_send_request(s, cdb, ro, param, sizeof(param)), 0);
+	cr_assert_eq(client_read_reply(s, &r), 0);
+	cr_expect_eq(r.status, PRH_STATUS_CHECK_CONDITION);
+	cr_expect_eq(r.sense[2] & 0xf, PRH_SK_ILLEGAL_REQUEST);
+	cr_expect_eq(r.sense[12], 0x20);
+	/* Refused for its access mode, not by the device policy. */
+	cr_expect_eq(STATS_GET(tc.stats.refused_fds), 0);
+	close(ro);
+	close(s);
+}
+
+Test(conn, fd_budget_makes_a_request_wait_until_fds_are_freed)
+{
+	uint8_t cdb[PRH_CDB_LEN], byte = 0x5e;
+	struct pollfd p;
+	int a, b;
+
+	tc_need_disk();
+	/* Two connections and one fd of a request fill a budget of 3. */
+	tc.env.fd_budget = 3;
+	a = tc_conn();
+	b = tc_conn();
+	cr_assert_eq(fdpass_send(a, &byte, 1, tc.disk), 1);
+	tc_wait_uint(&tc.env.fds_held, 1, "fds held");
+	/* b's whole request waits in its socket, its fd with it. */
+	client_cdb_pr_in(cdb, 0, 8192);
+	cr_assert_eq(client_send_request(b, cdb, tc.disk, NULL, 0), 0);
+	p = (struct pollfd){ .fd = b, .events = POLLIN };
+	cr_expect_eq(poll(&p, 1, 300), 0, "answered over the budget");
+	cr_expect_eq(atomic_load(&tc.env.fds_held), 1);
+	/* a's request completes: its fd is freed, b is read and answered. */
+	cr_assert_eq(send(a, cdb + 1, sizeof(cdb) - 1, 0),
+	    (ssize_t)sizeof(cdb) - 1);
+	tc_expect_check(a);
+	tc_expect_check(b);
+	tc_wait_uint(&tc.env.fds_held, 0, "fds held");
+	close(a);
+	close(b);
+}
+
+Test(conn, drain_answers_the_busy_then_closes_every_connection)
+{
+	uint8_t cdb[PRH_CDB_LEN];
+	int busy, idle;
+
+	tc_need_disk();
+	busy = tc_conn();
+	idle = tc_conn();
+	client_cdb_pr_in(cdb, 0, 8192);
+	cr_assert_eq(client_send_request(busy, cdb, tc.disk, NULL, 0), 0);
+	tc_expect_check(busy);
+	tc_loop_stop();
+	conn_drain_all(&tc.env);
+	dispatch_drain(tc.dispatch, NULL, NULL);
+	tc_loop_start();
+	cr_assert_eq(tc_wait_eof(idle), 0);
+	cr_assert_eq(tc_wait_eof(busy), 0);
+	tc_wait_uint(&tc.stats.connections, 0, "connections");
+	close(busy);
+	close(idle);
+}
+
+Test(conn, refused_partition_is_answered_without_sg_io)
+{
+	uint8_t cdb[PRH_CDB_LEN];
+	int s;
+
+	tc_need_disk();
+	/* 7:0 is a partition now: the worker refuses it, no SG_IO. */
+	tc_sysfs_file("dev/block/7:0/partition", "1\n");
+	s = tc_conn();
+	client_cdb_pr_in(cdb, 0, 8192);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(client_send_request(s, cdb, tc.disk, NULL, 0), 0);
+		tc_expect_enotty(s);
+	}
+	cr_expect_eq(STATS_GET(tc.stats.refused_fds), 2);
+	close(s);
+}
