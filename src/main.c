@@ -134,7 +134,10 @@ main(int argc, char **argv)
 	log_route_libevent();
 	signal(SIGPIPE, SIG_IGN);
 	if ((r = trace_open()) < 0) {
-		log_err("cannot open the trace file: %s", strerror(-r));
+		log_err("cannot open the trace file: %s",
+		    r == -ELOOP	       ? "it is a symbolic link"
+			: r == -EINVAL ? "not a regular file"
+				       : strerror(-r));
 		return 1;
 	}
 

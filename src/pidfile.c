@@ -26,11 +26,23 @@ pidfile_lock(const char *path)
 	int fd;
 
 	for (int i = 0; i < PIDFILE_TRIES; i++) {
-		fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		/* Never through a symbolic link, never anything but a regular
+		 * file: the helper opens it as root. */
+		fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+		    0600);
 		if (fd < 0) {
-			log_err("Cannot open pid file %s: %s", path,
-			    strerror(errno));
-			return -errno;
+			int err = errno;
+
+			log_err("Cannot open pid file %s: %s%s", path,
+			    strerror(err),
+			    err == ELOOP ? " (a symbolic link)" : "");
+			return -err;
+		}
+		if (fstat(fd, &a) < 0 || !S_ISREG(a.st_mode)) {
+			log_err("Cannot use pid file %s: not a regular file",
+			    path);
+			close(fd);
+			return -EINVAL;
 		}
 		if (fcntl(fd, F_SETLK, &fl) < 0) {
 			int err = errno;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -207,13 +208,21 @@ trace_any(void)
 int
 trace_open(void)
 {
+	struct stat st;
 	int fd;
 
 	if (trace_path == NULL)
 		return 0;
-	fd = open(trace_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	/* Never through a symbolic link, never anything but a regular file:
+	 * the helper opens it as root. */
+	fd = open(trace_path,
+	    O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
 	trace_close();
 	trace_fd = fd;
 	return 0;
