@@ -3,8 +3,10 @@
 #  1. make check (unit, integration, simulator, man pages) with -Werror,
 #     a build without Criterion then with it (tests/build), and make
 #     check-soak (chaos soak for $SOAK_SECONDS, default 20 s);
-#  2. make distcheck, then make check-e2e (real QEMU guests and the
-#     kernel's LIO target, TCG);
+#  2. make distcheck; the Debian package built from the release tarball,
+#     checked with lintian, installed, run, removed and purged
+#     (tests/package/test-deb.sh); then make check-e2e (real QEMU guests
+#     and the kernel's LIO target, TCG);
 #  3. make check again in a second build with ASan + UBSan;
 #  4. make fuzz: the libFuzzer targets for $FUZZ_SECONDS (default 30) s,
 #     side by side, in a clang build (--enable-fuzzing);
@@ -72,6 +74,9 @@ run_suite "make check-soak" "$builddir" check-soak
 if [ "${PRH_CHECK_QUICK:-0}" != 1 ]; then
 	run_suite "make distcheck (the release tarball builds and passes)" \
 	    "$builddir" distcheck
+	run_step "Debian package (build, lintian, install, run, purge)" \
+	    "$builddir" "$builddir/package.out" \
+	    "$top/tests/package/test-deb.sh" "$top" "$builddir"
 	run_suite "make check-e2e" "$builddir" check-e2e
 	PRH_BUILDDIR=$sanbuilddir "$top/contrib/build.sh" --enable-sanitizers
 	run_suite "make check (ASan+UBSan)" "$sanbuilddir" check

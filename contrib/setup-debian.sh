@@ -6,9 +6,11 @@ set -eu
 
 build_pkgs="build-essential autoconf automake libtool pkg-config
 	libevent-dev libcap-dev libsystemd-dev libseccomp-dev"
-# The test suite also runs QEMU's own helper and QEMU as reference peers.
+# The test suite also runs QEMU's own helper and QEMU as reference peers,
+# and builds and checks the Debian package.
 test_pkgs="libcriterion-dev qemu-system-x86 sg3-utils systemd groff-base
-	clang clang-format valgrind kmod cpio xz-utils busybox-static"
+	clang clang-format valgrind kmod cpio xz-utils busybox-static
+	debhelper dpkg-dev lintian"
 
 want=$build_pkgs
 [ "${1:-build}" = test ] && want="$build_pkgs $test_pkgs"

@@ -1,6 +1,8 @@
 #!/bin/sh
 # The long options listed by --help and by the manual's OPTIONS section
-# must be the same set, for each program (TAP output).
+# must be the same set, for each program (TAP output).  With arguments,
+# check those "PROGRAM PAGE SECTION" triples instead of the project's own
+# (paths; pages gzip-compressed or not), e.g. what a package installed.
 srcdir=${PRH_TOP_SRCDIR:-.}
 builddir=${PRH_TOP_BUILDDIR:-.}
 tmp=$(mktemp -d) || exit 1
@@ -13,7 +15,7 @@ help_opts() {
 
 # Long options in the tags of the manual's OPTIONS (or DESCRIPTION) list.
 man_opts() {
-	groff -mandoc -Tascii -P-cbou "$1" 2>/dev/null |
+	gzip -dcf "$1" | groff -mandoc -Tascii -P-cbou 2>/dev/null |
 	    awk -v sec="$2" '$0 == sec {on = 1; next} /^[A-Z][A-Z ]+$/ {on = 0} on' |
 	    grep -E '^     -' | grep -oE -- '--[a-z][a-z-]*' | sort -u
 }
@@ -21,16 +23,28 @@ man_opts() {
 n=0
 check() {	# program page section
 	n=$((n + 1))
-	help_opts "$builddir/$1" > "$tmp/help" || true
-	man_opts "$srcdir/$2" "$3" > "$tmp/man"
+	help_opts "$1" > "$tmp/help" || true
+	man_opts "$2" "$3" > "$tmp/man"
 	if [ -s "$tmp/help" ] && cmp -s "$tmp/help" "$tmp/man"; then
-		echo "ok $n - $1: --help and $2 list the same $(wc -l < "$tmp/help") long options"
+		echo "ok $n - ${1#"$builddir/"}: --help and ${2#"$srcdir/"} list the same $(wc -l < "$tmp/help") long options"
 	else
-		echo "not ok $n - $1: --help and $2 differ"
+		echo "not ok $n - ${1#"$builddir/"}: --help and ${2#"$srcdir/"} differ"
 		diff "$tmp/help" "$tmp/man" | sed 's/^/# /'
 	fi
 }
 
-echo "1..2"
-check qemu-pr-helper man/qemu-pr-helper.8 OPTIONS
-check qemu-pr-client man/qemu-pr-client.1 DESCRIPTION
+if [ $# -eq 0 ]; then
+	set -- "$builddir/qemu-pr-helper" "$srcdir/man/qemu-pr-helper.8" OPTIONS \
+	    "$builddir/qemu-pr-client" "$srcdir/man/qemu-pr-client.1" DESCRIPTION \
+	    "$builddir/lunsim" "$srcdir/man/lunsim.1" OPTIONS \
+	    "$builddir/qemu-pr-bench" "$srcdir/man/qemu-pr-bench.1" OPTIONS
+fi
+if [ $(($# % 3)) -ne 0 ]; then
+	echo "usage: $0 [PROGRAM PAGE SECTION]..." >&2
+	exit 2
+fi
+echo "1..$(($# / 3))"
+while [ $# -gt 0 ]; do
+	check "$1" "$2" "$3"
+	shift 3
+done

@@ -52,6 +52,40 @@ usage(FILE *f)
 	    "       lunsim show FILE\n");
 }
 
+/* Print the usage text and what each option and subcommand does. */
+static void
+help(void)
+{
+	usage(stdout);
+	printf(
+	    "\nRun COMMAND with ioctl(SG_IO) on simulated LUN files answered "
+	    "by lunsim.so\n"
+	    "(SPC-4 persistent reservations), or make, steer and show "
+	    "such files.\n\n"
+	    "  --initiator NAME       initiator port name of COMMAND "
+	    "(default: the host name)\n"
+	    "  --latency MS[:JITTER]  add MS ms, plus up to JITTER ms, to "
+	    "every command\n"
+	    "  --block-device         a LUN is a whole SCSI disk to fstat, "
+	    "statx, lseek and sysfs\n"
+	    "                         (the default)\n"
+	    "  --regular-file         a LUN is the regular file it is\n"
+	    "  --debug                one line on stderr per command\n"
+	    "  -h, --help             display this help and exit\n\n"
+	    "create FILE: a new LUN\n"
+	    "  --size BYTES[K|M|G|T]  size of the data area (default "
+	    "%lluM)\n"
+	    "  --force                replace an existing non-empty file\n"
+	    "fault FILE [WORD...]: change the LUN's faults, then print "
+	    "them\n"
+	    "show FILE: print the reservation, the initiators and the "
+	    "faults\n\n"
+	    "Exit status: 0, 1 on an error, 2 on a usage error; the run "
+	    "form exits 127\n"
+	    "when lunsim.so or COMMAND cannot be found.\n",
+	    (unsigned long long)(LUNSIM_DEFAULT_SIZE >> 20));
+}
+
 /* Parse a size with an optional K/M/G/T suffix: 0 or -EINVAL. */
 static int
 parse_size(const char *s, uint64_t *out)
@@ -324,7 +358,7 @@ cmd_run(int argc, char **argv)
 			setenv("LUNSIM_DEBUG", "1", 1);
 		} else if (strcmp(argv[i], "--help") == 0 ||
 		    strcmp(argv[i], "-h") == 0) {
-			usage(stdout);
+			help();
 			return 0;
 		} else {
 			usage(stderr);
