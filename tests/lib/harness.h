@@ -31,10 +31,15 @@
 
 /* Which helper binary a test runs. */
 enum th_kind {
-	TH_OURS, /* $PRH_TOP_BUILDDIR/qemu-pr-helper, or $PRH_HELPER_BIN;
+	TH_OURS,   /* $PRH_TOP_BUILDDIR/qemu-pr-helper, or $PRH_HELPER_BIN;
 			 * run under $PRH_HELPER_WRAPPER if set */
-	TH_QEMU, /* /usr/bin/qemu-pr-helper */
+	TH_QEMU,   /* /usr/bin/qemu-pr-helper (Debian 12: QEMU 7.2) */
+	TH_QEMU10, /* QEMU 10.0's, fetched by contrib/qemu10.sh:
+		    * $PRH_QEMU10_DIR/root/usr/bin/qemu-pr-helper */
 };
+
+/* Whether kind is one of QEMU's helpers (a reference peer). */
+#define TH_IS_QEMU(kind) ((kind) == TH_QEMU || (kind) == TH_QEMU10)
 
 #define TH_TIMEOUT_MS 10000 /* default bound for every wait */
 
@@ -84,7 +89,7 @@ struct th_sgio_call {
 /* Path of the helper binary of this kind. */
 const char *th_helper_path(enum th_kind kind);
 
-/* "ours" or "qemu". */
+/* "ours", "qemu" (7.2) or "qemu10". */
 const char *th_kind_name(enum th_kind kind);
 
 /* Whether this kind can run here: 0, or -errno with *why set. */
