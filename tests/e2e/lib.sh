@@ -64,6 +64,19 @@ e2e_guest_missing() {
 	fi
 }
 
+# QEMU 10.0's qemu-system-x86_64 (the wrapper contrib/qemu10.sh wrote):
+# its path, or the reason it is missing and status 1.
+e2e_qemu10() {
+	local d
+	d=$("$E2E_S/contrib/qemu10.sh" dir)
+	if [ -x "$d/qemu-system-x86_64" ] && [ -f "$d/VERSION" ]; then
+		echo "$d/qemu-system-x86_64"
+	else
+		echo "QEMU 10.0 is not fetched (contrib/qemu10.sh fetch)"
+		return 1
+	fi
+}
+
 # Build initrd $1 for mode files: the binaries under test, init and data.
 e2e_initrd() {
 	"$E2E_S/tests/e2e/guest-build.sh" initrd "$E2E_CACHE" "$1" \
