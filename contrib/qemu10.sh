@@ -15,8 +15,10 @@
 # The system's apt configuration is not touched: a private sources.list
 # names bookworm-backports, and apt's lists and cache live in the dir.  The
 # packages (qemu-system-x86, qemu-system-common with qemu-pr-helper,
-# qemu-system-data) are unpacked with dpkg-deb under DIR/root; their
-# libraries are bookworm's.  DIR/qemu-system-x86_64 runs that QEMU.
+# qemu-system-data, and the module packages qemu-block-extra,
+# qemu-system-gui, qemu-system-modules-opengl and -spice) are unpacked with
+# dpkg-deb under DIR/root (7 packages, 14.0 MB); their libraries are
+# bookworm's.  DIR/qemu-system-x86_64 runs that QEMU beside 7.2.
 #
 # Exit status: 0, 1 on failure (message on stderr).
 set -eu
@@ -61,9 +63,11 @@ apt-get "$@" -qq update >"$dir/apt/update.log" 2>&1 ||
 ver=$(apt-cache "$@" madison qemu-system-x86 |
     awk -F' *[|] *' '$2 ~ /^1:10\.0\./ && $3 ~ /backports/ { print $2; exit }')
 [ -n "$ver" ] || die "bookworm-backports has no qemu-system-x86 10.0"
-(cd "$dir/debs" && apt-get "$@" -qq download "qemu-system-x86=$ver" \
-    "qemu-system-common=$ver" "qemu-system-data=$ver") \
-    >"$dir/apt/download.log" 2>&1 ||
+pkgs="qemu-system-x86 qemu-system-common qemu-system-data qemu-block-extra
+	qemu-system-gui qemu-system-modules-opengl qemu-system-modules-spice"
+# shellcheck disable=SC2046
+(cd "$dir/debs" && apt-get "$@" -qq download $(for p in $pkgs; do
+	echo "$p=$ver"; done)) >"$dir/apt/download.log" 2>&1 ||
     die "apt-get download failed: $(tail -1 "$dir/apt/download.log")"
 mkdir -p "$dir/root"
 for deb in "$dir"/debs/*.deb; do
@@ -73,28 +77,29 @@ missing=$(ldd "$dir/root/usr/bin/qemu-system-x86_64" \
     "$dir/root/usr/bin/qemu-pr-helper" | grep 'not found' || true)
 [ -z "$missing" ] || die "libraries missing: $missing"
 
-# QEMU looks for its modules in its built-in directory, which holds 7.2's
-# (it then aborts: "Only modules from the same build can be loaded"), and
-# takes 7.2's firmware from /usr/share/qemu.  So it runs in a private mount
-# namespace with its own two directories bound over the system's: as root
-# directly, as another user (libvirt runs QEMU as libvirt-qemu) inside a
-# user namespace of its own.
+# QEMU looks for its modules in $QEMU_MODULE_DIR, then in its built-in
+# directory, which holds 7.2's: a module found only there aborts 10.0
+# ("Only modules from the same build can be loaded"), as libvirt's probe
+# (qom-list-types loads every module) shows at once.  So 10.0's module
+# directory holds all of 10.0's module packages and the wrapper names it;
+# -L puts 10.0's firmware before 7.2's.  No mount namespace: libvirt moves
+# its managed helper into QEMU's, which must be the domain's own.
 cat > "$dir/qemu-system-x86_64.tmp" <<EOF
 #!/bin/sh
 # QEMU $ver, unpacked in $dir/root, with its own modules and firmware.
-r='$dir/root'
-ns="-m --propagation private"
-[ "\$(id -u)" -eq 0 ] || ns="-r \$ns"
-# shellcheck disable=SC2086
-exec unshare \$ns sh -c '
-	mount --bind "\$0/usr/lib/x86_64-linux-gnu/qemu" /usr/lib/x86_64-linux-gnu/qemu &&
-	mount --bind "\$0/usr/share/qemu" /usr/share/qemu &&
-	exec "\$0/usr/bin/qemu-system-x86_64" "\$@"' "\$r" "\$@"
+QEMU_MODULE_DIR='$dir/root/usr/lib/x86_64-linux-gnu/qemu'
+export QEMU_MODULE_DIR
+exec '$dir/root/usr/bin/qemu-system-x86_64' -L '$dir/root/usr/share/qemu' "\$@"
 EOF
 chmod 755 "$dir/qemu-system-x86_64.tmp"
-mv "$dir/qemu-system-x86_64.tmp" "$dir/qemu-system-x86_64"
-"$dir/qemu-system-x86_64" --version | head -1 | grep -q ' 10\.0\.' ||
+"$dir/qemu-system-x86_64.tmp" --version | head -1 | grep -q ' 10\.0\.' ||
     die "$dir/qemu-system-x86_64 does not run"
+printf '%s\n' '{"execute": "qmp_capabilities"}' \
+    '{"execute": "qom-list-types"}' '{"execute": "quit"}' |
+    "$dir/qemu-system-x86_64.tmp" -machine none -nodefaults -display none \
+    -qmp stdio > "$dir/apt/probe.log" 2>&1 ||
+    die "QEMU 10.0 fails to load its modules: $(grep -v '^{' "$dir/apt/probe.log" | tail -2)"
+mv "$dir/qemu-system-x86_64.tmp" "$dir/qemu-system-x86_64"
 rm -rf "$dir/debs" "$dir/apt/cache"
 echo "$ver" > "$dir/VERSION"
 chmod -R a+rX "$dir"

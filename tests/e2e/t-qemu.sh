@@ -51,36 +51,6 @@ qemu_args() {
 	    -qmp "unix:$2,server=on,wait=off"
 }
 
-# Check the E2E-STEP lines of results file $1 against "WORD RC GLOB"
-# expectations $3...: ok/not ok with description $2.
-check_steps() {
-	local f=$1 d=$2 i=0 bad= word rc glob line
-	shift 2
-	mapfile -t got < <(grep '^E2E-STEP ' "$f")
-	for e in "$@"; do
-		read -r word rc glob <<< "$e"
-		line=${got[$i]:-<missing>}
-		i=$((i + 1))
-		# shellcheck disable=SC2053
-		if [[ $line != "E2E-STEP step=$word rc=$rc out="* ]] ||
-		    [[ $line != *$glob* ]]; then
-			bad+="step $i: want '$e', got '$line'"$'\n'
-		fi
-	done
-	[ ${#got[@]} -ne $# ] && bad+="${#got[@]} steps ran, $# expected"$'\n'
-	if [ -z "$bad" ]; then
-		pass "$d: $# sg_persist steps as expected"
-	else
-		fail "$d"
-		printf '%s' "$bad" | diag
-	fi
-}
-
-# How many PR commands (CDB 5E/5F) initiator $2 ran, per log file $1.
-pr_count() {
-	grep -cE "lunsim\[[0-9]+\] $2: cdb 5[ef]/" "$1" 2>/dev/null
-}
-
 # Is the pr-manager pr0 of QMP socket $1 connected?
 qmp_connected() {
 	"$E2E_DRIVER" qmp "$1" '{"execute": "query-pr-managers"}' \
