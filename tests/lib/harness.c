@@ -323,6 +323,48 @@ th_watch_sock_dir(struct th_env *e)
 	return 0;
 }
 
+/* In the child: close fds lo..hi (hi ~0U: all from lo on). */
+static void
+th_close_range(unsigned lo, unsigned hi)
+{
+	unsigned fd;
+
+	if (lo > hi || syscall(SYS_close_range, lo, hi, 0U) == 0)
+		return;
+	for (fd = lo; fd <= hi && fd < 1024; fd++)
+		close((int)fd);
+}
+
+/* In the child: close fds 3 and up except those of e->inherit, which lose
+ * FD_CLOEXEC so that the helper gets them at the same numbers. */
+static void
+th_child_fds(const struct th_env *e)
+{
+	int keep[TH_MAX_INHERIT], n = 0, i, j, k, fl;
+	unsigned lo = 3;
+
+	for (i = 0;
+	     e->inherit != NULL && e->inherit[i] >= 0 && n < TH_MAX_INHERIT;
+	     i++) {
+		if (e->inherit[i] < 3)
+			continue;
+		for (j = n++; j > 0 && keep[j - 1] > e->inherit[i]; j--)
+			keep[j] = keep[j - 1];
+		keep[j] = e->inherit[i];
+	}
+	for (i = 0; i < n; i++) {
+		k = keep[i];
+		if ((unsigned)k < lo)
+			continue; /* listed twice */
+		th_close_range(lo, (unsigned)k - 1);
+		fl = fcntl(k, F_GETFD);
+		if (fl >= 0)
+			fcntl(k, F_SETFD, fl & ~FD_CLOEXEC);
+		lo = (unsigned)k + 1;
+	}
+	th_close_range(lo, ~0U);
+}
+
 /* In the child: set up stdio, signals and fds, then exec. Never returns. */
 static void
 th_child_exec(struct th_env *e, pid_t parent, char **argv, char **envp)
@@ -348,9 +390,9 @@ th_child_exec(struct th_env *e, pid_t parent, char **argv, char **envp)
 		dup2(fd, 2);
 		close(fd);
 	}
-	if (syscall(SYS_close_range, 3U, ~0U, 0U) < 0)
-		for (fd = 3; fd < 1024; fd++)
-			close(fd);
+	th_child_fds(e);
+	if (e->pre_exec != NULL)
+		e->pre_exec(e);
 	signal(SIGPIPE, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);

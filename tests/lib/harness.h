@@ -41,7 +41,8 @@ enum th_kind {
 /* Whether kind is one of QEMU's helpers (a reference peer). */
 #define TH_IS_QEMU(kind) ((kind) == TH_QEMU || (kind) == TH_QEMU10)
 
-#define TH_TIMEOUT_MS 10000 /* default bound for every wait */
+#define TH_TIMEOUT_MS  10000 /* default bound for every wait */
+#define TH_MAX_INHERIT 16    /* th_env.inherit entries used */
 
 /* th_spawn() flags. */
 #define TH_NO_SOCKET_ARG 0x1 /* do not pass "-k <sock>" */
@@ -62,7 +63,12 @@ struct th_env {
 	char err[PATH_MAX];	      /* helper stderr */
 	char notify[PATH_MAX];	      /* NOTIFY_SOCKET (ours only) */
 	const char *const *extra_env; /* "K=V" strings added, or NULL */
-	pid_t pid;		      /* running helper, 0 if none */
+	/* fds the helper inherits at the same numbers (-1 ends the list),
+	 * or NULL; every other fd from 3 on is closed */
+	const int *inherit;
+	/* run in the child last before exec (as libvirt's hooks), or NULL */
+	void (*pre_exec)(struct th_env *e);
+	pid_t pid; /* running helper, 0 if none */
 	/* private */
 	int pidfd;
 	int notify_fd;
