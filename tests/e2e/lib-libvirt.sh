@@ -37,7 +37,8 @@ lv_virsh() {
 }
 
 # Make $LV (in $E2E_TMP, which QEMU as libvirt-qemu must traverse) with
-# the private libvirt dirs, qemu.conf naming pr helper $1, and libvirtd's
+# the private libvirt dirs, a qemu.conf of its own naming pr helper $1
+# (QEMU runs as libvirt-qemu, libvirt's default), and libvirtd's
 # start script; then start libvirtd and wait for READY=1.  0 or 1.
 lv_start() {
 	local d f=$E2E_TMP/libvirtd.pidfifo
@@ -53,11 +54,13 @@ lv_start() {
 			mkdir -p "$LV/${d%%:*}"
 		fi
 	done
-	cat >> "$LV/etc/qemu.conf" <<-EOF
+	# the machine's qemu.conf may say anything: only these settings
+	cat > "$LV/etc/qemu.conf" <<-EOF
 	# t-libvirt.sh
 	pr_helper = "$1"
 	stdio_handler = "file"
 	EOF
+	chmod 600 "$LV/etc/qemu.conf"
 	if [ ! -d /run/libvirt ]; then
 		mkdir /run/libvirt
 		LV_RUNDIR_MADE=1

@@ -164,6 +164,8 @@ test_managed() {
 	check "$t: the helper is in the VM's cgroup (machine/qemu-$id-$name.libvirt-qemu)" \
 	    grep -q ":/machine/qemu-$id-$name\\.libvirt-qemu\$" "/proc/$hp/cgroup"
 	check_lock "$hp" "$name" "$id" "$t"
+	check "$t: QEMU runs as libvirt-qemu" \
+	    [ "$(stat -c %U "/proc/$qp")" = libvirt-qemu ]
 	check "$t: the client is QEMU $ver (domain log)" \
 	    grep -q "qemu version: $ver\\." "$LV/log/qemu/$name.log"
 
