@@ -5,8 +5,9 @@
 #     check-soak (chaos soak for $SOAK_SECONDS, default 20 s);
 #  2. make distcheck; the Debian package built from the release tarball,
 #     checked with lintian, installed, run, removed and purged
-#     (tests/package/test-deb.sh); then make check-e2e (real QEMU guests
-#     and the kernel's LIO target, TCG);
+#     (tests/package/test-deb.sh); then make check-e2e (real QEMU 7.2 and
+#     10.0 guests, the kernel's LIO target, TCG; libvirt 9.0 running the
+#     helper);
 #  3. make check again in a second build with ASan + UBSan;
 #  4. make fuzz: the libFuzzer targets for $FUZZ_SECONDS (default 30) s,
 #     side by side, in a clang build (--enable-fuzzing);
@@ -25,7 +26,9 @@ sanbuilddir=${PRH_SAN_BUILDDIR:-$top/build-sanitizers}
 fuzzbuilddir=${PRH_FUZZ_BUILDDIR:-$top/build-fuzz}
 tsanbuilddir=${PRH_TSAN_BUILDDIR:-$top/build-tsan}
 
+t0=$(date +%s)
 "$top/contrib/setup-debian.sh" test
+echo "== setup: packages, QEMU 10.0 ($(( $(date +%s) - t0 )) s)"
 . "$top/contrib/counts.sh"
 
 rc=0 passed=0 failed=0 skipped=0

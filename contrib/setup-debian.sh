@@ -1,8 +1,12 @@
 #!/bin/sh
 # Install what building and testing qemu-pr-helper needs on Debian 12.
 # Only missing packages are installed; nothing happens when all are there.
+# For the tests it also fetches QEMU 10.0 from bookworm-backports into a
+# private directory beside the system's 7.2 (contrib/qemu10.sh; a fetched
+# copy is reused).
 # Usage: contrib/setup-debian.sh [build|test]
 set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
 
 build_pkgs="build-essential autoconf automake libtool pkg-config
 	libevent-dev libcap-dev libsystemd-dev libseccomp-dev"
@@ -10,7 +14,8 @@ build_pkgs="build-essential autoconf automake libtool pkg-config
 # and builds and checks the Debian package.
 test_pkgs="libcriterion-dev qemu-system-x86 sg3-utils systemd groff-base
 	clang clang-format valgrind kmod cpio xz-utils busybox-static
-	debhelper dpkg-dev lintian"
+	debhelper dpkg-dev lintian
+	libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients"
 
 want=$build_pkgs
 [ "${1:-build}" = test ] && want="$build_pkgs $test_pkgs"
@@ -20,12 +25,15 @@ for p in $want; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |
 	    grep -q '^install ok installed$' || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
-
-echo "Installing:$missing" >&2
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-# shellcheck disable=SC2086
-$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+if [ -n "$missing" ]; then
+	echo "Installing:$missing" >&2
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	export DEBIAN_FRONTEND=noninteractive
+	$sudo apt-get update -qq
+	# shellcheck disable=SC2086
+	$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+if [ "${1:-build}" = test ]; then
+	"$top/contrib/qemu10.sh" fetch >/dev/null
+fi

@@ -1,7 +1,7 @@
 /* lunsim: the launcher and LUN tool of the simulator.
  *
- *   lunsim [--initiator NAME] [--latency MS[:JITTER]] [--block-device|--regular-file]
- *          [--debug] -- COMMAND ARGS...
+ *   lunsim [--initiator NAME] [--port PATH=NAME]... [--latency MS[:JITTER]]
+ *          [--block-device|--regular-file] [--debug] -- COMMAND ARGS...
  *   lunsim create FILE [--size BYTES] [--force]
  *   lunsim fault FILE [WORD...]
  *   lunsim show FILE
@@ -42,8 +42,10 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: lunsim [--initiator NAME] [--latency MS[:JITTER]] "
-	    "[--block-device|--regular-file] [--debug] -- COMMAND [ARGS...]\n"
+	    "usage: lunsim [--initiator NAME] [--port PATH=NAME]... "
+	    "[--latency MS[:JITTER]]\n"
+	    "              [--block-device|--regular-file] [--debug] -- "
+	    "COMMAND [ARGS...]\n"
 	    "       lunsim create FILE [--size BYTES[K|M|G|T]] [--force]\n"
 	    "       lunsim fault FILE [clear] [latency=MS[:JITTER]] [hang] "
 	    "[hang=0] [errno=NAME|N]\n"
@@ -318,6 +320,32 @@ env_prepend(const char *name, const char *value, const char *sep)
 	return rc;
 }
 
+/* Add "PATH=NAME" (--port) to LUNSIM_PORTS, one per line: 0, or 2 on a
+ * usage error (message printed). */
+static int
+add_port(const char *spec)
+{
+	const char *eq = strchr(spec, '=');
+	const char *old = getenv("LUNSIM_PORTS");
+	char *v;
+	int rc;
+
+	if (eq == NULL || eq == spec || spec[0] != '/' || eq[1] == '\0' ||
+	    strlen(eq + 1) >= LUNSIM_NAME_MAX || strchr(spec, '\n') != NULL) {
+		fprintf(stderr,
+		    "lunsim: --port wants /PATH=NAME, NAME of 1..%d "
+		    "characters\n",
+		    LUNSIM_NAME_MAX - 1);
+		return 2;
+	}
+	if (asprintf(&v, "%s%s%s", old != NULL ? old : "",
+		old != NULL && *old != '\0' ? "\n" : "", spec) < 0)
+		return 2;
+	rc = setenv("LUNSIM_PORTS", v, 1);
+	free(v);
+	return rc < 0 ? 2 : 0;
+}
+
 /* Set the environment of the preloaded command and exec it. */
 static int
 cmd_run(int argc, char **argv)
@@ -343,6 +371,9 @@ cmd_run(int argc, char **argv)
 				return 2;
 			}
 			setenv("LUNSIM_INITIATOR", argv[i], 1);
+		} else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
+			if (add_port(argv[++i]) != 0)
+				return 2;
 		} else if (strcmp(argv[i], "--latency") == 0 && i + 1 < argc) {
 			if (lunsim_parse_latency(argv[++i], &ms, &jit) < 0) {
 				fprintf(stderr, "lunsim: bad latency '%s'\n",

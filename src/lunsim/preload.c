@@ -6,7 +6,9 @@
  * Each SG_IO reopens the file through /proc/self/fd/N and takes flock()
  * on that private open file description, so any number of threads and
  * processes share one LUN correctly even when their fds share one
- * description (as fds passed over SCM_RIGHTS do).
+ * description (as fds passed over SCM_RIGHTS do).  lunfd.c handles the
+ * callers for which that reopen is not enough (O_DIRECT, another owner)
+ * and names the initiator port of each command.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -40,6 +42,7 @@ LUNSIM_EXPORT int ioctl(int fd, unsigned long req, ...);
 /* Process-wide settings, fixed at load time (environment). */
 static struct {
 	char initiator[LUNSIM_NAME_MAX];
+	const char *ports; /* LUNSIM_PORTS, or NULL */
 	uint32_t latency_ms;
 	uint32_t jitter_ms;
 	int fake_blk;
@@ -72,6 +75,22 @@ lunsim_init(void)
 	lunsim_cfg.fake_blk = s == NULL || strcmp(s, "0") != 0;
 	s = getenv("LUNSIM_DEBUG");
 	lunsim_cfg.debug = s != NULL && strcmp(s, "1") == 0;
+	s = getenv("LUNSIM_PORTS");
+	lunsim_cfg.ports = s != NULL && *s != '\0' ? strdup(s) : NULL;
+}
+
+/* The process's initiator name (LUNSIM_INITIATOR or the host name). */
+const char *
+lunsim_initiator(void)
+{
+	return lunsim_cfg.initiator;
+}
+
+/* LUNSIM_PORTS ("PATH=NAME" lines), or NULL when unset. */
+const char *
+lunsim_ports(void)
+{
+	return lunsim_cfg.ports;
 }
 
 /* The next definition of symbol name (the real libc function). */
@@ -95,7 +114,7 @@ lunsim_is_lun(int fd)
 	if (syscall(SYS_fstat, fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 	    st.st_size < LUNSIM_HDR_SIZE)
 		return 0;
-	if (pread(fd, magic, sizeof(magic), 0) != (ssize_t)sizeof(magic))
+	if (lunsim_pread0(fd, magic, sizeof(magic)) != (ssize_t)sizeof(magic))
 		return 0;
 	return memcmp(magic, LUNSIM_MAGIC, LUNSIM_MAGIC_LEN) == 0;
 }
@@ -106,21 +125,7 @@ lunsim_size(int fd)
 {
 	struct lunsim_hdr h;
 
-	return lunsim_hdr_read(fd, &h) == 0 ? h.size : 0;
-}
-
-/* Open a private description of fd's file: fd or -errno. */
-static int
-lunsim_reopen(int fd)
-{
-	char path[64];
-	int p;
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	p = open(path, O_RDWR | O_CLOEXEC);
-	if (p < 0 && (errno == EACCES || errno == EROFS || errno == EPERM))
-		p = open(path, O_RDONLY | O_CLOEXEC);
-	return p < 0 ? -errno : p;
+	return lunsim_hdr_load(fd, &h) == 0 ? h.size : 0;
 }
 
 /* flock() retried on EINTR: 0 or -errno. */
@@ -193,16 +198,16 @@ lunsim_fault_none(const struct lunsim_fault *f)
  * every 10 ms) and the latency are waited out.  0 and *f, or -errno.
  */
 static int
-lunsim_take_fault(int pfd, struct lunsim_hdr *h, struct lunsim_fault *f,
-    int *locked)
+lunsim_take_fault(const struct lunsim_path *p, struct lunsim_hdr *h,
+    struct lunsim_fault *f, int *locked)
 {
 	struct timespec ts = { 0, LUNSIM_POLL_NS };
 	int rc;
 
 	*locked = 0;
-	if ((rc = lunsim_flock(pfd, LOCK_EX)) < 0)
+	if ((rc = lunsim_flock(p->lock, LOCK_EX)) < 0)
 		return rc;
-	rc = lunsim_hdr_read(pfd, h);
+	rc = lunsim_hdr_load(p->lock, h);
 	if (rc == 0) {
 		*f = h->fault;
 		if (lunsim_fault_none(f) && lunsim_cfg.latency_ms == 0 &&
@@ -212,18 +217,18 @@ lunsim_take_fault(int pfd, struct lunsim_hdr *h, struct lunsim_fault *f,
 		}
 		if (h->fault.count > 0 && --h->fault.count == 0) {
 			memset(&h->fault, 0, sizeof(h->fault));
-			rc = lunsim_hdr_write(pfd, h);
+			rc = lunsim_hdr_store(p->write, h);
 		}
 	}
-	lunsim_flock(pfd, LOCK_UN);
+	lunsim_flock(p->lock, LOCK_UN);
 	if (rc < 0)
 		return rc;
 	while (f->hang) {
 		nanosleep(&ts, NULL);
-		if (lunsim_flock(pfd, LOCK_SH) < 0)
+		if (lunsim_flock(p->lock, LOCK_SH) < 0)
 			continue;
-		rc = lunsim_hdr_read(pfd, h);
-		lunsim_flock(pfd, LOCK_UN);
+		rc = lunsim_hdr_load(p->lock, h);
+		lunsim_flock(p->lock, LOCK_UN);
 		if (rc == 0 && !h->fault.hang)
 			f->hang = 0;
 	}
@@ -285,11 +290,11 @@ lunsim_reply(struct sg_io_hdr *hp, uint8_t status, const uint8_t *sense,
 	hp->info = (hp->masked_status || host || driver) ? SG_INFO_CHECK : 0;
 }
 
-/* Run the command in hp on the LUN behind pfd; take the lock and read h
+/* Run the command in hp on the LUN p reaches; take the lock and read h
  * first unless locked.  The lock is released on return. */
 static int
-lunsim_run(int pfd, struct sg_io_hdr *hp, uint8_t *buf, uint64_t start_ms,
-    struct lunsim_hdr *h, int locked)
+lunsim_run(const struct lunsim_path *p, struct sg_io_hdr *hp, uint8_t *buf,
+    uint64_t start_ms, struct lunsim_hdr *h, int locked)
 {
 	struct lunsim_cmd c;
 	int rc = 0, dir;
@@ -300,7 +305,7 @@ lunsim_run(int pfd, struct sg_io_hdr *hp, uint8_t *buf, uint64_t start_ms,
 	if (dir == LUNSIM_DIR_OUT &&
 	    lunsim_xfer(hp, buf, hp->dxfer_len, 0) < 0) {
 		if (locked)
-			lunsim_flock(pfd, LOCK_UN);
+			lunsim_flock(p->lock, LOCK_UN);
 		return -EINVAL;
 	}
 	memset(&c, 0, sizeof(c));
@@ -312,16 +317,16 @@ lunsim_run(int pfd, struct sg_io_hdr *hp, uint8_t *buf, uint64_t start_ms,
 	c.in = dir == LUNSIM_DIR_IN ? buf : NULL;
 	c.in_len = dir == LUNSIM_DIR_IN ? hp->dxfer_len : 0;
 	if (!locked) {
-		if ((rc = lunsim_flock(pfd, LOCK_EX)) < 0)
+		if ((rc = lunsim_flock(p->lock, LOCK_EX)) < 0)
 			return rc;
-		rc = lunsim_hdr_read(pfd, h);
+		rc = lunsim_hdr_load(p->lock, h);
 	}
 	if (rc == 0) {
-		lunsim_execute(h, pfd, lunsim_cfg.initiator, &c);
-		if (c.dirty && lunsim_hdr_write(pfd, h) < 0)
+		lunsim_execute(h, p->write, p->initiator, &c);
+		if (c.dirty && lunsim_hdr_store(p->write, h) < 0)
 			lunsim_sense(&c, 0x4, 0x44, 0x00);
 	}
-	lunsim_flock(pfd, LOCK_UN);
+	lunsim_flock(p->lock, LOCK_UN);
 	if (rc < 0)
 		return rc;
 	if (dir == LUNSIM_DIR_IN && lunsim_xfer(hp, buf, c.in_done, 1) < 0)
@@ -335,8 +340,8 @@ lunsim_run(int pfd, struct sg_io_hdr *hp, uint8_t *buf, uint64_t start_ms,
 		fprintf(stderr,
 		    "lunsim[%d] %s: cdb %02x/%02x -> status 0x%02x "
 		    "sense %x/%02x/%02x\n",
-		    getpid(), lunsim_cfg.initiator, hp->cmdp[0], hp->cmdp[1],
-		    c.status, c.sense[2] & 0xf, c.sense[12], c.sense[13]);
+		    getpid(), p->initiator, hp->cmdp[0], hp->cmdp[1], c.status,
+		    c.sense[2] & 0xf, c.sense[12], c.sense[13]);
 	return 0;
 }
 
@@ -346,9 +351,11 @@ lunsim_sg_io(int fd, struct sg_io_hdr *hp)
 {
 	struct lunsim_fault f;
 	struct lunsim_hdr h;
+	struct lunsim_path p;
 	uint64_t start = lunsim_now_ms();
 	uint8_t *buf;
-	int pfd, rc, locked;
+	size_t cap;
+	int rc, locked;
 
 	if (hp->interface_id != 'S')
 		return -ENOSYS;
@@ -358,26 +365,29 @@ lunsim_sg_io(int fd, struct sg_io_hdr *hp)
 		return -ENOMEM;
 	if (hp->dxfer_len > 0 && hp->dxferp == NULL)
 		return -EFAULT;
-	buf = calloc(1, hp->dxfer_len > 0 ? hp->dxfer_len : 1);
+	/* Aligned: READ/WRITE may go through the caller's O_DIRECT fd. */
+	cap = ((size_t)hp->dxfer_len + 4095) / 4096 * 4096;
+	buf = aligned_alloc(4096, cap > 0 ? cap : 4096);
 	if (buf == NULL)
 		return -ENOMEM;
-	pfd = lunsim_reopen(fd);
-	if (pfd < 0) {
+	memset(buf, 0, cap > 0 ? cap : 4096);
+	rc = lunsim_path_open(fd, &p);
+	if (rc < 0) {
 		free(buf);
-		return pfd;
+		return rc;
 	}
-	rc = lunsim_take_fault(pfd, &h, &f, &locked);
+	rc = lunsim_take_fault(&p, &h, &f, &locked);
 	if (rc == 0 && locked)
-		rc = lunsim_run(pfd, hp, buf, start, &h, 1);
+		rc = lunsim_run(&p, hp, buf, start, &h, 1);
 	else if (rc == 0 && f.err != 0)
 		rc = -f.err;
 	else if (rc == 0 && (f.has_status || f.host_status || f.driver_status))
 		lunsim_reply(hp, f.has_status ? f.status : 0, f.sense,
 		    f.sense_len, f.host_status, f.driver_status, 0, start);
 	else if (rc == 0)
-		rc = lunsim_run(pfd, hp, buf, start, &h, 0);
+		rc = lunsim_run(&p, hp, buf, start, &h, 0);
 	free(buf);
-	close(pfd);
+	lunsim_path_close(&p);
 	return rc;
 }
 

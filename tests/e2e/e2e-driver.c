@@ -6,6 +6,7 @@
  *   e2e-driver run [--target NAME] SCENARIO A=SOCKET,DEVICE [B=...] [C=...]
  *   e2e-driver start [--activate S] [--notify] [--wait] -- COMMAND [ARGS...]
  *   e2e-driver qmp SOCKET JSON...
+ *   e2e-driver waitpid PID SECONDS
  *
  * "run" prints for each step
  *   E2E step=N port=P cmd=VERB expect=E got=G ok|FAIL [why]
@@ -25,6 +26,9 @@
  *
  * "qmp" connects to a QEMU QMP socket, negotiates capabilities, sends each
  * JSON command and prints its answer line (and any event lines before it).
+ *
+ * "waitpid" waits (through a pidfd) until process PID, which need not be
+ * a child, has exited: exit status 0, or 1 after SECONDS.
  *
  * Scenario lines: "PORT VERB [ARGS...] -> EXPECT [CHECK...]", '#' starts a
  * comment.  VERB and ARGS as in qemu-pr-client.  EXPECT is GOOD, CONFLICT,
@@ -51,6 +55,7 @@
 #include <poll.h>
 #include <stddef.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -837,6 +842,26 @@ e2e_cmd_qmp(int argc, char **argv)
 	return rc;
 }
 
+/* e2e-driver waitpid PID SECONDS: 0 once PID has exited, 1 otherwise. */
+static int
+e2e_cmd_waitpid(int argc, char **argv)
+{
+	struct pollfd pfd = { .events = POLLIN };
+	long pid, secs;
+	int rc;
+
+	if (argc != 2 || (pid = strtol(argv[0], NULL, 10)) <= 0 ||
+	    (secs = strtol(argv[1], NULL, 10)) <= 0)
+		return 2;
+	pfd.fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+	if (pfd.fd < 0)
+		return errno == ESRCH ? 0 : 1; /* ESRCH: gone already */
+	while ((rc = poll(&pfd, 1, (int)(secs * 1000))) < 0 && errno == EINTR)
+		;
+	close(pfd.fd);
+	return rc == 1 ? 0 : 1;
+}
+
 /* Dispatch to a subcommand. */
 int
 main(int argc, char **argv)
@@ -848,11 +873,13 @@ main(int argc, char **argv)
 		return e2e_cmd_qmp(argc - 2, argv + 2);
 	if (argc >= 2 && strcmp(argv[1], "start") == 0)
 		return e2e_cmd_start(argc - 2, argv + 2);
+	if (argc >= 2 && strcmp(argv[1], "waitpid") == 0)
+		return e2e_cmd_waitpid(argc - 2, argv + 2);
 	fprintf(stderr,
 	    "usage: %s run [--target NAME] SCENARIO A=SOCKET,DEVICE "
 	    "[B=SOCKET,DEVICE]\n       %s start [--activate SOCKET] "
 	    "[--notify] [--wait] -- COMMAND [ARGS...]\n       %s qmp SOCKET "
-	    "JSON...\n",
-	    argv[0], argv[0], argv[0]);
+	    "JSON...\n       %s waitpid PID SECONDS\n",
+	    argv[0], argv[0], argv[0], argv[0]);
 	return 2;
 }

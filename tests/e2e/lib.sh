@@ -64,6 +64,19 @@ e2e_guest_missing() {
 	fi
 }
 
+# QEMU 10.0's qemu-system-x86_64 (the wrapper contrib/qemu10.sh wrote):
+# its path, or the reason it is missing and status 1.
+e2e_qemu10() {
+	local d
+	d=$("$E2E_S/contrib/qemu10.sh" dir)
+	if [ -x "$d/qemu-system-x86_64" ] && [ -f "$d/VERSION" ]; then
+		echo "$d/qemu-system-x86_64"
+	else
+		echo "QEMU 10.0 is not fetched (contrib/qemu10.sh fetch)"
+		return 1
+	fi
+}
+
 # Build initrd $1 for mode files: the binaries under test, init and data.
 e2e_initrd() {
 	"$E2E_S/tests/e2e/guest-build.sh" initrd "$E2E_CACHE" "$1" \
@@ -114,27 +127,40 @@ e2e_boot() {
 
 declare -A E2E_SOUT E2E_SIN E2E_SPID E2E_SPFX E2E_SBUF
 
-# Start session $1: prefix $2, timeout $3 s, kernel arguments $4, the rest
-# QEMU arguments; the command runs under the words of E2E_WRAP (an array).
-e2e_session_start() {
-	local n=$1 pfx=$2 t=$3 append=$4 o i ctl=$E2E_TMP/$1.ctl
-	shift 4
-	rm -f "$pfx".* "$ctl".*
+# Make the control pipes of session $1 (prefix $2), before its QEMU starts;
+# QEMU's argument is -serial pipe:$E2E_TMP/$1.ctl.
+e2e_session_pipes() {
+	local ctl=$E2E_TMP/$1.ctl
+	rm -f "$2".* "$ctl".*
 	mkfifo "$ctl.in" "$ctl.out"
-	timeout -k 5 "$t" "${E2E_WRAP[@]}" "$E2E_QEMU" -accel tcg -cpu max \
-	    -machine q35 -m 512 -smp 1 -display none -nodefaults -no-reboot \
-	    -kernel "$E2E_CACHE/guest/vmlinux" -initrd "$E2E_TMP/initrd" \
-	    -append "console=ttyS0 panic=-1 quiet loglevel=4 $append" \
-	    -serial "file:$pfx.console" -serial "pipe:$ctl" \
-	    "$@" > "$pfx.qemu.log" 2>&1 &
-	E2E_SPID[$n]=$!
-	E2E_PIDS+=($!)
+}
+
+# Attach session $1 (prefix $2) to its QEMU, pid $3, started on the pipes.
+e2e_session_attach() {
+	local n=$1 pfx=$2 o i ctl=$E2E_TMP/$1.ctl
+	E2E_SPID[$n]=$3
 	E2E_SPFX[$n]=$pfx
 	E2E_SBUF[$n]=
 	exec {o}<>"$ctl.out" {i}<>"$ctl.in"
 	E2E_SOUT[$n]=$o
 	E2E_SIN[$n]=$i
 	: > "$pfx.results"
+}
+
+# Start session $1: prefix $2, timeout $3 s, kernel arguments $4, the rest
+# QEMU arguments; the command runs under the words of E2E_WRAP (an array).
+e2e_session_start() {
+	local n=$1 pfx=$2 t=$3 append=$4
+	shift 4
+	e2e_session_pipes "$n" "$pfx"
+	timeout -k 5 "$t" "${E2E_WRAP[@]}" "$E2E_QEMU" -accel tcg -cpu max \
+	    -machine q35 -m 512 -smp 1 -display none -nodefaults -no-reboot \
+	    -kernel "$E2E_CACHE/guest/vmlinux" -initrd "$E2E_TMP/initrd" \
+	    -append "console=ttyS0 panic=-1 quiet loglevel=4 $append" \
+	    -serial "file:$pfx.console" -serial "pipe:$E2E_TMP/$n.ctl" \
+	    "$@" > "$pfx.qemu.log" 2>&1 &
+	E2E_PIDS+=($!)
+	e2e_session_attach "$n" "$pfx" $!
 }
 
 # Read session $1's lines into its results until one matches the glob $2;
@@ -167,25 +193,32 @@ e2e_session_send() {
 	echo "$2" >&"${E2E_SIN[$1]}"
 }
 
+# Close session $1's pipes.
+e2e_session_close() {
+	exec {E2E_SOUT[$1]}>&- {E2E_SIN[$1]}>&-
+}
+
 # Wait for session $1's guest to end: QEMU's exit status (124: timeout).
 e2e_session_end() {
 	local n=$1 rc=0
 	e2e_session_until "$n" 'E2E-GUEST-END*' 600 || true
 	wait "${E2E_SPID[$n]}" || rc=$?
-	exec {E2E_SOUT[$n]}>&- {E2E_SIN[$n]}>&-
+	e2e_session_close "$n"
 	return $rc
 }
 
 declare -A E2E_HPID E2E_HJOB
 
 # Start helper $1 (our qemu-pr-helper under lunsim as initiator $2) on
-# socket $3, and return once it is ready (READY=1).  Its stderr, with one
-# lunsim line per command, is appended to $E2E_TMP/$1.log.  0 or 1.
+# socket $3, and return once it is ready (READY=1); further arguments are
+# lunsim options (--port PATH=NAME).  Its stderr, with one lunsim line per
+# command, is appended to $E2E_TMP/$1.log.  0 or 1.
 e2e_helper_start() {
-	local n=$1 f=$E2E_TMP/$1.pidfifo pid=
+	local n=$1 ini=$2 sock=$3 f=$E2E_TMP/$1.pidfifo pid=
+	shift 3
 	rm -f "$f" && mkfifo "$f"
 	"$E2E_DRIVER" start --notify --wait -- "$E2E_B/lunsim" --debug \
-	    --initiator "$2" -- "$E2E_B/qemu-pr-helper" -k "$3" \
+	    --initiator "$ini" "$@" -- "$E2E_B/qemu-pr-helper" -k "$sock" \
 	    > "$f" 2>> "$E2E_TMP/$n.log" &
 	E2E_HJOB[$n]=$!
 	E2E_PIDS+=($!)
@@ -224,6 +257,36 @@ e2e_helper_stop() {
 	kill -TERM "${E2E_HPID[$1]}" 2>/dev/null
 	wait "${E2E_HJOB[$1]}" || rc=$?
 	return $rc
+}
+
+# Check the E2E-STEP lines of results file $1 against "WORD RC GLOB"
+# expectations $3...: ok/not ok with description $2.
+check_steps() {
+	local f=$1 d=$2 i=0 bad= word rc glob line
+	shift 2
+	mapfile -t got < <(grep '^E2E-STEP ' "$f")
+	for e in "$@"; do
+		read -r word rc glob <<< "$e"
+		line=${got[$i]:-<missing>}
+		i=$((i + 1))
+		# shellcheck disable=SC2053
+		if [[ $line != "E2E-STEP step=$word rc=$rc out="* ]] ||
+		    [[ $line != *$glob* ]]; then
+			bad+="step $i: want '$e', got '$line'"$'\n'
+		fi
+	done
+	[ ${#got[@]} -ne $# ] && bad+="${#got[@]} steps ran, $# expected"$'\n'
+	if [ -z "$bad" ]; then
+		pass "$d: $# sg_persist steps as expected"
+	else
+		fail "$d"
+		printf '%s' "$bad" | diag
+	fi
+}
+
+# How many PR commands (CDB 5E/5F) initiator $2 ran, per lunsim log $1.
+pr_count() {
+	grep -cE "lunsim\[[0-9]+\] $2: cdb 5[ef]/" "$1" 2>/dev/null
 }
 
 # Does our helper know socket activation (LISTEN_FDS)?

@@ -16,9 +16,11 @@
 #     fails as QEMU reports it (ABORTED COMMAND); the helper restarted
 #     plainly, then socket-activated: the next command succeeds with the
 #     earlier state; QEMU and the guest survive all of it.
+# All three run twice: with Debian 12's QEMU 7.2 as the client, then with
+# QEMU 10.0 (contrib/qemu10.sh; logs in qemu/ and qemu10/).
 . "$PRH_TOP_SRCDIR/tests/e2e/lib.sh"
 
-tests=("QEMU guest PR scenario through our helper"
+tests0=("QEMU guest PR scenario through our helper"
     "two QEMU guests as two hosts: preemption"
     "helper restart under a running QEMU guest")
 why=$(e2e_guest_missing)
@@ -26,20 +28,18 @@ why=$(e2e_guest_missing)
 [ -z "$why" ] && ! "$E2E_B/lunsim" --block-device -- true 2>/dev/null &&
     why="lunsim has no block-device mode"
 if [ -n "$why" ]; then
-	for t in "${tests[@]}"; do skip "$t" "$why"; done
+	for v in 7.2 10.0; do
+		for t in "${tests0[@]}"; do skip "QEMU $v: $t" "$why"; done
+	done
 	exit 0
 fi
 e2e_tmpdir
-logs=$E2E_LOGS/qemu
-mkdir -p "$logs"
-rm -f "$logs"/*
-if ! e2e_initrd "$E2E_TMP/initrd" > "$logs/build.log" 2>&1; then
+if ! e2e_initrd "$E2E_TMP/initrd" > "$E2E_LOGS/qemu-build.log" 2>&1; then
 	fail "build the QEMU test initramfs"
-	diag < "$logs/build.log"
+	diag < "$E2E_LOGS/qemu-build.log"
 	exit 0
 fi
 lun=$E2E_TMP/shared.lun
-"$E2E_B/lunsim" create "$lun" --size 64M > /dev/null
 
 # QEMU arguments for a guest whose disk is $lun through helper socket $1,
 # QMP on socket $2.  share-rw: the LUN is shared by design (two hosts).
@@ -51,40 +51,16 @@ qemu_args() {
 	    -qmp "unix:$2,server=on,wait=off"
 }
 
-# Check the E2E-STEP lines of results file $1 against "WORD RC GLOB"
-# expectations $3...: ok/not ok with description $2.
-check_steps() {
-	local f=$1 d=$2 i=0 bad= word rc glob line
-	shift 2
-	mapfile -t got < <(grep '^E2E-STEP ' "$f")
-	for e in "$@"; do
-		read -r word rc glob <<< "$e"
-		line=${got[$i]:-<missing>}
-		i=$((i + 1))
-		# shellcheck disable=SC2053
-		if [[ $line != "E2E-STEP step=$word rc=$rc out="* ]] ||
-		    [[ $line != *$glob* ]]; then
-			bad+="step $i: want '$e', got '$line'"$'\n'
-		fi
-	done
-	[ ${#got[@]} -ne $# ] && bad+="${#got[@]} steps ran, $# expected"$'\n'
-	if [ -z "$bad" ]; then
-		pass "$d: $# sg_persist steps as expected"
-	else
-		fail "$d"
-		printf '%s' "$bad" | diag
-	fi
-}
-
-# How many PR commands (CDB 5E/5F) initiator $2 ran, per log file $1.
-pr_count() {
-	grep -cE "lunsim\[[0-9]+\] $2: cdb 5[ef]/" "$1" 2>/dev/null
-}
-
 # Is the pr-manager pr0 of QMP socket $1 connected?
 qmp_connected() {
 	"$E2E_DRIVER" qmp "$1" '{"execute": "query-pr-managers"}' \
 	    > "$2" 2>&1 && grep -q '"connected": true, "id": "pr0"' "$2"
+}
+
+# Does the QEMU of QMP socket $1 say it is release $3 ("7.2")?  Output in $2.
+qmp_version() {
+	"$E2E_DRIVER" qmp "$1" '{"execute": "query-version"}' > "$2" 2>&1 &&
+	    grep -q "\"minor\": ${3#*.}, \"major\": ${3%.*}}" "$2"
 }
 
 R_NOKEYS="rk 0 there are NO registered reservation keys"
@@ -100,15 +76,17 @@ test_single() {
 	    "e2e=qemu e2e.steps=wait,rk,reg-0xa1,rk,res-0xa1-3,rr,res-0xa1-1,rel-0xa1-3,rr,clr-0xa1,rk" \
 	    $(qemu_args "$s" "$q")
 	if e2e_session_until single 'E2E-WAIT' 120; then
-		check "QMP query-pr-managers: pr0 connected" \
+		check "${V}QMP query-pr-managers: pr0 connected" \
 		    qmp_connected "$q" "$pfx.qmp"
+		check "${V}QMP query-version: the client is QEMU $ver" \
+		    qmp_version "$q" "$pfx.version" "$ver"
 		e2e_session_send single go
 	else
-		fail "guest reached its first step"
+		fail "${V}guest reached its first step"
 	fi
 	e2e_session_end single || rc=$?
 	cp "$E2E_TMP/hA.log" "$pfx.helper.log"
-	check "guest ran to the end, QEMU exit 0 (was $rc)" [ "$rc" = 0 ]
+	check "${V}guest ran to the end, QEMU exit 0 (was $rc)" [ "$rc" = 0 ]
 	check_steps "$pfx.results" "${tests[0]}" \
 	    "$R_NOKEYS" \
 	    "reg-0xa1 0 " \
@@ -124,7 +102,7 @@ test_single() {
 	local n_h n_q
 	n_h=$(pr_count "$pfx.helper.log" hostA)
 	n_q=$(pr_count "$pfx.qemu.log" hostA)
-	check "all 10 PR commands went through our helper (helper $n_h, QEMU itself $n_q)" \
+	check "${V}all 10 PR commands went through our helper (helper $n_h, QEMU itself $n_q)" \
 	    [ "$n_h" = 10 -a "$n_q" = 0 ]
 	e2e_helper_stop hA
 }
@@ -154,7 +132,7 @@ test_two_hosts() {
 	e2e_session_end B || rcb=$?
 	e2e_session_send A go
 	e2e_session_end A || rca=$?
-	check "both guests ran to the end, QEMU exit 0 (A $rca, B $rcb)" \
+	check "${V}both guests ran to the end, QEMU exit 0 (A $rca, B $rcb)" \
 	    [ "$rca" = 0 -a "$rcb" = 0 ]
 	check_steps "$pb.results" "${tests[1]}: host B registers, conflicts, preempts A" \
 	    "reg-0xb2 0 " \
@@ -193,7 +171,7 @@ test_restart() {
 		return
 	fi
 	e2e_helper_stop hA || hrc=$?
-	check "helper stopped by SIGTERM under a connected QEMU, exit status 0 (was $hrc)" \
+	check "${V}helper stopped by SIGTERM under a connected QEMU, exit status 0 (was $hrc)" \
 	    [ "$hrc" = 0 ]
 	e2e_session_send R killed
 	# QEMU retries the helper for a few seconds, then fails the command
@@ -211,11 +189,11 @@ test_restart() {
 	fi
 	e2e_session_send R reactivated
 	e2e_session_until R 'E2E-WAIT' 120 || true
-	check "QMP query-pr-managers: pr0 connected after the restarts" \
+	check "${V}QMP query-pr-managers: pr0 connected after the restarts" \
 	    qmp_connected "$q" "$pfx.qmp"
 	e2e_session_send R end
 	e2e_session_end R || rc=$?
-	check "guest and QEMU survived the helper restarts (QEMU exit $rc)" \
+	check "${V}guest and QEMU survived the helper restarts (QEMU exit $rc)" \
 	    [ "$rc" = 0 ]
 	check_steps "$pfx.results" "${tests[2]}: no helper -> ABORTED COMMAND; restarted -> earlier key" \
 	    "reg-0xa1 0 " \
@@ -227,16 +205,36 @@ test_restart() {
 	if [ $act = 1 ]; then
 		# lunsim's lines of the helper that systemd-socket-activate
 		# executed on QEMU's connection
-		check "the last command went through a socket-activated helper (systemd-socket-activate)" \
+		check "${V}the last command went through a socket-activated helper (systemd-socket-activate)" \
 		    grep -q 'hostA: cdb 5e/00 -> status 0x00' \
 		    <(sed -n '/^Execing /,$p' "$pfx.helper.log")
 	else
-		skip "helper restarted through systemd-socket-activate" \
+		skip "${V}helper restarted through systemd-socket-activate" \
 		    "qemu-pr-helper has no socket activation (LISTEN_FDS)"
 	fi
 }
 
-test_single
-test_two_hosts
-test_restart
+# Run the three tests with QEMU $1 ("7.2" or "10.0") as the client,
+# logs in $E2E_LOGS/$2.
+run_all() {
+	local t
+	ver=$1 V="QEMU $1: "
+	tests=()
+	for t in "${tests0[@]}"; do tests+=("${V}$t"); done
+	logs=$E2E_LOGS/$2
+	mkdir -p "$logs"
+	rm -f "$logs"/* "$E2E_TMP"/h?.log
+	"$E2E_B/lunsim" create "$lun" --size 64M --force > /dev/null
+	test_single
+	test_two_hosts
+	test_restart
+}
+
+run_all 7.2 qemu
+if q10=$(e2e_qemu10); then
+	E2E_QEMU=$q10
+	run_all 10.0 qemu10
+else
+	for t in "${tests0[@]}"; do skip "QEMU 10.0: $t" "$q10"; done
+fi
 exit 0

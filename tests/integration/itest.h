@@ -2,8 +2,13 @@
  * Criterion assertions around the harness and the protocol client.
  *
  * Every case is written once as a function taking the helper kind and
- * registered twice with ITEST_BOTH(): suite "ours" runs our helper, suite
- * "qemu" runs QEMU's (skipped when it is missing or we are not root).
+ * registered with ITEST_BOTH() for our helper and both reference peers:
+ * suite "ours" runs our helper, suite "qemu" QEMU 7.2's (Debian 12's
+ * /usr/bin/qemu-pr-helper), suite "qemu10" QEMU 10.0's (fetched by
+ * contrib/qemu10.sh); a reference is skipped when it is missing or we are
+ * not root.  ITEST_REFS() registers a case for the two references only:
+ * where ours deliberately differs (decisions.md) and both QEMUs agree.
+ * Where 7.2 and 10.0 differ, each side has its own named Test().
  */
 #ifndef PRH_TESTS_ITEST_H
 #define PRH_TESTS_ITEST_H
@@ -21,23 +26,33 @@ extern struct th_env itest_env;
 /* Suite teardown: stop the helper, remove the temp dir. */
 void itest_fini(void);
 
-/* Register case_NAME(kind) as ours::NAME and qemu::NAME. */
+/* Register case_NAME(kind) as qemu::NAME and qemu10::NAME. */
+#define ITEST_REFS(name)                            \
+	static void case_##name(enum th_kind kind); \
+	Test(qemu, name)                            \
+	{                                           \
+		case_##name(TH_QEMU);               \
+	}                                           \
+	Test(qemu10, name)                          \
+	{                                           \
+		case_##name(TH_QEMU10);             \
+	}                                           \
+	static void case_##name(enum th_kind kind)
+
+/* Register case_NAME(kind) as ours::NAME, qemu::NAME and qemu10::NAME. */
 #define ITEST_BOTH(name)                            \
 	static void case_##name(enum th_kind kind); \
 	Test(ours, name)                            \
 	{                                           \
 		case_##name(TH_OURS);               \
 	}                                           \
-	Test(qemu, name)                            \
-	{                                           \
-		case_##name(TH_QEMU);               \
-	}                                           \
-	static void case_##name(enum th_kind kind)
+	ITEST_REFS(name)
 
-/* Declare the two suites with the shared teardown and timeout. */
+/* Declare the three suites with the shared teardown and timeout. */
 #define ITEST_SUITES()                                      \
 	TestSuite(ours, .fini = itest_fini, .timeout = 30); \
-	TestSuite(qemu, .fini = itest_fini, .timeout = 30)
+	TestSuite(qemu, .fini = itest_fini, .timeout = 30); \
+	TestSuite(qemu10, .fini = itest_fini, .timeout = 30)
 
 /* Skip unless kind can run; then make the env (no helper started). */
 void itest_prepare(enum th_kind kind);

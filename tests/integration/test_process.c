@@ -110,6 +110,32 @@ ITEST_BOTH(version_exits_0)
 	info_option(kind, "-V");
 }
 
+/* -V of a reference names the release it is: the two suites really run
+ * two QEMU releases. */
+static void
+version_is(enum th_kind kind, const char *release)
+{
+	static const char *const args[] = { "-V", NULL };
+	char *out;
+
+	itest_prepare(kind);
+	cr_assert_eq(itest_run_exit(kind, args), 0);
+	out = th_read_file(itest_env.out, NULL);
+	cr_assert_not_null(out);
+	cr_expect(strstr(out, release) != NULL, "-V: %s", out);
+	free(out);
+}
+
+Test(qemu, version_is_7_2)
+{
+	version_is(TH_QEMU, "qemu-pr-helper 7.2.");
+}
+
+Test(qemu10, version_is_10_0)
+{
+	version_is(TH_QEMU10, "qemu-pr-helper 10.0.");
+}
+
 ITEST_BOTH(stale_socket_replaced)
 {
 	struct sockaddr_un sun;
@@ -169,13 +195,13 @@ Test(ours, live_socket_not_displaced)
 	itest_expect_ioerr(&r);
 }
 
-Test(qemu, live_socket_stolen)
+ITEST_REFS(live_socket_stolen)
 {
 	struct th_env e2;
 	int rc, st = -1;
 
-	itest_start(TH_QEMU, NULL);
-	second_on_same_socket(&e2, TH_QEMU);
+	itest_start(kind, NULL);
+	second_on_same_socket(&e2, kind);
 	rc = th_start(&e2, NULL);
 	if (rc == 0)
 		rc = th_stop(&e2, SIGTERM, TH_TIMEOUT_MS, &st);
@@ -241,11 +267,11 @@ Test(ours, listen_backlog_300)
 	cr_expect_eq(backlog_connects(300), 300);
 }
 
-Test(qemu, listen_backlog_1)
+ITEST_REFS(listen_backlog_1)
 {
 	int ok;
 
-	itest_start(TH_QEMU, NULL);
+	itest_start(kind, NULL);
 	ok = backlog_connects(300);
 	cr_expect(ok >= 1 && ok <= 2, "%d connects queued", ok);
 }

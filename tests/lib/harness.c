@@ -27,9 +27,13 @@
 #include "harness.h"
 #include "harness_int.h"
 
-#define TH_QEMU_HELPER "/usr/bin/qemu-pr-helper"
-#define TH_MAX_ENV     256 /* environment entries passed to a helper */
-#define TH_MAX_ARGS    64  /* argv entries passed to a helper */
+#define TH_QEMU_HELPER	   "/usr/bin/qemu-pr-helper"
+/* Where contrib/qemu10.sh puts QEMU 10.0, as root and as another user
+ * (under $XDG_CACHE_HOME or ~/.cache); $PRH_QEMU10_DIR overrides both. */
+#define TH_QEMU10_ROOT_DIR "/var/cache/qemu-pr-helper/qemu-10.0"
+#define TH_QEMU10_USER_DIR "qemu-pr-helper/qemu-10.0"
+#define TH_MAX_ENV	   256 /* environment entries passed to a helper */
+#define TH_MAX_ARGS	   64  /* argv entries passed to a helper */
 
 extern char **environ;
 
@@ -42,27 +46,53 @@ th_builddir(void)
 	return d != NULL && d[0] != '\0' ? d : ".";
 }
 
+/* The directory contrib/qemu10.sh fetches QEMU 10.0 into (same rule). */
+static const char *
+th_qemu10_dir(void)
+{
+	static char dir[PATH_MAX];
+	const char *d = getenv("PRH_QEMU10_DIR");
+	const char *xdg = getenv("XDG_CACHE_HOME");
+	const char *home = getenv("HOME");
+
+	if (d != NULL && d[0] != '\0')
+		snprintf(dir, sizeof(dir), "%s", d);
+	else if (geteuid() == 0)
+		snprintf(dir, sizeof(dir), "%s", TH_QEMU10_ROOT_DIR);
+	else if (xdg != NULL && xdg[0] != '\0')
+		snprintf(dir, sizeof(dir), "%s/%s", xdg, TH_QEMU10_USER_DIR);
+	else
+		snprintf(dir, sizeof(dir), "%s/.cache/%s",
+		    home != NULL ? home : "", TH_QEMU10_USER_DIR);
+	return dir;
+}
+
 /* Path of the helper binary of this kind. */
 const char *
 th_helper_path(enum th_kind kind)
 {
-	static char ours[PATH_MAX];
+	static char ours[PATH_MAX], qemu10[PATH_MAX + 32];
 
 	const char *bin = getenv("PRH_HELPER_BIN");
 
 	if (kind == TH_QEMU)
 		return TH_QEMU_HELPER;
+	if (kind == TH_QEMU10) {
+		snprintf(qemu10, sizeof(qemu10),
+		    "%s/root/usr/bin/qemu-pr-helper", th_qemu10_dir());
+		return qemu10;
+	}
 	if (bin != NULL && bin[0] != '\0')
 		return bin; /* e.g. a ThreadSanitizer build of the helper */
 	snprintf(ours, sizeof(ours), "%s/qemu-pr-helper", th_builddir());
 	return ours;
 }
 
-/* "ours" or "qemu". */
+/* "ours", "qemu" (7.2) or "qemu10". */
 const char *
 th_kind_name(enum th_kind kind)
 {
-	return kind == TH_QEMU ? "qemu" : "ours";
+	return kind == TH_QEMU ? "qemu" : kind == TH_QEMU10 ? "qemu10" : "ours";
 }
 
 /* Path of the SG_IO shim (under $PRH_TOP_BUILDDIR). */
@@ -88,10 +118,12 @@ th_helper_usable(enum th_kind kind, const char **why)
 	if (access(th_helper_path(kind), X_OK) != 0) {
 		*why = kind == TH_QEMU
 		    ? "QEMU's qemu-pr-helper is not installed"
+		    : kind == TH_QEMU10
+		    ? "QEMU 10.0 is not fetched (contrib/qemu10.sh fetch)"
 		    : "our qemu-pr-helper is not built";
 		return -ENOENT;
 	}
-	if (kind == TH_QEMU && geteuid() != 0) {
+	if (TH_IS_QEMU(kind) && geteuid() != 0) {
 		*why = "QEMU's qemu-pr-helper drops privileges: needs root";
 		return -EPERM;
 	}
@@ -297,6 +329,48 @@ th_watch_sock_dir(struct th_env *e)
 	return 0;
 }
 
+/* In the child: close fds lo..hi (hi ~0U: all from lo on). */
+static void
+th_close_range(unsigned lo, unsigned hi)
+{
+	unsigned fd;
+
+	if (lo > hi || syscall(SYS_close_range, lo, hi, 0U) == 0)
+		return;
+	for (fd = lo; fd <= hi && fd < 1024; fd++)
+		close((int)fd);
+}
+
+/* In the child: close fds 3 and up except those of e->inherit, which lose
+ * FD_CLOEXEC so that the helper gets them at the same numbers. */
+static void
+th_child_fds(const struct th_env *e)
+{
+	int keep[TH_MAX_INHERIT], n = 0, i, j, k, fl;
+	unsigned lo = 3;
+
+	for (i = 0;
+	     e->inherit != NULL && e->inherit[i] >= 0 && n < TH_MAX_INHERIT;
+	     i++) {
+		if (e->inherit[i] < 3)
+			continue;
+		for (j = n++; j > 0 && keep[j - 1] > e->inherit[i]; j--)
+			keep[j] = keep[j - 1];
+		keep[j] = e->inherit[i];
+	}
+	for (i = 0; i < n; i++) {
+		k = keep[i];
+		if ((unsigned)k < lo)
+			continue; /* listed twice */
+		th_close_range(lo, (unsigned)k - 1);
+		fl = fcntl(k, F_GETFD);
+		if (fl >= 0)
+			fcntl(k, F_SETFD, fl & ~FD_CLOEXEC);
+		lo = (unsigned)k + 1;
+	}
+	th_close_range(lo, ~0U);
+}
+
 /* In the child: set up stdio, signals and fds, then exec. Never returns. */
 static void
 th_child_exec(struct th_env *e, pid_t parent, char **argv, char **envp)
@@ -322,9 +396,9 @@ th_child_exec(struct th_env *e, pid_t parent, char **argv, char **envp)
 		dup2(fd, 2);
 		close(fd);
 	}
-	if (syscall(SYS_close_range, 3U, ~0U, 0U) < 0)
-		for (fd = 3; fd < 1024; fd++)
-			close(fd);
+	th_child_fds(e);
+	if (e->pre_exec != NULL)
+		e->pre_exec(e);
 	signal(SIGPIPE, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);

@@ -31,12 +31,18 @@
 
 /* Which helper binary a test runs. */
 enum th_kind {
-	TH_OURS, /* $PRH_TOP_BUILDDIR/qemu-pr-helper, or $PRH_HELPER_BIN;
+	TH_OURS,   /* $PRH_TOP_BUILDDIR/qemu-pr-helper, or $PRH_HELPER_BIN;
 			 * run under $PRH_HELPER_WRAPPER if set */
-	TH_QEMU, /* /usr/bin/qemu-pr-helper */
+	TH_QEMU,   /* /usr/bin/qemu-pr-helper (Debian 12: QEMU 7.2) */
+	TH_QEMU10, /* QEMU 10.0's, fetched by contrib/qemu10.sh:
+		    * $PRH_QEMU10_DIR/root/usr/bin/qemu-pr-helper */
 };
 
-#define TH_TIMEOUT_MS 10000 /* default bound for every wait */
+/* Whether kind is one of QEMU's helpers (a reference peer). */
+#define TH_IS_QEMU(kind) ((kind) == TH_QEMU || (kind) == TH_QEMU10)
+
+#define TH_TIMEOUT_MS  10000 /* default bound for every wait */
+#define TH_MAX_INHERIT 16    /* th_env.inherit entries used */
 
 /* th_spawn() flags. */
 #define TH_NO_SOCKET_ARG 0x1 /* do not pass "-k <sock>" */
@@ -57,7 +63,12 @@ struct th_env {
 	char err[PATH_MAX];	      /* helper stderr */
 	char notify[PATH_MAX];	      /* NOTIFY_SOCKET (ours only) */
 	const char *const *extra_env; /* "K=V" strings added, or NULL */
-	pid_t pid;		      /* running helper, 0 if none */
+	/* fds the helper inherits at the same numbers (-1 ends the list),
+	 * or NULL; every other fd from 3 on is closed */
+	const int *inherit;
+	/* run in the child last before exec (as libvirt's hooks), or NULL */
+	void (*pre_exec)(struct th_env *e);
+	pid_t pid; /* running helper, 0 if none */
 	/* private */
 	int pidfd;
 	int notify_fd;
@@ -84,7 +95,7 @@ struct th_sgio_call {
 /* Path of the helper binary of this kind. */
 const char *th_helper_path(enum th_kind kind);
 
-/* "ours" or "qemu". */
+/* "ours", "qemu" (7.2) or "qemu10". */
 const char *th_kind_name(enum th_kind kind);
 
 /* Whether this kind can run here: 0, or -errno with *why set. */

@@ -1,7 +1,7 @@
 /* lunsim-drive: issues SG_IO commands on one device for the lunsim tests.
  *
- *   lunsim-drive DEVICE
- *   lunsim-drive --stat DEVICE
+ *   lunsim-drive [--direct] [--setuid UID] DEVICE
+ *   lunsim-drive --stat [--direct] DEVICE
  *   lunsim-drive --policy DEVICE
  *
  * Reads one command per line from stdin, "CDBHEX PARAMHEX|- [DXFER [iov]]",
@@ -14,7 +14,13 @@
  * --stat prints what fstat, lseek and the block/sg ioctls say about the
  * device, one "name=value" per word ("-" where the call failed); --policy
  * what the helper's device policy and registry (device.c) make of it.
+ * --direct opens DEVICE O_DIRECT (as QEMU with cache='none' does);
+ * --setuid switches to UID (its gid the same) after opening DEVICE, as a
+ * helper holds a descriptor its owner (QEMU) opened.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -24,6 +30,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <grp.h>
 #include <linux/fs.h>
 #include <unistd.h>
 #include <scsi/sg.h>
@@ -148,11 +155,11 @@ stat_ioctl(int fd, const char *name, unsigned long req)
 
 /* --stat: what the device looks like to fstat, lseek and ioctls. */
 static int
-drive_stat(const char *dev)
+drive_stat(const char *dev, int oflags)
 {
 	struct stat st;
 	uint64_t size = 0;
-	int fd = open(dev, O_RDWR | O_CLOEXEC);
+	int fd = open(dev, O_RDWR | O_CLOEXEC | oflags);
 
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		perror(dev);
@@ -214,21 +221,41 @@ drive_policy(const char *dev)
 int
 main(int argc, char **argv)
 {
-	char line[3 * DRIVE_MAX];
-	int fd;
+	static char line[3 * DRIVE_MAX];
+	int fd, i = 1, stat = 0, oflags = 0;
+	long uid = -1;
 
-	if (argc == 3 && strcmp(argv[1], "--stat") == 0)
-		return drive_stat(argv[2]);
 	if (argc == 3 && strcmp(argv[1], "--policy") == 0)
 		return drive_policy(argv[2]);
-	if (argc != 2) {
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "--stat") == 0)
+			stat = 1;
+		else if (strcmp(argv[i], "--direct") == 0)
+			oflags |= O_DIRECT;
+		else if (strcmp(argv[i], "--setuid") == 0 && i + 1 < argc)
+			uid = strtol(argv[++i], NULL, 10);
+		else
+			break;
+	}
+	if (i != argc - 1) {
 		fprintf(stderr,
-		    "usage: lunsim-drive [--stat|--policy] DEVICE\n");
+		    "usage: lunsim-drive [--stat] [--direct] "
+		    "[--setuid UID] DEVICE\n"
+		    "       lunsim-drive --policy DEVICE\n");
 		return 2;
 	}
-	fd = open(argv[1], O_RDWR | O_CLOEXEC);
+	if (stat)
+		return drive_stat(argv[i], oflags);
+	fd = open(argv[i], O_RDWR | O_CLOEXEC | oflags);
 	if (fd < 0) {
-		perror(argv[1]);
+		perror(argv[i]);
+		return 1;
+	}
+	if (uid >= 0 &&
+	    (setgroups(0, NULL) < 0 ||
+		setresgid((gid_t)uid, (gid_t)uid, (gid_t)uid) < 0 ||
+		setresuid((uid_t)uid, (uid_t)uid, (uid_t)uid) < 0)) {
+		perror("setuid");
 		return 1;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);

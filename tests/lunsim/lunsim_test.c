@@ -163,8 +163,16 @@ int
 lt_drive_start(struct lt_drive *d, const char *initiator, const char *dev,
     const char *const *extra)
 {
+	return lt_drive_start_opts(d, initiator, extra, NULL, dev);
+}
+
+/* Start lunsim-drive with its options dopts on dev: 0 or -errno. */
+int
+lt_drive_start_opts(struct lt_drive *d, const char *initiator,
+    const char *const *extra, const char *const *dopts, const char *dev)
+{
 	char bin[PATH_MAX], drv[PATH_MAX];
-	const char *argv[16];
+	const char *argv[24];
 	int in[2], out[2], n = 0;
 
 	lt_build_path(bin, sizeof(bin), "lunsim");
@@ -176,6 +184,8 @@ lt_drive_start(struct lt_drive *d, const char *initiator, const char *dev,
 		argv[n++] = *extra++;
 	argv[n++] = "--";
 	argv[n++] = drv;
+	while (dopts != NULL && *dopts != NULL && n < 20)
+		argv[n++] = *dopts++;
 	argv[n++] = dev;
 	argv[n] = NULL;
 	if (pipe2(in, O_CLOEXEC) < 0)

@@ -70,6 +70,11 @@ int lt_create_lun(const char *path, uint64_t size);
 int lt_drive_start(struct lt_drive *d, const char *initiator, const char *dev,
     const char *const *extra);
 
+/* The same with options for lunsim-drive itself (--direct, --setuid UID;
+ * NULL-terminated, may be NULL): 0 or -errno. */
+int lt_drive_start_opts(struct lt_drive *d, const char *initiator,
+    const char *const *extra, const char *const *dopts, const char *dev);
+
 /* Send one command (cdb, optional parameter list, data-in length) and
  * read its result: 0 or -errno. */
 int lt_drive_cmd(struct lt_drive *d, const uint8_t *cdb, size_t cdb_len,
