@@ -11,9 +11,11 @@
  *     that it serves, or copies its error and exits 1.  The child runs in
  *     a new session, in "/", stdio on /dev/null, logging to syslog.
  *  5. -d or -f: write and lock the pid file (pidfile.c).
- *  6. Drop privileges (priv.c): keep CAP_SYS_RAWIO only, change to -u/-g.
- *     This must come before any thread exists: capabilities are per
- *     thread.
+ *  6. Drop privileges (priv.c): keep CAP_SYS_RAWIO only (and CAP_SYS_ADMIN
+ *     for multipath), change to -u/-g.  This must come before any thread
+ *     exists: capabilities are per thread.  Then set up multipath
+ *     (mpath.c): --multipath=on loads libmpathpersist here and fails
+ *     start-up without it.
  *  7. evthread_use_pthreads(), then create the event base.
  *  8. Create the server, which starts the worker pool (pool.c is the only
  *     place that creates threads).
@@ -41,6 +43,7 @@
 #include "prh/config.h"
 #include "prh/daemonize.h"
 #include "prh/log.h"
+#include "prh/mpath.h"
 #include "prh/notify.h"
 #include "prh/pidfile.h"
 #include "prh/priv.h"
@@ -86,10 +89,12 @@ main_fail(int fd, const char *sock)
 	return 1;
 }
 
-/* Steps 4-6: detach, pid file, privileges: 0 or a negative errno. */
+/* Steps 4-6: detach, pid file, privileges, multipath: 0 or a negative
+ * errno. */
 static int
 main_process_setup(const struct prh_config *cfg)
 {
+	struct mpath_opts mo = { cfg->multipath, cfg->max_per_device };
 	int r;
 
 	if (cfg->daemonize && (r = daemonize_start()) < 0)
@@ -97,7 +102,9 @@ main_process_setup(const struct prh_config *cfg)
 	if ((cfg->daemonize || cfg->pidfile_given) &&
 	    (r = pidfile_write(cfg->pidfile)) < 0)
 		return r;
-	return priv_drop(cfg);
+	if ((r = priv_drop(cfg)) < 0)
+		return r;
+	return mpath_init(&mo);
 }
 
 /* Start the helper; only this function exits with a failure status. */
@@ -158,6 +165,7 @@ main(int argc, char **argv)
 
 	status_stop();
 	server_free(srv);
+	mpath_shutdown();
 	event_base_free(base);
 	pidfile_remove();
 	trace_close();

@@ -27,6 +27,7 @@ struct prh_config {
 	unsigned sg_timeout;	 /* --sg-timeout: seconds */
 	unsigned write_timeout;	 /* --write-timeout: seconds, 0 = none */
 	unsigned idle_timeout;	 /* --idle-timeout: seconds, 0 = none */
+	int multipath;		 /* --multipath: enum mpath_mode */
 	unsigned n_allow_uid;	 /* entries in allow_uid */
 	unsigned n_allow_gid;	 /* entries in allow_gid */
 	uid_t allow_uid[PRH_ALLOW_MAX]; /* --allow-uid */
