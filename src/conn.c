@@ -49,6 +49,7 @@
 #include "prh/conn.h"
 #include "prh/fdpass.h"
 #include "prh/log.h"
+#include "prh/mpath.h"
 #include "prh/server.h"
 #include "prh/sgio.h"
 #include "prh/status.h"
@@ -459,9 +460,16 @@ conn_cmd_work(struct pool_job *job)
 {
 	struct cmd *cmd = (struct cmd *)job;
 	uint64_t t0 = trace_now_ns(), dt;
+	int mp = mpath_probe_fd(cmd->devfd);
 
-	sgio_execute(cmd->devfd, cmd->cdb, cmd->data, cmd->req.len,
-	    cmd->timeout_ms, &cmd->res);
+	if (mp > 0) /* a multipath map: every path, through the library */
+		mpath_execute(cmd->devfd, cmd->cdb, cmd->data, cmd->req.len,
+		    cmd->timeout_ms, &cmd->res);
+	else if (mp < 0)
+		mpath_unavailable(mp, &cmd->res);
+	else
+		sgio_execute(cmd->devfd, cmd->cdb, cmd->data, cmd->req.len,
+		    cmd->timeout_ms, &cmd->res);
 	dt = trace_now_ns() - t0;
 	status_worker_busy(dt);
 	TRACE(TP_SGIO_DONE,

@@ -20,6 +20,7 @@
 
 #include "prh/conn.h"
 #include "prh/log.h"
+#include "prh/mpath.h"
 #include "prh/notify.h"
 #include "prh/pool.h"
 #include "prh/server.h"
@@ -362,6 +363,7 @@ server_shutdown(struct server *srv)
 		return;
 	srv->draining = true;
 	notify_send("STOPPING=1");
+	mpath_drain(); /* commands waiting for libmpathpersist answer BUSY */
 	/* Every completion now wakes the loop: the drain waits for them. */
 	pool_set_eager(srv->pool, 1);
 	srv->eager = true;
