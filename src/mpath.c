@@ -76,6 +76,8 @@ static pthread_once_t mp_once = PTHREAD_ONCE_INIT;
 static bool mp_busy;	    /* a command holds the library token */
 static bool mp_draining;    /* shutdown: no new library calls */
 static unsigned mp_waiting; /* commands waiting for the token */
+static unsigned long mp_calls, mp_busy_answers;
+static bool mp_loaded; /* mp_lib_state == MPATH_LIB_READY, for stats */
 static struct mpath_opts mp_opts = { MPATH_MODE_AUTO, MPATH_DEFAULT_WORK };
 static char mp_reported[MPATH_WHY_LEN]; /* cause last logged */
 
@@ -452,15 +454,19 @@ mpath_acquire(unsigned timeout_ms)
 		if (r == 0)
 			mp_busy = true;
 	}
+	if (r < 0)
+		mp_busy_answers++;
 	pthread_mutex_unlock(&mp_lock);
 	return r;
 }
 
-/* Give the library token back. */
+/* Give the library token back; called counts a library call made. */
 static void
-mpath_release(void)
+mpath_release(bool called)
 {
 	pthread_mutex_lock(&mp_lock);
+	mp_calls += called;
+	mp_loaded = mp_lib_state == MPATH_LIB_READY; /* we hold the token */
 	mp_busy = false;
 	pthread_cond_signal(&mp_cond);
 	pthread_mutex_unlock(&mp_lock);
@@ -569,12 +575,12 @@ mpath_execute(int fd, const uint8_t cdb[PRH_CDB_LEN], uint8_t *data,
 		char why[MPATH_WHY_LEN];
 
 		memcpy(why, mp_lib_why, sizeof(why));
-		mpath_release();
+		mpath_release(false);
 		mpath_refuse(why, res);
 		goto done;
 	}
 	code = mpath_call(fd, sa, resp, out);
-	mpath_release();
+	mpath_release(true);
 	mpath_report(NULL);
 	log_debug("multipath: PR %s service action %d: %s (%d)",
 	    out == NULL ? "IN" : "OUT", out == NULL ? sa : out->sa,
@@ -622,7 +628,7 @@ mpath_init(const struct mpath_opts *opts)
 	}
 	if ((r = mpath_acquire(0)) == 0) {
 		r = mpath_lib_ready();
-		mpath_release();
+		mpath_release(false);
 	}
 	if (r < 0)
 		log_err("--multipath=on: %s", mp_lib_why);
@@ -648,6 +654,19 @@ mpath_mode(void)
 	m = mp_opts.mode;
 	pthread_mutex_unlock(&mp_lock);
 	return m;
+}
+
+/* Copy the counts. */
+void
+mpath_get_stats(struct mpath_stats *st)
+{
+	pthread_mutex_lock(&mp_lock);
+	st->in_library = mp_busy;
+	st->waiting = mp_waiting;
+	st->calls = mp_calls;
+	st->busy_answers = mp_busy_answers;
+	st->loaded = mp_loaded;
+	pthread_mutex_unlock(&mp_lock);
 }
 
 /* Shutdown: waiting commands give up. */

@@ -85,6 +85,18 @@ void mpath_execute(int fd, const uint8_t cdb[PRH_CDB_LEN], uint8_t *data,
  * the unavailable sense above, and one log line per distinct cause. */
 void mpath_unavailable(int err, struct scsi_result *res);
 
+/* What the library token is doing, for summaries and tests. */
+struct mpath_stats {
+	bool loaded;		    /* the library is loaded and initialised */
+	bool in_library;	    /* a command is in a library call */
+	unsigned waiting;	    /* commands waiting for their turn */
+	unsigned long calls;	    /* library calls made */
+	unsigned long busy_answers; /* commands answered BUSY, not sent */
+};
+
+/* Copy the current counts into st. */
+void mpath_get_stats(struct mpath_stats *st);
+
 /* Shutdown begins: commands waiting for the library answer BUSY at once
  * (they were not sent anywhere); the one in the library finishes. */
 void mpath_drain(void);
