@@ -374,8 +374,9 @@ mpath_lib_load(void)
 		missing = "mpath_mx_alloc_len";
 	if (missing != NULL) {
 		snprintf(mp_lib_why, sizeof(mp_lib_why),
-		    MPATH_LIBRARY " has no %s of a known version (%s ...): "
-				  "multipath-tools 0.8.5 or later is needed",
+		    MPATH_LIBRARY
+		    " has no %s of a known version (%s ...): "
+		    "a symbol-versioned libmpathpersist is needed",
 		    missing, "LIBMPATHPERSIST_2.1.0");
 		dlclose(l.handle);
 		return -ENOSYS;

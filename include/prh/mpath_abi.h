@@ -17,8 +17,8 @@
 #include <stdint.h>
 
 /* Symbol versions with the calls and layouts declared here, newest first:
- * the calls date from 1.0.0 (multipath-tools 0.8.5), libmpathpersist_init()
- * from 1.1.0.  Older, unversioned builds are not loaded. */
+ * the calls date from 1.0.0 (the first versioned release),
+ * libmpathpersist_init() from 1.1.0.  Unversioned builds are not loaded. */
 #define MPATH_ABI_VERSIONS                                \
 	"LIBMPATHPERSIST_2.1.0", "LIBMPATHPERSIST_2.0.0", \
 	    "LIBMPATHPERSIST_1.1.0", "LIBMPATHPERSIST_1.0.0"

@@ -303,8 +303,8 @@ story_missing() {
 
 # Summarise what the helper did after start-up (strace -f output $1).
 strace_summary() {
-	out "E2E-STRACE syscalls $(sed 's/^[0-9]* //; s/^<\.\.\. \([a-z0-9_]*\) resumed>.*/\1/; s/(.*//' "$1" |
-	    grep -E '^[a-z0-9_]+$' | sort | uniq -c | sort -rn |
+	out "E2E-STRACE syscalls $(grep -oE '^[0-9]+ +[a-z0-9_]+\(' "$1" |
+	    sed 's/^[0-9]* *//; s/($//' | sort | uniq -c | sort -rn |
 	    awk '{ printf "%s=%s ", $2, $1 }')"
 	out "E2E-STRACE ioctls $(grep -o 'ioctl([0-9]*, [A-Z_0-9x]*' "$1" |
 	    sed 's/.*, //' | sort | uniq -c | awk '{ printf "%s=%s ", $2, $1 }')"
