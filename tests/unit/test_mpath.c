@@ -266,7 +266,8 @@ param_make(uint8_t *p, uint64_t key, uint64_t sakey, uint8_t flags,
 		p[8 + i] = sakey >> (56 - 8 * i);
 	}
 	p[20] = flags;
-	memcpy(p + 24, extra, n);
+	if (n > 0)
+		memcpy(p + 24, extra, n);
 	return 24 + n;
 }
 
