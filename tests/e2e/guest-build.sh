@@ -9,9 +9,9 @@
 #   guest-build.sh mpath CACHE
 #       -> CACHE/guest/mpath.cpio.gz: multipath-tools from Debian (multipath,
 #          multipathd, mpathpersist, libmpathpersist.so.0, the path checker
-#          and prioritizer plugins) with its libraries, dmsetup and
-#          libgcc_s.so.1 (multipathd aborts without it), appended by the
-#          multipath test only; kept when current
+#          and prioritizer plugins) with its libraries, libgcc_s.so.1
+#          (multipathd aborts without it) and dmsetup if the host has it,
+#          appended by the multipath test only; kept when current
 #   guest-build.sh initrd CACHE OUT SRC:DEST...
 #       -> OUT = base + an overlay with each SRC at DEST (ELF files bring
 #          their shared libraries, found by ldd)
@@ -166,8 +166,10 @@ build_mpath() {
 	for f in "$x"/lib/multipath/*.so; do
 		copy_tree_elf "$f" "$x" "$r" "/lib/multipath/${f##*/}"
 	done
-	command -v dmsetup >/dev/null || skip "dmsetup is not installed"
-	copy_tree_elf "$(command -v dmsetup)" "$x" "$r" /sbin/dmsetup
+	# dmsetup: for looking into a failed run only
+	if command -v dmsetup >/dev/null; then
+		copy_tree_elf "$(command -v dmsetup)" "$x" "$r" /sbin/dmsetup
+	fi
 	for f in /lib/x86_64-linux-gnu/libgcc_s.so.1 \
 	    /usr/lib/x86_64-linux-gnu/libgcc_s.so.1; do
 		[ -e "$f" ] && { copy_tree_elf "$f" "$x" "$r" \
