@@ -160,18 +160,21 @@ mpath_ctl_open_locked(void)
 	mp_ctl_err = mp_ctl_fd < 0 ? -errno : 0;
 }
 
-/* device-mapper's block major from /proc/devices, or -1.  Under
+/* device-mapper's block major from /proc/devices, or -1 (not loaded, or
+ * no /proc; asked again at most every MPATH_RETRY_S).  Under
  * mp_ctl_lock. */
 static int
 mpath_dm_major_locked(void)
 {
+	static time_t next;
 	char line[128];
 	bool block = false;
 	FILE *f;
 	int major;
 
-	if (mp_dm_major >= 0)
+	if (mp_dm_major >= 0 || mpath_now() < next)
 		return mp_dm_major;
+	next = mpath_now() + MPATH_RETRY_S;
 	if ((f = fopen("/proc/devices", "re")) == NULL)
 		return -1;
 	while (fgets(line, sizeof(line), f) != NULL) {
@@ -186,6 +189,41 @@ mpath_dm_major_locked(void)
 	return mp_dm_major;
 }
 
+/*
+ * When device-mapper cannot be asked (no control node, no CAP_SYS_ADMIN):
+ * whether sysfs names rdev a multipath map, by its uuid, which anyone may
+ * read.  1 a multipath map, 0 another device-mapper map or no map at
+ * all, -1 unknown (sysfs does not know the device).
+ */
+static int
+mpath_sysfs_is_mpath(dev_t rdev)
+{
+	char path[96], uuid[8] = "";
+	struct stat st;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u", major(rdev),
+	    minor(rdev));
+	if (stat(path, &st) < 0)
+		return -1;
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/dm/uuid",
+	    major(rdev), minor(rdev));
+	if ((f = fopen(path, "re")) == NULL)
+		return 0; /* not a device-mapper device */
+	if (fgets(uuid, sizeof(uuid), f) == NULL)
+		uuid[0] = '\0';
+	fclose(f);
+	return strncmp(uuid, "mpath-", 6) == 0;
+}
+
+/* The answer when device-mapper itself cannot be asked (err < 0): sysfs
+ * may still tell that rdev is not a multipath map. */
+static int
+mpath_probe_without_dm(dev_t rdev, int err)
+{
+	return mpath_sysfs_is_mpath(rdev) == 0 ? 0 : err;
+}
+
 /* Is rdev a multipath map?  See mpath.h. */
 int
 mpath_probe(dev_t rdev)
@@ -195,19 +233,21 @@ mpath_probe(dev_t rdev)
 		uint8_t raw[MPATH_DM_BUF];
 	} buf;
 	const struct dm_target_spec *spec;
-	int fd, err;
+	int fd, err, dm_major;
 
 	pthread_mutex_lock(&mp_ctl_lock);
+	dm_major = mpath_dm_major_locked();
 	mpath_ctl_open_locked();
 	fd = mp_ctl_fd;
 	err = mp_ctl_err;
-	/* Without the control node only a device-mapper device is in
-	 * doubt; every other device is plainly not a map. */
-	if (fd < 0 && (int)major(rdev) != mpath_dm_major_locked())
-		err = 0;
 	pthread_mutex_unlock(&mp_ctl_lock);
+	/* Every other device is plainly not a map: no ioctl, no privilege
+	 * needed (device-mapper refuses every ioctl without
+	 * CAP_SYS_ADMIN, even for devices that are not its own). */
+	if (dm_major >= 0 && (int)major(rdev) != dm_major)
+		return 0;
 	if (fd < 0)
-		return err;
+		return mpath_probe_without_dm(rdev, err);
 
 	memset(&buf, 0, sizeof(buf));
 	buf.io.version[0] = DM_VERSION_MAJOR;
@@ -215,8 +255,14 @@ mpath_probe(dev_t rdev)
 	buf.io.data_start = sizeof(buf.io);
 	buf.io.dev = rdev;
 	buf.io.flags = DM_STATUS_TABLE_FLAG;
-	if (ioctl(fd, DM_TABLE_STATUS, &buf) < 0)
-		return errno == ENXIO ? 0 : -errno;
+	if (ioctl(fd, DM_TABLE_STATUS, &buf) < 0) {
+		err = -errno;
+		if (err == -ENXIO)
+			return 0;
+		if (err == -EACCES || err == -EPERM)
+			return mpath_probe_without_dm(rdev, err);
+		return err;
+	}
 	if (buf.io.target_count != 1 ||
 	    buf.io.data_start > sizeof(buf) - sizeof(*spec))
 		return 0;

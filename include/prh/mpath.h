@@ -67,6 +67,9 @@ enum mpath_mode mpath_mode(void);
  * /dev/mapper/control): 1, 0 if not (not a map, another target), or a
  * negative errno when that cannot be told (no /dev/mapper/control for a
  * device-mapper device, EACCES without CAP_SYS_ADMIN, other DM errors).
+ * Devices of another major than device-mapper's (/proc/devices) are not
+ * asked about; when device-mapper cannot be asked, a map whose sysfs uuid
+ * (/sys/dev/block/M:m/dm/uuid) does not start with "mpath-" is 0.
  * Blocking; called on a worker thread. */
 int mpath_probe(dev_t rdev);
 

@@ -276,6 +276,27 @@ story_plain_sgio() {
 	    sg_persist -n --out --clear --param-rk=$KA "$B1_SG" > /dev/null 2>&1
 }
 
+# Story 6b: privileges.  As root the helper keeps CAP_SYS_RAWIO and
+# CAP_SYS_ADMIN; with -u another user it keeps CAP_SYS_RAWIO only, answers
+# the map 04/03 with the reason, and still serves plain paths.
+story_privileges() {
+	check "the helper as root keeps CAP_SYS_RAWIO and CAP_SYS_ADMIN only (CapEff 0x220000)" \
+	    grep -q "^CapEff:.*0000000000220000" "/proc/$MAIN/status"
+	: > /tmp/nobody.log
+	helper /tmp/nobody.sock /tmp/nobody.log -u 65534 -g 65534 ||
+	    { bad "start a helper with -u 65534"; return; }
+	check "with -u 65534: CAP_SYS_RAWIO only (CapEff 0x20000)" \
+	    grep -q "^CapEff:.*0000000000020000" "/proc/$HPID/status"
+	o=$(client /tmp/nobody.sock "$MAP0" read-keys)
+	check "with -u 65534: READ KEYS on the map answers NOT READY 04/03 ($o)" \
+	    eval 'echo "$o" | grep -q "NOT READY.*(04/03)"'
+	check "with -u 65534: the log names CAP_SYS_ADMIN and uid 0" \
+	    grep -q "needs CAP_SYS_ADMIN and uid 0" /tmp/nobody.log
+	check "with -u 65534: a plain path is still served" \
+	    expect 0 /tmp/nobody.sock "/dev/$A_SD" read-keys
+	kill "$HPID"
+}
+
 # Story 7: no library, no multipathd: clear answers, the helper serves on.
 story_missing() {
 	mv /lib/libmpathpersist.so.0 /lib/libmpathpersist.so.0.hidden
@@ -344,6 +365,7 @@ mode_mpath() {
 	story_add_path
 	story_preempt
 	story_plain_sgio
+	story_privileges
 	story_missing
 	kill "$MAIN"
 	if [ -n "$STRACE" ]; then
