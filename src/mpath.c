@@ -91,7 +91,9 @@ static char mp_lib_why[MPATH_WHY_LEN];
 static pthread_mutex_t mp_ctl_lock = PTHREAD_MUTEX_INITIALIZER;
 static int mp_ctl_fd = -1;
 static int mp_ctl_err = -ENOENT; /* why mp_ctl_fd is -1 */
-static int mp_dm_major = -1;
+static int mp_dm_major = -1;	 /* or one of: */
+#define MPATH_DM_ABSENT	 (-1)	 /* device-mapper is not loaded */
+#define MPATH_DM_UNKNOWN (-2)	 /* /proc/devices cannot be read */
 
 /* Set up the condition variable on the monotonic clock, once. */
 static void
@@ -160,32 +162,38 @@ mpath_ctl_open_locked(void)
 	mp_ctl_err = mp_ctl_fd < 0 ? -errno : 0;
 }
 
-/* device-mapper's block major from /proc/devices, or -1 (not loaded, or
- * no /proc; asked again at most every MPATH_RETRY_S).  Under
- * mp_ctl_lock. */
+/* device-mapper's block major from /proc/devices; MPATH_DM_ABSENT when it
+ * is not loaded (asked again at most every MPATH_RETRY_S), or
+ * MPATH_DM_UNKNOWN without /proc.  Under mp_ctl_lock. */
 static int
 mpath_dm_major_locked(void)
 {
 	static time_t next;
-	char line[128];
+	static char buf[8192];
+	char *line, *save = NULL;
 	bool block = false;
-	FILE *f;
-	int major;
+	ssize_t n;
+	int fd, major;
 
 	if (mp_dm_major >= 0 || mpath_now() < next)
 		return mp_dm_major;
 	next = mpath_now() + MPATH_RETRY_S;
-	if ((f = fopen("/proc/devices", "re")) == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL) {
+	if ((fd = open("/proc/devices", O_RDONLY | O_CLOEXEC)) < 0)
+		return mp_dm_major = MPATH_DM_UNKNOWN;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+		return mp_dm_major = MPATH_DM_UNKNOWN;
+	buf[n] = '\0';
+	mp_dm_major = MPATH_DM_ABSENT;
+	for (line = strtok_r(buf, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
 		if (strncmp(line, "Block devices:", 14) == 0)
 			block = true;
-		else if (block &&
-		    sscanf(line, "%d device-mapper", &major) == 1 &&
-		    strstr(line, " device-mapper") != NULL)
+		else if (block && strstr(line, " device-mapper") != NULL &&
+		    sscanf(line, "%d", &major) == 1 && major >= 0)
 			mp_dm_major = major;
 	}
-	fclose(f);
 	return mp_dm_major;
 }
 
@@ -241,10 +249,12 @@ mpath_probe(dev_t rdev)
 	fd = mp_ctl_fd;
 	err = mp_ctl_err;
 	pthread_mutex_unlock(&mp_ctl_lock);
-	/* Every other device is plainly not a map: no ioctl, no privilege
-	 * needed (device-mapper refuses every ioctl without
-	 * CAP_SYS_ADMIN, even for devices that are not its own). */
-	if (dm_major >= 0 && (int)major(rdev) != dm_major)
+	/* Without device-mapper there is no map; every device of another
+	 * major is plainly not one: no ioctl, no privilege needed
+	 * (device-mapper refuses every ioctl without CAP_SYS_ADMIN, even
+	 * about devices that are not its own). */
+	if (dm_major == MPATH_DM_ABSENT ||
+	    (dm_major >= 0 && (int)major(rdev) != dm_major))
 		return 0;
 	if (fd < 0)
 		return mpath_probe_without_dm(rdev, err);

@@ -41,25 +41,41 @@
 
 #define MULTIPATHD "@/org/kernel/linux/storage/multipathd"
 
-/* A device-mapper device number that sysfs does not know (device-mapper's
- * major if this machine has it), so device-mapper's answer is all there
- * is. */
-#define DMDEV makedev(dm_major(), 1048575)
+/* device-mapper's major as the fake /proc/devices (below) lists it: that
+ * of a block device this machine has (so that sysfs knows one device of
+ * it, returned in *minor), else 4000; and a device number of it that sysfs
+ * does not know, so that device-mapper's answer is all there is. */
+#define DM_MAJOR dm_major(NULL)
+#define DMDEV	 makedev(DM_MAJOR, 1048575)
 
-/* device-mapper's block major here, or one that no driver uses. */
+/* See DM_MAJOR. */
 static unsigned
-dm_major(void)
+dm_major(unsigned *minor)
 {
-	char line[128];
-	unsigned m = 4000;
-	FILE *f = fopen("/proc/devices", "re");
+	unsigned ma = 4000, mi = 0;
+	DIR *d = opendir("/sys/dev/block");
+	struct dirent *e;
 
-	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
-		if (strstr(line, " device-mapper") != NULL)
-			sscanf(line, "%u", &m);
-	if (f != NULL)
-		fclose(f);
-	return m;
+	while (d != NULL && (e = readdir(d)) != NULL)
+		if (sscanf(e->d_name, "%u:%u", &ma, &mi) == 2)
+			break;
+	if (d != NULL)
+		closedir(d);
+	if (minor != NULL)
+		*minor = mi;
+	return ma;
+}
+
+static const char *fake_devices(void);
+
+/* Remove the fake /proc/devices at exit. */
+static void
+fake_devices_remove(void)
+{
+	const char *p = fake_devices();
+
+	if (p != NULL)
+		unlink(p);
 }
 
 /* ---- fake ioctl() and open() ------------------------------------------ */
@@ -135,6 +151,41 @@ ioctl(int fd, unsigned long request, ...)
 	return (int)syscall(SYS_ioctl, fd, request, arg);
 }
 
+/* A /proc/devices that lists device-mapper at major DM_MAJOR (and the
+ * block devices this machine has), or NULL if it cannot be written. */
+static const char *
+fake_devices(void)
+{
+	static char path[64];
+	static int done;
+	char line[128];
+	FILE *in, *out;
+
+	if (done)
+		return path[0] != '\0' ? path : NULL;
+	done = 1;
+	snprintf(path, sizeof(path), "/tmp/prh-devices.%d", (int)getpid());
+	in = fopen("/proc/devices", "re");
+	out = fopen(path, "we");
+	if (out == NULL) {
+		path[0] = '\0';
+		if (in != NULL)
+			fclose(in);
+		return NULL;
+	}
+	fprintf(out, "Character devices:\n  1 mem\n\nBlock devices:\n");
+	fprintf(out, "%3u device-mapper\n", DM_MAJOR);
+	while (in != NULL && fgets(line, sizeof(line), in) != NULL)
+		if (strstr(line, "device-mapper") == NULL &&
+		    strchr(line, ':') == NULL)
+			fputs(line, out); /* block and character alike: fine */
+	if (in != NULL)
+		fclose(in);
+	fclose(out);
+	atexit(fake_devices_remove);
+	return path;
+}
+
 /* The open() every caller in this process sees. */
 int
 open(const char *path, int flags, ...)
@@ -151,6 +202,8 @@ open(const char *path, int flags, ...)
 		fake.control_opens++;
 		path = "/dev/null";
 	}
+	if (strcmp(path, "/proc/devices") == 0 && fake_devices() != NULL)
+		path = fake_devices();
 	return (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode);
 }
 
@@ -673,7 +726,8 @@ Test(probe, multipath_map_is_one_multipath_target_with_mpath_uuid)
 Test(probe, not_device_mapper_and_dm_errors)
 {
 	fake.dm_errno = ENXIO;
-	cr_expect_eq(mpath_probe(makedev(8, 0)), 0);
+	cr_expect_eq(mpath_probe(DMDEV), 0);
+	cr_expect_eq(fake.dm_calls, 1);
 	fake.dm_errno = EACCES;
 	cr_expect_eq(mpath_probe(DMDEV), -EACCES);
 	fake.dm_errno = EIO;
@@ -685,23 +739,25 @@ Test(probe, not_device_mapper_and_dm_errors)
  * machine's, none of which is one). */
 Test(probe, dm_refusal_falls_back_to_sysfs)
 {
-	unsigned ma, mi;
-	DIR *d = opendir("/sys/dev/block");
-	struct dirent *e;
-	bool found = false;
+	unsigned mi, ma = dm_major(&mi);
+	char path[64];
 
-	while (d != NULL && (e = readdir(d)) != NULL)
-		if (sscanf(e->d_name, "%u:%u", &ma, &mi) == 2) {
-			found = true;
-			break;
-		}
-	if (d != NULL)
-		closedir(d);
-	if (!found)
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u", ma, mi);
+	if (access(path, F_OK) != 0)
 		cr_skip_test("no block device in /sys/dev/block");
 	fake.dm_errno = EACCES;
 	cr_expect_eq(mpath_probe(makedev(ma, mi)), 0, "%u:%u", ma, mi);
+	cr_expect_eq(fake.dm_calls, 1);
 	cr_expect_eq(mpath_probe(DMDEV), -EACCES);
+}
+
+Test(probe, other_majors_are_not_asked_about)
+{
+	fake.targets = 1;
+	fake.type = "multipath";
+	fake.uuid = "mpath-1";
+	cr_expect_eq(mpath_probe(makedev(DM_MAJOR + 1, 0)), 0);
+	cr_expect_eq(fake.dm_calls, 0);
 }
 
 Test(probe, only_block_devices_and_not_when_off)
