@@ -265,27 +265,16 @@ lib_calls(unsigned *inits, unsigned *exits, unsigned *max_inside)
 	return c;
 }
 
+static int listener(const char *name);
+
 /* A private network namespace, with multipathd's abstract socket
  * listening in it if listen_too; skips the test without root. */
 static int
 netns(bool listen_too)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int s;
-
 	if (geteuid() != 0 || unshare(CLONE_NEWNET) < 0)
 		cr_skip_test("needs root for a private network namespace");
-	if (!listen_too)
-		return -1;
-	s = socket(AF_UNIX, SOCK_STREAM, 0);
-	cr_assert_geq(s, 0);
-	memcpy(sun.sun_path + 1, MULTIPATHD + 1, strlen(MULTIPATHD) - 1);
-	cr_assert_eq(bind(s, (struct sockaddr *)&sun,
-			 offsetof(struct sockaddr_un, sun_path) +
-			     strlen(MULTIPATHD)),
-	    0);
-	cr_assert_eq(listen(s, 16), 0);
-	return s;
+	return listen_too ? listener(MULTIPATHD) : -1;
 }
 
 /* ---- helpers ----------------------------------------------------------- */
