@@ -4,9 +4,11 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "prh/cmd.h"
+#include "prh/mpath.h"
 #include "prh/sgio.h"
 #include "prh/trace.h"
 
@@ -65,6 +67,28 @@ cmd_send(struct cmd *cmd)
 	cmd->sent = n > 0 ? (uint32_t)n : 0;
 }
 
+/* Run an allowed command: a device-mapper multipath map through
+ * libmpathpersist (every path gets it, mpath.c), unless --multipath=off; a
+ * map whose kind device-mapper cannot tell as mpath.c answers it;
+ * anything else with SG_IO. */
+static void
+cmd_execute(struct cmd *cmd)
+{
+	int mp = 0;
+
+	if (cmd->verdict.kind == DEVICE_DM && mpath_mode() != MPATH_MODE_OFF)
+		mp = mpath_probe(
+		    makedev(cmd->dev->node.major, cmd->dev->node.minor));
+	if (mp > 0)
+		mpath_execute(cmd->devfd, cmd->cdb, cmd->data, cmd->req.len,
+		    cmd->timeout_ms, &cmd->res);
+	else if (mp < 0)
+		mpath_unavailable(mp, &cmd->res);
+	else
+		sgio_execute(cmd->devfd, cmd->cdb, cmd->data, cmd->req.len,
+		    cmd->timeout_ms, &cmd->res);
+}
+
 /* Worker thread: decide whether the device may be sent SG_IO (sysfs,
  * every time: a node may name another device since it was opened), run
  * the command or answer it as SG_IO failing with ENOTTY would be, close
@@ -85,8 +109,7 @@ cmd_run(struct pool_job *job)
 		/* The registry's name for it may be out of date. */
 		if (strcmp(cmd->verdict.unit, cmd->dev->unit) != 0)
 			atomic_store(&cmd->dev->stale, true);
-		sgio_execute(cmd->devfd, cmd->cdb, cmd->data, cmd->req.len,
-		    cmd->timeout_ms, &cmd->res);
+		cmd_execute(cmd);
 	}
 	cmd->device_ns = trace_now_ns() - t0;
 	atomic_fetch_add_explicit(&cmd->stats->busy_ns, cmd->device_ns,

@@ -12,6 +12,7 @@
 #include <sys/un.h>
 
 #include "prh/config.h"
+#include "prh/mpath.h"
 #include "prh/trace.h"
 
 #ifndef PRH_RUNSTATEDIR
@@ -43,6 +44,7 @@ enum {
 	OPT_ALLOW_GID,
 	OPT_REQUEST_TIMEOUT,
 	OPT_MAX_PER_UID,
+	OPT_MULTIPATH,
 };
 
 static const struct option config_long_opts[] = {
@@ -66,6 +68,7 @@ static const struct option config_long_opts[] = {
 	{ "allow-gid", required_argument, NULL, OPT_ALLOW_GID },
 	{ "request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT },
 	{ "max-clients-per-uid", required_argument, NULL, OPT_MAX_PER_UID },
+	{ "multipath", required_argument, NULL, OPT_MULTIPATH },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -118,6 +121,11 @@ config_usage(const char *argv0)
 	    "      --allow-gid=GROUP[,GROUP...]\n"
 	    "                            serve only peers with one of these primary or\n"
 	    "                            supplementary groups, and --allow-uid users\n"
+	    "      --multipath=auto|on|off\n"
+	    "                            device-mapper multipath maps through\n"
+	    "                            libmpathpersist, loaded when first needed\n"
+	    "                            (auto, the default), checked at start-up\n"
+	    "                            (on), or never: plain SG_IO (off)\n"
 	    "\n"
 	    "Signals: SIGTERM, SIGINT and SIGHUP stop accepting connections, finish the\n"
 	    "commands in flight, remove the socket and exit 0.  SIGUSR1 logs a summary\n"
@@ -284,6 +292,32 @@ config_allow(struct prh_config *cfg, const char *arg, bool gids)
 	return 0;
 }
 
+/* Parse --multipath=auto|on|off: 0 or -EINVAL. */
+static int
+config_multipath(struct prh_config *cfg, const char *arg)
+{
+	static const struct {
+		const char *name;
+		enum mpath_mode mode;
+	} modes[] = {
+		{ "auto", MPATH_MODE_AUTO },
+		{ "on", MPATH_MODE_ON },
+		{ "off", MPATH_MODE_OFF },
+	};
+
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		if (strcmp(arg, modes[i].name) == 0) {
+			cfg->multipath = modes[i].mode;
+			return 0;
+		}
+	}
+	fprintf(stderr,
+	    "qemu-pr-helper: invalid value '%s' for --multipath "
+	    "(expected auto, on or off)\n",
+	    arg);
+	return -EINVAL;
+}
+
 /* Apply -T: help lists the trace points and exits. */
 static enum config_action
 config_trace(const char *arg)
@@ -376,6 +410,9 @@ config_apply(struct prh_config *cfg, int c, const char *argv0)
 		r = config_uint("max-clients-per-uid", optarg, 0, UINT_MAX,
 		    &cfg->max_clients_per_uid);
 		break;
+	case OPT_MULTIPATH:
+		r = config_multipath(cfg, optarg);
+		break;
 	default:
 		fprintf(stderr, "Try `%s --help' for more information.\n",
 		    argv0);
@@ -403,6 +440,14 @@ config_validate(struct prh_config *cfg)
 	}
 	if (cfg->pidfile[0] == '\0') {
 		fprintf(stderr, "qemu-pr-helper: empty pid file path\n");
+		return CONFIG_EXIT_ERROR;
+	}
+	if (cfg->multipath == MPATH_MODE_ON && cfg->user != NULL &&
+	    cfg->uid != 0) {
+		fprintf(stderr,
+		    "qemu-pr-helper: --multipath=on needs uid 0, not "
+		    "-u %s\n",
+		    cfg->user);
 		return CONFIG_EXIT_ERROR;
 	}
 	if (cfg->max_per_device > cfg->threads)
@@ -441,6 +486,7 @@ config_parse(struct prh_config *cfg, int argc, char **argv)
 	cfg->write_timeout = DEFAULT_WRITE_TIMEOUT;
 	cfg->request_timeout = DEFAULT_REQUEST_TIMEOUT;
 	cfg->max_clients_per_uid = DEFAULT_PER_UID;
+	cfg->multipath = MPATH_MODE_AUTO;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "hVdf:k:T:u:g:vq", config_long_opts,

@@ -74,6 +74,13 @@ log_set_verbosity(int level)
 	atomic_store(&log_verbosity, level < 0 ? 0 : level);
 }
 
+/* Return the verbosity level. */
+int
+log_get_verbosity(void)
+{
+	return atomic_load(&log_verbosity);
+}
+
 /* Highest (least urgent) priority shown at the current verbosity. */
 static int
 log_threshold(void)

@@ -11,9 +11,11 @@
  *     that it serves, or copies its error and exits 1.  The child runs in
  *     a new session, in "/", stdio on /dev/null, logging to syslog.
  *  5. -d or -f: write and lock the pid file (pidfile.c).
- *  6. Drop privileges (priv.c): keep CAP_SYS_RAWIO only, change to -u/-g.
- *     This must come before any thread exists: capabilities are per
- *     thread.
+ *  6. Drop privileges (priv.c): keep CAP_SYS_RAWIO only (and CAP_SYS_ADMIN
+ *     for multipath), change to -u/-g.  This must come before any thread
+ *     exists: capabilities are per thread.  Then set up multipath
+ *     (mpath.c): --multipath=on loads libmpathpersist here and fails
+ *     start-up without it.
  *  7. evthread_use_pthreads(), then create the event base; set
  *     no_new_privs and enter the seccomp filter (sandbox.c), still with
  *     one thread: threads started later inherit it.
@@ -43,6 +45,7 @@
 #include "prh/config.h"
 #include "prh/daemonize.h"
 #include "prh/log.h"
+#include "prh/mpath.h"
 #include "prh/notify.h"
 #include "prh/pidfile.h"
 #include "prh/priv.h"
@@ -89,10 +92,12 @@ main_fail(int fd, const char *sock)
 	return 1;
 }
 
-/* Steps 4-6: detach, pid file, privileges: 0 or a negative errno. */
+/* Steps 4-6: detach, pid file, privileges, multipath: 0 or a negative
+ * errno. */
 static int
 main_process_setup(const struct prh_config *cfg)
 {
+	struct mpath_opts mo = { cfg->multipath, cfg->max_per_device };
 	int r;
 
 	if (cfg->daemonize && (r = daemonize_start()) < 0)
@@ -100,7 +105,9 @@ main_process_setup(const struct prh_config *cfg)
 	if ((cfg->daemonize || cfg->pidfile_given) &&
 	    (r = pidfile_write(cfg->pidfile)) < 0)
 		return r;
-	return priv_drop(cfg);
+	if ((r = priv_drop(cfg)) < 0)
+		return r;
+	return mpath_init(&mo);
 }
 
 /* Whether the helper enters the seccomp filter: always, when built with
@@ -151,7 +158,7 @@ main(int argc, char **argv)
 		log_err("cannot initialise the event loop");
 		return main_fail(fd, sock);
 	}
-	if (sandbox_enter(PRH_SECCOMP) < 0) {
+	if (sandbox_enter(PRH_SECCOMP, mpath_wants_admin(cfg.multipath)) < 0) {
 		event_base_free(base);
 		return main_fail(fd, sock);
 	}
@@ -177,6 +184,7 @@ main(int argc, char **argv)
 	sandbox_report();
 	status_stop();
 	server_free(srv);
+	mpath_shutdown();
 	event_base_free(base);
 	pidfile_remove();
 	trace_close();

@@ -103,6 +103,8 @@ prc_asc(uint8_t asc, uint8_t ascq)
 	} t[] = {
 		{ 0x00, 0x06, "I/O process terminated" },
 		{ 0x04, 0x00, "logical unit not ready" },
+		{ 0x04, 0x03,
+		    "logical unit not ready, manual intervention required" },
 		{ 0x05, 0x00, "logical unit does not respond" },
 		{ 0x08, 0x00, "logical unit communication failure" },
 		{ 0x1a, 0x00, "parameter list length error" },

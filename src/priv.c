@@ -10,11 +10,13 @@
 #include <unistd.h>
 
 #include "prh/log.h"
+#include "prh/mpath.h"
 #include "prh/priv.h"
 
 /* What the process may do before the drop, and what it asked for. */
 struct priv_plan {
 	bool rawio;	  /* CAP_SYS_RAWIO permitted: keep it */
+	bool admin;	  /* keep CAP_SYS_ADMIN too (multipath) */
 	bool setpcap;	  /* may empty the bounding set */
 	bool setgid;	  /* may drop supplementary groups */
 	bool clear_bound; /* the bounding set is emptied */
@@ -53,6 +55,7 @@ priv_survey(const struct prh_config *cfg, struct priv_plan *p)
 	p->rawio = priv_has(caps, CAP_SYS_RAWIO, CAP_PERMITTED);
 	p->setpcap = priv_has(caps, CAP_SETPCAP, CAP_PERMITTED);
 	p->setgid = priv_has(caps, CAP_SETGID, CAP_PERMITTED);
+	p->admin = priv_has(caps, CAP_SYS_ADMIN, CAP_PERMITTED);
 	cap_free(caps);
 
 	getresuid(&ru, &eu, &su);
@@ -61,6 +64,9 @@ priv_survey(const struct prh_config *cfg, struct priv_plan *p)
 	p->gid = cfg->gid_set ? cfg->gid : eg;
 	p->change_ids = ru != p->uid || eu != p->uid || su != p->uid ||
 	    rg != p->gid || eg != p->gid || sg != p->gid;
+	/* The DM ioctls that tell a multipath map need CAP_SYS_ADMIN; the
+	 * library works only as uid 0 (doc/security.md). */
+	p->admin = p->admin && p->uid == 0 && mpath_wants_admin(cfg->multipath);
 	p->clear_bound = p->setpcap;
 	p->drop_groups = p->setgid;
 	return 0;
@@ -100,16 +106,22 @@ priv_switch_ids(const struct priv_plan *p)
 	return r;
 }
 
-/* Set the final capabilities: CAP_SYS_RAWIO or nothing. */
+/* Set the final capabilities: CAP_SYS_RAWIO and, for multipath,
+ * CAP_SYS_ADMIN, of those the process has; or nothing. */
 static cap_t
 priv_wanted(const struct priv_plan *p)
 {
-	cap_value_t keep[1] = { CAP_SYS_RAWIO };
+	cap_value_t keep[2];
 	cap_t caps = cap_init();
+	int n = 0;
 
-	if (caps != NULL && p->rawio &&
-	    (cap_set_flag(caps, CAP_EFFECTIVE, 1, keep, CAP_SET) < 0 ||
-		cap_set_flag(caps, CAP_PERMITTED, 1, keep, CAP_SET) < 0)) {
+	if (p->rawio)
+		keep[n++] = CAP_SYS_RAWIO;
+	if (p->admin)
+		keep[n++] = CAP_SYS_ADMIN;
+	if (caps != NULL && n > 0 &&
+	    (cap_set_flag(caps, CAP_EFFECTIVE, n, keep, CAP_SET) < 0 ||
+		cap_set_flag(caps, CAP_PERMITTED, n, keep, CAP_SET) < 0)) {
 		cap_free(caps);
 		return NULL;
 	}
@@ -201,8 +213,10 @@ priv_drop(const struct prh_config *cfg)
 	r = priv_verify(&p, want);
 	cap_free(want);
 	if (r == 0)
-		log_info("privileges dropped: uid %u gid %u, CAP_SYS_RAWIO %s",
+		log_info(
+		    "privileges dropped: uid %u gid %u, CAP_SYS_RAWIO %s%s",
 		    (unsigned)p.uid, (unsigned)p.gid,
-		    p.rawio ? "kept" : "absent");
+		    p.rawio ? "kept" : "absent",
+		    p.admin ? ", CAP_SYS_ADMIN kept (multipath)" : "");
 	return r;
 }

@@ -10,6 +10,9 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <sys/ioctl.h>
+
+#include <linux/dm-ioctl.h>
 #include <scsi/sg.h>
 
 #ifdef HAVE_LIBSECCOMP
@@ -66,6 +69,22 @@ static const char *const sandbox_calls[] = {
 	"getuid", "geteuid", "getgid", "getegid",
 	NULL,
 };
+
+/* What libmpathpersist adds, when multipath mode may be used: file
+ * system checks and its configuration directory, the alarm() around its
+ * prkeys lock, liburcu's membarrier, libdevmapper's semaphores. */
+static const char *const sandbox_mpath_calls[] = {
+	"fstatfs", "statfs", "mkdir", "alarm", "membarrier", "semget",
+	"semctl", "semop", "semtimedop",
+	NULL,
+};
+
+/* The device-mapper ioctls the multipath mode sends, on
+ * /dev/mapper/control: queries only, nothing that changes a map. */
+static const unsigned long sandbox_dm_ioctls[] = {
+	DM_VERSION, DM_LIST_DEVICES, DM_DEV_STATUS, DM_TABLE_STATUS,
+	DM_LIST_VERSIONS,
+};
 /* clang-format on */
 
 /* SIGSYS from the filter: make the call return EPERM and note it. */
@@ -99,17 +118,41 @@ sandbox_default_action(void)
 #endif
 }
 
+/* Allow the named system calls: 0 or a negative errno. */
+static int
+sandbox_allow(scmp_filter_ctx ctx, const char *const *names)
+{
+	int r = 0, nr;
+
+	for (int i = 0; names[i] != NULL && r == 0; i++) {
+		nr = seccomp_syscall_resolve_name(names[i]);
+		if (nr == __NR_SCMP_ERROR)
+			continue; /* not on this architecture */
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+	}
+	return r;
+}
+
+/* Allow ioctl with request req: 0 or a negative errno. */
+static int
+sandbox_allow_ioctl(scmp_filter_ctx ctx, unsigned long req)
+{
+	struct scmp_arg_cmp cmp = { .arg = 1,
+		.op = SCMP_CMP_EQ,
+		.datum_a = req,
+		.datum_b = 0 };
+
+	return seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+	    &cmp);
+}
+
 /* Build and load the filter: 0 or a negative errno. */
 static int
-sandbox_load(void)
+sandbox_load(bool mpath)
 {
-	struct scmp_arg_cmp sg_io = { .arg = 1,
-		.op = SCMP_CMP_EQ,
-		.datum_a = SG_IO,
-		.datum_b = 0 };
 	struct sigaction sa;
 	scmp_filter_ctx ctx;
-	int r = 0, nr;
+	int r;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = sandbox_sigsys;
@@ -120,16 +163,16 @@ sandbox_load(void)
 	ctx = seccomp_init(sandbox_default_action());
 	if (ctx == NULL)
 		return -ENOMEM;
-	for (int i = 0; sandbox_calls[i] != NULL && r == 0; i++) {
-		nr = seccomp_syscall_resolve_name(sandbox_calls[i]);
-		if (nr == __NR_SCMP_ERROR)
-			continue; /* not on this architecture */
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
-	}
-	/* ioctl: only SG_IO, on any fd (the device policy decided where). */
+	r = sandbox_allow(ctx, sandbox_calls);
+	if (r == 0 && mpath)
+		r = sandbox_allow(ctx, sandbox_mpath_calls);
+	/* ioctl: SG_IO on any fd (the device policy decided where). */
 	if (r == 0)
-		r = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl),
-		    1, &sg_io);
+		r = sandbox_allow_ioctl(ctx, SG_IO);
+	for (size_t i = 0; mpath && r == 0 &&
+	     i < sizeof(sandbox_dm_ioctls) / sizeof(sandbox_dm_ioctls[0]);
+	     i++)
+		r = sandbox_allow_ioctl(ctx, sandbox_dm_ioctls[i]);
 	if (r == 0)
 		r = seccomp_load(ctx);
 	seccomp_release(ctx);
@@ -158,8 +201,9 @@ sandbox_report(void)
 
 /* Without libseccomp there is no filter to load. */
 static int
-sandbox_load(void)
+sandbox_load(bool mpath)
 {
+	(void)mpath;
 	return -ENOSYS;
 }
 
@@ -175,7 +219,7 @@ sandbox_report(void)
 
 /* Set no_new_privs, then load the filter if asked to. */
 int
-sandbox_enter(bool enforce)
+sandbox_enter(bool enforce, bool mpath)
 {
 	int r;
 
@@ -186,7 +230,7 @@ sandbox_enter(bool enforce)
 	}
 	if (!enforce)
 		return 0;
-	r = sandbox_load();
+	r = sandbox_load(mpath);
 	if (r < 0) {
 		log_err("cannot install the seccomp filter: %s", strerror(-r));
 		return r;

@@ -23,6 +23,7 @@
 #include "prh/device.h"
 #include "prh/dispatch.h"
 #include "prh/log.h"
+#include "prh/mpath.h"
 #include "prh/notify.h"
 #include "prh/peer.h"
 #include "prh/server.h"
@@ -382,6 +383,7 @@ server_shutdown(struct server *srv)
 		return;
 	srv->draining = true;
 	notify_send("STOPPING=1");
+	mpath_drain(); /* commands waiting for libmpathpersist answer BUSY */
 	/* Every completion now comes back at once: the drain waits. */
 	dispatch_drain(srv->dispatch, server_idle_cb, srv);
 	server_stop_listening(srv);

@@ -32,6 +32,7 @@ struct prh_config {
 	unsigned idle_timeout;	  /* --idle-timeout: seconds, 0 = none */
 	unsigned request_timeout; /* --request-timeout: seconds, 0 = none */
 	unsigned max_clients_per_uid;	/* --max-clients-per-uid, 0 = any */
+	int multipath;			/* --multipath: enum mpath_mode */
 	unsigned n_allow_uid;		/* entries in allow_uid */
 	unsigned n_allow_gid;		/* entries in allow_gid */
 	uid_t allow_uid[PRH_ALLOW_MAX]; /* --allow-uid */

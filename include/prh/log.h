@@ -23,6 +23,9 @@ void log_set_copy_fd(int fd);
 /* Set how much is logged: 0 quiet, 1 default, 2 info, 3+ debug. */
 void log_set_verbosity(int level);
 
+/* Return the current verbosity (multipath sets its library's from it). */
+int log_get_verbosity(void);
+
 /* Route libevent's own messages into this log. */
 void log_route_libevent(void);
 

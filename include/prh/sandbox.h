@@ -17,8 +17,10 @@
 /* Set no_new_privs and, when built with libseccomp and not disabled,
  * install the filter in this thread (call before any other thread
  * exists; threads created later inherit it): 0 or a negative errno
- * (logged).  enforce false: no_new_privs only. */
-int sandbox_enter(bool enforce);
+ * (logged).  enforce false: no_new_privs only.  mpath: also allow what
+ * libmpathpersist needs (a few system calls, the device-mapper query
+ * ioctls). */
+int sandbox_enter(bool enforce, bool mpath);
 
 /* Whether the seccomp filter is in force. */
 bool sandbox_filtering(void);

@@ -6,6 +6,12 @@
 #
 #   guest-build.sh base CACHE
 #       -> CACHE/guest/vmlinux, CACHE/guest/base.cpio.gz (kept when current)
+#   guest-build.sh mpath CACHE
+#       -> CACHE/guest/mpath.cpio.gz: multipath-tools from Debian (multipath,
+#          multipathd, mpathpersist, libmpathpersist.so.0, the path checker
+#          and prioritizer plugins) with its libraries, libgcc_s.so.1
+#          (multipathd aborts without it) and dmsetup if the host has it,
+#          appended by the multipath test only; kept when current
 #   guest-build.sh initrd CACHE OUT SRC:DEST...
 #       -> OUT = base + an overlay with each SRC at DEST (ELF files bring
 #          their shared libraries, found by ldd)
@@ -97,6 +103,14 @@ build_base() {
 		copy_in "$m" "$r" "${m#$g/x}"
 		echo "${m#$g/x}" >> "$r/e2e/modules-disk.list"
 	done
+	# dm-multipath, for the multipath test (loaded by it only)
+	: > "$r/e2e/modules-mpath.list"
+	for m in $(module_list "$g/x" "$kver" scsi_dh_alua dm-multipath \
+	    dm-service-time); do
+		grep -qx "${m#$g/x}" "$r/e2e/modules-core.list" && continue
+		copy_in "$m" "$r" "${m#$g/x}"
+		echo "${m#$g/x}" >> "$r/e2e/modules-mpath.list"
+	done
 	for b in sg_persist sg_inq sg_turs; do
 		command -v $b >/dev/null || skip "$b is not installed (sg3-utils)"
 		copy_in "$(command -v $b)" "$r" "/usr/bin/$b"
@@ -108,6 +122,64 @@ build_base() {
 	pack "$r" "$g/base.cpio.gz"
 	rm -rf "$g/x" "$g/root" "$g/debs"
 	echo "$stamp" > "$g/stamp"
+}
+
+# Copy ELF file $1 of the unpacked tree $2 to $3/$4 with every library ldd
+# names, found in the tree first, each at its path without the tree.
+copy_tree_elf() {
+	local src=$1 x=$2 root=$3 dest=$4 lib
+	mkdir -p "$root/$(dirname "$dest")"
+	cp -L "$src" "$root/$dest"
+	for lib in $(LD_LIBRARY_PATH=$x/lib:$x/lib/x86_64-linux-gnu:$x/usr/lib/x86_64-linux-gnu \
+	    ldd "$src" 2>/dev/null |
+	    sed -n 's/.*=> \(\/[^ ]*\).*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) (.*/\1/p'); do
+		local d=${lib#$x}
+		[ -e "$root$d" ] && continue
+		mkdir -p "$root$(dirname "$d")"
+		cp -L "$lib" "$root$d"
+	done
+}
+
+# Build the cached multipath overlay (see the top of this file).
+build_mpath() {
+	local cache=$1 g=$1/guest m=$1/guest/mpath ver stamp f
+	ver=$(apt-cache policy multipath-tools 2>/dev/null |
+	    awk '/Candidate:/ { print $2 }')
+	[ -n "$ver" ] && [ "$ver" != "(none)" ] ||
+	    skip "apt-cache knows no multipath-tools"
+	stamp="multipath-tools $ver $(cksum < "$0" | cut -d' ' -f1)"
+	if [ -f "$g/mpath.stamp" ] && [ "$(cat "$g/mpath.stamp")" = "$stamp" ] &&
+	    [ -f "$g/mpath.cpio.gz" ]; then
+		return 0
+	fi
+	rm -rf "$m" && mkdir -p "$m/debs" "$m/x" "$m/root"
+	(cd "$m/debs" && apt-get download multipath-tools liburcu8 libaio1 \
+	    libjson-c5 libedit2 >/dev/null 2>"$m/download.log") ||
+	    skip "apt-get download multipath-tools failed: $(tail -1 "$m/download.log")"
+	for f in "$m"/debs/*.deb; do dpkg-deb -x "$f" "$m/x"; done
+	local x=$m/x r=$m/root
+	for f in multipath multipathd mpathpersist; do
+		copy_tree_elf "$x/sbin/$f" "$x" "$r" "/sbin/$f"
+	done
+	copy_tree_elf "$x/lib/libmpathpersist.so.0" "$x" "$r" \
+	    /lib/libmpathpersist.so.0
+	for f in "$x"/lib/multipath/*.so; do
+		copy_tree_elf "$f" "$x" "$r" "/lib/multipath/${f##*/}"
+	done
+	# dmsetup: for looking into a failed run only
+	if command -v dmsetup >/dev/null; then
+		copy_tree_elf "$(command -v dmsetup)" "$x" "$r" /sbin/dmsetup
+	fi
+	for f in /lib/x86_64-linux-gnu/libgcc_s.so.1 \
+	    /usr/lib/x86_64-linux-gnu/libgcc_s.so.1; do
+		[ -e "$f" ] && { copy_tree_elf "$f" "$x" "$r" \
+		    /lib/x86_64-linux-gnu/libgcc_s.so.1; break; }
+	done
+	[ -e "$r/lib/x86_64-linux-gnu/libgcc_s.so.1" ] ||
+	    skip "libgcc_s.so.1 not found"
+	pack "$r" "$g/mpath.cpio.gz"
+	rm -rf "$m"
+	echo "$stamp" > "$g/mpath.stamp"
 }
 
 # Build OUT = base + overlay of SRC:DEST pairs.
@@ -127,7 +199,9 @@ build_initrd() {
 case "${1:-}" in
 base)	[ $# -eq 2 ] || die "usage: $0 base CACHE"
 	build_base "$2" ;;
+mpath)	[ $# -eq 2 ] || die "usage: $0 mpath CACHE"
+	build_mpath "$2" ;;
 initrd)	[ $# -ge 3 ] || die "usage: $0 initrd CACHE OUT SRC:DEST..."
 	build_initrd "$2" "$3" "${@:4}" ;;
-*)	die "usage: $0 base CACHE | initrd CACHE OUT SRC:DEST..." ;;
+*)	die "usage: $0 base CACHE | mpath CACHE | initrd CACHE OUT SRC:DEST..." ;;
 esac

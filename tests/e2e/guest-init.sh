@@ -7,6 +7,8 @@
 #              the scenario through it.
 #   e2e=qemu   the disk of the guest is a scsi-block passthrough by the host
 #              QEMU; sg_persist runs the steps named by e2e.steps=.
+#   e2e=mpath  dm-multipath over LIO LUs with two paths each: the multipath
+#              story of guest-mpath.sh (needs the multipath overlay).
 # Result lines go to /dev/ttyS1 (a file on the host), the console to ttyS0.
 # The guest always ends with poweroff -f.
 
@@ -181,6 +183,7 @@ mode_qemu() {
 case "$(arg e2e)" in
 lio)	mode_lio ;;
 qemu)	mode_qemu ;;
+mpath)	. /e2e/guest-mpath.sh && mode_mpath ;;
 *)	out "E2E-SETUP error=unknown-mode" ;;
 esac
 finish done

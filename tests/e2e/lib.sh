@@ -77,14 +77,18 @@ e2e_qemu10() {
 	fi
 }
 
-# Build initrd $1 for mode files: the binaries under test, init and data.
+# Build initrd $1 for mode files: the binaries under test, init and data,
+# and the SRC:DEST pairs $2... if any.
 e2e_initrd() {
-	"$E2E_S/tests/e2e/guest-build.sh" initrd "$E2E_CACHE" "$1" \
+	local out=$1
+	shift
+	"$E2E_S/tests/e2e/guest-build.sh" initrd "$E2E_CACHE" "$out" "$@" \
 	    "$E2E_B/qemu-pr-helper:/usr/bin/qemu-pr-helper" \
 	    "$E2E_B/qemu-pr-client:/usr/bin/qemu-pr-client" \
 	    "$E2E_DRIVER:/usr/bin/e2e-driver" \
 	    "$E2E_S/tests/e2e/guest-init.sh:/init" \
 	    "$E2E_S/tests/e2e/guest-step.sh:/e2e/guest-step.sh" \
+	    "$E2E_S/tests/e2e/guest-mpath.sh:/e2e/guest-mpath.sh" \
 	    "$E2E_S/tests/e2e/scenario-multi.txt:/e2e/scenario-multi.txt" \
 	    "$E2E_S/tests/e2e/scenario-table.txt:/e2e/scenario-table.txt"
 }

@@ -141,7 +141,50 @@ def conn():
           chunk(cdb(PR_IN, 2, 8), 1, 4))
 
 
+def mpath():
+    """fuzz_mpath: CDB byte 1, CDB byte 2, then the parameter list."""
+    def plist(key=0, sakey=0, flags=0, ids=b"", tidlen=None):
+        p = struct.pack(">QQ", key, sakey) + bytes(4) + bytes([flags, 0, 0, 0])
+        if ids or tidlen is not None:
+            p += struct.pack(">I", len(ids) if tidlen is None else tidlen)
+            p += ids
+        return p
+
+    def fc(name=b"FCNAME88"):
+        return bytes([0x00]) + bytes(7) + name + bytes(8)
+
+    def sas(addr=b"SASADDR8"):
+        return bytes([0x06]) + bytes(3) + addr + bytes(12)
+
+    def iscsi(name, fmt=0x05):
+        n = len(name) + 1
+        n += -n % 4
+        return bytes([fmt, 0]) + struct.pack(">H", n) + name.ljust(n, b"\0")
+
+    write("fuzz_mpath", "register", bytes([0, 0]) + plist(0, 0x123abc))
+    write("fuzz_mpath", "reserve-we-ro", bytes([1, 5]) + plist(0x123abc))
+    write("fuzz_mpath", "preempt", bytes([4, 5]) + plist(0xb, 0x123abc))
+    write("fuzz_mpath", "register-ignore-aptpl",
+          bytes([6, 0]) + plist(0, 7, 0x01))
+    write("fuzz_mpath", "register-and-move", bytes([7, 0]) + plist(1, 2))
+    write("fuzz_mpath", "short", bytes([0, 0]) + bytes(20))
+    write("fuzz_mpath", "spec-i-pt-fc-sas-iscsi",
+          bytes([0, 0]) + plist(0, 9, 0x08, fc() + sas() +
+                                iscsi(b"iqn.2003-01.org.example:a") +
+                                iscsi(b"iqn.x,i,0x1", 0x45)))
+    write("fuzz_mpath", "tid-list-too-long",
+          bytes([0, 0]) + plist(0, 9, 0x08, fc(), tidlen=200))
+    write("fuzz_mpath", "32-fc-ids", bytes([0, 0]) + plist(0, 9, 0x08, fc() * 32))
+    write("fuzz_mpath", "33-fc-ids", bytes([0, 0]) + plist(0, 9, 0x08, fc() * 33))
+    big = iscsi(b"iqn." + b"n" * 247)
+    write("fuzz_mpath", "iscsi-252", bytes([0, 0]) + plist(0, 9, 0x08, big))
+    write("fuzz_mpath", "iscsi-no-nul",
+          bytes([0, 0]) + plist(0, 9, 0x08, bytes([5, 0, 0, 8]) + b"abcdefgh"))
+    write("fuzz_mpath", "srp", bytes([0, 0]) + plist(0, 9, 0x08, bytes([4]) + bytes(39)))
+
+
 if __name__ == "__main__":
     proto()
     result()
     conn()
+    mpath()

@@ -14,6 +14,7 @@ max_len() {
 	case $1 in
 	fuzz_proto*) echo 128 ;;
 	fuzz_result*) echo 160 ;;
+	fuzz_mpath*) echo 8194 ;;
 	*) echo 4096 ;;
 	esac
 }

@@ -475,3 +475,27 @@ ITEST_BOTH(idle_connections_are_cheap)
 	for (i = 0; i < n; i++)
 		close(socks[i]);
 }
+
+/* --multipath=on on a host without device-mapper: start-up fails, with
+ * the reason (auto, the default, starts: every other test). */
+Test(ours, multipath_on_without_device_mapper_fails_start)
+{
+	static const char *const args[] = { "--multipath=on", NULL };
+	struct th_env e;
+	char *err;
+	int rc, st = -1;
+
+	if (exists("/dev/mapper/control"))
+		cr_skip_test("this host has device-mapper");
+	cr_assert_eq(th_env_init(&e, TH_OURS), 0);
+	rc = th_run(&e, args, 0, TH_TIMEOUT_MS, &st);
+	err = th_stderr(&e);
+	th_env_fini(&e);
+	cr_assert_eq(rc, 0);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 1, "status 0x%x", st);
+	cr_expect(err != NULL &&
+		strstr(err,
+		    "--multipath=on: cannot open /dev/mapper/control") != NULL,
+	    "%s", err ? err : "");
+	free(err);
+}

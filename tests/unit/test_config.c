@@ -1,5 +1,5 @@
 /* Unit tests for config: defaults, every option (-k -q -v, the pool and
- * timeout options, -d -f -u -g -T), and the errors. */
+ * timeout options, -d -f -u -g -T, --multipath), and the errors. */
 #include <stdio.h>
 #include <string.h>
 
@@ -8,6 +8,7 @@
 #include <criterion/redirect.h>
 
 #include "prh/config.h"
+#include "prh/mpath.h"
 #include "prh/trace.h"
 
 /* Parse a NULL-terminated argument list. */
@@ -295,4 +296,50 @@ Test(opts, empty_pidfile_refused, .init = redirect)
 	const char *args[] = { "-f", "", NULL };
 
 	cr_assert_eq(parse(&cfg, args), CONFIG_EXIT_ERROR);
+}
+
+Test(config, multipath_modes)
+{
+	struct prh_config cfg;
+	const char *none[] = { NULL };
+	const char *on[] = { "--multipath=on", NULL };
+	const char *off[] = { "--multipath", "off", NULL };
+	const char *last[] = { "--multipath=off", "--multipath=auto", NULL };
+
+	cr_assert_eq(parse(&cfg, none), CONFIG_RUN);
+	cr_expect_eq(cfg.multipath, MPATH_MODE_AUTO);
+	cr_assert_eq(parse(&cfg, on), CONFIG_RUN);
+	cr_expect_eq(cfg.multipath, MPATH_MODE_ON);
+	cr_assert_eq(parse(&cfg, off), CONFIG_RUN);
+	cr_expect_eq(cfg.multipath, MPATH_MODE_OFF);
+	cr_assert_eq(parse(&cfg, last), CONFIG_RUN);
+	cr_expect_eq(cfg.multipath, MPATH_MODE_AUTO);
+}
+
+Test(config, multipath_bad_value, .init = redirect)
+{
+	struct prh_config cfg;
+	const char *args[] = { "--multipath=yes", NULL };
+
+	cr_assert_eq(parse(&cfg, args), CONFIG_EXIT_ERROR);
+	fflush(stderr);
+	cr_assert_stderr_eq_str("qemu-pr-helper: invalid value 'yes' for "
+				"--multipath (expected auto, on or off)\n");
+}
+
+/* The library opens the path devices and multipathd takes keys from
+ * root only: asking for multipath and another user is an error. */
+Test(config, multipath_on_needs_uid_0, .init = redirect)
+{
+	struct prh_config cfg;
+	const char *args[] = { "--multipath=on", "-u", "65534", NULL };
+	const char *root[] = { "--multipath=on", "-u", "0", NULL };
+	const char *autom[] = { "-u", "65534", NULL };
+
+	cr_assert_eq(parse(&cfg, args), CONFIG_EXIT_ERROR);
+	fflush(stderr);
+	cr_assert_stderr_eq_str(
+	    "qemu-pr-helper: --multipath=on needs uid 0, not -u 65534\n");
+	cr_expect_eq(parse(&cfg, root), CONFIG_RUN);
+	cr_expect_eq(parse(&cfg, autom), CONFIG_RUN);
 }

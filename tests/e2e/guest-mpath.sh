@@ -1,0 +1,378 @@
+#!/bin/sh
+# The multipath story of t-multipath.sh, run inside the LIO guest (busybox
+# sh) by guest-init.sh for e2e=mpath.  Two LIO fileio LUs, each exported
+# through two tcm_loop target ports: dm-multipath (multipath-tools from
+# Debian, multipathd running) makes one map of each pair.  Host A is the
+# helper in this guest; host B is one more port of the first LU that is
+# kept out of multipath.  Prints one "E2E-CHECK ok - ..." or
+# "E2E-CHECK FAIL - ..." line per check on ttyS1 ("E2E-DIAG ..." lines
+# explain failures); with e2e.strace=1 on the kernel command line the
+# helper runs under strace and "E2E-STRACE ..." lines summarise what it
+# and libmpathpersist did after start-up.
+#
+# Paths go down and up with the tcm_loop port's transport_status
+# (offline: commands fail with DID_TRANSPORT_DISRUPTED); without udev,
+# every path gets an empty udev database entry, libdevmapper creates the
+# /dev/mapper nodes itself (DM_DISABLE_UDEV=1), and a path added later is
+# handed to multipathd with "multipathd add path", as udev would.
+
+CFG=/sys/kernel/config/target
+S=/tmp/mp.sock
+KA=0x123abc  # host A's key
+KB=0xb0b     # host B's key
+MPLOG=/tmp/multipathd.log
+HLOG=/tmp/helper.log
+
+out() { echo "$@" > /dev/ttyS1; }
+ok() { out "E2E-CHECK ok - $*"; }
+bad() { out "E2E-CHECK FAIL - $*"; }
+diag() { sed 's/^/E2E-DIAG /' > /dev/ttyS1; }
+arg() { sed -n "s/.*[[:space:]]$1=\([^[:space:]]*\).*/\1/p" /proc/cmdline; }
+
+# ok/FAIL for description $1 by the exit status of the rest.
+check() {
+	d=$1
+	shift
+	if "$@"; then ok "$d"; else bad "$d"; fi
+}
+
+# Run the rest until it succeeds, at most $1 seconds (polling: multipathd
+# offers nothing to wait on).  0 when it did.
+wait_for() {
+	n=$(($1 * 4))
+	shift
+	while [ $n -gt 0 ]; do
+		"$@" && return 0
+		usleep 250000
+		n=$((n - 1))
+	done
+	return 1
+}
+
+# The port directory of LU $1, port letter $2.
+port() { echo "$CFG/loopback/naa.50014050000${1}00${2}0/tpgt_1"; }
+
+# Make LU $1 with a port for each letter of $2.
+make_lu() {
+	b=$CFG/core/fileio_$1/lu$1
+	mkdir -p "$b" || return 1
+	truncate -s 16M "/tmp/lu$1.img"
+	echo "fd_dev_name=/tmp/lu$1.img,fd_dev_size=16777216" > "$b/control"
+	echo "e2e-mp$1" > "$b/wwn/vpd_unit_serial"
+	echo 1 > "$b/enable" || return 1
+	for p in $2; do add_port "$1" "$p" || return 1; done
+}
+
+# Add port $2 (initiator letter too) to LU $1.
+add_port() {
+	w=$(port "$1" "$2")
+	mkdir -p "$w/lun/lun_0" || return 1
+	echo "naa.5001405ffff00${2}00" > "$w/nexus" || return 1
+	ln -s "$CFG/core/fileio_$1/lu$1" "$w/lun/lun_0/lu$1"
+}
+
+# "sdX sgN" behind LU $1 port $2 (its SCSI host number is in address).
+port_devs() {
+	h=$(cut -d: -f1 < "$(port "$1" "$2")/address")
+	for d in /sys/bus/scsi/devices/$h:*; do
+		[ -d "$d/block" ] && [ -d "$d/scsi_generic" ] || continue
+		echo "$(ls "$d/block") $(ls "$d/scsi_generic")"
+		return 0
+	done
+	return 1
+}
+
+# Take LU $1 port $2 down (offline) or up (online).
+path_state() { echo "$3" > "$(port "$1" "$2")/transport_status"; }
+
+# Whether multipathd reports path $1 (sdX) in dm state $2 (active|failed).
+mpd_path_is() {
+	multipathd show paths format "%d %t" 2>/dev/null | grep -q "^$1 $2"
+}
+
+# The keys READ KEYS shows through node $1, one per line.
+keys_on() { sg_persist -n -k "$1" 2>/dev/null | sed -n 's/^ *\(0x[0-9a-f]*\)$/\1/p'; }
+
+# Whether READ KEYS through node $1 lists key $2 exactly $3 times: once
+# per I_T nexus registered with it.
+nexuses_are() { [ "$(keys_on "$1" | grep -cx "$2")" = "$3" ]; }
+
+# A 4 KiB direct write to block device $1 (0: it took it).
+write_ok() {
+	dd if=/dev/zero of="$1" bs=4096 count=1 oflag=direct 2>/dev/null
+}
+
+# qemu-pr-client through helper socket $1 ($2... its arguments); prints
+# its output on one line, returns its exit status.
+client() {
+	s=$1
+	shift
+	o=$(qemu-pr-client -k "$s" "$@" 2>&1)
+	r=$?
+	echo "$o" | tr '\n' ' '
+	return $r
+}
+
+# Expect client exit status $1 for the rest; output goes to the log.
+expect() {
+	want=$1
+	shift
+	o=$(client "$@")
+	r=$?
+	echo "[$*] rc=$r $o" >> /tmp/client.log
+	[ "$r" = "$want" ]
+}
+
+# Start a helper on socket $1, stderr to file $2, options $3...; its pid
+# in HPID.
+helper() {
+	s=$1 log=$2
+	shift 2
+	rm -f "$s"
+	HPID=$(e2e-driver start --notify -- qemu-pr-helper -k "$s" "$@" \
+	    2>> "$log")
+	[ -n "$HPID" ]
+}
+
+setup() {
+	mkdir -p /etc/target/pr /var/target/pr /run/udev/data /etc/multipath
+	for m in $(cat /e2e/modules-core.list /e2e/modules-mpath.list); do
+		insmod "$m" 2>/dev/null || echo "e2e: insmod $m failed"
+	done
+	mount -t configfs none /sys/kernel/config 2>/dev/null
+	make_lu 0 "a b" && make_lu 1 "a b" || return 1
+	for m in $(cat /e2e/modules-disk.list); do insmod "$m"; done
+	set -- $(port_devs 0 a) && A_SD=$1 A_SG=/dev/$2 &&
+	    set -- $(port_devs 0 b) && B_SD=$1 B_SG=/dev/$2 &&
+	    set -- $(port_devs 1 a) && A1_SD=$1 A1_SG=/dev/$2 &&
+	    set -- $(port_devs 1 b) && B1_SD=$1 B1_SG=/dev/$2 || return 1
+	for d in /sys/block/sd*; do : > "/run/udev/data/b$(cat "$d/dev")"; done
+	cat > /etc/multipath.conf <<-'EOF'
+	defaults {
+		user_friendly_names yes
+		find_multipaths off
+		uid_attribute ""
+		reservation_key file
+		polling_interval 2
+		max_polling_interval 4
+	}
+	blacklist {
+		devnode "^(ram|loop|fd|md|dm-|sr|scd|st|nvme|vd)"
+	}
+	EOF
+	export DM_DISABLE_UDEV=1
+	multipath -v0 || return 1
+	# the map holding each LU's paths
+	for dm in /sys/block/dm-*; do
+		[ -e "$dm/slaves/$A_SD" ] && MAP0=/dev/mapper/$(cat "$dm/dm/name")
+		[ -e "$dm/slaves/$A1_SD" ] && MAP1=/dev/mapper/$(cat "$dm/dm/name")
+	done
+	[ -b "$MAP0" ] && [ -b "$MAP1" ] || return 1
+	multipathd -d -s > "$MPLOG" 2>&1 &
+	MPD=$!
+	wait_for 20 mpd_path_is "$B1_SD" active
+}
+
+# Story 1: both paths up, REGISTER then RESERVE ten times.
+story_both_up() {
+	good=0
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		expect 0 $S "$MAP0" register 0 $KA && good=$((good + 1))
+		expect 0 $S "$MAP0" reserve $KA we-ro && good=$((good + 1))
+		expect 0 $S "$MAP0" release $KA we-ro
+		expect 0 $S "$MAP0" register $KA 0
+	done
+	check "both paths up: REGISTER then RESERVE through the map ten times, $good of 20 GOOD" \
+	    [ $good = 20 ]
+}
+
+# Story 2: REGISTER with one path down, the path back, RESERVE.
+story_path_back() {
+	path_state 0 b offline
+	wait_for 20 mpd_path_is "$B_SD" failed ||
+	    echo "multipathd did not see $B_SD fail" | diag
+	check "REGISTER through the map with one path down answers GOOD" \
+	    expect 0 $S "$MAP0" register 0 $KA
+	check "the key is registered on the one live nexus" \
+	    nexuses_are "$A_SG" $KA 1
+	path_state 0 b online
+	t0=$(date +%s)
+	check "the path that came back ($B_SD) got the key from multipathd" \
+	    wait_for 30 nexuses_are "$A_SG" $KA 2
+	echo "second registration after $(($(date +%s) - t0)) s" | diag
+	wait_for 20 mpd_path_is "$B_SD" active
+	check "RESERVE (write exclusive, registrants only) after the path came back answers GOOD" \
+	    expect 0 $S "$MAP0" reserve $KA we-ro
+	check "sg_persist on every path node shows the key on every nexus (2 registrations)" \
+	    eval 'nexuses_are "$A_SG" $KA 2 && nexuses_are "$B_SG" $KA 2'
+}
+
+# Story 3: either path down, the reserved LU still takes writes.
+story_failover() {
+	for p in a b; do
+		eval "sd=\$$(echo $p | tr ab AB)_SD"
+		path_state 0 $p offline
+		check "path $p ($sd) down: the reserved map still takes writes" \
+		    write_ok "$MAP0"
+		path_state 0 $p online
+		wait_for 30 mpd_path_is "$sd" active ||
+		    echo "multipathd did not reinstate $sd" | diag
+	done
+}
+
+# Story 4: a path added later gets the key.
+story_add_path() {
+	add_port 0 c || { bad "add a third port"; return; }
+	set -- $(port_devs 0 c)
+	C_SD=$1 C_SG=/dev/$2
+	: > "/run/udev/data/b$(cat "/sys/block/$C_SD/dev")"
+	multipathd add path "$C_SD" > /dev/null 2>&1
+	check "a path added later ($C_SD, through multipathd add path) got the key (3 registrations)" \
+	    wait_for 30 nexuses_are "$C_SG" $KA 3
+}
+
+# Story 5: PREEMPT from host B fences host A on all of its paths.
+story_preempt() {
+	add_port 0 d || { bad "add host B's port"; return; }
+	set -- $(port_devs 0 d)
+	D_SD=$1 D_SG=/dev/$2
+	sg_persist -n --out --register --param-sark=$KB "$D_SG" > /dev/null 2>&1
+	check "host B (its own nexus) preempts host A's key" \
+	    sg_persist -n --out --preempt --param-rk=$KB --param-sark=$KA \
+	    --prout-type=5 "$D_SG"
+	check "host B's key is the only one left" \
+	    [ "$(keys_on "$D_SG" | tr '\n' ' ')" = "$KB " ]
+	check "host A's map no longer takes writes" eval '! write_ok "$MAP0"'
+	for sd in $A_SD $B_SD $C_SD; do
+		check "host A's path $sd no longer takes writes" \
+		    eval '! write_ok /dev/$sd'
+	done
+	check "host A's RESERVE through the helper answers RESERVATION CONFLICT" \
+	    expect 24 $S "$MAP0" reserve $KA we-ro
+	sg_persist -n --out --clear --param-rk=$KB "$D_SG" > /dev/null 2>&1
+}
+
+# Story 6: the same through plain SG_IO (the fd of one path) fails.
+story_plain_sgio() {
+	check "plain SG_IO on one path's fd: REGISTER and RESERVE answer GOOD" \
+	    eval 'expect 0 $S /dev/$A1_SD register 0 $KA &&
+		expect 0 $S /dev/$A1_SD reserve $KA we-ro'
+	check "plain SG_IO: the key is registered on that path's nexus only (1 registration)" \
+	    nexuses_are "$B1_SG" $KA 1
+	path_state 1 a offline
+	check "plain SG_IO: with that path down the VM is fenced by its own reservation (writes fail)" \
+	    eval '! write_ok "$MAP1"'
+	path_state 1 a online
+	wait_for 30 mpd_path_is "$A1_SD" active
+	sg_persist -n --out --clear --param-rk=$KA "$A1_SG" > /dev/null 2>&1
+	# through the map with --multipath=off: one nexus only
+	helper /tmp/off.sock /tmp/off.log --multipath=off ||
+	    { bad "start a helper with --multipath=off"; return; }
+	expect 0 /tmp/off.sock "$MAP1" register 0 $KA
+	check "--multipath=off: REGISTER through the map reached one nexus of two (plain SG_IO goes to one path)" \
+	    nexuses_are "$A1_SG" $KA 1
+	kill "$HPID"
+	sg_persist -n --out --clear --param-rk=$KA "$A1_SG" > /dev/null 2>&1 ||
+	    sg_persist -n --out --clear --param-rk=$KA "$B1_SG" > /dev/null 2>&1
+}
+
+# Story 6b: privileges.  As root the helper keeps CAP_SYS_RAWIO and
+# CAP_SYS_ADMIN; with -u another user it keeps CAP_SYS_RAWIO only, answers
+# the map 04/03 with the reason, and still serves plain paths.
+story_privileges() {
+	check "the helper as root keeps CAP_SYS_RAWIO and CAP_SYS_ADMIN only (CapEff 0x220000)" \
+	    grep -q "^CapEff:.*0000000000220000" "/proc/$MAIN/status"
+	: > /tmp/nobody.log
+	helper /tmp/nobody.sock /tmp/nobody.log -u 65534 -g 65534 ||
+	    { bad "start a helper with -u 65534"; return; }
+	check "with -u 65534: CAP_SYS_RAWIO only (CapEff 0x20000)" \
+	    grep -q "^CapEff:.*0000000000020000" "/proc/$HPID/status"
+	o=$(client /tmp/nobody.sock "$MAP0" read-keys)
+	check "with -u 65534: READ KEYS on the map answers NOT READY 04/03 ($o)" \
+	    eval 'echo "$o" | grep -q "NOT READY.*(04/03)"'
+	check "with -u 65534: the log names CAP_SYS_ADMIN and uid 0" \
+	    grep -q "needs CAP_SYS_ADMIN and uid 0" /tmp/nobody.log
+	check "with -u 65534: a plain path is still served" \
+	    expect 0 /tmp/nobody.sock "/dev/$A_SD" read-keys
+	kill "$HPID"
+}
+
+# Story 7: no library, no multipathd: clear answers, the helper serves on.
+story_missing() {
+	mv /lib/libmpathpersist.so.0 /lib/libmpathpersist.so.0.hidden
+	: > /tmp/nolib.log
+	helper /tmp/nolib.sock /tmp/nolib.log ||
+	    { bad "start a helper without the library"; return; }
+	o=$(client /tmp/nolib.sock "$MAP0" read-keys)
+	client /tmp/nolib.sock "$MAP0" read-keys > /dev/null
+	check "without libmpathpersist: READ KEYS on the map answers NOT READY 04/03 ($o)" \
+	    eval 'echo "$o" | grep -q "NOT READY.*(04/03)"'
+	check "without libmpathpersist: one log line says what is missing" \
+	    [ "$(grep -c 'cannot load libmpathpersist.so.0' /tmp/nolib.log)" = 1 ]
+	check "without libmpathpersist: a plain path is still served" \
+	    expect 0 /tmp/nolib.sock "/dev/$A_SD" read-keys
+	kill "$HPID"
+	mv /lib/libmpathpersist.so.0.hidden /lib/libmpathpersist.so.0
+	kill "$MPD"
+	wait "$MPD" 2>/dev/null
+	o=$(client $S "$MAP0" register 0 $KA)
+	check "without multipathd: REGISTER on the map answers NOT READY 04/03 ($o)" \
+	    eval 'echo "$o" | grep -q "NOT READY.*(04/03)"'
+	check "without multipathd: one log line says so" \
+	    grep -q "multipathd is not running" "$HLOG"
+}
+
+# Summarise what the helper did after start-up (strace -f output $1).
+strace_summary() {
+	out "E2E-STRACE syscalls $(grep -oE '^[0-9]+ +[a-z0-9_]+\(' "$1" |
+	    sed 's/^[0-9]* *//; s/($//' | sort | uniq -c | sort -rn |
+	    awk '{ printf "%s=%s ", $2, $1 }')"
+	out "E2E-STRACE ioctls $(grep -o 'ioctl([0-9]*, [A-Z_0-9x]*' "$1" |
+	    sed 's/.*, //' | sort | uniq -c | awk '{ printf "%s=%s ", $2, $1 }')"
+	out "E2E-STRACE sockets $(grep -oE '(socket|connect)\([^)]*\)' "$1" |
+	    sed 's/[0-9]*, //' | sort -u | tr '\n' ' ')"
+	grep -oE 'open(at)?\([^"]*"[^"]*"[^)]*\)' "$1" |
+	    sed 's/^[^"]*"\([^"]*\)".*, \(O_[A-Z_|]*\).*/\1 \2/' |
+	    sed 's/[0-9][0-9]*/N/g' | sort -u |
+	    sed 's/^/E2E-STRACE open /' > /dev/ttyS1
+	grep -E 'prlimit|setrlimit|prctl|capset|clone' "$1" |
+	    sed 's/^[0-9]* //; s/= [0-9]*$//' | sort | uniq -c | sort -rn |
+	    head -20 | sed 's/^/E2E-STRACE other /' > /dev/ttyS1
+}
+
+mode_mpath() {
+	t0=$(date +%s)
+	if ! setup; then
+		bad "set up two LIO LUs with two paths each and their multipath maps"
+		tail -20 "$MPLOG" 2>/dev/null | diag
+		return
+	fi
+	ok "set up: map $MAP0 over $A_SD $B_SD, map $MAP1 over $A1_SD $B1_SD, multipathd running ($(($(date +%s) - t0)) s)"
+	: > "$HLOG"
+	helper $S "$HLOG" -v || { bad "start our helper"; return; }
+	MAIN=$HPID
+	if [ "$(arg e2e.strace)" = 1 ] && command -v strace > /dev/null; then
+		strace -f -qq -p "$MAIN" -o /tmp/strace.txt &
+		STRACE=$!
+		usleep 500000 # strace gives no sign once it is attached
+	fi
+	story_both_up
+	grep "multipath: loaded" "$HLOG" | diag
+	check "-v logs which libmpathpersist was loaded" \
+	    grep -q "multipath: loaded .*libmpathpersist.so.0 (LIBMPATHPERSIST_" "$HLOG"
+	story_path_back
+	story_failover
+	story_add_path
+	story_preempt
+	story_plain_sgio
+	story_privileges
+	story_missing
+	kill "$MAIN"
+	if [ -n "$STRACE" ]; then
+		kill "$STRACE" 2>/dev/null
+		wait "$STRACE" 2>/dev/null
+		strace_summary /tmp/strace.txt
+	fi
+	grep -v "^\[.*rc=0 " /tmp/client.log | diag
+	out "E2E-MPATH-TIME $(($(date +%s) - t0))"
+}
