@@ -437,10 +437,16 @@ conn_hold_start(struct conn *c)
 static void
 conn_take_fd(struct conn *c, int fd)
 {
-	int fl = fcntl(fd, F_GETFL);
+	int fl;
 
+	/* The access mode matters to PR OUT only; the opcode, the CDB's
+	 * first byte, came with the fd or before it. */
 	c->have_fd = true;
-	c->accmode = fl < 0 ? O_RDONLY : fl & O_ACCMODE;
+	c->accmode = O_RDWR;
+	if (c->cdb[0] == PRH_OP_PR_OUT) {
+		fl = fcntl(fd, F_GETFL);
+		c->accmode = fl < 0 ? O_RDONLY : fl & O_ACCMODE;
+	}
 	if (device_node_of_fd(fd, &c->node) < 0) {
 		memset(&c->node, 0, sizeof(c->node));
 		c->node.type = DEVICE_OTHER;
@@ -485,10 +491,13 @@ conn_read_cdb(struct conn *c)
 			close(fds[i]);
 		return conn_reject(c, NULL);
 	}
+	if (n <= 0) {
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		return conn_close(c); /* EOF or error */
+	}
 	if (nfds == 1)
 		conn_take_fd(c, fds[0]);
-	if (n <= 0)
-		return conn_close(c); /* EOF or error */
 	c->off += (uint32_t)n;
 	if (c->off < PRH_CDB_LEN)
 		return conn_sync(c) == 0 || conn_close(c);
@@ -623,7 +632,11 @@ conn_answer(struct conn *c, const struct scsi_result *res)
 	    (int)c->peer.pid, res->status, res->size);
 	if (conn_send_reply(c, res, NULL, 0, true) < 0)
 		return conn_close(c);
-	return conn_complete(c, NULL);
+	/* A client waits for its answer, so the socket is empty now: do not
+	 * read it again to find so (the read event is level-triggered and
+	 * fires again if a client pipelined). */
+	(void)conn_complete(c, NULL);
+	return false;
 }
 
 /* Log, once per connection, that the device policy refused an fd (the

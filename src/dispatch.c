@@ -111,6 +111,16 @@ dispatch_queue(struct dispatch *d, struct cmd *cmd)
 	return r;
 }
 
+/* Take a command off the parked list. */
+static void
+dispatch_unpark(struct dispatch *d, struct cmd *cmd)
+{
+	TAILQ_REMOVE(&d->parked, cmd, link);
+	cmd->parked = false;
+	d->nparked--;
+	STATS_DEC(cmd->stats->parked);
+}
+
 /* Give parked commands another chance at the pool queue. */
 static void
 dispatch_resume(struct dispatch *d)
@@ -123,10 +133,7 @@ dispatch_resume(struct dispatch *d)
 		r = pool_submit(d->pool, &cmd->job);
 		if (r == -EAGAIN)
 			break; /* the oldest still does not fit */
-		TAILQ_REMOVE(&d->parked, cmd, link);
-		cmd->parked = false;
-		d->nparked--;
-		STATS_DEC(cmd->stats->parked);
+		dispatch_unpark(d, cmd);
 		if (r < 0) {
 			/* Shutting down: answer it as the worker would have
 			 * after a failed SG_IO. */
@@ -230,7 +237,7 @@ dispatch_free(struct dispatch *d)
 	pool_reap(d->pool); /* finished commands: free them */
 	d->idle = NULL;	    /* no callbacks into a server being freed */
 	while ((cmd = TAILQ_FIRST(&d->parked)) != NULL) {
-		TAILQ_REMOVE(&d->parked, cmd, link);
+		dispatch_unpark(d, cmd);
 		dispatch_cmd_free(d, cmd);
 	}
 	pool_get_stats(d->pool, &ps);
@@ -294,10 +301,7 @@ dispatch_abandon(struct dispatch *d, struct cmd *cmd)
 	cmd->done = NULL;
 	cmd->owner = NULL;
 	if (cmd->parked) { /* never reached the pool */
-		TAILQ_REMOVE(&d->parked, cmd, link);
-		cmd->parked = false;
-		d->nparked--;
-		STATS_DEC(cmd->stats->parked);
+		dispatch_unpark(d, cmd);
 		goto unstarted;
 	}
 	if (pool_cancel(d->pool, &cmd->job) == 0)

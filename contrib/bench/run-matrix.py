@@ -95,7 +95,7 @@ class Matrix:
         self.args = args
         b = args.builddir
         self.bench = os.path.join(b, "qemu-pr-bench")
-        self.ours = os.path.join(b, "qemu-pr-helper")
+        self.ours = args.ours or os.path.join(b, "qemu-pr-helper")
         self.lunsim = os.path.join(b, "lunsim")
         if not (os.access(self.lunsim, os.X_OK) and
                 (os.path.exists(os.path.join(b, ".libs", "lunsim.so")) or
@@ -550,6 +550,9 @@ def parse_args():
     p.add_argument("--quick", action="store_true",
                    help="short runs, one repetition, for trying it out")
     p.add_argument("--no-qemu", action="store_true")
+    p.add_argument("--ours", default=None,
+                   help="the helper binary measured as 'ours' (default: "
+                   "the build's), e.g. an older build to compare with")
     p.add_argument("--skip", nargs="*", default=[],
                    choices=["load", "hung", "idle"])
     a = p.parse_args()

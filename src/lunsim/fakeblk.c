@@ -51,6 +51,8 @@ fakeblk_note(int fd, unsigned minor)
 	char link[64], path[PATH_MAX];
 	ssize_t n;
 
+	if (fakesys_known(minor))
+		return; /* once per file is enough */
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
 	n = readlink(link, path, sizeof(path) - 1);
 	if (n > 0) {

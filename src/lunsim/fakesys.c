@@ -70,6 +70,19 @@ fakesys_note(unsigned minor, const char *path)
 	pthread_mutex_unlock(&fakesys.lock);
 }
 
+/* Whether a name was noted for minor. */
+int
+fakesys_known(unsigned minor)
+{
+	unsigned i = minor % FAKESYS_SLOTS;
+	int known;
+
+	pthread_mutex_lock(&fakesys.lock);
+	known = fakesys.slot[i].minor == minor;
+	pthread_mutex_unlock(&fakesys.lock);
+	return known;
+}
+
 /* Make a statx result that of a block device with the file's minor. */
 void
 fakesys_statx(struct statx *stx)
@@ -120,11 +133,35 @@ fakesys_match(const char *path, unsigned *minor, const char **rest)
 	return 1;
 }
 
-/* The next definition of a libc function. */
+/* The libc functions passed through, looked up once each. */
+enum fakesys_fn {
+	FN_ACCESS,
+	FN_FACCESSAT,
+	FN_OPEN,
+	FN_OPEN64,
+	FN_OPENAT,
+	FN_OPENAT64,
+	FN_READLINK,
+	FN_READLINKAT,
+	FN_COUNT
+};
+
+static const char *const fakesys_fn_names[FN_COUNT] = { "access", "faccessat",
+	"open", "open64", "openat", "openat64", "readlink", "readlinkat" };
+
+/* The next definition of a libc function (the lookup is cached: these
+ * run on every open() of the process). */
 static void *
-fakesys_next(const char *name)
+fakesys_next(enum fakesys_fn fn)
 {
-	return dlsym(RTLD_NEXT, name);
+	static void *cache[FN_COUNT];
+	void *p = __atomic_load_n(&cache[fn], __ATOMIC_ACQUIRE);
+
+	if (p == NULL) {
+		p = dlsym(RTLD_NEXT, fakesys_fn_names[fn]);
+		__atomic_store_n(&cache[fn], p, __ATOMIC_RELEASE);
+	}
+	return p;
 }
 
 /* Whether a faked path exists: 0 or -ENOENT. */
@@ -146,7 +183,7 @@ static int
 fakesys_text_fd(const char *text, int flags)
 {
 	static const char *const dirs[] = { "/dev/shm", "/tmp", NULL };
-	int (*real_open)(const char *, int, ...) = fakesys_next("open");
+	int (*real_open)(const char *, int, ...) = fakesys_next(FN_OPEN);
 	size_t len = strlen(text);
 	int fd = -1;
 
@@ -228,7 +265,7 @@ fakesys_ret(int r)
 int
 access(const char *path, int mode)
 {
-	int (*real)(const char *, int) = fakesys_next("access");
+	int (*real)(const char *, int) = fakesys_next(FN_ACCESS);
 	unsigned minor;
 	const char *rest;
 
@@ -241,7 +278,7 @@ access(const char *path, int mode)
 int
 faccessat(int dfd, const char *path, int mode, int flags)
 {
-	int (*real)(int, const char *, int, int) = fakesys_next("faccessat");
+	int (*real)(int, const char *, int, int) = fakesys_next(FN_FACCESSAT);
 	unsigned minor;
 	const char *rest;
 
@@ -263,7 +300,7 @@ faccessat(int dfd, const char *path, int mode, int flags)
 
 /* open() and friends: faked paths answered, the rest to libc. */
 static int
-fakesys_open_any(const char *fn, int dfd, const char *path, int flags,
+fakesys_open_any(enum fakesys_fn fn, int dfd, const char *path, int flags,
     mode_t mode)
 {
 	unsigned minor;
@@ -271,8 +308,7 @@ fakesys_open_any(const char *fn, int dfd, const char *path, int flags,
 
 	if (fakesys_match(path, &minor, &rest))
 		return fakesys_ret(fakesys_open(minor, rest, flags));
-	if (dfd == AT_FDCWD && strcmp(fn, "openat") != 0 &&
-	    strcmp(fn, "openat64") != 0) {
+	if (fn == FN_OPEN || fn == FN_OPEN64) {
 		int (*real)(const char *, int, ...) = fakesys_next(fn);
 
 		return real != NULL ? real(path, flags, mode)
@@ -290,7 +326,7 @@ int
 open(const char *path, int flags, ...)
 {
 	FAKESYS_MODE(flags, flags)
-	return fakesys_open_any("open", AT_FDCWD, path, flags, mode);
+	return fakesys_open_any(FN_OPEN, AT_FDCWD, path, flags, mode);
 }
 
 /* The interposed open64(). */
@@ -298,7 +334,7 @@ int
 open64(const char *path, int flags, ...)
 {
 	FAKESYS_MODE(flags, flags)
-	return fakesys_open_any("open64", AT_FDCWD, path, flags, mode);
+	return fakesys_open_any(FN_OPEN64, AT_FDCWD, path, flags, mode);
 }
 
 /* The interposed openat(). */
@@ -306,7 +342,7 @@ int
 openat(int dfd, const char *path, int flags, ...)
 {
 	FAKESYS_MODE(flags, flags)
-	return fakesys_open_any("openat", dfd, path, flags, mode);
+	return fakesys_open_any(FN_OPENAT, dfd, path, flags, mode);
 }
 
 /* The interposed openat64(). */
@@ -314,21 +350,21 @@ int
 openat64(int dfd, const char *path, int flags, ...)
 {
 	FAKESYS_MODE(flags, flags)
-	return fakesys_open_any("openat64", dfd, path, flags, mode);
+	return fakesys_open_any(FN_OPENAT64, dfd, path, flags, mode);
 }
 
 /* The interposed fortified open(). */
 int
 __open_2(const char *path, int flags)
 {
-	return fakesys_open_any("open", AT_FDCWD, path, flags, 0);
+	return fakesys_open_any(FN_OPEN, AT_FDCWD, path, flags, 0);
 }
 
 /* The interposed fortified open64(). */
 int
 __open64_2(const char *path, int flags)
 {
-	return fakesys_open_any("open64", AT_FDCWD, path, flags, 0);
+	return fakesys_open_any(FN_OPEN64, AT_FDCWD, path, flags, 0);
 }
 
 /* The interposed readlink(). */
@@ -336,7 +372,7 @@ ssize_t
 readlink(const char *path, char *buf, size_t len)
 {
 	ssize_t (*real)(const char *, char *, size_t) = fakesys_next(
-	    "readlink");
+	    FN_READLINK);
 	unsigned minor;
 	const char *rest;
 
@@ -351,7 +387,7 @@ ssize_t
 readlinkat(int dfd, const char *path, char *buf, size_t len)
 {
 	ssize_t (*real)(int, const char *, char *, size_t) = fakesys_next(
-	    "readlinkat");
+	    FN_READLINKAT);
 	unsigned minor;
 	const char *rest;
 

@@ -32,6 +32,10 @@ unsigned fakesys_minor(uint64_t dev, uint64_t ino);
  * becomes the device's name). */
 void fakesys_note(unsigned minor, const char *path);
 
+/* Whether a name was noted for minor (then fakesys_note() may be
+ * skipped). */
+int fakesys_known(unsigned minor);
+
 /* Fill the block-device fields of a statx of a faked file. */
 struct statx;
 void fakesys_statx(struct statx *stx);

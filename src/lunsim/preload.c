@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -58,6 +59,13 @@ __attribute__((constructor)) static void
 lunsim_init(void)
 {
 	const char *s;
+
+	/* A simulated latency is slept out with nanosleep(), which the
+	 * kernel may stretch by the thread's timer slack (50 us unless the
+	 * program changed it; QEMU's programs set 1 ns).  A device takes the
+	 * time it takes whatever its caller's slack: so the slack is 1 ns in
+	 * every process lunsim runs (threads inherit it). */
+	(void)prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
 
 	s = getenv("LUNSIM_INITIATOR");
 	if (s != NULL && *s != '\0')
