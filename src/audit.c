@@ -482,23 +482,30 @@ audit_emit_dropped(struct audit *a, const struct device_audit *b,
 	return audit_send(a, &e, LOG_NOTICE, text);
 }
 
-/* Log a line under the rate limit of bucket b (dev's, or the one of fds
- * that are no device). */
-static void
-audit_submit(struct audit *a, struct device_audit *b, struct device *dev,
-    struct audit_line *l)
+/* Whether a line of bucket b (dev's, or the one of fds that are no
+ * device) may go now; if not, it is counted, and nothing else is done:
+ * the line is not even built. */
+static bool
+audit_pass(struct audit *a, struct device_audit *b, struct device *dev)
 {
 	uint64_t now = trace_now_ns();
 
-	if (!audit_admit(a, b, now)) {
-		audit_drop(a, b, dev, now);
-		return;
-	}
+	if (audit_admit(a, b, now))
+		return true;
+	audit_drop(a, b, dev, now);
+	return false;
+}
+
+/* Log a line that passed, with bucket b's count. */
+static void
+audit_log(struct audit *a, struct device_audit *b, struct device *dev,
+    struct audit_line *l)
+{
 	l->dropped = b->dropped;
 	if (audit_emit(a, l))
 		audit_settle(a, b, dev);
 	else
-		audit_drop(a, b, dev, now);
+		audit_drop(a, b, dev, trace_now_ns());
 }
 
 /* Timer: log the counts of devices that logged nothing for a while. */
@@ -576,7 +583,7 @@ audit_command(struct audit *a, struct peer *peer, const struct cmd *cmd)
 	if (a == NULL)
 		return;
 	prio = audit_prio(cmd->req.is_out, cmd->res.status);
-	if (!log_wants(prio))
+	if (!log_wants(prio) || !audit_pass(a, &cmd->dev->audit, cmd->dev))
 		return;
 	audit_line_init(&l, peer, cmd, &cmd->res, prio);
 	l.dev = cmd->dev;
@@ -585,7 +592,7 @@ audit_command(struct audit *a, struct peer *peer, const struct cmd *cmd)
 		l.refused = cmd->verdict.why;
 	else
 		l.device_ns = cmd->device_ns;
-	audit_submit(a, &cmd->dev->audit, cmd->dev, &l);
+	audit_log(a, &cmd->dev->audit, cmd->dev, &l);
 }
 
 /* A request was answered without a worker. */
@@ -596,6 +603,7 @@ audit_answered(struct audit *a, struct peer *peer,
 {
 	struct audit_line l;
 	struct device *dev = cmd->dev, *got = NULL;
+	struct device_audit *b;
 	int prio;
 
 	if (a == NULL)
@@ -603,15 +611,18 @@ audit_answered(struct audit *a, struct peer *peer,
 	prio = audit_prio(cmd->req.is_out, res->status);
 	if (!log_wants(prio))
 		return;
-	audit_line_init(&l, peer, cmd, res, prio);
-	l.refused = why;
-	l.node = node;
 	/* A device node not looked up yet (PR OUT on a read-only fd): name
 	 * it as the registry does. */
 	if (dev == NULL && node->type != DEVICE_OTHER)
 		dev = got = devreg_get(a->devices, node);
-	l.dev = dev;
-	audit_submit(a, dev != NULL ? &dev->audit : &a->other, dev, &l);
+	b = dev != NULL ? &dev->audit : &a->other;
+	if (audit_pass(a, b, dev)) {
+		audit_line_init(&l, peer, cmd, res, prio);
+		l.refused = why;
+		l.node = node;
+		l.dev = dev;
+		audit_log(a, b, dev, &l);
+	}
 	if (got != NULL)
 		devreg_put(a->devices, got);
 }
