@@ -166,39 +166,64 @@ peer_name_from_path(const char *path, size_t plen, char *name, size_t len)
 	return kind;
 }
 
-/* The name /proc/PID/cgroup's text gives: the v2 line, else the v1
- * name=systemd line. */
+/* Which hierarchy a /proc/PID/cgroup line is of: 0 the v2 one ("0::"),
+ * 1 v1's name=systemd, 2 another v1 one, -1 not a line of the format;
+ * the path (plen bytes) in *path. */
+static int
+peer_cgroup_line(const char *line, const char *nl, const char **path,
+    size_t *plen)
+{
+	const char *c1 = memchr(line, ':', (size_t)(nl - line)), *c2;
+
+	if (c1 == NULL ||
+	    (c2 = memchr(c1 + 1, ':', (size_t)(nl - c1 - 1))) == NULL)
+		return -1;
+	*path = c2 + 1;
+	*plen = (size_t)(nl - c2 - 1);
+	if (c1 - line == 1 && line[0] == '0' && c2 == c1 + 1)
+		return 0;
+	if (c2 - c1 - 1 == 12 && memcmp(c1 + 1, "name=systemd", 12) == 0)
+		return 1;
+	return 2;
+}
+
+/* The name /proc/PID/cgroup's text gives: a libvirt machine on any line
+ * (the v2 one first, then name=systemd, then the v1 controllers: libvirt
+ * without systemd puts a VM's processes in its own cgroups of each v1
+ * controller and may leave the v2 one at "/"), else the unit of the v2
+ * line, else of the name=systemd line. */
 int
 peer_name_from_cgroup(const char *text, char *name, size_t len)
 {
-	const char *line, *nl, *c1, *c2, *use = NULL, *use_end = NULL;
+	char tmp[PEER_COMPONENT_MAX];
+	const char *line, *nl, *path;
+	size_t plen;
+	bool unit = false;
+	int kind;
 
 	name[0] = '\0';
-	for (line = text; *line != '\0'; line = nl + 1) {
-		nl = strchr(line, '\n');
-		if (nl == NULL)
-			nl = line + strlen(line);
-		c1 = memchr(line, ':', (size_t)(nl - line));
-		c2 = c1 != NULL ? memchr(c1 + 1, ':', (size_t)(nl - c1 - 1))
-				: NULL;
-		if (c2 != NULL) {
-			if (c1 - line == 1 && line[0] == '0' && c2 == c1 + 1) {
-				use = c2 + 1; /* cgroup v2: the one to use */
-				use_end = nl;
+	for (int rank = 0; rank < 3; rank++) {
+		for (line = text; *line != '\0'; line = nl + 1) {
+			nl = strchr(line, '\n');
+			if (nl == NULL)
+				nl = line + strlen(line);
+			if (peer_cgroup_line(line, nl, &path, &plen) == rank) {
+				kind = peer_name_from_path(path, plen, tmp,
+				    len < sizeof(tmp) ? len : sizeof(tmp));
+				if (kind == PEER_VM) {
+					snprintf(name, len, "%s", tmp);
+					return PEER_VM;
+				}
+				if (kind == PEER_UNIT && rank < 2 && !unit) {
+					snprintf(name, len, "%s", tmp);
+					unit = true;
+				}
+			}
+			if (*nl == '\0')
 				break;
-			}
-			if (use == NULL && c2 - c1 - 1 == 12 &&
-			    memcmp(c1 + 1, "name=systemd", 12) == 0) {
-				use = c2 + 1;
-				use_end = nl;
-			}
 		}
-		if (*nl == '\0')
-			break;
 	}
-	if (use == NULL)
-		return PEER_PROCESS;
-	return peer_name_from_path(use, (size_t)(use_end - use), name, len);
+	return unit ? PEER_UNIT : PEER_PROCESS;
 }
 
 /* Read the whole (small) /proc file path into buf, NUL-terminated: 0 or

@@ -48,9 +48,10 @@ void peer_of_socket(int fd, struct peer *p);
 void peer_describe(struct peer *p);
 
 /* What /proc/PID/cgroup's text says: the libvirt machine (the VM's name)
- * or the deepest systemd unit of the cgroup v2 line ("0::"), else of the
- * v1 "name=systemd" line, into name (sanitised as above): the enum
- * peer_kind (PEER_PROCESS and "" when neither is named). */
+ * of any of its lines (cgroup v2's first), else the deepest systemd unit
+ * of the v2 line ("0::"), else of the v1 "name=systemd" line, into name
+ * (sanitised as above): the enum peer_kind (PEER_PROCESS and "" when
+ * neither is named). */
 int peer_name_from_cgroup(const char *text, char *name, size_t len);
 
 /* Whether --allow-uid / --allow-gid admit the peer of socket fd (true

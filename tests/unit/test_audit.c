@@ -156,6 +156,26 @@ Test(peer, v2_line_first_then_v1_name_systemd)
 	cr_expect_str_eq(name, "libvirtd.service");
 }
 
+Test(peer, vm_on_any_line_first)
+{
+	char name[PEER_NAME_MAX];
+
+	/* libvirt without systemd on a hybrid host: the v1 controllers name
+	 * the VM, the v2 line is the root */
+	cr_expect_eq(cg("12:memory:/machine/qemu-2-vm2.libvirt-qemu/emulator\n"
+			"4:cpu,cpuacct:/machine/qemu-2-vm2.libvirt-qemu/"
+			"emulator\n1:name=systemd:/\n0::/\n",
+			 name),
+	    PEER_VM);
+	cr_expect_str_eq(name, "vm2");
+	/* a VM wins over a unit */
+	cr_expect_eq(cg("0::/system.slice/x.service\n"
+			"3:pids:/machine/qemu-1-a.libvirt-qemu\n",
+			 name),
+	    PEER_VM);
+	cr_expect_str_eq(name, "a");
+}
+
 Test(peer, nothing_named)
 {
 	char name[PEER_NAME_MAX] = "junk";
