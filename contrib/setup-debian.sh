@@ -11,9 +11,10 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 build_pkgs="build-essential autoconf automake libtool pkg-config
 	libevent-dev libcap-dev libsystemd-dev libseccomp-dev"
 # The test suite also runs QEMU's own helper and QEMU as reference peers,
-# and builds and checks the Debian package.
+# builds and checks the Debian package, and checks the metrics file with
+# promtool (prometheus).
 test_pkgs="libcriterion-dev qemu-system-x86 sg3-utils systemd groff-base
-	clang clang-format valgrind kmod cpio xz-utils busybox-static
+	clang clang-format valgrind kmod cpio xz-utils busybox-static prometheus
 	debhelper dpkg-dev lintian
 	libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients"
 

@@ -114,15 +114,16 @@ cmd_run(struct pool_job *job)
 	cmd->device_ns = trace_now_ns() - t0;
 	atomic_fetch_add_explicit(&cmd->stats->busy_ns, cmd->device_ns,
 	    memory_order_relaxed);
+	latency_observe(&cmd->dev->latency, cmd->device_ns);
 	TRACE(TP_SGIO_DONE,
-	    "cmd=%p fd=%d device=%s opcode=0x%02x sa=%u status=0x%02x "
-	    "host=0x%02x driver=0x%02x sense=%02x/%02x/%02x size=%u "
-	    "duration_us=%llu",
-	    (void *)cmd, cmd->devfd, cmd->dev->name, cmd->req.opcode,
-	    cmd->req.service_action, cmd->res.status, cmd->res.host_status,
-	    cmd->res.driver_status, cmd->res.sense[2] & 0x0f,
-	    cmd->res.sense[12], cmd->res.sense[13], cmd->res.size,
-	    (unsigned long long)(cmd->device_ns / 1000));
+	    "cmd=%p fd=%d device=%s devno=%u:%u opcode=0x%02x sa=%u "
+	    "status=0x%02x host=0x%02x driver=0x%02x sense=%02x/%02x/%02x "
+	    "size=%u duration_us=%llu",
+	    (void *)cmd, cmd->devfd, cmd->dev->name, cmd->dev->node.major,
+	    cmd->dev->node.minor, cmd->req.opcode, cmd->req.service_action,
+	    cmd->res.status, cmd->res.host_status, cmd->res.driver_status,
+	    cmd->res.sense[2] & 0x0f, cmd->res.sense[12], cmd->res.sense[13],
+	    cmd->res.size, (unsigned long long)(cmd->device_ns / 1000));
 	cmd_close_devfd(cmd);
 	/* Counted before the reply goes out, so that a client that has its
 	 * answer never finds the counters behind. */

@@ -45,6 +45,7 @@ enum {
 	OPT_REQUEST_TIMEOUT,
 	OPT_MAX_PER_UID,
 	OPT_MULTIPATH,
+	OPT_METRICS_FILE,
 };
 
 static const struct option config_long_opts[] = {
@@ -69,6 +70,7 @@ static const struct option config_long_opts[] = {
 	{ "request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT },
 	{ "max-clients-per-uid", required_argument, NULL, OPT_MAX_PER_UID },
 	{ "multipath", required_argument, NULL, OPT_MULTIPATH },
+	{ "metrics-file", required_argument, NULL, OPT_METRICS_FILE },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -126,10 +128,14 @@ config_usage(const char *argv0)
 	    "                            libmpathpersist, loaded when first needed\n"
 	    "                            (auto, the default), checked at start-up\n"
 	    "                            (on), or never: plain SG_IO (off)\n"
+	    "      --metrics-file=PATH   write the counters in Prometheus's text\n"
+	    "                            format to PATH (absolute) every 5 s and on\n"
+	    "                            SIGUSR1, e.g. for node_exporter's textfile\n"
+	    "                            collector (NAME.prom in its directory)\n"
 	    "\n"
 	    "Signals: SIGTERM, SIGINT and SIGHUP stop accepting connections, finish the\n"
 	    "commands in flight, remove the socket and exit 0.  SIGUSR1 logs a summary\n"
-	    "of the counters.\n",
+	    "of the counters (and rewrites --metrics-file).\n",
 	    argv0, DEFAULT_PIDFILE, DEFAULT_SOCKET, DEFAULT_THREADS,
 	    DEFAULT_PER_DEVICE, DEFAULT_QUEUE_MAX, DEFAULT_SG_TIMEOUT,
 	    DEFAULT_WRITE_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_PER_UID);
@@ -413,6 +419,9 @@ config_apply(struct prh_config *cfg, int c, const char *argv0)
 	case OPT_MULTIPATH:
 		r = config_multipath(cfg, optarg);
 		break;
+	case OPT_METRICS_FILE:
+		cfg->metrics_file = optarg;
+		break;
 	default:
 		fprintf(stderr, "Try `%s --help' for more information.\n",
 		    argv0);
@@ -436,6 +445,12 @@ config_validate(struct prh_config *cfg)
 	if (strlen(cfg->socket_path) >= sizeof(sun.sun_path)) {
 		fprintf(stderr, "qemu-pr-helper: socket path too long: %s\n",
 		    cfg->socket_path);
+		return CONFIG_EXIT_ERROR;
+	}
+	if (cfg->metrics_file != NULL && cfg->metrics_file[0] != '/') {
+		fprintf(stderr,
+		    "qemu-pr-helper: --metrics-file must be an absolute "
+		    "path\n");
 		return CONFIG_EXIT_ERROR;
 	}
 	if (cfg->pidfile[0] == '\0') {

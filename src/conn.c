@@ -39,6 +39,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "prh/audit.h"
 #include "prh/cmd.h"
 #include "prh/conn.h"
 #include "prh/device.h"
@@ -620,11 +621,14 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 
 /* --- 3. validate ---------------------------------------------------------- */
 
-/* Answer the current request without the device, then go on. */
+/* Answer the current request without the device (for the reason why),
+ * then go on. */
 static bool
-conn_answer(struct conn *c, const struct scsi_result *res)
+conn_answer(struct conn *c, const struct scsi_result *res, const char *why)
 {
 	if (c->cmd != NULL) {
+		audit_answered(c->env->audit, &c->peer, &c->node, c->cmd, res,
+		    why);
 		dispatch_cmd_free(c->env->dispatch, c->cmd);
 		c->cmd = NULL;
 	}
@@ -672,16 +676,17 @@ conn_request_ready(struct conn *c)
 	struct scsi_result res;
 
 	conn_hold_stop(c);
+	audit_request(c->env->audit, &c->peer);
 	if (c->cmd->req.is_out && c->accmode == O_RDONLY) {
 		scsi_result_check(&res, PRH_SK_ILLEGAL_REQUEST, 0x20, 0x00);
-		return conn_answer(c, &res);
+		return conn_answer(c, &res, "PR OUT on a read-only descriptor");
 	}
 	if (c->node.type == DEVICE_OTHER) {
 		/* As SG_IO failing with ENOTTY is answered. */
 		STATS_INC(c->env->stats->refused_fds);
 		conn_log_refusal(c, device_node_what(&c->node), NULL);
 		scsi_result_from_errno(&res, ENOTTY);
-		return conn_answer(c, &res);
+		return conn_answer(c, &res, device_node_what(&c->node));
 	}
 	return conn_submit(c);
 }
@@ -719,8 +724,9 @@ conn_submit(struct conn *c)
 		cmd->sockfd = -1;
 		goto refused;
 	}
-	TRACE(TP_SUBMIT, "conn=%p cmd=%p peer_pid=%d device=%s", (void *)c,
-	    (void *)cmd, (int)c->peer.pid, cmd->dev->name);
+	TRACE(TP_SUBMIT, "conn=%p cmd=%p peer_pid=%d device=%s devno=%u:%u",
+	    (void *)c, (void *)cmd, (int)c->peer.pid, cmd->dev->name,
+	    cmd->dev->node.major, cmd->dev->node.minor);
 	c->waiting = false;
 	/* Stay readable while busy: a client that waits for its answer
 	 * sends nothing, so it costs nothing, and saves two epoll_ctl
@@ -729,7 +735,7 @@ conn_submit(struct conn *c)
 	return false;
 refused:
 	scsi_result_check(&res, PRH_SK_ABORTED_COMMAND, 0x00, 0x06);
-	return conn_answer(c, &res);
+	return conn_answer(c, &res, "not run: shutting down or out of memory");
 }
 
 /* --- 5. complete ---------------------------------------------------------- */
@@ -760,6 +766,7 @@ conn_complete(struct conn *c, struct cmd *cmd)
 		else if (cmd->sent < PRH_REPLY_HDR_LEN + cmd->res.size)
 			r = conn_send_reply(c, &cmd->res, cmd->data, cmd->sent,
 			    false);
+		audit_command(env->audit, &c->peer, cmd);
 		dispatch_cmd_free(env->dispatch, cmd);
 		if (r < 0) {
 			c->close_reason = "write-error";
@@ -863,6 +870,7 @@ conn_free(struct conn *c)
 	TAILQ_REMOVE(&env->conns, c, entry);
 	env->count--;
 	STATS_DEC(env->stats->connections);
+	STATS_INC(env->stats->closed);
 	free(c);
 	if (env->gone != NULL)
 		env->gone(env->arg, &peer);

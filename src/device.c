@@ -451,6 +451,7 @@ devreg_get(struct device_registry *r, const struct device_node *n)
 		if (d == NULL)
 			return NULL;
 		d->node = *n;
+		TAILQ_INIT(&d->inflight);
 		devreg_load(d);
 		d->hnext = r->buckets[b];
 		r->buckets[b] = d;
@@ -483,6 +484,25 @@ devreg_put(struct device_registry *r, struct device *d)
 		r->n_unused--;
 		devreg_drop(r, old);
 	}
+}
+
+/* One more reference on a device that has one. */
+void
+devreg_hold(struct device *d)
+{
+	d->refs++;
+}
+
+/* Call fn for every device. */
+void
+devreg_foreach(const struct device_registry *r,
+    void (*fn)(const struct device *d, void *arg), void *arg)
+{
+	const struct device *d;
+
+	for (unsigned i = 0; i < DEVREG_BUCKETS; i++)
+		for (d = r->buckets[i]; d != NULL; d = d->hnext)
+			fn(d, arg);
 }
 
 /* A device in use with isolation key key, or NULL. */

@@ -12,6 +12,7 @@
 
 #include "prh/device.h"
 #include "prh/dispatch.h"
+#include "prh/trace.h"
 
 /* Period of the sweep that brings lazy commands back. */
 #define SWEEP_MS     20
@@ -68,10 +69,22 @@ dispatch_cmd_new(struct dispatch *d)
 	return cmd;
 }
 
+/* Take a command off its device's list of those in flight. */
+static void
+dispatch_untrack(struct cmd *cmd)
+{
+	if (cmd->on_dev) {
+		TAILQ_REMOVE(&cmd->dev->inflight, cmd, dev_link);
+		cmd->dev->ninflight--;
+		cmd->on_dev = false;
+	}
+}
+
 /* Give back a command that is not in flight. */
 void
 dispatch_cmd_free(struct dispatch *d, struct cmd *cmd)
 {
+	dispatch_untrack(cmd);
 	cmd_close_devfd(cmd);
 	if (cmd->dev != NULL)
 		devreg_put(d->devices, cmd->dev);
@@ -84,11 +97,12 @@ dispatch_cmd_free(struct dispatch *d, struct cmd *cmd)
 	d->nfree++;
 }
 
-/* A command is back from the pool: one fewer outstanding; tell a drain
- * when it was the last. */
+/* A command is back from the pool: one fewer outstanding, and off its
+ * device's list; tell a drain when it was the last. */
 static void
-dispatch_back(struct dispatch *d)
+dispatch_back(struct dispatch *d, struct cmd *cmd)
 {
+	dispatch_untrack(cmd);
 	if (--d->outstanding == 0 && d->draining && d->idle != NULL)
 		d->idle(d->idle_arg);
 }
@@ -141,7 +155,7 @@ dispatch_resume(struct dispatch *d)
 			    0x00, 0x06);
 			cmd->sockfd = -1;
 			STATS_DEC(cmd->stats->inflight);
-			dispatch_back(d);
+			dispatch_back(d, cmd);
 			if (cmd->done != NULL)
 				cmd->done(cmd);
 			else
@@ -170,7 +184,7 @@ dispatch_done_cb(struct pool_job *job, void *arg)
 	struct dispatch *d = arg;
 	struct cmd *cmd = (struct cmd *)job;
 
-	dispatch_back(d);
+	dispatch_back(d, cmd);
 	if (cmd->done != NULL) {
 		cmd->done(cmd);
 	} else {
@@ -271,6 +285,11 @@ dispatch_submit(struct dispatch *d, struct cmd *cmd, bool lazy)
 		return r;
 	}
 	d->outstanding++;
+	/* The device's oldest command in flight, for the metrics. */
+	cmd->submit_ns = trace_now_ns();
+	TAILQ_INSERT_TAIL(&cmd->dev->inflight, cmd, dev_link);
+	cmd->dev->ninflight++;
+	cmd->on_dev = true;
 	if (lazy)
 		dispatch_sweep_arm(d);
 	return 0;
@@ -288,7 +307,7 @@ dispatch_collect(struct dispatch *d, struct cmd *cmd)
 		if (!pool_claim(d->pool, &cmd->job, true))
 			return 0;
 	}
-	dispatch_back(d);
+	dispatch_back(d, cmd);
 	if (d->nparked > 0)
 		dispatch_resume(d);
 	return 1;
@@ -311,7 +330,7 @@ dispatch_abandon(struct dispatch *d, struct cmd *cmd)
 	return cmd->sockfd >= 0;
 unstarted:
 	STATS_DEC(cmd->stats->inflight);
-	dispatch_back(d);
+	dispatch_back(d, cmd);
 	cmd->sockfd = -1;
 	dispatch_cmd_free(d, cmd);
 	dispatch_set_eager(d);

@@ -21,11 +21,7 @@ static atomic_int log_verbosity = 1;
 
 /* Where messages go.  Chosen during start-up (one thread), read-only
  * afterwards except log_copy_fd, which only the start-up code changes. */
-static enum {
-	LOG_TO_STDERR,	/* "qemu-pr-helper: message" */
-	LOG_TO_JOURNAL, /* "<N>message": stderr is the journal */
-	LOG_TO_SYSLOG,	/* -d: syslog(3), LOG_DAEMON */
-} log_dest = LOG_TO_STDERR;
+static enum log_dest log_dest = LOG_TO_STDERR;
 static atomic_int log_copy_fd = -1; /* -d start-up pipe, or -1 */
 
 /* Whether JOURNAL_STREAM names the file that stderr is ("DEV:INO"). */
@@ -95,6 +91,20 @@ log_threshold(void)
 	default:
 		return LOG_DEBUG;
 	}
+}
+
+/* Whether prio is shown at the current verbosity. */
+bool
+log_wants(int prio)
+{
+	return prio <= log_threshold();
+}
+
+/* The destination chosen at start-up. */
+enum log_dest
+log_destination(void)
+{
+	return log_dest;
 }
 
 /* Write one formatted line with a single write(2) (or one syslog call). */

@@ -2,9 +2,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "prh/peer.h"
 
@@ -20,12 +24,255 @@ peer_of_socket(int fd, struct peer *p)
 	p->pid = -1;
 	p->uid = (uid_t)-1;
 	p->gid = (gid_t)-1;
+	p->described = false;
+	p->kind = PEER_PROCESS;
+	p->name[0] = p->comm[0] = '\0';
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == 0) {
 		p->pid = uc.pid;
 		p->uid = uc.uid;
 		p->gid = uc.gid;
 	}
 }
+
+/* --- who the peer is ------------------------------------------------------ */
+
+/* Longest cgroup path component looked at. */
+#define PEER_COMPONENT_MAX 256
+
+/* Whether byte c may stand in a name as it is. */
+static bool
+peer_char_ok(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || (c != '\0' && strchr("._@:+=,%~^-", c));
+}
+
+/* Copy n bytes of s into out (len bytes, NUL-terminated, cut to fit),
+ * every byte that may not stand in a name made '?'. */
+static void
+peer_clean(const char *s, size_t n, char *out, size_t len)
+{
+	size_t i;
+
+	if (len == 0)
+		return;
+	for (i = 0; i < n && i + 1 < len; i++)
+		out[i] = peer_char_ok((unsigned char)s[i]) ? s[i] : '?';
+	out[i] = '\0';
+}
+
+/* Value of hex digit c, or -1. */
+static int
+peer_hex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Copy the n bytes of a cgroup path component into out (NUL-terminated,
+ * cut to len), undoing systemd's unit-name escapes ("\x2d" is '-'). */
+static void
+peer_unescape(const char *s, size_t n, char *out, size_t len)
+{
+	size_t i = 0, o = 0;
+	int hi, lo;
+
+	while (i < n && o + 1 < len) {
+		if (s[i] == '\\' && i + 3 < n && s[i + 1] == 'x' &&
+		    (hi = peer_hex(s[i + 2])) >= 0 &&
+		    (lo = peer_hex(s[i + 3])) >= 0) {
+			out[o++] = (char)(hi << 4 | lo);
+			i += 4;
+		} else {
+			out[o++] = s[i++];
+		}
+	}
+	out[o] = '\0';
+}
+
+/* Whether s ends with suffix. */
+static bool
+peer_ends_with(const char *s, size_t n, const char *suffix)
+{
+	size_t k = strlen(suffix);
+
+	return n > k && memcmp(s + n - k, suffix, k) == 0;
+}
+
+/* The VM's name in a libvirt machine name of n bytes ("qemu-1-vm",
+ * "lxc-2-ct", or "qemu-vm" from libvirt before 2.x): where it starts. */
+static const char *
+peer_vm_name(const char *m, size_t n, size_t *out_n)
+{
+	static const char *const drivers[] = { "qemu-", "lxc-", NULL };
+	size_t k, d;
+
+	for (int i = 0; drivers[i] != NULL; i++) {
+		k = strlen(drivers[i]);
+		if (n <= k || memcmp(m, drivers[i], k) != 0)
+			continue;
+		for (d = k; d < n && m[d] >= '0' && m[d] <= '9'; d++)
+			;
+		if (d > k && d + 1 < n && m[d] == '-')
+			k = d + 1; /* the domain id */
+		*out_n = n - k;
+		return m + k;
+	}
+	*out_n = n;
+	return m;
+}
+
+/* The name a cgroup path (plen bytes) gives its process: the libvirt
+ * machine (systemd's machine-NAME.scope, or libvirt's own
+ * NAME.libvirt-qemu), else the deepest .service or .scope unit. */
+static int
+peer_name_from_path(const char *path, size_t plen, char *name, size_t len)
+{
+	char comp[PEER_COMPONENT_MAX];
+	const char *p = path, *end = path + plen, *slash, *vm;
+	size_t n, vn;
+	int kind = PEER_PROCESS;
+
+	name[0] = '\0';
+	for (; p < end; p = slash + 1) {
+		slash = memchr(p, '/', (size_t)(end - p));
+		if (slash == NULL)
+			slash = end;
+		peer_unescape(p, (size_t)(slash - p), comp, sizeof(comp));
+		n = strlen(comp);
+		if (n > 14 && memcmp(comp, "machine-", 8) == 0 &&
+		    peer_ends_with(comp, n, ".scope")) {
+			vm = peer_vm_name(comp + 8, n - 14, &vn);
+			peer_clean(vm, vn, name, len);
+			return PEER_VM;
+		}
+		if (peer_ends_with(comp, n, ".libvirt-qemu") ||
+		    peer_ends_with(comp, n, ".libvirt-lxc")) {
+			vm = peer_vm_name(comp, strrchr(comp, '.') - comp, &vn);
+			peer_clean(vm, vn, name, len);
+			return PEER_VM;
+		}
+		if (peer_ends_with(comp, n, ".service") ||
+		    peer_ends_with(comp, n, ".scope")) {
+			peer_clean(comp, n, name, len);
+			kind = PEER_UNIT;
+		}
+	}
+	return kind;
+}
+
+/* Which hierarchy a /proc/PID/cgroup line is of: 0 the v2 one ("0::"),
+ * 1 v1's name=systemd, 2 another v1 one, -1 not a line of the format;
+ * the path (plen bytes) in *path. */
+static int
+peer_cgroup_line(const char *line, const char *nl, const char **path,
+    size_t *plen)
+{
+	const char *c1 = memchr(line, ':', (size_t)(nl - line)), *c2;
+
+	if (c1 == NULL ||
+	    (c2 = memchr(c1 + 1, ':', (size_t)(nl - c1 - 1))) == NULL)
+		return -1;
+	*path = c2 + 1;
+	*plen = (size_t)(nl - c2 - 1);
+	if (c1 - line == 1 && line[0] == '0' && c2 == c1 + 1)
+		return 0;
+	if (c2 - c1 - 1 == 12 && memcmp(c1 + 1, "name=systemd", 12) == 0)
+		return 1;
+	return 2;
+}
+
+/* The name /proc/PID/cgroup's text gives: a libvirt machine on any line
+ * (the v2 one first, then name=systemd, then the v1 controllers: libvirt
+ * without systemd puts a VM's processes in its own cgroups of each v1
+ * controller and may leave the v2 one at "/"), else the unit of the v2
+ * line, else of the name=systemd line. */
+int
+peer_name_from_cgroup(const char *text, char *name, size_t len)
+{
+	char tmp[PEER_COMPONENT_MAX];
+	const char *line, *nl, *path;
+	size_t plen;
+	bool unit = false;
+	int kind;
+
+	name[0] = '\0';
+	for (int rank = 0; rank < 3; rank++) {
+		for (line = text; *line != '\0'; line = nl + 1) {
+			nl = strchr(line, '\n');
+			if (nl == NULL)
+				nl = line + strlen(line);
+			if (peer_cgroup_line(line, nl, &path, &plen) == rank) {
+				kind = peer_name_from_path(path, plen, tmp,
+				    len < sizeof(tmp) ? len : sizeof(tmp));
+				if (kind == PEER_VM) {
+					snprintf(name, len, "%s", tmp);
+					return PEER_VM;
+				}
+				if (kind == PEER_UNIT && rank < 2 && !unit) {
+					snprintf(name, len, "%s", tmp);
+					unit = true;
+				}
+			}
+			if (*nl == '\0')
+				break;
+		}
+	}
+	return unit ? PEER_UNIT : PEER_PROCESS;
+}
+
+/* Read the whole (small) /proc file path into buf, NUL-terminated: 0 or
+ * a negative errno. */
+static int
+peer_read_proc(const char *path, char *buf, size_t len)
+{
+	size_t off = 0;
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	while (off + 1 < len && (n = read(fd, buf + off, len - 1 - off)) > 0)
+		off += (size_t)n;
+	close(fd);
+	buf[off] = '\0';
+	return 0;
+}
+
+/* Find out once what the peer belongs to, and its process name. */
+void
+peer_describe(struct peer *p)
+{
+	char path[64], buf[8192];
+	size_t n;
+
+	if (p->described)
+		return;
+	p->described = true;
+	p->kind = PEER_PROCESS;
+	p->name[0] = p->comm[0] = '\0';
+	if (p->pid <= 0)
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)p->pid);
+	if (peer_read_proc(path, buf, sizeof(buf)) == 0)
+		p->kind = (unsigned char)peer_name_from_cgroup(buf, p->name,
+		    sizeof(p->name));
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)p->pid);
+	if (peer_read_proc(path, buf, sizeof(buf)) == 0) {
+		n = strlen(buf); /* the name may hold newlines itself */
+		if (n > 0 && buf[n - 1] == '\n')
+			n--;
+		peer_clean(buf, n, p->comm, sizeof(p->comm));
+	}
+}
+
+/* --- the allow-list ------------------------------------------------------- */
 
 /* Whether gid is one of the peer's supplementary groups (SO_PEERGROUPS,
  * as they were at connect time). */

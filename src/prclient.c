@@ -20,6 +20,7 @@
 #include "prh/client.h"
 #include "prh/proto.h"
 #include "prh/protocol.h"
+#include "prh/scsi_text.h"
 
 #ifndef PRH_RUNSTATEDIR
 #define PRH_RUNSTATEDIR "/run"
@@ -68,104 +69,14 @@ prc_usage(FILE *f, const char *argv0)
 	    "1 other status, 2 usage, 3 helper unreachable.\n");
 }
 
-/* Words for a sense key. */
-static const char *
-prc_sense_key(uint8_t key)
-{
-	static const char *const names[16] = {
-		"NO SENSE",
-		"RECOVERED ERROR",
-		"NOT READY",
-		"MEDIUM ERROR",
-		"HARDWARE ERROR",
-		"ILLEGAL REQUEST",
-		"UNIT ATTENTION",
-		"DATA PROTECT",
-		"BLANK CHECK",
-		"VENDOR SPECIFIC",
-		"COPY ABORTED",
-		"ABORTED COMMAND",
-		"0xC",
-		"VOLUME OVERFLOW",
-		"MISCOMPARE",
-		"0xF",
-	};
-	return names[key & 0xf];
-}
-
-/* Words for the additional sense codes a PR command meets. */
-static const char *
-prc_asc(uint8_t asc, uint8_t ascq)
-{
-	static const struct {
-		uint8_t asc, ascq;
-		const char *what;
-	} t[] = {
-		{ 0x00, 0x06, "I/O process terminated" },
-		{ 0x04, 0x00, "logical unit not ready" },
-		{ 0x04, 0x03,
-		    "logical unit not ready, manual intervention required" },
-		{ 0x05, 0x00, "logical unit does not respond" },
-		{ 0x08, 0x00, "logical unit communication failure" },
-		{ 0x1a, 0x00, "parameter list length error" },
-		{ 0x20, 0x00, "invalid command operation code" },
-		{ 0x24, 0x00, "invalid field in CDB" },
-		{ 0x26, 0x00, "invalid field in parameter list" },
-		{ 0x26, 0x04, "invalid release of persistent reservation" },
-		{ 0x27, 0x07, "space allocation failed write protect" },
-		{ 0x29, 0x00, "power on, reset, or bus device reset" },
-		{ 0x29, 0x07, "I_T nexus loss occurred" },
-		{ 0x2a, 0x03, "reservations preempted" },
-		{ 0x2a, 0x04, "reservations released" },
-		{ 0x2a, 0x05, "registrations preempted" },
-		{ 0x2e, 0x02, "command timeout" },
-		{ 0x2f, 0x02, "commands cleared by device server" },
-		{ 0x3a, 0x00, "medium not present" },
-		{ 0x44, 0x00, "internal target failure" },
-		{ 0x11, 0x00, "unrecovered read error" },
-	};
-	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
-		if (t[i].asc == asc && t[i].ascq == ascq)
-			return t[i].what;
-	return "";
-}
-
 /* Print status (and sense) in words. */
 static void
 prc_print_status(const struct client_reply *r)
 {
-	uint8_t key, asc, ascq;
+	char words[256];
 
-	switch (r->status) {
-	case PRH_STATUS_GOOD:
-		printf("GOOD\n");
-		return;
-	case PRH_STATUS_RESERVATION_CONFLICT:
-		printf("RESERVATION CONFLICT\n");
-		return;
-	case PRH_STATUS_BUSY:
-		printf("BUSY\n");
-		return;
-	case PRH_STATUS_TASK_SET_FULL:
-		printf("TASK SET FULL\n");
-		return;
-	case PRH_STATUS_CHECK_CONDITION:
-		break;
-	default:
-		printf("status 0x%02" PRIx32 "\n", r->status);
-		return;
-	}
-	if ((r->sense[0] & 0x7f) >= 0x72) { /* descriptor format */
-		key = r->sense[1] & 0xf;
-		asc = r->sense[2];
-		ascq = r->sense[3];
-	} else {
-		key = r->sense[2] & 0xf;
-		asc = r->sense[12];
-		ascq = r->sense[13];
-	}
-	printf("CHECK CONDITION: %s, %s (%02X/%02X)\n", prc_sense_key(key),
-	    prc_asc(asc, ascq), asc, ascq);
+	scsi_status_words(r->status, r->sense, words, sizeof(words));
+	printf("%s\n", words);
 }
 
 /* Print a PR IN payload in words. */

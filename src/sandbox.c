@@ -39,9 +39,10 @@ sandbox_filtering(void)
 #ifdef HAVE_LIBSECCOMP
 
 /* The system calls the helper makes after start-up: the event loop,
- * sockets and notifications, the workers (threads started on demand;
- * glibc installs its own signal handlers lazily), sysfs reads of the
- * device policy, and exit. */
+ * sockets and notifications (the journal's too), the workers (threads
+ * started on demand; glibc installs its own signal handlers lazily), sysfs
+ * reads of the device policy, /proc reads naming peers, the metrics file,
+ * and exit. */
 /* clang-format off */
 static const char *const sandbox_calls[] = {
 	/* memory, threads, signals, time */
@@ -62,6 +63,8 @@ static const char *const sandbox_calls[] = {
 	"fcntl", "statx", "fstat", "newfstatat", "lseek", "openat", "open",
 	"readlink", "readlinkat", "access", "faccessat", "faccessat2",
 	"getdents64", "unlink", "unlinkat", "dup", "dup3",
+	/* the metrics file: written afresh, then renamed over the old one */
+	"fchmod", "rename", "renameat", "renameat2",
 	/* file locks: the LUN simulator's SG_IO runs in the helper's own
 	 * process (LD_PRELOAD) and locks the simulated LUN */
 	"flock",

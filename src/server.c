@@ -19,10 +19,12 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "prh/audit.h"
 #include "prh/conn.h"
 #include "prh/device.h"
 #include "prh/dispatch.h"
 #include "prh/log.h"
+#include "prh/metrics.h"
 #include "prh/mpath.h"
 #include "prh/notify.h"
 #include "prh/peer.h"
@@ -55,6 +57,8 @@ struct server {
 	struct dispatch *dispatch;	 /* the worker pool */
 	struct device_registry *devices; /* devices commands went to */
 	struct peer_counts *uids;	 /* connections per uid */
+	struct audit *audit;		 /* the audit trail */
+	struct metrics *metrics;	 /* --metrics-file, or NULL */
 	struct prh_stats stats;
 	struct evconnlistener *listener;
 	struct event *accept_retry; /* re-enables accept after EMFILE */
@@ -295,6 +299,8 @@ server_on_signal(struct server *srv, int sig)
 {
 	TRACE(TP_SIGNAL, "signo=%d", sig);
 	if (sig == SIGUSR1) {
+		if (srv->metrics != NULL)
+			(void)metrics_write(srv->metrics);
 		status_log_summary();
 		return;
 	}
@@ -449,7 +455,8 @@ server_new(struct event_base *base, const struct prh_config *cfg, int listen_fd,
 	srv->listen_fd = listen_fd;
 	srv->sig_fd = -1;
 	srv->unlink_path = unlink_path;
-	if (devreg_new(&srv->devices) < 0 || peer_counts_new(&srv->uids) < 0)
+	if (devreg_new(&srv->devices) < 0 || peer_counts_new(&srv->uids) < 0 ||
+	    audit_new(base, srv->devices, &srv->stats, &srv->audit) < 0)
 		goto fail;
 	srv->accept_retry = evtimer_new(base, server_accept_retry_cb, srv);
 	srv->drain_timer = evtimer_new(base, server_drain_timeout_cb, srv);
@@ -473,11 +480,17 @@ server_new(struct event_base *base, const struct prh_config *cfg, int listen_fd,
 	srv->env.dispatch = srv->dispatch;
 	srv->env.devices = srv->devices;
 	srv->env.stats = &srv->stats;
+	srv->env.audit = srv->audit;
 	srv->env.gone = server_conn_gone;
 	srv->env.room = server_fd_room;
 	srv->env.arg = srv;
 	if (conn_env_init(&srv->env) < 0)
 		goto fail;
+	if (cfg->metrics_file != NULL &&
+	    (r = metrics_new(base, cfg->metrics_file, server_view, srv,
+		 srv->devices, &srv->metrics)) < 0)
+		goto fail;
+	r = -ENOMEM;
 	/* Backlog 0: the socket is already listening (SOMAXCONN). */
 	srv->listener = evconnlistener_new(base, server_accept_cb, srv,
 	    LEV_OPT_CLOSE_ON_EXEC, 0, listen_fd);
@@ -502,6 +515,7 @@ server_free(struct server *srv)
 	if (srv == NULL)
 		return;
 	srv->draining = true; /* no loop-break bookkeeping from here on */
+	metrics_free(srv->metrics);
 	if (srv->env.held_timer != NULL)
 		conn_env_fini(&srv->env);
 	server_stop_listening(srv);
@@ -515,6 +529,7 @@ server_free(struct server *srv)
 	if (srv->drain_timer != NULL)
 		event_free(srv->drain_timer);
 	peer_counts_free(srv->uids);
+	audit_free(srv->audit); /* puts the devices it holds */
 	devreg_free(srv->devices);
 	free(srv);
 }

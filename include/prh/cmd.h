@@ -49,11 +49,14 @@ struct cmd {
 	int send_err;		       /* the worker's send error, or 0 */
 	uint64_t device_ns;	       /* time the device took */
 	/* Loop thread only. */
-	cmd_done_fn done;      /* completion; NULL once orphaned */
-	void *owner;	       /* for done: the connection */
-	bool parked;	       /* on dispatch's parked list */
-	TAILQ_ENTRY(cmd) link; /* dispatch's parked list */
-	struct cmd *next_free; /* dispatch's free list */
+	cmd_done_fn done;	   /* completion; NULL once orphaned */
+	void *owner;		   /* for done: the connection */
+	bool parked;		   /* on dispatch's parked list */
+	TAILQ_ENTRY(cmd) link;	   /* dispatch's parked list */
+	struct cmd *next_free;	   /* dispatch's free list */
+	TAILQ_ENTRY(cmd) dev_link; /* dev->inflight, while on_dev */
+	bool on_dev;		   /* on dev->inflight */
+	uint64_t submit_ns;	   /* when it was submitted (monotonic) */
 	/* PR OUT parameter list in, PR IN payload out. */
 	uint8_t data[PRH_DATA_MAX];
 };

@@ -27,6 +27,7 @@ struct event;
 struct event_base;
 struct dispatch;
 struct device_registry;
+struct audit;
 struct conn;
 
 /* What connections need from the server, and what they share. */
@@ -37,6 +38,7 @@ struct conn_env {
 	struct dispatch *dispatch;
 	struct device_registry *devices;
 	struct prh_stats *stats;
+	struct audit *audit; /* the audit trail, or NULL for none */
 	/* Fds connections may use: their sockets plus the device fds of
 	 * their requests (conn_fds_used()).  At the budget, no connection
 	 * reads a new request (its fd waits in the socket buffer, outside

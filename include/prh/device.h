@@ -25,6 +25,8 @@
 #include <sys/queue.h>
 #include <sys/types.h>
 
+#include "prh/latency.h"
+
 /* The file a client's fd refers to. */
 enum device_type {
 	DEVICE_OTHER = 0, /* not a device node: file, pipe, socket, ... */
@@ -61,9 +63,21 @@ struct device_verdict {
 /* Longest LUN identity kept (sysfs wwid or dm uuid). */
 #define DEVICE_WWID_MAX 128
 
+struct cmd;
+
+/* The audit trail's rate limit for one device, and the lines it owes
+ * (audit.c; loop thread). */
+struct device_audit {
+	uint64_t tat_ns;	  /* GCRA: when the burst is whole again */
+	uint64_t last_drop_ns;	  /* when a line was last not logged */
+	uint64_t dropped;	  /* lines not logged since the last one */
+	bool pending;		  /* on the audit's list (holds a reference) */
+	TAILQ_ENTRY(device) link; /* that list */
+};
+
 /* One device as the registry knows it.  Loop thread, except: workers
- * read node and unit (set before the device is handed to them, then
- * immutable) and may set stale. */
+ * read node, unit and name (set before the device is handed to them,
+ * then immutable), may set stale, and add to latency. */
 struct device {
 	struct device_node node;
 	uint64_t key;		    /* isolation key: one per SCSI unit */
@@ -76,6 +90,12 @@ struct device {
 	uint64_t loaded_ns;
 	struct device *hnext;
 	TAILQ_ENTRY(device) lru;
+	/* commands submitted and not back yet, oldest first (dispatch.c;
+	 * loop thread) */
+	TAILQ_HEAD(, cmd) inflight;
+	unsigned ninflight;
+	struct device_audit audit;   /* audit.c (loop thread) */
+	struct latency_hist latency; /* time each command took (workers) */
 };
 
 /* Read what fd refers to without blocking: 0 and *n, or a negative errno
@@ -108,8 +128,16 @@ void devreg_free(struct device_registry *r);
 struct device *
 devreg_get(struct device_registry *r, const struct device_node *n);
 
-/* Drop a reference taken by devreg_get(). */
+/* Drop a reference taken by devreg_get() or devreg_hold(). */
 void devreg_put(struct device_registry *r, struct device *d);
+
+/* Take one more reference on a device the caller holds one on. */
+void devreg_hold(struct device *d);
+
+/* Call fn(d, arg) for every device in the registry, in no set order;
+ * fn must not add or drop devices. */
+void devreg_foreach(const struct device_registry *r,
+    void (*fn)(const struct device *d, void *arg), void *arg);
 
 /* The device with isolation key key that commands hold now, or NULL
  * (for status reports). */

@@ -8,6 +8,7 @@
 #ifndef PRH_LOG_H
 #define PRH_LOG_H
 
+#include <stdbool.h>
 #include <syslog.h>
 
 /* Choose stderr or journal-style stderr; call once at start-up. */
@@ -25,6 +26,20 @@ void log_set_verbosity(int level);
 
 /* Return the current verbosity (multipath sets its library's from it). */
 int log_get_verbosity(void);
+
+/* Whether a message at priority prio is shown at the current verbosity. */
+bool log_wants(int prio);
+
+/* Where messages go: stderr, the journal (stderr is a journal stream) or
+ * syslog (-d). */
+enum log_dest {
+	LOG_TO_STDERR,	/* "qemu-pr-helper: message" */
+	LOG_TO_JOURNAL, /* "<N>message": stderr is the journal */
+	LOG_TO_SYSLOG,	/* -d: syslog(3), LOG_DAEMON */
+};
+
+/* The destination chosen at start-up. */
+enum log_dest log_destination(void);
 
 /* Route libevent's own messages into this log. */
 void log_route_libevent(void);

@@ -34,6 +34,7 @@ struct prh_stats {
 	atomic_uint_fast64_t refused_uid_limit; /* over --max-clients-per-uid */
 	atomic_uint_fast64_t timed_out; /* write, idle or request timeout */
 	atomic_uint connections;	/* open now */
+	atomic_uint_fast64_t closed;	/* closed, for any reason */
 	/* commands */
 	atomic_uint_fast64_t answered;	  /* replies sent */
 	atomic_uint_fast64_t refused_fds; /* fds refused by the policy */
@@ -42,6 +43,9 @@ struct prh_stats {
 	atomic_uint_fast64_t busy_ns;	  /* worker time on devices */
 	/* replies by [PR OUT][service action][class] */
 	atomic_uint_fast64_t replies[2][STATS_SA][STATS_CLASSES];
+	/* the audit trail (loop thread) */
+	atomic_uint_fast64_t audit_lines;   /* lines logged */
+	atomic_uint_fast64_t audit_dropped; /* lines the rate limit dropped */
 };
 
 /* The class of a SCSI status value. */

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "prh/scsi_text.h"
+
 #include "bench.h"
 
 static const char *const bench_op_names[BENCH_OP_COUNT] = {
@@ -22,26 +24,6 @@ static const char *const bench_err_names[BENCH_ERR_COUNT] = {
 	[BENCH_ERR_SEND] = "send",
 	[BENCH_ERR_RECV] = "recv",
 	[BENCH_ERR_PROTO] = "protocol",
-};
-
-static const char *const bench_sk_names[BENCH_SK_SLOTS] = {
-	"NO SENSE",
-	"RECOVERED ERROR",
-	"NOT READY",
-	"MEDIUM ERROR",
-	"HARDWARE ERROR",
-	"ILLEGAL REQUEST",
-	"UNIT ATTENTION",
-	"DATA PROTECT",
-	"BLANK CHECK",
-	"VENDOR SPECIFIC",
-	"COPY ABORTED",
-	"ABORTED COMMAND",
-	"RESERVED 0xc",
-	"VOLUME OVERFLOW",
-	"MISCOMPARE",
-	"COMPLETED",
-	"no sense data",
 };
 
 static const double bench_pcts[] = { 50.0, 90.0, 99.0, 99.9 };
@@ -62,30 +44,21 @@ bench_err_name(enum bench_err e)
 	return e < BENCH_ERR_COUNT ? bench_err_names[e] : "?";
 }
 
+/* The name of sense key slot k (BENCH_SK_NONE: no sense data). */
+static const char *
+bench_sk_name(unsigned k)
+{
+	return k == BENCH_SK_NONE ? "no sense data"
+				  : scsi_sense_key_name((uint8_t)k);
+}
+
 /* The name of a SCSI status byte. */
 static const char *
 bench_status_name(unsigned s)
 {
-	switch (s) {
-	case PRH_STATUS_GOOD:
-		return "GOOD";
-	case PRH_STATUS_CHECK_CONDITION:
-		return "CHECK CONDITION";
-	case 0x04:
-		return "CONDITION MET";
-	case PRH_STATUS_BUSY:
-		return "BUSY";
-	case PRH_STATUS_RESERVATION_CONFLICT:
-		return "RESERVATION CONFLICT";
-	case PRH_STATUS_TASK_SET_FULL:
-		return "TASK SET FULL";
-	case 0x30:
-		return "ACA ACTIVE";
-	case 0x40:
-		return "TASK ABORTED";
-	default:
-		return "other";
-	}
+	const char *name = scsi_status_name(s);
+
+	return name != NULL ? name : "other";
 }
 
 /* The name of connect failure reason i (an errno or a hello failure). */
@@ -189,7 +162,7 @@ json_statuses(FILE *f, const struct bench_stats *st)
 			fprintf(f,
 			    ", \"sense_name\": \"%s\", \"count\": "
 			    "%llu}",
-			    bench_sk_names[k],
+			    bench_sk_name(k),
 			    (unsigned long long)st->status[s][k]);
 			first = 0;
 		}
@@ -468,7 +441,7 @@ bench_report_table(const struct bench_result *res, FILE *f)
 			if (st->status[s][k] != 0)
 				fprintf(f, "    0x%02x %-22s %-18s %llu\n", s,
 				    bench_status_name(s),
-				    k == BENCH_SK_NONE ? "" : bench_sk_names[k],
+				    k == BENCH_SK_NONE ? "" : bench_sk_name(k),
 				    (unsigned long long)st->status[s][k]);
 	table_errors(f, st);
 	table_helper(f, res);

@@ -17,15 +17,19 @@
 #     killed with SIGTERM and then with SIGKILL under the running guest, it
 #     is restarted by libvirt (holding the lock again) and the guest's next
 #     command succeeds with the earlier key; virsh destroy stops it: no
-#     helper process, socket or pid file is left;
+#     helper process, socket or pid file is left; the helper's audit
+#     trail names the VM (from QEMU's cgroup) and QEMU's pid in the line of
+#     its REGISTER;
 #  2. unmanaged mode in KubeVirt's layout: one helper started by the test
 #     in the foreground on <dir>/kubevirt/daemons/pr/pr-helper.sock (no pid
 #     file), the socket chowned to libvirt-qemu after start as virt-handler
 #     chowns it to QEMU's uid, two domains with <reservations
 #     managed='no'> on it (two paths of one LUN, two initiator ports of
 #     one host: lunsim --port); guest B preempts guest A, A sees UNIT
-#     ATTENTION 2A/05 and is fenced; libvirt starts no helper of its own;
-#     the helper exits 0 on SIGTERM and removes the chowned socket.
+#     ATTENTION 2A/05 and is fenced; the helper's audit trail says that VM
+#     uB preempted key 0xa1 and that VM uA's RESERVE met a conflict;
+#     libvirt starts no helper of its own; the helper exits 0 on SIGTERM
+#     and removes the chowned socket.
 . "$PRH_TOP_SRCDIR/tests/e2e/lib.sh"
 . "$PRH_TOP_SRCDIR/tests/e2e/lib-libvirt.sh"
 
@@ -208,6 +212,9 @@ test_managed() {
 	n_q=$(pr_count "$pfx.qemu.log" hostA)
 	check "$t: all 9 PR commands through our helper (its log $n_t, lunsim's $n_l, QEMU itself $n_q)" \
 	    [ "$n_t" = 9 -a "$n_l" = 9 -a "$n_q" = 0 ]
+	check "$t: the audit trail names VM $name and QEMU (pid $qp) for the REGISTER" \
+	    grep -qE "\\[pid $qp uid [0-9]+ vm $name comm [^]]*\\] PR OUT REGISTER [^ ]+ [0-9]+:[0-9]+ .*service action key 0xa1: GOOD, " \
+	    "$pfx.helper.log"
 	diag <<< "$t took $((SECONDS - t1)) s"
 }
 
@@ -269,6 +276,9 @@ test_unmanaged() {
 	check "$t: one helper, two initiators: hostA 7, hostB 5 commands (were $(pr_count "$pa.helper.log" hostA), $(pr_count "$pa.helper.log" hostB))" \
 	    [ "$(pr_count "$pa.helper.log" hostA)" = 7 -a \
 	    "$(pr_count "$pa.helper.log" hostB)" = 5 ]
+	check "$t: the audit trail: VM uB preempted key 0xa1, VM uA's RESERVE met a conflict" \
+	    eval 'grep -qE " vm uB comm [^]]*\] PR OUT PREEMPT .*: key 0xb2, service action key 0xa1, type we: GOOD, " "$pa.helper.log" &&
+	    grep -qE " vm uA comm [^]]*\] PR OUT RESERVE .*: key 0xa1, type we: RESERVATION CONFLICT, " "$pa.helper.log"'
 	check "$t: QEMU itself sent no PR command" \
 	    [ "$(pr_count "$pa.qemu.log" hostA)" = 0 -a \
 	    "$(pr_count "$pb.qemu.log" hostB)" = 0 ]

@@ -1,0 +1,682 @@
+/* The audit trail (see audit.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "prh/audit.h"
+#include "prh/client.h"
+#include "prh/cmd.h"
+#include "prh/device.h"
+#include "prh/journal.h"
+#include "prh/log.h"
+#include "prh/peer.h"
+#include "prh/proto.h"
+#include "prh/scsi_text.h"
+#include "prh/stats.h"
+#include "prh/trace.h"
+
+#define NS_PER_SEC     1000000000ull
+#define AUDIT_TEXT_MAX 768
+#define NO_TIME	       UINT64_MAX /* the device was not asked */
+
+/* MESSAGE_IDs, one per kind of line (documented in qemu-pr-helper(8)). */
+static const char *const audit_ids_out[] = {
+	"514b38c2970e460cbfeff0c6ca0720c7", /* REGISTER */
+	"6918381d5e7b498eb4926140e5e1755c", /* RESERVE */
+	"03d6193f452b493aa2b4e4db92ac32ba", /* RELEASE */
+	"cb58c5d00c0141e8bfded40504b913e5", /* CLEAR */
+	"ee59270baff74d848ff6a4deb1fcdffe", /* PREEMPT */
+	"bce8daaf740b4c9e81a88142c916e84c", /* PREEMPT AND ABORT */
+	"fdc5b4f5defa49f1a36e8e2cda73efcc", /* REGISTER AND IGNORE ... */
+	"81c5ca77c42f4a37b1a751e2b326d128", /* REGISTER AND MOVE */
+	"ddb8bb06e6b743c2a38bd99062434d47", /* REPLACE LOST RESERVATION */
+};
+static const char audit_id_out_other[] = "ef4e4d4eede246b7b80ec57e38e926b1";
+const char audit_message_id_in[] = "50beaf4146814badb2412bfa7ca3e3e8";
+const char audit_message_id_dropped[] = "52a58d6c94a14b4184c66b83314382dd";
+
+/* The audit trail.  Loop thread only. */
+struct audit {
+	struct device_registry *devices;
+	struct prh_stats *stats;
+	struct event *timer;	      /* logs counts owed (AUDIT_QUIET_MS) */
+	int journal_fd;		      /* native journal socket, or -1 */
+	uint64_t all_tat_ns;	      /* GCRA state of all lines */
+	struct device_audit other;    /* fds that are no device node */
+	TAILQ_HEAD(, device) pending; /* devices owed a count */
+};
+
+/* What one line says. */
+struct audit_line {
+	int prio;
+	const char *id; /* MESSAGE_ID */
+	struct peer *peer;
+	const struct device *dev;	/* the device, or NULL: */
+	const struct device_node *node; /* what the fd was */
+	const uint8_t *cdb;
+	const uint8_t *param;
+	uint32_t param_len;
+	const struct scsi_result *res;
+	const char *refused; /* the helper answered itself: why */
+	uint64_t device_ns;  /* time the device took, or NO_TIME */
+	uint64_t dropped;    /* lines not logged before this one */
+};
+
+/* The MESSAGE_ID of a PR OUT service action. */
+const char *
+audit_message_id_out(uint8_t sa)
+{
+	return sa < sizeof(audit_ids_out) / sizeof(audit_ids_out[0])
+	    ? audit_ids_out[sa]
+	    : audit_id_out_other;
+}
+
+/* --- rate limit ----------------------------------------------------------- */
+
+/* GCRA: whether a line may go at now under a limit of burst lines at
+ * per_sec a second whose state is tat; *next is the state if it goes. */
+static bool
+audit_conforms(uint64_t tat, uint64_t now, unsigned burst, unsigned per_sec,
+    uint64_t *next)
+{
+	uint64_t t = NS_PER_SEC / per_sec, start = tat > now ? tat : now;
+
+	if (start - now > (uint64_t)(burst - 1) * t)
+		return false;
+	*next = start + t;
+	return true;
+}
+
+/* Whether a line of bucket b may go now, under its own limit and that of
+ * all lines; takes its share of both if so. */
+static bool
+audit_admit(struct audit *a, struct device_audit *b, uint64_t now)
+{
+	uint64_t dev_next, all_next;
+
+	if (!audit_conforms(b->tat_ns, now, AUDIT_DEV_BURST, AUDIT_DEV_PER_SEC,
+		&dev_next) ||
+	    !audit_conforms(a->all_tat_ns, now, AUDIT_ALL_BURST,
+		AUDIT_ALL_PER_SEC, &all_next))
+		return false;
+	b->tat_ns = dev_next;
+	a->all_tat_ns = all_next;
+	return true;
+}
+
+/* Arm the timer that logs owed counts, unless it is pending. */
+static void
+audit_arm(struct audit *a)
+{
+	struct timeval tv = { AUDIT_QUIET_MS / 1000,
+		(AUDIT_QUIET_MS % 1000) * 1000 };
+
+	if (!evtimer_pending(a->timer, NULL))
+		evtimer_add(a->timer, &tv);
+}
+
+/* A line of bucket b (of dev, or the one for fds that are no device) was
+ * not logged: count it, and owe the count. */
+static void
+audit_drop(struct audit *a, struct device_audit *b, struct device *dev,
+    uint64_t now)
+{
+	b->dropped++;
+	b->last_drop_ns = now;
+	STATS_INC(a->stats->audit_dropped);
+	if (b->pending)
+		return;
+	b->pending = true;
+	if (dev != NULL) {
+		devreg_hold(dev); /* kept until its count is logged */
+		TAILQ_INSERT_TAIL(&a->pending, dev, audit.link);
+	}
+	audit_arm(a);
+}
+
+/* The count of bucket b went out with a line: nothing owed. */
+static void
+audit_settle(struct audit *a, struct device_audit *b, struct device *dev)
+{
+	b->dropped = 0;
+	if (!b->pending)
+		return;
+	b->pending = false;
+	if (dev != NULL) {
+		TAILQ_REMOVE(&a->pending, dev, audit.link);
+		devreg_put(a->devices, dev);
+	}
+}
+
+/* --- the line's text ------------------------------------------------------ */
+
+/* Append printf output at *off in buf (cut at len). */
+static void __attribute__((format(printf, 4, 5)))
+audit_cat(char *buf, size_t len, size_t *off, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*off + 1 >= len)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *off, len - *off, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*off += (size_t)n < len - *off ? (size_t)n : len - *off - 1;
+}
+
+/* Big-endian 64-bit value at p. */
+static uint64_t
+audit_be64(const uint8_t *p)
+{
+	return (uint64_t)proto_get_be32(p) << 32 | proto_get_be32(p + 4);
+}
+
+/* Whether a PR OUT service action takes a type (RESERVE, RELEASE,
+ * PREEMPT, PREEMPT AND ABORT, REGISTER AND MOVE, REPLACE LOST
+ * RESERVATION, and any SPC does not define). */
+static bool
+audit_sa_has_type(uint8_t sa)
+{
+	return sa == 1 || sa == 2 || sa == 4 || sa == 5 || sa >= 7;
+}
+
+/* Whether a PR OUT service action uses the reservation key (all but
+ * REGISTER AND IGNORE EXISTING KEY). */
+static bool
+audit_sa_has_key(uint8_t sa)
+{
+	return sa != 6;
+}
+
+/* Whether a PR OUT service action uses the service action key (all but
+ * RESERVE, RELEASE and CLEAR). */
+static bool
+audit_sa_has_sa_key(uint8_t sa)
+{
+	return sa == 0 || sa >= 4;
+}
+
+/* The reservation type of a PR OUT in words ("we", or "0x9"). */
+static const char *
+audit_type_name(const struct audit_line *l, char *buf, size_t len)
+{
+	unsigned type = l->cdb[2] & 0x0f;
+	const char *name = client_pr_type_name(type);
+
+	if (name != NULL)
+		return name;
+	snprintf(buf, len, "0x%x", type);
+	return buf;
+}
+
+/* The peer in words: "[pid P uid U vm NAME comm COMM]". */
+static void
+audit_fmt_peer(const struct peer *p, char *buf, size_t len, size_t *off)
+{
+	audit_cat(buf, len, off, "[pid %d uid %u", (int)p->pid,
+	    (unsigned)p->uid);
+	if (p->kind == PEER_VM)
+		audit_cat(buf, len, off, " vm %s", p->name);
+	else if (p->kind == PEER_UNIT)
+		audit_cat(buf, len, off, " unit %s", p->name);
+	if (p->comm[0] != '\0')
+		audit_cat(buf, len, off, " comm %s", p->comm);
+	audit_cat(buf, len, off, "]");
+}
+
+/* The device in words: "sdb 8:16 wwid W", or what the fd was. */
+static void
+audit_fmt_device(const struct audit_line *l, char *buf, size_t len, size_t *off)
+{
+	const struct device_node *n = l->node;
+
+	if (l->dev != NULL) {
+		audit_cat(buf, len, off, "%s %u:%u", l->dev->name,
+		    l->dev->node.major, l->dev->node.minor);
+		if (l->dev->wwid[0] != '\0')
+			audit_cat(buf, len, off, " wwid %s", l->dev->wwid);
+	} else if (n->type == DEVICE_OTHER) {
+		audit_cat(buf, len, off, "%s %u:%u inode %llu",
+		    device_node_what(n), n->major, n->minor,
+		    (unsigned long long)n->ino);
+	} else {
+		audit_cat(buf, len, off, "%s %u:%u", device_node_what(n),
+		    n->major, n->minor);
+	}
+}
+
+/* The whole text of a command's line. */
+static void
+audit_format(const struct audit_line *l, char *buf, size_t len)
+{
+	bool out = l->cdb[0] == PRH_OP_PR_OUT;
+	uint8_t sa = l->cdb[1] & 0x1f;
+	const char *name = scsi_pr_action_name(out, sa);
+	char words[256], tbuf[8];
+	const char *sep;
+	size_t off = 0;
+
+	buf[0] = '\0';
+	audit_fmt_peer(l->peer, buf, len, &off);
+	audit_cat(buf, len, &off, " PR %s ", out ? "OUT" : "IN");
+	if (name != NULL)
+		audit_cat(buf, len, &off, "%s ", name);
+	else
+		audit_cat(buf, len, &off, "service action 0x%02x ", sa);
+	audit_fmt_device(l, buf, len, &off);
+	sep = ":";
+	if (out && audit_sa_has_key(sa) && l->param_len >= 8) {
+		audit_cat(buf, len, &off, "%s key 0x%llx", sep,
+		    (unsigned long long)audit_be64(l->param));
+		sep = ",";
+	}
+	if (out && audit_sa_has_sa_key(sa) && l->param_len >= 16) {
+		audit_cat(buf, len, &off, "%s service action key 0x%llx", sep,
+		    (unsigned long long)audit_be64(l->param + 8));
+		sep = ",";
+	}
+	if (out && audit_sa_has_type(sa)) {
+		audit_cat(buf, len, &off, "%s type %s", sep,
+		    audit_type_name(l, tbuf, sizeof(tbuf)));
+		sep = ",";
+	}
+	if (out && (l->cdb[2] >> 4) != 0)
+		audit_cat(buf, len, &off, "%s scope %u", sep, l->cdb[2] >> 4);
+	if (l->refused != NULL)
+		audit_cat(buf, len, &off, ": refused (%s)", l->refused);
+	scsi_status_words(l->res->status, l->res->sense, words, sizeof(words));
+	audit_cat(buf, len, &off, ": %s", words);
+	if (l->device_ns != NO_TIME)
+		audit_cat(buf, len, &off, ", %llu us",
+		    (unsigned long long)(l->device_ns / 1000));
+	if (l->dropped > 0)
+		audit_cat(buf, len, &off, " (%llu earlier line%s not logged)",
+		    (unsigned long long)l->dropped, l->dropped == 1 ? "" : "s");
+}
+
+/* --- the journal entry ---------------------------------------------------- */
+
+/* The peer's fields. */
+static void
+audit_peer_fields(struct journal_entry *e, const struct peer *p)
+{
+	journal_addf(e, "PRH_PEER_PID", "%d", (int)p->pid);
+	journal_addf(e, "PRH_PEER_UID", "%u", (unsigned)p->uid);
+	if (p->kind == PEER_VM)
+		journal_add(e, "PRH_PEER_VM", p->name);
+	else if (p->kind == PEER_UNIT)
+		journal_add(e, "PRH_PEER_UNIT", p->name);
+	if (p->comm[0] != '\0')
+		journal_add(e, "PRH_PEER_COMM", p->comm);
+	/* journald adds the trusted OBJECT_* fields of the peer when the
+	 * helper may see them. */
+	if (p->pid > 0)
+		journal_addf(e, "OBJECT_PID", "%d", (int)p->pid);
+}
+
+/* The device's fields, or what the fd was. */
+static void
+audit_device_fields(struct journal_entry *e, const struct device *d,
+    const struct device_node *n)
+{
+	if (d != NULL) {
+		journal_add(e, "PRH_DEVICE", d->name);
+		journal_addf(e, "PRH_DEVNO", "%u:%u", d->node.major,
+		    d->node.minor);
+		if (d->wwid[0] != '\0')
+			journal_add(e, "PRH_WWID", d->wwid);
+		return;
+	}
+	journal_add(e, "PRH_FILE_TYPE", device_node_what(n));
+	journal_addf(e, "PRH_DEVNO", "%u:%u", n->major, n->minor);
+	if (n->type == DEVICE_OTHER)
+		journal_addf(e, "PRH_INODE", "%llu",
+		    (unsigned long long)n->ino);
+}
+
+/* The fields every entry starts with. */
+static void
+audit_head_fields(struct journal_entry *e, const char *text, const char *id,
+    int prio)
+{
+	journal_entry_init(e);
+	journal_add(e, "MESSAGE", text);
+	journal_add(e, "MESSAGE_ID", id);
+	journal_addf(e, "PRIORITY", "%d", prio);
+	journal_add(e, "SYSLOG_IDENTIFIER", "qemu-pr-helper");
+}
+
+/* A command's entry. */
+static void
+audit_fields(struct journal_entry *e, const struct audit_line *l,
+    const char *text)
+{
+	bool out = l->cdb[0] == PRH_OP_PR_OUT;
+	uint8_t sa = l->cdb[1] & 0x1f, key, asc, ascq;
+	const char *name = scsi_pr_action_name(out, sa);
+	const char *status = scsi_status_name(l->res->status);
+	char tbuf[8];
+
+	audit_head_fields(e, text, l->id, l->prio);
+	audit_peer_fields(e, l->peer);
+	audit_device_fields(e, l->dev, l->node);
+	journal_add(e, "PRH_COMMAND", out ? "PR OUT" : "PR IN");
+	if (name != NULL)
+		journal_add(e, "PRH_SERVICE_ACTION", name);
+	else
+		journal_addf(e, "PRH_SERVICE_ACTION", "0x%02x", sa);
+	if (out && audit_sa_has_type(sa))
+		journal_add(e, "PRH_TYPE",
+		    audit_type_name(l, tbuf, sizeof(tbuf)));
+	if (out && (l->cdb[2] >> 4) != 0)
+		journal_addf(e, "PRH_SCOPE", "%u", l->cdb[2] >> 4);
+	if (out && audit_sa_has_key(sa) && l->param_len >= 8)
+		journal_addf(e, "PRH_KEY", "0x%llx",
+		    (unsigned long long)audit_be64(l->param));
+	if (out && audit_sa_has_sa_key(sa) && l->param_len >= 16)
+		journal_addf(e, "PRH_SA_KEY", "0x%llx",
+		    (unsigned long long)audit_be64(l->param + 8));
+	if (status != NULL)
+		journal_add(e, "PRH_STATUS", status);
+	else
+		journal_addf(e, "PRH_STATUS", "0x%02x",
+		    (unsigned)l->res->status);
+	if (l->res->status == PRH_STATUS_CHECK_CONDITION) {
+		scsi_sense_codes(l->res->sense, &key, &asc, &ascq);
+		journal_addf(e, "PRH_SENSE", "%02x/%02x/%02x", key, asc, ascq);
+		journal_addf(e, "PRH_SENSE_TEXT", "%s, %s",
+		    scsi_sense_key_name(key), scsi_asc_name(asc, ascq));
+	}
+	if (l->refused != NULL)
+		journal_add(e, "PRH_REFUSED", l->refused);
+	if (l->device_ns != NO_TIME)
+		journal_addf(e, "PRH_DURATION_US", "%llu",
+		    (unsigned long long)(l->device_ns / 1000));
+	if (l->dropped > 0)
+		journal_addf(e, "PRH_SUPPRESSED", "%llu",
+		    (unsigned long long)l->dropped);
+}
+
+/* --- emitting ------------------------------------------------------------- */
+
+/* Send an entry to the journal (the line's text is its MESSAGE); when no
+ * journal listens, log the text the usual way.  Whether it went out (a
+ * journal that is behind drops it). */
+static bool
+audit_send(struct audit *a, const struct journal_entry *e, int prio,
+    const char *text)
+{
+	int r = journal_send(a->journal_fd, e);
+
+	if (r == -EAGAIN || r == -ENOBUFS)
+		return false;
+	if (r < 0)
+		log_msg(prio, "%s", text);
+	STATS_INC(a->stats->audit_lines);
+	return true;
+}
+
+/* Log one command's line: whether it went out. */
+static bool
+audit_emit(struct audit *a, const struct audit_line *l)
+{
+	char text[AUDIT_TEXT_MAX];
+	struct journal_entry e;
+
+	peer_describe(l->peer);
+	audit_format(l, text, sizeof(text));
+	if (a->journal_fd < 0) {
+		log_msg(l->prio, "%s", text);
+		STATS_INC(a->stats->audit_lines);
+		return true;
+	}
+	audit_fields(&e, l, text);
+	return audit_send(a, &e, l->prio, text);
+}
+
+/* Log the count of bucket b's lines not logged (dev's, or those of fds
+ * that are no device): whether it went out. */
+static bool
+audit_emit_dropped(struct audit *a, const struct device_audit *b,
+    const struct device *dev)
+{
+	char text[AUDIT_TEXT_MAX];
+	struct journal_entry e;
+	size_t off = 0;
+
+	audit_cat(text, sizeof(text), &off, "%llu audit line%s for ",
+	    (unsigned long long)b->dropped, b->dropped == 1 ? "" : "s");
+	if (dev != NULL) {
+		audit_cat(text, sizeof(text), &off, "%s %u:%u", dev->name,
+		    dev->node.major, dev->node.minor);
+		if (dev->wwid[0] != '\0')
+			audit_cat(text, sizeof(text), &off, " wwid %s",
+			    dev->wwid);
+	} else {
+		audit_cat(text, sizeof(text), &off, "files that are no device");
+	}
+	audit_cat(text, sizeof(text), &off, " not logged (rate limit)");
+	if (a->journal_fd < 0) {
+		log_msg(LOG_NOTICE, "%s", text);
+		return true;
+	}
+	audit_head_fields(&e, text, audit_message_id_dropped, LOG_NOTICE);
+	if (dev != NULL) {
+		journal_add(&e, "PRH_DEVICE", dev->name);
+		journal_addf(&e, "PRH_DEVNO", "%u:%u", dev->node.major,
+		    dev->node.minor);
+		if (dev->wwid[0] != '\0')
+			journal_add(&e, "PRH_WWID", dev->wwid);
+	}
+	journal_addf(&e, "PRH_SUPPRESSED", "%llu",
+	    (unsigned long long)b->dropped);
+	return audit_send(a, &e, LOG_NOTICE, text);
+}
+
+/* Whether a line of bucket b (dev's, or the one of fds that are no
+ * device) may go now; if not, it is counted, and nothing else is done:
+ * the line is not even built. */
+static bool
+audit_pass(struct audit *a, struct device_audit *b, struct device *dev)
+{
+	uint64_t now = trace_now_ns();
+
+	if (audit_admit(a, b, now))
+		return true;
+	audit_drop(a, b, dev, now);
+	return false;
+}
+
+/* Log a line that passed, with bucket b's count. */
+static void
+audit_log(struct audit *a, struct device_audit *b, struct device *dev,
+    struct audit_line *l)
+{
+	l->dropped = b->dropped;
+	if (audit_emit(a, l))
+		audit_settle(a, b, dev);
+	else
+		audit_drop(a, b, dev, trace_now_ns());
+}
+
+/* Timer: log the counts of devices that logged nothing for a while. */
+static void
+audit_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct audit *a = arg;
+	uint64_t now = trace_now_ns(), quiet = AUDIT_QUIET_MS * 1000000ull;
+	struct device *d, *next;
+
+	(void)fd;
+	(void)what;
+	for (d = TAILQ_FIRST(&a->pending); d != NULL; d = next) {
+		next = TAILQ_NEXT(d, audit.link);
+		if (now - d->audit.last_drop_ns >= quiet &&
+		    audit_emit_dropped(a, &d->audit, d))
+			audit_settle(a, &d->audit, d);
+	}
+	if (a->other.pending && now - a->other.last_drop_ns >= quiet &&
+	    audit_emit_dropped(a, &a->other, NULL))
+		audit_settle(a, &a->other, NULL);
+	if (!TAILQ_EMPTY(&a->pending) || a->other.pending)
+		audit_arm(a);
+}
+
+/* --- the hooks ------------------------------------------------------------ */
+
+/* The priority of a command's line: failures are warnings, the rest of
+ * PR OUT notices, the rest of PR IN for -v. */
+static int
+audit_prio(bool out, uint32_t status)
+{
+	if (status != PRH_STATUS_GOOD &&
+	    status != PRH_STATUS_RESERVATION_CONFLICT)
+		return LOG_WARNING;
+	return out ? LOG_NOTICE : LOG_INFO;
+}
+
+/* Fill the parts of a line that every command has: the peer, the CDB
+ * and parameter list of cmd, and the answer res. */
+static void
+audit_line_init(struct audit_line *l, struct peer *peer, const struct cmd *cmd,
+    const struct scsi_result *res, int prio)
+{
+	memset(l, 0, sizeof(*l));
+	l->prio = prio;
+	l->id = cmd->req.is_out ? audit_message_id_out(cmd->req.service_action)
+				: audit_message_id_in;
+	l->peer = peer;
+	l->cdb = cmd->cdb;
+	l->param = cmd->data;
+	l->param_len = cmd->req.is_out ? cmd->req.len : 0;
+	l->res = res;
+	l->device_ns = NO_TIME;
+}
+
+/* A request is complete and its client waits for the answer: name the
+ * peer now, once per connection, while it surely is there to be looked
+ * at (a short-lived client may be gone by the time its command is back),
+ * unless no line could be shown. */
+void
+audit_request(struct audit *a, struct peer *peer)
+{
+	if (a != NULL && !peer->described && log_wants(LOG_WARNING))
+		peer_describe(peer);
+}
+
+/* A command is back from its worker. */
+void
+audit_command(struct audit *a, struct peer *peer, const struct cmd *cmd)
+{
+	struct audit_line l;
+	int prio;
+
+	if (a == NULL)
+		return;
+	prio = audit_prio(cmd->req.is_out, cmd->res.status);
+	if (!log_wants(prio) || !audit_pass(a, &cmd->dev->audit, cmd->dev))
+		return;
+	audit_line_init(&l, peer, cmd, &cmd->res, prio);
+	l.dev = cmd->dev;
+	l.node = &cmd->dev->node;
+	if (cmd->verdict.kind == DEVICE_REFUSED)
+		l.refused = cmd->verdict.why;
+	else
+		l.device_ns = cmd->device_ns;
+	audit_log(a, &cmd->dev->audit, cmd->dev, &l);
+}
+
+/* A request was answered without a worker. */
+void
+audit_answered(struct audit *a, struct peer *peer,
+    const struct device_node *node, const struct cmd *cmd,
+    const struct scsi_result *res, const char *why)
+{
+	struct audit_line l;
+	struct device *dev = cmd->dev, *got = NULL;
+	struct device_audit *b;
+	int prio;
+
+	if (a == NULL)
+		return;
+	prio = audit_prio(cmd->req.is_out, res->status);
+	if (!log_wants(prio))
+		return;
+	/* A device node not looked up yet (PR OUT on a read-only fd): name
+	 * it as the registry does. */
+	if (dev == NULL && node->type != DEVICE_OTHER)
+		dev = got = devreg_get(a->devices, node);
+	b = dev != NULL ? &dev->audit : &a->other;
+	if (audit_pass(a, b, dev)) {
+		audit_line_init(&l, peer, cmd, res, prio);
+		l.refused = why;
+		l.node = node;
+		l.dev = dev;
+		audit_log(a, b, dev, &l);
+	}
+	if (got != NULL)
+		devreg_put(a->devices, got);
+}
+
+/* --- life cycle ----------------------------------------------------------- */
+
+/* Create the audit trail. */
+int
+audit_new(struct event_base *base, struct device_registry *devices,
+    struct prh_stats *stats, struct audit **out)
+{
+	struct audit *a = calloc(1, sizeof(*a));
+
+	*out = NULL;
+	if (a == NULL)
+		return -ENOMEM;
+	a->devices = devices;
+	a->stats = stats;
+	a->journal_fd = -1;
+	TAILQ_INIT(&a->pending);
+	a->timer = evtimer_new(base, audit_timer_cb, a);
+	if (a->timer == NULL) {
+		free(a);
+		return -ENOMEM;
+	}
+	if (log_destination() == LOG_TO_JOURNAL) {
+		a->journal_fd = journal_open();
+		if (a->journal_fd < 0)
+			log_warn("audit trail: no socket for the journal (%s): "
+				 "plain lines instead",
+			    strerror(-a->journal_fd));
+	}
+	*out = a;
+	return 0;
+}
+
+/* Log the counts owed, drop the references, free. */
+void
+audit_free(struct audit *a)
+{
+	struct device *d;
+
+	if (a == NULL)
+		return;
+	while ((d = TAILQ_FIRST(&a->pending)) != NULL) {
+		(void)audit_emit_dropped(a, &d->audit, d);
+		audit_settle(a, &d->audit, d);
+	}
+	if (a->other.pending) {
+		(void)audit_emit_dropped(a, &a->other, NULL);
+		audit_settle(a, &a->other, NULL);
+	}
+	event_free(a->timer);
+	if (a->journal_fd >= 0)
+		close(a->journal_fd);
+	free(a);
+}

@@ -1,0 +1,753 @@
+/* Integration: the audit trail of our helper, as an operator reads it.
+ * The lines on stderr (the default), the native journal entries when
+ * stderr is a journal stream (the journal's socket is a socket of this
+ * test, shown at /run/systemd/journal/socket in the helper's private
+ * mount namespace), the syslog lines under -d (the test's socket at
+ * /dev/log likewise), the rate limit with its count, and the VM a peer
+ * belongs to from a real cgroup v2 machine scope.  Devices are the
+ * shim's whole SCSI disks (named as their files, wwid "fakesys.N").
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "prh/client.h"
+#include "prh/protocol.h"
+#include "harness.h"
+
+#define AT_TIMEOUT_MS TH_TIMEOUT_MS
+/* MESSAGE_IDs the manual documents. */
+#define ID_PREEMPT    "ee59270baff74d848ff6a4deb1fcdffe"
+#define ID_REGISTER   "514b38c2970e460cbfeff0c6ca0720c7"
+#define ID_PR_IN      "50beaf4146814badb2412bfa7ca3e3e8"
+
+static struct th_env at_env;
+static pid_t at_daemon;		      /* a -d daemon to kill at the end */
+static char at_cgroup[PATH_MAX + 32]; /* a cgroup tree to remove, or "" */
+
+/* Suite teardown: stop helpers, remove what was made. */
+static void
+at_fini(void)
+{
+	char path[PATH_MAX + 128];
+
+	if (at_daemon > 0)
+		kill(at_daemon, SIGKILL);
+	at_daemon = 0;
+	th_env_fini(&at_env);
+	if (at_cgroup[0] != '\0') {
+		snprintf(path, sizeof(path),
+		    "%s/machine.slice/machine-qemu\\x2d7\\x2dguest7.scope",
+		    at_cgroup);
+		rmdir(path);
+		snprintf(path, sizeof(path), "%s/machine.slice", at_cgroup);
+		rmdir(path);
+		rmdir(at_cgroup);
+		at_cgroup[0] = '\0';
+	}
+}
+
+TestSuite(audit, .fini = at_fini, .timeout = 60);
+
+/* Make the env, skipping when our helper or the shim is not built. */
+static void
+at_prepare(void)
+{
+	const char *why;
+
+	if (th_helper_usable(TH_OURS, &why) < 0)
+		cr_skip_test("%s", why);
+	cr_assert_eq(th_env_init(&at_env, TH_OURS), 0);
+}
+
+/* Skip unless root (mount namespaces, cgroups). */
+static void
+at_need_root(void)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs root for a private mount namespace");
+}
+
+/* Start the prepared env's helper with args, asserting it serves. */
+static void
+at_start(const char *const *args)
+{
+	int rc = th_start(&at_env, args);
+
+	cr_assert_eq(rc, 0, "helper did not start: %s\nstderr: %s",
+	    strerror(-rc), th_stderr(&at_env));
+}
+
+/* This process's name, as the helper reads it (static buffer). */
+static const char *
+at_comm(void)
+{
+	static char comm[32];
+	char *text = th_read_file("/proc/self/comm", NULL);
+
+	cr_assert_not_null(text);
+	snprintf(comm, sizeof(comm), "%.*s", (int)strcspn(text, "\n"), text);
+	free(text);
+	return comm;
+}
+
+/* A device of the env that answers GOOD: its fd, its path in path. */
+static int
+at_dev(const char *name, char *path, size_t len)
+{
+	int fd = th_make_dev(&at_env, name, O_RDWR, path, len);
+
+	cr_assert_geq(fd, 0);
+	return fd;
+}
+
+/* One PR OUT with service action sa, type, keys; the reply's status. */
+static uint32_t
+at_pr_out(int sock, int dev, uint8_t sa, uint8_t type, uint64_t key,
+    uint64_t sakey)
+{
+	uint8_t cdb[PRH_CDB_LEN], param[24];
+	struct client_reply r;
+	int rc;
+
+	client_cdb_pr_out(cdb, sa, type, sizeof(param));
+	client_param_basic(param, key, sakey, 0);
+	rc = client_command(sock, cdb, dev, param, sizeof(param), &r);
+	cr_assert_eq(rc, 0, "PR OUT: %s", strerror(-rc));
+	return r.status;
+}
+
+/* One PR IN READ KEYS; the reply's status. */
+static uint32_t
+at_pr_in(int sock, int dev)
+{
+	uint8_t cdb[PRH_CDB_LEN];
+	struct client_reply r;
+	int rc;
+
+	client_cdb_pr_in(cdb, 0, 1024);
+	rc = client_command(sock, cdb, dev, NULL, 0, &r);
+	cr_assert_eq(rc, 0, "PR IN: %s", strerror(-rc));
+	return r.status;
+}
+
+/* Connect with the handshake. */
+static int
+at_conn(void)
+{
+	int s = th_connect(&at_env);
+
+	cr_assert_geq(s, 0, "connect: %s", strerror(-s));
+	return s;
+}
+
+/* Wait for stderr to hold needle. */
+static void
+at_wait_stderr(const char *needle)
+{
+	cr_assert_eq(th_wait_stderr(&at_env, needle, AT_TIMEOUT_MS), 0,
+	    "no \"%s\" in stderr: %s", needle, th_stderr(&at_env));
+}
+
+/* Occurrences of needle in the helper's stderr. */
+static int
+at_count(const char *needle)
+{
+	char *text = th_stderr(&at_env), *p = text;
+	int n = 0;
+
+	cr_assert_not_null(text);
+	while ((p = strstr(p, needle)) != NULL) {
+		n++;
+		p += strlen(needle);
+	}
+	free(text);
+	return n;
+}
+
+/* --- stderr -------------------------------------------------------------- */
+
+Test(audit, pr_out_line_on_stderr)
+{
+	char path[PATH_MAX], want[512];
+	int s, dev;
+
+	at_prepare();
+	at_start(NULL);
+	dev = at_dev("lun", path, sizeof(path));
+	cr_assert_eq(th_shim_set(&at_env, "%s status=0\n", path), 0);
+	s = at_conn();
+	cr_expect_eq(at_pr_out(s, dev, 4, 1, 0xb, 0xa), PRH_STATUS_GOOD);
+	snprintf(want, sizeof(want),
+	    "qemu-pr-helper: [pid %d uid %d comm %s] PR OUT PREEMPT lun 240:",
+	    (int)getpid(), (int)geteuid(), at_comm());
+	at_wait_stderr(": key 0xb, service action key 0xa, type we: GOOD, ");
+	cr_expect_eq(at_count(want), 1, "%s", th_stderr(&at_env));
+	cr_expect_eq(at_count(" wwid fakesys."), 1);
+	close(s);
+	close(dev);
+}
+
+Test(audit, pr_in_logged_only_when_it_fails)
+{
+	char path[PATH_MAX];
+	int s, dev;
+
+	at_prepare();
+	at_start(NULL);
+	dev = at_dev("lun", path, sizeof(path));
+	cr_assert_eq(th_shim_set(&at_env, "%s status=0\n", path), 0);
+	s = at_conn();
+	cr_expect_eq(at_pr_in(s, dev), PRH_STATUS_GOOD);
+	/* A PR OUT after it: once its line is there, a line for the PR IN
+	 * would be too (one thread logs both, in order). */
+	cr_expect_eq(at_pr_out(s, dev, 0, 0, 0, 0xa), PRH_STATUS_GOOD);
+	at_wait_stderr("] PR OUT REGISTER lun ");
+	cr_expect_eq(at_count(" PR IN "), 0, "%s", th_stderr(&at_env));
+	cr_assert_eq(th_shim_set(&at_env,
+			 "%s status=0x02 "
+			 "sense=70000200000000000a000000"
+			 "3a000000000000\n",
+			 path),
+	    0);
+	cr_expect_eq(at_pr_in(s, dev), PRH_STATUS_CHECK_CONDITION);
+	at_wait_stderr("] PR IN READ KEYS lun 240:");
+	at_wait_stderr(": CHECK CONDITION: NOT READY, medium not present "
+		       "(3A/00), ");
+	close(s);
+	close(dev);
+}
+
+Test(audit, refused_file_is_logged)
+{
+	char path[PATH_MAX + 16];
+	int s, dev;
+
+	at_prepare();
+	at_start(NULL);
+	/* A file in a subdirectory is not one of the shim's devices. */
+	snprintf(path, sizeof(path), "%s/sub", at_env.dir);
+	cr_assert_eq(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/sub/f", at_env.dir);
+	dev = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	cr_assert_geq(dev, 0);
+	s = at_conn();
+	cr_expect_eq(at_pr_out(s, dev, 1, 1, 0xa, 0),
+	    PRH_STATUS_CHECK_CONDITION);
+	at_wait_stderr("] PR OUT RESERVE regular file ");
+	at_wait_stderr(": key 0xa, type we: refused (regular file): CHECK "
+		       "CONDITION: ABORTED COMMAND, I/O process terminated "
+		       "(00/06)\n");
+	close(s);
+	close(dev);
+}
+
+Test(audit, quiet_has_no_audit_lines)
+{
+	const char *args[] = { "-q", NULL };
+	char path[PATH_MAX];
+	int s, dev;
+
+	at_prepare();
+	at_start(args);
+	dev = at_dev("lun", path, sizeof(path));
+	s = at_conn();
+	/* No shim rule: ENOTTY, a failure, and still nothing at -q. */
+	cr_expect_eq(at_pr_out(s, dev, 4, 1, 0xb, 0xa),
+	    PRH_STATUS_CHECK_CONDITION);
+	close(s);
+	close(dev);
+	cr_assert_eq(th_stop(&at_env, SIGTERM, AT_TIMEOUT_MS, NULL), 0);
+	cr_expect_eq(at_count("PR OUT"), 0, "%s", th_stderr(&at_env));
+}
+
+/* The N of the line "N audit line(s) for NAME ... not logged", or -1. */
+static long
+at_dropped(const char *name)
+{
+	char *text = th_stderr(&at_env), *p, want[64];
+	long n = -1;
+
+	cr_assert_not_null(text);
+	snprintf(want, sizeof(want), " audit lines for %s 240:", name);
+	p = strstr(text, want);
+	if (p != NULL) {
+		while (p > text && p[-1] != '\n')
+			p--;
+		if (sscanf(p, "qemu-pr-helper: %ld audit", &n) != 1)
+			n = -1;
+	}
+	free(text);
+	return n;
+}
+
+/* The counts lines carried: the sum of their "(N earlier lines". */
+static long
+at_carried(void)
+{
+	char *text = th_stderr(&at_env), *p = text;
+	long carried = 0, n;
+
+	cr_assert_not_null(text);
+	while ((p = strstr(p, " (")) != NULL) {
+		if (sscanf(p, " (%ld earlier line", &n) == 1)
+			carried += n;
+		p += 2;
+	}
+	free(text);
+	return carried;
+}
+
+Test(audit, storm_is_limited_and_counted)
+{
+	char path[PATH_MAX];
+	int s, dev, logged, i;
+	long dropped;
+
+	at_prepare();
+	at_start(NULL);
+	dev = at_dev("lun", path, sizeof(path));
+	cr_assert_eq(th_shim_set(&at_env, "%s status=0\n", path), 0);
+	s = at_conn();
+	for (i = 0; i < 300; i++)
+		cr_assert_eq(at_pr_out(s, dev, 0, 0, 0, 0xa), PRH_STATUS_GOOD);
+	/* The count comes once the device is quiet for a second. */
+	at_wait_stderr(" not logged (rate limit)\n");
+	logged = at_count("] PR OUT REGISTER lun ");
+	dropped = at_dropped("lun");
+	cr_expect_geq(logged, 20, "%s", th_stderr(&at_env));
+	cr_expect_lt(logged, 300);
+	/* Every command is logged or counted: in the line of its own, or
+	 * in a line that passed during the storm. */
+	cr_expect_eq(logged + at_carried() + dropped, 300,
+	    "logged %d carried %ld dropped %ld", logged, at_carried(), dropped);
+	close(s);
+	close(dev);
+}
+
+/* --- the journal ---------------------------------------------------------- */
+
+static char at_ns_src[PATH_MAX + 32]; /* what the child mounts */
+static char at_ns_dst[64];	      /* where */
+
+/* In the helper's child: a private mount namespace in which at_ns_src
+ * is bound over at_ns_dst. */
+static void
+at_private_mount(struct th_env *e)
+{
+	(void)e;
+	if (unshare(CLONE_NEWNS) < 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount(at_ns_src, at_ns_dst, NULL, MS_BIND, NULL) < 0) {
+		dprintf(2, "private mount: %s\n", strerror(errno));
+		_exit(125);
+	}
+}
+
+/* Create an empty regular file at path (a bind mount target). */
+static int
+at_touch(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+/* In the helper's child: a private mount namespace whose /dev is a tmpfs
+ * with only null (the real one, through an fd on /dev opened before the
+ * tmpfs hides it) and log (the socket at_ns_src). */
+static void
+at_private_dev_log(struct th_env *e)
+{
+	char src[64];
+	int old;
+
+	(void)e;
+	if (unshare(CLONE_NEWNS) < 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		goto fail;
+	old = open("/dev", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (old < 0 ||
+	    mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC,
+		"mode=0755") < 0 ||
+	    at_touch("/dev/null") < 0 || at_touch("/dev/log") < 0)
+		goto fail;
+	snprintf(src, sizeof(src), "/proc/self/fd/%d/null", old);
+	if (mount(src, "/dev/null", NULL, MS_BIND, NULL) < 0 ||
+	    mount(at_ns_src, "/dev/log", NULL, MS_BIND, NULL) < 0)
+		goto fail;
+	close(old);
+	return;
+fail:
+	dprintf(2, "private /dev: %s\n", strerror(errno));
+	_exit(125);
+}
+
+/* A datagram socket bound at path. */
+static int
+at_dgram_at(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_lt(strlen(path), sizeof(sun.sun_path));
+	memcpy(sun.sun_path, path, strlen(path));
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	cr_assert_eq(chmod(path, 0666), 0);
+	return fd;
+}
+
+/* Receive one datagram (bounded wait) into buf: its length, or -1. */
+static ssize_t
+at_recv(int fd, char *buf, size_t len)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	if (poll(&pfd, 1, AT_TIMEOUT_MS) <= 0)
+		return -1;
+	return recv(fd, buf, len - 1, 0);
+}
+
+/* The value of field name in a native journal entry (either form),
+ * into out: 0, or -1 if missing. */
+static int
+at_field(const char *e, size_t len, const char *name, char *out, size_t olen)
+{
+	size_t nl = strlen(name), i = 0, vl;
+	const char *line;
+
+	while (i < len) {
+		line = e + i;
+		if (i + nl < len && memcmp(line, name, nl) == 0 &&
+		    (line[nl] == '=' || line[nl] == '\n')) {
+			if (line[nl] == '=') {
+				vl = strcspn(line + nl + 1, "\n");
+				snprintf(out, olen, "%.*s", (int)vl,
+				    line + nl + 1);
+			} else {
+				vl = 0;
+				for (int b = 7; b >= 0; b--)
+					vl = vl << 8 |
+					    (uint8_t)line[nl + 1 + (size_t)b];
+				snprintf(out, olen, "%.*s", (int)vl,
+				    line + nl + 9);
+			}
+			return 0;
+		}
+		/* next field: plain up to the newline, or binary */
+		vl = strcspn(line, "=\n");
+		if (line[vl] == '=') {
+			i += strcspn(line, "\n") + 1;
+		} else {
+			size_t bl = 0;
+
+			for (int b = 7; b >= 0; b--)
+				bl = bl << 8 |
+				    (uint8_t)line[vl + 1 + (size_t)b];
+			i += vl + 1 + 8 + bl + 1;
+		}
+	}
+	return -1;
+}
+
+/* Assert field name of entry e is want. */
+static void
+at_expect_field(const char *e, size_t len, const char *name, const char *want)
+{
+	char v[1024];
+
+	cr_expect_eq(at_field(e, len, name, v, sizeof(v)), 0, "no %s in %.*s",
+	    name, (int)len, e);
+	cr_expect_str_eq(v, want, "%s", name);
+}
+
+/* Start the helper with stderr a "journal stream" and the journal's
+ * socket ours (jfd), in a private mount namespace. */
+static int
+at_start_journal(void)
+{
+	static char js[64];
+	static const char *env[] = { js, NULL };
+	char dir[PATH_MAX + 16], sock[PATH_MAX + 32];
+	struct stat st;
+	int jfd;
+
+	at_need_root();
+	at_prepare();
+	if (stat("/run/systemd", &st) < 0 || !S_ISDIR(st.st_mode))
+		cr_skip_test("no /run/systemd to mount over");
+	snprintf(dir, sizeof(dir), "%s/rs", at_env.dir);
+	cr_assert_eq(mkdir(dir, 0755), 0);
+	snprintf(sock, sizeof(sock), "%s/journal", dir);
+	cr_assert_eq(mkdir(sock, 0755), 0);
+	snprintf(sock, sizeof(sock), "%s/journal/socket", dir);
+	jfd = at_dgram_at(sock);
+	snprintf(at_ns_src, sizeof(at_ns_src), "%s", dir);
+	snprintf(at_ns_dst, sizeof(at_ns_dst), "/run/systemd");
+	at_env.pre_exec = at_private_mount;
+	cr_assert_eq(stat(at_env.err, &st), 0);
+	snprintf(js, sizeof(js), "JOURNAL_STREAM=%llu:%llu",
+	    (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+	at_env.extra_env = env;
+	at_start(NULL);
+	return jfd;
+}
+
+Test(audit, journal_entry_fields)
+{
+	char path[PATH_MAX], e[8192], v[256], want[64];
+	int s, dev, jfd;
+	ssize_t n;
+
+	jfd = at_start_journal();
+	dev = at_dev("lunj", path, sizeof(path));
+	cr_assert_eq(th_shim_set(&at_env, "%s status=0\n", path), 0);
+	s = at_conn();
+	cr_expect_eq(at_pr_out(s, dev, 4, 1, 0xb, 0xa), PRH_STATUS_GOOD);
+	n = at_recv(jfd, e, sizeof(e));
+	cr_assert_gt(n, 0, "no journal entry; stderr: %s", th_stderr(&at_env));
+	at_expect_field(e, (size_t)n, "MESSAGE_ID", ID_PREEMPT);
+	at_expect_field(e, (size_t)n, "PRIORITY", "5");
+	at_expect_field(e, (size_t)n, "SYSLOG_IDENTIFIER", "qemu-pr-helper");
+	at_expect_field(e, (size_t)n, "PRH_DEVICE", "lunj");
+	at_expect_field(e, (size_t)n, "PRH_COMMAND", "PR OUT");
+	at_expect_field(e, (size_t)n, "PRH_SERVICE_ACTION", "PREEMPT");
+	at_expect_field(e, (size_t)n, "PRH_TYPE", "we");
+	at_expect_field(e, (size_t)n, "PRH_KEY", "0xb");
+	at_expect_field(e, (size_t)n, "PRH_SA_KEY", "0xa");
+	at_expect_field(e, (size_t)n, "PRH_STATUS", "GOOD");
+	at_expect_field(e, (size_t)n, "PRH_PEER_COMM", at_comm());
+	snprintf(want, sizeof(want), "%d", (int)getpid());
+	at_expect_field(e, (size_t)n, "PRH_PEER_PID", want);
+	at_expect_field(e, (size_t)n, "OBJECT_PID", want);
+	snprintf(want, sizeof(want), "%d", (int)geteuid());
+	at_expect_field(e, (size_t)n, "PRH_PEER_UID", want);
+	cr_expect_eq(at_field(e, (size_t)n, "PRH_DEVNO", v, sizeof(v)), 0);
+	cr_expect_eq(strncmp(v, "240:", 4), 0, "%s", v);
+	cr_expect_eq(at_field(e, (size_t)n, "PRH_WWID", v, sizeof(v)), 0);
+	cr_expect_eq(strncmp(v, "fakesys.", 8), 0, "%s", v);
+	cr_expect_eq(at_field(e, (size_t)n, "PRH_DURATION_US", v, sizeof(v)),
+	    0);
+	cr_expect_eq(at_field(e, (size_t)n, "PRH_SENSE", v, sizeof(v)), -1);
+	cr_expect_eq(at_field(e, (size_t)n, "MESSAGE", v, sizeof(v)), 0);
+	cr_expect_not_null(strstr(v, "] PR OUT PREEMPT lunj 240:"), "%s", v);
+	/* A failure: its sense in words, a warning. */
+	cr_assert_eq(th_shim_set(&at_env, "%s errno=5\n", path), 0);
+	cr_expect_eq(at_pr_in(s, dev), PRH_STATUS_CHECK_CONDITION);
+	n = at_recv(jfd, e, sizeof(e));
+	cr_assert_gt(n, 0);
+	at_expect_field(e, (size_t)n, "MESSAGE_ID", ID_PR_IN);
+	at_expect_field(e, (size_t)n, "PRIORITY", "4");
+	at_expect_field(e, (size_t)n, "PRH_SERVICE_ACTION", "READ KEYS");
+	at_expect_field(e, (size_t)n, "PRH_STATUS", "CHECK CONDITION");
+	at_expect_field(e, (size_t)n, "PRH_SENSE", "0b/00/06");
+	at_expect_field(e, (size_t)n, "PRH_SENSE_TEXT",
+	    "ABORTED COMMAND, I/O process terminated");
+	cr_expect_eq(at_field(e, (size_t)n, "PRH_KEY", v, sizeof(v)), -1);
+	/* The lines went to the journal, not to stderr. */
+	cr_expect_eq(at_count("PR OUT"), 0, "%s", th_stderr(&at_env));
+	close(s);
+	close(dev);
+	close(jfd);
+}
+
+/* In a child: name this process name, connect, send one PR OUT
+ * REGISTER on dev, exit 0 if it was answered GOOD. */
+static void
+at_client_child(const char *name, const char *cgroup_procs, int dev)
+{
+	int s, fd;
+
+	if (cgroup_procs != NULL) {
+		fd = open(cgroup_procs, O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, "0", 1) != 1)
+			_exit(3);
+		close(fd);
+	}
+	prctl(PR_SET_NAME, name);
+	s = th_connect(&at_env);
+	if (s < 0)
+		_exit(2);
+	{
+		uint8_t cdb[PRH_CDB_LEN], param[24];
+		struct client_reply r;
+
+		client_cdb_pr_out(cdb, 0, 0, sizeof(param));
+		client_param_basic(param, 0, 0x77, 0);
+		if (client_command(s, cdb, dev, param, sizeof(param), &r) < 0)
+			_exit(2);
+		_exit(r.status == PRH_STATUS_GOOD ? 0 : 1);
+	}
+}
+
+/* Run at_client_child in a child process; assert it exited 0. */
+static pid_t
+at_client(const char *name, const char *cgroup_procs, int dev)
+{
+	int st;
+	pid_t pid = fork();
+
+	cr_assert_geq(pid, 0);
+	if (pid == 0)
+		at_client_child(name, cgroup_procs, dev);
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "client: 0x%x", st);
+	return pid;
+}
+
+Test(audit, journal_peer_name_cannot_inject_fields)
+{
+	char path[PATH_MAX], e[8192], v[256];
+	int dev, jfd;
+	ssize_t n;
+
+	jfd = at_start_journal();
+	dev = at_dev("lunk", path, sizeof(path));
+	cr_assert_eq(th_shim_set(&at_env, "%s status=0\n", path), 0);
+	(void)at_client("x\nPRH_DEVICE=", NULL, dev);
+	n = at_recv(jfd, e, sizeof(e));
+	cr_assert_gt(n, 0, "stderr: %s", th_stderr(&at_env));
+	at_expect_field(e, (size_t)n, "MESSAGE_ID", ID_REGISTER);
+	at_expect_field(e, (size_t)n, "PRH_PEER_COMM", "x?PRH_DEVICE=");
+	at_expect_field(e, (size_t)n, "PRH_DEVICE", "lunk");
+	cr_expect_eq(at_field(e, (size_t)n, "MESSAGE", v, sizeof(v)), 0);
+	cr_expect_not_null(strstr(v, " comm x?PRH_DEVICE=] PR OUT REGISTER"),
+	    "%s", v);
+	close(dev);
+	close(jfd);
+}
+
+/* --- syslog under -d -------------------------------------------------------- */
+
+Test(audit, daemon_lines_go_to_syslog)
+{
+	char path[PATH_MAX], pidfile[PATH_MAX + 8], logsock[PATH_MAX + 8];
+	char msg[2048], *text;
+	const char *args[] = { "-d", "-f", pidfile, NULL };
+	int s, dev, lfd, st = -1;
+	ssize_t n;
+
+	at_need_root();
+	at_prepare();
+	snprintf(pidfile, sizeof(pidfile), "%s/pid", at_env.dir);
+	snprintf(logsock, sizeof(logsock), "%s/devlog", at_env.dir);
+	lfd = at_dgram_at(logsock);
+	/* /dev/log may be missing, a socket or a link: the namespace's own
+	 * /dev handles the three alike. */
+	snprintf(at_ns_src, sizeof(at_ns_src), "%s", logsock);
+	at_env.pre_exec = at_private_dev_log;
+	cr_assert_eq(th_spawn(&at_env, args, 0), 0);
+	cr_assert_eq(th_wait_exit(&at_env, AT_TIMEOUT_MS, &st), 0);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "stderr: %s",
+	    th_stderr(&at_env));
+	text = th_read_file(pidfile, NULL);
+	cr_assert_not_null(text);
+	at_daemon = (pid_t)atoi(text);
+	free(text);
+	cr_assert_gt(at_daemon, 0);
+	dev = at_dev("lund", path, sizeof(path));
+	cr_assert_eq(th_shim_set(&at_env, "%s status=0\n", path), 0);
+	s = at_conn();
+	cr_expect_eq(at_pr_out(s, dev, 5, 3, 0xc, 0xd), PRH_STATUS_GOOD);
+	for (;;) {
+		n = at_recv(lfd, msg, sizeof(msg));
+		cr_assert_gt(n, 0, "no syslog line");
+		msg[n] = '\0';
+		if (strstr(msg, " PR OUT ") != NULL)
+			break;
+	}
+	/* LOG_DAEMON | LOG_NOTICE */
+	cr_expect_eq(strncmp(msg, "<29>", 4), 0, "%s", msg);
+	cr_expect_not_null(strstr(msg, "] PR OUT PREEMPT AND ABORT lund 240:"),
+	    "%s", msg);
+	cr_expect_not_null(strstr(msg,
+			       ": key 0xc, service action key 0xd, type ea: "
+			       "GOOD, "),
+	    "%s", msg);
+	close(s);
+	close(dev);
+	close(lfd);
+	kill(at_daemon, SIGTERM);
+}
+
+/* --- the VM, from a cgroup v2 machine scope ---------------------------------- */
+
+/* The mount point of the cgroup v2 hierarchy into buf, or -1. */
+static int
+at_cgroup2(char *buf, size_t len)
+{
+	char *text = th_read_file("/proc/self/mountinfo", NULL), *line, *save;
+	char mnt[PATH_MAX], fstype[64];
+	int rc = -1;
+
+	cr_assert_not_null(text);
+	for (line = strtok_r(text, "\n", &save); line != NULL && rc < 0;
+	     line = strtok_r(NULL, "\n", &save)) {
+		const char *dash = strstr(line, " - ");
+
+		if (dash == NULL || sscanf(dash, " - %63s", fstype) != 1 ||
+		    strcmp(fstype, "cgroup2") != 0)
+			continue;
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) == 1) {
+			snprintf(buf, len, "%s", mnt);
+			rc = 0;
+		}
+	}
+	free(text);
+	return rc;
+}
+
+Test(audit, peer_named_by_its_machine_scope)
+{
+	char path[PATH_MAX], root[PATH_MAX], dir[PATH_MAX + 192];
+	char procs[PATH_MAX + 256], want[128];
+	pid_t pid;
+	int dev;
+
+	at_need_root();
+	if (at_cgroup2(root, sizeof(root)) < 0)
+		cr_skip_test("no cgroup v2 hierarchy mounted");
+	snprintf(at_cgroup, sizeof(at_cgroup), "%s/prh-audit-%d", root,
+	    (int)getpid());
+	if (mkdir(at_cgroup, 0755) < 0) {
+		at_cgroup[0] = '\0';
+		cr_skip_test("cannot make a cgroup: %s", strerror(errno));
+	}
+	snprintf(dir, sizeof(dir), "%s/machine.slice", at_cgroup);
+	cr_assert_eq(mkdir(dir, 0755), 0);
+	snprintf(dir, sizeof(dir),
+	    "%s/machine.slice/machine-qemu\\x2d7\\x2dguest7.scope", at_cgroup);
+	cr_assert_eq(mkdir(dir, 0755), 0);
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir);
+	at_prepare();
+	at_start(NULL);
+	dev = at_dev("lunv", path, sizeof(path));
+	cr_assert_eq(th_shim_set(&at_env, "%s status=0\n", path), 0);
+	pid = at_client("qemu-system-x86", procs, dev);
+	snprintf(want, sizeof(want),
+	    "[pid %d uid 0 vm guest7 comm qemu-system-x86] PR OUT REGISTER "
+	    "lunv 240:",
+	    (int)pid);
+	at_wait_stderr(want);
+	close(dev);
+}

@@ -1,0 +1,243 @@
+/* Unit tests for the metrics text: the families and their samples from a
+ * view and a registry made here, label escaping, the histogram's
+ * cumulative buckets, the oldest command in flight, and promtool's check
+ * of the whole text when promtool is installed (Debian's prometheus).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "prh/cmd.h"
+#include "prh/device.h"
+#include "prh/metrics.h"
+#include "prh/stats.h"
+
+#define PROMTOOL "/usr/bin/promtool"
+
+static struct {
+	struct device_registry *reg;
+	struct device *dev;
+	struct prh_stats stats;
+	struct status_view view;
+	struct metrics_text text;
+	struct cmd cmds[2];
+} mt;
+
+/* A registry (sysfs at an empty place) with one device, a view of some
+ * counters. */
+static void
+mt_setup(void)
+{
+	struct device_node n = { .type = DEVICE_BLOCK,
+		.major = 8,
+		.minor = 32 };
+
+	device_set_sysfs_root("/nonexistent-prh-sysfs");
+	cr_assert_eq(devreg_new(&mt.reg), 0);
+	mt.dev = devreg_get(mt.reg, &n);
+	cr_assert_not_null(mt.dev);
+	memset(&mt.stats, 0, sizeof(mt.stats));
+	memset(&mt.view, 0, sizeof(mt.view));
+	memset(&mt.text, 0, sizeof(mt.text));
+	mt.view.stats = &mt.stats;
+	mt.view.threads_max = 8;
+}
+
+/* Free it all. */
+static void
+mt_teardown(void)
+{
+	metrics_text_free(&mt.text);
+	devreg_put(mt.reg, mt.dev);
+	devreg_free(mt.reg);
+	device_set_sysfs_root(NULL);
+}
+
+TestSuite(metrics, .init = mt_setup, .fini = mt_teardown);
+
+/* Format with now_ns and an uptime of 10 s; the text. */
+static const char *
+mt_format(uint64_t now_ns)
+{
+	mt.text.len = 0;
+	cr_assert_eq(metrics_format(&mt.text, &mt.view, mt.reg, now_ns,
+			 10000000000ull, 1700000000.5),
+	    0);
+	return mt.text.buf;
+}
+
+/* Whether the text has the whole line. */
+static bool
+mt_has(const char *text, const char *line)
+{
+	size_t n = strlen(line);
+	const char *p = text;
+
+	while ((p = strstr(p, line)) != NULL) {
+		if ((p == text || p[-1] == '\n') && p[n] == '\n')
+			return true;
+		p += n;
+	}
+	return false;
+}
+
+Test(metrics, counters_and_pool)
+{
+	const char *t;
+
+	atomic_store(&mt.stats.connections, 3);
+	atomic_store(&mt.stats.accepted, 5);
+	atomic_store(&mt.stats.closed, 2);
+	atomic_store(&mt.stats.refused_peers, 1);
+	atomic_store(&mt.stats.replies[1][4][STATS_GOOD], 7);
+	atomic_store(&mt.stats.replies[1][4][STATS_CONFLICT], 2);
+	atomic_store(&mt.stats.replies[0][0][STATS_CHECK], 1);
+	atomic_store(&mt.stats.replies[1][0x1c][STATS_GOOD], 4);
+	atomic_store(&mt.stats.busy_ns, 2500000000ull);
+	atomic_store(&mt.stats.audit_dropped, 9);
+	mt.view.ds.pool.workers = 4;
+	mt.view.ds.pool.idle = 3;
+	mt.view.ds.pool.queued = 6;
+	t = mt_format(1);
+	cr_expect(mt_has(t, "# TYPE prh_connections gauge"), "%s", t);
+	cr_expect(mt_has(t, "prh_connections 3"));
+	cr_expect(mt_has(t, "prh_connections_accepted_total 5"));
+	cr_expect(mt_has(t, "prh_connections_closed_total 2"));
+	cr_expect(mt_has(t,
+	    "prh_connections_refused_total{reason=\"allow_list\"} 1"));
+	cr_expect(mt_has(t,
+	    "prh_commands_total{opcode=\"pr_out\",service_action=\"preempt\","
+	    "outcome=\"good\"} 7"));
+	cr_expect(mt_has(t,
+	    "prh_commands_total{opcode=\"pr_out\",service_action=\"preempt\","
+	    "outcome=\"conflict\"} 2"));
+	cr_expect(mt_has(t,
+	    "prh_commands_total{opcode=\"pr_in\",service_action=\"read_keys\","
+	    "outcome=\"check\"} 1"));
+	/* an undefined service action only once answered */
+	cr_expect(mt_has(t,
+	    "prh_commands_total{opcode=\"pr_out\",service_action=\"0x1c\","
+	    "outcome=\"good\"} 4"));
+	cr_expect_null(strstr(t, "service_action=\"0x1d\""));
+	cr_expect(mt_has(t,
+	    "prh_commands_total{opcode=\"pr_out\",service_action=\"register_"
+	    "and_ignore_existing_key\",outcome=\"busy\"} 0"));
+	cr_expect(mt_has(t, "prh_workers 4"));
+	cr_expect(mt_has(t, "prh_workers_idle 3"));
+	cr_expect(mt_has(t, "prh_workers_max 8"));
+	cr_expect(mt_has(t, "prh_queue_depth 6"));
+	cr_expect(mt_has(t, "prh_worker_busy_seconds_total 2.500000000"));
+	/* 2.5 s busy over 10 s times 8 workers */
+	cr_expect(mt_has(t, "prh_worker_utilisation_ratio 0.031250"));
+	cr_expect(mt_has(t, "prh_audit_lines_dropped_total 9"));
+	cr_expect(mt_has(t, "prh_start_time_seconds 1700000000.500"));
+}
+
+Test(metrics, device_histogram_is_cumulative)
+{
+	const char *t;
+	const char *lab = "device=\"8:32\",wwid=\"\"";
+	char line[256];
+
+	latency_observe(&mt.dev->latency, 10000);	/* 10 us */
+	latency_observe(&mt.dev->latency, 300000);	/* 300 us */
+	latency_observe(&mt.dev->latency, 300000);	/* 300 us */
+	latency_observe(&mt.dev->latency, 60000000000); /* 60 s */
+	t = mt_format(1);
+	cr_expect(mt_has(t, "# TYPE prh_device_latency_seconds histogram"));
+	snprintf(line, sizeof(line),
+	    "prh_device_latency_seconds_bucket{%s,le=\"5e-05\"} 1", lab);
+	cr_expect(mt_has(t, line), "%s\n%s", line, t);
+	snprintf(line, sizeof(line),
+	    "prh_device_latency_seconds_bucket{%s,le=\"0.00025\"} 1", lab);
+	cr_expect(mt_has(t, line), "%s", line);
+	snprintf(line, sizeof(line),
+	    "prh_device_latency_seconds_bucket{%s,le=\"0.0005\"} 3", lab);
+	cr_expect(mt_has(t, line), "%s", line);
+	snprintf(line, sizeof(line),
+	    "prh_device_latency_seconds_bucket{%s,le=\"30\"} 3", lab);
+	cr_expect(mt_has(t, line), "%s", line);
+	snprintf(line, sizeof(line),
+	    "prh_device_latency_seconds_bucket{%s,le=\"+Inf\"} 4", lab);
+	cr_expect(mt_has(t, line), "%s", line);
+	snprintf(line, sizeof(line), "prh_device_latency_seconds_count{%s} 4",
+	    lab);
+	cr_expect(mt_has(t, line), "%s", line);
+	snprintf(line, sizeof(line),
+	    "prh_device_latency_seconds_sum{%s} 60.000610000", lab);
+	cr_expect(mt_has(t, line), "%s", line);
+}
+
+Test(metrics, oldest_command_in_flight)
+{
+	const char *t;
+
+	mt.cmds[0].submit_ns = 1000000000ull;
+	mt.cmds[1].submit_ns = 3000000000ull;
+	for (int i = 0; i < 2; i++) {
+		TAILQ_INSERT_TAIL(&mt.dev->inflight, &mt.cmds[i], dev_link);
+		mt.dev->ninflight++;
+	}
+	t = mt_format(4250000000ull);
+	cr_expect(
+	    mt_has(t,
+		"prh_device_commands_in_flight{device=\"8:32\",wwid=\"\"} "
+		"2"),
+	    "%s", t);
+	cr_expect(mt_has(t,
+	    "prh_device_oldest_command_age_seconds{device=\"8:32\",wwid=\"\"} "
+	    "3.250000000"));
+	TAILQ_REMOVE(&mt.dev->inflight, &mt.cmds[0], dev_link);
+	TAILQ_REMOVE(&mt.dev->inflight, &mt.cmds[1], dev_link);
+	mt.dev->ninflight = 0;
+	t = mt_format(4250000000ull);
+	cr_expect(mt_has(t,
+	    "prh_device_oldest_command_age_seconds{device=\"8:32\",wwid=\"\"} "
+	    "0.000000000"));
+}
+
+Test(metrics, label_values_escaped)
+{
+	const char *t;
+
+	strcpy(mt.dev->wwid, "t10.ATA \"Q\\EMU\" x");
+	t = mt_format(1);
+	cr_expect(
+	    mt_has(t,
+		"prh_device_commands_in_flight{device=\"8:32\",wwid=\"t10."
+		"ATA \\\"Q\\\\EMU\\\" x\"} 0"),
+	    "%s", t);
+}
+
+Test(metrics, promtool_accepts_the_text)
+{
+	char path[] = "/tmp/prh-metrics-XXXXXX", cmd[256];
+	const char *t;
+	FILE *f;
+	int fd, st;
+
+	if (access(PROMTOOL, X_OK) != 0)
+		cr_skip_test(
+		    PROMTOOL " is not installed (Debian's prometheus)");
+	latency_observe(&mt.dev->latency, 123456);
+	strcpy(mt.dev->wwid, "naa.6001405\"x");
+	atomic_store(&mt.stats.replies[1][0x1c][STATS_OTHER], 1);
+	t = mt_format(1);
+	fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	f = fdopen(fd, "w");
+	cr_assert_not_null(f);
+	fputs(t, f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), PROMTOOL " check metrics < %s 2>&1", path);
+	st = system(cmd);
+	unlink(path);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "promtool: %d\n%s", st,
+	    t);
+}
