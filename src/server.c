@@ -19,6 +19,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "prh/closer.h"
 #include "prh/conn.h"
 #include "prh/device.h"
 #include "prh/dispatch.h"
@@ -54,6 +55,7 @@ struct server {
 	struct conn_env env;		 /* shared by every connection */
 	struct dispatch *dispatch;	 /* the worker pool */
 	struct device_registry *devices; /* devices commands went to */
+	struct closer *closer;		 /* closes FUSE files and the like */
 	struct peer_counts *uids;	 /* connections per uid */
 	struct prh_stats stats;
 	struct evconnlistener *listener;
@@ -134,6 +136,15 @@ server_conn_gone(void *arg, const struct peer *peer)
 	peer_counts_del(srv->uids, peer->uid);
 	server_fd_room(srv);
 	server_maybe_done(srv);
+}
+
+/* The closer closed fds it was counting. */
+static void
+server_closer_freed(void *arg)
+{
+	struct server *srv = arg;
+
+	conn_fds_freed(&srv->env);
 }
 
 /* Number of fds open in this process (64 if /proc is not available). */
@@ -473,6 +484,10 @@ server_new(struct event_base *base, const struct prh_config *cfg, int listen_fd,
 	srv->env.dispatch = srv->dispatch;
 	srv->env.devices = srv->devices;
 	srv->env.stats = &srv->stats;
+	if (closer_new(base, &srv->env.fds_held, server_closer_freed, srv,
+		&srv->closer) < 0)
+		goto fail;
+	srv->env.closer = srv->closer;
 	srv->env.gone = server_conn_gone;
 	srv->env.room = server_fd_room;
 	srv->env.arg = srv;
@@ -504,6 +519,7 @@ server_free(struct server *srv)
 	srv->draining = true; /* no loop-break bookkeeping from here on */
 	if (srv->env.held_timer != NULL)
 		conn_env_fini(&srv->env);
+	closer_free(srv->closer);
 	server_stop_listening(srv);
 	dispatch_free(srv->dispatch);
 	if (srv->sig_ev != NULL)

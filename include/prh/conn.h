@@ -27,6 +27,7 @@ struct event;
 struct event_base;
 struct dispatch;
 struct device_registry;
+struct closer;
 struct conn;
 
 /* What connections need from the server, and what they share. */
@@ -37,6 +38,9 @@ struct conn_env {
 	struct dispatch *dispatch;
 	struct device_registry *devices;
 	struct prh_stats *stats;
+	/* Closes the fds whose close may wait (FUSE files), or NULL: all
+	 * are closed on the loop. */
+	struct closer *closer;
 	/* Fds connections may use: their sockets plus the device fds of
 	 * their requests (conn_fds_used()).  At the budget, no connection
 	 * reads a new request (its fd waits in the socket buffer, outside
@@ -61,6 +65,10 @@ struct conn_env {
 /* Fds the connections use now: one socket each and their requests'
  * device fds. */
 unsigned conn_fds_used(const struct conn_env *env);
+
+/* Fds in use were freed (by another part of the helper, counted in
+ * fds_held): let connections waiting for room read, tell the server. */
+void conn_fds_freed(struct conn_env *env);
 
 /* Set up the shared state once the server's fields are filled in: 0 or
  * -ENOMEM. */
