@@ -15,7 +15,7 @@ builddir=${PRH_BUILDDIR:-$top/build}
 vgdir=${PRH_VALGRIND_BUILDDIR:-$top/build-valgrind}
 tests=${PRH_VALGRIND_TESTS:-"tests/integration/test_protocol
 	tests/integration/test_sgio tests/integration/test_process
-	tests/integration/test_process_model"}
+	tests/integration/test_process_model tests/integration/test_policy"}
 logs=$builddir/valgrind-logs
 . "$top/contrib/counts.sh"
 vg=$(command -v valgrind) || { echo "valgrind is not installed"; exit 1; }

@@ -40,6 +40,7 @@
 #include <event2/event.h>
 
 #include "prh/audit.h"
+#include "prh/closer.h"
 #include "prh/cmd.h"
 #include "prh/conn.h"
 #include "prh/device.h"
@@ -162,7 +163,7 @@ conn_throttle(struct conn *c)
 /* Fds were freed: if there is room under the budget again, let waiting
  * connections read (oldest first, while the room lasts) and tell the
  * server. */
-static void
+void
 conn_fds_freed(struct conn_env *env)
 {
 	struct conn *c;
@@ -430,6 +431,31 @@ conn_hold_start(struct conn *c)
 		evtimer_add(env->held_timer, &tv);
 }
 
+/* Close an fd a client sent that is not kept, as the node n (NULL: not
+ * looked at yet) says: one whose close may wait for another process (a
+ * FUSE file's FLUSH, which a client's own daemon need never answer) is
+ * closed by the closer, never on the loop. */
+static void
+conn_drop_fd(struct conn_env *env, int fd, const struct device_node *n)
+{
+	struct device_node node;
+
+	if (n == NULL)
+		n = device_node_of_fd(fd, &node) == 0 ? &node : NULL;
+	if (env->closer != NULL && (n == NULL || device_close_may_block(n)))
+		closer_close(env->closer, fd);
+	else
+		close(fd);
+}
+
+/* Drop the nfds fds of fds (see conn_drop_fd). */
+static void
+conn_drop_fds(struct conn_env *env, const int *fds, int nfds)
+{
+	for (int i = 0; i < nfds; i++)
+		conn_drop_fd(env, fds[i], NULL);
+}
+
 /* Look at an fd that came with a CDB, at once: what it is and how it was
  * opened.  Only a device node is kept: anything else (a file, pipe or
  * socket, perhaps this very connection's other end) is closed here, so
@@ -453,7 +479,7 @@ conn_take_fd(struct conn *c, int fd)
 		c->node.type = DEVICE_OTHER;
 	}
 	if (c->node.type == DEVICE_OTHER) {
-		close(fd);
+		conn_drop_fd(c->env, fd, &c->node);
 		return;
 	}
 	c->devfd = fd;
@@ -482,19 +508,18 @@ conn_read_cdb(struct conn *c)
 	if (n == -EAGAIN || n == -EINTR)
 		return false;
 	if (n == -EMSGSIZE) {
+		conn_drop_fds(c->env, fds, nfds);
 		conn_log(c, LOG_WARNING,
 		    "file descriptor lost (limit "
 		    "reached?): closing connection");
 		return conn_reject(c, NULL);
 	}
 	if (nfds > 1 || (nfds == 1 && c->have_fd)) {
-		for (int i = 0; i < nfds; i++)
-			close(fds[i]);
+		conn_drop_fds(c->env, fds, nfds);
 		return conn_reject(c, NULL);
 	}
 	if (n <= 0) {
-		for (int i = 0; i < nfds; i++)
-			close(fds[i]);
+		conn_drop_fds(c->env, fds, nfds);
 		return conn_close(c); /* EOF or error */
 	}
 	if (nfds == 1)

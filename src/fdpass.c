@@ -9,14 +9,6 @@
 
 #include "prh/fdpass.h"
 
-/* Close every fd in fds[0..n). */
-static void
-fdpass_close_all(const int *fds, int n)
-{
-	for (int i = 0; i < n; i++)
-		close(fds[i]);
-}
-
 /* Read up to len bytes and collect any passed fds. */
 ssize_t
 fdpass_recv(int sock, void *buf, size_t len, int *fds, int *nfds)
@@ -62,11 +54,8 @@ fdpass_recv(int sock, void *buf, size_t len, int *fds, int *nfds)
 				close(fd);
 		}
 	}
-	if (msg.msg_flags & MSG_CTRUNC) {
-		fdpass_close_all(fds, *nfds);
-		*nfds = 0;
-		return -EMSGSIZE;
-	}
+	if (msg.msg_flags & MSG_CTRUNC)
+		return -EMSGSIZE; /* the caller closes what came */
 	return n;
 }
 

@@ -27,10 +27,13 @@ pidfile_lock(const char *path)
 
 	for (int i = 0; i < PIDFILE_TRIES; i++) {
 		/* Never through a symbolic link, never anything but a regular
-		 * file: the helper opens it as root. */
-		fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+		 * file: the helper opens it as root.  O_NONBLOCK: a FIFO
+		 * planted at the path fails (ENXIO) instead of waiting for a
+		 * reader. */
+		fd = open(path,
+		    O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
 		    0600);
-		if (fd < 0) {
+		if (fd < 0 && errno != ENXIO) {
 			int err = errno;
 
 			log_err("Cannot open pid file %s: %s%s", path,
@@ -38,10 +41,11 @@ pidfile_lock(const char *path)
 			    err == ELOOP ? " (a symbolic link)" : "");
 			return -err;
 		}
-		if (fstat(fd, &a) < 0 || !S_ISREG(a.st_mode)) {
+		if (fd < 0 || fstat(fd, &a) < 0 || !S_ISREG(a.st_mode)) {
 			log_err("Cannot use pid file %s: not a regular file",
 			    path);
-			close(fd);
+			if (fd >= 0)
+				close(fd);
 			return -EINVAL;
 		}
 		if (fcntl(fd, F_SETLK, &fl) < 0) {

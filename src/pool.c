@@ -54,6 +54,7 @@
 #include <event2/event.h>
 
 #include "prh/pool.h"
+#include "prh/thread.h"
 
 /* Stack of a worker thread: the work is an ioctl and some formatting. */
 #define POOL_STACK_SIZE (256 * 1024)
@@ -271,28 +272,7 @@ static void *pool_worker(void *arg);
 static int
 pool_start(struct pool_worker *w)
 {
-	pthread_attr_t attr;
-	pthread_t tid;
-	sigset_t all, old;
-	size_t stack = POOL_STACK_SIZE;
-	int r;
-
-	if ((r = pthread_attr_init(&attr)) != 0)
-		return -r;
-	if (stack < (size_t)PTHREAD_STACK_MIN)
-		stack = PTHREAD_STACK_MIN;
-	/* A refusal only leaves the default size. */
-	(void)pthread_attr_setstacksize(&attr, stack);
-	(void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	sigfillset(&all);
-	sigdelset(&all, SIGSYS);
-	r = pthread_sigmask(SIG_SETMASK, &all, &old);
-	if (r == 0) {
-		r = pthread_create(&tid, &attr, pool_worker, w);
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-	}
-	pthread_attr_destroy(&attr);
-	return -r;
+	return thread_start(pool_worker, w, POOL_STACK_SIZE);
 }
 
 /* Carry out what pool_wake() chose.  No lock held.  A thread that cannot

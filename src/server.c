@@ -20,6 +20,7 @@
 #include <event2/listener.h>
 
 #include "prh/audit.h"
+#include "prh/closer.h"
 #include "prh/conn.h"
 #include "prh/device.h"
 #include "prh/dispatch.h"
@@ -56,6 +57,7 @@ struct server {
 	struct conn_env env;		 /* shared by every connection */
 	struct dispatch *dispatch;	 /* the worker pool */
 	struct device_registry *devices; /* devices commands went to */
+	struct closer *closer;		 /* closes FUSE files and the like */
 	struct peer_counts *uids;	 /* connections per uid */
 	struct audit *audit;		 /* the audit trail */
 	struct metrics *metrics;	 /* --metrics-file, or NULL */
@@ -138,6 +140,15 @@ server_conn_gone(void *arg, const struct peer *peer)
 	peer_counts_del(srv->uids, peer->uid);
 	server_fd_room(srv);
 	server_maybe_done(srv);
+}
+
+/* The closer closed fds it was counting. */
+static void
+server_closer_freed(void *arg)
+{
+	struct server *srv = arg;
+
+	conn_fds_freed(&srv->env);
 }
 
 /* Number of fds open in this process (64 if /proc is not available). */
@@ -481,6 +492,10 @@ server_new(struct event_base *base, const struct prh_config *cfg, int listen_fd,
 	srv->env.devices = srv->devices;
 	srv->env.stats = &srv->stats;
 	srv->env.audit = srv->audit;
+	if (closer_new(base, &srv->env.fds_held, server_closer_freed, srv,
+		&srv->closer) < 0)
+		goto fail;
+	srv->env.closer = srv->closer;
 	srv->env.gone = server_conn_gone;
 	srv->env.room = server_fd_room;
 	srv->env.arg = srv;
@@ -518,6 +533,7 @@ server_free(struct server *srv)
 	metrics_free(srv->metrics);
 	if (srv->env.held_timer != NULL)
 		conn_env_fini(&srv->env);
+	closer_free(srv->closer);
 	server_stop_listening(srv);
 	dispatch_free(srv->dispatch);
 	if (srv->sig_ev != NULL)

@@ -214,11 +214,13 @@ trace_open(void)
 	if (trace_path == NULL)
 		return 0;
 	/* Never through a symbolic link, never anything but a regular file:
-	 * the helper opens it as root. */
+	 * the helper opens it as root.  O_NONBLOCK: a FIFO fails (ENXIO)
+	 * instead of waiting for a reader. */
 	fd = open(trace_path,
-	    O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	    O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+	    0600);
 	if (fd < 0)
-		return -errno;
+		return errno == ENXIO ? -EINVAL : -errno;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		return -EINVAL;

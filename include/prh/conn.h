@@ -28,6 +28,7 @@ struct event_base;
 struct dispatch;
 struct device_registry;
 struct audit;
+struct closer;
 struct conn;
 
 /* What connections need from the server, and what they share. */
@@ -39,6 +40,9 @@ struct conn_env {
 	struct device_registry *devices;
 	struct prh_stats *stats;
 	struct audit *audit; /* the audit trail, or NULL for none */
+	/* Closes the fds whose close may wait (FUSE files), or NULL: all
+	 * are closed on the loop. */
+	struct closer *closer;
 	/* Fds connections may use: their sockets plus the device fds of
 	 * their requests (conn_fds_used()).  At the budget, no connection
 	 * reads a new request (its fd waits in the socket buffer, outside
@@ -63,6 +67,10 @@ struct conn_env {
 /* Fds the connections use now: one socket each and their requests'
  * device fds. */
 unsigned conn_fds_used(const struct conn_env *env);
+
+/* Fds in use were freed (by another part of the helper, counted in
+ * fds_held): let connections waiting for room read, tell the server. */
+void conn_fds_freed(struct conn_env *env);
 
 /* Set up the shared state once the server's fields are filled in: 0 or
  * -ENOMEM. */

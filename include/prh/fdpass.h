@@ -14,8 +14,9 @@
  * SCM_RIGHTS fds into fds[] (room for FDPASS_MAX_FDS) and their count into
  * *nfds.  Returns the byte count (0 = EOF), or a negative errno: -EAGAIN
  * when nothing is ready, -EMSGSIZE when the control data was truncated
- * (MSG_CTRUNC: fds were lost); on -EMSGSIZE every fd that did arrive has
- * already been closed and *nfds is 0.
+ * (MSG_CTRUNC: fds were lost); the fds that did arrive are in fds[] then
+ * too, for the caller to close (closing one may wait: a FUSE file's
+ * close asks its daemon).
  */
 ssize_t fdpass_recv(int sock, void *buf, size_t len, int *fds, int *nfds);
 

@@ -9,6 +9,8 @@
 #              QEMU; sg_persist runs the steps named by e2e.steps=.
 #   e2e=mpath  dm-multipath over LIO LUs with two paths each: the multipath
 #              story of guest-mpath.sh (needs the multipath overlay).
+#   e2e=policy the device policy on a partition of a LIO disk and on the
+#              whole disk (guest-policy.sh).
 # Result lines go to /dev/ttyS1 (a file on the host), the console to ttyS0.
 # The guest always ends with poweroff -f.
 
@@ -184,6 +186,7 @@ case "$(arg e2e)" in
 lio)	mode_lio ;;
 qemu)	mode_qemu ;;
 mpath)	. /e2e/guest-mpath.sh && mode_mpath ;;
+policy)	. /e2e/guest-policy.sh && mode_policy ;;
 *)	out "E2E-SETUP error=unknown-mode" ;;
 esac
 finish done

@@ -89,6 +89,7 @@ e2e_initrd() {
 	    "$E2E_S/tests/e2e/guest-init.sh:/init" \
 	    "$E2E_S/tests/e2e/guest-step.sh:/e2e/guest-step.sh" \
 	    "$E2E_S/tests/e2e/guest-mpath.sh:/e2e/guest-mpath.sh" \
+	    "$E2E_S/tests/e2e/guest-policy.sh:/e2e/guest-policy.sh" \
 	    "$E2E_S/tests/e2e/scenario-multi.txt:/e2e/scenario-multi.txt" \
 	    "$E2E_S/tests/e2e/scenario-table.txt:/e2e/scenario-table.txt"
 }
@@ -122,6 +123,45 @@ e2e_boot() {
 	wait "$E2E_GUEST_PID" || rc=$?
 	e2e_crlf "$1.results"
 	return $rc
+}
+
+# Build the initramfs (extra SRC:DEST pairs $4...), boot the guest with
+# kernel arguments $3 for at most $2 s, results in $1.*, and check that
+# it ran to the end; a failure line (with the build log or the end of
+# the console) and status 1 otherwise.
+e2e_run_guest() {
+	local res=$1 t=$2 append=$3 rc=0
+	shift 3
+	if ! e2e_initrd "$E2E_TMP/initrd" "$@" > "$res.build.log" 2>&1; then
+		fail "build the test initramfs for $append"
+		diag < "$res.build.log"
+		return 1
+	fi
+	e2e_boot "$res" "$t" "$append" || rc=$?
+	if ! grep -q '^E2E-GUEST-END' "$res.results" 2>/dev/null; then
+		fail "guest ($append) ran to the end (QEMU exit $rc)"
+		tail -n 30 "$res.console" "$res.qemu.log" 2>/dev/null | diag
+		return 1
+	fi
+}
+
+# The guest's E2E-CHECK (and E2E-SKIP) lines of results file $1 as TAP
+# lines, E2E-DIAG and the lines matching the extended regex $2 (if any)
+# as diagnostics; a failure when there was no check.
+e2e_checks() {
+	local res=$1 extra=${2:-} n=0 line
+	while IFS= read -r line; do
+		case $line in
+		"E2E-CHECK ok - "*) pass "${line#E2E-CHECK ok - }" ;;
+		"E2E-CHECK FAIL - "*) fail "${line#E2E-CHECK FAIL - }" ;;
+		"E2E-SKIP "*) skip "${line#E2E-SKIP }" "${line#*: }" ;;
+		"E2E-DIAG "*) echo "# $line"; continue ;;
+		*) [ -n "$extra" ] && [[ $line =~ $extra ]] && echo "# $line"
+		   continue ;;
+		esac
+		n=$((n + 1))
+	done < "$res.results"
+	[ $n -gt 0 ] || { fail "the guest reported checks"; tail -n 30 "$res.console" | diag; }
 }
 
 # --- Interactive guests and helpers on the host -------------------------

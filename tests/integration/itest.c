@@ -155,6 +155,20 @@ itest_expect_stderr(const char *needle)
 	cr_assert_fail("stderr lacks \"%s\": \"%s\"", needle, err ? err : "");
 }
 
+/* Occurrences of needle in the helper's stderr. */
+int
+itest_stderr_count(const char *needle)
+{
+	char *err = th_stderr(&itest_env), *p;
+	int n = 0;
+
+	cr_assert_not_null(err);
+	for (p = err; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+		n++;
+	free(err);
+	return n;
+}
+
 /* Number of shim log calls made on the device file name. */
 int
 itest_calls_on(const char *name)

@@ -91,6 +91,9 @@ void itest_expect_closed(int sock);
 /* Assert the helper's stderr gets needle. */
 void itest_expect_stderr(const char *needle);
 
+/* Occurrences of needle in the helper's stderr so far. */
+int itest_stderr_count(const char *needle);
+
 /* Number of shim log calls made on the device file name. */
 int itest_calls_on(const char *name);
 

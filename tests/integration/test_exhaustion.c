@@ -29,20 +29,6 @@ TestSuite(exh, .fini = itest_fini, .timeout = 60);
 
 #define DATA_LEN 8192 /* GOOD PR IN payload the shim returns */
 
-/* Occurrences of needle in the helper's stderr. */
-static int
-stderr_count(const char *needle)
-{
-	char *err = th_stderr(&itest_env), *p;
-	int n = 0;
-
-	cr_assert_not_null(err);
-	for (p = err; (p = strstr(p, needle)) != NULL; p += strlen(needle))
-		n++;
-	free(err);
-	return n;
-}
-
 /* The unsigned number right after the last occurrence of key in the
  * helper's stderr, or -1. */
 static long
@@ -301,8 +287,8 @@ Test(exh, fd_limit_full_table_keeps_serving)
 	t1 = cpu_ticks(itest_env.pid);
 	cr_log_info("cap %ld, CPU ticks over 50 probes at the limit: %ld", cap,
 	    t1 - t0);
-	cr_expect_eq(stderr_count("accepting paused"), 1);
-	cr_expect_eq(stderr_count("pausing accept"), 0,
+	cr_expect_eq(itest_stderr_count("accepting paused"), 1);
+	cr_expect_eq(itest_stderr_count("pausing accept"), 0,
 	    "accept failed "
 	    "although the helper stopped at its own limit");
 	/* Free one slot: the first waiting client is served. */
@@ -385,7 +371,7 @@ Test(exh, emfile_pauses_accept_and_ctrunc_closes)
 	    t1 - t0);
 	/* One retry per 200 ms timer, not one per loop iteration. */
 	cr_expect(pauses >= 1 && pauses < 100, "%ld accept pauses", pauses);
-	cr_expect_eq(stderr_count("pausing accept"), 1);
+	cr_expect_eq(itest_stderr_count("pausing accept"), 1);
 	for (i = 0; i < NCLI; i++)
 		close(cli[i]);
 	i = itest_conn();
@@ -549,7 +535,7 @@ Test(exh, idle_timeout_closes_partial_requests_only)
 	    0);
 	cr_assert_eq(client_read_reply(busy, &r), 0, "busy client dropped");
 	itest_expect(&r, PRH_STATUS_RESERVATION_CONFLICT, -1, 0, 0);
-	cr_expect_eq(stderr_count("in the middle of a"), 3);
+	cr_expect_eq(itest_stderr_count("in the middle of a"), 3);
 	close(half_cdb);
 	close(half_param);
 	close(mute);
@@ -571,7 +557,7 @@ wait_stderr_count(const char *needle, int n)
 
 	cr_assert_geq(ino, 0);
 	cr_assert_geq(inotify_add_watch(ino, itest_env.err, IN_MODIFY), 0);
-	while (stderr_count(needle) < n) {
+	while (itest_stderr_count(needle) < n) {
 		cr_assert_eq(poll(&pfd, 1, TH_TIMEOUT_MS), 1,
 		    "stderr: %d x \"%s\" not reached", n, needle);
 		(void)!read(ino, buf, sizeof(buf)); /* drain the events */

@@ -190,6 +190,14 @@ th_rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 	return 0;
 }
 
+/* Remove dir and everything below it, never following a symbolic link;
+ * what cannot be removed stays. */
+void
+th_rmtree(const char *dir)
+{
+	nftw(dir, th_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 /* Close *fd if open and mark it closed. */
 static void
 th_close(int *fd)
@@ -220,7 +228,7 @@ th_env_fini(struct th_env *e)
 	th_close(&e->notify_fd);
 	th_close(&e->ino_fd);
 	if (e->created)
-		nftw(e->dir, th_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+		th_rmtree(e->dir);
 	e->created = false;
 }
 

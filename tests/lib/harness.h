@@ -165,6 +165,9 @@ int th_wait_file_contains(const char *path, const char *needle, int timeout_ms);
 /* Wait until the helper's stderr contains needle: 0 or -ETIMEDOUT. */
 int th_wait_stderr(struct th_env *e, const char *needle, int timeout_ms);
 
+/* Remove dir and everything below it (never through a symbolic link). */
+void th_rmtree(const char *dir);
+
 /* Replace the shim control file atomically with the formatted text. */
 int th_shim_set(struct th_env *e, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

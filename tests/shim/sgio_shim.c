@@ -20,6 +20,9 @@
  *	delay_ms=N	sleep before answering
  *	hang=1		block until the first line matching the fd no longer
  *			says hang=1, then answer as that line says
+ *	syscall=N	make system call N (no arguments) first, and log
+ *			"syscall nr=N rc=R errno=E" (a seccomp test: the
+ *			call runs on the helper's worker, inside its filter)
  *
  * Every SG_IO call is logged, before it is answered, as one line appended
  * to the file named by PRH_SHIM_LOG (if set), with a single write():
@@ -53,6 +56,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -71,6 +75,7 @@ struct shim_rule {
 	int host, driver, status;
 	long resid; /* -1: default */
 	long delay_ms;
+	long sys_nr; /* -1: none */
 	size_t sense_len;
 	size_t data_len;
 	uint8_t sense[SHIM_MAX_BYTES];
@@ -206,6 +211,8 @@ shim_apply_token(struct shim_rule *r, const char *tok)
 		r->delay_ms = strtol(v, NULL, 0);
 	else if (KEY("hang"))
 		r->hang = strtol(v, NULL, 0) != 0;
+	else if (KEY("syscall"))
+		r->sys_nr = strtol(v, NULL, 0);
 	else if (KEY("sense"))
 		r->sense_len = shim_unhex(v, r->sense, sizeof(r->sense));
 	else if (KEY("data"))
@@ -236,6 +243,7 @@ shim_lookup(const char *path, struct shim_rule *r)
 			continue;
 		memset(r, 0, sizeof(*r));
 		r->resid = -1;
+		r->sys_nr = -1;
 		while ((tok = strtok_r(NULL, " \t\r", &save2)) != NULL)
 			shim_apply_token(r, tok);
 		found = true;
@@ -259,17 +267,33 @@ shim_hex(char *p, const uint8_t *b, size_t len)
 	return p;
 }
 
+/* Append len bytes (whole lines) to $PRH_SHIM_LOG with one write(). */
+static void
+shim_log_line(const char *line, size_t len)
+{
+	const char *logpath = getenv("PRH_SHIM_LOG");
+	int fd;
+
+	if (logpath == NULL)
+		return;
+	fd = open(logpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		if (write(fd, line, len) < 0) {
+			/* nothing sensible to do inside an ioctl wrapper */
+		}
+		close(fd);
+	}
+}
+
 /* Append one line describing the call to $PRH_SHIM_LOG. */
 static void
 shim_log(const char *path, const struct sg_io_hdr *h)
 {
-	const char *logpath = getenv("PRH_SHIM_LOG");
 	uint8_t cdb[16];
 	size_t plen = 0, cap;
 	char *line, *p;
-	int fd;
 
-	if (logpath == NULL)
+	if (getenv("PRH_SHIM_LOG") == NULL)
 		return;
 	if (h->dxfer_direction == SG_DXFER_TO_DEV && h->dxferp != NULL &&
 	    h->iovec_count == 0)
@@ -293,14 +317,23 @@ shim_log(const char *path, const struct sg_io_hdr *h)
 		p = shim_hex(p, h->dxferp, plen);
 	}
 	*p++ = '\n';
-	fd = open(logpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-	if (fd >= 0) {
-		if (write(fd, line, (size_t)(p - line)) < 0) {
-			/* nothing sensible to do inside an ioctl wrapper */
-		}
-		close(fd);
-	}
+	shim_log_line(line, (size_t)(p - line));
 	free(line);
+}
+
+/* Make the rule's system call and log what it returned. */
+static void
+shim_syscall(const struct shim_rule *r)
+{
+	char line[96];
+	long rc;
+	int n;
+
+	errno = 0;
+	rc = syscall(r->sys_nr, 0L, 0L, 0L);
+	n = snprintf(line, sizeof(line), "syscall nr=%ld rc=%ld errno=%d\n",
+	    r->sys_nr, rc, rc < 0 ? errno : 0);
+	shim_log_line(line, (size_t)n);
 }
 
 /* Fill the sg_io_hdr from a rule; returns the ioctl result. */
@@ -374,6 +407,8 @@ shim_sg_io(int fd, unsigned long request, struct sg_io_hdr *h)
 			return shim_real_ioctl()(fd, request, h);
 		}
 	}
+	if (r->sys_nr >= 0)
+		shim_syscall(r);
 	rc = shim_answer(h, r);
 	saved = errno;
 	free(r);

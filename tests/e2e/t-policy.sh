@@ -1,0 +1,23 @@
+#!/bin/bash
+# The device policy on a real kernel: one TCG guest boot, a LIO fileio LU
+# through one tcm_loop port, a partition of it made in the guest (an MBR
+# written with dd, the table re-read).  Our helper, inside the guest,
+# answers a REGISTER and a READ KEYS on the partition ABORTED COMMAND
+# 00/06 without SG_IO (the LU's PR generation, read with sg_persist on the
+# whole disk, is unchanged), logs the refusal once per connection, and
+# serves the whole disk and the sg node.  QEMU's helper, for comparison,
+# registers through the partition on the whole LU.  guest-policy.sh has
+# the steps.
+. "$PRH_TOP_SRCDIR/tests/e2e/lib.sh"
+
+why=$(e2e_guest_missing)
+if [ -n "$why" ]; then
+	skip "device policy in the LIO guest" "$why"
+	exit 0
+fi
+e2e_tmpdir
+res=$E2E_LOGS/policy
+rm -f "$res".*
+e2e_run_guest "$res" 180 "e2e=policy" || exit 0
+e2e_checks "$res"
+exit 0
