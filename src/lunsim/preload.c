@@ -34,9 +34,10 @@
 #include "prh/lunsim.h"
 #include "preload.h"
 
-#define LUNSIM_SG_VERSION 30527
-#define LUNSIM_MAX_XFER	  (16U << 20)
-#define LUNSIM_POLL_NS	  10000000L /* hang poll: 10 ms */
+#define LUNSIM_SG_VERSION  30527
+#define LUNSIM_MAX_XFER	   (16U << 20)
+#define LUNSIM_POLL_NS	   10000000L  /* hang poll: 10 ms at first, */
+#define LUNSIM_POLL_MAX_NS 100000000L /* then doubling up to 100 ms */
 
 LUNSIM_EXPORT int ioctl(int fd, unsigned long req, ...);
 
@@ -231,8 +232,15 @@ lunsim_take_fault(const struct lunsim_path *p, struct lunsim_hdr *h,
 	lunsim_flock(p->lock, LOCK_UN);
 	if (rc < 0)
 		return rc;
+	/* A hung device costs its caller nothing but a blocked thread: the
+	 * poll backs off, so that many commands stuck on a hung LUN do not
+	 * eat the CPU of the process they run in (the helper's, measured). */
 	while (f->hang) {
 		nanosleep(&ts, NULL);
+		if (ts.tv_nsec < LUNSIM_POLL_MAX_NS / 2)
+			ts.tv_nsec *= 2;
+		else
+			ts.tv_nsec = LUNSIM_POLL_MAX_NS;
 		if (lunsim_flock(p->lock, LOCK_SH) < 0)
 			continue;
 		rc = lunsim_hdr_load(p->lock, h);
