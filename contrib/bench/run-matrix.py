@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import resource
+import shlex
 import shutil
 import signal
 import socket
@@ -40,14 +41,14 @@ class Helper:
     """One helper process under test, pinned, with its socket."""
 
     def __init__(self, kind, binary, sock, cpu, logpath, lunsim=None,
-                 env=None):
+                 env=None, extra=()):
         self.kind = kind
         self.sock = sock
         argv = ["taskset", "-c", cpu]
         if lunsim is not None:
             # lunsim execs the helper: the pid stays the helper's.
             argv = [lunsim, "--initiator", "bench-" + kind, "--"] + argv
-        argv += [binary, "-k", sock]
+        argv += [binary, "-k", sock] + list(extra)
         self.logf = open(logpath, "ab")
         self.proc = subprocess.Popen(argv, stdout=self.logf,
                                      stderr=subprocess.STDOUT,
@@ -130,7 +131,9 @@ class Matrix:
         sock = os.path.join(self.tmp, "%s%s.sock" % (kind, tag))
         h = Helper(kind, binary, sock, cpu,
                    os.path.join(self.logdir, kind + ".log"),
-                   lunsim=self.lunsim if lun else None, env=env)
+                   lunsim=self.lunsim if lun else None, env=env,
+                   extra=shlex.split(self.args.ours_args)
+                   if kind == "ours" else ())
         self.helpers.append(h)
         return h
 
@@ -161,13 +164,16 @@ class Matrix:
                "-p", str(helper.pid), "--json"] + argv
         if hist is not None:
             cmd += ["--hist", hist]
+        t0 = cpu_ticks()
         p = subprocess.run(cmd, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True,
                            timeout=self.args.duration * 4 + 120)
         if p.returncode != 0 or not p.stdout.strip():
             raise RuntimeError("qemu-pr-bench failed (%d): %s" %
                                (p.returncode, p.stderr.strip()))
-        return json.loads(p.stdout)
+        r = json.loads(p.stdout)
+        r["steal_pct"] = steal_pct(t0, cpu_ticks())
+        return r
 
     def load_args(self, conns, devs, extra=()):
         """The load options every cell shares."""
@@ -178,9 +184,9 @@ class Matrix:
         return a + list(extra)
 
     def cell(self, name, place, conns, devs, lun=False, extra=(),
-             device_label="file"):
+             device_label="file", reps=None):
         """One cell: fresh helpers, reps alternating between them,
-        medians."""
+        medians, and the ratios of each repetition's pair."""
         if self.args.only and not any(name.startswith(o)
                                       for o in self.args.only):
             return None
@@ -189,7 +195,7 @@ class Matrix:
         runs = {k: [] for k in self.kinds}
         hs = {k: self.start(k, helper_cpu, lun=lun) for k in self.kinds}
         try:
-            for rep in range(self.args.reps):
+            for rep in range(reps or self.args.reps):
                 order = self.kinds if rep % 2 == 0 else self.kinds[::-1]
                 for k in order:
                     hist = os.path.join(self.histdir, "%s.%s.%d.txt" %
@@ -207,6 +213,8 @@ class Matrix:
              "device": device_label}
         for k in self.kinds:
             c[k] = summarize(runs[k])
+        if "qemu" in runs:
+            c["paired"] = paired(runs["ours"], runs["qemu"])
         self.cells.append(c)
         return c
 
@@ -237,7 +245,7 @@ class Matrix:
             for devs, tag in ((one, ""), (many, "x16")):
                 for n in self.args.lun_conns:
                     self.cell("lun%dms%s-cross-%d" % (ms, tag, n), "cross",
-                              n, devs, lun=True,
+                              n, devs, lun=True, reps=max(self.args.reps, 5),
                               device_label="%d lun%s, %d ms" % (
                                   len(devs), "s" if len(devs) > 1 else "",
                                   ms))
@@ -374,6 +382,7 @@ def summarize(runs):
     return {
         "throughput": med(lambda r: r["throughput"]),
         "throughput_runs": thr,
+        "p99_us_runs": [r["latency_us"]["p99"] for r in runs],
         "p50_us": med(lambda r: r["latency_us"]["p50"]),
         "p90_us": med(lambda r: r["latency_us"]["p90"]),
         "p99_us": med(lambda r: r["latency_us"]["p99"]),
@@ -386,14 +395,63 @@ def summarize(runs):
         "unanswered": sum(r["unanswered"] for r in runs),
         "errors": sum(r["transport_errors"]["total"] +
                       r["connect_failures"]["total"] for r in runs),
+        "steal_pct": max(r.get("steal_pct", 0.0) for r in runs),
         "statuses": runs[mid]["statuses"],
         "hist_file": runs[mid].get("hist_file"),
     }
 
 
+def cpu_ticks():
+    """The machine's CPU time as (steal, total) ticks from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal (guest is in user)
+    return v[7] if len(v) > 7 else 0, sum(v[:8])
+
+
+def steal_pct(a, b):
+    """The share of CPU time the hypervisor took between a and b: time
+    the helpers could not run, for reasons outside this machine."""
+    return 100.0 * (b[0] - a[0]) / max(b[1] - a[1], 1)
+
+
+def paired(ours, qemu):
+    """Medians of the ratios ours/QEMU of each repetition's two runs.
+
+    A repetition runs both helpers one right after the other, so the
+    machine's drift over the cell (other load, a CPU's clock) hits both
+    alike and cancels in their ratio; the ratio of the two medians would
+    keep it.  On a device-bound cell, where both helpers are as fast as
+    the device lets them be, that drift is larger than any difference
+    between them."""
+    def med(f):
+        return statistics.median(f(o) / max(f(q), 1e-9)
+                                 for o, q in zip(ours, qemu))
+    return {"throughput": med(lambda r: r["throughput"]),
+            "p50_us": med(lambda r: r["latency_us"]["p50"]),
+            "p99_us": med(lambda r: r["latency_us"]["p99"]),
+            "cpu_us_per_command": med(
+                lambda r: (r.get("helper") or {}).get(
+                    "cpu_us_per_command", 0.0)),
+            "reps": len(ours)}
+
+
+def cell_steal(c):
+    """The largest steal share of a cell's runs, either helper's."""
+    if not c:
+        return 0.0
+    return max(c[k].get("steal_pct", 0.0) for k in ("ours", "qemu")
+               if k in c)
+
+
 def ratio(a, b):
     """a/b, or None."""
     return a / b if a and b else None
+
+
+def pr(c, key):
+    """A cell's paired ratio ours/QEMU of key, or None."""
+    return (c.get("paired") or {}).get(key)
 
 
 def fmt_ratio(r):
@@ -406,40 +464,49 @@ def render(m):
     q = "qemu" in m.kinds
     lines = []
     w = lines.append
-    w("qemu-pr-helper benchmark matrix (%s s runs, median of %d, "
-      "warm-up %s s)" % (m.args.duration, m.args.reps, m.args.warmup))
+    w("qemu-pr-helper benchmark matrix (%s s runs, median of %d, of %d "
+      "on the device-bound lunNms cells, warm-up %s s)" % (
+          m.args.duration, m.args.reps, max(m.args.reps, 5),
+          m.args.warmup))
+    w("ratio, p99 q/o: medians of the ratios of each repetition's pair of "
+      "runs (ours and QEMU's back to back)")
     w("cross-core: helper on CPU 1, qemu-pr-bench on CPU 0; same-core: "
       "both on CPU 0")
+    w("steal: the largest share of CPU time the hypervisor took during one "
+      "of the cell's runs (/proc/stat); above 5% the cell measured the host")
     w("baseline: %s" % (QEMU_HELPER if q else "none (QEMU's helper not "
                         "available or not root)"))
     w("")
-    hdr = "%-18s %5s %10s %10s %7s %9s %9s %9s %9s %7s %8s %8s" % (
+    hdr = "%-18s %5s %10s %10s %7s %9s %9s %9s %9s %7s %8s %8s %6s" % (
         "cell", "conns", "ours/s", "qemu/s", "ratio", "p50 ours",
         "p50 qemu", "p99 ours", "p99 qemu", "p99 q/o", "us/cmd o",
-        "us/cmd q")
+        "us/cmd q", "steal")
     w(hdr)
     w("-" * len(hdr))
     for c in m.cells:
         o = c["ours"]
         qq = c.get("qemu", {})
-        w("%-18s %5d %10.0f %10s %7s %9.1f %9s %9.1f %9s %7s %8.2f %8s" % (
+        steal = cell_steal(c)
+        w("%-18s %5d %10.0f %10s %7s %9.1f %9s %9.1f %9s %7s %8.2f %8s "
+          "%5.1f%%" % (
             c["name"].rsplit("-", 1)[0], c["connections"], o["throughput"],
             "%.0f" % qq["throughput"] if qq else "-",
-            fmt_ratio(ratio(o["throughput"], qq.get("throughput"))),
+            fmt_ratio(pr(c, "throughput")),
             o["p50_us"], "%.1f" % qq["p50_us"] if qq else "-",
             o["p99_us"], "%.1f" % qq["p99_us"] if qq else "-",
-            fmt_ratio(ratio(qq.get("p99_us"), o["p99_us"])),
+            fmt_ratio(ratio(1.0, pr(c, "p99_us"))),
             o["cpu_us_per_command"],
-            "%.2f" % qq["cpu_us_per_command"] if qq else "-"))
+            "%.2f" % qq["cpu_us_per_command"] if qq else "-", steal))
     w("")
     hung = m.extra.get("hung")
     if hung:
         w("hung LUN + healthy LUN, 64 connections (32 each); healthy LUN "
           "alone with its 32 as normal:")
         for k, v in hung.items():
-            w("  %-5s normal %9.0f/s  with hang %9.0f/s (%5.1f%% kept, median of pairs)  "
-              "p99 %9.1f us" % (k, v["healthy_normal"], v["healthy_hung"],
-                                100 * v["kept"], v["healthy_hung_p99_us"]))
+            w("  %-5s normal %9.0f/s  with hang %9.0f/s (%5.1f%% kept, "
+              "median of pairs)  p99 %9.1f us" % (
+                  k, v["healthy_normal"], v["healthy_hung"],
+                  100 * v["kept"], v["healthy_hung_p99_us"]))
         w("")
     idle = m.extra.get("idle", {})
     if idle:
@@ -481,32 +548,36 @@ def targets(m):
     cells = {c["name"]: c for c in m.cells}
     out = []
 
-    def add(what, ok, value):
+    def add(what, ok, value, name=None):
+        st = cell_steal(cells.get(name))
+        if st > 5.0:
+            value += " (steal %.0f%%)" % st
         out.append({"what": what, "ok": ok, "value": value})
 
     def thr_ratio(name):
         c = cells.get(name)
         if c is None or "qemu" not in c:
             return None
-        return ratio(c["ours"]["throughput"], c["qemu"]["throughput"])
+        return pr(c, "throughput")
 
     for name, want in (("file-cross-64", 2.5), ("file-cross-256", 2.5),
                        ("file-same-1", 1.6), ("file-same-64", 1.6)):
         r = thr_ratio(name)
         add("%s throughput >= %.1fx QEMU" % (name, want),
-            None if r is None else r >= want, fmt_ratio(r))
+            None if r is None else r >= want, fmt_ratio(r), name)
     c = cells.get("file-cross-64")
     if c and "qemu" in c:
-        r = ratio(c["ours"]["p99_us"], c["qemu"]["p99_us"])
-        add("file-cross-64 p99 <= 0.5x QEMU", r <= 0.5, fmt_ratio(r))
+        r = pr(c, "p99_us")
+        add("file-cross-64 p99 <= 0.5x QEMU", r <= 0.5, fmt_ratio(r),
+            "file-cross-64")
     c = cells.get("file-cross-1")
     if c and "qemu" in c:
-        r = ratio(c["ours"]["p50_us"], c["qemu"]["p50_us"])
-        add("file-cross-1 p50 <= QEMU", r <= 1.0, fmt_ratio(r))
+        r = pr(c, "p50_us")
+        add("file-cross-1 p50 <= QEMU", r <= 1.0, fmt_ratio(r),
+            "file-cross-1")
     c = cells.get("file-cross-256")
     if c and "qemu" in c:
-        r = ratio(c["ours"]["cpu_us_per_command"],
-                  c["qemu"]["cpu_us_per_command"])
+        r = pr(c, "cpu_us_per_command")
         add("CPU per command at saturation <= 0.4x QEMU", r <= 0.4,
             fmt_ratio(r))
     idle = m.extra.get("idle", {}).get("ours", {})
@@ -532,14 +603,14 @@ def targets(m):
         if "qemu" not in c:
             continue
         r = thr_ratio(name)
-        p = ratio(c["ours"]["p99_us"], c["qemu"]["p99_us"])
+        p = pr(c, "p99_us")
         if name.startswith("lun1ms"):
             add("%s throughput >= QEMU, p99 <= QEMU" % name,
                 r >= 1.0 and p <= 1.0, "%s, p99 %s" % (fmt_ratio(r),
-                                                      fmt_ratio(p)))
+                                                      fmt_ratio(p)), name)
         else:
             add("%s throughput >= QEMU" % name, r >= 1.0,
-                "%s, p99 %s" % (fmt_ratio(r), fmt_ratio(p)))
+                "%s, p99 %s" % (fmt_ratio(r), fmt_ratio(p)), name)
     return out
 
 
@@ -562,6 +633,9 @@ def parse_args():
     p.add_argument("--ours", default=None,
                    help="the helper binary measured as 'ours' (default: "
                    "the build's), e.g. an older build to compare with")
+    p.add_argument("--ours-args", default="",
+                   help="more options for the helper measured as 'ours', "
+                   "e.g. '--threads=32 --max-per-device=16'")
     p.add_argument("--only", nargs="*", default=[],
                    help="run only the cells whose names start so "
                    "('hung' for the hung-LUN cell)")
