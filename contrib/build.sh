@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Configure (once) and build qemu-pr-helper in ./build.
 # Extra arguments go to configure, e.g. --enable-sanitizers.
 set -eu

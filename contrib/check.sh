@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Set up a Debian 12 machine, build, and run the whole test suite:
 #  1. make check (unit, integration, simulator, man pages) with -Werror,
 #     a build without Criterion then with it (tests/build), and make

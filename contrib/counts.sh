@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Test counts of one step, for contrib/check.sh, tsan.sh and valgrind.sh
 # (sourced, POSIX sh).
 #

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The helper's main job on a simulated LUN: two hosts share one LUN, each
 # through its own qemu-pr-helper, and fence each other with SCSI-3
 # persistent reservations.  Builds first if needed; needs no root and no

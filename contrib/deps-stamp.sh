@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Record which optional dependencies pkg-config finds, one "MODULE VERSION"
 # line each ("MODULE none" when missing), in STAMP; the file is rewritten
 # only when that changes, so its mtime marks the last change.  configure

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # QEMU 10.0 from Debian's bookworm-backports beside the system's QEMU 7.2,
 # for the tests: 10.0's qemu-pr-helper is a second reference peer, and its
 # qemu-system-x86_64 a second client.

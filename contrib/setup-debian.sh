@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Install what building and testing qemu-pr-helper needs on Debian 12.
 # Only missing packages are installed; nothing happens when all are there.
 # For the tests it also fetches QEMU 10.0 from bookworm-backports into a

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # ThreadSanitizer run.  Criterion cannot start under TSan, so the helper
 # itself is the instrumented program:
 #  1. build qemu-pr-helper and the pool stress driver with clang

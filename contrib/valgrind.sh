@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Valgrind memcheck run: the integration tests of the normal build
 # ($PRH_BUILDDIR, built with make check already) against a helper built
 # without the seccomp filter ($PRH_VALGRIND_BUILDDIR: valgrind cannot run

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The upstream names of the helper, its manual page and its units, as this
 # package installs them (debian/rules): /usr/sbin/qemu-prh, qemu-prh(8),
 # qemu-prh.socket and qemu-prh.service.  The socket keeps its path.

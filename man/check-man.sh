@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Lint the manual pages with groff's warnings (TAP output).  With
 # arguments, lint those pages (paths, gzip-compressed or not) instead of
 # the project's own, e.g. the pages a package installed.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The long options listed by --help and by the manual's OPTIONS section
 # must be the same set, for each program (TAP output).  With arguments,
 # check those "PROGRAM PAGE SECTION" triples instead of the project's own

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Socket activation: take the listening socket the service manager passed. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* A blocking client of the helper protocol, as QEMU's pr-manager-helper
  * speaks it.  Every call retries on EINTR and reports -errno.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Closing fds whose close may wait for another process (see closer.h). */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* One command on a worker: device policy, SG_IO, the reply (see cmd.h). */
 #include "config.h"
 

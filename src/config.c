@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Command line parsing into struct prh_config. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* One client connection, in the order a request lives in it:
  *
  *  1. set-up	conn_new(): the hello, then reading;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* -d: detach, with the parent waiting for the child's readiness. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Devices: the fd's inode type, the SG_IO policy from sysfs, and the
  * registry of devices (see device.h; the rules are in doc/security.md). */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Dispatch: commands to the worker pool and back (see dispatch.h). */
 #include "config.h"
 

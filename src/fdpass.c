@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* recvmsg()/sendmsg() of a byte range with SCM_RIGHTS file descriptors. */
 #include "config.h"
 

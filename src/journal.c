@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The journal's native protocol (see journal.h). */
 #include "config.h"
 

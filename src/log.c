@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Logging with a priority filter: stderr (with sd-daemon "<N>" prefixes
  * when stderr is the journal) or syslog; libevent's messages routed in. */
 #include "config.h"

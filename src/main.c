@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* qemu-pr-helper: start-up and shutdown.
  *
  * Start-up order:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The multipath backend (see mpath.h): device-mapper detection, the
  * library loaded at run time, one library call at a time, and the answers
  * for everything that can stand in the way.

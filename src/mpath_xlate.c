@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Translation between PERSISTENT RESERVE IN/OUT as the helper receives
  * them and libmpathpersist's calls (see mpath_xlate.h).  Written from the
  * description of QEMU's multipath mode (spec section 4) and

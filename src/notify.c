@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Service manager notification through NOTIFY_SOCKET (sd_notify(3)).
  *
  * The datagram is sent here rather than through sd_notify(): sd_notify()

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Peers: credentials, the allow-list, connections per uid (see peer.h). */
 #include "config.h"
 

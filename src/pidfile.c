@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The pid file: locked for life, removed at exit (decisions.md 11). */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Bounded worker thread pool with per-device isolation.
  *
  * Waiting jobs sit in per-key queues (struct pool_dev), found through a

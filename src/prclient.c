@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* qemu-pr-client: send one persistent reservation command through a helper
  * socket, as QEMU would, and print the answer in words.  For operators
  * probing a helper, for the demo and for scripts.

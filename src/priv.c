@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Privilege dropping with libcap (spec 5.5, decisions.md 8). */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Request framing and validation, and reply encoding for the helper
  * protocol (wire layout in prh/protocol.h).  Pure functions over byte
  * buffers: no I/O, no allocation, safe on any thread.

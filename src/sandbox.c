@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* no_new_privs and the seccomp filter (see sandbox.h). */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Mapping of SG_IO outcomes to the SCSI status, sense and payload size that
  * go back to the client.  This follows QEMU 10.2's helper (errno table,
  * host_status table, driver_status bit test, raw device status) with two

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* SCSI in words (see scsi_text.h). */
 #include "config.h"
 

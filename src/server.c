@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The server: listening socket, accepting, signals, graceful shutdown
  * (see server.h). */
 #include "config.h"

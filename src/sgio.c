@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The SG_IO backend: one PERSISTENT RESERVE IN/OUT on a device fd, its
  * outcome mapped to status + sense by scsi_result.  Blocking; runs on
  * worker threads only.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* STATUS=, WATCHDOG=1 and the SIGUSR1 summary (see status.h). */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Starting the helper's threads (see thread.h). */
 #include "config.h"
 

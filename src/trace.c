@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Trace points: -T parsing, pattern matching and event output. */
 #include "config.h"
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Draw the latency distributions of a `make bench` run as PNG.
 
 Reads OUT/results.json and the histograms qemu-pr-bench wrote (one per

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The benchmark matrix behind `make bench`.
 
 Runs qemu-pr-bench against the project's helper and, when it is installed

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Socket activation (sd_listen_fds(3) protocol): the service manager
  * passes one listening AF_UNIX stream socket as fd 3 with LISTEN_PID and
  * LISTEN_FDS in the environment.  Uses libsystemd when built with it and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The audit trail: who sent which reservation command to which LUN, and
  * what came of it.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Closing the fds whose close(2) may wait for another process.
  *
  * close() of a file on FUSE sends FLUSH to the file system's daemon and

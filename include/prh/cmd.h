@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* One command, from its complete request to its reply: everything that
  * runs on a worker thread is here.
  *

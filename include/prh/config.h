@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Command line: option table, defaults, validation into struct prh_config.
  * The configuration is filled once at start-up and read-only afterwards.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Connections: the protocol state machine of one client.
  *
  * A connection reads its client's handshake and requests with recvmsg

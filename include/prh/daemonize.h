@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* -d: fork into the background once the listening socket exists.
  *
  * Unlike daemon(3), the parent does not exit at once: it waits on a pipe

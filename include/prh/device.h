@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Devices: what a client's fd is, whether the helper may send SG_IO to it,
  * and the registry of the devices commands went to.
  *

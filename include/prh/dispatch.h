@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Dispatch: commands to the worker pool and back.
  *
  * The one module that knows how a command travels: it owns the pool, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* recvmsg() of a byte range with SCM_RIGHTS file descriptors. Knows nothing
  * of the protocol.
  */

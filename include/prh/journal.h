@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The journal's native protocol, spoken without libsystemd: one datagram
  * per entry to /run/systemd/journal/socket, each field "NAME=value\n",
  * or, for a value with a newline, "NAME\n", its length as a 64-bit

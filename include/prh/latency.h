@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Latency histograms with fixed buckets, for the metrics file: one per
  * device, added to by the workers with relaxed atomics and read by the
  * loop thread at any time (a reader may see a command in its bucket

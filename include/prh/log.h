@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Logging: every message has a syslog priority and goes to stderr as
  * "qemu-pr-helper: message"; when stderr is the journal (JOURNAL_STREAM
  * matches it) as "<N>message" (sd-daemon(3) prefixes); with -d to syslog

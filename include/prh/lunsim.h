@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* lunsim: a simulated SCSI logical unit with SPC-4 persistent reservations,
  * answered through ioctl(SG_IO) by an LD_PRELOAD library.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The metrics file (--metrics-file): the helper's counters, its worker
  * pool, and per-device latency histograms and oldest commands, in the
  * Prometheus text exposition format, which node_exporter's textfile

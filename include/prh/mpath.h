@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The multipath backend: PERSISTENT RESERVE IN/OUT on a device-mapper
  * multipath map through libmpathpersist, which sends each command to the
  * right paths (a REGISTER to every path, so that the key belongs to every

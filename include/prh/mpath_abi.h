@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The part of libmpathpersist's binary interface the multipath backend
  * uses, declared here because the library is loaded at run time (dlopen)
  * and most distributions ship it without a header.

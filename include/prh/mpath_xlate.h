@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Translation between the helper protocol's PERSISTENT RESERVE IN/OUT
  * commands and libmpathpersist's calls: CDB and parameter list to the
  * library's arguments, the library's answer and result code back to SCSI

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Service manager notification (sd_notify): READY, STATUS, STOPPING,
  * WATCHDOG.  A no-op when NOTIFY_SOCKET is unset.  Loop thread only.
  */

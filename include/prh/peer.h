@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Peers: who is at the other end of a connection, whether the allow-list
  * lets it in, and how many connections each uid holds.
  *

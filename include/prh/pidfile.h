@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The pid file (-f, and -d): created mode 0600, locked for the life of
  * the process with a non-blocking fcntl write lock, removed at exit.
  * Start-up and exit only.

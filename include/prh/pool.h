@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Bounded worker thread pool.
  *
  * The loop thread submits jobs; worker threads run the job's blocking work

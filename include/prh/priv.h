@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Privileges: keep only CAP_SYS_RAWIO (and CAP_SYS_ADMIN for multipath),
  * change to -u/-g, verify.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Request framing and validation, and reply encoding: pure functions over
  * byte buffers.  No I/O, no allocation, no libevent.  Safe on any thread.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Wire constants of the QEMU persistent-reservation helper protocol.
  *
  * All integers on the wire are big-endian.  A connection starts with a

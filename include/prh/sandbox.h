@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The sandbox entered after start-up: no_new_privs and a seccomp filter
  * that allows the system calls the helper makes while serving (and, for
  * ioctl, only the requests it sends), see doc/security.md.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The result of one PR command as it goes back to the client, and the
  * mapping from SG_IO outcomes to SCSI status + sense (QEMU 10.2's mapping
  * with the deliberate differences of decisions.md 1 and 2).  Pure functions,

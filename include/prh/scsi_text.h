@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* SCSI in words: status names, sense keys, the additional sense codes a
  * PR command meets, and the names of the PR service actions.  What
  * qemu-pr-client prints, the audit trail logs and the metrics label.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The server: the listening socket and accepting (the fd budget, the
  * allow-list, connections per uid), signals, graceful shutdown, and the
  * objects every connection shares (devices, dispatch, counters).

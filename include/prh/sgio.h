@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The SG_IO backend: runs one PERSISTENT RESERVE IN/OUT on a device fd.
  * Blocking; called on worker threads only, never on the event loop.
  */

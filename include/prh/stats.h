@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The helper's counters: what status reports, the SIGUSR1 summary and the
  * metrics file show.
  *

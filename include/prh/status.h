@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Status reporting: the service manager's STATUS= line and watchdog, and
  * the SIGUSR1 summary line.
  *

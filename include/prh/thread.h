@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Starting the helper's threads (the pool's workers, the closer's
  * threads): detached, with a small stack, and with every signal blocked
  * but SIGSYS, which a seccomp trap must be able to deliver to its

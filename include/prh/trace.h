@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Trace points, enabled with -T in QEMU's syntax:
  *
  *	-T help			list the trace points

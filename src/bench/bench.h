@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* qemu-pr-bench: a load generator for persistent-reservation helpers.
  *
  * Internal interfaces between the modules of the benchmark: hist.c (the

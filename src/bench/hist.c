@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* A log-linear latency histogram (HDR-like): constant memory, no
  * per-sample storage, relative error below 1/64 of the value.
  */

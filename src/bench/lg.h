@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Private interfaces of the load threads: loadgen.c (set-up, waiting,
  * bookkeeping), lg_connect.c (the connect phase) and lg_io.c (commands).
  */

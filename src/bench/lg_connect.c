@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The connect phase: every thread connects its slice of the connections
  * with non-blocking connect(), at most a batch of them waiting for their
  * hello at once, so that the helper's listen backlog is never the limit:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Commands: build a request, send it with its fd, read the reply, record
  * its latency, and the load loop that drives them (closed loop: the next
  * command leaves as soon as the reply is in; open loop: commands are due

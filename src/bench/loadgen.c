@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The load threads: each owns a slice of the connections, one epoll set
  * and its own counters, and speaks the helper protocol with one command in
  * flight per connection, as QEMU does.

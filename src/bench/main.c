@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* qemu-pr-bench: load a persistent-reservation helper (ours or QEMU's)
  * through its Unix socket with N clients that speak the real protocol,
  * one command in flight each, and report throughput, latency percentiles,

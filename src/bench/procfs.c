@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* What procfs says about the helper under test (CPU time, RSS, threads),
  * and the file-descriptor limit of the benchmark itself.
  */

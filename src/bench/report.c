@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The report of a run: a table for people, JSON for scripts.  Latencies
  * are printed in microseconds.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* lunsim: command dispatch, unit attentions and the commands a host needs
  * to see a disk (TEST UNIT READY, INQUIRY and its VPD pages, READ
  * CAPACITY, REPORT LUNS, MODE SENSE, REQUEST SENSE, READ and WRITE).

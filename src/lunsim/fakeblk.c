@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* lunsim.so: the fstat family reports a simulated LUN as a block device
  * (major 240, a minor of its own: fakesys_minor()), and sysfs answers for
  * it as for a whole SCSI disk (fakesys.c), so that QEMU's host_device

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* A make-believe sysfs for the preload libraries (lunsim.so and the tests'
  * SG_IO shim): the files they present as block devices look, to a program
  * reading /sys/dev/block/M:m, like whole disks of the SCSI disk driver.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* lunsim: the LUN file format (header at offset 0, data after it) and the
  * fault syntax shared by the launcher and the preload library.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* lunsim: the launcher and LUN tool of the simulator.
  *
  *   lunsim [--initiator NAME] [--port PATH=NAME]... [--latency MS[:JITTER]]

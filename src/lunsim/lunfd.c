@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* lunsim.so: how one command reaches the LUN file, whatever fd the caller
  * holds, and which initiator port it comes from.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* lunsim.so: the LD_PRELOAD half of the LUN simulator.  It interposes
  * ioctl(), the fstat family and sysfs (unless LUNSIM_FAKE_BLK=0).  An fd whose file
  * starts with the LUN magic is answered by the device model; every other

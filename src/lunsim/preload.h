@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* lunsim.so internals shared by its files (preload.c, fakeblk.c, lunfd.c).
  * The library is built with hidden visibility; only the interposed libc
  * functions are exported.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* lunsim: SPC-4 persistent reservations (PERSISTENT RESERVE IN and OUT)
  * on the in-memory copy of a LUN header.  One target port (relative port
  * identifier 1); initiators are named, and their TransportIDs are iSCSI

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* qemu-pr-bench itself: a few hundred commands against our helper (its
  * SG_IO answered by the test shim), checked through the JSON report:
  * every command sent is answered, statuses are counted apart from

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # contrib/counts.sh reads the counts of a test step; a step that printed
 # none is one failure with a clear line, never a shell error (TAP).
 set -u

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Every C file of the project is in the one format .clang-format defines
 # (TAP).  Fix a failure with: clang-format -i FILE.
 srcdir=${PRH_TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}

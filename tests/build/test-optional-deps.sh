@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # A build directory configured before an optional dependency is installed
 # must not go on without it, and make check without Criterion must run
 # what does not need it (TAP; last line "N passed, N failed, N skipped").

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The README's first command: the fencing story on a simulated LUN must
 # print these answers, step by step (TAP).
 set -u

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Run every end-to-end test (tests/e2e/t-*.sh, or those named in $E2E_TESTS)
 # and print one TAP stream: the tests' lines numbered, the plan at the end
 # and a summary line "N passed, N failed, N skipped".  Exit 1 if any failed.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* e2e-driver: runs a persistent-reservation scenario through up to three
  * helper sockets, as QEMU would send the commands, and prints one
  * machine-readable line per step.  Used by the end-to-end tests both inside

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Build the end-to-end test guest from Debian packages: an uncompressed
 # kernel (booted by QEMU through PVH), its SCSI/LIO/virtio modules, busybox,
 # sg3-utils and QEMU's own qemu-pr-helper in a base initramfs, cached in

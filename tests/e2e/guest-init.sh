@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # /init of the end-to-end test guest (busybox).  The kernel command line
 # picks the mode:
 #   e2e=lio    one LIO fileio LU per run, each reached through two tcm_loop

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The multipath story of t-multipath.sh, run inside the LIO guest (busybox
 # sh) by guest-init.sh for e2e=mpath.  Two LIO fileio LUs, each exported
 # through two tcm_loop target ports: dm-multipath (multipath-tools from

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The device policy of t-policy.sh, run inside the LIO guest (busybox sh)
 # by guest-init.sh for e2e=policy.  One LIO fileio LU through one
 # tcm_loop port (/dev/sdX and /dev/sgN), an MBR with one partition

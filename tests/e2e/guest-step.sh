@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # One sg_persist step on the passthrough disk of the test guest, named by a
 # word: rk (read keys), rr (read reservation), reg-NEW, regx-OLD-NEW,
 # res-KEY-TYPE, rel-KEY-TYPE, clr-KEY, pre-KEY-VICTIM-TYPE; TYPE is the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # libvirt for the end-to-end tests (sourced by t-libvirt.sh, after lib.sh).
 #
 # lv_start runs Debian's libvirtd in the foreground, in a private mount

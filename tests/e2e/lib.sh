@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Shared shell functions of the end-to-end tests (sourced, bash).
 #
 # Every test prints TAP lines without numbers ("ok - ...", "not ok - ...",

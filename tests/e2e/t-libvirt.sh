@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Real libvirt (Debian 12's libvirtd 9.0, started by the test in the
 # foreground with private dirs, lib-libvirt.sh) runs our helper.  QEMU runs
 # under lunsim in block-device mode (as libvirt-qemu, from libvirt's

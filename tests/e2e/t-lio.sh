@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Real kernel SCSI target: one TCG guest boot, LIO with four fileio LUs,
 # each reached through two tcm_loop target ports (two I_T nexuses, A and
 # B).  Inside the guest the scenario of scenario-multi.txt runs through our

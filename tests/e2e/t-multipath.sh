@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Real dm-multipath: one TCG guest boot with multipath-tools from Debian
 # (multipathd running) over LIO LUs reached through two tcm_loop ports
 # each.  Our helper, inside the guest, serves /dev/mapper/mpathX through

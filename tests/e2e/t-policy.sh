@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The device policy on a real kernel: one TCG guest boot, a LIO fileio LU
 # through one tcm_loop port, a partition of it made in the guest (an MBR
 # written with dd, the table re-read).  Our helper, inside the guest,

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Real QEMU as the helper's client, on the host.  QEMU runs under lunsim in
 # block-device mode, so a simulated LUN file passes host_device and
 # scsi-block; its pr-manager-helper talks to our helper, which runs under

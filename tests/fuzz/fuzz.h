@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Shared by the fuzz targets and their replay driver.
  *
  * Each target defines LLVMFuzzerTestOneInput() (and may define

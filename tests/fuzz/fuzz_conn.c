@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Fuzz target: byte streams with SCM_RIGHTS fds into a live connection.
  *
  * One in-process server (server_new() on an abstract listening socket,

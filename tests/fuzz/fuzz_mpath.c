@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Fuzz target: the PR OUT translation for libmpathpersist
  * (mpath_xlate_out in mpath_xlate.c).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Fuzz target: request framing and validation, reply encoding (proto.c).
  *
  * Input: 16 CDB bytes, 4 hello bytes, then status, size and sense for a

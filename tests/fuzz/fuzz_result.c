@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Fuzz target: the SG_IO outcome mapping (scsi_result.c).
  *
  * Input: a selector byte, then the fields of one SG_IO outcome and the

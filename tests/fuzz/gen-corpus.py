@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Write the seed corpus of the fuzz targets into tests/fuzz/corpus/.
 
 Each seed is a small binary file in the input format its target documents

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Replay driver: runs a fuzz target's LLVMFuzzerTestOneInput() once on
  * every file of its corpus and reports one TAP line per file.
  *

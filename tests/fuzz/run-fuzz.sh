@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Run libFuzzer targets side by side for a fixed time.
 # Usage: run-fuzz.sh SECONDS CORPUS_ROOT WORKDIR BINARY...
 # Each BINARY (fuzz_NAME or fuzz_NAME_msan) starts from CORPUS_ROOT/fuzz_NAME

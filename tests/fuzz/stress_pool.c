@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Stress driver for the worker pool, written to run under ThreadSanitizer
  * (where Criterion cannot start) as well as in make check.
  *

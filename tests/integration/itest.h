@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Shared pieces of the integration suites: one helper per test process,
  * Criterion assertions around the harness and the protocol client.
  *

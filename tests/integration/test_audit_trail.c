@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Integration: the audit trail of our helper, as an operator reads it.
  * The lines on stderr (the default), the native journal entries when
  * stderr is a journal stream (the journal's socket is a socket of this

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Integration: resource exhaustion.  The helper keeps serving the
  * connections it has and recovers when the fd limit is reached, when a
  * client never reads its answers or stalls half-way through a request,

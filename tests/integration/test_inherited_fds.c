@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Integration: the helper never closes or touches the fds it inherited.
  *
  * libvirt starts its managed helper with the pid file's POSIX lock held

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Integration: --metrics-file of our helper.  The file is there when the
  * helper serves, promtool accepts it, its numbers move as commands are
  * sent (SIGUSR1 rewrites it: once the summary line it also logs is on

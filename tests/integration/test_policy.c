@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Integration: the device policy and the fd bounds, as an attacker would
  * test them, against our helper (and QEMU's where it differs).
  *

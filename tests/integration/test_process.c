@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Integration: the helper as a process — command line, signals, the
  * socket path, the listen backlog, and (ours only) behaviour under hung
  * devices and load.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Integration: the process model of our helper.  Capabilities and ids
  * (read back from /proc), -d and the pid file, socket activation (by hand
  * and under systemd-socket-activate), sd_notify, shutdown with a command

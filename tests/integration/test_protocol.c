@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Integration: the wire protocol, against our helper and QEMU's.
  *
  * Each case runs a helper in a private temp dir with the SG_IO shim

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Integration: what the helper sends to SG_IO and how it maps the answer,
  * with the device's answers scripted through the shim.  Cases run against
  * our helper and QEMU's; where the two deliberately differ (decisions.md)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* A minimal FUSE file system served by a test thread (see fusesrv.h). */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* A minimal FUSE file system for the tests, served on /dev/fuse by a
  * thread of the test (the kernel's protocol, no libfuse): one directory
  * (the root) holding one 4 KiB regular file, "file".  It answers INIT,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Test harness: helper processes in private temp dirs, and the observation
  * helpers the integration tests use.  See harness.h for the contract.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Test harness: runs a helper binary in a private temporary directory and
  * gives tests what they need to observe it.
  *

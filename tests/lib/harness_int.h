@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Internals shared by the harness's source files (not for tests). */
 #ifndef PRH_TESTS_HARNESS_INT_H
 #define PRH_TESTS_HARNESS_INT_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Test harness, observation side: /proc, files, the shim's control file
  * and log, device files, and protocol-level helpers.  See harness.h.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* lunsim-drive: issues SG_IO commands on one device for the lunsim tests.
  *
  *   lunsim-drive [--direct] [--setuid UID] DEVICE

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Shared pieces of the lunsim tests (see lunsim_test.h). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Shared pieces of the lunsim tests: temporary directories, LUN files,
  * driver processes (lunsim-drive under the launcher), helper processes
  * under the launcher, and a normalised text form of command results so

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* How callers reach a simulated LUN: an O_DIRECT descriptor (QEMU with
  * cache='none'), a descriptor its owner opened held by a process that may
  * not reopen the file (the helper libvirt starts, after libvirt chowned

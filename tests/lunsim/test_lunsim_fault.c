@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Faults set with "lunsim fault" while a preloaded program runs: status
  * and sense, errno, host and driver status, counted faults, latency, a
  * hang released by "clear"; and the launcher's LUN tools.

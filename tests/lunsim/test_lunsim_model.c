@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The lunsim device model called directly (no preload): commands a host
  * needs to see a disk, allocation lengths, unit attention rules, data
  * access under each reservation type, and the fault syntax.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The block-device mode (the default; --regular-file turns it off): a
  * preloaded program sees the LUN as a block device of the LUN's size, the
  * helper's device policy as a whole SCSI disk, and QEMU 7.2 starts with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* One table of multi-initiator persistent-reservation steps, run three
  * ways with identical expected results:
  *   direct:  each initiator is a lunsim-drive process under

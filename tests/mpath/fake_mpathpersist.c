@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* A fake libmpathpersist.so.0 for the tests: the calls the helper uses,
  * under the real library's symbol version (fake.version), answering what
  * the test scripted through the fake_mpath_* controls and recording what

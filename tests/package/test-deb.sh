@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The Debian package, as a user gets it: built with dpkg-buildpackage from
 # the release tarball (make dist), lintian-clean, installed beside Debian's
 # QEMU packages, its files, manual pages and units checked, the installed

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* SG_IO fault-injection preload library for the tests.
  *
  * Loaded with LD_PRELOAD into a helper, it wraps ioctl().  For SG_IO it

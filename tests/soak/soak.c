@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Chaos soak: hundreds of clients send random valid and invalid requests
  * and hang up mid-request, while LUN faults and latencies change under
  * them (lunsim fault) and the helper is stopped with SIGHUP or SIGTERM

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Soak: 10,000 clients connect at once (the fd limit raised), and every
  * one gets the hello and one answer; 10,000 clients try to pin their
  * connections with their own sockets.  Too slow for make check; part of

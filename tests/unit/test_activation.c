@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Unit tests for activation: the environment side of socket activation
  * (LISTEN_PID, LISTEN_FDS) and the checks on the passed socket. */
 #include "config.h"

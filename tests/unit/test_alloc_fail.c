@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Allocation-failure injection: an in-process server (server.c, conn.c,
  * pool.c on a real event base) runs a scripted client session once for
  * every N, with the Nth allocation failing.  Every run must end without a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Unit tests for the audit trail and what it is built from: the journal's
  * native encoding, the peer's name from its cgroup, SCSI in words, the
  * latency buckets, and the audit lines themselves with their rate limit

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The closer (closer.c) on its own: fds handed to it are closed by its
  * threads and counted until their close starts, the loop hears of it;
  * and, as root with /dev/fuse, closes that wait for a FUSE daemon that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Unit tests for config: defaults, every option (-k -q -v, the pool and
  * timeout options, -d -f -u -g -T, --multipath), and the errors. */
 #include <stdio.h>

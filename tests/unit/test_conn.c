@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The connection state machine on its own: conn.c with the real dispatch
  * and pool on an event base, and no server, no listener, no helper
  * process.  The test thread is the client, on one end of a socketpair;

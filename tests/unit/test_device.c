@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The device policy and the registry (device.c) against sysfs trees the
  * test builds in a temporary directory (device_set_sysfs_root), laid out
  * as the kernel's: /sys/dev/{block,char}/M:m links to the device's

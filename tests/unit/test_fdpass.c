@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Unit tests for fdpass: bytes and SCM_RIGHTS fds over a socketpair. */
 #include <dirent.h>
 #include <errno.h>

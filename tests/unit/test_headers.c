@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Every interface header compiles on its own (each one first in its own
  * translation unit, compiled here with the project's compiler) and all of
  * them together in one translation unit (this file). */

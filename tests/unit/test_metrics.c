@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Unit tests for the metrics text: the families and their samples from a
  * view and a registry made here, label escaping, the histogram's
  * cumulative buckets, the oldest command in flight, and promtool's check

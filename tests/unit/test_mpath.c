@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Unit tests for the multipath backend: the translation both ways
  * (mpath_xlate.c: every service action, every library result), the
  * device-mapper probe, multipathd detection, and mpath_execute() against

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Tests of the worker pool: real threads, a real event base, and work
  * functions that block on a gate the test opens, so nothing depends on
  * timing.  Every wait is bounded and fails the test when it runs out. */

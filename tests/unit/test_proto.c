@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Unit tests for proto: feature word, CDB validation, reply encoding. */
 #include <errno.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Unit tests for scsi_result: errno, host_status, driver_status and raw
  * status mapping, sense bytes, and the payload size rules. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Unit tests for sgio: the sg_io_hdr it builds, EINTR handling and the
  * mapping of its outcome, with SG_IO answered either by the real kernel
  * (regular file, pipe, bad fd) or by the fake ioctl() defined below. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Unit tests for trace: -T parsing, glob matching, events files, output. */
 #include "config.h"
 
