@@ -234,17 +234,24 @@ audit_fmt_peer(const struct peer *p, char *buf, size_t len, size_t *off)
 	audit_cat(buf, len, off, "]");
 }
 
-/* The device in words: "sdb 8:16 wwid W", or what the fd was. */
+/* A device of the registry in words: "sdb 8:16 wwid W". */
+static void
+audit_fmt_dev(const struct device *d, char *buf, size_t len, size_t *off)
+{
+	audit_cat(buf, len, off, "%s %u:%u", d->name, d->node.major,
+	    d->node.minor);
+	if (d->wwid[0] != '\0')
+		audit_cat(buf, len, off, " wwid %s", d->wwid);
+}
+
+/* The device in words (audit_fmt_dev), or what the fd was. */
 static void
 audit_fmt_device(const struct audit_line *l, char *buf, size_t len, size_t *off)
 {
 	const struct device_node *n = l->node;
 
 	if (l->dev != NULL) {
-		audit_cat(buf, len, off, "%s %u:%u", l->dev->name,
-		    l->dev->node.major, l->dev->node.minor);
-		if (l->dev->wwid[0] != '\0')
-			audit_cat(buf, len, off, " wwid %s", l->dev->wwid);
+		audit_fmt_dev(l->dev, buf, len, off);
 	} else if (n->type == DEVICE_OTHER) {
 		audit_cat(buf, len, off, "%s %u:%u inode %llu",
 		    device_node_what(n), n->major, n->minor,
@@ -324,7 +331,8 @@ audit_peer_fields(struct journal_entry *e, const struct peer *p)
 		journal_addf(e, "OBJECT_PID", "%d", (int)p->pid);
 }
 
-/* The device's fields, or what the fd was. */
+/* The device's fields, or what the fd was (n, only looked at when d is
+ * NULL). */
 static void
 audit_device_fields(struct journal_entry *e, const struct device *d,
     const struct device_node *n)
@@ -456,28 +464,18 @@ audit_emit_dropped(struct audit *a, const struct device_audit *b,
 
 	audit_cat(text, sizeof(text), &off, "%llu audit line%s for ",
 	    (unsigned long long)b->dropped, b->dropped == 1 ? "" : "s");
-	if (dev != NULL) {
-		audit_cat(text, sizeof(text), &off, "%s %u:%u", dev->name,
-		    dev->node.major, dev->node.minor);
-		if (dev->wwid[0] != '\0')
-			audit_cat(text, sizeof(text), &off, " wwid %s",
-			    dev->wwid);
-	} else {
+	if (dev != NULL)
+		audit_fmt_dev(dev, text, sizeof(text), &off);
+	else
 		audit_cat(text, sizeof(text), &off, "files that are no device");
-	}
 	audit_cat(text, sizeof(text), &off, " not logged (rate limit)");
 	if (a->journal_fd < 0) {
 		log_msg(LOG_NOTICE, "%s", text);
 		return true;
 	}
 	audit_head_fields(&e, text, audit_message_id_dropped, LOG_NOTICE);
-	if (dev != NULL) {
-		journal_add(&e, "PRH_DEVICE", dev->name);
-		journal_addf(&e, "PRH_DEVNO", "%u:%u", dev->node.major,
-		    dev->node.minor);
-		if (dev->wwid[0] != '\0')
-			journal_add(&e, "PRH_WWID", dev->wwid);
-	}
+	if (dev != NULL)
+		audit_device_fields(&e, dev, NULL);
 	journal_addf(&e, "PRH_SUPPRESSED", "%llu",
 	    (unsigned long long)b->dropped);
 	return audit_send(a, &e, LOG_NOTICE, text);

@@ -37,6 +37,7 @@
 #define ID_PREEMPT    "ee59270baff74d848ff6a4deb1fcdffe"
 #define ID_REGISTER   "514b38c2970e460cbfeff0c6ca0720c7"
 #define ID_PR_IN      "50beaf4146814badb2412bfa7ca3e3e8"
+#define ID_DROPPED    "52a58d6c94a14b4184c66b83314382dd"
 
 static struct th_env at_env;
 static pid_t at_daemon;		      /* a -d daemon to kill at the end */
@@ -567,6 +568,43 @@ Test(audit, journal_entry_fields)
 	cr_expect_eq(at_field(e, (size_t)n, "PRH_KEY", v, sizeof(v)), -1);
 	/* The lines went to the journal, not to stderr. */
 	cr_expect_eq(at_count("PR OUT"), 0, "%s", th_stderr(&at_env));
+	close(s);
+	close(dev);
+	close(jfd);
+}
+
+Test(audit, journal_count_entry_fields)
+{
+	char path[PATH_MAX], e[8192], v[256], id[64];
+	int s, dev, jfd;
+	ssize_t n;
+
+	jfd = at_start_journal();
+	dev = at_dev("lunk", path, sizeof(path));
+	cr_assert_eq(th_shim_set(&at_env, "%s status=0\n", path), 0);
+	s = at_conn();
+	for (int i = 0; i < 100; i++)
+		cr_assert_eq(at_pr_out(s, dev, 0, 0, 0, 0xa), PRH_STATUS_GOOD);
+	/* The lines that passed, then, once the device is quiet for a
+	 * second, the count of those that did not in an entry of its own. */
+	while ((n = at_recv(jfd, e, sizeof(e))) > 0)
+		if (at_field(e, (size_t)n, "MESSAGE_ID", id, sizeof(id)) == 0 &&
+		    strcmp(id, ID_DROPPED) == 0)
+			break;
+	cr_assert_gt(n, 0, "no count entry; stderr: %s", th_stderr(&at_env));
+	at_expect_field(e, (size_t)n, "PRIORITY", "5");
+	at_expect_field(e, (size_t)n, "SYSLOG_IDENTIFIER", "qemu-pr-helper");
+	at_expect_field(e, (size_t)n, "PRH_DEVICE", "lunk");
+	cr_expect_eq(at_field(e, (size_t)n, "PRH_DEVNO", v, sizeof(v)), 0);
+	cr_expect_eq(strncmp(v, "240:", 4), 0, "%s", v);
+	cr_expect_eq(at_field(e, (size_t)n, "PRH_WWID", v, sizeof(v)), 0);
+	cr_expect_eq(strncmp(v, "fakesys.", 8), 0, "%s", v);
+	cr_expect_eq(at_field(e, (size_t)n, "PRH_SUPPRESSED", v, sizeof(v)), 0);
+	cr_expect_gt(atol(v), 0, "%s", v);
+	cr_expect_eq(at_field(e, (size_t)n, "MESSAGE", v, sizeof(v)), 0);
+	cr_expect_not_null(strstr(v, " audit lines for lunk 240:"), "%s", v);
+	cr_expect_not_null(strstr(v, " not logged (rate limit)"), "%s", v);
+	cr_expect_eq(at_count("not logged"), 0, "%s", th_stderr(&at_env));
 	close(s);
 	close(dev);
 	close(jfd);
