@@ -417,14 +417,15 @@ audit_fields(struct journal_entry *e, const struct audit_line *l,
 
 /* --- emitting ------------------------------------------------------------- */
 
-/* Send an entry to the journal (the line's text is its MESSAGE); when no
- * journal listens, log the text the usual way.  Whether it went out (a
- * journal that is behind drops it). */
+/* Send a line out: the entry e to the journal (the line's text is its
+ * MESSAGE), or with e NULL (no journal), or when the journal will not
+ * take it, the text the usual way.  Whether it went out (a journal that
+ * is behind drops it); a line that went out is counted. */
 static bool
-audit_send(struct audit *a, const struct journal_entry *e, int prio,
+audit_out(struct audit *a, const struct journal_entry *e, int prio,
     const char *text)
 {
-	int r = journal_send(a->journal_fd, e);
+	int r = e != NULL ? journal_send(a->journal_fd, e) : -ENOTCONN;
 
 	if (r == -EAGAIN || r == -ENOBUFS)
 		return false;
@@ -443,13 +444,10 @@ audit_emit(struct audit *a, const struct audit_line *l)
 
 	peer_describe(l->peer);
 	audit_format(l, text, sizeof(text));
-	if (a->journal_fd < 0) {
-		log_msg(l->prio, "%s", text);
-		STATS_INC(a->stats->audit_lines);
-		return true;
-	}
+	if (a->journal_fd < 0)
+		return audit_out(a, NULL, l->prio, text);
 	audit_fields(&e, l, text);
-	return audit_send(a, &e, l->prio, text);
+	return audit_out(a, &e, l->prio, text);
 }
 
 /* Log the count of bucket b's lines not logged (dev's, or those of fds
@@ -469,16 +467,14 @@ audit_emit_dropped(struct audit *a, const struct device_audit *b,
 	else
 		audit_cat(text, sizeof(text), &off, "files that are no device");
 	audit_cat(text, sizeof(text), &off, " not logged (rate limit)");
-	if (a->journal_fd < 0) {
-		log_msg(LOG_NOTICE, "%s", text);
-		return true;
-	}
+	if (a->journal_fd < 0)
+		return audit_out(a, NULL, LOG_NOTICE, text);
 	audit_head_fields(&e, text, audit_message_id_dropped, LOG_NOTICE);
 	if (dev != NULL)
 		audit_device_fields(&e, dev, NULL);
 	journal_addf(&e, "PRH_SUPPRESSED", "%llu",
 	    (unsigned long long)b->dropped);
-	return audit_send(a, &e, LOG_NOTICE, text);
+	return audit_out(a, &e, LOG_NOTICE, text);
 }
 
 /* Whether a line of bucket b (dev's, or the one of fds that are no
