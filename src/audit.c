@@ -9,8 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <event2/event.h>
-
 #include "prh/audit.h"
 #include "prh/client.h"
 #include "prh/cmd.h"
@@ -18,6 +16,7 @@
 #include "prh/journal.h"
 #include "prh/log.h"
 #include "prh/peer.h"
+#include "prh/peerlog.h"
 #include "prh/proto.h"
 #include "prh/scsi_text.h"
 #include "prh/stats.h"
@@ -46,12 +45,9 @@ const char audit_message_id_dropped[] = "52a58d6c94a14b4184c66b83314382dd";
 /* The audit trail.  Loop thread only. */
 struct audit {
 	struct device_registry *devices;
+	struct peerlog *peerlog; /* each client's share of the log */
 	struct prh_stats *stats;
-	struct event *timer;	      /* logs counts owed (AUDIT_QUIET_MS) */
-	int journal_fd;		      /* native journal socket, or -1 */
-	uint64_t all_tat_ns;	      /* GCRA state of all lines */
-	struct device_audit other;    /* fds that are no device node */
-	TAILQ_HEAD(, device) pending; /* devices owed a count */
+	int journal_fd; /* native journal socket, or -1 */
 };
 
 /* What one line says. */
@@ -67,7 +63,7 @@ struct audit_line {
 	const struct scsi_result *res;
 	const char *refused; /* the helper answered itself: why */
 	uint64_t device_ns;  /* time the device took, or NO_TIME */
-	uint64_t dropped;    /* lines not logged before this one */
+	uint64_t dropped;    /* the client's lines not logged before */
 };
 
 /* The MESSAGE_ID of a PR OUT service action. */
@@ -77,83 +73,6 @@ audit_message_id_out(uint8_t sa)
 	return sa < sizeof(audit_ids_out) / sizeof(audit_ids_out[0])
 	    ? audit_ids_out[sa]
 	    : audit_id_out_other;
-}
-
-/* --- rate limit ----------------------------------------------------------- */
-
-/* GCRA: whether a line may go at now under a limit of burst lines at
- * per_sec a second whose state is tat; *next is the state if it goes. */
-static bool
-audit_conforms(uint64_t tat, uint64_t now, unsigned burst, unsigned per_sec,
-    uint64_t *next)
-{
-	uint64_t t = NS_PER_SEC / per_sec, start = tat > now ? tat : now;
-
-	if (start - now > (uint64_t)(burst - 1) * t)
-		return false;
-	*next = start + t;
-	return true;
-}
-
-/* Whether a line of bucket b may go now, under its own limit and that of
- * all lines; takes its share of both if so. */
-static bool
-audit_admit(struct audit *a, struct device_audit *b, uint64_t now)
-{
-	uint64_t dev_next, all_next;
-
-	if (!audit_conforms(b->tat_ns, now, AUDIT_DEV_BURST, AUDIT_DEV_PER_SEC,
-		&dev_next) ||
-	    !audit_conforms(a->all_tat_ns, now, AUDIT_ALL_BURST,
-		AUDIT_ALL_PER_SEC, &all_next))
-		return false;
-	b->tat_ns = dev_next;
-	a->all_tat_ns = all_next;
-	return true;
-}
-
-/* Arm the timer that logs owed counts, unless it is pending. */
-static void
-audit_arm(struct audit *a)
-{
-	struct timeval tv = { AUDIT_QUIET_MS / 1000,
-		(AUDIT_QUIET_MS % 1000) * 1000 };
-
-	if (!evtimer_pending(a->timer, NULL))
-		evtimer_add(a->timer, &tv);
-}
-
-/* A line of bucket b (of dev, or the one for fds that are no device) was
- * not logged: count it, and owe the count. */
-static void
-audit_drop(struct audit *a, struct device_audit *b, struct device *dev,
-    uint64_t now)
-{
-	b->dropped++;
-	b->last_drop_ns = now;
-	STATS_INC(a->stats->audit_dropped);
-	if (b->pending)
-		return;
-	b->pending = true;
-	if (dev != NULL) {
-		devreg_hold(dev); /* kept until its count is logged */
-		TAILQ_INSERT_TAIL(&a->pending, dev, audit.link);
-	}
-	audit_arm(a);
-}
-
-/* The count of bucket b went out with a line: nothing owed. */
-static void
-audit_settle(struct audit *a, struct device_audit *b, struct device *dev)
-{
-	b->dropped = 0;
-	if (!b->pending)
-		return;
-	b->pending = false;
-	if (dev != NULL) {
-		TAILQ_REMOVE(&a->pending, dev, audit.link);
-		devreg_put(a->devices, dev);
-	}
 }
 
 /* --- the line's text ------------------------------------------------------ */
@@ -307,7 +226,8 @@ audit_format(const struct audit_line *l, char *buf, size_t len)
 		audit_cat(buf, len, &off, ", %llu us",
 		    (unsigned long long)(l->device_ns / 1000));
 	if (l->dropped > 0)
-		audit_cat(buf, len, &off, " (%llu earlier line%s not logged)",
+		audit_cat(buf, len, &off,
+		    " (%llu earlier line%s of this client not logged)",
 		    (unsigned long long)l->dropped, l->dropped == 1 ? "" : "s");
 }
 
@@ -420,14 +340,15 @@ audit_fields(struct journal_entry *e, const struct audit_line *l,
 /* Send a line out: the entry e to the journal (the line's text is its
  * MESSAGE), or with e NULL (no journal), or when the journal will not
  * take it, the text the usual way.  Whether it went out (a journal that
- * is behind drops it); a line that went out is counted. */
+ * is behind drops it, unless must says it goes the usual way then); a
+ * line that went out is counted. */
 static bool
 audit_out(struct audit *a, const struct journal_entry *e, int prio,
-    const char *text)
+    const char *text, bool must)
 {
 	int r = e != NULL ? journal_send(a->journal_fd, e) : -ENOTCONN;
 
-	if (r == -EAGAIN || r == -ENOBUFS)
+	if ((r == -EAGAIN || r == -ENOBUFS) && !must)
 		return false;
 	if (r < 0)
 		log_msg(prio, "%s", text);
@@ -435,9 +356,10 @@ audit_out(struct audit *a, const struct journal_entry *e, int prio,
 	return true;
 }
 
-/* Log one command's line: whether it went out. */
+/* Log one command's line (must: whatever the journal says): whether it
+ * went out. */
 static bool
-audit_emit(struct audit *a, const struct audit_line *l)
+audit_emit(struct audit *a, const struct audit_line *l, bool must)
 {
 	char text[AUDIT_TEXT_MAX];
 	struct journal_entry e;
@@ -445,85 +367,43 @@ audit_emit(struct audit *a, const struct audit_line *l)
 	peer_describe(l->peer);
 	audit_format(l, text, sizeof(text));
 	if (a->journal_fd < 0)
-		return audit_out(a, NULL, l->prio, text);
+		return audit_out(a, NULL, l->prio, text, must);
 	audit_fields(&e, l, text);
-	return audit_out(a, &e, l->prio, text);
+	return audit_out(a, &e, l->prio, text, must);
 }
 
-/* Log the count of bucket b's lines not logged (dev's, or those of fds
- * that are no device): whether it went out. */
+/* peerlog's count line: n lines of the client of peer p (its VM vm) not
+ * logged, as an entry of its own; whether it went out. */
 static bool
-audit_emit_dropped(struct audit *a, const struct device_audit *b,
-    const struct device *dev)
+audit_count_line(void *arg, const struct peer *p, const char *vm, uint64_t n)
 {
+	struct audit *a = arg;
 	char text[AUDIT_TEXT_MAX];
 	struct journal_entry e;
 	size_t off = 0;
 
-	audit_cat(text, sizeof(text), &off, "%llu audit line%s for ",
-	    (unsigned long long)b->dropped, b->dropped == 1 ? "" : "s");
-	if (dev != NULL)
-		audit_fmt_dev(dev, text, sizeof(text), &off);
-	else
-		audit_cat(text, sizeof(text), &off, "files that are no device");
-	audit_cat(text, sizeof(text), &off, " not logged (rate limit)");
+	(void)vm; /* p names it too: the client is its uid and VM */
+	audit_fmt_peer(p, text, sizeof(text), &off);
+	audit_cat(text, sizeof(text), &off,
+	    " %llu line%s of this client not logged (rate limit)",
+	    (unsigned long long)n, n == 1 ? "" : "s");
 	if (a->journal_fd < 0)
-		return audit_out(a, NULL, LOG_NOTICE, text);
+		return audit_out(a, NULL, LOG_NOTICE, text, false);
 	audit_head_fields(&e, text, audit_message_id_dropped, LOG_NOTICE);
-	if (dev != NULL)
-		audit_device_fields(&e, dev, NULL);
-	journal_addf(&e, "PRH_SUPPRESSED", "%llu",
-	    (unsigned long long)b->dropped);
-	return audit_out(a, &e, LOG_NOTICE, text);
+	audit_peer_fields(&e, p);
+	journal_addf(&e, "PRH_SUPPRESSED", "%llu", (unsigned long long)n);
+	return audit_out(a, &e, LOG_NOTICE, text, false);
 }
 
-/* Whether a line of bucket b (dev's, or the one of fds that are no
- * device) may go now; if not, it is counted, and nothing else is done:
- * the line is not even built. */
-static bool
-audit_pass(struct audit *a, struct device_audit *b, struct device *dev)
-{
-	uint64_t now = trace_now_ns();
-
-	if (audit_admit(a, b, now))
-		return true;
-	audit_drop(a, b, dev, now);
-	return false;
-}
-
-/* Log a line that passed, with bucket b's count. */
+/* Log a line of the client's warnings' share (see peerlog.h) that
+ * peerlog_admit() let through with l->dropped to carry. */
 static void
-audit_log(struct audit *a, struct device_audit *b, struct device *dev,
-    struct audit_line *l)
+audit_log_shared(struct audit *a, struct peerlog_conn *lc, struct audit_line *l)
 {
-	l->dropped = b->dropped;
-	if (audit_emit(a, l))
-		audit_settle(a, b, dev);
-	else
-		audit_drop(a, b, dev, trace_now_ns());
-}
-
-/* Timer: log the counts of devices that logged nothing for a while. */
-static void
-audit_timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct audit *a = arg;
-	uint64_t now = trace_now_ns(), quiet = AUDIT_QUIET_MS * 1000000ull;
-	struct device *d, *next;
-
-	(void)fd;
-	(void)what;
-	for (d = TAILQ_FIRST(&a->pending); d != NULL; d = next) {
-		next = TAILQ_NEXT(d, audit.link);
-		if (now - d->audit.last_drop_ns >= quiet &&
-		    audit_emit_dropped(a, &d->audit, d))
-			audit_settle(a, &d->audit, d);
+	if (!audit_emit(a, l, false)) {
+		STATS_INC(a->stats->audit_dropped);
+		peerlog_unsent(a->peerlog, lc, l->peer, l->dropped);
 	}
-	if (a->other.pending && now - a->other.last_drop_ns >= quiet &&
-	    audit_emit_dropped(a, &a->other, NULL))
-		audit_settle(a, &a->other, NULL);
-	if (!TAILQ_EMPTY(&a->pending) || a->other.pending)
-		audit_arm(a);
 }
 
 /* --- the hooks ------------------------------------------------------------ */
@@ -570,7 +450,8 @@ audit_request(struct audit *a, struct peer *peer)
 
 /* A command is back from its worker. */
 void
-audit_command(struct audit *a, struct peer *peer, const struct cmd *cmd)
+audit_command(struct audit *a, struct peerlog_conn *lc, struct peer *peer,
+    const struct cmd *cmd)
 {
 	struct audit_line l;
 	int prio;
@@ -578,7 +459,7 @@ audit_command(struct audit *a, struct peer *peer, const struct cmd *cmd)
 	if (a == NULL)
 		return;
 	prio = audit_prio(cmd->req.is_out, cmd->res.status);
-	if (!log_wants(prio) || !audit_pass(a, &cmd->dev->audit, cmd->dev))
+	if (!log_wants(prio))
 		return;
 	audit_line_init(&l, peer, cmd, &cmd->res, prio);
 	l.dev = cmd->dev;
@@ -587,37 +468,40 @@ audit_command(struct audit *a, struct peer *peer, const struct cmd *cmd)
 		l.refused = cmd->verdict.why;
 	else
 		l.device_ns = cmd->device_ns;
-	audit_log(a, &cmd->dev->audit, cmd->dev, &l);
+	if (cmd->req.is_out)
+		(void)audit_emit(a, &l, true); /* paid for at submission */
+	else if (peerlog_admit(a->peerlog, lc, peer, PEERLOG_AUDIT, &l.dropped))
+		audit_log_shared(a, lc, &l);
 }
 
 /* A request was answered without a worker. */
 void
-audit_answered(struct audit *a, struct peer *peer,
+audit_answered(struct audit *a, struct peerlog_conn *lc, struct peer *peer,
     const struct device_node *node, const struct cmd *cmd,
     const struct scsi_result *res, const char *why)
 {
 	struct audit_line l;
-	struct device *dev = cmd->dev, *got = NULL;
-	struct device_audit *b;
+	struct device *got = NULL;
+	uint64_t dropped;
 	int prio;
 
 	if (a == NULL)
 		return;
 	prio = audit_prio(cmd->req.is_out, res->status);
-	if (!log_wants(prio))
+	/* Counted, and not even built, when the client has no room. */
+	if (!log_wants(prio) ||
+	    !peerlog_admit(a->peerlog, lc, peer, PEERLOG_AUDIT, &dropped))
 		return;
+	audit_line_init(&l, peer, cmd, res, prio);
+	l.dropped = dropped;
+	l.refused = why;
+	l.node = node;
+	l.dev = cmd->dev;
 	/* A device node not looked up yet (PR OUT on a read-only fd): name
 	 * it as the registry does. */
-	if (dev == NULL && node->type != DEVICE_OTHER)
-		dev = got = devreg_get(a->devices, node);
-	b = dev != NULL ? &dev->audit : &a->other;
-	if (audit_pass(a, b, dev)) {
-		audit_line_init(&l, peer, cmd, res, prio);
-		l.refused = why;
-		l.node = node;
-		l.dev = dev;
-		audit_log(a, b, dev, &l);
-	}
+	if (l.dev == NULL && node->type != DEVICE_OTHER)
+		l.dev = got = devreg_get(a->devices, node);
+	audit_log_shared(a, lc, &l);
 	if (got != NULL)
 		devreg_put(a->devices, got);
 }
@@ -626,7 +510,7 @@ audit_answered(struct audit *a, struct peer *peer,
 
 /* Create the audit trail. */
 int
-audit_new(struct event_base *base, struct device_registry *devices,
+audit_new(struct device_registry *devices, struct peerlog *peerlog,
     struct prh_stats *stats, struct audit **out)
 {
 	struct audit *a = calloc(1, sizeof(*a));
@@ -635,14 +519,9 @@ audit_new(struct event_base *base, struct device_registry *devices,
 	if (a == NULL)
 		return -ENOMEM;
 	a->devices = devices;
+	a->peerlog = peerlog;
 	a->stats = stats;
 	a->journal_fd = -1;
-	TAILQ_INIT(&a->pending);
-	a->timer = evtimer_new(base, audit_timer_cb, a);
-	if (a->timer == NULL) {
-		free(a);
-		return -ENOMEM;
-	}
 	if (log_destination() == LOG_TO_JOURNAL) {
 		a->journal_fd = journal_open();
 		if (a->journal_fd < 0)
@@ -650,27 +529,20 @@ audit_new(struct event_base *base, struct device_registry *devices,
 				 "plain lines instead",
 			    strerror(-a->journal_fd));
 	}
+	if (peerlog != NULL)
+		peerlog_set_count_fn(peerlog, audit_count_line, a);
 	*out = a;
 	return 0;
 }
 
-/* Log the counts owed, drop the references, free. */
+/* Stop taking counts, free. */
 void
 audit_free(struct audit *a)
 {
-	struct device *d;
-
 	if (a == NULL)
 		return;
-	while ((d = TAILQ_FIRST(&a->pending)) != NULL) {
-		(void)audit_emit_dropped(a, &d->audit, d);
-		audit_settle(a, &d->audit, d);
-	}
-	if (a->other.pending) {
-		(void)audit_emit_dropped(a, &a->other, NULL);
-		audit_settle(a, &a->other, NULL);
-	}
-	event_free(a->timer);
+	if (a->peerlog != NULL)
+		peerlog_set_count_fn(a->peerlog, NULL, NULL);
 	if (a->journal_fd >= 0)
 		close(a->journal_fd);
 	free(a);

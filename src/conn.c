@@ -48,6 +48,7 @@
 #include "prh/dispatch.h"
 #include "prh/fdpass.h"
 #include "prh/log.h"
+#include "prh/peerlog.h"
 #include "prh/trace.h"
 
 /* Replies a client may leave unread before we stop reading its requests. */
@@ -58,6 +59,7 @@ enum conn_state {
 	CONN_HELLO,	 /* reading the client's feature word */
 	CONN_READ_CDB,	 /* reading the 16-byte CDB (and its fd) */
 	CONN_READ_PARAM, /* reading the PR OUT parameter list */
+	CONN_DEFER,	 /* PR OUT waiting for its client's share of the log */
 	CONN_BUSY,	 /* command with dispatch */
 	CONN_CLOSING,	 /* flushing output, then close */
 };
@@ -85,13 +87,15 @@ struct conn {
 	uint8_t cdb[PRH_CDB_LEN];
 	/* The fd that came with the current request, as conn_take_fd()
 	 * found it. */
-	bool have_fd;		  /* an fd came with this request */
-	int devfd;		  /* kept (a device node), or -1 */
-	int accmode;		  /* its O_ACCMODE */
-	struct device_node node;  /* what it is */
-	bool logged_refusal;	  /* a policy refusal was logged */
-	struct cmd *cmd;	  /* command being read or in flight */
-	const char *close_reason; /* for the close trace point */
+	bool have_fd;		   /* an fd came with this request */
+	int devfd;		   /* kept (a device node), or -1 */
+	int accmode;		   /* its O_ACCMODE */
+	struct device_node node;   /* what it is */
+	bool logged_refusal;	   /* a policy refusal was logged */
+	struct peerlog_conn share; /* its share of the log */
+	struct event *later;	   /* CONN_DEFER: when to submit again */
+	struct cmd *cmd;	   /* command being read or in flight */
+	const char *close_reason;  /* for the close trace point */
 };
 
 static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
@@ -105,19 +109,11 @@ static int conn_sync(struct conn *c);
 
 /* --- state, events and output ------------------------------------------- */
 
-/* Log a per-connection message naming the peer ("[pid P uid U] msg"). */
-static void __attribute__((format(printf, 3, 4)))
-conn_log(const struct conn *c, int prio, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	log_msg(prio, "[pid %d uid %d] %s", (int)c->peer.pid, (int)c->peer.uid,
-	    msg);
-}
+/* Log a per-connection warning of kind k naming the peer ("[pid P uid
+ * U] msg"), out of its client's share of the log (peerlog.h). */
+#define conn_log(c, k, ...)                                           \
+	peerlog_warn((c)->env->peerlog, &(c)->share, &(c)->peer, (k), \
+	    __VA_ARGS__)
 
 /* Bytes of reply waiting for the client to read. */
 static size_t
@@ -337,6 +333,7 @@ conn_new(struct conn_env *env, int fd, const struct peer *peer)
 	uint8_t hello[PRH_HELLO_LEN];
 	struct iovec iov = { .iov_base = hello, .iov_len = sizeof(hello) };
 	const char *why = "out of memory";
+	struct peer peer_copy;
 	struct conn *c;
 
 	c = calloc(1, sizeof(*c));
@@ -348,6 +345,7 @@ conn_new(struct conn_env *env, int fd, const struct peer *peer)
 	c->devfd = -1;
 	c->state = CONN_HELLO;
 	c->close_reason = "eof";
+	peerlog_conn_init(&c->share);
 	TRACE(TP_ACCEPT, "conn=%p fd=%d peer_pid=%d peer_uid=%d", (void *)c, fd,
 	    (int)peer->pid, (int)peer->uid);
 	c->rd = event_new(env->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
@@ -366,7 +364,9 @@ conn_new(struct conn_env *env, int fd, const struct peer *peer)
 	STATS_INC(env->stats->accepted);
 	return 0;
 fail:
-	log_warn("cannot set up connection: %s", why);
+	peer_copy = *peer;
+	peerlog_warn(env->peerlog, NULL, &peer_copy, PEERLOG_SETUP,
+	    "cannot set up connection: %s", why);
 	if (c != NULL) {
 		if (c->rd != NULL)
 			event_free(c->rd);
@@ -386,7 +386,7 @@ static bool
 conn_reject(struct conn *c, const char *msg)
 {
 	if (msg != NULL)
-		conn_log(c, LOG_WARNING, "%s", msg);
+		conn_log(c, PEERLOG_PROTOCOL, "%s", msg);
 	c->close_reason = "protocol";
 	STATS_INC(c->env->stats->closed_protocol);
 	return conn_close(c);
@@ -510,7 +510,7 @@ conn_read_cdb(struct conn *c)
 		return false;
 	if (n == -EMSGSIZE) {
 		conn_drop_fds(c->env, fds, nfds);
-		conn_log(c, LOG_WARNING,
+		conn_log(c, PEERLOG_PROTOCOL,
 		    "file descriptor lost (limit "
 		    "reached?): closing connection");
 		return conn_reject(c, NULL);
@@ -555,7 +555,7 @@ conn_cdb_done(struct conn *c)
 	    req.service_action, req.len, c->devfd);
 	c->cmd = dispatch_cmd_new(c->env->dispatch);
 	if (c->cmd == NULL) {
-		conn_log(c, LOG_WARNING,
+		conn_log(c, PEERLOG_SETUP,
 		    "cannot allocate a command: closing "
 		    "connection");
 		return conn_close(c);
@@ -614,7 +614,7 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	if (what & EV_TIMEOUT) {
-		conn_log(c, LOG_WARNING,
+		conn_log(c, PEERLOG_TIMEOUT,
 		    "nothing received for %u s in the "
 		    "middle of a %s: closing connection",
 		    c->env->cfg->idle_timeout,
@@ -653,8 +653,8 @@ static bool
 conn_answer(struct conn *c, const struct scsi_result *res, const char *why)
 {
 	if (c->cmd != NULL) {
-		audit_answered(c->env->audit, &c->peer, &c->node, c->cmd, res,
-		    why);
+		audit_answered(c->env->audit, &c->share, &c->peer, &c->node,
+		    c->cmd, res, why);
 		dispatch_cmd_free(c->env->dispatch, c->cmd);
 		c->cmd = NULL;
 	}
@@ -678,19 +678,48 @@ conn_log_refusal(struct conn *c, const char *what, const char *name)
 		return;
 	c->logged_refusal = true;
 	if (c->node.type == DEVICE_OTHER)
-		conn_log(c, LOG_WARNING,
+		conn_log(c, PEERLOG_POLICY,
 		    "refused a %s (dev %u:%u inode %llu): not a SCSI "
 		    "device; answered without SG_IO (ABORTED COMMAND)",
 		    what, c->node.major, c->node.minor,
 		    (unsigned long long)c->node.ino);
 	else
-		conn_log(c, LOG_WARNING,
+		conn_log(c, PEERLOG_POLICY,
 		    "refused %s (%u:%u): a %s; answered without SG_IO "
 		    "(ABORTED COMMAND)",
 		    name, c->node.major, c->node.minor, what);
 }
 
 static bool conn_submit(struct conn *c);
+
+/* Timer: the PR OUT that waited for its client's share may go now. */
+static void
+conn_later_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)conn_submit(arg);
+}
+
+/* Whether a PR OUT must wait before it is run because its client has
+ * used up its commands' share of the log (its line is logged in full,
+ * so the command waits instead); if so, it waits in CONN_DEFER. */
+static bool
+conn_defer(struct conn *c)
+{
+	uint64_t ns = peerlog_command(c->env->peerlog, &c->share, &c->peer);
+	struct timeval tv = { .tv_sec = (time_t)(ns / 1000000000ull),
+		.tv_usec = (suseconds_t)(ns % 1000000000ull / 1000) + 1 };
+
+	if (ns == 0)
+		return false;
+	if (c->later == NULL)
+		c->later = evtimer_new(c->env->base, conn_later_cb, c);
+	if (c->later == NULL || evtimer_add(c->later, &tv) < 0)
+		return false; /* cannot wait: run it (and log it) now */
+	(void)conn_set_state(c, CONN_DEFER);
+	return true;
+}
 
 /* A whole request is in: answer what needs no device, submit the rest.
  * The order is QEMU's: PR OUT on an fd opened read-only is refused first
@@ -731,6 +760,8 @@ conn_submit(struct conn *c)
 	struct scsi_result res;
 	bool lazy = conn_out_len(c) == 0;
 
+	if (cmd->req.is_out && conn_defer(c))
+		return false;
 	cmd->dev = devreg_get(env->devices, &c->node);
 	if (cmd->dev == NULL)
 		goto refused;
@@ -792,7 +823,7 @@ conn_complete(struct conn *c, struct cmd *cmd)
 		else if (cmd->sent < PRH_REPLY_HDR_LEN + cmd->res.size)
 			r = conn_send_reply(c, &cmd->res, cmd->data, cmd->sent,
 			    false);
-		audit_command(env->audit, &c->peer, cmd);
+		audit_command(env->audit, &c->share, &c->peer, cmd);
 		dispatch_cmd_free(env->dispatch, cmd);
 		if (r < 0) {
 			c->close_reason = "write-error";
@@ -847,7 +878,7 @@ conn_held_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	while (
 	    (c = TAILQ_FIRST(&env->held)) != NULL && c->held_until_ns <= now) {
-		conn_log(c, LOG_WARNING,
+		conn_log(c, PEERLOG_TIMEOUT,
 		    "held a file descriptor for %u s without completing its "
 		    "request: closing connection",
 		    env->cfg->request_timeout);
@@ -884,6 +915,9 @@ conn_free(struct conn *c)
 	conn_hold_stop(c);
 	if (c->throttled)
 		TAILQ_REMOVE(&env->throttled, c, throttle_link);
+	if (c->later != NULL)
+		event_free(c->later);
+	peerlog_conn_fini(env->peerlog, &c->share);
 	if (c->devfd >= 0)
 		close(c->devfd);
 	if (c->holds_fd)
@@ -913,6 +947,8 @@ conn_close(struct conn *c)
 		c->cmd = NULL;
 	}
 	conn_hold_stop(c);
+	if (c->later != NULL)
+		event_del(c->later);
 	if (c->devfd >= 0) {
 		close(c->devfd);
 		c->devfd = -1;
@@ -951,7 +987,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	(void)bev;
 	if (what & BEV_EVENT_TIMEOUT) {
-		conn_log(c, LOG_WARNING,
+		conn_log(c, PEERLOG_TIMEOUT,
 		    "client took no reply for %u s: "
 		    "closing connection",
 		    c->env->cfg->write_timeout);

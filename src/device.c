@@ -495,13 +495,6 @@ devreg_put(struct device_registry *r, struct device *d)
 	}
 }
 
-/* One more reference on a device that has one. */
-void
-devreg_hold(struct device *d)
-{
-	d->refs++;
-}
-
 /* Call fn for every device. */
 void
 devreg_foreach(const struct device_registry *r,

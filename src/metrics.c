@@ -252,7 +252,9 @@ mt_server(struct metrics_text *t, const struct status_view *v,
 	mt_single(t, "prh_audit_lines_total", "counter",
 	    "Audit trail lines logged.", STATS_GET(s->audit_lines));
 	mt_single(t, "prh_audit_lines_dropped_total", "counter",
-	    "Audit trail lines the rate limit did not log.",
+	    "Audit trail lines and per-client warnings that were counted "
+	    "instead of logged (each client's share of the log; the journal "
+	    "behind).",
 	    STATS_GET(s->audit_dropped));
 }
 

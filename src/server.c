@@ -30,6 +30,7 @@
 #include "prh/mpath.h"
 #include "prh/notify.h"
 #include "prh/peer.h"
+#include "prh/peerlog.h"
 #include "prh/server.h"
 #include "prh/stats.h"
 #include "prh/status.h"
@@ -45,7 +46,6 @@
 #define POOL_MIN_THREADS 4
 #define POOL_IDLE_MS	 10000
 /* Per-uid refusals logged: the first, then one in this many. */
-#define UID_LOG_EVERY	 1000
 
 /* Signals read through a signalfd: blocked in every thread, so no
  * asynchronous handler ever runs and the loop sees them as plain input. */
@@ -61,6 +61,7 @@ struct server {
 	struct closer *closer;		 /* closes FUSE files and the like */
 	struct peer_counts *uids;	 /* connections per uid */
 	struct audit *audit;		 /* the audit trail */
+	struct peerlog *peerlog;	 /* each client's share of the log */
 	struct metrics *metrics;	 /* --metrics-file, or NULL */
 	struct prh_stats stats;
 	struct evconnlistener *listener;
@@ -234,22 +235,23 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	}
 	peer_of_socket(fd, &peer);
 	if (!peer_allowed(srv->cfg, fd, &peer)) {
-		log_warn("[pid %d uid %d] gid %d: not in --allow-uid or "
-			 "--allow-gid; closing connection",
-		    (int)peer.pid, (int)peer.uid, (int)peer.gid);
+		peerlog_warn(srv->peerlog, NULL, &peer, PEERLOG_REFUSED,
+		    "gid %d: not in --allow-uid or --allow-gid; closing "
+		    "connection",
+		    (int)peer.gid);
 		STATS_INC(srv->stats.refused_peers);
 		close(fd);
 		return;
 	}
 	r = peer_counts_add(srv->uids, peer.uid, srv->cfg->max_clients_per_uid);
 	if (r < 0) {
-		if (r == -EUSERS && srv->uid_refusals++ % UID_LOG_EVERY == 0)
-			log_warn("[pid %d uid %d] uid %d has %u connections "
-				 "(--max-clients-per-uid): closing connection"
-				 " (%llu refused so far)",
-			    (int)peer.pid, (int)peer.uid, (int)peer.uid,
-			    srv->cfg->max_clients_per_uid,
-			    (unsigned long long)srv->uid_refusals);
+		if (r == -EUSERS)
+			peerlog_warn(srv->peerlog, NULL, &peer, PEERLOG_REFUSED,
+			    "uid %d has %u connections "
+			    "(--max-clients-per-uid): closing connection "
+			    "(%llu refused so far)",
+			    (int)peer.uid, srv->cfg->max_clients_per_uid,
+			    (unsigned long long)++srv->uid_refusals);
 		STATS_INC(srv->stats.refused_uid_limit);
 		close(fd);
 		return;
@@ -468,7 +470,8 @@ server_new(struct event_base *base, const struct prh_config *cfg, int listen_fd,
 	srv->sig_fd = -1;
 	srv->unlink_path = unlink_path;
 	if (devreg_new(&srv->devices) < 0 || peer_counts_new(&srv->uids) < 0 ||
-	    audit_new(base, srv->devices, &srv->stats, &srv->audit) < 0)
+	    peerlog_new(base, &srv->stats, &srv->peerlog) < 0 ||
+	    audit_new(srv->devices, srv->peerlog, &srv->stats, &srv->audit) < 0)
 		goto fail;
 	srv->accept_retry = evtimer_new(base, server_accept_retry_cb, srv);
 	srv->drain_timer = evtimer_new(base, server_drain_timeout_cb, srv);
@@ -493,6 +496,7 @@ server_new(struct event_base *base, const struct prh_config *cfg, int listen_fd,
 	srv->env.devices = srv->devices;
 	srv->env.stats = &srv->stats;
 	srv->env.audit = srv->audit;
+	srv->env.peerlog = srv->peerlog;
 	if (closer_new(base, &srv->env.fds_held, server_closer_freed, srv,
 		&srv->closer) < 0)
 		goto fail;
@@ -546,7 +550,8 @@ server_free(struct server *srv)
 	if (srv->drain_timer != NULL)
 		event_free(srv->drain_timer);
 	peer_counts_free(srv->uids);
-	audit_free(srv->audit); /* puts the devices it holds */
+	peerlog_free(srv->peerlog); /* its last counts go to the audit */
+	audit_free(srv->audit);
 	devreg_free(srv->devices);
 	free(srv);
 }

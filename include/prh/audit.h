@@ -14,10 +14,15 @@
  * journal entry with a fixed MESSAGE_ID per kind of event and PRH_*
  * fields; with -d a syslog line; else a stderr line (log.c).
  *
- * Lines are rate-limited per device and in all, before anything is
- * formatted: a line not logged is counted, and the count goes with the
- * device's next line, or, when none comes within a second, in a line of
- * its own (and at exit), so nothing is lost without a trace.
+ * What a client may put in the trail is its share of the log
+ * (peerlog.h): the line of every PR OUT a worker ran is logged in full,
+ * always (the client's PR OUT waited for room before it was submitted,
+ * and a journal that is behind gets the line on stderr instead); the
+ * other lines (a PR IN that failed, a request answered without a
+ * device) come out of the client's warnings' share, and a line that does
+ * not fit is counted before anything of it is formatted.  The counts
+ * come out as lines of the trail too (MESSAGE_ID audit_message_id_dropped
+ * and the peer's fields), so nothing is lost without a trace.
  *
  * Loop thread only.  The hooks are called by conn.c when a command is
  * back (audit_command()) or was answered without a worker
@@ -31,42 +36,36 @@
 struct cmd;
 struct device_node;
 struct device_registry;
-struct event_base;
 struct peer;
+struct peerlog;
+struct peerlog_conn;
 struct prh_stats;
 struct scsi_result;
 
-/* Lines a device may have logged in a burst, and the rate they come back
- * at; lines of every device together likewise. */
-#define AUDIT_DEV_BURST	  20
-#define AUDIT_DEV_PER_SEC 5
-#define AUDIT_ALL_BURST	  200
-#define AUDIT_ALL_PER_SEC 100
-/* A device whose lines were not logged and that logs nothing for this
- * long gets a line with the count. */
-#define AUDIT_QUIET_MS	  1000
-
 struct audit;
 
-/* Create the audit trail (stats counts its lines): 0 and *out, or a
- * negative errno. */
-int audit_new(struct event_base *base, struct device_registry *devices,
+/* Create the audit trail (stats counts its lines), whose lines other than
+ * PR OUT's are each client's share of peerlog (NULL: no limit) and which
+ * logs peerlog's counts: 0 and *out, or a negative errno. */
+int audit_new(struct device_registry *devices, struct peerlog *peerlog,
     struct prh_stats *stats, struct audit **out);
 
-/* Log the counts still owed, drop the references held and free. */
+/* Free; peerlog's counts go out as plain log lines from now on. */
 void audit_free(struct audit *a);
 
 /* A request is complete (its client waits for the answer): find out who
  * the peer is, if not yet done and a line may need it. */
 void audit_request(struct audit *a, struct peer *peer);
 
-/* A command is back from its worker: log it if it is to be. */
-void audit_command(struct audit *a, struct peer *peer, const struct cmd *cmd);
+/* A command of peer on connection lc is back from its worker: log it if
+ * it is to be. */
+void audit_command(struct audit *a, struct peerlog_conn *lc, struct peer *peer,
+    const struct cmd *cmd);
 
-/* A request was answered without a worker (res), for the reason why:
- * log it.  node is what the request's fd was; cmd holds its CDB and
- * parameter list. */
-void audit_answered(struct audit *a, struct peer *peer,
+/* A request of peer on connection lc was answered without a worker
+ * (res), for the reason why: log it.  node is what the request's fd was;
+ * cmd holds its CDB and parameter list. */
+void audit_answered(struct audit *a, struct peerlog_conn *lc, struct peer *peer,
     const struct device_node *node, const struct cmd *cmd,
     const struct scsi_result *res, const char *why);
 

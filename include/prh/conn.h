@@ -41,6 +41,8 @@ struct conn_env {
 	struct device_registry *devices;
 	struct prh_stats *stats;
 	struct audit *audit; /* the audit trail, or NULL for none */
+	/* Each client's share of the log (peerlog.h), or NULL: no limit. */
+	struct peerlog *peerlog;
 	/* Closes the fds whose close may wait (FUSE files), or NULL: all
 	 * are closed on the loop. */
 	struct closer *closer;

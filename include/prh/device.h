@@ -66,16 +66,6 @@ struct device_verdict {
 
 struct cmd;
 
-/* The audit trail's rate limit for one device, and the lines it owes
- * (audit.c; loop thread). */
-struct device_audit {
-	uint64_t tat_ns;	  /* GCRA: when the burst is whole again */
-	uint64_t last_drop_ns;	  /* when a line was last not logged */
-	uint64_t dropped;	  /* lines not logged since the last one */
-	bool pending;		  /* on the audit's list (holds a reference) */
-	TAILQ_ENTRY(device) link; /* that list */
-};
-
 /* One device as the registry knows it.  Loop thread, except: workers
  * read node, unit and name (set before the device is handed to them,
  * then immutable), may set stale, and add to latency. */
@@ -95,7 +85,6 @@ struct device {
 	 * loop thread) */
 	TAILQ_HEAD(, cmd) inflight;
 	unsigned ninflight;
-	struct device_audit audit;   /* audit.c (loop thread) */
 	struct latency_hist latency; /* time each command took (workers) */
 };
 
@@ -136,11 +125,8 @@ void devreg_free(struct device_registry *r);
 struct device *
 devreg_get(struct device_registry *r, const struct device_node *n);
 
-/* Drop a reference taken by devreg_get() or devreg_hold(). */
+/* Drop a reference taken by devreg_get(). */
 void devreg_put(struct device_registry *r, struct device *d);
-
-/* Take one more reference on a device the caller holds one on. */
-void devreg_hold(struct device *d);
 
 /* Call fn(d, arg) for every device in the registry, in no set order;
  * fn must not add or drop devices. */

@@ -46,7 +46,7 @@ struct prh_stats {
 	atomic_uint_fast64_t replies[2][STATS_SA][STATS_CLASSES];
 	/* the audit trail (loop thread) */
 	atomic_uint_fast64_t audit_lines;   /* lines logged */
-	atomic_uint_fast64_t audit_dropped; /* lines the rate limit dropped */
+	atomic_uint_fast64_t audit_dropped; /* lines counted, not logged */
 };
 
 /* The class of a SCSI status value. */
@@ -62,6 +62,9 @@ void stats_count_reply(struct prh_stats *s, uint8_t opcode, uint8_t sa,
 /* Add one to a counter (relaxed). */
 #define STATS_INC(field) \
 	atomic_fetch_add_explicit(&(field), 1, memory_order_relaxed)
+/* Add n to a counter (relaxed). */
+#define STATS_ADD(field, n) \
+	atomic_fetch_add_explicit(&(field), (n), memory_order_relaxed)
 /* Subtract one from a counter (relaxed). */
 #define STATS_DEC(field) \
 	atomic_fetch_sub_explicit(&(field), 1, memory_order_relaxed)

@@ -160,6 +160,13 @@ char *th_read_file(const char *path, size_t *len);
 /* The helper's stderr so far (malloc'ed, never NULL unless out of memory). */
 char *th_stderr(struct th_env *e);
 
+/* Occurrences of needle in the helper's stderr so far (-1 if unread). */
+int th_stderr_count(struct th_env *e, const char *needle);
+
+/* This process's name as the kernel keeps it (/proc/self/comm, as the
+ * helper reads a peer's), in a static buffer. */
+const char *th_self_comm(void);
+
 /* Wait until the file contains needle: 0 or -ETIMEDOUT. */
 int th_wait_file_contains(const char *path, const char *needle, int timeout_ms);
 

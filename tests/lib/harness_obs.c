@@ -183,6 +183,38 @@ th_wait_file_contains(const char *path, const char *needle, int timeout_ms)
 	return th_wait_file(path, needle, -1, NULL, timeout_ms);
 }
 
+/* Occurrences of needle in the helper's stderr so far. */
+int
+th_stderr_count(struct th_env *e, const char *needle)
+{
+	char *text = th_stderr(e), *p = text;
+	int n = 0;
+
+	if (text == NULL)
+		return -1;
+	while ((p = strstr(p, needle)) != NULL) {
+		n++;
+		p += strlen(needle);
+	}
+	free(text);
+	return n;
+}
+
+/* This process's name, as the helper reads a peer's. */
+const char *
+th_self_comm(void)
+{
+	static char comm[32];
+	char *text = th_read_file("/proc/self/comm", NULL);
+
+	comm[0] = '\0';
+	if (text != NULL)
+		snprintf(comm, sizeof(comm), "%.*s", (int)strcspn(text, "\n"),
+		    text);
+	free(text);
+	return comm;
+}
+
 /* Wait until the helper's stderr contains needle: 0 or -ETIMEDOUT. */
 int
 th_wait_stderr(struct th_env *e, const char *needle, int timeout_ms)

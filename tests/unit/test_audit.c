@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Unit tests for the audit trail and what it is built from: the journal's
  * native encoding, the peer's name from its cgroup, SCSI in words, the
- * latency buckets, and the audit lines themselves with their rate limit
- * (an in-process audit trail on an event base, over a registry whose
+ * latency buckets, and the audit lines themselves with the client's share
+ * of the log (an in-process audit trail on an event base, over a registry whose
  * sysfs is a tree of this test's own; the lines are read back from the
  * file stderr is pointed at).
  */
@@ -26,6 +26,7 @@
 #include "prh/latency.h"
 #include "prh/log.h"
 #include "prh/peer.h"
+#include "prh/peerlog.h"
 #include "prh/proto.h"
 #include "prh/scsi_result.h"
 #include "prh/scsi_text.h"
@@ -294,7 +295,9 @@ static struct {
 	struct device_registry *reg;
 	struct prh_stats stats;
 	struct audit *audit;
-	struct device *dev; /* sdb, 8:16, with a wwid */
+	struct peerlog *peerlog;
+	struct peerlog_conn lc; /* the connection's share */
+	struct device *dev;	/* sdb, 8:16, with a wwid */
 	struct peer peer;
 	struct cmd *cmd;
 } au;
@@ -351,7 +354,9 @@ au_setup(void)
 	cr_assert_not_null(au.base);
 	cr_assert_eq(devreg_new(&au.reg), 0);
 	memset(&au.stats, 0, sizeof(au.stats));
-	cr_assert_eq(audit_new(au.base, au.reg, &au.stats, &au.audit), 0);
+	cr_assert_eq(peerlog_new(au.base, &au.stats, &au.peerlog), 0);
+	cr_assert_eq(audit_new(au.reg, au.peerlog, &au.stats, &au.audit), 0);
+	peerlog_conn_init(&au.lc);
 	au.dev = devreg_get(au.reg, &n);
 	cr_assert_not_null(au.dev);
 	cr_assert_str_eq(au.dev->name, "sdb");
@@ -372,6 +377,8 @@ au_teardown(void)
 	free(au.cmd);
 	if (au.dev != NULL)
 		devreg_put(au.reg, au.dev);
+	peerlog_conn_fini(au.peerlog, &au.lc);
+	peerlog_free(au.peerlog);
 	audit_free(au.audit);
 	devreg_free(au.reg);
 	event_base_free(au.base);
@@ -451,7 +458,7 @@ Test(audit, preempt_line_names_everything)
 	char want[512];
 
 	au_cmd(true, 4, 0x01, 0xb, 0xa, PRH_STATUS_GOOD, 1234567);
-	audit_command(au.audit, &au.peer, au.cmd);
+	audit_command(au.audit, &au.lc, &au.peer, au.cmd);
 	snprintf(want, sizeof(want),
 	    "qemu-pr-helper: [pid %d uid 107 comm test_audit] PR OUT PREEMPT "
 	    "sdb 8:16 wwid naa.6001405aabbccdd: key 0xb, service action key "
@@ -464,19 +471,19 @@ Test(audit, preempt_line_names_everything)
 Test(audit, keys_only_where_the_action_uses_them)
 {
 	au_cmd(true, 1, 0x03, 0xa, 0x77, PRH_STATUS_RESERVATION_CONFLICT, 2000);
-	audit_command(au.audit, &au.peer, au.cmd);
+	audit_command(au.audit, &au.lc, &au.peer, au.cmd);
 	cr_expect_eq(au_count(
 			 " PR OUT RESERVE sdb 8:16 wwid naa.6001405aabbccdd"
 			 ": key 0xa, type ea: RESERVATION CONFLICT, 2 us\n"),
 	    1, "%s", au_err());
 	au_cmd(true, 6, 0, 0x55, 0xc, PRH_STATUS_GOOD, 0);
-	audit_command(au.audit, &au.peer, au.cmd);
+	audit_command(au.audit, &au.lc, &au.peer, au.cmd);
 	cr_expect_eq(au_count(" PR OUT REGISTER AND IGNORE EXISTING KEY sdb "
 			      "8:16 wwid naa.6001405aabbccdd: service action "
 			      "key 0xc: GOOD, 0 us\n"),
 	    1, "%s", au_err());
 	au_cmd(true, 0x1c, 0x29, 1, 2, PRH_STATUS_GOOD, 0);
-	audit_command(au.audit, &au.peer, au.cmd);
+	audit_command(au.audit, &au.lc, &au.peer, au.cmd);
 	cr_expect_eq(au_count(" PR OUT service action 0x1c sdb 8:16 wwid "
 			      "naa.6001405aabbccdd: key 0x1, service action "
 			      "key 0x2, type 0x9, scope 2: GOOD, 0 us\n"),
@@ -486,12 +493,12 @@ Test(audit, keys_only_where_the_action_uses_them)
 Test(audit, pr_in_only_when_it_fails_or_verbose)
 {
 	au_cmd(false, 0, 0, 0, 0, PRH_STATUS_GOOD, 1000);
-	audit_command(au.audit, &au.peer, au.cmd);
+	audit_command(au.audit, &au.lc, &au.peer, au.cmd);
 	au_cmd(false, 0, 0, 0, 0, PRH_STATUS_RESERVATION_CONFLICT, 1000);
-	audit_command(au.audit, &au.peer, au.cmd);
+	audit_command(au.audit, &au.lc, &au.peer, au.cmd);
 	cr_expect_eq(au_count(" PR IN "), 0, "%s", au_err());
 	au_cmd(false, 1, 0, 0, 0, PRH_STATUS_CHECK_CONDITION, 3000);
-	audit_command(au.audit, &au.peer, au.cmd);
+	audit_command(au.audit, &au.lc, &au.peer, au.cmd);
 	cr_expect_eq(au_count(
 			 "] PR IN READ RESERVATION sdb 8:16 wwid "
 			 "naa.6001405aabbccdd: CHECK CONDITION: NOT READY, "
@@ -499,7 +506,7 @@ Test(audit, pr_in_only_when_it_fails_or_verbose)
 	    1, "%s", au_err());
 	log_set_verbosity(2); /* -v */
 	au_cmd(false, 0, 0, 0, 0, PRH_STATUS_GOOD, 1000);
-	audit_command(au.audit, &au.peer, au.cmd);
+	audit_command(au.audit, &au.lc, &au.peer, au.cmd);
 	cr_expect_eq(au_count("] PR IN READ KEYS sdb 8:16 "), 1, "%s",
 	    au_err());
 }
@@ -508,9 +515,9 @@ Test(audit, quiet_logs_no_line)
 {
 	log_set_verbosity(0); /* -q */
 	au_cmd(true, 4, 1, 0xb, 0xa, PRH_STATUS_GOOD, 1000);
-	audit_command(au.audit, &au.peer, au.cmd);
+	audit_command(au.audit, &au.lc, &au.peer, au.cmd);
 	au_cmd(true, 4, 1, 0xb, 0xa, PRH_STATUS_CHECK_CONDITION, 1000);
-	audit_command(au.audit, &au.peer, au.cmd);
+	audit_command(au.audit, &au.lc, &au.peer, au.cmd);
 	cr_expect_eq(au_count("PR OUT"), 0, "%s", au_err());
 	cr_expect_not(au.peer.described); /* nothing looked up */
 }
@@ -520,7 +527,7 @@ Test(audit, policy_refusal_has_no_device_time)
 	au_cmd(true, 0, 0, 0, 0xa, PRH_STATUS_CHECK_CONDITION, 5000);
 	au.cmd->verdict.kind = DEVICE_REFUSED;
 	au.cmd->verdict.why = "partition";
-	audit_command(au.audit, &au.peer, au.cmd);
+	audit_command(au.audit, &au.lc, &au.peer, au.cmd);
 	cr_expect_eq(au_count(": refused (partition): CHECK CONDITION: NOT "
 			      "READY, medium not present (3A/00)\n"),
 	    1, "%s", au_err());
@@ -542,7 +549,8 @@ Test(audit, answered_without_a_worker)
 	au_cmd(true, 1, 1, 0xa, 0, PRH_STATUS_GOOD, 0);
 	au.cmd->dev = NULL;
 	scsi_result_check(&res, PRH_SK_ABORTED_COMMAND, 0x00, 0x06);
-	audit_answered(au.audit, &au.peer, &file, au.cmd, &res, "regular file");
+	audit_answered(au.audit, &au.lc, &au.peer, &file, au.cmd, &res,
+	    "regular file");
 	cr_expect_eq(au_count(" PR OUT RESERVE regular file 0:45 inode 1234: "
 			      "key 0xa, type we: refused (regular file): CHECK "
 			      "CONDITION: ABORTED COMMAND, I/O process "
@@ -550,7 +558,7 @@ Test(audit, answered_without_a_worker)
 	    1, "%s", au_err());
 	/* A device node not looked up yet is named from the registry. */
 	scsi_result_check(&res, PRH_SK_ILLEGAL_REQUEST, 0x20, 0x00);
-	audit_answered(au.audit, &au.peer, &node, au.cmd, &res,
+	audit_answered(au.audit, &au.lc, &au.peer, &node, au.cmd, &res,
 	    "PR OUT on a read-only descriptor");
 	cr_expect_eq(au_count(
 			 " PR OUT RESERVE sdb 8:16 wwid naa.6001405aabbccdd"
@@ -562,70 +570,102 @@ Test(audit, answered_without_a_worker)
 	cr_expect_eq(au.dev->refs, 1); /* the lookup's reference went back */
 }
 
-/* The N of the "N audit line(s) for sdb ... not logged" line, or -1. */
+/* The N of the line "[pid P uid 107 ...] N line(s) of this client not
+ * logged", or -1. */
 static long
 au_dropped_line(void)
 {
 	char *text = au_err(), *p;
 	long n = -1;
 
-	p = strstr(text,
-	    " for sdb 8:16 wwid naa.6001405aabbccdd not logged "
-	    "(rate limit)\n");
+	p = strstr(text, " of this client not logged (rate limit)\n");
 	if (p != NULL) {
-		while (p > text && p[-1] != '\n')
-			p--; /* the start of the line */
-		if (sscanf(p, "qemu-pr-helper: %ld audit line", &n) != 1)
+		while (p > text && p[-1] != ']')
+			p--; /* after the peer */
+		if (sscanf(p, " %ld line", &n) != 1)
 			n = -1;
+		cr_expect_not_null(strstr(text, "[pid "), "%s", text);
 	}
 	free(text);
 	return n;
 }
 
-Test(audit, storm_is_limited_and_counted)
+/* Whatever came before, a PR OUT that ran is logged in full: a client's
+ * share of PR OUT lines is paid for before the command runs
+ * (peerlog_command()), not by dropping its line. */
+Test(audit, pr_out_lines_are_never_dropped)
+{
+	struct device_node tty = { .type = DEVICE_OTHER,
+		.mode_fmt = S_IFCHR,
+		.major = 136,
+		.minor = 3 };
+	struct scsi_result res;
+
+	/* A flood of refusals first: counted, most not logged. */
+	au_cmd(true, 0, 0, 0, 0xa, PRH_STATUS_GOOD, 0);
+	au.cmd->dev = NULL;
+	scsi_result_check(&res, PRH_SK_ABORTED_COMMAND, 0x00, 0x06);
+	for (int i = 0; i < 1000; i++) {
+		tty.minor = (unsigned)i;
+		audit_answered(au.audit, &au.lc, &au.peer, &tty, au.cmd, &res,
+		    "character device");
+	}
+	cr_expect_gt(atomic_load(&au.stats.audit_dropped), 900);
+	/* Then 300 PR OUT: every one logged, with its keys. */
+	au.cmd->dev = au.dev;
+	au_cmd(true, 5, 1, 0xb, 0xa, PRH_STATUS_GOOD, 100);
+	for (int i = 0; i < 300; i++)
+		audit_command(au.audit, &au.lc, &au.peer, au.cmd);
+	cr_expect_eq(au_count("] PR OUT PREEMPT AND ABORT sdb 8:16 wwid "
+			      "naa.6001405aabbccdd: key 0xb, service action "
+			      "key 0xa, type we: GOOD"),
+	    300, "%s", au_err());
+}
+
+Test(audit, failed_pr_in_lines_are_limited_and_counted)
 {
 	int logged;
 	long dropped = -1;
 
-	au_cmd(true, 0, 0, 0, 0xa, PRH_STATUS_GOOD, 100);
+	au_cmd(false, 0, 0, 0, 0, PRH_STATUS_CHECK_CONDITION, 100);
 	for (int i = 0; i < 100; i++)
-		audit_command(au.audit, &au.peer, au.cmd);
-	logged = au_count("] PR OUT REGISTER sdb ");
-	cr_expect_geq(logged, AUDIT_DEV_BURST);
-	cr_expect_lt(logged, 100);
+		audit_command(au.audit, &au.lc, &au.peer, au.cmd);
+	/* The connection's share: its burst, the first line among it. */
+	logged = au_count("] PR IN READ KEYS sdb ");
+	cr_expect_eq(logged, PEERLOG_CONN_BURST, "%s", au_err());
 	cr_expect_eq(atomic_load(&au.stats.audit_lines), (uint64_t)logged);
 	cr_expect_eq(atomic_load(&au.stats.audit_dropped),
 	    (uint64_t)(100 - logged));
-	cr_expect_eq(au.dev->refs, 2); /* held while a count is owed */
-	/* The count comes in a line of its own once the device is quiet:
-	 * the audit's timer, on the event loop. */
+	/* The count comes in a line of its own naming the peer once the
+	 * client is quiet: the table's timer, on the event loop. */
 	while (dropped < 0 && event_base_loop(au.base, EVLOOP_ONCE) == 0)
 		dropped = au_dropped_line();
 	cr_expect_eq(dropped, 100 - logged, "%s", au_err());
+	cr_expect_eq(au_count("[pid "), logged + 1, "%s", au_err());
+	cr_expect_eq(au_count(" uid 107 comm test_audit] 80 lines of this "
+			      "client not logged (rate limit)\n"),
+	    1, "%s", au_err());
 	/* That line is a line of the trail too, as it is in the journal. */
 	cr_expect_eq(atomic_load(&au.stats.audit_lines), (uint64_t)logged + 1);
-	cr_expect_eq(au.dev->refs, 1);
-	/* Then lines come again, without a count. */
-	audit_command(au.audit, &au.peer, au.cmd);
-	cr_expect_eq(au_count("] PR OUT REGISTER sdb "), logged + 1);
-	cr_expect_eq(au_count("not logged)"), 0);
 }
 
 Test(audit, next_line_carries_the_count)
 {
 	uint64_t deadline = trace_now_ns() + 10ull * 1000000000ull;
-	char *text, *p, want[64];
+	char *text, *p, want[80];
 
-	au_cmd(true, 4, 1, 0xb, 0xa, PRH_STATUS_GOOD, 100);
+	au_cmd(false, 1, 0, 0, 0, PRH_STATUS_CHECK_CONDITION, 100);
 	/* A storm that goes on: the burst passes, then lines are counted
-	 * until the device may log again; that line carries the count. */
-	while (atomic_load(&au.stats.audit_lines) <= AUDIT_DEV_BURST &&
+	 * until the connection may log again; that line carries the
+	 * count. */
+	while (atomic_load(&au.stats.audit_lines) <= PEERLOG_CONN_BURST &&
 	    trace_now_ns() < deadline)
-		audit_command(au.audit, &au.peer, au.cmd);
-	cr_assert_eq(atomic_load(&au.stats.audit_lines), AUDIT_DEV_BURST + 1);
+		audit_command(au.audit, &au.lc, &au.peer, au.cmd);
+	cr_assert_eq(atomic_load(&au.stats.audit_lines),
+	    PEERLOG_CONN_BURST + 1);
 	cr_assert_gt(atomic_load(&au.stats.audit_dropped), 0);
 	snprintf(want, sizeof(want),
-	    ", 0 us (%llu earlier line%s not logged)\n",
+	    ", 0 us (%llu earlier line%s of this client not logged)\n",
 	    (unsigned long long)atomic_load(&au.stats.audit_dropped),
 	    atomic_load(&au.stats.audit_dropped) == 1 ? "" : "s");
 	text = au_err();
@@ -634,19 +674,17 @@ Test(audit, next_line_carries_the_count)
 	cr_expect_not_null(strstr(p, want), "want %s in %s", want, p);
 	cr_expect_eq(au_count(" not logged)"), 1);
 	free(text);
-	cr_expect_eq(au.dev->refs, 1); /* nothing owed any more */
 }
 
 Test(audit, final_count_at_free)
 {
-	au_cmd(true, 0, 0, 0, 0xa, PRH_STATUS_GOOD, 100);
-	for (int i = 0; i < AUDIT_DEV_BURST + 7; i++)
-		audit_command(au.audit, &au.peer, au.cmd);
+	au_cmd(false, 0, 0, 0, 0, PRH_STATUS_CHECK_CONDITION, 100);
+	for (int i = 0; i < PEERLOG_CONN_BURST + 7; i++)
+		audit_command(au.audit, &au.lc, &au.peer, au.cmd);
 	cr_expect_eq(au_dropped_line(), -1);
-	audit_free(au.audit);
-	au.audit = NULL;
-	cr_expect_eq(au_dropped_line(),
-	    (long)atomic_load(&au.stats.audit_dropped));
-	cr_expect_geq(atomic_load(&au.stats.audit_dropped), 1);
-	cr_expect_eq(au.dev->refs, 1);
+	peerlog_conn_fini(au.peerlog, &au.lc);
+	peerlog_free(au.peerlog);
+	au.peerlog = NULL;
+	cr_expect_eq(au_dropped_line(), 7, "%s", au_err());
+	cr_expect_eq(atomic_load(&au.stats.audit_dropped), 7);
 }
