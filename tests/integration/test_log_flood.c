@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Integration: what one hostile client can do to the log of our helper.
- * For two seconds one process abuses the helper in one way (PR
- * commands with fds the policy refuses, on as many device nodes as it
- * likes; connections of a uid --allow-uid refuses; connections closed
- * before their hello; protocol errors on fresh connections; PR OUT
- * after PR OUT on a disk it may use): the helper's stderr then holds
+ * For two seconds one process abuses the helper in one way (PR commands
+ * with fds the policy refuses, on as many device nodes as it likes;
+ * connections of a uid --allow-uid refuses, or over
+ * --max-clients-per-uid; connections closed before their hello;
+ * protocol errors on fresh connections; PR OUT after PR OUT on a disk it
+ * may use): the helper's stderr then holds
  * fewer than 500 lines, the first line of the kind among them, and a
  * line that counts what was not logged names the peer.  After the flood
  * of refusals, the client's PREEMPT AND ABORT is logged in full, and in
@@ -268,6 +269,28 @@ Test(flood, peers_the_allow_list_refuses)
 	}
 	lf_expect_few_lines(before, n);
 	lf_expect_accounted(lf_count(": not in --allow-uid or --allow-gid"), n);
+}
+
+Test(flood, connections_over_the_per_uid_limit)
+{
+	const char *const args[] = { "--max-clients-per-uid=1", NULL };
+	int held, s, n = 0, before;
+	uint64_t t0;
+
+	lf_start(args);
+	held = th_connect(&lf_env);
+	cr_assert_geq(held, 0);
+	before = lf_lines();
+	for (t0 = lf_now(); !lf_over(t0); n++) {
+		s = th_connect_raw(&lf_env);
+		cr_assert_geq(s, 0);
+		cr_assert_eq(th_wait_closed(s, TH_TIMEOUT_MS), 0);
+		close(s);
+	}
+	lf_expect_few_lines(before, n);
+	lf_expect_accounted(lf_count(" connections (--max-clients-per-uid)"),
+	    n);
+	close(held);
 }
 
 Test(flood, connections_closed_before_their_hello)
