@@ -535,14 +535,12 @@ audit_new(struct device_registry *devices, struct peerlog *peerlog,
 	return 0;
 }
 
-/* Stop taking counts, free. */
+/* Free (after the peerlog, which logs its last counts through it). */
 void
 audit_free(struct audit *a)
 {
 	if (a == NULL)
 		return;
-	if (a->peerlog != NULL)
-		peerlog_set_count_fn(a->peerlog, NULL, NULL);
 	if (a->journal_fd >= 0)
 		close(a->journal_fd);
 	free(a);

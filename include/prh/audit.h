@@ -50,7 +50,8 @@ struct audit;
 int audit_new(struct device_registry *devices, struct peerlog *peerlog,
     struct prh_stats *stats, struct audit **out);
 
-/* Free; peerlog's counts go out as plain log lines from now on. */
+/* Free, after the peerlog given to audit_new(): peerlog_free() logs its
+ * last counts through the audit. */
 void audit_free(struct audit *a);
 
 /* A request is complete (its client waits for the answer): find out who
