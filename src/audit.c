@@ -13,6 +13,7 @@
 #include "prh/client.h"
 #include "prh/cmd.h"
 #include "prh/device.h"
+#include "prh/escape.h"
 #include "prh/journal.h"
 #include "prh/log.h"
 #include "prh/peer.h"
@@ -138,18 +139,33 @@ audit_type_name(const struct audit_line *l, char *buf, size_t len)
 	return buf;
 }
 
-/* The peer in words: "[pid P uid U vm NAME comm COMM]". */
+/* Append the name s at *off in buf (cut at len), escaped (escape.h):
+ * names hold whatever bytes the kernel, the storage or the peer gave. */
+static void
+audit_cat_name(char *buf, size_t len, size_t *off, const char *s,
+    unsigned flags)
+{
+	if (*off + 1 >= len)
+		return;
+	*off += escape_bytes(buf + *off, len - *off, s, strlen(s), flags, NULL);
+}
+
+/* The peer in words: "[pid P uid U vm NAME comm COMM]".  The names are
+ * the peer's own choice: one word each. */
 static void
 audit_fmt_peer(const struct peer *p, char *buf, size_t len, size_t *off)
 {
 	audit_cat(buf, len, off, "[pid %d uid %u", (int)p->pid,
 	    (unsigned)p->uid);
-	if (p->kind == PEER_VM)
-		audit_cat(buf, len, off, " vm %s", p->name);
-	else if (p->kind == PEER_UNIT)
-		audit_cat(buf, len, off, " unit %s", p->name);
-	if (p->comm[0] != '\0')
-		audit_cat(buf, len, off, " comm %s", p->comm);
+	if (p->kind == PEER_VM || p->kind == PEER_UNIT) {
+		audit_cat(buf, len, off, " %s ",
+		    p->kind == PEER_VM ? "vm" : "unit");
+		audit_cat_name(buf, len, off, p->name, ESCAPE_WORD);
+	}
+	if (p->comm[0] != '\0') {
+		audit_cat(buf, len, off, " comm ");
+		audit_cat_name(buf, len, off, p->comm, ESCAPE_WORD);
+	}
 	audit_cat(buf, len, off, "]");
 }
 
@@ -157,10 +173,12 @@ audit_fmt_peer(const struct peer *p, char *buf, size_t len, size_t *off)
 static void
 audit_fmt_dev(const struct device *d, char *buf, size_t len, size_t *off)
 {
-	audit_cat(buf, len, off, "%s %u:%u", d->name, d->node.major,
-	    d->node.minor);
-	if (d->wwid[0] != '\0')
-		audit_cat(buf, len, off, " wwid %s", d->wwid);
+	audit_cat_name(buf, len, off, d->name, ESCAPE_TEXT);
+	audit_cat(buf, len, off, " %u:%u", d->node.major, d->node.minor);
+	if (d->wwid[0] != '\0') {
+		audit_cat(buf, len, off, " wwid ");
+		audit_cat_name(buf, len, off, d->wwid, ESCAPE_TEXT);
+	}
 }
 
 /* The device in words (audit_fmt_dev), or what the fd was. */
@@ -233,6 +251,19 @@ audit_format(const struct audit_line *l, char *buf, size_t len)
 
 /* --- the journal entry ---------------------------------------------------- */
 
+_Static_assert(DEVICE_WWID_MAX >= DEVICE_NAME_MAX &&
+	DEVICE_WWID_MAX >= PEER_NAME_MAX && DEVICE_WWID_MAX >= PEER_COMM_MAX,
+    "audit_add_name() holds the longest name");
+
+/* Add field name with the name s escaped (escape.h) as its value. */
+static void
+audit_add_name(struct journal_entry *e, const char *name, const char *s)
+{
+	char buf[ESCAPE_TEXT_SIZE(DEVICE_WWID_MAX)]; /* the longest name */
+
+	journal_add(e, name, escape_str(buf, sizeof(buf), s, ESCAPE_TEXT));
+}
+
 /* The peer's fields. */
 static void
 audit_peer_fields(struct journal_entry *e, const struct peer *p)
@@ -240,11 +271,11 @@ audit_peer_fields(struct journal_entry *e, const struct peer *p)
 	journal_addf(e, "PRH_PEER_PID", "%d", (int)p->pid);
 	journal_addf(e, "PRH_PEER_UID", "%u", (unsigned)p->uid);
 	if (p->kind == PEER_VM)
-		journal_add(e, "PRH_PEER_VM", p->name);
+		audit_add_name(e, "PRH_PEER_VM", p->name);
 	else if (p->kind == PEER_UNIT)
-		journal_add(e, "PRH_PEER_UNIT", p->name);
+		audit_add_name(e, "PRH_PEER_UNIT", p->name);
 	if (p->comm[0] != '\0')
-		journal_add(e, "PRH_PEER_COMM", p->comm);
+		audit_add_name(e, "PRH_PEER_COMM", p->comm);
 	/* journald adds the trusted OBJECT_* fields of the peer when the
 	 * helper may see them. */
 	if (p->pid > 0)
@@ -258,11 +289,11 @@ audit_device_fields(struct journal_entry *e, const struct device *d,
     const struct device_node *n)
 {
 	if (d != NULL) {
-		journal_add(e, "PRH_DEVICE", d->name);
+		audit_add_name(e, "PRH_DEVICE", d->name);
 		journal_addf(e, "PRH_DEVNO", "%u:%u", d->node.major,
 		    d->node.minor);
 		if (d->wwid[0] != '\0')
-			journal_add(e, "PRH_WWID", d->wwid);
+			audit_add_name(e, "PRH_WWID", d->wwid);
 		return;
 	}
 	journal_add(e, "PRH_FILE_TYPE", device_node_what(n));

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "prh/cmd.h"
+#include "prh/escape.h"
 #include "prh/mpath.h"
 #include "prh/sgio.h"
 #include "prh/trace.h"
@@ -101,6 +102,7 @@ cmd_run(struct pool_job *job)
 {
 	struct cmd *cmd = (struct cmd *)job;
 	uint64_t t0 = trace_now_ns();
+	char esc[ESCAPE_TEXT_SIZE(DEVICE_NAME_MAX)]; /* the trace's */
 
 	device_check(&cmd->dev->node, &cmd->verdict);
 	if (cmd->verdict.kind == DEVICE_REFUSED) {
@@ -120,11 +122,13 @@ cmd_run(struct pool_job *job)
 	    "cmd=%p fd=%d device=%s devno=%u:%u opcode=0x%02x sa=%u "
 	    "status=0x%02x host=0x%02x driver=0x%02x sense=%02x/%02x/%02x "
 	    "size=%u duration_us=%llu",
-	    (void *)cmd, cmd->devfd, cmd->dev->name, cmd->dev->node.major,
-	    cmd->dev->node.minor, cmd->req.opcode, cmd->req.service_action,
-	    cmd->res.status, cmd->res.host_status, cmd->res.driver_status,
-	    cmd->res.sense[2] & 0x0f, cmd->res.sense[12], cmd->res.sense[13],
-	    cmd->res.size, (unsigned long long)(cmd->device_ns / 1000));
+	    (void *)cmd, cmd->devfd,
+	    escape_str(esc, sizeof(esc), cmd->dev->name, ESCAPE_WORD),
+	    cmd->dev->node.major, cmd->dev->node.minor, cmd->req.opcode,
+	    cmd->req.service_action, cmd->res.status, cmd->res.host_status,
+	    cmd->res.driver_status, cmd->res.sense[2] & 0x0f,
+	    cmd->res.sense[12], cmd->res.sense[13], cmd->res.size,
+	    (unsigned long long)(cmd->device_ns / 1000));
 	cmd_close_devfd(cmd);
 	/* Counted before the reply goes out, so that a client that has its
 	 * answer never finds the counters behind. */

@@ -46,6 +46,7 @@
 #include "prh/conn.h"
 #include "prh/device.h"
 #include "prh/dispatch.h"
+#include "prh/escape.h"
 #include "prh/fdpass.h"
 #include "prh/log.h"
 #include "prh/peerlog.h"
@@ -674,6 +675,8 @@ conn_answer(struct conn *c, const struct scsi_result *res, const char *why)
 static void
 conn_log_refusal(struct conn *c, const char *what, const char *name)
 {
+	char esc[ESCAPE_TEXT_SIZE(DEVICE_NAME_MAX)];
+
 	if (c->logged_refusal)
 		return;
 	c->logged_refusal = true;
@@ -687,7 +690,8 @@ conn_log_refusal(struct conn *c, const char *what, const char *name)
 		conn_log(c, PEERLOG_POLICY,
 		    "refused %s (%u:%u): a %s; answered without SG_IO "
 		    "(ABORTED COMMAND)",
-		    name, c->node.major, c->node.minor, what);
+		    escape_str(esc, sizeof(esc), name, ESCAPE_TEXT),
+		    c->node.major, c->node.minor, what);
 }
 
 static bool conn_submit(struct conn *c);
@@ -759,6 +763,7 @@ conn_submit(struct conn *c)
 	struct cmd *cmd = c->cmd;
 	struct scsi_result res;
 	bool lazy = conn_out_len(c) == 0;
+	char esc[ESCAPE_TEXT_SIZE(DEVICE_NAME_MAX)]; /* the trace's */
 
 	if (cmd->req.is_out && conn_defer(c))
 		return false;
@@ -782,7 +787,8 @@ conn_submit(struct conn *c)
 		goto refused;
 	}
 	TRACE(TP_SUBMIT, "conn=%p cmd=%p peer_pid=%d device=%s devno=%u:%u",
-	    (void *)c, (void *)cmd, (int)c->peer.pid, cmd->dev->name,
+	    (void *)c, (void *)cmd, (int)c->peer.pid,
+	    escape_str(esc, sizeof(esc), cmd->dev->name, ESCAPE_WORD),
 	    cmd->dev->node.major, cmd->dev->node.minor);
 	c->waiting = false;
 	/* Stay readable while busy: a client that waits for its answer

@@ -14,6 +14,7 @@
 
 #include <event2/event.h>
 
+#include "prh/escape.h"
 #include "prh/log.h"
 
 #define LOG_PREFIX "qemu-pr-helper: "
@@ -124,8 +125,8 @@ log_vmsg(int prio, const char *fmt, va_list ap)
 	n = vsnprintf(buf + off, sizeof(buf) - off - 1, fmt, ap);
 	if (n < 0)
 		return;
-	off += (size_t)n < sizeof(buf) - off - 1 ? (size_t)n
-						 : sizeof(buf) - off - 2;
+	/* A message cut short is cut between two characters. */
+	off += escape_cut(buf + off, (size_t)n, sizeof(buf) - off - 2);
 	buf[off++] = '\n';
 	copy = atomic_load(&log_copy_fd);
 	if (copy >= 0)

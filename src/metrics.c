@@ -16,6 +16,7 @@
 
 #include "prh/cmd.h"
 #include "prh/device.h"
+#include "prh/escape.h"
 #include "prh/log.h"
 #include "prh/metrics.h"
 #include "prh/protocol.h"
@@ -104,27 +105,6 @@ mt_single(struct metrics_text *t, const char *name, const char *type,
 {
 	mt_family(t, name, type, help);
 	mt_printf(t, "%s %llu\n", name, value);
-}
-
-/* A label value with '\', '"' and newlines escaped, into buf. */
-static const char *
-mt_escape(const char *s, char *buf, size_t len)
-{
-	size_t o = 0;
-
-	for (; *s != '\0' && o + 3 < len; s++) {
-		if (*s == '\\' || *s == '"') {
-			buf[o++] = '\\';
-			buf[o++] = *s;
-		} else if (*s == '\n') {
-			buf[o++] = '\\';
-			buf[o++] = 'n';
-		} else {
-			buf[o++] = *s;
-		}
-	}
-	buf[o] = '\0';
-	return buf;
 }
 
 /* Nanoseconds as seconds, exactly ("12.000345678"). */
@@ -271,13 +251,16 @@ mt_device(const struct device *d, void *arg)
 {
 	struct mt_devices *md = arg;
 	struct metrics_text *t = md->t;
-	char name[2 * DEVICE_NAME_MAX], wwid[2 * DEVICE_WWID_MAX], lab[512];
+	char name[ESCAPE_LABEL_SIZE(DEVICE_NAME_MAX)];
+	char wwid[ESCAPE_LABEL_SIZE(DEVICE_WWID_MAX)];
+	char lab[sizeof(name) + sizeof(wwid) + 32];
 	uint64_t cum = 0, age = 0;
 	const struct cmd *oldest;
 
+	/* Names from the kernel and the storage: any bytes (escape.h). */
 	snprintf(lab, sizeof(lab), "device=\"%s\",wwid=\"%s\"",
-	    mt_escape(d->name, name, sizeof(name)),
-	    mt_escape(d->wwid, wwid, sizeof(wwid)));
+	    escape_str(name, sizeof(name), d->name, ESCAPE_LABEL),
+	    escape_str(wwid, sizeof(wwid), d->wwid, ESCAPE_LABEL));
 	switch (md->family) {
 	case 0:
 		for (int i = 0; i < LATENCY_BUCKETS; i++) {

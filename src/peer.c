@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "prh/escape.h"
 #include "prh/peer.h"
 
 #define PEER_BUCKETS 256 /* a power of two */
@@ -40,26 +41,17 @@ peer_of_socket(int fd, struct peer *p)
 /* Longest cgroup path component looked at. */
 #define PEER_COMPONENT_MAX 256
 
-/* Whether byte c may stand in a name as it is. */
-static bool
-peer_char_ok(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9') || (c != '\0' && strchr("._@:+=,%~^-", c));
-}
-
-/* Copy n bytes of s into out (len bytes, NUL-terminated, cut to fit),
- * every byte that may not stand in a name made '?'. */
+/* Copy n bytes of s into out (len bytes, NUL-terminated), cut to fit
+ * between two characters.  The bytes are kept as they are: whoever
+ * prints the name escapes it (escape.h). */
 static void
 peer_clean(const char *s, size_t n, char *out, size_t len)
 {
-	size_t i;
-
 	if (len == 0)
 		return;
-	for (i = 0; i < n && i + 1 < len; i++)
-		out[i] = peer_char_ok((unsigned char)s[i]) ? s[i] : '?';
-	out[i] = '\0';
+	n = escape_cut(s, n, len - 1);
+	memcpy(out, s, n);
+	out[n] = '\0';
 }
 
 /* Value of hex digit c, or -1. */

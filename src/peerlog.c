@@ -10,6 +10,7 @@
 
 #include <event2/event.h>
 
+#include "prh/escape.h"
 #include "prh/log.h"
 #include "prh/peer.h"
 #include "prh/peerlog.h"
@@ -243,14 +244,19 @@ static bool
 peerlog_emit_count(struct peerlog *pl, struct peerlog_client *c)
 {
 	const struct peer *p = &c->last;
+	char vm[ESCAPE_TEXT_SIZE(PEER_NAME_MAX)];
+	char comm[ESCAPE_TEXT_SIZE(PEER_COMM_MAX)];
 
 	if (pl->count_fn != NULL)
 		return pl->count_fn(pl->count_arg, p, c->vm, c->dropped);
+	/* The names are the peer's: escaped, one word each (escape.h). */
 	log_msg(LOG_NOTICE,
 	    "[pid %d uid %u%s%s%s%s] %llu line%s of this client not logged "
 	    "(rate limit)",
 	    (int)p->pid, (unsigned)p->uid, c->vm[0] != '\0' ? " vm " : "",
-	    c->vm, p->comm[0] != '\0' ? " comm " : "", p->comm,
+	    escape_str(vm, sizeof(vm), c->vm, ESCAPE_WORD),
+	    p->comm[0] != '\0' ? " comm " : "",
+	    escape_str(comm, sizeof(comm), p->comm, ESCAPE_WORD),
 	    (unsigned long long)c->dropped, c->dropped == 1 ? "" : "s");
 	return true;
 }

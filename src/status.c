@@ -9,6 +9,7 @@
 
 #include <event2/event.h>
 
+#include "prh/escape.h"
 #include "prh/log.h"
 #include "prh/notify.h"
 #include "prh/protocol.h"
@@ -83,18 +84,22 @@ status_watchdog_cb(evutil_socket_t fd, short what, void *arg)
 	notify_send("WATCHDOG=1");
 }
 
-/* Append printf output to the string in buf. */
+/* Append printf output to the string in buf (cut between characters). */
 static void __attribute__((format(printf, 3, 4)))
 status_cat(char *buf, size_t len, const char *fmt, ...)
 {
 	size_t off = strlen(buf);
 	va_list ap;
+	int n;
 
 	if (off + 1 >= len)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(buf + off, len - off, fmt, ap);
+	n = vsnprintf(buf + off, len - off, fmt, ap);
 	va_end(ap);
+	if (n > 0 && (size_t)n >= len - off)
+		buf[off + escape_cut(buf + off, (size_t)n, len - off - 1)] =
+		    '\0';
 }
 
 /* Append the per-class reply counts of one opcode (all service actions)
@@ -123,6 +128,7 @@ status_log_summary(void)
 	const struct prh_stats *s;
 	const struct pool_stats *ps;
 	char rep[256] = "", devs[768] = "";
+	char name[ESCAPE_TEXT_SIZE(DEVICE_NAME_MAX)];
 	uint64_t up = trace_now_ns() - sts.started_ns, busy;
 	double util;
 	int inflight;
@@ -141,7 +147,9 @@ status_log_summary(void)
 	status_fmt_replies(rep, sizeof(rep), "PR_OUT", s, 1);
 	for (unsigned i = 0; i < v.ndevices; i++)
 		status_cat(devs, sizeof(devs), " [%s %u:%u run=%u wait=%u]",
-		    v.devices[i].name, v.devices[i].major, v.devices[i].minor,
+		    escape_str(name, sizeof(name), v.devices[i].name,
+			ESCAPE_TEXT),
+		    v.devices[i].major, v.devices[i].minor,
 		    v.devices[i].running, v.devices[i].queued);
 	log_msg(LOG_NOTICE,
 	    "summary: connections open=%u accepted=%llu "

@@ -33,8 +33,8 @@ struct peer {
 	/* Who it is, as peer_describe() found it (filled once). */
 	bool described;
 	unsigned char kind;	  /* enum peer_kind */
-	char name[PEER_NAME_MAX]; /* VM or unit, "" for PEER_PROCESS */
-	char comm[PEER_COMM_MAX]; /* /proc/PID/comm, or "" */
+	char name[PEER_NAME_MAX]; /* VM or unit, "" for PEER_PROCESS (raw) */
+	char comm[PEER_COMM_MAX]; /* /proc/PID/comm, or "" (raw) */
 };
 
 /* Read the peer of a connected socket (pid -1 if unknown); not yet
@@ -44,14 +44,15 @@ void peer_of_socket(int fd, struct peer *p);
 /* Find out, once, what the peer belongs to: the libvirt machine or
  * systemd unit its /proc/PID/cgroup names, and its process name.  Reads
  * /proc (never blocks); what cannot be read stays "".  Names are cut to
- * the sizes above and every byte outside [A-Za-z0-9._@:+=,%~^-] becomes
- * '?', so they are safe in any log line. */
+ * the sizes above (between two characters) and otherwise kept as the
+ * bytes they are: the peer chooses them, so whoever prints one escapes it
+ * (escape.h). */
 void peer_describe(struct peer *p);
 
 /* What /proc/PID/cgroup's text says: the libvirt machine (the VM's name)
  * of any of its lines (cgroup v2's first), else the deepest systemd unit
  * of the v2 line ("0::"), else of the v1 "name=systemd" line, into name
- * (sanitised as above): the enum peer_kind (PEER_PROCESS and "" when
+ * (cut as above): the enum peer_kind (PEER_PROCESS and "" when
  * neither is named). */
 int peer_name_from_cgroup(const char *text, char *name, size_t len);
 

@@ -184,8 +184,32 @@ def mpath():
     write("fuzz_mpath", "srp", bytes([0, 0]) + plist(0, 9, 0x08, bytes([4]) + bytes(39)))
 
 
+def escape():
+    """fuzz_escape: flags (1 label, 2 one word), LE16 size, the name."""
+    def seed(name, flags=0, size=0xFFFF):
+        return bytes([flags]) + struct.pack("<H", size) + name
+
+    write("fuzz_escape", "ascii", seed(b"sdb"))
+    write("fuzz_escape", "wwid-spaces",
+          seed(b"t10.ATA     QEMU HARDDISK   QM00001", 2))
+    write("fuzz_escape", "quote-backslash-newline",
+          seed(b'naa.6001405"x\\y\n', 1))
+    write("fuzz_escape", "controls", seed(bytes(range(0x20)) + b"\x7f", 1))
+    write("fuzz_escape", "utf8-each-length",
+          seed("\u00e9\u20ac\U0001d11e\U0010ffff".encode(), 0, 9))
+    write("fuzz_escape", "c1-bidi-separators",
+          seed("\u0085\u009b\u061c\u200f\u2028\u202e\u2066".encode(), 1,
+               20))
+    write("fuzz_escape", "invalid",
+          seed(b"\x80\xc0\xaf\xe0\x80\xaf\xed\xa0\x80\xf4\x90\x80\x80"
+               b"\xf5\xff\xe2\x82", 3))
+    write("fuzz_escape", "cut-short", seed(b"ab\xf0\x9d\x84", 0, 7))
+    write("fuzz_escape", "size-0", seed(b"sdb", 0, 0))
+
+
 if __name__ == "__main__":
     proto()
     result()
     conn()
     mpath()
+    escape()

@@ -619,11 +619,77 @@ Test(audit, journal_peer_name_cannot_inject_fields)
 	n = at_recv(jfd, e, sizeof(e));
 	cr_assert_gt(n, 0, "stderr: %s", th_stderr(&at_env));
 	at_expect_field(e, (size_t)n, "MESSAGE_ID", ID_REGISTER);
-	at_expect_field(e, (size_t)n, "PRH_PEER_COMM", "x?PRH_DEVICE=");
+	at_expect_field(e, (size_t)n, "PRH_PEER_COMM", "x\\x0aPRH_DEVICE=");
 	at_expect_field(e, (size_t)n, "PRH_DEVICE", "lunk");
 	cr_expect_eq(at_field(e, (size_t)n, "MESSAGE", v, sizeof(v)), 0);
-	cr_expect_not_null(strstr(v, " comm x?PRH_DEVICE=] PR OUT REGISTER"),
+	cr_expect_not_null(strstr(v,
+			       " comm x\\x0aPRH_DEVICE=] PR OUT REGISTER"),
 	    "%s", v);
+	close(dev);
+	close(jfd);
+}
+
+/* A device whose name holds control characters (ESC, DEL, a C1 CSI) and
+ * a byte that is no UTF-8, and a process name that would add words to a
+ * line: as the trail writes them. */
+#define AT_BAD_DEV	 "lun\x1b[1m\xff\x7f\xc2\x9b"
+#define AT_BAD_DEV_TEXT	 "lun\\x1b[1m\\xff\\x7f\\xc2\\x9b"
+#define AT_BAD_COMM	 "a] b\x1b\xff"
+#define AT_BAD_COMM_TEXT "a] b\\x1b\\xff"     /* a field */
+#define AT_BAD_COMM_WORD "a]\\x20b\\x1b\\xff" /* in a line */
+
+/* Whether the n bytes at p hold ESC or 0xff (what the names above hold
+ * that no line or field may). */
+static bool
+at_has_raw(const char *p, size_t n)
+{
+	return memchr(p, 0x1b, n) != NULL || memchr(p, 0xff, n) != NULL;
+}
+
+Test(audit, names_are_escaped_on_stderr)
+{
+	char path[PATH_MAX], want[512], *text;
+	int dev;
+
+	at_prepare();
+	at_start(NULL);
+	dev = at_dev(AT_BAD_DEV, path, sizeof(path));
+	cr_assert_eq(th_shim_set(&at_env, "%s status=0\n", path), 0);
+	(void)at_client(AT_BAD_COMM, NULL, dev);
+	at_wait_stderr(": key 0x0, service action key 0x77: GOOD, ");
+	snprintf(want, sizeof(want),
+	    "uid %d comm " AT_BAD_COMM_WORD "] PR OUT REGISTER " AT_BAD_DEV_TEXT
+	    " 240:",
+	    (int)geteuid());
+	cr_expect_eq(at_count(want), 1, "%s", th_stderr(&at_env));
+	text = th_stderr(&at_env);
+	cr_assert_not_null(text);
+	cr_expect_not(at_has_raw(text, strlen(text)), "%s", text);
+	free(text);
+	close(dev);
+}
+
+Test(audit, names_are_escaped_in_the_journal)
+{
+	char path[PATH_MAX], e[8192], v[1024];
+	int dev, jfd;
+	ssize_t n;
+
+	jfd = at_start_journal();
+	dev = at_dev(AT_BAD_DEV, path, sizeof(path));
+	cr_assert_eq(th_shim_set(&at_env, "%s status=0\n", path), 0);
+	(void)at_client(AT_BAD_COMM, NULL, dev);
+	n = at_recv(jfd, e, sizeof(e));
+	cr_assert_gt(n, 0, "stderr: %s", th_stderr(&at_env));
+	at_expect_field(e, (size_t)n, "MESSAGE_ID", ID_REGISTER);
+	at_expect_field(e, (size_t)n, "PRH_DEVICE", AT_BAD_DEV_TEXT);
+	at_expect_field(e, (size_t)n, "PRH_PEER_COMM", AT_BAD_COMM_TEXT);
+	cr_expect_eq(at_field(e, (size_t)n, "MESSAGE", v, sizeof(v)), 0);
+	cr_expect_not_null(strstr(v,
+			       " comm " AT_BAD_COMM_WORD
+			       "] PR OUT REGISTER " AT_BAD_DEV_TEXT " 240:"),
+	    "%s", v);
+	cr_expect_not(at_has_raw(e, (size_t)n), "%.*s", (int)n, e);
 	close(dev);
 	close(jfd);
 }

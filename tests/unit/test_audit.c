@@ -190,19 +190,31 @@ Test(peer, nothing_named)
 	cr_expect_eq(cg("5:cpu:/system.slice/x.service\n", name), PEER_PROCESS);
 }
 
-Test(peer, names_are_sanitised_and_cut)
+Test(peer, names_are_kept_as_they_are_and_cut_between_characters)
 {
-	char name[PEER_NAME_MAX], text[512];
+	char name[PEER_NAME_MAX], text[512], want[PEER_NAME_MAX];
+	size_t n;
 
-	/* An escaped newline, a space, a quote and a bracket. */
+	/* An escaped newline, a space, a quote and a bracket: the bytes
+	 * stay (whoever prints the name escapes it). */
 	cr_expect_eq(cg("0::/machine.slice/machine-qemu\\x2d1\\x2da\\x0ab c\"]"
-			".scope\n",
+			"\\xff.scope\n",
 			 name),
 	    PEER_VM);
-	cr_expect_str_eq(name, "a?b?c??");
+	cr_expect_str_eq(name, "a\nb c\"]\xff");
 	snprintf(text, sizeof(text), "0::/system.slice/%0200d.service\n", 7);
 	cr_expect_eq(cg(text, name), PEER_UNIT);
 	cr_expect_eq(strlen(name), PEER_NAME_MAX - 1);
+	/* 40 two-byte characters: cut after the 31st, not inside the 32nd. */
+	n = (size_t)snprintf(text, sizeof(text), "0::/system.slice/");
+	for (int i = 0; i < 40; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "\xc3\xa9");
+	snprintf(text + n, sizeof(text) - n, ".service\n");
+	cr_expect_eq(cg(text, name), PEER_UNIT);
+	for (int i = 0; i < 31; i++)
+		memcpy(want + 2 * i, "\xc3\xa9", 2);
+	want[62] = '\0';
+	cr_expect_str_eq(name, want);
 }
 
 Test(peer, describe_reads_this_process)
@@ -322,6 +334,24 @@ au_file(const char *rel, const char *text)
 	fclose(f);
 }
 
+/* A SCSI disk in the sysfs tree: unit hctl with its wwid (the file's
+ * text), and block node 8:minor of kernel name name. */
+static void
+au_disk(const char *hctl, unsigned minor, const char *name, const char *wwid)
+{
+	char rel[64], text[256], link[256], target[256];
+
+	snprintf(rel, sizeof(rel), "devices/host1/%s/wwid", hctl);
+	au_file(rel, wwid);
+	snprintf(rel, sizeof(rel), "dev/block/8:%u/uevent", minor);
+	snprintf(text, sizeof(text),
+	    "MAJOR=8\nMINOR=%u\nDEVNAME=%s\nDEVTYPE=disk\n", minor, name);
+	au_file(rel, text);
+	snprintf(link, sizeof(link), "%s/dev/block/8:%u/device", au.dir, minor);
+	snprintf(target, sizeof(target), "%s/devices/host1/%s", au.dir, hctl);
+	cr_assert_eq(symlink(target, link), 0);
+}
+
 /* A sysfs tree with one SCSI disk, sdb at 8:16, a registry over it, the
  * audit trail, and stderr going to a file. */
 static void
@@ -330,17 +360,11 @@ au_setup(void)
 	struct device_node n = { .type = DEVICE_BLOCK,
 		.major = 8,
 		.minor = 16 };
-	char link[256], target[256];
 	int fd;
 
 	strcpy(au.dir, "/tmp/prh-audit-XXXXXX");
 	cr_assert_not_null(mkdtemp(au.dir));
-	au_file("devices/host1/1:0:0:3/wwid", "naa.6001405aabbccdd\n");
-	au_file("dev/block/8:16/uevent",
-	    "MAJOR=8\nMINOR=16\nDEVNAME=sdb\nDEVTYPE=disk\n");
-	snprintf(link, sizeof(link), "%s/dev/block/8:16/device", au.dir);
-	snprintf(target, sizeof(target), "%s/devices/host1/1:0:0:3", au.dir);
-	cr_assert_eq(symlink(target, link), 0);
+	au_disk("1:0:0:3", 16, "sdb", "naa.6001405aabbccdd\n");
 	device_set_sysfs_root(au.dir);
 	snprintf(au.err, sizeof(au.err), "%s/stderr", au.dir);
 	fd = open(au.err, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
@@ -568,6 +592,45 @@ Test(audit, answered_without_a_worker)
 			 "\n"),
 	    1, "%s", au_err());
 	cr_expect_eq(au.dev->refs, 1); /* the lookup's reference went back */
+}
+
+Test(audit, names_are_escaped)
+{
+	struct device_node node = { .type = DEVICE_BLOCK,
+		.major = 8,
+		.minor = 32 };
+	char want[512], *err;
+	struct device *d;
+
+	/* A device whose name and wwid hold control characters and bytes
+	 * that are no UTF-8: sysfs's bytes are kept in the registry. */
+	au_disk("1:0:0:4", 32, "sd\x1b[31m\xff", "naa.\x01\xc0\xaf \\x\n");
+	d = devreg_get(au.reg, &node);
+	cr_assert_not_null(d);
+	cr_expect_str_eq(d->name, "sd\x1b[31m\xff");
+	cr_expect_str_eq(d->wwid, "naa.\x01\xc0\xaf \\x");
+	/* A peer whose VM and process names would end the line, turn it
+	 * around or add words to it. */
+	au.peer.described = true;
+	au.peer.kind = PEER_VM;
+	strcpy(au.peer.name, "db 1\n\xe2\x80\xae");
+	strcpy(au.peer.comm, "a] b\x7f");
+	au_cmd(true, 4, 0x01, 0xb, 0xa, PRH_STATUS_GOOD, 1000);
+	au.cmd->dev = d;
+	audit_command(au.audit, &au.lc, &au.peer, au.cmd);
+	snprintf(want, sizeof(want),
+	    "qemu-pr-helper: [pid %d uid 107 vm db\\x201\\x0a\\xe2\\x80\\xae "
+	    "comm a]\\x20b\\x7f] PR OUT PREEMPT sd\\x1b[31m\\xff 8:32 wwid "
+	    "naa.\\x01\\xc0\\xaf \\\\x: key 0xb, service action key 0xa, "
+	    "type we: GOOD, 1 us\n",
+	    (int)getpid());
+	cr_expect_eq(au_count(want), 1, "%s", au_err());
+	err = au_err();
+	cr_expect_null(strchr(err, '\x1b'));
+	cr_expect_null(strchr(err, '\xff'));
+	free(err);
+	au.cmd->dev = au.dev;
+	devreg_put(au.reg, d);
 }
 
 /* The N of the line "[pid P uid 107 ...] N line(s) of this client not

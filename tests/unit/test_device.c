@@ -674,6 +674,25 @@ Test(registry, dm_map_names_and_identity)
 	devreg_free(r);
 }
 
+Test(registry, names_and_wwids_are_kept_as_sysfs_gives_them)
+{
+	struct device_registry *r;
+	struct device_node sdb = td_dev(DEVICE_BLOCK, 8, 16);
+	struct device *a;
+
+	/* Control characters and bytes that are no UTF-8 stay: they are
+	 * escaped where they are printed (escape.h). */
+	td_scsi_disk("1:0:0:0", "sd\x1b[1m\xff", 8, 16, 2048,
+	    "t10.ATA  \x01\xc0\xaf\"\\\n");
+	cr_assert_eq(devreg_new(&r), 0);
+	a = devreg_get(r, &sdb);
+	cr_assert_not_null(a);
+	cr_expect_str_eq(a->name, "sd\x1b[1m\xff");
+	cr_expect_str_eq(a->wwid, "t10.ATA  \x01\xc0\xaf\"\\");
+	devreg_put(r, a);
+	devreg_free(r);
+}
+
 Test(registry, nodes_without_sysfs_are_named_by_number)
 {
 	struct device_registry *r;

@@ -212,24 +212,21 @@ Test(metrics, label_values_escaped)
 	cr_expect(
 	    mt_has(t,
 		"prh_device_commands_in_flight{device=\"8:32\",wwid=\"t10."
-		"ATA \\\"Q\\\\EMU\\\" x\"} 0"),
+		"ATA \\\"Q\\\\\\\\EMU\\\" x\"} 0"),
 	    "%s", t);
 }
 
-Test(metrics, promtool_accepts_the_text)
+/* promtool's check of text (skipped when promtool is not installed). */
+static void
+mt_promtool(const char *t)
 {
 	char path[] = "/tmp/prh-metrics-XXXXXX", cmd[256];
-	const char *t;
 	FILE *f;
 	int fd, st;
 
 	if (access(PROMTOOL, X_OK) != 0)
 		cr_skip_test(
 		    PROMTOOL " is not installed (Debian's prometheus)");
-	latency_observe(&mt.dev->latency, 123456);
-	strcpy(mt.dev->wwid, "naa.6001405\"x");
-	atomic_store(&mt.stats.replies[1][0x1c][STATS_OTHER], 1);
-	t = mt_format(1);
 	fd = mkstemp(path);
 	cr_assert_geq(fd, 0);
 	f = fdopen(fd, "w");
@@ -241,4 +238,33 @@ Test(metrics, promtool_accepts_the_text)
 	unlink(path);
 	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "promtool: %d\n%s", st,
 	    t);
+}
+
+Test(metrics, promtool_accepts_the_text)
+{
+	latency_observe(&mt.dev->latency, 123456);
+	strcpy(mt.dev->wwid, "naa.6001405\"x");
+	atomic_store(&mt.stats.replies[1][0x1c][STATS_OTHER], 1);
+	mt_promtool(mt_format(1));
+}
+
+Test(metrics, malformed_names_are_escaped_and_promtool_accepts_them)
+{
+	const char *t;
+
+	/* Control characters, bytes that are no UTF-8, a C1 control and
+	 * a bidirectional override: the value reads as the audit trail
+	 * writes the name ("\xHH"). */
+	strcpy(mt.dev->name, "sd\x1b[31m\xff");
+	strcpy(mt.dev->wwid,
+	    "naa.\xc0\xaf\"\\\n\t\xc2\x85\xe2\x80\xae\xc3\xa9");
+	latency_observe(&mt.dev->latency, 123456);
+	t = mt_format(1);
+	cr_expect(
+	    mt_has(t,
+		"prh_device_commands_in_flight{device=\"sd\\\\x1b[31m"
+		"\\\\xff\",wwid=\"naa.\\\\xc0\\\\xaf\\\"\\\\\\\\\\\\x0a"
+		"\\\\x09\\\\xc2\\\\x85\\\\xe2\\\\x80\\\\xae\xc3\xa9\"} 0"),
+	    "%s", t);
+	mt_promtool(t);
 }

@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -266,4 +267,39 @@ Test(peerlog, a_client_is_forgotten_when_its_share_is_whole)
 	    1); /* its share had room */
 	cr_expect_eq(pt_admit(&pt.lc[1], &p, PEERLOG_PROTOCOL, 100),
 	    PEERLOG_CONN_BURST - 1);
+}
+
+Test(peerlog, the_count_line_escapes_the_peers_names)
+{
+	char path[] = "/tmp/prh-peerlog-XXXXXX", text[1024];
+	struct peer p = pt_peer(5000, "vm 1\n");
+	int fd, saved;
+	ssize_t n;
+
+	/* No count function (no audit trail): the line of its own. */
+	snprintf(p.comm, sizeof(p.comm), "a] b\x1b\xff");
+	peerlog_set_count_fn(pt.pl, NULL, NULL);
+	fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	saved = dup(2);
+	dup2(fd, 2);
+	cr_expect_eq(pt_admit(NULL, &p, PEERLOG_REFUSED, 60),
+	    PEERLOG_WARN_BURST);
+	for (int i = 0; i < NCONN; i++)
+		peerlog_conn_fini(pt.pl, &pt.lc[i]);
+	peerlog_free(pt.pl);
+	pt.pl = NULL;
+	dup2(saved, 2);
+	close(saved);
+	n = pread(fd, text, sizeof(text) - 1, 0);
+	close(fd);
+	unlink(path);
+	cr_assert_geq(n, 0);
+	text[n] = '\0';
+	cr_expect_not_null(
+	    strstr(text,
+		"[pid 4242 uid 5000 vm vm\\x201\\x0a comm "
+		"a]\\x20b\\x1b\\xff] 10 lines of this client not "
+		"logged (rate limit)\n"),
+	    "%s", text);
 }
