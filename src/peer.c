@@ -88,13 +88,20 @@ peer_unescape(const char *s, size_t n, char *out, size_t len)
 	out[o] = '\0';
 }
 
-/* Whether s ends with suffix. */
+/* Whether s (n bytes) ends with suffix and has more before it. */
 static bool
 peer_ends_with(const char *s, size_t n, const char *suffix)
 {
 	size_t k = strlen(suffix);
 
 	return n > k && memcmp(s + n - k, suffix, k) == 0;
+}
+
+/* Whether s (n bytes) is exactly word. */
+static bool
+peer_is(const char *s, size_t n, const char *word)
+{
+	return n == strlen(word) && memcmp(s, word, n) == 0;
 }
 
 /* The VM's name in a libvirt machine name of n bytes ("qemu-1-vm",
@@ -120,43 +127,93 @@ peer_vm_name(const char *m, size_t n, size_t *out_n)
 	return m;
 }
 
-/* The name a cgroup path (plen bytes) gives its process: the libvirt
- * machine (systemd's machine-NAME.scope, or libvirt's own
- * NAME.libvirt-qemu), else the deepest .service or .scope unit. */
+/* The VM's name of a machine name m (n bytes) into name: PEER_VM. */
+static int
+peer_vm(const char *m, size_t n, char *name, size_t len)
+{
+	const char *vm = peer_vm_name(m, n, &n);
+
+	peer_clean(vm, n, name, len);
+	return PEER_VM;
+}
+
+/* The next component of the cgroup path at *p (up to end): its first
+ * byte and its length in *n, *p moved past it; NULL after the last. */
+static const char *
+peer_next(const char **p, const char *end, size_t *n)
+{
+	const char *c, *slash;
+
+	while (*p < end && **p == '/')
+		(*p)++;
+	if (*p >= end)
+		return NULL;
+	c = *p;
+	slash = memchr(c, '/', (size_t)(end - c));
+	*p = slash != NULL ? slash : end;
+	*n = (size_t)(*p - c);
+	return c;
+}
+
+/* Below libvirt's top-level "machine" cgroup (its layout without
+ * systemd): zero or more partitions (NAME.partition) and then a VM's
+ * own cgroup (qemu-ID-NAME.libvirt-qemu, lxc-ID-NAME.libvirt-lxc) name
+ * the VM; anything else names nothing. */
+static int
+peer_libvirt_machine(const char *p, const char *end, char *name, size_t len)
+{
+	const char *c;
+	size_t n;
+
+	do
+		c = peer_next(&p, end, &n);
+	while (c != NULL && peer_ends_with(c, n, ".partition"));
+	if (c != NULL && peer_ends_with(c, n, ".libvirt-qemu"))
+		return peer_vm(c, n - strlen(".libvirt-qemu"), name, len);
+	if (c != NULL && peer_ends_with(c, n, ".libvirt-lxc"))
+		return peer_vm(c, n - strlen(".libvirt-lxc"), name, len);
+	return PEER_PROCESS;
+}
+
+/* The name a cgroup path (plen bytes) gives its process, by position
+ * alone (see peer.h): a VM from libvirt's "machine" at the top, or from
+ * a machine-NAME.scope whose every ancestor is a slice, the first one
+ * machine.slice; else that first unit below the top slices when it is a
+ * .service or .scope; else nothing.  Components are judged as the
+ * kernel shows them; systemd's escapes ("\x2d" for '-') are undone only
+ * in the name kept. */
 static int
 peer_name_from_path(const char *path, size_t plen, char *name, size_t len)
 {
 	char comp[PEER_COMPONENT_MAX];
-	const char *p = path, *end = path + plen, *slash, *vm;
-	size_t n, vn;
-	int kind = PEER_PROCESS;
+	const char *p = path, *end = path + plen, *c;
+	bool machines;
+	size_t n;
 
 	name[0] = '\0';
-	for (; p < end; p = slash + 1) {
-		slash = memchr(p, '/', (size_t)(end - p));
-		if (slash == NULL)
-			slash = end;
-		peer_unescape(p, (size_t)(slash - p), comp, sizeof(comp));
-		n = strlen(comp);
-		if (n > 14 && memcmp(comp, "machine-", 8) == 0 &&
-		    peer_ends_with(comp, n, ".scope")) {
-			vm = peer_vm_name(comp + 8, n - 14, &vn);
-			peer_clean(vm, vn, name, len);
-			return PEER_VM;
-		}
-		if (peer_ends_with(comp, n, ".libvirt-qemu") ||
-		    peer_ends_with(comp, n, ".libvirt-lxc")) {
-			vm = peer_vm_name(comp, strrchr(comp, '.') - comp, &vn);
-			peer_clean(vm, vn, name, len);
-			return PEER_VM;
-		}
-		if (peer_ends_with(comp, n, ".service") ||
-		    peer_ends_with(comp, n, ".scope")) {
-			peer_clean(comp, n, name, len);
-			kind = PEER_UNIT;
-		}
+	if (plen == 0 || path[0] != '/')
+		return PEER_PROCESS;
+	c = peer_next(&p, end, &n);
+	if (c == NULL)
+		return PEER_PROCESS;
+	if (peer_is(c, n, "machine"))
+		return peer_libvirt_machine(p, end, name, len);
+	machines = peer_is(c, n, "machine.slice");
+	while (c != NULL && peer_ends_with(c, n, ".slice"))
+		c = peer_next(&p, end, &n);
+	if (c == NULL)
+		return PEER_PROCESS;
+	if (machines && n > 14 && memcmp(c, "machine-", 8) == 0 &&
+	    peer_ends_with(c, n, ".scope")) {
+		peer_unescape(c + 8, n - 14, comp, sizeof(comp));
+		return peer_vm(comp, strlen(comp), name, len);
 	}
-	return kind;
+	if (!peer_ends_with(c, n, ".service") &&
+	    !peer_ends_with(c, n, ".scope"))
+		return PEER_PROCESS;
+	peer_unescape(c, n, comp, sizeof(comp));
+	peer_clean(comp, strlen(comp), name, len);
+	return PEER_UNIT;
 }
 
 /* Which hierarchy a /proc/PID/cgroup line is of: 0 the v2 one ("0::"),
@@ -180,13 +237,48 @@ peer_cgroup_line(const char *line, const char *nl, const char **path,
 	return 2;
 }
 
-/* The name /proc/PID/cgroup's text gives: a libvirt machine on any line
+/* The end of the line at line: its newline, or its NUL. */
+static const char *
+peer_eol(const char *line)
+{
+	const char *nl = strchr(line, '\n');
+
+	return nl != NULL ? nl : line + strlen(line);
+}
+
+/* Whether text has one line for each line of hier, in the same order and
+ * with the same "ID:controllers:" start.  hier is the helper's own
+ * /proc/self/cgroup: the kernel shows every process one line for each
+ * hierarchy, so a line more is one a cgroup's name made (a kernel that
+ * takes a newline in a cgroup's name shows it as it is). */
+static bool
+peer_cgroup_same_lines(const char *text, const char *hier)
+{
+	const char *a = text, *b = hier, *ea, *eb, *pa, *pb;
+	size_t la, lb;
+
+	while (*a != '\0' && *b != '\0') {
+		ea = peer_eol(a);
+		eb = peer_eol(b);
+		if (peer_cgroup_line(a, ea, &pa, &la) < 0 ||
+		    peer_cgroup_line(b, eb, &pb, &lb) < 0 || pa - a != pb - b ||
+		    memcmp(a, b, (size_t)(pa - a)) != 0)
+			return false;
+		a = *ea != '\0' ? ea + 1 : ea;
+		b = *eb != '\0' ? eb + 1 : eb;
+	}
+	return *a == '\0' && *b == '\0';
+}
+
+/* The name /proc/PID/cgroup's text gives (see peer.h): a VM on any line
  * (the v2 one first, then name=systemd, then the v1 controllers: libvirt
  * without systemd puts a VM's processes in its own cgroups of each v1
  * controller and may leave the v2 one at "/"), else the unit of the v2
- * line, else of the name=systemd line. */
+ * line, else of the name=systemd line; nothing when the lines are not
+ * those of hier's hierarchies. */
 int
-peer_name_from_cgroup(const char *text, char *name, size_t len)
+peer_name_from_cgroup(const char *text, const char *hier, char *name,
+    size_t len)
 {
 	char tmp[PEER_COMPONENT_MAX];
 	const char *line, *nl, *path;
@@ -195,11 +287,11 @@ peer_name_from_cgroup(const char *text, char *name, size_t len)
 	int kind;
 
 	name[0] = '\0';
+	if (hier != NULL && !peer_cgroup_same_lines(text, hier))
+		return PEER_PROCESS;
 	for (int rank = 0; rank < 3; rank++) {
 		for (line = text; *line != '\0'; line = nl + 1) {
-			nl = strchr(line, '\n');
-			if (nl == NULL)
-				nl = line + strlen(line);
+			nl = peer_eol(line);
 			if (peer_cgroup_line(line, nl, &path, &plen) == rank) {
 				kind = peer_name_from_path(path, plen, tmp,
 				    len < sizeof(tmp) ? len : sizeof(tmp));
@@ -219,8 +311,8 @@ peer_name_from_cgroup(const char *text, char *name, size_t len)
 	return unit ? PEER_UNIT : PEER_PROCESS;
 }
 
-/* Read the whole (small) /proc file path into buf, NUL-terminated: 0 or
- * a negative errno. */
+/* Read the whole (small) /proc file path into buf, NUL-terminated: 0, or
+ * -EFBIG when it does not fit, or a negative errno. */
 static int
 peer_read_proc(const char *path, char *buf, size_t len)
 {
@@ -235,14 +327,14 @@ peer_read_proc(const char *path, char *buf, size_t len)
 		off += (size_t)n;
 	close(fd);
 	buf[off] = '\0';
-	return 0;
+	return off + 1 < len ? 0 : -EFBIG;
 }
 
 /* Find out once what the peer belongs to, and its process name. */
 void
 peer_describe(struct peer *p)
 {
-	char path[64], buf[8192];
+	char path[64], buf[8192], hier[8192];
 	size_t n;
 
 	if (p->described)
@@ -253,9 +345,10 @@ peer_describe(struct peer *p)
 	if (p->pid <= 0)
 		return;
 	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)p->pid);
-	if (peer_read_proc(path, buf, sizeof(buf)) == 0)
-		p->kind = (unsigned char)peer_name_from_cgroup(buf, p->name,
-		    sizeof(p->name));
+	if (peer_read_proc(path, buf, sizeof(buf)) == 0 &&
+	    peer_read_proc("/proc/self/cgroup", hier, sizeof(hier)) == 0)
+		p->kind = (unsigned char)peer_name_from_cgroup(buf, hier,
+		    p->name, sizeof(p->name));
 	snprintf(path, sizeof(path), "/proc/%d/comm", (int)p->pid);
 	if (peer_read_proc(path, buf, sizeof(buf)) == 0) {
 		n = strlen(buf); /* the name may hold newlines itself */

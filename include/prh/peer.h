@@ -49,12 +49,51 @@ void peer_of_socket(int fd, struct peer *p);
  * (escape.h). */
 void peer_describe(struct peer *p);
 
-/* What /proc/PID/cgroup's text says: the libvirt machine (the VM's name)
- * of any of its lines (cgroup v2's first), else the deepest systemd unit
- * of the v2 line ("0::"), else of the v1 "name=systemd" line, into name
- * (cut as above): the enum peer_kind (PEER_PROCESS and "" when
- * neither is named). */
-int peer_name_from_cgroup(const char *text, char *name, size_t len);
+/*
+ * What /proc/PID/cgroup's text says, into name (cut as above): the
+ * enum peer_kind, and PEER_PROCESS with "" when nothing is named.  hier
+ * is the helper's own /proc/self/cgroup, or NULL: text must then have
+ * one line for each of its hierarchies, in the same order, or it names
+ * nothing: a kernel that lets a newline into a cgroup's name shows it
+ * as it is, and the rest of the name would pass for a line of its own.
+ * (peer_describe() passes its own; a /proc/PID/cgroup or
+ * /proc/self/cgroup over 8 KiB names nothing.)
+ *
+ * A name is taken only from where the host's root puts it, judged by the
+ * position of a path's components from the top of the hierarchy:
+ *
+ * - a VM (PEER_VM, the VM's name), on any line (cgroup v2's first, then
+ *   v1's name=systemd, then the v1 controllers), from
+ *   - systemd-machined's scope: machine-NAME.scope whose every ancestor
+ *     is a slice, the first one machine.slice
+ *     (/machine.slice/machine-qemu\x2d1\x2dvm.scope[/libvirt/emulator],
+ *     or in an admin's sub-slice, machine.slice/machine-prod.slice/...);
+ *   - libvirt's own layout without systemd: "machine" at the top, zero or
+ *     more NAME.partition, then qemu-ID-NAME.libvirt-qemu (or -lxc);
+ * - else a unit (PEER_UNIT, the unit's name), of the v2 line, else of
+ *   name=systemd: the first component below the top slices when it is a
+ *   .service or .scope (system.slice/sshd.service, init.scope,
+ *   user.slice/user-1000.slice/user@1000.service).
+ *
+ * Why position: only root can put a process there.  The top of every
+ * hierarchy, machine.slice and libvirt's "machine" are root's, and a
+ * slice is never delegated: systemd delegates (Delegate=) a service or a
+ * scope, the subtree below the first component that is no slice, and on
+ * cgroup v2 a process leaves a delegated subtree only by a write to
+ * cgroup.procs of the common ancestor, outside the subtree.  Below a
+ * delegated unit (a user's own service manager below user@UID.service, a
+ * container below its scope) its owner may make any directory, with any
+ * name, "machine.slice/machine-qemu\x2d1\x2dprod.scope" included: no
+ * component there is believed, so such a process is named by the unit
+ * (user@UID.service) or by nothing.  A path outside the helper's cgroup
+ * namespace ("/../...") names nothing either: its top is not known.  The
+ * owners of the cgroup directories are not asked: root in a container
+ * makes root-owned ones below the container's scope, and the directory
+ * of a path is wherever its hierarchy is mounted, as seen from whichever
+ * cgroup namespace mounted it.
+ */
+int peer_name_from_cgroup(const char *text, const char *hier, char *name,
+    size_t len);
 
 /* Whether --allow-uid / --allow-gid admit the peer of socket fd (true
  * when neither is given; false when the credentials are unknown). */

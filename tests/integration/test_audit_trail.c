@@ -4,17 +4,21 @@
  * stderr is a journal stream (the journal's socket is a socket of this
  * test, shown at /run/systemd/journal/socket in the helper's private
  * mount namespace), the syslog lines under -d (the test's socket at
- * /dev/log likewise), the rate limit with its count, and the VM a peer
- * belongs to from a real cgroup v2 machine scope.  Devices are the
- * shim's whole SCSI disks (named as their files, wwid "fakesys.N").
+ * /dev/log likewise), the rate limit with its count, the VM a peer
+ * belongs to from a real cgroup v2 machine scope at the top of the
+ * hierarchy, and no VM for a peer in a machine scope of its own making
+ * in a cgroup delegated to it.  Devices are the shim's whole SCSI disks
+ * (named as their files, wwid "fakesys.N").
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,29 +45,47 @@
 #define ID_DROPPED    "52a58d6c94a14b4184c66b83314382dd"
 
 static struct th_env at_env;
-static pid_t at_daemon;		      /* a -d daemon to kill at the end */
-static char at_cgroup[PATH_MAX + 32]; /* a cgroup tree to remove, or "" */
+static pid_t at_daemon; /* a -d daemon to kill at the end */
+
+#define AT_CGROUPS 4
+static char at_cgroot[1024]; /* the cgroup v2 mount, or "" */
+/* cgroups the test made (or a child of it will), parents first */
+static char at_cgdirs[AT_CGROUPS][PATH_MAX];
+static int at_ncgdirs;
+
+/* Move every process of cgroup dir to the top one, then remove dir. */
+static void
+at_cgroup_remove(const char *dir)
+{
+	char path[PATH_MAX + 256], *text, *line, *save;
+	ssize_t w;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	text = th_read_file(path, NULL);
+	snprintf(path, sizeof(path), "%s/cgroup.procs", at_cgroot);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	for (line = text != NULL ? strtok_r(text, "\n", &save) : NULL;
+	     line != NULL && fd >= 0; line = strtok_r(NULL, "\n", &save)) {
+		w = write(fd, line, strlen(line)); /* one pid a write */
+		(void)w;
+	}
+	if (fd >= 0)
+		close(fd);
+	free(text);
+	rmdir(dir);
+}
 
 /* Suite teardown: stop helpers, remove what was made. */
 static void
 at_fini(void)
 {
-	char path[PATH_MAX + 128];
-
 	if (at_daemon > 0)
 		kill(at_daemon, SIGKILL);
 	at_daemon = 0;
 	th_env_fini(&at_env);
-	if (at_cgroup[0] != '\0') {
-		snprintf(path, sizeof(path),
-		    "%s/machine.slice/machine-qemu\\x2d7\\x2dguest7.scope",
-		    at_cgroup);
-		rmdir(path);
-		snprintf(path, sizeof(path), "%s/machine.slice", at_cgroup);
-		rmdir(path);
-		rmdir(at_cgroup);
-		at_cgroup[0] = '\0';
-	}
+	while (at_ncgdirs > 0)
+		at_cgroup_remove(at_cgdirs[--at_ncgdirs]);
 }
 
 TestSuite(audit, .fini = at_fini, .timeout = 60);
@@ -562,48 +584,111 @@ Test(audit, journal_count_entry_fields)
 	close(jfd);
 }
 
-/* In a child: name this process name, connect, send one PR OUT
- * REGISTER on dev, exit 0 if it was answered GOOD. */
-static void
-at_client_child(const char *name, const char *cgroup_procs, int dev)
-{
-	int s, fd;
+/* Where a client child goes before it connects. */
+struct at_place {
+	const char *procs;    /* cgroup.procs to move into as root, or NULL */
+	uid_t uid;	      /* then the uid and gid to run as (0: root) */
+	const char *mkdir[2]; /* then, as that uid, cgroups to make, or NULL */
+	const char *procs2;   /* and the cgroup.procs to move into, or NULL */
+};
 
-	if (cgroup_procs != NULL) {
-		fd = open(cgroup_procs, O_WRONLY | O_CLOEXEC);
-		if (fd < 0 || write(fd, "0", 1) != 1)
-			_exit(3);
+/* In a child: move this process to the cgroup of cgroup.procs file
+ * procs: 0, or -1. */
+static int
+at_move_self(const char *procs)
+{
+	int fd = open(procs, O_WRONLY | O_CLOEXEC);
+	int rc = fd >= 0 && write(fd, "0", 1) == 1 ? 0 : -1;
+
+	if (fd >= 0)
 		close(fd);
-	}
+	return rc;
+}
+
+/* In a child: go where pl says, or exit 3 to 6 (the step that failed). */
+static void
+at_go(const struct at_place *pl)
+{
+	if (pl->procs != NULL && at_move_self(pl->procs) < 0)
+		_exit(3);
+	if (pl->uid != 0 &&
+	    (setgroups(0, NULL) < 0 || setgid((gid_t)pl->uid) < 0 ||
+		setuid(pl->uid) < 0))
+		_exit(4);
+	for (int i = 0; i < 2; i++)
+		if (pl->mkdir[i] != NULL && mkdir(pl->mkdir[i], 0755) < 0)
+			_exit(5);
+	if (pl->procs2 != NULL && at_move_self(pl->procs2) < 0)
+		_exit(6);
+}
+
+/* In a child: go where pl says, name this process name, write its
+ * /proc/self/cgroup to fd, connect, send one PR OUT REGISTER on dev,
+ * exit 0 if it was answered GOOD (1 if not, 2 on errors). */
+static void
+at_client_child(const char *name, const struct at_place *pl, int dev, int fd)
+{
+	uint8_t cdb[PRH_CDB_LEN], param[24];
+	struct client_reply r;
+	char *text;
+	int s;
+
+	at_go(pl);
 	prctl(PR_SET_NAME, name);
+	text = th_read_file("/proc/self/cgroup", NULL);
+	if (text == NULL || write(fd, text, strlen(text)) < 0)
+		_exit(2);
+	close(fd);
 	s = th_connect(&at_env);
 	if (s < 0)
 		_exit(2);
-	{
-		uint8_t cdb[PRH_CDB_LEN], param[24];
-		struct client_reply r;
-
-		client_cdb_pr_out(cdb, 0, 0, sizeof(param));
-		client_param_basic(param, 0, 0x77, 0);
-		if (client_command(s, cdb, dev, param, sizeof(param), &r) < 0)
-			_exit(2);
-		_exit(r.status == PRH_STATUS_GOOD ? 0 : 1);
-	}
+	client_cdb_pr_out(cdb, 0, 0, sizeof(param));
+	client_param_basic(param, 0, 0x77, 0);
+	if (client_command(s, cdb, dev, param, sizeof(param), &r) < 0)
+		_exit(2);
+	_exit(r.status == PRH_STATUS_GOOD ? 0 : 1);
 }
 
-/* Run at_client_child in a child process; assert it exited 0. */
+/* Run at_client_child in a child process; assert it exited 0.  Its
+ * /proc/self/cgroup, as it was when it connected, into cg (len bytes). */
+static pid_t
+at_client_at(const char *name, const struct at_place *pl, int dev, char *cg,
+    size_t len)
+{
+	size_t off = 0;
+	ssize_t n;
+	int st, p[2];
+	pid_t pid;
+
+	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		close(p[0]);
+		at_client_child(name, pl, dev, p[1]);
+	}
+	close(p[1]);
+	while (off + 1 < len && (n = read(p[0], cg + off, len - 1 - off)) > 0)
+		off += (size_t)n;
+	cg[off] = '\0';
+	close(p[0]);
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "client: 0x%x (exit 3-6: the move, the ids, the mkdir, the move "
+	    "to the new cgroup failed)",
+	    st);
+	return pid;
+}
+
+/* Run a client moved first (as root) to the cgroup of cgroup_procs (or
+ * not moved: NULL); assert it exited 0. */
 static pid_t
 at_client(const char *name, const char *cgroup_procs, int dev)
 {
-	int st;
-	pid_t pid = fork();
+	struct at_place pl = { .procs = cgroup_procs };
+	char cg[4096];
 
-	cr_assert_geq(pid, 0);
-	if (pid == 0)
-		at_client_child(name, cgroup_procs, dev);
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "client: 0x%x", st);
-	return pid;
+	return at_client_at(name, &pl, dev, cg, sizeof(cg));
 }
 
 Test(audit, journal_peer_name_cannot_inject_fields)
@@ -749,12 +834,13 @@ Test(audit, daemon_lines_go_to_syslog)
 
 /* --- the VM, from a cgroup v2 machine scope ---------------------------------- */
 
-/* The mount point of the cgroup v2 hierarchy into buf, or -1. */
+/* The mount point of the cgroup v2 hierarchy (mounted at its root) into
+ * buf, or -1. */
 static int
 at_cgroup2(char *buf, size_t len)
 {
 	char *text = th_read_file("/proc/self/mountinfo", NULL), *line, *save;
-	char mnt[PATH_MAX], fstype[64];
+	char root[PATH_MAX], mnt[PATH_MAX], fstype[64];
 	int rc = -1;
 
 	cr_assert_not_null(text);
@@ -765,8 +851,9 @@ at_cgroup2(char *buf, size_t len)
 		if (dash == NULL || sscanf(dash, " - %63s", fstype) != 1 ||
 		    strcmp(fstype, "cgroup2") != 0)
 			continue;
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) == 1) {
-			snprintf(buf, len, "%s", mnt);
+		if (sscanf(line, "%*s %*s %*s %4095s %4095s", root, mnt) == 2 &&
+		    strcmp(root, "/") == 0 && strlen(mnt) < len) {
+			memcpy(buf, mnt, strlen(mnt) + 1);
 			rc = 0;
 		}
 	}
@@ -774,37 +861,141 @@ at_cgroup2(char *buf, size_t len)
 	return rc;
 }
 
-Test(audit, peer_named_by_its_machine_scope)
+/* Skip unless root and a cgroup v2 hierarchy is mounted (its mount point
+ * in at_cgroot), then prepare the env: every skip before anything is
+ * made, since a skipped test is not torn down. */
+static void
+at_need_cgroup2(void)
 {
-	char path[PATH_MAX], root[PATH_MAX], dir[PATH_MAX + 192];
-	char procs[PATH_MAX + 256], want[128];
-	pid_t pid;
+	at_need_root();
+	if (at_cgroup2(at_cgroot, sizeof(at_cgroot)) < 0)
+		cr_skip_test("no cgroup v2 hierarchy mounted at its root");
+	at_prepare();
+}
+
+/* Remember cgroup dir, to remove it at the end (after those noted after
+ * it). */
+static void
+at_cgroup_note(const char *dir)
+{
+	cr_assert_lt(at_ncgdirs, AT_CGROUPS);
+	snprintf(at_cgdirs[at_ncgdirs++], sizeof(at_cgdirs[0]), "%s", dir);
+}
+
+/* Make cgroup dir (removed at the end), unless it exists and may.  If
+ * it cannot be made, skip the test when it has made nothing yet (a
+ * skipped test is not torn down), else fail. */
+static void
+at_cgroup_mkdir(const char *dir, bool may_exist)
+{
+	if (mkdir(dir, 0755) == 0)
+		at_cgroup_note(dir);
+	else if (errno == EEXIST && may_exist)
+		return;
+	else if (at_ncgdirs == 0)
+		cr_skip_test("cannot make cgroup %s: %s", dir, strerror(errno));
+	else
+		cr_assert_fail("cannot make cgroup %s: %s", dir,
+		    strerror(errno));
+}
+
+/* Start the prepared helper; a device "lunv" answering GOOD: its fd. */
+static int
+at_start_with_lunv(void)
+{
+	char path[PATH_MAX];
 	int dev;
 
-	at_need_root();
-	if (at_cgroup2(root, sizeof(root)) < 0)
-		cr_skip_test("no cgroup v2 hierarchy mounted");
-	snprintf(at_cgroup, sizeof(at_cgroup), "%s/prh-audit-%d", root,
-	    (int)getpid());
-	if (mkdir(at_cgroup, 0755) < 0) {
-		at_cgroup[0] = '\0';
-		cr_skip_test("cannot make a cgroup: %s", strerror(errno));
-	}
-	snprintf(dir, sizeof(dir), "%s/machine.slice", at_cgroup);
-	cr_assert_eq(mkdir(dir, 0755), 0);
-	snprintf(dir, sizeof(dir),
-	    "%s/machine.slice/machine-qemu\\x2d7\\x2dguest7.scope", at_cgroup);
-	cr_assert_eq(mkdir(dir, 0755), 0);
-	snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir);
-	at_prepare();
 	at_start(NULL);
 	dev = at_dev("lunv", path, sizeof(path));
 	cr_assert_eq(th_shim_set(&at_env, "%s status=0\n", path), 0);
-	pid = at_client("qemu-system-x86", procs, dev);
+	return dev;
+}
+
+/* Run a client named name, placed by pl, with a REGISTER on dev; assert
+ * its cgroup v2 path was path, and wait for its line, whose peer reads
+ * "[pid P " and then peer ("uid 0 vm NAME comm COMM"). */
+static void
+at_expect_peer(const char *name, const struct at_place *pl, int dev,
+    const char *path, const char *peer)
+{
+	char cg[8192], want[PATH_MAX + 64];
+	pid_t pid = at_client_at(name, pl, dev, cg, sizeof(cg));
+
+	snprintf(want, sizeof(want), "0::%s\n", path);
+	cr_assert_not_null(strstr(cg, want), "the client was not in %s: %s",
+	    path, cg);
 	snprintf(want, sizeof(want),
-	    "[pid %d uid 0 vm guest7 comm qemu-system-x86] PR OUT REGISTER "
-	    "lunv 240:",
-	    (int)pid);
+	    "qemu-pr-helper: [pid %d %s] PR OUT REGISTER lunv 240:", (int)pid,
+	    peer);
 	at_wait_stderr(want);
+}
+
+/* Where libvirt with systemd-machined puts a VM: named by it. */
+Test(audit, peer_named_by_its_machine_scope)
+{
+	char scope[96], dir[PATH_MAX], procs[PATH_MAX + 16], path[192];
+	int dev;
+
+	at_need_cgroup2();
+	snprintf(dir, sizeof(dir), "%s/machine.slice", at_cgroot);
+	at_cgroup_mkdir(dir, true);
+	snprintf(scope, sizeof(scope), "machine-qemu\\x2d%d\\x2dtestvm.scope",
+	    (int)getpid());
+	snprintf(dir, sizeof(dir), "%s/machine.slice/%s", at_cgroot, scope);
+	at_cgroup_mkdir(dir, false);
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir);
+	snprintf(path, sizeof(path), "/machine.slice/%s", scope);
+	dev = at_start_with_lunv();
+	at_expect_peer("qemu-system-x86", &(struct at_place){ .procs = procs },
+	    dev, path, "uid 0 vm testvm comm qemu-system-x86");
+	close(dev);
+}
+
+/* A cgroup delegated to an unprivileged user (as systemd's Delegate=
+ * does it: the directory and its cgroup.procs, cgroup.subtree_control
+ * and cgroup.threads chowned), who makes machine.slice and a machine
+ * scope in it: the process is named by pid, uid and comm alone. */
+Test(audit, delegated_cgroup_borrows_no_vm_name)
+{
+	static const char *const files[] = { "", "/cgroup.procs",
+		"/cgroup.subtree_control", "/cgroup.threads" };
+	char deleg[1200], slice[1300], scope[1400], path[1500];
+	char procs[1500], procs2[1500];
+	int dev;
+
+	at_need_cgroup2();
+	snprintf(deleg, sizeof(deleg), "%s/prh-deleg-%d", at_cgroot,
+	    (int)getpid());
+	at_cgroup_mkdir(deleg, false);
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", deleg, files[i]);
+		cr_assert(chown(path, 65534, 65534) == 0 ||
+			(errno == ENOENT && i == 3), /* before Linux 4.14 */
+		    "chown %s: %s", path, strerror(errno));
+	}
+	snprintf(slice, sizeof(slice), "%s/machine.slice", deleg);
+	snprintf(scope, sizeof(scope),
+	    "%s/machine-qemu\\x2d1\\x2dprod\\x2ddb.scope", slice);
+	at_cgroup_note(slice); /* the child makes them */
+	at_cgroup_note(scope);
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", deleg);
+	snprintf(procs2, sizeof(procs2), "%s/cgroup.procs", scope);
+	dev = at_start_with_lunv();
+	/* nobody reaches the socket */
+	cr_assert_eq(chmod(at_env.dir, 0711), 0);
+	cr_assert_eq(chmod(at_env.sock, 0666), 0);
+	snprintf(path, sizeof(path),
+	    "/prh-deleg-%d/machine.slice/"
+	    "machine-qemu\\x2d1\\x2dprod\\x2ddb.scope",
+	    (int)getpid());
+	at_expect_peer("prh-deleg",
+	    &(struct at_place){ .procs = procs,
+		.uid = 65534,
+		.mkdir = { slice, scope },
+		.procs2 = procs2 },
+	    dev, path, "uid 65534 comm prh-deleg");
+	cr_expect_eq(at_count(" vm "), 0, "%s", th_stderr(&at_env));
+	cr_expect_eq(at_count("prod"), 0, "%s", th_stderr(&at_env));
 	close(dev);
 }

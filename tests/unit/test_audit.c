@@ -85,7 +85,7 @@ Test(journal, overflow_refuses_and_is_not_sent)
 static int
 cg(const char *text, char *name)
 {
-	return peer_name_from_cgroup(text, name, PEER_NAME_MAX);
+	return peer_name_from_cgroup(text, NULL, name, PEER_NAME_MAX);
 }
 
 Test(peer, systemd_machine_scope_is_the_vm)
@@ -107,6 +107,24 @@ Test(peer, systemd_machine_scope_is_the_vm)
 			 name),
 	    PEER_VM);
 	cr_expect_str_eq(name, "my-db.prod");
+	/* libvirt's partition /machine/engineering/testing: sub-slices */
+	cr_expect_eq(cg("0::/machine.slice/machine-engineering.slice/"
+			"machine-engineering-testing.slice/"
+			"machine-lxc\\x2d11111\\x2dcontainer1.scope\n",
+			 name),
+	    PEER_VM);
+	cr_expect_str_eq(name, "container1");
+	/* cgroup v1 with systemd: name=systemd and the controllers */
+	cr_expect_eq(cg("4:memory:/machine.slice/machine-qemu\\x2d2\\x2dv1vm"
+			".scope/emulator\n1:name=systemd:/machine.slice/"
+			"machine-qemu\\x2d2\\x2dv1vm.scope\n",
+			 name),
+	    PEER_VM);
+	cr_expect_str_eq(name, "v1vm");
+	/* another machine of machined (systemd-nspawn): its own name */
+	cr_expect_eq(cg("0::/machine.slice/machine-ct1.scope/payload\n", name),
+	    PEER_VM);
+	cr_expect_str_eq(name, "ct1");
 }
 
 Test(peer, libvirt_own_cgroup_is_the_vm)
@@ -119,25 +137,177 @@ Test(peer, libvirt_own_cgroup_is_the_vm)
 	cr_expect_str_eq(name, "db01");
 	cr_expect_eq(cg("0::/machine/lxc-4-ct.libvirt-lxc\n", name), PEER_VM);
 	cr_expect_str_eq(name, "ct");
+	/* partitions, one escaped by libvirt (a controller's name first) */
+	cr_expect_eq(cg("0::/machine/engineering.partition/_cpu.partition/"
+			"qemu-5-web.libvirt-qemu/vcpu0\n",
+			 name),
+	    PEER_VM);
+	cr_expect_str_eq(name, "web");
 }
 
-Test(peer, deepest_unit_otherwise)
+Test(peer, top_unit_otherwise)
 {
 	char name[PEER_NAME_MAX];
 
 	cr_expect_eq(cg("0::/system.slice/pacemaker.service\n", name),
 	    PEER_UNIT);
 	cr_expect_str_eq(name, "pacemaker.service");
+	cr_expect_eq(cg("0::/system.slice/system-getty.slice/"
+			"getty@tty1.service\n",
+			 name),
+	    PEER_UNIT);
+	cr_expect_str_eq(name, "getty@tty1.service");
+	cr_expect_eq(cg("0::/init.scope\n", name), PEER_UNIT);
+	cr_expect_str_eq(name, "init.scope");
+	cr_expect_eq(cg("0::/user.slice/user-1000.slice/session-3.scope\n",
+			 name),
+	    PEER_UNIT);
+	cr_expect_str_eq(name, "session-3.scope");
+	/* a user's own units: the user's service manager, not what it
+	 * named them */
 	cr_expect_eq(cg("0::/user.slice/user-1000.slice/user@1000.service/"
 			"app.slice/run-r1.scope\n",
 			 name),
 	    PEER_UNIT);
-	cr_expect_str_eq(name, "run-r1.scope");
+	cr_expect_str_eq(name, "user@1000.service");
 	cr_expect_eq(cg("0::/kubepods.slice/kubepods-pod1.slice/"
 			"cri-containerd-ab12.scope\n",
 			 name),
 	    PEER_UNIT);
 	cr_expect_str_eq(name, "cri-containerd-ab12.scope");
+	/* below a delegated container scope: the scope */
+	cr_expect_eq(cg("0::/system.slice/docker-ab.scope/init.scope\n", name),
+	    PEER_UNIT);
+	cr_expect_str_eq(name, "docker-ab.scope");
+}
+
+/* A delegated subtree: its owner makes any directory below it. */
+Test(peer, delegated_subtree_names_no_vm)
+{
+	char name[PEER_NAME_MAX];
+
+	/* systemd's delegation to a user: the user's manager */
+	cr_expect_eq(cg("0::/user.slice/user-65534.slice/user@65534.service/"
+			"machine.slice/machine-qemu\\x2d1\\x2dprod\\x2ddb"
+			".scope\n",
+			 name),
+	    PEER_UNIT);
+	cr_expect_str_eq(name, "user@65534.service");
+	cr_expect_eq(
+	    cg("0::/user.slice/user-65534.slice/user@65534.service/"
+	       "app.slice/x.service/machine/qemu-1-prod.libvirt-qemu\n",
+		name),
+	    PEER_UNIT);
+	cr_expect_str_eq(name, "user@65534.service");
+	/* a directory delegated by hand, not a unit: nothing */
+	cr_expect_eq(cg("0::/deleg/machine.slice/machine-qemu\\x2d1\\x2dprod"
+			".scope\n",
+			 name),
+	    PEER_PROCESS);
+	cr_expect_str_eq(name, "");
+	cr_expect_eq(cg("0::/deleg/machine/qemu-1-prod.libvirt-qemu\n", name),
+	    PEER_PROCESS);
+	/* libvirt (without systemd) inside a container: the container */
+	cr_expect_eq(cg("0::/kubepods.slice/kubepods-pod1.slice/"
+			"cri-containerd-ab12.scope/machine/"
+			"qemu-1-vm.libvirt-qemu/emulator\n",
+			 name),
+	    PEER_UNIT);
+	cr_expect_str_eq(name, "cri-containerd-ab12.scope");
+	/* inside a machine's own delegated scope: that machine */
+	cr_expect_eq(cg("0::/machine.slice/machine-ct1.scope/machine.slice/"
+			"machine-qemu\\x2d1\\x2dprod.scope\n",
+			 name),
+	    PEER_VM);
+	cr_expect_str_eq(name, "ct1");
+	/* on a v1 controller, below a user's delegated unit */
+	cr_expect_eq(cg("4:memory:/user.slice/user-65534.slice/"
+			"user@65534.service/machine/qemu-1-prod.libvirt-qemu\n"
+			"1:name=systemd:/user.slice/user-65534.slice/"
+			"user@65534.service/machine.slice/"
+			"machine-qemu\\x2d1\\x2dprod.scope\n0::/\n",
+			 name),
+	    PEER_UNIT);
+	cr_expect_str_eq(name, "user@65534.service");
+}
+
+Test(peer, only_the_top_positions)
+{
+	char name[PEER_NAME_MAX];
+
+	/* machine.slice only at the top */
+	cr_expect_eq(cg("0::/other.slice/machine.slice/machine-qemu\\x2d1"
+			"\\x2dvm.scope\n",
+			 name),
+	    PEER_UNIT);
+	cr_expect_str_eq(name, "machine-qemu-1-vm.scope");
+	/* judged as the kernel shows it: an escaped '.' is no slice */
+	cr_expect_eq(cg("0::/machine\\x2eslice/machine-qemu\\x2d1\\x2dvm"
+			".scope\n",
+			 name),
+	    PEER_PROCESS);
+	/* libvirt's "machine" only at the top, then only partitions */
+	cr_expect_eq(cg("0::/x/machine/qemu-1-vm.libvirt-qemu\n", name),
+	    PEER_PROCESS);
+	cr_expect_eq(cg("0::/machine/other/qemu-1-vm.libvirt-qemu\n", name),
+	    PEER_PROCESS);
+	cr_expect_eq(cg("0::/machine/qemu-1-vm.scope\n", name), PEER_PROCESS);
+	/* outside the helper's cgroup namespace: the top is not known */
+	cr_expect_eq(cg("0::/../../machine.slice/machine-qemu\\x2d1\\x2dvm"
+			".scope\n",
+			 name),
+	    PEER_PROCESS);
+	cr_expect_eq(cg("0::/../system.slice/sshd.service\n", name),
+	    PEER_PROCESS);
+	cr_expect_str_eq(name, "");
+}
+
+/* The kind and name peer_name_from_cgroup() gives text beside hier. */
+static int
+cgh(const char *text, const char *hier, char *name)
+{
+	return peer_name_from_cgroup(text, hier, name, PEER_NAME_MAX);
+}
+
+Test(peer, lines_of_the_kernel_hierarchies_only)
+{
+	static const char hybrid[] =
+	    "12:memory:/\n1:name=systemd:/system.slice/"
+	    "qemu-pr-helper.service\n0::/system.slice/"
+	    "qemu-pr-helper.service\n";
+	/* A cgroup named "x\n5:memory:" (a newline in it) in a user's
+	 * subtree, with machine/qemu-1-prod.libvirt-qemu inside it. */
+	static const char forged[] = "0::/user.slice/user-1000.slice/"
+				     "user@1000.service/x\n5:memory:/machine/"
+				     "qemu-1-prod.libvirt-qemu\n";
+	char name[PEER_NAME_MAX];
+
+	cr_expect_eq(cgh(forged, NULL, name), PEER_VM); /* as it would be */
+	cr_expect_eq(cgh(forged, "0::/system.slice/a.service\n", name),
+	    PEER_PROCESS);
+	cr_expect_str_eq(name, "");
+	/* the same hierarchies as the helper's: read as before */
+	cr_expect_eq(cgh("12:memory:/machine/qemu-2-vm2.libvirt-qemu\n"
+			 "1:name=systemd:/\n0::/\n",
+			 hybrid, name),
+	    PEER_VM);
+	cr_expect_str_eq(name, "vm2");
+	cr_expect_eq(cgh("0::/system.slice/b.service", "0::/\n", name),
+	    PEER_UNIT);
+	cr_expect_str_eq(name, "b.service");
+	/* a line more, a line less, another hierarchy */
+	cr_expect_eq(cgh("12:memory:/\n1:name=systemd:/\n0::/init.scope\n"
+			 "0::/init.scope\n",
+			 hybrid, name),
+	    PEER_PROCESS);
+	cr_expect_eq(cgh("1:name=systemd:/\n0::/init.scope\n", hybrid, name),
+	    PEER_PROCESS);
+	cr_expect_eq(cgh("12:cpu:/\n1:name=systemd:/\n0::/init.scope\n", hybrid,
+			 name),
+	    PEER_PROCESS);
+	cr_expect_eq(cgh("12:memory:/\n1:name=systemd:/\n0::/init.scope\n",
+			 hybrid, name),
+	    PEER_UNIT);
 }
 
 Test(peer, v2_line_first_then_v1_name_systemd)
@@ -187,6 +357,9 @@ Test(peer, nothing_named)
 	cr_expect_eq(cg("", name), PEER_PROCESS);
 	cr_expect_eq(cg("garbage without colons", name), PEER_PROCESS);
 	cr_expect_eq(cg("0::/docker/0123abcd\n", name), PEER_PROCESS);
+	cr_expect_eq(cg("0::/system.slice\n", name), PEER_PROCESS);
+	cr_expect_eq(cg("0::/machine.slice\n", name), PEER_PROCESS);
+	cr_expect_eq(cg("0::/machine\n", name), PEER_PROCESS);
 	cr_expect_eq(cg("5:cpu:/system.slice/x.service\n", name), PEER_PROCESS);
 }
 
