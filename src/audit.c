@@ -24,7 +24,7 @@
 #include "prh/trace.h"
 
 #define NS_PER_SEC     1000000000ull
-#define AUDIT_TEXT_MAX 768
+#define AUDIT_TEXT_MAX 2048	  /* the longest names, every byte as \xHH */
 #define NO_TIME	       UINT64_MAX /* the device was not asked */
 
 /* MESSAGE_IDs, one per kind of line (documented in qemu-pr-helper(8)). */

@@ -113,7 +113,7 @@ log_destination(void)
 static void __attribute__((format(printf, 2, 0)))
 log_vmsg(int prio, const char *fmt, va_list ap)
 {
-	char buf[1024];
+	char buf[2560]; /* an audit line (AUDIT_TEXT_MAX) and the prefix */
 	size_t pre = sizeof(LOG_PREFIX) - 1, off;
 	int n, copy;
 

@@ -15,7 +15,7 @@
 #include <stddef.h>
 
 #define JOURNAL_SOCKET	  "/run/systemd/journal/socket"
-#define JOURNAL_ENTRY_MAX 4096 /* bytes of one entry */
+#define JOURNAL_ENTRY_MAX 8192 /* bytes of one entry */
 
 /* One entry being built. */
 struct journal_entry {

@@ -806,6 +806,46 @@ Test(audit, names_are_escaped)
 	devreg_put(au.reg, d);
 }
 
+Test(audit, the_longest_escaped_names_still_end_in_the_status)
+{
+	struct device_node node = { .type = DEVICE_BLOCK,
+		.major = 8,
+		.minor = 48 };
+	char name[DEVICE_NAME_MAX], wwid[DEVICE_WWID_MAX + 1], *err;
+	struct device *d;
+
+	/* Every byte of the longest name, wwid, VM and process name is one
+	 * that is shown as four. */
+	memset(name, 0xff, sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	memset(wwid, 0xff, sizeof(wwid) - 2);
+	wwid[sizeof(wwid) - 2] = '\n';
+	wwid[sizeof(wwid) - 1] = '\0';
+	au_disk("1:0:0:5", 48, name, wwid);
+	d = devreg_get(au.reg, &node);
+	cr_assert_not_null(d);
+	cr_expect_eq(strlen(d->wwid), DEVICE_WWID_MAX - 1);
+	au.peer.described = true;
+	au.peer.kind = PEER_VM;
+	memset(au.peer.name, 0xff, sizeof(au.peer.name) - 1);
+	au.peer.name[sizeof(au.peer.name) - 1] = '\0';
+	memset(au.peer.comm, 0xff, sizeof(au.peer.comm) - 1);
+	au.peer.comm[sizeof(au.peer.comm) - 1] = '\0';
+	au_cmd(true, 5, 0x01, 0xb, 0xa, PRH_STATUS_CHECK_CONDITION, 1000);
+	au.cmd->dev = d;
+	audit_command(au.audit, &au.lc, &au.peer, au.cmd);
+	/* The whole line, to its status, sense and time. */
+	cr_expect_eq(au_count(": key 0xb, service action key 0xa, type we: "
+			      "CHECK CONDITION: NOT READY, medium not present "
+			      "(3A/00), 1 us\n"),
+	    1, "%s", au_err());
+	err = au_err();
+	cr_expect_null(strchr(err, '\xff'));
+	free(err);
+	au.cmd->dev = au.dev;
+	devreg_put(au.reg, d);
+}
+
 /* The N of the line "[pid P uid 107 ...] N line(s) of this client not
  * logged", or -1. */
 static long
