@@ -712,8 +712,9 @@ static bool
 conn_defer(struct conn *c)
 {
 	uint64_t ns = peerlog_command(c->env->peerlog, &c->share, &c->peer);
-	struct timeval tv = { .tv_sec = (time_t)(ns / 1000000000ull),
-		.tv_usec = (suseconds_t)(ns % 1000000000ull / 1000) + 1 };
+	uint64_t us = ns / 1000 + 1; /* not before it is due */
+	struct timeval tv = { .tv_sec = (time_t)(us / 1000000),
+		.tv_usec = (suseconds_t)(us % 1000000) };
 
 	if (ns == 0)
 		return false;
