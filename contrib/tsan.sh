@@ -16,7 +16,8 @@ builddir=${PRH_BUILDDIR:-$top/build}
 tsandir=${PRH_TSAN_BUILDDIR:-$top/build-tsan}
 tests=${PRH_TSAN_TESTS:-"tests/integration/test_protocol
 	tests/integration/test_sgio tests/integration/test_process
-	tests/integration/test_process_model tests/integration/test_policy"}
+	tests/integration/test_process_model tests/integration/test_policy
+	tests/integration/test_linger"}
 logs=$tsandir/tsan-logs
 . "$top/contrib/counts.sh"
 

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #define CLOSER_IDLE_S	  10	      /* an idle thread exits after this */
 #define CLOSER_STACK_SIZE (64 * 1024) /* a close needs little */
 #define CLOSER_FREE_MS	  200	      /* closer_free() waits for a close */
+#define CLOSER_RETRY_MS	  100	      /* retry a thread that could not start */
 
 /* One fd waiting for a thread. */
 struct closer_fd {
@@ -31,23 +33,31 @@ struct closer {
 	pthread_cond_t work;   /* an fd was queued, or stopping */
 	pthread_cond_t change; /* a thread went idle, into close(), or out */
 	struct closer_fd *head, **tail;
-	atomic_uint *count; /* NULL once freed */
-	struct event *ev;   /* the loop's freed() event; NULL once freed */
-	bool wake;	    /* ev is active and has not run yet */
-	bool stopping;	    /* closer_free() was called */
-	bool abandoned;	    /* it returned: the last thread frees */
-	unsigned queued;    /* fds on the queue */
-	unsigned threads;   /* running */
-	unsigned idle;	    /* of them waiting for work */
-	unsigned closing;   /* of them inside close() */
+	atomic_uint *count;  /* NULL once freed */
+	struct event *ev;    /* the loop's freed() event; NULL once freed */
+	struct event *retry; /* the loop's timer: start the threads missing */
+	bool wake;	     /* ev is active and has not run yet */
+	bool stopping;	     /* closer_free() was called */
+	bool abandoned;	     /* it returned: the last thread frees */
+	unsigned queued;     /* fds on the queue */
+	unsigned threads;    /* running */
+	unsigned idle;	     /* of them waiting for work */
+	unsigned closing;    /* of them inside close() */
 	void (*freed)(void *arg);
 	void *arg;
 };
 
-/* Free c (its lock not held, no thread left). */
+/* Free c (its lock not held, no thread left).  Fds still queued (no
+ * thread could ever be started) are left to the process's exit. */
 static void
 closer_destroy(struct closer *c)
 {
+	struct closer_fd *e;
+
+	while ((e = c->head) != NULL) {
+		c->head = e->next;
+		free(e);
+	}
 	pthread_cond_destroy(&c->work);
 	pthread_cond_destroy(&c->change);
 	pthread_mutex_destroy(&c->lock);
@@ -131,6 +141,42 @@ closer_main(void *arg)
 	return NULL;
 }
 
+/* Start threads while the queued fds outnumber the threads that will
+ * take them (idle ones, and those started here), up to the bound; if one
+ * cannot start, retry from the loop's timer.  Lock held; loop thread. */
+static void
+closer_grow(struct closer *c, unsigned started)
+{
+	struct timeval tv = { 0, CLOSER_RETRY_MS * 1000 };
+
+	/* An idle thread that was signalled may not have woken yet: each
+	 * queued fd needs one. */
+	while (c->queued > c->idle + started && c->threads < CLOSER_THREADS) {
+		c->threads++;
+		if (thread_start(closer_main, c, CLOSER_STACK_SIZE) < 0) {
+			c->threads--;
+			if (c->retry != NULL &&
+			    !evtimer_pending(c->retry, NULL))
+				evtimer_add(c->retry, &tv);
+			break;
+		}
+		started++;
+	}
+}
+
+/* The loop's timer: a thread could not be started; try again. */
+static void
+closer_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct closer *c = arg;
+
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&c->lock);
+	closer_grow(c, 0);
+	pthread_mutex_unlock(&c->lock);
+}
+
 /* Create a closer. */
 int
 closer_new(struct event_base *base, atomic_uint *count,
@@ -144,7 +190,12 @@ closer_new(struct event_base *base, atomic_uint *count,
 	if (c == NULL)
 		return -ENOMEM;
 	c->ev = event_new(base, -1, 0, closer_freed_cb, c);
-	if (c->ev == NULL) {
+	c->retry = evtimer_new(base, closer_retry_cb, c);
+	if (c->ev == NULL || c->retry == NULL) {
+		if (c->ev != NULL)
+			event_free(c->ev);
+		if (c->retry != NULL)
+			event_free(c->retry);
 		free(c);
 		return -ENOMEM;
 	}
@@ -163,12 +214,11 @@ closer_new(struct event_base *base, atomic_uint *count,
 }
 
 /* Queue fd for a thread, starting one if no idle thread is left for
- * it. */
+ * it; when none can be started, the fd waits, counted, for the retry. */
 void
 closer_close(struct closer *c, int fd)
 {
 	struct closer_fd *e = malloc(sizeof(*e));
-	bool start;
 
 	if (e == NULL) {
 		(void)close(fd); /* out of memory: nothing better to do */
@@ -177,29 +227,38 @@ closer_close(struct closer *c, int fd)
 	e->fd = fd;
 	e->next = NULL;
 	pthread_mutex_lock(&c->lock);
-	/* An idle thread that was signalled may not have woken yet: each
-	 * queued fd needs one. */
-	start = c->queued >= c->idle && c->threads < CLOSER_THREADS;
-	if (start)
-		c->threads++;
-	if (start && thread_start(closer_main, c, CLOSER_STACK_SIZE) < 0) {
-		c->threads--;
-		start = false;
-		if (c->threads == 0) {
-			/* No thread at all: the loop closes it after all. */
-			pthread_mutex_unlock(&c->lock);
-			free(e);
-			(void)close(fd);
-			return;
-		}
-	}
 	*c->tail = e;
 	c->tail = &e->next;
 	c->queued++;
 	atomic_fetch_add(c->count, 1);
-	if (!start)
-		pthread_cond_signal(&c->work);
+	pthread_cond_signal(&c->work);
+	closer_grow(c, 0);
 	pthread_mutex_unlock(&c->lock);
+}
+
+/* Close a connection socket: here if nothing is left unread in it, else
+ * on a closer thread. */
+void
+closer_close_socket(struct closer *c, int fd)
+{
+	int one = 1;
+	char byte;
+
+	/* Closing a Unix socket frees the messages still queued in it, fds
+	 * and all, on the closing thread.  After shutdown(SHUT_RD) the peer
+	 * can queue nothing more (its sendmsg checks for it under the lock
+	 * it queues under, and fails with EPIPE), so a socket found empty
+	 * stays empty, and its close frees nothing; a message with fds
+	 * carries at least one byte.  Peeking at a byte reads nothing (the
+	 * fds of a message peeked at stay with it); a byte sent out of band
+	 * is seen only in line.  Reading what is left instead would bring
+	 * its fds into the table, unbounded. */
+	if (setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one)) == 0 &&
+	    shutdown(fd, SHUT_RD) == 0 &&
+	    recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+		(void)close(fd);
+	else
+		closer_close(c, fd);
 }
 
 /* Free the closer; a thread stuck in close() keeps it. */
@@ -212,7 +271,9 @@ closer_free(struct closer *c)
 
 	if (c == NULL)
 		return;
+	event_free(c->retry);
 	pthread_mutex_lock(&c->lock);
+	c->retry = NULL;
 	c->stopping = true;
 	c->count = NULL;
 	ev = c->ev;

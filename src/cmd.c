@@ -8,6 +8,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "prh/closer.h"
 #include "prh/cmd.h"
 #include "prh/escape.h"
 #include "prh/mpath.h"
@@ -36,14 +37,18 @@ cmd_reply_iov(uint8_t hdr[PRH_REPLY_HDR_LEN], struct iovec iov[2],
 	return n;
 }
 
-/* Close the device fd, if open, and take it off the count of fds held
- * for requests (any thread: the count is atomic). */
+/* Close the device fd, if open, here or by the closer, and take it off
+ * the count of fds held for requests (any thread: the count is
+ * atomic). */
 void
-cmd_close_devfd(struct cmd *cmd)
+cmd_close_devfd(struct cmd *cmd, struct closer *closer)
 {
 	if (cmd->devfd < 0)
 		return;
-	close(cmd->devfd);
+	if (closer != NULL)
+		closer_close(closer, cmd->devfd);
+	else
+		close(cmd->devfd);
 	cmd->devfd = -1;
 	if (cmd->fd_count != NULL) {
 		atomic_fetch_sub(cmd->fd_count, 1);
@@ -129,7 +134,7 @@ cmd_run(struct pool_job *job)
 	    cmd->res.driver_status, cmd->res.sense[2] & 0x0f,
 	    cmd->res.sense[12], cmd->res.sense[13], cmd->res.size,
 	    (unsigned long long)(cmd->device_ns / 1000));
-	cmd_close_devfd(cmd);
+	cmd_close_devfd(cmd, NULL);
 	/* Counted before the reply goes out, so that a client that has its
 	 * answer never finds the counters behind. */
 	STATS_DEC(cmd->stats->inflight);

@@ -3,9 +3,11 @@
  *
  *  1. set-up	conn_new(): the hello, then reading;
  *  2. read	conn_read_cb() reads exactly the bytes still missing from
- *		the current frame (hello, CDB, parameter list) with recvmsg,
- *		so each fd stays with its request; conn_take_fd() looks at a
- *		received fd at once and closes any that is no device node;
+ *		the current frame (hello, CDB, parameter list) with recvmsg
+ *		and room for every fd a message can bring, so each fd stays
+ *		with its request and the kernel never drops one;
+ *		conn_take_fd() looks at a received fd at once and drops any
+ *		that is no device node;
  *  3. validate	conn_request_ready(): the checks answered without the
  *		device (access mode, not a device node);
  *  4. submit	conn_submit(): the command goes to a worker (dispatch.c,
@@ -22,6 +24,11 @@
  * of the handshake or a request, and --request-timeout drops one that
  * holds a device fd without completing its request.  The state changes
  * in one place, conn_set_state(), which also arms what the state needs.
+ *
+ * Closing: the loop thread closes no fd a client sent, nor a socket that
+ * may still hold fds it sent: the last close of a file can wait (closer.h),
+ * so every such fd goes to the closer (conn_drop_fd(),
+ * closer_close_socket()).
  */
 #include "config.h"
 
@@ -140,18 +147,27 @@ conn_fds_used(const struct conn_env *env)
 	return env->count + atomic_load(&env->fds_held);
 }
 
-/* Whether c must wait before reading a new request because the fd budget
- * is used up (its request and fd then wait in the socket buffer); keeps
- * env->throttled up to date. */
+/* Whether c must wait before reading because the fd budget is used up
+ * (what it would read then waits in the socket buffer, fds and all);
+ * keeps env->throttled up to date.  A read that starts a request waits at
+ * the budget (its fd would pass it); any other read only above it.  One
+ * message may bring FDPASS_MAX_FDS fds, which the margin beyond the
+ * budget holds (server.c), so the fd table never fills and the kernel
+ * never drops an fd on this thread. */
 static bool
 conn_throttle(struct conn *c)
 {
 	struct conn_env *env = c->env;
-	bool wait = c->state == CONN_READ_CDB && c->off == 0 && !c->have_fd &&
-	    conn_fds_used(env) >= env->fd_budget;
+	bool fresh = c->state == CONN_READ_CDB && c->off == 0 && !c->have_fd;
+	unsigned used = conn_fds_used(env);
+	bool wait = fresh ? used >= env->fd_budget : used > env->fd_budget;
 
-	if (wait && !c->throttled)
+	/* Fresh ones go last: conn_fds_freed() stops at the first that must
+	 * wait on. */
+	if (wait && !c->throttled && fresh)
 		TAILQ_INSERT_TAIL(&env->throttled, c, throttle_link);
+	else if (wait && !c->throttled)
+		TAILQ_INSERT_HEAD(&env->throttled, c, throttle_link);
 	else if (!wait && c->throttled)
 		TAILQ_REMOVE(&env->throttled, c, throttle_link);
 	c->throttled = wait;
@@ -159,22 +175,21 @@ conn_throttle(struct conn *c)
 }
 
 /* Fds were freed: if there is room under the budget again, let waiting
- * connections read (oldest first, while the room lasts) and tell the
- * server. */
+ * connections read (those in the middle of a frame, then new requests
+ * oldest first, while the room lasts) and tell the server. */
 void
 conn_fds_freed(struct conn_env *env)
 {
 	struct conn *c;
 
-	if (conn_fds_used(env) >= env->fd_budget)
+	if (conn_fds_used(env) > env->fd_budget)
 		return;
-	while ((c = TAILQ_FIRST(&env->throttled)) != NULL &&
-	    conn_fds_used(env) < env->fd_budget) {
+	while ((c = TAILQ_FIRST(&env->throttled)) != NULL) {
 		TAILQ_REMOVE(&env->throttled, c, throttle_link);
 		c->throttled = false;
 		(void)conn_sync(c);
 		if (c->throttled)
-			break; /* full again */
+			break; /* full again: so are the ones behind it */
 	}
 	if (env->room != NULL)
 		env->room(env->arg);
@@ -335,8 +350,16 @@ conn_new(struct conn_env *env, int fd, const struct peer *peer)
 	struct iovec iov = { .iov_base = hello, .iov_len = sizeof(hello) };
 	const char *why = "out of memory";
 	struct peer peer_copy;
-	struct conn *c;
+	struct conn *c = NULL;
+	int one = 1;
 
+	/* A byte sent out of band is read in line, with the fds it carries:
+	 * a plain read skips it, and the kernel frees it, fds and all, on
+	 * the reading thread. */
+	if (setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one)) < 0) {
+		why = "SO_OOBINLINE refused";
+		goto fail;
+	}
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		goto fail;
@@ -375,7 +398,7 @@ fail:
 			bufferevent_free(c->wr);
 		free(c);
 	}
-	close(fd);
+	closer_close_socket(env->closer, fd);
 	return -ENOMEM;
 }
 
@@ -393,15 +416,73 @@ conn_reject(struct conn *c, const char *msg)
 	return conn_close(c);
 }
 
-/* Read part of the hello.  Returns whether to keep reading. */
+/* Drop an fd a client sent: the closer closes it (its close may wait:
+ * closer.h). */
+static void
+conn_drop_fd(struct conn_env *env, int fd)
+{
+	closer_close(env->closer, fd);
+}
+
+/* Drop the nfds fds of fds (see conn_drop_fd). */
+static void
+conn_drop_fds(struct conn_env *env, const int *fds, int nfds)
+{
+	for (int i = 0; i < nfds; i++)
+		conn_drop_fd(env, fds[i]);
+}
+
+/* Read up to len bytes of the current frame into buf, with the fds that
+ * come with them, unless the fd budget makes the read wait.  A frame that
+ * brings no fd (fd NULL: the hello, the parameter list) has any dropped,
+ * and is read on: QEMU's helper reads it without a control buffer, and
+ * its kernel drops them.  A CDB brings one (*fd, or -1): a second closes
+ * the connection.  Returns the byte count (0 at EOF); -EAGAIN when there
+ * is nothing to read now; -ECANCELED when the connection was closed here
+ * (fds lost, or a second one); or another negative errno. */
+static ssize_t
+conn_recv(struct conn *c, void *buf, size_t len, int *fd)
+{
+	int fds[FDPASS_MAX_FDS], nfds;
+	ssize_t n;
+
+	if (fd != NULL)
+		*fd = -1;
+	/* The read event may have been armed before the budget was used. */
+	if (conn_throttle(c)) {
+		(void)conn_sync(c);
+		return -EAGAIN;
+	}
+	n = fdpass_recv(c->fd, buf, len, fds, &nfds);
+	if (n == -EMSGSIZE) {
+		conn_drop_fds(c->env, fds, nfds);
+		conn_log(c, PEERLOG_PROTOCOL,
+		    "file descriptor lost (limit "
+		    "reached?): closing connection");
+		(void)conn_reject(c, NULL);
+		return -ECANCELED;
+	}
+	if (fd == NULL) {
+		conn_drop_fds(c->env, fds, nfds);
+	} else if (nfds > 1 || (nfds == 1 && c->have_fd)) {
+		conn_drop_fds(c->env, fds, nfds);
+		(void)conn_reject(c, NULL);
+		return -ECANCELED;
+	} else if (nfds == 1) {
+		*fd = fds[0];
+	}
+	return n == -EINTR ? -EAGAIN : n;
+}
+
+/* Read part of the hello (fds with it are dropped).  Returns whether to
+ * keep reading. */
 static bool
 conn_read_hello(struct conn *c)
 {
 	ssize_t n;
 
-	n = recv(c->fd, c->hello + c->off, PRH_HELLO_LEN - c->off,
-	    MSG_DONTWAIT);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+	n = conn_recv(c, c->hello + c->off, PRH_HELLO_LEN - c->off, NULL);
+	if (n == -EAGAIN || n == -ECANCELED)
 		return false;
 	if (n <= 0)
 		return conn_close(c);
@@ -433,34 +514,9 @@ conn_hold_start(struct conn *c)
 		evtimer_add(env->held_timer, &tv);
 }
 
-/* Close an fd a client sent that is not kept, as the node n (NULL: not
- * looked at yet) says: one whose close may wait for another process (a
- * FUSE file's FLUSH, which a client's own daemon need never answer) is
- * closed by the closer, never on the loop. */
-static void
-conn_drop_fd(struct conn_env *env, int fd, const struct device_node *n)
-{
-	struct device_node node;
-
-	if (n == NULL)
-		n = device_node_of_fd(fd, &node) == 0 ? &node : NULL;
-	if (env->closer != NULL && (n == NULL || device_close_may_block(n)))
-		closer_close(env->closer, fd);
-	else
-		close(fd);
-}
-
-/* Drop the nfds fds of fds (see conn_drop_fd). */
-static void
-conn_drop_fds(struct conn_env *env, const int *fds, int nfds)
-{
-	for (int i = 0; i < nfds; i++)
-		conn_drop_fd(env, fds[i], NULL);
-}
-
 /* Look at an fd that came with a CDB, at once: what it is and how it was
  * opened.  Only a device node is kept: anything else (a file, pipe or
- * socket, perhaps this very connection's other end) is closed here, so
+ * socket, perhaps this very connection's other end) is dropped here, so
  * no client can make the helper hold a socket open; its request will be
  * answered as a refusal. */
 static void
@@ -481,7 +537,7 @@ conn_take_fd(struct conn *c, int fd)
 		c->node.type = DEVICE_OTHER;
 	}
 	if (c->node.type == DEVICE_OTHER) {
-		conn_drop_fd(c->env, fd, &c->node);
+		conn_drop_fd(c->env, fd);
 		return;
 	}
 	c->devfd = fd;
@@ -492,40 +548,21 @@ conn_take_fd(struct conn *c, int fd)
 
 static bool conn_cdb_done(struct conn *c);
 
-/* Read part of the CDB and its fd.  Returns whether to keep reading. */
+/* Read part of the CDB and its fd (one per request).  Returns whether to
+ * keep reading. */
 static bool
 conn_read_cdb(struct conn *c)
 {
-	int fds[FDPASS_MAX_FDS], nfds;
 	ssize_t n;
+	int fd;
 
-	/* A new request may bring an fd: not while the budget is used up
-	 * (the read event may have been armed before it was). */
-	if (conn_throttle(c)) {
-		(void)conn_sync(c);
+	n = conn_recv(c, c->cdb + c->off, PRH_CDB_LEN - c->off, &fd);
+	if (n == -EAGAIN || n == -ECANCELED)
 		return false;
-	}
-	n = fdpass_recv(c->fd, c->cdb + c->off, PRH_CDB_LEN - c->off, fds,
-	    &nfds);
-	if (n == -EAGAIN || n == -EINTR)
-		return false;
-	if (n == -EMSGSIZE) {
-		conn_drop_fds(c->env, fds, nfds);
-		conn_log(c, PEERLOG_PROTOCOL,
-		    "file descriptor lost (limit "
-		    "reached?): closing connection");
-		return conn_reject(c, NULL);
-	}
-	if (nfds > 1 || (nfds == 1 && c->have_fd)) {
-		conn_drop_fds(c->env, fds, nfds);
-		return conn_reject(c, NULL);
-	}
-	if (n <= 0) {
-		conn_drop_fds(c->env, fds, nfds);
+	if (n <= 0)
 		return conn_close(c); /* EOF or error */
-	}
-	if (nfds == 1)
-		conn_take_fd(c, fds[0]);
+	if (fd >= 0)
+		conn_take_fd(c, fd);
 	c->off += (uint32_t)n;
 	if (c->off < PRH_CDB_LEN)
 		return conn_sync(c) == 0 || conn_close(c);
@@ -569,17 +606,16 @@ conn_cdb_done(struct conn *c)
 	return conn_request_ready(c);
 }
 
-/* Read part of the PR OUT parameter list; fds sent with it are dropped by
- * the kernel (no control buffer).  Returns whether to keep reading. */
+/* Read part of the PR OUT parameter list (fds with it are dropped).
+ * Returns whether to keep reading. */
 static bool
 conn_read_param(struct conn *c)
 {
 	struct cmd *cmd = c->cmd;
 	ssize_t n;
 
-	n = recv(c->fd, cmd->data + c->off, cmd->req.len - c->off,
-	    MSG_DONTWAIT);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+	n = conn_recv(c, cmd->data + c->off, cmd->req.len - c->off, NULL);
+	if (n == -EAGAIN || n == -ECANCELED)
 		return false;
 	if (n <= 0)
 		return conn_reject(c,
@@ -839,7 +875,7 @@ conn_complete(struct conn *c, struct cmd *cmd)
 		}
 	}
 	if (c->devfd >= 0) { /* answered without the device */
-		close(c->devfd);
+		conn_drop_fd(env, c->devfd);
 		c->devfd = -1;
 	}
 	c->off = 0;
@@ -926,14 +962,14 @@ conn_free(struct conn *c)
 		event_free(c->later);
 	peerlog_conn_fini(env->peerlog, &c->share);
 	if (c->devfd >= 0)
-		close(c->devfd);
+		conn_drop_fd(env, c->devfd);
 	if (c->holds_fd)
 		atomic_fetch_sub(&env->fds_held, 1);
 	event_free(c->rd);
 	if (c->wr != NULL)
 		bufferevent_free(c->wr);
 	if (!keep_sock)
-		close(c->fd);
+		closer_close_socket(env->closer, c->fd);
 	TAILQ_REMOVE(&env->conns, c, entry);
 	env->count--;
 	STATS_DEC(env->stats->connections);
@@ -957,7 +993,7 @@ conn_close(struct conn *c)
 	if (c->later != NULL)
 		event_del(c->later);
 	if (c->devfd >= 0) {
-		close(c->devfd);
+		conn_drop_fd(c->env, c->devfd);
 		c->devfd = -1;
 	}
 	if (c->state == CONN_BUSY || conn_out_len(c) == 0) {

@@ -62,14 +62,6 @@ device_node_of_fd(int fd, struct device_node *n)
 	return 0;
 }
 
-/* Whether closing a file like n may wait for another process. */
-bool
-device_close_may_block(const struct device_node *n)
-{
-	return n->type == DEVICE_OTHER &&
-	    (n->mode_fmt == S_IFREG || n->mode_fmt == S_IFDIR) && n->major == 0;
-}
-
 /* What a node is, in words. */
 const char *
 device_node_what(const struct device_node *n)

@@ -11,6 +11,7 @@
 
 #include <event2/event.h>
 
+#include "prh/closer.h"
 #include "prh/device.h"
 #include "prh/dispatch.h"
 #include "prh/trace.h"
@@ -26,6 +27,7 @@
 struct dispatch {
 	struct pool *pool;
 	struct device_registry *devices;
+	struct closer *closer;	  /* closes client fds for the loop */
 	struct event *sweep;	  /* brings lazy commands back */
 	TAILQ_HEAD(, cmd) parked; /* waiting for queue room, oldest first */
 	unsigned nparked;
@@ -86,7 +88,7 @@ void
 dispatch_cmd_free(struct dispatch *d, struct cmd *cmd)
 {
 	dispatch_untrack(cmd);
-	cmd_close_devfd(cmd);
+	cmd_close_devfd(cmd, d->closer);
 	if (cmd->dev != NULL)
 		devreg_put(d->devices, cmd->dev);
 	if (d->nfree >= FREE_KEEP) {
@@ -190,7 +192,7 @@ dispatch_done_cb(struct pool_job *job, void *arg)
 		cmd->done(cmd);
 	} else {
 		if (cmd->sockfd >= 0)
-			close(cmd->sockfd);
+			closer_close_socket(d->closer, cmd->sockfd);
 		dispatch_cmd_free(d, cmd);
 	}
 	if (d->nparked > 0)
@@ -214,7 +216,8 @@ dispatch_sweep_cb(evutil_socket_t fd, short what, void *arg)
 /* Create the dispatcher and its pool. */
 int
 dispatch_new(struct event_base *base, const struct pool_limits *lim,
-    struct device_registry *devices, struct dispatch **out)
+    struct device_registry *devices, struct closer *closer,
+    struct dispatch **out)
 {
 	struct dispatch *d = calloc(1, sizeof(*d));
 	int r;
@@ -223,6 +226,7 @@ dispatch_new(struct event_base *base, const struct pool_limits *lim,
 	if (d == NULL)
 		return -ENOMEM;
 	d->devices = devices;
+	d->closer = closer;
 	TAILQ_INIT(&d->parked);
 	d->sweep = evtimer_new(base, dispatch_sweep_cb, d);
 	if (d->sweep == NULL) {

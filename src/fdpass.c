@@ -52,7 +52,7 @@ fdpass_recv(int sock, void *buf, size_t len, int *fds, int *nfds)
 			if (*nfds < FDPASS_MAX_FDS)
 				fds[(*nfds)++] = fd;
 			else
-				close(fd);
+				close(fd); /* never: the buffer holds no more */
 		}
 	}
 	if (msg.msg_flags & MSG_CTRUNC)

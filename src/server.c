@@ -25,6 +25,7 @@
 #include "prh/conn.h"
 #include "prh/device.h"
 #include "prh/dispatch.h"
+#include "prh/fdpass.h"
 #include "prh/log.h"
 #include "prh/metrics.h"
 #include "prh/mpath.h"
@@ -40,8 +41,9 @@
 #define ACCEPT_RETRY_MS	 200
 /* Extra time granted to a drain beyond the SG_IO timeout. */
 #define DRAIN_SLACK_S	 5
-/* Fds kept free beyond those open at start-up and two per worker. */
-#define FD_MARGIN	 64
+/* Fds kept free beyond those open at start-up and two per worker: what
+ * one message may bring, and a few for the loop's own files. */
+#define FD_MARGIN	 (FDPASS_MAX_FDS + 64)
 /* Workers started with the pool, and how long one beyond them may idle. */
 #define POOL_MIN_THREADS 4
 #define POOL_IDLE_MS	 10000
@@ -171,11 +173,13 @@ server_count_fds(void)
 /* Raise the soft fd limit to the hard one, then work out how many fds
  * connections may use (struct conn_env's fd_budget): their sockets and
  * the device fds of their requests, one each at most (a second fd closes
- * the connection).  Kept free beyond that: the fds open now, two per
- * worker (a command whose client left holds its device fd and the socket
- * the worker replies on), and a margin, which covers the few fds one
- * recvmsg may bring before they are looked at.  So no client can fill the
- * fd table: the kernel never has to drop an fd sent with a request.
+ * the connection), and the fds queued for the closer.  Kept free beyond
+ * that: the fds open now, two per worker (a command whose client left
+ * holds its device fd and the socket the worker replies on), and a margin,
+ * which covers the fds one recvmsg may bring (connections read only while
+ * at most the budget is used: conn.c).  So no client can fill the fd
+ * table: the kernel never has to drop an fd a client sent, which it would
+ * do on the loop thread.
  * Accepting stops earlier, at *accept: the rest of the budget is room for
  * the device fds of requests on the connections there are (one per
  * command that can be queued or running, but at most half), so idle
@@ -225,7 +229,7 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	(void)sa;
 	(void)socklen;
 	if (srv->draining) {
-		close(fd);
+		closer_close_socket(srv->closer, fd);
 		return;
 	}
 	if (srv->accept_pauses > 0) {
@@ -240,7 +244,7 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		    "connection",
 		    (int)peer.gid);
 		STATS_INC(srv->stats.refused_peers);
-		close(fd);
+		closer_close_socket(srv->closer, fd);
 		return;
 	}
 	r = peer_counts_add(srv->uids, peer.uid, srv->cfg->max_clients_per_uid);
@@ -253,7 +257,7 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 			    (int)peer.uid, srv->cfg->max_clients_per_uid,
 			    (unsigned long long)++srv->uid_refusals);
 		STATS_INC(srv->stats.refused_uid_limit);
-		close(fd);
+		closer_close_socket(srv->closer, fd);
 		return;
 	}
 	if (conn_new(&srv->env, fd, &peer) < 0) {
@@ -373,7 +377,9 @@ server_drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(srv->base);
 }
 
-/* Close the listening socket and remove the path we created. */
+/* Close the listening socket and remove the path we created.  The
+ * closer closes it: connections not accepted yet are queued in it with
+ * what their clients sent, fds too, and its close frees them. */
 static void
 server_stop_listening(struct server *srv)
 {
@@ -382,7 +388,10 @@ server_stop_listening(struct server *srv)
 		srv->listener = NULL;
 	}
 	if (srv->listen_fd >= 0) {
-		close(srv->listen_fd);
+		if (srv->closer != NULL)
+			closer_close(srv->closer, srv->listen_fd);
+		else
+			close(srv->listen_fd);
 		srv->listen_fd = -1;
 	}
 	if (srv->unlink_path != NULL) {
@@ -486,7 +495,10 @@ server_new(struct event_base *base, const struct prh_config *cfg, int listen_fd,
 	    server_signal_cb, srv);
 	if (srv->sig_ev == NULL || event_add(srv->sig_ev, NULL) < 0)
 		goto fail;
-	r = dispatch_new(base, &lim, srv->devices, &srv->dispatch);
+	if (closer_new(base, &srv->env.fds_held, server_closer_freed, srv,
+		&srv->closer) < 0)
+		goto fail;
+	r = dispatch_new(base, &lim, srv->devices, srv->closer, &srv->dispatch);
 	if (r < 0)
 		goto fail;
 	r = -ENOMEM;
@@ -497,9 +509,6 @@ server_new(struct event_base *base, const struct prh_config *cfg, int listen_fd,
 	srv->env.stats = &srv->stats;
 	srv->env.audit = srv->audit;
 	srv->env.peerlog = srv->peerlog;
-	if (closer_new(base, &srv->env.fds_held, server_closer_freed, srv,
-		&srv->closer) < 0)
-		goto fail;
 	srv->env.closer = srv->closer;
 	srv->env.gone = server_conn_gone;
 	srv->env.room = server_fd_room;
@@ -538,9 +547,10 @@ server_free(struct server *srv)
 	metrics_free(srv->metrics);
 	if (srv->env.held_timer != NULL)
 		conn_env_fini(&srv->env);
-	closer_free(srv->closer);
+	/* These hand client fds to the closer, freed last. */
 	server_stop_listening(srv);
 	dispatch_free(srv->dispatch);
+	closer_free(srv->closer);
 	if (srv->sig_ev != NULL)
 		event_free(srv->sig_ev);
 	if (srv->sig_fd >= 0)

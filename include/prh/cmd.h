@@ -62,8 +62,13 @@ struct cmd {
 	uint8_t data[PRH_DATA_MAX];
 };
 
-/* Close the command's device fd, if open, and uncount it. */
-void cmd_close_devfd(struct cmd *cmd);
+struct closer;
+
+/* Give up the command's device fd, if open, and uncount it: closed here
+ * when closer is NULL (a worker, after SG_IO), else handed to the closer
+ * (the loop thread, which closes no client's fd itself), which counts it
+ * again until its close starts. */
+void cmd_close_devfd(struct cmd *cmd, struct closer *closer);
 
 /* The worker's part: policy, SG_IO, close the device fd, reply. */
 void cmd_run(struct pool_job *job);

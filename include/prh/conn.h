@@ -43,13 +43,16 @@ struct conn_env {
 	struct audit *audit; /* the audit trail, or NULL for none */
 	/* Each client's share of the log (peerlog.h), or NULL: no limit. */
 	struct peerlog *peerlog;
-	/* Closes the fds whose close may wait (FUSE files), or NULL: all
-	 * are closed on the loop. */
+	/* Closes every fd a client sent that a connection drops, and the
+	 * sockets that may still hold some (closer.h): never NULL. */
 	struct closer *closer;
 	/* Fds connections may use: their sockets plus the device fds of
-	 * their requests (conn_fds_used()).  At the budget, no connection
-	 * reads a new request (its fd waits in the socket buffer, outside
-	 * the helper's fd table) until fds are freed. */
+	 * their requests and the fds queued for the closer
+	 * (conn_fds_used()).  At the budget, no connection reads a new
+	 * request (its fd waits in the socket buffer, outside the helper's
+	 * fd table) until fds are freed; above it, no connection reads at
+	 * all.  Beyond the budget the fd table must hold what one message
+	 * can bring (FDPASS_MAX_FDS). */
 	unsigned fd_budget;
 	/* Called after a connection was freed, with its peer. */
 	void (*gone)(void *arg, const struct peer *peer);
@@ -63,12 +66,13 @@ struct conn_env {
 	throttled;		  /* waiting for fd room to read a request */
 	struct event *held_timer; /* drops the oldest when its time is up */
 	unsigned count;		  /* open connections */
-	atomic_uint fds_held;	  /* device fds of requests (workers too) */
+	atomic_uint fds_held;	  /* device fds of requests (workers too),
+				   * fds queued for the closer */
 	bool draining;		  /* shutdown: no new requests */
 };
 
-/* Fds the connections use now: one socket each and their requests'
- * device fds. */
+/* Fds the connections use now: one socket each, their requests' device
+ * fds and the fds waiting for the closer. */
 unsigned conn_fds_used(const struct conn_env *env);
 
 /* Fds in use were freed (by another part of the helper, counted in

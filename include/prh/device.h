@@ -92,13 +92,6 @@ struct device {
  * (then the request is refused). */
 int device_node_of_fd(int fd, struct device_node *n);
 
-/* Whether close(2) of a file like n may wait for another process: a
- * regular file or a directory of a file system without a device of its
- * own (major 0: FUSE, whose close sends FLUSH to its daemon and waits;
- * NFS and other network file systems; tmpfs too, which does not wait,
- * but cannot be told apart without asking the file system). */
-bool device_close_may_block(const struct device_node *n);
-
 /* "regular file", "socket", "block device", ...: what a node is. */
 const char *device_node_what(const struct device_node *n);
 

@@ -35,6 +35,7 @@
 
 struct event_base;
 struct device_registry;
+struct closer;
 struct dispatch;
 
 /* Commands dispatch knows of, for status reports. */
@@ -45,9 +46,12 @@ struct dispatch_stats {
 };
 
 /* Create the dispatcher and its pool: 0 and *out, or a negative errno.
- * Commands' device references are put back to devices. */
+ * Commands' device references are put back to devices; the device fds of
+ * commands that did not run, and the sockets of abandoned ones, go to
+ * closer (the loop thread closes none itself). */
 int dispatch_new(struct event_base *base, const struct pool_limits *lim,
-    struct device_registry *devices, struct dispatch **out);
+    struct device_registry *devices, struct closer *closer,
+    struct dispatch **out);
 
 /* Stop the pool and free what is not in use.  Commands still running on
  * a hung device are left to the process's exit. */
@@ -57,8 +61,8 @@ void dispatch_free(struct dispatch *d);
  * or NULL when out of memory. */
 struct cmd *dispatch_cmd_new(struct dispatch *d);
 
-/* Give back a command that is not in flight: closes its device fd and
- * puts its device reference. */
+/* Give back a command that is not in flight: hands its device fd to the
+ * closer and puts its device reference. */
 void dispatch_cmd_free(struct dispatch *d, struct cmd *cmd);
 
 /* Run cmd on a worker; cmd->done is called when it is back (see above).

@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "prh/protocol.h"
 
@@ -91,6 +92,16 @@ struct th_sgio_call {
 	uint8_t param[PRH_DATA_MAX];
 };
 
+/* Milliseconds on the monotonic clock. */
+static inline long long
+th_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* --- binaries --------------------------------------------------------- */
 
 /* Path of the helper binary of this kind. */
@@ -151,6 +162,10 @@ int th_wait_fd_count(pid_t pid, int want, int timeout_ms);
 /* VmRSS of pid in KiB, or -errno. */
 long th_vmrss_kb(pid_t pid);
 
+/* Whether pid maps a sanitizer runtime (ASan: its quarantine keeps freed
+ * memory resident, and LeakSanitizer stops every thread at exit). */
+bool th_sanitized(pid_t pid);
+
 /* --- files ------------------------------------------------------------- */
 
 /* Whole file as a NUL-terminated malloc'ed string ("" if missing), or NULL
@@ -200,9 +215,15 @@ int th_connect(struct th_env *e);
 /* Connect without the handshake, with the same timeouts. */
 int th_connect_raw(struct th_env *e);
 
-/* Send len bytes with nfds fds attached in one sendmsg: 0 or -errno. */
+/* Send len bytes with nfds fds attached (at most FDPASS_MAX_FDS, the
+ * most one message can carry) in one sendmsg: 0 or -errno. */
 int
 th_send_fds(int sock, const void *buf, size_t len, const int *fds, int nfds);
+
+/* th_send_fds() with sendmsg flags added (MSG_OOB: the last byte goes
+ * out of band). */
+int th_send_fds_flags(int sock, const void *buf, size_t len, const int *fds,
+    int nfds, int flags);
 
 /* Wait for the peer to close: 0 on EOF or reset, -EPROTO if bytes came
  * instead, -ETIMEDOUT. Discards nothing else. */

@@ -3,19 +3,9 @@
 #ifndef PRH_TESTS_HARNESS_INT_H
 #define PRH_TESTS_HARNESS_INT_H
 
-#include <time.h>
+#include "harness.h"
 
 #define TH_POLL_STEP_MS 10 /* step for conditions without an event */
-
-/* Milliseconds on the monotonic clock. */
-static inline long long
-th_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Milliseconds left until deadline, never negative. */
 static inline int

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "prh/client.h"
+#include "prh/fdpass.h"
 #include "harness.h"
 #include "harness_int.h"
 
@@ -73,6 +74,20 @@ th_vmrss_kb(pid_t pid)
 			break;
 	fclose(f);
 	return kb;
+}
+
+/* Whether pid maps a sanitizer runtime. */
+bool
+th_sanitized(pid_t pid)
+{
+	char path[64], *maps;
+	bool yes;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	maps = th_read_file(path, NULL);
+	yes = maps != NULL && strstr(maps, "libasan") != NULL;
+	free(maps);
+	return yes;
 }
 
 /* Whole file as a NUL-terminated malloc'ed string ("" if missing). */
@@ -382,20 +397,21 @@ th_connect(struct th_env *e)
 	return fd < 0 ? fd : client_handshake(fd);
 }
 
-/* Send len bytes with nfds fds attached in one sendmsg. */
+/* Send len bytes with nfds fds attached in one sendmsg with flags. */
 int
-th_send_fds(int sock, const void *buf, size_t len, const int *fds, int nfds)
+th_send_fds_flags(int sock, const void *buf, size_t len, const int *fds,
+    int nfds, int flags)
 {
 	union {
 		struct cmsghdr hdr;
-		char buf[CMSG_SPACE(8 * sizeof(int))];
+		char buf[CMSG_SPACE(FDPASS_MAX_FDS * sizeof(int))];
 	} ctl;
 	struct msghdr msg;
 	struct cmsghdr *cm;
 	struct iovec iov;
 	ssize_t n;
 
-	if (nfds < 0 || nfds > 8)
+	if (nfds < 0 || nfds > FDPASS_MAX_FDS)
 		return -EINVAL;
 	memset(&msg, 0, sizeof(msg));
 	memset(&ctl, 0, sizeof(ctl));
@@ -413,7 +429,7 @@ th_send_fds(int sock, const void *buf, size_t len, const int *fds, int nfds)
 		memcpy(CMSG_DATA(cm), fds, (size_t)nfds * sizeof(int));
 	}
 	do {
-		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+		n = sendmsg(sock, &msg, MSG_NOSIGNAL | flags);
 	} while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;
@@ -421,6 +437,13 @@ th_send_fds(int sock, const void *buf, size_t len, const int *fds, int nfds)
 		return client_write_all(sock, (const uint8_t *)buf + n,
 		    len - (size_t)n);
 	return 0;
+}
+
+/* Send len bytes with nfds fds attached in one sendmsg. */
+int
+th_send_fds(int sock, const void *buf, size_t len, const int *fds, int nfds)
+{
+	return th_send_fds_flags(sock, buf, len, fds, nfds, 0);
 }
 
 /* Wait for the peer to close: 0 on EOF or reset, -EPROTO, -ETIMEDOUT. */

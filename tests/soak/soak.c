@@ -479,20 +479,6 @@ sanitizer_report(void)
 	return found;
 }
 
-/* Whether pid maps a sanitizer runtime (its RSS then grows by design). */
-static bool
-pid_is_sanitized(pid_t pid)
-{
-	char path[64], *maps;
-	bool yes;
-
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	maps = th_read_file(path, NULL);
-	yes = maps != NULL && strstr(maps, "libasan") != NULL;
-	free(maps);
-	return yes;
-}
-
 /* Make the temp dir, the LUNs and the sockets. */
 static int
 setup(void)
@@ -657,7 +643,7 @@ soak_chaos(struct soak *k)
 			last_start = now_ms();
 			next = last_start + RESTART_MS;
 			if (final)
-				k->sanitized = pid_is_sanitized(k->pid);
+				k->sanitized = th_sanitized(k->pid);
 		}
 		if (final && now_ms() < last_start + (end - last_start) / 2) {
 			rss = th_vmrss_kb(k->pid);

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The closer (closer.c) on its own: fds handed to it are closed by its
  * threads and counted until their close starts, the loop hears of it;
- * and, as root with /dev/fuse, closes that wait for a FUSE daemon that
- * answers nothing hold only the closer's threads: closer_close() and
+ * when no thread can be started the fd waits, counted, never closed by
+ * the caller, until the loop's retry starts one; a connection socket is
+ * closed by the caller only when nothing is left to read in it; and, as
+ * root with /dev/fuse, closes that wait for a FUSE daemon that answers
+ * nothing hold only the closer's threads: closer_close() and
  * closer_free() return, fds beyond the threads stay counted, and
  * everything is closed and freed once the daemon goes.
  */
@@ -12,11 +15,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,6 +37,24 @@
 
 #define TC_WAIT_MS 10000 /* bound on every wait */
 #define TC_THREADS 16	 /* the closer's threads at the most */
+
+int __real_pthread_create(pthread_t *t, const pthread_attr_t *attr,
+    void *(*fn)(void *), void *arg);
+int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *attr,
+    void *(*fn)(void *), void *arg);
+
+static atomic_bool tc_no_threads; /* pthread_create fails */
+
+/* pthread_create, which fails with EAGAIN while tc_no_threads is set
+ * (linked with --wrap: the closer's calls come here). */
+int
+__wrap_pthread_create(pthread_t *t, const pthread_attr_t *attr,
+    void *(*fn)(void *), void *arg)
+{
+	if (atomic_load(&tc_no_threads))
+		return EAGAIN;
+	return __real_pthread_create(t, attr, fn, arg);
+}
 
 static struct {
 	struct event_base *base;
@@ -131,6 +154,81 @@ Test(closer, every_fd_is_closed_counted_and_reported)
 	cr_assert_eq(event_base_loop(tc.base, EVLOOP_NONBLOCK), 1);
 	cr_expect_geq(tc.freed, 1, "the loop was told");
 	cr_expect_leq(tc_threads(), base + TC_THREADS);
+}
+
+/* Whether fd is readable or hung up within ms. */
+static bool
+tc_ready(int fd, int ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	return poll(&pfd, 1, ms) == 1;
+}
+
+Test(closer, an_fd_waits_counted_while_no_thread_starts)
+{
+	int p[2], base = tc_threads();
+
+	atomic_store(&tc_no_threads, true);
+	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+	closer_close(tc.closer, p[1]);
+	/* Not closed here, and counted. */
+	cr_expect(!tc_ready(p[0], 0), "closed by the caller");
+	cr_expect_eq(atomic_load(&tc.count), 1);
+	/* The loop's timer tries again (and fails again). */
+	cr_assert_eq(event_base_loop(tc.base, EVLOOP_ONCE), 0);
+	cr_expect(!tc_ready(p[0], 0), "closed without a thread");
+	cr_expect_eq(tc_threads(), base);
+	/* Threads can start again: the next try closes it. */
+	atomic_store(&tc_no_threads, false);
+	tc_loop_until_count(0);
+	cr_expect(tc_ready(p[0], TC_WAIT_MS), "never closed");
+	close(p[0]);
+}
+
+Test(closer, a_socket_is_closed_at_once_only_with_nothing_to_read)
+{
+	int sv[2], p[2];
+
+	/* Empty: closed by the caller (its peer sees the end at once),
+	 * not counted. */
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	atomic_store(&tc_no_threads, true); /* no thread could do it */
+	closer_close_socket(tc.closer, sv[0]);
+	cr_expect(tc_ready(sv[1], 0), "not closed at once");
+	cr_expect_eq(atomic_load(&tc.count), 0);
+	close(sv[1]);
+	/* A message left in it (with an fd): its close goes to a thread,
+	 * and the fd it carries goes with it. */
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+	cr_assert_eq(th_send_fds(sv[1], "x", 1, &p[1], 1), 0);
+	close(p[1]);
+	closer_close_socket(tc.closer, sv[0]);
+	cr_expect(!tc_ready(p[0], 0), "closed by the caller");
+	cr_expect_eq(atomic_load(&tc.count), 1);
+	/* Shut down while it waits: the peer can add nothing more. */
+	cr_expect_eq(send(sv[1], "y", 1, MSG_NOSIGNAL), -1);
+	cr_expect_eq(errno, EPIPE);
+	atomic_store(&tc_no_threads, false);
+	tc_loop_until_count(0);
+	cr_expect(tc_ready(p[0], TC_WAIT_MS), "the fd in it was kept");
+	close(sv[1]);
+	close(p[0]);
+	/* A byte sent out of band, with an fd, is left to read too. */
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+	cr_assert_eq(th_send_fds_flags(sv[1], "x", 1, &p[1], 1, MSG_OOB), 0);
+	close(p[1]);
+	atomic_store(&tc_no_threads, true);
+	closer_close_socket(tc.closer, sv[0]);
+	cr_expect(!tc_ready(p[0], 0), "closed by the caller");
+	cr_expect_eq(atomic_load(&tc.count), 1);
+	atomic_store(&tc_no_threads, false);
+	tc_loop_until_count(0);
+	cr_expect(tc_ready(p[0], TC_WAIT_MS), "the fd in it was kept");
+	close(sv[1]);
+	close(p[0]);
 }
 
 /* Mount the test FUSE file system in a mount namespace of this process

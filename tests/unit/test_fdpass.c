@@ -3,7 +3,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -30,18 +32,24 @@ teardown(void)
 
 TestSuite(fdpass, .init = setup, .fini = teardown);
 
-/* Send len bytes with the given fds attached in one sendmsg. */
-static void
-send_with_fds(const void *buf, size_t len, const int *fds, int n)
+/* Send len bytes with the given fds attached in one sendmsg: the byte
+ * count or -errno. */
+static ssize_t
+send_fds_rc(const void *buf, size_t len, const int *fds, int n)
 {
-	char ctl[CMSG_SPACE(16 * sizeof(int))];
+	union {
+		char buf[CMSG_SPACE((FDPASS_MAX_FDS + 1) * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	char *ctl = u.buf;
+	ssize_t r;
 	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 
 	if (n > 0) {
 		struct cmsghdr *cmsg;
 
-		memset(ctl, 0, sizeof(ctl));
+		memset(&u, 0, sizeof(u));
 		msg.msg_control = ctl;
 		msg.msg_controllen = CMSG_SPACE(n * sizeof(int));
 		cmsg = CMSG_FIRSTHDR(&msg);
@@ -50,7 +58,15 @@ send_with_fds(const void *buf, size_t len, const int *fds, int n)
 		cmsg->cmsg_len = CMSG_LEN(n * sizeof(int));
 		memcpy(CMSG_DATA(cmsg), fds, n * sizeof(int));
 	}
-	cr_assert_eq(sendmsg(sv[0], &msg, 0), (ssize_t)len);
+	r = sendmsg(sv[0], &msg, 0);
+	return r < 0 ? -errno : r;
+}
+
+/* Send len bytes with the given fds attached in one sendmsg. */
+static void
+send_with_fds(const void *buf, size_t len, const int *fds, int n)
+{
+	cr_assert_eq(send_fds_rc(buf, len, fds, n), (ssize_t)len);
 }
 
 /* Count the fds open in this process. */
@@ -63,6 +79,27 @@ count_fds(void)
 	cr_assert_not_null(d);
 	while (readdir(d) != NULL)
 		n++;
+	closedir(d);
+	return n;
+}
+
+/* The fds open in this process (the count), and in *max the highest. */
+static int
+open_fds(int *max)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0, fd;
+
+	cr_assert_not_null(d);
+	*max = -1;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || (fd = atoi(de->d_name)) == dirfd(d))
+			continue;
+		n++;
+		if (fd > *max)
+			*max = fd;
+	}
 	closedir(d);
 	return n;
 }
@@ -150,24 +187,56 @@ Test(fdpass, does_not_read_past_a_message_with_fds)
 	close(p[1]);
 }
 
-Test(fdpass, too_many_fds_truncated_and_returned)
+Test(fdpass, the_most_one_message_carries_all_arrive)
 {
 	char buf[16];
-	int fds[FDPASS_MAX_FDS], n = 7, many[FDPASS_MAX_FDS + 4];
+	int fds[FDPASS_MAX_FDS], n = 0, many[FDPASS_MAX_FDS + 1];
 	int base = open("/dev/null", O_RDONLY);
 	int before = count_fds();
 
 	cr_assert_geq(base, 0);
-	for (int i = 0; i < FDPASS_MAX_FDS + 4; i++)
+	for (int i = 0; i < FDPASS_MAX_FDS + 1; i++)
 		many[i] = base;
-	send_with_fds("0123456789abcdef", 16, many, FDPASS_MAX_FDS + 4);
-	cr_assert_eq(fdpass_recv(sv[1], buf, sizeof(buf), fds, &n), -EMSGSIZE);
-	/* The fds that fit are the caller's to close; the rest never came. */
+	/* The kernel refuses a message with more (SCM_MAX_FD). */
+	cr_assert_eq(send_fds_rc("0123456789abcdef", 16, many,
+			 FDPASS_MAX_FDS + 1),
+	    -EINVAL);
+	send_with_fds("0123456789abcdef", 16, many, FDPASS_MAX_FDS);
+	cr_assert_eq(fdpass_recv(sv[1], buf, sizeof(buf), fds, &n), 16);
 	cr_assert_eq(n, FDPASS_MAX_FDS);
 	for (int i = 0; i < n; i++)
 		close(fds[i]);
-	/* Nothing leaked: the same fds are open as before. */
 	cr_assert_eq(count_fds(), before);
+	close(base);
+}
+
+Test(fdpass, fds_lost_to_the_fd_limit_are_reported_with_those_that_came)
+{
+	struct rlimit old, low;
+	char buf[16];
+	int fds[FDPASS_MAX_FDS], n = 0, many[FDPASS_MAX_FDS];
+	int base = open("/dev/null", O_RDONLY), room, sent, open, max;
+
+	cr_assert_geq(base, 0);
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	/* Room for a few more fds in the table, and a message with more. */
+	open = open_fds(&max);
+	low = old;
+	low.rlim_cur = (rlim_t)max + 4;
+	room = (int)low.rlim_cur - open;
+	sent = room + 4;
+	cr_assert_gt(room, 0);
+	cr_assert_leq(sent, FDPASS_MAX_FDS);
+	for (int i = 0; i < sent; i++)
+		many[i] = base;
+	send_with_fds("0123456789abcdef", 16, many, sent);
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	cr_assert_eq(fdpass_recv(sv[1], buf, sizeof(buf), fds, &n), -EMSGSIZE);
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	/* Those that came are the caller's to close. */
+	cr_assert_eq(n, room);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
 	close(base);
 }
 
