@@ -355,6 +355,10 @@ Test(conn, allowed_device_goes_to_a_worker_and_reading_goes_on)
 	/* It reached the device: a worker ran it, the policy let it by. */
 	cr_expect_eq(STATS_GET(tc.stats.refused_fds), 0);
 	cr_expect_eq(STATS_GET(tc.stats.answered), 3);
+	/* The worker sends the reply before its job is done: the job is
+	 * surely done once the connection, which waits for it, is gone. */
+	close(s);
+	tc_wait_uint(&tc.stats.connections, 0, "connections");
 	tc_loop_stop();
 	{
 		struct dispatch_stats ds;
@@ -363,8 +367,6 @@ Test(conn, allowed_device_goes_to_a_worker_and_reading_goes_on)
 		cr_expect_eq(ds.pool.completed, 3);
 	}
 	tc_loop_start();
-	close(s);
-	tc_wait_uint(&tc.stats.connections, 0, "connections");
 }
 
 Test(conn, a_pipe_is_closed_at_once_and_answered_without_a_worker)
