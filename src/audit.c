@@ -431,10 +431,8 @@ audit_count_line(void *arg, const struct peer *p, const char *vm, uint64_t n)
 static void
 audit_log_shared(struct audit *a, struct peerlog_conn *lc, struct audit_line *l)
 {
-	if (!audit_emit(a, l, false)) {
-		STATS_INC(a->stats->audit_dropped);
+	if (!audit_emit(a, l, false)) /* owed again, and counted */
 		peerlog_unsent(a->peerlog, lc, l->peer, l->dropped);
-	}
 }
 
 /* --- the hooks ------------------------------------------------------------ */

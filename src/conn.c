@@ -342,6 +342,39 @@ conn_send_reply(struct conn *c, const struct scsi_result *res,
 
 /* --- 1. set-up ------------------------------------------------------------ */
 
+#ifndef SO_PASSPIDFD
+#if defined(__x86_64__) || defined(__aarch64__) || defined(__riscv) || \
+    defined(__i386__) || defined(__arm__) || defined(__s390x__) ||     \
+    defined(__powerpc64__)
+#define SO_PASSPIDFD 76 /* asm-generic, Linux 6.5 */
+#endif
+#endif
+
+/* Turn off what a socket inherits from a listening socket that passes
+ * credentials (a socket unit's PassCredentials=, PassSecurity=,
+ * PassPIDFD=): their control messages would take room from the fds'
+ * (fdpass.h) and a pidfd would be one more fd per message.  0, or a
+ * negative errno. */
+static int
+conn_no_ancillary(int fd)
+{
+	static const int opts[] = {
+		SO_PASSCRED,
+		SO_PASSSEC,
+#ifdef SO_PASSPIDFD
+		SO_PASSPIDFD,
+#endif
+	};
+	int zero = 0;
+
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+		if (setsockopt(fd, SOL_SOCKET, opts[i], &zero, sizeof(zero)) <
+			0 &&
+		    errno != ENOPROTOOPT)
+			return -errno;
+	return 0;
+}
+
 /* Serve a freshly accepted socket: the hello, then reading. */
 int
 conn_new(struct conn_env *env, int fd, const struct peer *peer)
@@ -358,6 +391,10 @@ conn_new(struct conn_env *env, int fd, const struct peer *peer)
 	 * the reading thread. */
 	if (setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one)) < 0) {
 		why = "SO_OOBINLINE refused";
+		goto fail;
+	}
+	if (conn_no_ancillary(fd) < 0) {
+		why = "cannot turn off credentials passing";
 		goto fail;
 	}
 	c = calloc(1, sizeof(*c));
@@ -732,7 +769,8 @@ conn_log_refusal(struct conn *c, const char *what, const char *name)
 
 static bool conn_submit(struct conn *c);
 
-/* Timer: the PR OUT that waited for its client's share may go now. */
+/* Timer: the PR OUT that waited for its turn in its client's share goes
+ * now. */
 static void
 conn_later_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -743,7 +781,8 @@ conn_later_cb(evutil_socket_t fd, short what, void *arg)
 
 /* Whether a PR OUT must wait before it is run because its client has
  * used up its commands' share of the log (its line is logged in full,
- * so the command waits instead); if so, it waits in CONN_DEFER. */
+ * so the command waits instead); if so, it waits in CONN_DEFER for the
+ * turn peerlog_command() took for it. */
 static bool
 conn_defer(struct conn *c)
 {
@@ -758,6 +797,7 @@ conn_defer(struct conn *c)
 		c->later = evtimer_new(c->env->base, conn_later_cb, c);
 	if (c->later == NULL || evtimer_add(c->later, &tv) < 0)
 		return false; /* cannot wait: run it (and log it) now */
+	STATS_INC(c->env->stats->deferred);
 	(void)conn_set_state(c, CONN_DEFER);
 	return true;
 }
@@ -784,6 +824,8 @@ conn_request_ready(struct conn *c)
 		scsi_result_from_errno(&res, ENOTTY);
 		return conn_answer(c, &res, device_node_what(&c->node));
 	}
+	if (c->cmd->req.is_out && conn_defer(c))
+		return false;
 	return conn_submit(c);
 }
 
@@ -802,8 +844,6 @@ conn_submit(struct conn *c)
 	bool lazy = conn_out_len(c) == 0;
 	char esc[ESCAPE_TEXT_SIZE(DEVICE_NAME_MAX)]; /* the trace's */
 
-	if (cmd->req.is_out && conn_defer(c))
-		return false;
 	cmd->dev = devreg_get(env->devices, &c->node);
 	if (cmd->dev == NULL)
 		goto refused;
@@ -938,6 +978,45 @@ conn_held_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* What an orphaned command needs to be logged when it is back. */
+struct conn_orphan {
+	struct conn_env *env;
+	struct peer peer;
+};
+
+/* dispatch's last word on a command whose connection went while it ran:
+ * its line, as if the connection were there (every PR OUT that ran is
+ * logged). */
+static void
+conn_orphan_done(struct cmd *cmd)
+{
+	struct conn_orphan *o = cmd->owner;
+
+	audit_command(o->env->audit, NULL, &o->peer, cmd);
+	free(o);
+}
+
+/* Give the command in flight up to dispatch, which logs it when it is
+ * back; whether dispatch keeps the socket (dispatch_abandon()). */
+static bool
+conn_abandon(struct conn *c)
+{
+	struct cmd *cmd = c->cmd;
+	struct conn_orphan *o = malloc(sizeof(*o));
+	bool keep, pending;
+
+	keep = dispatch_abandon(c->env->dispatch, cmd, &pending);
+	if (pending && o != NULL) {
+		o->env = c->env;
+		o->peer = c->peer;
+		cmd->orphaned = conn_orphan_done;
+		cmd->owner = o;
+		o = NULL;
+	}
+	free(o);
+	return keep;
+}
+
 /* Close a connection now; a command in flight is abandoned to dispatch,
  * which keeps the socket if a worker may still write to it. */
 static void
@@ -951,7 +1030,7 @@ conn_free(struct conn *c)
 	    (int)c->peer.pid, env->draining ? "shutdown" : c->close_reason);
 	if (c->cmd != NULL) {
 		if (c->state == CONN_BUSY)
-			keep_sock = dispatch_abandon(env->dispatch, c->cmd);
+			keep_sock = conn_abandon(c);
 		else
 			dispatch_cmd_free(env->dispatch, c->cmd);
 	}
@@ -1046,12 +1125,19 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 void
 conn_drain_all(struct conn_env *env)
 {
+	struct scsi_result res;
 	struct conn *c, *next;
 
 	env->draining = true;
 	for (c = TAILQ_FIRST(&env->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
-		if (c->state == CONN_BUSY || c->state == CONN_CLOSING)
+		if (c->state == CONN_DEFER) {
+			/* Not run: answered (and logged) rather than lost. */
+			event_del(c->later);
+			scsi_result_check(&res, PRH_SK_ABORTED_COMMAND, 0x00,
+			    0x06);
+			(void)conn_answer(c, &res, "not run: shutting down");
+		} else if (c->state == CONN_BUSY || c->state == CONN_CLOSING)
 			(void)conn_sync(c); /* the answer, then the close */
 		else
 			(void)conn_close(c);

@@ -191,6 +191,8 @@ dispatch_done_cb(struct pool_job *job, void *arg)
 	if (cmd->done != NULL) {
 		cmd->done(cmd);
 	} else {
+		if (cmd->orphaned != NULL)
+			cmd->orphaned(cmd);
 		if (cmd->sockfd >= 0)
 			closer_close_socket(d->closer, cmd->sockfd);
 		dispatch_cmd_free(d, cmd);
@@ -320,10 +322,11 @@ dispatch_collect(struct dispatch *d, struct cmd *cmd)
 
 /* The owner goes away. */
 bool
-dispatch_abandon(struct dispatch *d, struct cmd *cmd)
+dispatch_abandon(struct dispatch *d, struct cmd *cmd, bool *pending)
 {
 	cmd->done = NULL;
 	cmd->owner = NULL;
+	*pending = false;
 	if (cmd->parked) { /* never reached the pool */
 		dispatch_unpark(d, cmd);
 		goto unstarted;
@@ -332,6 +335,7 @@ dispatch_abandon(struct dispatch *d, struct cmd *cmd)
 		goto unstarted;
 	/* Running, or finished and not back: free it when it is. */
 	(void)pool_want(d->pool, &cmd->job, POOL_WANT_KICK);
+	*pending = true;
 	return cmd->sockfd >= 0;
 unstarted:
 	STATS_DEC(cmd->stats->inflight);

@@ -229,6 +229,10 @@ mt_server(struct metrics_text *t, const struct status_view *v,
 	    "Worker time spent on commands over uptime times --threads, "
 	    "since start.");
 	mt_printf(t, "prh_worker_utilisation_ratio %.6f\n", util);
+	mt_single(t, "prh_pr_out_deferred_total", "counter",
+	    "PR OUT that waited for their turn in their client's share of "
+	    "the log.",
+	    STATS_GET(s->deferred));
 	mt_single(t, "prh_audit_lines_total", "counter",
 	    "Audit trail lines logged.", STATS_GET(s->audit_lines));
 	mt_single(t, "prh_audit_lines_dropped_total", "counter",

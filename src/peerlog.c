@@ -17,9 +17,8 @@
 #include "prh/stats.h"
 #include "prh/trace.h"
 
-#define NS_PER_SEC	 1000000000ull
-#define PEERLOG_BUCKETS	 1024 /* a power of two */
-#define PEERLOG_IDLE_MAX 4096 /* clients kept without a connection */
+#define NS_PER_SEC	1000000000ull
+#define PEERLOG_BUCKETS 1024 /* a power of two */
 
 /* One client: a uid, and the VM its cgroup names or "". */
 struct peerlog_client {
@@ -60,8 +59,8 @@ static uint64_t peerlog_settle(struct peerlog *pl, struct peerlog_client *c);
 
 /* GCRA: whether a line may go at now under a limit of burst lines at
  * per_sec a second whose state is *tat; takes its share if so. */
-static bool
-peerlog_take(uint64_t *tat, uint64_t now, unsigned burst, unsigned per_sec)
+bool
+peerlog_rate_take(uint64_t *tat, uint64_t now, unsigned burst, unsigned per_sec)
 {
 	uint64_t t = NS_PER_SEC / per_sec, start = *tat > now ? *tat : now;
 
@@ -79,9 +78,9 @@ peerlog_take2(uint64_t *a, unsigned ab, unsigned ar, uint64_t *b, unsigned bb,
 {
 	uint64_t a0 = *a;
 
-	if (!peerlog_take(a, now, ab, ar))
+	if (!peerlog_rate_take(a, now, ab, ar))
 		return false;
-	if (peerlog_take(b, now, bb, br))
+	if (peerlog_rate_take(b, now, bb, br))
 		return true;
 	*a = a0;
 	return false;
@@ -213,17 +212,18 @@ peerlog_client_done(struct peerlog *pl, struct peerlog_conn *lc,
 
 /* --- counts --------------------------------------------------------------- */
 
-/* Count n lines of client c (the last of peer p) as not logged. */
+/* Count n lines of client c (the last of peer p) as not logged, of
+ * which fresh were not counted in the statistics before. */
 static void
 peerlog_drop(struct peerlog *pl, struct peerlog_client *c, const struct peer *p,
-    uint64_t n)
+    uint64_t n, uint64_t fresh)
 {
 	if (c->dropped == 0)
 		TAILQ_INSERT_TAIL(&pl->owing, c, owe_link);
 	c->dropped += n;
 	c->last_drop_ns = trace_now_ns();
 	c->last = *p;
-	STATS_ADD(pl->stats->audit_dropped, n);
+	STATS_ADD(pl->stats->audit_dropped, fresh);
 	peerlog_arm(pl);
 }
 
@@ -310,7 +310,7 @@ peerlog_admit(struct peerlog *pl, struct peerlog_conn *lc, struct peer *p,
 	if (ok || first)
 		*carry = peerlog_settle(pl, c);
 	else
-		peerlog_drop(pl, c, p, 1);
+		peerlog_drop(pl, c, p, 1, 1);
 	peerlog_client_done(pl, lc, c);
 	return ok || first;
 }
@@ -325,7 +325,7 @@ peerlog_unsent(struct peerlog *pl, struct peerlog_conn *lc, struct peer *p,
 	if (pl == NULL)
 		return;
 	c = peerlog_client_of(pl, lc, p);
-	peerlog_drop(pl, c, p, carry + 1);
+	peerlog_drop(pl, c, p, carry + 1, 1);
 	peerlog_client_done(pl, lc, c);
 }
 
@@ -354,21 +354,26 @@ peerlog_warn(struct peerlog *pl, struct peerlog_conn *lc, struct peer *p,
 		    (unsigned long long)carry, carry == 1 ? "" : "s");
 }
 
-/* Whether a PR OUT may be run now, or how long to wait. */
+/* Whether a PR OUT may be run now, or how long until its turn, which is
+ * taken for it. */
 uint64_t
 peerlog_command(struct peerlog *pl, struct peerlog_conn *lc, struct peer *p)
 {
 	struct peerlog_client *c;
-	uint64_t now, wait = 0, t = NS_PER_SEC / PEERLOG_CMD_PER_SEC;
-	uint64_t room = (uint64_t)(PEERLOG_CMD_BURST - 1) * t;
+	uint64_t now, start, t = NS_PER_SEC / PEERLOG_CMD_PER_SEC;
+	uint64_t room = (uint64_t)(PEERLOG_CMD_BURST - 1) * t, wait = 0;
 
 	if (pl == NULL || !log_wants(LOG_NOTICE))
 		return 0; /* its line would not be logged */
 	c = peerlog_client_of(pl, lc, p);
 	now = trace_now_ns();
-	if (!peerlog_take(&c->cmd_tat_ns, now, PEERLOG_CMD_BURST,
-		PEERLOG_CMD_PER_SEC))
-		wait = c->cmd_tat_ns - now - room;
+	/* GCRA with reservation: a command that does not conform now takes
+	 * the next free turn, so that commands waiting at once each wake
+	 * once, at a turn of their own, instead of all asking again. */
+	start = c->cmd_tat_ns > now ? c->cmd_tat_ns : now;
+	if (start - now > room)
+		wait = start - now - room;
+	c->cmd_tat_ns = start + t;
 	peerlog_client_done(pl, lc, c);
 	return wait;
 }

@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -70,6 +71,8 @@ struct server {
 	struct event *accept_retry; /* re-enables accept after EMFILE */
 	bool accept_paused;	    /* accept_retry is pending */
 	bool accept_full;	    /* accept_limit reached */
+	uint64_t note_tat_ns;	    /* server_note()'s allowance */
+	uint64_t notes_dropped;	    /* its lines not logged since */
 	unsigned accept_limit;	    /* fds in use at which accepting pauses */
 	unsigned accept_pauses;	    /* EMFILE pauses since the last accept */
 	uint64_t uid_refusals;	    /* over --max-clients-per-uid */
@@ -120,6 +123,37 @@ server_accept_update(struct server *srv)
 	}
 }
 
+/* Lines about accepting (paused, again) that clients can make come and
+ * go: at most this many at once, then one a second. */
+#define SERVER_NOTE_BURST   10
+#define SERVER_NOTE_PER_SEC 1
+
+/* Log a line about accepting, unless such lines come too often; the next
+ * one logged says how many were not. */
+static void __attribute__((format(printf, 3, 4)))
+server_note(struct server *srv, int prio, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	if (!peerlog_rate_take(&srv->note_tat_ns, trace_now_ns(),
+		SERVER_NOTE_BURST, SERVER_NOTE_PER_SEC)) {
+		srv->notes_dropped++;
+		STATS_INC(srv->stats.audit_dropped);
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (srv->notes_dropped == 0)
+		log_msg(prio, "%s", msg);
+	else
+		log_msg(prio, "%s (%llu such line%s not logged)", msg,
+		    (unsigned long long)srv->notes_dropped,
+		    srv->notes_dropped == 1 ? "" : "s");
+	srv->notes_dropped = 0;
+}
+
 /* conn_env's room callback: fds were freed; accept again if paused at
  * the budget and there is room now. */
 static void
@@ -129,7 +163,7 @@ server_fd_room(void *arg)
 
 	if (srv->accept_full && conn_fds_used(&srv->env) < srv->accept_limit) {
 		srv->accept_full = false;
-		log_msg(LOG_NOTICE, "%u connections: accepting again",
+		server_note(srv, LOG_NOTICE, "%u connections: accepting again",
 		    srv->env.count);
 		server_accept_update(srv);
 	}
@@ -233,8 +267,8 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		return;
 	}
 	if (srv->accept_pauses > 0) {
-		log_msg(LOG_NOTICE, "accepting again after %u pause(s)",
-		    srv->accept_pauses);
+		server_note(srv, LOG_NOTICE,
+		    "accepting again after %u pause(s)", srv->accept_pauses);
 		srv->accept_pauses = 0;
 	}
 	peer_of_socket(fd, &peer);
@@ -267,9 +301,10 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	if (!srv->accept_full &&
 	    conn_fds_used(&srv->env) >= srv->accept_limit) {
 		srv->accept_full = true;
-		log_warn("%u connections: the fd limit allows no more (%u "
-			 "fds of requests held); accepting paused until one "
-			 "closes or a request's fd is freed",
+		server_note(srv, LOG_WARNING,
+		    "%u connections: the fd limit allows no more (%u fds of "
+		    "requests held); accepting paused until one closes or a "
+		    "request's fd is freed",
 		    srv->env.count, atomic_load(&srv->env.fds_held));
 		server_accept_update(srv);
 	}
@@ -288,8 +323,8 @@ server_accept_error_cb(struct evconnlistener *l, void *arg)
 	(void)l;
 	if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
 		if (srv->accept_pauses++ == 0)
-			log_warn("accept: %s; pausing accept, retrying every "
-				 "%d ms",
+			server_note(srv, LOG_WARNING,
+			    "accept: %s; pausing accept, retrying every %d ms",
 			    strerror(err), ACCEPT_RETRY_MS);
 		srv->accept_paused = true;
 		server_accept_update(srv);

@@ -51,7 +51,8 @@ struct cmd {
 	uint64_t device_ns;	       /* time the device took */
 	/* Loop thread only. */
 	cmd_done_fn done;	   /* completion; NULL once orphaned */
-	void *owner;		   /* for done: the connection */
+	cmd_done_fn orphaned;	   /* orphaned and back: its last word */
+	void *owner;		   /* for done, or orphaned */
 	bool parked;		   /* on dispatch's parked list */
 	TAILQ_ENTRY(cmd) link;	   /* dispatch's parked list */
 	struct cmd *next_free;	   /* dispatch's free list */

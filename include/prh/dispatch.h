@@ -76,10 +76,12 @@ int dispatch_submit(struct dispatch *d, struct cmd *cmd, bool lazy);
 int dispatch_collect(struct dispatch *d, struct cmd *cmd);
 
 /* The owner goes away.  A command not yet running is freed at once; a
- * running or finished one is freed when it comes back, done not called.
+ * running or finished one is freed when it comes back, done not called
+ * (*pending says which: the owner may then set cmd->orphaned and
+ * cmd->owner, and orphaned(cmd) is called just before it is freed).
  * Returns true when the command keeps cmd->sockfd (a worker may still
  * write to it) and will close it: the caller must not. */
-bool dispatch_abandon(struct dispatch *d, struct cmd *cmd);
+bool dispatch_abandon(struct dispatch *d, struct cmd *cmd, bool *pending);
 
 /* Shutdown: refuse new commands; from now on every finished command comes
  * back at once; idle(arg) is called when the last outstanding command

@@ -8,7 +8,7 @@
  *  - commands: the line of every command a worker runs for a PR OUT is
  *    logged in full, whatever came before.  A client that has used up
  *    PEERLOG_CMD_BURST such lines, then PEERLOG_CMD_PER_SEC a second,
- *    is not heard less: its next PR OUT waits until it may be logged
+ *    is not heard less: its next PR OUT waits for its turn
  *    (peerlog_command()), so a fencing command can never hide behind
  *    lines, and a client never floods the log through commands either;
  *  - warnings: everything else a client can make the helper say (a
@@ -27,8 +27,12 @@
  * So one client, however many connections it opens and whatever it
  * sends, puts at most PEERLOG_CMD_BURST + PEERLOG_WARN_BURST +
  * PEERLOG_KINDS lines in the log at once, then PEERLOG_CMD_PER_SEC +
- * PEERLOG_WARN_PER_SEC + 1 (the count) a second.  A client's allowances
- * outlive its connections for as long as they are not whole again.
+ * PEERLOG_WARN_PER_SEC + 1 (the count) a second.  Lines about a peer
+ * refused at accept, before its cgroup is read, are its uid's alone
+ * (VM ""), so a process in a VM has that share too, with the other
+ * processes of its uid.  A client's allowances outlive its connections
+ * for as long as they are not whole again; past PEERLOG_IDLE_MAX clients
+ * without a connection, the oldest is forgotten, its count logged first.
  *
  * Loop thread only; see doc/threads.md.
  */
@@ -51,6 +55,8 @@ struct prh_stats;
 #define PEERLOG_WARN_PER_SEC 10
 #define PEERLOG_CONN_BURST   20
 #define PEERLOG_CONN_PER_SEC 5
+/* Clients kept without a connection, at most. */
+#define PEERLOG_IDLE_MAX     4096
 /* A client whose lines were not logged and that logs nothing for this
  * long gets a line with the count. */
 #define PEERLOG_QUIET_MS     1000
@@ -69,6 +75,13 @@ enum peerlog_kind {
 
 struct peerlog;
 struct peerlog_client;
+
+/* The allowance arithmetic (GCRA), for lines of the helper's own that a
+ * client may cause: whether one more may go at now_ns under a limit of
+ * burst at once and per_sec a second, whose state is *tat_ns (0 at
+ * first); takes its share if so. */
+bool peerlog_rate_take(uint64_t *tat_ns, uint64_t now_ns, unsigned burst,
+    unsigned per_sec);
 
 /* A connection's share: its own allowance, and its client once known. */
 struct peerlog_conn {
@@ -107,8 +120,8 @@ void peerlog_conn_fini(struct peerlog *pl, struct peerlog_conn *lc);
 bool peerlog_admit(struct peerlog *pl, struct peerlog_conn *lc, struct peer *p,
     enum peerlog_kind k, uint64_t *carry);
 
-/* A line that was admitted with carry did not go out after all: count
- * it and the carried lines again. */
+/* A line that was admitted with carry did not go out after all: it is
+ * counted as not logged, and it and the carried lines are owed again. */
 void peerlog_unsent(struct peerlog *pl, struct peerlog_conn *lc, struct peer *p,
     uint64_t carry);
 
@@ -118,9 +131,11 @@ void peerlog_warn(struct peerlog *pl, struct peerlog_conn *lc, struct peer *p,
     enum peerlog_kind k, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-/* A PR OUT of peer p on connection lc is about to be run on a device:
- * 0 if it may go now (its line is then paid for), else how many
- * nanoseconds to wait before asking again. */
+/* A PR OUT of peer p on connection lc is about to be run on a device,
+ * and its line paid for: 0 if it may go now, else how many nanoseconds
+ * until its turn, which is taken for it (it goes then without asking
+ * again; commands of a client that wait at once get turns one after the
+ * other). */
 uint64_t
 peerlog_command(struct peerlog *pl, struct peerlog_conn *lc, struct peer *p);
 

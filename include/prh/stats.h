@@ -47,6 +47,7 @@ struct prh_stats {
 	/* the audit trail (loop thread) */
 	atomic_uint_fast64_t audit_lines;   /* lines logged */
 	atomic_uint_fast64_t audit_dropped; /* lines counted, not logged */
+	atomic_uint deferred; /* PR OUT that waited for their client's turn */
 };
 
 /* The class of a SCSI status value. */

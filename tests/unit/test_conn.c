@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,12 +31,15 @@
 
 #include "prh/client.h"
 #include "prh/closer.h"
+#include "prh/cmd.h"
 #include "prh/config.h"
 #include "prh/conn.h"
 #include "prh/device.h"
 #include "prh/dispatch.h"
 #include "prh/fdpass.h"
 #include "prh/log.h"
+#include "prh/peerlog.h"
+#include "prh/proto.h"
 #include "prh/stats.h"
 
 #define WAIT_MS 10000 /* bound on every wait */
@@ -555,4 +559,107 @@ Test(conn, refused_partition_is_answered_without_sg_io)
 	}
 	cr_expect_eq(STATS_GET(tc.stats.refused_fds), 2);
 	close(s);
+}
+
+/* What the orphaned callback saw (loop thread). */
+static atomic_uint tc_orphans;
+static uint32_t tc_orphan_status;
+
+/* dispatch's last word on an abandoned command. */
+static void
+tc_orphaned(struct cmd *cmd)
+{
+	cr_expect_eq(cmd->owner, &tc_orphans);
+	tc_orphan_status = cmd->res.status;
+	atomic_fetch_add(&tc_orphans, 1);
+}
+
+/* A command whose owner went while it ran still has its last word when
+ * it is back (the connection logs a PR OUT that ran through it). */
+Test(conn, an_abandoned_command_that_ran_has_its_last_word)
+{
+	uint8_t cdb[PRH_CDB_LEN], param[24];
+	struct dispatch_stats ds;
+	struct device_node node;
+	struct cmd *cmd;
+	bool pending, keep;
+	long end;
+
+	tc_need_disk();
+	tc_loop_stop(); /* this thread is the loop thread until started */
+	cmd = dispatch_cmd_new(tc.dispatch);
+	cr_assert_not_null(cmd);
+	client_cdb_pr_out(cdb, 5, 1, sizeof(param));
+	memcpy(cmd->cdb, cdb, sizeof(cdb));
+	cr_assert_eq(proto_parse_cdb(cmd->cdb, &cmd->req), 0);
+	cr_assert_eq(device_node_of_fd(tc.disk, &node), 0);
+	cmd->dev = devreg_get(tc.devices, &node);
+	cr_assert_not_null(cmd->dev);
+	cmd->devfd = dup(tc.disk);
+	cr_assert_geq(cmd->devfd, 0);
+	cmd->timeout_ms = 1000;
+	cmd->stats = &tc.stats;
+	cmd->done = tc_orphaned; /* must not be called: it is abandoned */
+	cmd->owner = NULL;
+	/* Lazy: it is not brought back when it is done, only when asked
+	 * for (or by the sweep, a timer of the loop). */
+	cr_assert_eq(dispatch_submit(tc.dispatch, cmd, true), 0);
+	/* One pass of the loop, here: the pool's kick wakes a worker. */
+	cr_assert_eq(event_base_loop(tc.base, EVLOOP_NONBLOCK), 0);
+	/* It runs and is done, but not back. */
+	end = tc_ms() + WAIT_MS;
+	do
+		dispatch_get_stats(tc.dispatch, &ds);
+	while (ds.pool.completed < 1 && tc_ms() < end);
+	cr_assert_eq(ds.pool.completed, 1);
+	keep = dispatch_abandon(tc.dispatch, cmd, &pending);
+	cr_expect(pending);
+	cr_expect_not(keep); /* no socket was given to it */
+	cmd->orphaned = tc_orphaned;
+	cmd->owner = &tc_orphans;
+	tc_loop_start();
+	tc_wait_uint(&tc_orphans, 1, "orphaned calls");
+	cr_expect_eq(tc_orphan_status, PRH_STATUS_CHECK_CONDITION);
+}
+
+/* A PR OUT that waits for its client's turn in the log (peerlog.h) when
+ * the helper shuts down is answered, not dropped: ABORTED COMMAND. */
+Test(conn, a_pr_out_waiting_for_its_turn_is_answered_at_shutdown)
+{
+	struct peer me = { .pid = getpid(), .uid = getuid(), .gid = getgid() };
+	uint8_t cdb[PRH_CDB_LEN], param[24];
+	struct client_reply r;
+	struct peerlog *pl;
+	int s;
+
+	tc_need_disk();
+	tc_loop_stop();
+	log_set_verbosity(1); /* PR OUT lines are logged, so they wait */
+	cr_assert_eq(peerlog_new(tc.base, &tc.stats, &pl), 0);
+	tc.env.peerlog = pl;
+	/* This process's share used up for the next ten seconds. */
+	for (int i = 0; i < PEERLOG_CMD_BURST + 10 * PEERLOG_CMD_PER_SEC; i++)
+		(void)peerlog_command(pl, NULL, &me);
+	tc_loop_start();
+	s = tc_conn();
+	client_cdb_pr_out(cdb, 0, 0, sizeof(param));
+	client_param_basic(param, 0, 0xa, 0);
+	cr_assert_eq(client_send_request(s, cdb, tc.disk, param, sizeof(param)),
+	    0);
+	tc_wait_uint(&tc.stats.deferred, 1, "PR OUT deferred");
+	tc_loop_stop();
+	conn_drain_all(&tc.env);
+	tc_loop_start();
+	cr_assert_eq(client_read_reply(s, &r), 0);
+	cr_expect_eq(r.status, PRH_STATUS_CHECK_CONDITION);
+	cr_expect_eq(r.sense[2] & 0x0f, PRH_SK_ABORTED_COMMAND);
+	cr_expect_eq(r.sense[12], 0x00);
+	cr_expect_eq(r.sense[13], 0x06);
+	cr_expect_eq(tc_wait_eof(s), 0);
+	tc_wait_uint(&tc.stats.connections, 0, "connections");
+	close(s);
+	tc_loop_stop();
+	tc.env.peerlog = NULL;
+	peerlog_free(pl);
+	tc_loop_start();
 }

@@ -19,7 +19,6 @@
 #include "prh/peer.h"
 #include "prh/peerlog.h"
 #include "prh/stats.h"
-#include "prh/trace.h"
 
 #define NCONN 10
 
@@ -167,26 +166,30 @@ Test(peerlog, clients_do_not_share)
 	    PEERLOG_WARN_BURST);
 }
 
-Test(peerlog, commands_wait_instead_of_being_dropped)
+Test(peerlog, commands_wait_for_turns_instead_of_being_dropped)
 {
 	struct peer p = pt_peer(107, "prod-db");
-	uint64_t wait, deadline;
+	uint64_t t = 1000000000ull / PEERLOG_CMD_PER_SEC, w1, w2, w3;
 
 	for (int i = 0; i < PEERLOG_CMD_BURST; i++)
 		cr_assert_eq(peerlog_command(pt.pl, &pt.lc[0], &p), 0, "%d", i);
-	wait = peerlog_command(pt.pl, &pt.lc[0], &p);
-	cr_expect_gt(wait, 0);
-	cr_expect_leq(wait, 1000000000ull / PEERLOG_CMD_PER_SEC);
-	/* Another connection of the client waits too; the warnings' share
-	 * is another. */
-	cr_expect_gt(peerlog_command(pt.pl, &pt.lc[1], &p), 0);
-	cr_expect_eq(pt_admit(&pt.lc[2], &p, PEERLOG_AUDIT, 1), 1);
-	/* Once the wait is over, one more may go. */
-	deadline = trace_now_ns() + wait;
-	while (trace_now_ns() < deadline)
-		;
-	cr_expect_eq(peerlog_command(pt.pl, &pt.lc[0], &p), 0);
-	cr_expect_gt(peerlog_command(pt.pl, &pt.lc[0], &p), 0);
+	/* Past the burst each command gets a turn of its own, one rate
+	 * step after the other, whichever connection of the client asks:
+	 * they wake one at a time, and none asks twice. */
+	w1 = peerlog_command(pt.pl, &pt.lc[0], &p);
+	w2 = peerlog_command(pt.pl, &pt.lc[1], &p);
+	w3 = peerlog_command(pt.pl, &pt.lc[2], &p);
+	cr_expect_gt(w1, 0);
+	cr_expect_leq(w1, t);
+	cr_expect_geq(w2, w1 + t - t / 10);
+	cr_expect_leq(w2, w1 + t);
+	cr_expect_geq(w3, w2 + t - t / 10);
+	cr_expect_leq(w3, w2 + t);
+	/* The warnings' share is another. */
+	cr_expect_eq(pt_admit(&pt.lc[3], &p, PEERLOG_AUDIT, 1), 1);
+	/* Another VM of the same uid goes at once. */
+	p = pt_peer(107, "web");
+	cr_expect_eq(peerlog_command(pt.pl, &pt.lc[4], &p), 0);
 	cr_expect_eq(STATS_GET(pt.stats.audit_dropped), 0);
 }
 
