@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@
 #define CLOSER_FREE_MS	  200	      /* closer_free() waits for a close */
 #define CLOSER_RETRY_MS	  100	      /* retry a thread that could not start */
 #define CLOSER_BUCKETS	  64	      /* of the clients' table */
+#define CLOSER_SPARE	  16	      /* client entries kept for reuse */
 
 /* A client with fds queued or being closed (no entry otherwise). */
 struct closer_client {
@@ -59,6 +61,10 @@ struct closer {
 	void (*freed)(void *arg);
 	void *arg;
 	struct closer_client *clients[CLOSER_BUCKETS];
+	/* Entries of clients gone, for the next ones (so a client whose fds
+	 * come one at a time does not allocate for each). */
+	struct closer_client *spare;
+	unsigned nspare;
 };
 
 /* --- the clients' table (lock held) ---------------------------------- */
@@ -90,9 +96,14 @@ closer_client_get(struct closer *c, uint64_t key)
 
 	if (cl != NULL)
 		return cl;
-	cl = calloc(1, sizeof(*cl));
-	if (cl == NULL)
+	if (c->spare != NULL) {
+		cl = c->spare;
+		c->spare = cl->next;
+		c->nspare--;
+		memset(cl, 0, sizeof(*cl));
+	} else if ((cl = calloc(1, sizeof(*cl))) == NULL) {
 		return NULL;
+	}
 	cl->key = key;
 	cl->next = *b;
 	*b = cl;
@@ -111,7 +122,8 @@ closer_client_ready(const struct closer_client *cl)
 }
 
 /* Change client cl's counts by dq queued and dk closing, keeping the
- * closer's count of takeable fds; forget it when nothing is left. */
+ * closer's count of takeable fds; forget it when nothing is left (its
+ * entry kept for reuse, up to CLOSER_SPARE). */
 static void
 closer_client_add(struct closer *c, struct closer_client *cl, int dq, int dk)
 {
@@ -126,7 +138,13 @@ closer_client_add(struct closer *c, struct closer_client *cl, int dq, int dk)
 	for (pp = closer_bucket(c, cl->key); *pp != cl; pp = &(*pp)->next)
 		;
 	*pp = cl->next;
-	free(cl);
+	if (c->nspare >= CLOSER_SPARE) {
+		free(cl);
+		return;
+	}
+	cl->next = c->spare;
+	c->spare = cl;
+	c->nspare++;
 }
 
 /* Tell the loop (once until it ran) that it may have room again. */
@@ -156,6 +174,10 @@ closer_destroy(struct closer *c)
 			c->clients[i] = cl->next;
 			free(cl);
 		}
+	while ((cl = c->spare) != NULL) {
+		c->spare = cl->next;
+		free(cl);
+	}
 	pthread_cond_destroy(&c->work);
 	pthread_cond_destroy(&c->change);
 	pthread_mutex_destroy(&c->lock);

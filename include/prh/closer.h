@@ -25,7 +25,8 @@
  * how many fds of a client are queued or in close(); a connection whose
  * client has CLOSER_CLIENT_QUEUE_MAX does not read (conn.h), so such a
  * client cannot fill the fd budget either.  The table of clients holds
- * only those with fds queued or in close().
+ * only those with fds queued or in close() (and up to 16 entries of
+ * clients gone, for reuse).
  *
  * Bounds.  At most 16 threads, started on demand (one per fd a thread may
  * take now that no idle thread will take), each with a 64 KiB stack; an
