@@ -5,7 +5,9 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,10 +22,21 @@
 #define CLOSER_STACK_SIZE (64 * 1024) /* a close needs little */
 #define CLOSER_FREE_MS	  200	      /* closer_free() waits for a close */
 #define CLOSER_RETRY_MS	  100	      /* retry a thread that could not start */
+#define CLOSER_BUCKETS	  64	      /* of the clients' table */
+#define CLOSER_SPARE	  16	      /* client entries kept for reuse */
+
+/* A client with fds queued or being closed (no entry otherwise). */
+struct closer_client {
+	uint64_t key;
+	unsigned queued;	    /* its fds on the queue */
+	unsigned closing;	    /* its fds in close() now */
+	struct closer_client *next; /* its bucket's chain */
+};
 
 /* One fd waiting for a thread. */
 struct closer_fd {
 	int fd;
+	struct closer_client *client;
 	struct closer_fd *next;
 };
 
@@ -40,23 +53,130 @@ struct closer {
 	bool stopping;	     /* closer_free() was called */
 	bool abandoned;	     /* it returned: the last thread frees */
 	unsigned queued;     /* fds on the queue */
+	unsigned ready;	     /* of them a thread may take now */
 	unsigned threads;    /* running */
 	unsigned idle;	     /* of them waiting for work */
 	unsigned closing;    /* of them inside close() */
+	unsigned eased;	     /* times a client fell below the queue max */
 	void (*freed)(void *arg);
 	void *arg;
+	struct closer_client *clients[CLOSER_BUCKETS];
+	/* Entries of clients gone, for the next ones (so a client whose fds
+	 * come one at a time does not allocate for each). */
+	struct closer_client *spare;
+	unsigned nspare;
 };
+
+/* --- the clients' table (lock held) ---------------------------------- */
+
+/* The bucket of client key. */
+static struct closer_client **
+closer_bucket(struct closer *c, uint64_t key)
+{
+	return &c->clients[(key ^ key >> 32) % CLOSER_BUCKETS];
+}
+
+/* Client key's entry, or NULL. */
+static struct closer_client *
+closer_client_find(struct closer *c, uint64_t key)
+{
+	struct closer_client *cl = *closer_bucket(c, key);
+
+	while (cl != NULL && cl->key != key)
+		cl = cl->next;
+	return cl;
+}
+
+/* Client key's entry, made if missing: NULL when out of memory. */
+static struct closer_client *
+closer_client_get(struct closer *c, uint64_t key)
+{
+	struct closer_client **b = closer_bucket(c, key);
+	struct closer_client *cl = closer_client_find(c, key);
+
+	if (cl != NULL)
+		return cl;
+	if (c->spare != NULL) {
+		cl = c->spare;
+		c->spare = cl->next;
+		c->nspare--;
+		memset(cl, 0, sizeof(*cl));
+	} else if ((cl = calloc(1, sizeof(*cl))) == NULL) {
+		return NULL;
+	}
+	cl->key = key;
+	cl->next = *b;
+	*b = cl;
+	return cl;
+}
+
+/* Of client cl's queued fds, how many a thread may take now. */
+static unsigned
+closer_client_ready(const struct closer_client *cl)
+{
+	unsigned room = cl->closing < CLOSER_PER_CLIENT
+	    ? CLOSER_PER_CLIENT - cl->closing
+	    : 0;
+
+	return cl->queued < room ? cl->queued : room;
+}
+
+/* Change client cl's counts by dq queued and dk closing, keeping the
+ * closer's count of takeable fds; forget it when nothing is left (its
+ * entry kept for reuse, up to CLOSER_SPARE). */
+static void
+closer_client_add(struct closer *c, struct closer_client *cl, int dq, int dk)
+{
+	struct closer_client **pp;
+
+	c->ready -= closer_client_ready(cl);
+	cl->queued = (unsigned)((int)cl->queued + dq);
+	cl->closing = (unsigned)((int)cl->closing + dk);
+	c->ready += closer_client_ready(cl);
+	if (cl->queued > 0 || cl->closing > 0)
+		return;
+	for (pp = closer_bucket(c, cl->key); *pp != cl; pp = &(*pp)->next)
+		;
+	*pp = cl->next;
+	if (c->nspare >= CLOSER_SPARE) {
+		free(cl);
+		return;
+	}
+	cl->next = c->spare;
+	c->spare = cl;
+	c->nspare++;
+}
+
+/* Tell the loop (once until it ran) that it may have room again. */
+static void
+closer_wake(struct closer *c)
+{
+	if (c->count != NULL && c->ev != NULL && !c->wake) {
+		c->wake = true;
+		event_active(c->ev, EV_READ, 0);
+	}
+}
 
 /* Free c (its lock not held, no thread left).  Fds still queued (no
  * thread could ever be started) are left to the process's exit. */
 static void
 closer_destroy(struct closer *c)
 {
+	struct closer_client *cl;
 	struct closer_fd *e;
 
 	while ((e = c->head) != NULL) {
 		c->head = e->next;
 		free(e);
+	}
+	for (size_t i = 0; i < CLOSER_BUCKETS; i++)
+		while ((cl = c->clients[i]) != NULL) {
+			c->clients[i] = cl->next;
+			free(cl);
+		}
+	while ((cl = c->spare) != NULL) {
+		c->spare = cl->next;
+		free(cl);
 	}
 	pthread_cond_destroy(&c->work);
 	pthread_cond_destroy(&c->change);
@@ -78,39 +198,42 @@ closer_freed_cb(evutil_socket_t fd, short what, void *arg)
 	c->freed(c->arg);
 }
 
-/* Take the next fd off the queue, waiting for one: true and *fd, or
- * false when the thread is to exit (idle too long, or stopping with
- * nothing left).  Lock held. */
+/* Take the first queued fd whose client has fewer than
+ * CLOSER_PER_CLIENT closes under way, waiting for one: true, *fd and
+ * *cl (its closing count taken), or false when the thread is to exit
+ * (idle too long, or stopping with nothing it may take).  Lock held. */
 static bool
-closer_next(struct closer *c, int *fd)
+closer_next(struct closer *c, int *fd, struct closer_client **cl)
 {
-	struct closer_fd *e;
+	struct closer_fd *e, **pp;
 	struct timespec until;
 	int r = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += CLOSER_IDLE_S;
-	while (c->head == NULL && !c->stopping && r != ETIMEDOUT) {
+	while (c->ready == 0 && !c->stopping && r != ETIMEDOUT) {
 		c->idle++;
 		r = pthread_cond_timedwait(&c->work, &c->lock, &until);
 		c->idle--;
 	}
-	e = c->head;
-	if (e == NULL)
+	if (c->ready == 0)
 		return false;
-	c->head = e->next;
-	if (c->head == NULL)
-		c->tail = &c->head;
+	for (pp = &c->head; (*pp)->client->closing >= CLOSER_PER_CLIENT;
+	     pp = &(*pp)->next)
+		; /* ready > 0: one is there */
+	e = *pp;
+	*pp = e->next;
+	if (*pp == NULL)
+		c->tail = pp;
 	c->queued--;
 	*fd = e->fd;
+	*cl = e->client;
 	free(e);
+	closer_client_add(c, *cl, -1, 1);
 	/* Its slot in the fd table goes with the close(), about to start. */
 	if (c->count != NULL) {
 		atomic_fetch_sub(c->count, 1);
-		if (c->ev != NULL && !c->wake) {
-			c->wake = true;
-			event_active(c->ev, EV_READ, 0);
-		}
+		closer_wake(c);
 	}
 	return true;
 }
@@ -121,16 +244,23 @@ static void *
 closer_main(void *arg)
 {
 	struct closer *c = arg;
+	struct closer_client *cl;
 	bool last;
 	int fd;
 
 	pthread_mutex_lock(&c->lock);
-	while (closer_next(c, &fd)) {
+	while (closer_next(c, &fd, &cl)) {
 		c->closing++;
 		pthread_mutex_unlock(&c->lock);
 		(void)close(fd);
 		pthread_mutex_lock(&c->lock);
 		c->closing--;
+		/* Its connections read again below the bound (closer.h). */
+		if (cl->queued + cl->closing == CLOSER_CLIENT_QUEUE_MAX) {
+			c->eased++;
+			closer_wake(c);
+		}
+		closer_client_add(c, cl, 0, -1);
 	}
 	c->threads--;
 	last = c->abandoned && c->threads == 0;
@@ -141,17 +271,18 @@ closer_main(void *arg)
 	return NULL;
 }
 
-/* Start threads while the queued fds outnumber the threads that will
- * take them (idle ones, and those started here), up to the bound; if one
- * cannot start, retry from the loop's timer.  Lock held; loop thread. */
+/* Start threads while the fds that may be taken now outnumber the
+ * threads that will take them (idle ones, and those started here), up to
+ * the bound; if one cannot start, retry from the loop's timer.  Lock
+ * held; loop thread. */
 static void
 closer_grow(struct closer *c, unsigned started)
 {
 	struct timeval tv = { 0, CLOSER_RETRY_MS * 1000 };
 
 	/* An idle thread that was signalled may not have woken yet: each
-	 * queued fd needs one. */
-	while (c->queued > c->idle + started && c->threads < CLOSER_THREADS) {
+	 * takeable fd needs one. */
+	while (c->ready > c->idle + started && c->threads < CLOSER_THREADS) {
 		c->threads++;
 		if (thread_start(closer_main, c, CLOSER_STACK_SIZE) < 0) {
 			c->threads--;
@@ -213,12 +344,14 @@ closer_new(struct event_base *base, atomic_uint *count,
 	return 0;
 }
 
-/* Queue fd for a thread, starting one if no idle thread is left for
- * it; when none can be started, the fd waits, counted, for the retry. */
+/* Queue fd of client for a thread, starting one if no idle thread is
+ * left for it; when none can be started, the fd waits, counted, for the
+ * retry. */
 void
-closer_close(struct closer *c, int fd)
+closer_close(struct closer *c, int fd, uint64_t client)
 {
 	struct closer_fd *e = malloc(sizeof(*e));
+	unsigned ready;
 
 	if (e == NULL) {
 		(void)close(fd); /* out of memory: nothing better to do */
@@ -227,19 +360,55 @@ closer_close(struct closer *c, int fd)
 	e->fd = fd;
 	e->next = NULL;
 	pthread_mutex_lock(&c->lock);
+	e->client = closer_client_get(c, client);
+	if (e->client == NULL) {
+		pthread_mutex_unlock(&c->lock);
+		free(e);
+		(void)close(fd); /* as above */
+		return;
+	}
 	*c->tail = e;
 	c->tail = &e->next;
 	c->queued++;
+	ready = c->ready;
+	closer_client_add(c, e->client, 1, 0);
 	atomic_fetch_add(c->count, 1);
-	pthread_cond_signal(&c->work);
+	if (c->ready > ready)
+		pthread_cond_signal(&c->work);
 	closer_grow(c, 0);
 	pthread_mutex_unlock(&c->lock);
 }
 
-/* Close a connection socket: here if nothing is left unread in it, else
- * on a closer thread. */
+/* Fds of client queued or being closed. */
+unsigned
+closer_client_pending(struct closer *c, uint64_t client)
+{
+	struct closer_client *cl;
+	unsigned n;
+
+	pthread_mutex_lock(&c->lock);
+	cl = closer_client_find(c, client);
+	n = cl != NULL ? cl->queued + cl->closing : 0;
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+/* How many times a client's pending fds fell below the queue max. */
+unsigned
+closer_clients_eased(struct closer *c)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->eased;
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+/* Close a connection socket of client: here if nothing is left unread
+ * in it, else on a closer thread. */
 void
-closer_close_socket(struct closer *c, int fd)
+closer_close_socket(struct closer *c, int fd, uint64_t client)
 {
 	int one = 1;
 	char byte;
@@ -258,7 +427,7 @@ closer_close_socket(struct closer *c, int fd)
 	    recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
 		(void)close(fd);
 	else
-		closer_close(c, fd);
+		closer_close(c, fd, client);
 }
 
 /* Free the closer; a thread stuck in close() keeps it. */

@@ -46,7 +46,7 @@ cmd_close_devfd(struct cmd *cmd, struct closer *closer)
 	if (cmd->devfd < 0)
 		return;
 	if (closer != NULL)
-		closer_close(closer, cmd->devfd);
+		closer_close(closer, cmd->devfd, cmd->client);
 	else
 		close(cmd->devfd);
 	cmd->devfd = -1;

@@ -28,7 +28,9 @@
  * Closing: the loop thread closes no fd a client sent, nor a socket that
  * may still hold fds it sent: the last close of a file can wait (closer.h),
  * so every such fd goes to the closer (conn_drop_fd(),
- * closer_close_socket()).
+ * closer_close_socket()), with the connection's client (conn_client()):
+ * a connection whose client has CLOSER_CLIENT_QUEUE_MAX fds with the
+ * closer reads nothing until they are fewer (conn_throttle()).
  */
 #include "config.h"
 
@@ -76,10 +78,11 @@ enum conn_state {
 struct conn {
 	TAILQ_ENTRY(conn) entry;	 /* env->conns */
 	TAILQ_ENTRY(conn) held_link;	 /* env->held, while held */
-	TAILQ_ENTRY(conn) throttle_link; /* env->throttled, while throttled */
+	TAILQ_ENTRY(conn) throttle_link; /* on tlist */
 	struct conn_env *env;
 	int fd;			/* the client socket */
 	struct peer peer;	/* SO_PEERCRED at accept */
+	uint64_t client;	/* its client for the closer, or 0: not yet */
 	struct event *rd;	/* read readiness */
 	struct bufferevent *wr; /* unsent reply bytes, or NULL */
 	enum conn_state state;
@@ -87,8 +90,9 @@ struct conn {
 	unsigned rd_secs; /* timeout rd is armed with, 0 for none */
 	bool waiting;	  /* BUSY: readable, command not back: read off */
 	bool held;	  /* on env->held */
-	bool throttled;	  /* on env->throttled */
-	bool holds_fd;	  /* devfd is counted in env->fds_held */
+	/* env->throttled or env->stalled while waiting on it, else NULL */
+	struct conn_list *tlist;
+	bool holds_fd; /* devfd is counted in env->fds_held */
 	uint64_t held_until_ns;
 	uint32_t off; /* bytes of the current frame read */
 	uint8_t hello[PRH_HELLO_LEN];
@@ -147,34 +151,82 @@ conn_fds_used(const struct conn_env *env)
 	return env->count + atomic_load(&env->fds_held);
 }
 
-/* Whether c must wait before reading because the fd budget is used up
- * (what it would read then waits in the socket buffer, fds and all);
- * keeps env->throttled up to date.  A read that starts a request waits at
- * the budget (its fd would pass it); any other read only above it.  One
- * message may bring FDPASS_MAX_FDS fds, which the margin beyond the
- * budget holds (server.c), so the fd table never fills and the kernel
- * never drops an fd on this thread. */
+/* The client of c's peer for the closer (described the first time). */
+static uint64_t
+conn_client(struct conn *c)
+{
+	if (c->client == CLOSER_NEUTRAL)
+		c->client = peer_client_key(&c->peer);
+	return c->client;
+}
+
+/* Put c on list (or on none: NULL), fresh ones last. */
+static void
+conn_throttle_on(struct conn *c, struct conn_list *list, bool fresh)
+{
+	if (c->tlist == list)
+		return;
+	if (c->tlist != NULL)
+		TAILQ_REMOVE(c->tlist, c, throttle_link);
+	c->tlist = list;
+	if (list != NULL && fresh)
+		TAILQ_INSERT_TAIL(list, c, throttle_link);
+	else if (list != NULL)
+		TAILQ_INSERT_HEAD(list, c, throttle_link);
+}
+
+/* Whether c must wait before reading: because its client has
+ * CLOSER_CLIENT_QUEUE_MAX fds with the closer (a client whose closes do
+ * not return must not fill the budget: closer.h), or because the fd
+ * budget is used up (what it would read then waits in the socket
+ * buffer, fds and all); keeps env->stalled and env->throttled up to
+ * date.  A read that starts a request waits at the budget (its fd would
+ * pass it); any other read only above it.  One message may bring
+ * FDPASS_MAX_FDS fds, which the margin beyond the budget holds
+ * (server.c), so the fd table never fills and the kernel never drops an
+ * fd on this thread. */
 static bool
 conn_throttle(struct conn *c)
 {
 	struct conn_env *env = c->env;
 	bool fresh = c->state == CONN_READ_CDB && c->off == 0 && !c->have_fd;
 	unsigned used = conn_fds_used(env);
-	bool wait = fresh ? used >= env->fd_budget : used > env->fd_budget;
 
 	/* Fresh ones go last: conn_fds_freed() stops at the first that must
 	 * wait on. */
-	if (wait && !c->throttled && fresh)
-		TAILQ_INSERT_TAIL(&env->throttled, c, throttle_link);
-	else if (wait && !c->throttled)
-		TAILQ_INSERT_HEAD(&env->throttled, c, throttle_link);
-	else if (!wait && c->throttled)
-		TAILQ_REMOVE(&env->throttled, c, throttle_link);
-	c->throttled = wait;
-	return wait;
+	if (closer_client_pending(env->closer, conn_client(c)) >=
+	    CLOSER_CLIENT_QUEUE_MAX)
+		conn_throttle_on(c, &env->stalled, fresh);
+	else if (fresh ? used >= env->fd_budget : used > env->fd_budget)
+		conn_throttle_on(c, &env->throttled, fresh);
+	else
+		conn_throttle_on(c, NULL, fresh);
+	return c->tlist != NULL;
 }
 
-/* Fds were freed: if there is room under the budget again, let waiting
+/* A client's fds with the closer fell below CLOSER_CLIENT_QUEUE_MAX
+ * since the last look: let its connections read. */
+static void
+conn_stalled_wake(struct conn_env *env)
+{
+	unsigned eased = closer_clients_eased(env->closer);
+	struct conn *c, *next;
+
+	if (eased == env->stalled_eased)
+		return;
+	env->stalled_eased = eased;
+	for (c = TAILQ_FIRST(&env->stalled); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, throttle_link);
+		if (closer_client_pending(env->closer, c->client) <
+		    CLOSER_CLIENT_QUEUE_MAX) {
+			conn_throttle_on(c, NULL, false);
+			(void)conn_sync(c);
+		}
+	}
+}
+
+/* Fds were freed: let connections whose client's fds with the closer
+ * went down read; if there is room under the budget again, let waiting
  * connections read (those in the middle of a frame, then new requests
  * oldest first, while the room lasts) and tell the server. */
 void
@@ -182,13 +234,13 @@ conn_fds_freed(struct conn_env *env)
 {
 	struct conn *c;
 
+	conn_stalled_wake(env);
 	if (conn_fds_used(env) > env->fd_budget)
 		return;
 	while ((c = TAILQ_FIRST(&env->throttled)) != NULL) {
-		TAILQ_REMOVE(&env->throttled, c, throttle_link);
-		c->throttled = false;
+		conn_throttle_on(c, NULL, false);
 		(void)conn_sync(c);
-		if (c->throttled)
+		if (c->tlist == &env->throttled)
 			break; /* full again: so are the ones behind it */
 	}
 	if (env->room != NULL)
@@ -435,7 +487,7 @@ fail:
 			bufferevent_free(c->wr);
 		free(c);
 	}
-	closer_close_socket(env->closer, fd);
+	closer_close_socket(env->closer, fd, peer_client_key(&peer_copy));
 	return -ENOMEM;
 }
 
@@ -453,20 +505,20 @@ conn_reject(struct conn *c, const char *msg)
 	return conn_close(c);
 }
 
-/* Drop an fd a client sent: the closer closes it (its close may wait:
+/* Drop an fd c's client sent: the closer closes it (its close may wait:
  * closer.h). */
 static void
-conn_drop_fd(struct conn_env *env, int fd)
+conn_drop_fd(struct conn *c, int fd)
 {
-	closer_close(env->closer, fd);
+	closer_close(c->env->closer, fd, conn_client(c));
 }
 
 /* Drop the nfds fds of fds (see conn_drop_fd). */
 static void
-conn_drop_fds(struct conn_env *env, const int *fds, int nfds)
+conn_drop_fds(struct conn *c, const int *fds, int nfds)
 {
 	for (int i = 0; i < nfds; i++)
-		conn_drop_fd(env, fds[i]);
+		conn_drop_fd(c, fds[i]);
 }
 
 /* Read up to len bytes of the current frame into buf, with the fds that
@@ -492,7 +544,7 @@ conn_recv(struct conn *c, void *buf, size_t len, int *fd)
 	}
 	n = fdpass_recv(c->fd, buf, len, fds, &nfds);
 	if (n == -EMSGSIZE) {
-		conn_drop_fds(c->env, fds, nfds);
+		conn_drop_fds(c, fds, nfds);
 		conn_log(c, PEERLOG_PROTOCOL,
 		    "file descriptor lost (limit "
 		    "reached?): closing connection");
@@ -500,15 +552,21 @@ conn_recv(struct conn *c, void *buf, size_t len, int *fd)
 		return -ECANCELED;
 	}
 	if (fd == NULL) {
-		conn_drop_fds(c->env, fds, nfds);
+		conn_drop_fds(c, fds, nfds);
 	} else if (nfds > 1 || (nfds == 1 && c->have_fd)) {
-		conn_drop_fds(c->env, fds, nfds);
+		conn_drop_fds(c, fds, nfds);
 		(void)conn_reject(c, NULL);
 		return -ECANCELED;
 	} else if (nfds == 1) {
 		*fd = fds[0];
 	}
-	return n == -EINTR ? -EAGAIN : n;
+	if (n == -EINTR)
+		n = -EAGAIN;
+	/* Made to wait earlier in this callback and free to read again by
+	 * now: the read event, disarmed then, is armed again. */
+	if (n == -EAGAIN && !c->reading)
+		(void)conn_sync(c);
+	return n;
 }
 
 /* Read part of the hello (fds with it are dropped).  Returns whether to
@@ -574,7 +632,7 @@ conn_take_fd(struct conn *c, int fd)
 		c->node.type = DEVICE_OTHER;
 	}
 	if (c->node.type == DEVICE_OTHER) {
-		conn_drop_fd(c->env, fd);
+		conn_drop_fd(c, fd);
 		return;
 	}
 	c->devfd = fd;
@@ -636,6 +694,7 @@ conn_cdb_done(struct conn *c)
 		return conn_close(c);
 	}
 	c->cmd->req = req;
+	c->cmd->client = conn_client(c);
 	memcpy(c->cmd->cdb, c->cdb, PRH_CDB_LEN);
 	c->off = 0;
 	if (req.is_out && req.len > 0)
@@ -915,7 +974,7 @@ conn_complete(struct conn *c, struct cmd *cmd)
 		}
 	}
 	if (c->devfd >= 0) { /* answered without the device */
-		conn_drop_fd(env, c->devfd);
+		conn_drop_fd(c, c->devfd);
 		c->devfd = -1;
 	}
 	c->off = 0;
@@ -1035,20 +1094,19 @@ conn_free(struct conn *c)
 			dispatch_cmd_free(env->dispatch, c->cmd);
 	}
 	conn_hold_stop(c);
-	if (c->throttled)
-		TAILQ_REMOVE(&env->throttled, c, throttle_link);
+	conn_throttle_on(c, NULL, false);
 	if (c->later != NULL)
 		event_free(c->later);
 	peerlog_conn_fini(env->peerlog, &c->share);
 	if (c->devfd >= 0)
-		conn_drop_fd(env, c->devfd);
+		conn_drop_fd(c, c->devfd);
 	if (c->holds_fd)
 		atomic_fetch_sub(&env->fds_held, 1);
 	event_free(c->rd);
 	if (c->wr != NULL)
 		bufferevent_free(c->wr);
 	if (!keep_sock)
-		closer_close_socket(env->closer, c->fd);
+		closer_close_socket(env->closer, c->fd, conn_client(c));
 	TAILQ_REMOVE(&env->conns, c, entry);
 	env->count--;
 	STATS_DEC(env->stats->connections);
@@ -1072,7 +1130,7 @@ conn_close(struct conn *c)
 	if (c->later != NULL)
 		event_del(c->later);
 	if (c->devfd >= 0) {
-		conn_drop_fd(c->env, c->devfd);
+		conn_drop_fd(c, c->devfd);
 		c->devfd = -1;
 	}
 	if (c->state == CONN_BUSY || conn_out_len(c) == 0) {
@@ -1151,6 +1209,8 @@ conn_env_init(struct conn_env *env)
 	TAILQ_INIT(&env->conns);
 	TAILQ_INIT(&env->held);
 	TAILQ_INIT(&env->throttled);
+	TAILQ_INIT(&env->stalled);
+	env->stalled_eased = 0;
 	atomic_store(&env->fds_held, 0);
 	env->count = 0;
 	env->draining = false;

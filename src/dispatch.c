@@ -194,7 +194,8 @@ dispatch_done_cb(struct pool_job *job, void *arg)
 		if (cmd->orphaned != NULL)
 			cmd->orphaned(cmd);
 		if (cmd->sockfd >= 0)
-			closer_close_socket(d->closer, cmd->sockfd);
+			closer_close_socket(d->closer, cmd->sockfd,
+			    cmd->client);
 		dispatch_cmd_free(d, cmd);
 	}
 	if (d->nparked > 0)

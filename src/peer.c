@@ -383,6 +383,26 @@ peer_in_group(int fd, gid_t gid)
 	return found;
 }
 
+/* The client of peer p: FNV-1a over its uid, a separator and its VM's
+ * name. */
+uint64_t
+peer_client_key(struct peer *p)
+{
+	uint64_t h = 14695981039346656037ull;
+	uint32_t uid;
+	const char *vm;
+
+	peer_describe(p);
+	uid = (uint32_t)p->uid;
+	vm = p->kind == PEER_VM ? p->name : "";
+	for (int i = 0; i < 4; i++)
+		h = (h ^ (uid >> (8 * i) & 0xff)) * 1099511628211ull;
+	h = (h ^ 0x100) * 1099511628211ull; /* no byte: the separator */
+	for (; *vm != '\0'; vm++)
+		h = (h ^ (unsigned char)*vm) * 1099511628211ull;
+	return h != 0 ? h : 1;
+}
+
 /* Whether --allow-uid / --allow-gid admit the peer. */
 bool
 peer_allowed(const struct prh_config *cfg, int fd, const struct peer *p)

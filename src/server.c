@@ -263,7 +263,8 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	(void)sa;
 	(void)socklen;
 	if (srv->draining) {
-		closer_close_socket(srv->closer, fd);
+		peer_of_socket(fd, &peer);
+		closer_close_socket(srv->closer, fd, peer_client_key(&peer));
 		return;
 	}
 	if (srv->accept_pauses > 0) {
@@ -278,7 +279,7 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		    "connection",
 		    (int)peer.gid);
 		STATS_INC(srv->stats.refused_peers);
-		closer_close_socket(srv->closer, fd);
+		closer_close_socket(srv->closer, fd, peer_client_key(&peer));
 		return;
 	}
 	r = peer_counts_add(srv->uids, peer.uid, srv->cfg->max_clients_per_uid);
@@ -291,7 +292,7 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 			    (int)peer.uid, srv->cfg->max_clients_per_uid,
 			    (unsigned long long)++srv->uid_refusals);
 		STATS_INC(srv->stats.refused_uid_limit);
-		closer_close_socket(srv->closer, fd);
+		closer_close_socket(srv->closer, fd, peer_client_key(&peer));
 		return;
 	}
 	if (conn_new(&srv->env, fd, &peer) < 0) {
@@ -424,7 +425,8 @@ server_stop_listening(struct server *srv)
 	}
 	if (srv->listen_fd >= 0) {
 		if (srv->closer != NULL)
-			closer_close(srv->closer, srv->listen_fd);
+			closer_close(srv->closer, srv->listen_fd,
+			    CLOSER_NEUTRAL);
 		else
 			close(srv->listen_fd);
 		srv->listen_fd = -1;

@@ -15,52 +15,86 @@
  * unread messages in it: closer_close_socket()) to the closer, whose
  * threads close them in order.
  *
- * Bounds.  At most 16 threads, started on demand (one per queued fd that
- * no idle thread will take), each with a 64 KiB stack; an idle one exits
- * after 10 s.  close() frees the fd's slot in the table before it waits,
- * so a close that never returns costs its thread, not an fd.  Fds waiting
- * for a thread do take slots: each counts in the counter given to
- * closer_new() (the connections' fd budget) from closer_close() until its
- * close starts, and the loop hears through freed() when counted fds went.
- * When all 16 threads wait in closes that do not return, further fds
- * queue, counted, and at the fd budget the connections stop reading (see
- * conn.h): the queue is bounded by the budget plus what one message can
- * bring, the loop goes on running (timers, signals, replies of commands
- * under way), and everything is closed once a close returns.  A thread
- * that cannot be started is retried every 100 ms; its fds wait, counted.
- * The one close left to the caller: when the queue's entry (a few bytes)
- * cannot be allocated.
+ * Clients.  Each fd comes with the client it came from (a key: a
+ * client is what the log's shares use, peerlog.h, its uid and its VM;
+ * peer_client_key()), or CLOSER_NEUTRAL for an fd no client sent.  A
+ * thread takes the first queued fd whose client has fewer than
+ * CLOSER_PER_CLIENT fds in close() now, so a client whose closes never
+ * return holds at most CLOSER_PER_CLIENT of the threads, and the fds of
+ * the others are closed past its queue.  closer_client_pending() tells
+ * how many fds of a client are queued or in close(); a connection whose
+ * client has CLOSER_CLIENT_QUEUE_MAX does not read (conn.h), so such a
+ * client cannot fill the fd budget either.  The table of clients holds
+ * only those with fds queued or in close() (and up to 16 entries of
+ * clients gone, for reuse).
  *
- * closer_new(), closer_close(), closer_close_socket() and closer_free()
- * are for the loop thread (the thread that runs base); see
- * doc/threads.md.
+ * Bounds.  At most 16 threads, started on demand (one per fd a thread may
+ * take now that no idle thread will take), each with a 64 KiB stack; an
+ * idle one exits after 10 s.  close() frees the fd's slot in the table
+ * before it waits, so a close that never returns costs its thread, not
+ * an fd.  Fds waiting for a thread do take slots: each counts in the
+ * counter given to closer_new() (the connections' fd budget) from
+ * closer_close() until its close starts, and the loop hears through
+ * freed() when counted fds went, and when a client's pending fds fell
+ * below CLOSER_CLIENT_QUEUE_MAX.  When 16 / CLOSER_PER_CLIENT clients
+ * each have CLOSER_PER_CLIENT closes that do not return, every thread
+ * waits: the fds of every client queue, counted, each client's
+ * connections stop reading at CLOSER_CLIENT_QUEUE_MAX, the others at
+ * the fd budget (see conn.h); the loop goes on running (timers,
+ * signals, replies of commands under way), and everything is closed
+ * once closes return.  A thread that cannot be started is retried every
+ * 100 ms; its fds wait, counted.  The one close left to the caller:
+ * when the queue's entry (a few bytes) cannot be allocated.
+ *
+ * closer_new(), closer_close(), closer_close_socket(),
+ * closer_client_pending(), closer_clients_eased() and closer_free() are
+ * for the loop thread (the thread that runs base); see doc/threads.md.
  */
 #ifndef PRH_CLOSER_H
 #define PRH_CLOSER_H
 
 #include <stdatomic.h>
+#include <stdint.h>
 
 struct event_base;
 struct closer;
+
+/* The client of an fd no client sent (a listening socket). */
+#define CLOSER_NEUTRAL		0
+/* Fds of one client in close() at once, at most. */
+#define CLOSER_PER_CLIENT	4
+/* Fds of one client queued or in close() from which its connections stop
+ * reading (one more message may bring FDPASS_MAX_FDS). */
+#define CLOSER_CLIENT_QUEUE_MAX 64
 
 /* Create a closer whose queued fds count in *count, and whose freed(arg)
  * runs on base's loop after counted fds went: 0 and *out, or -ENOMEM. */
 int closer_new(struct event_base *base, atomic_uint *count,
     void (*freed)(void *arg), void *arg, struct closer **out);
 
-/* Close fd on a closer thread (queued, counted, until one takes it). */
-void closer_close(struct closer *c, int fd);
+/* Close fd, which client sent, on a closer thread (queued, counted,
+ * until one takes it). */
+void closer_close(struct closer *c, int fd, uint64_t client);
 
-/* Close a connection socket: shutdown(SHUT_RD), then here if nothing is
- * left to read in it (so its close frees no fds), else as
+/* Close a connection socket of client: shutdown(SHUT_RD), then here if
+ * nothing is left to read in it (so its close frees no fds), else as
  * closer_close(). */
-void closer_close_socket(struct closer *c, int fd);
+void closer_close_socket(struct closer *c, int fd, uint64_t client);
+
+/* Fds of client queued or in close() now. */
+unsigned closer_client_pending(struct closer *c, uint64_t client);
+
+/* How many times so far a client's fds queued or in close() fell below
+ * CLOSER_CLIENT_QUEUE_MAX (when it changed, connections waiting for
+ * their client may read). */
+unsigned closer_clients_eased(struct closer *c);
 
 /* Free the closer: idle threads exit, the queue is closed by the threads
- * that can still close, and a close under way gets 200 ms to return; a
- * thread that waits in close() longer keeps the closer, and frees it
- * when it is the last to return (nothing is counted or called back any
- * more). */
+ * that can still close (the fds of a client with CLOSER_PER_CLIENT
+ * closes that do not return stay open, to the process's exit), and a
+ * close under way gets 200 ms to return; a thread that waits in close()
+ * longer keeps the closer, and frees it when it is the last to return
+ * (nothing is counted or called back any more). */
 void closer_free(struct closer *c);
 
 #endif

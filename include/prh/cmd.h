@@ -43,6 +43,7 @@ struct cmd {
 	struct device *dev;	  /* the device (registry reference) */
 	struct prh_stats *stats;  /* counters the worker adds to */
 	atomic_uint *fd_count;	  /* counts devfd; decremented on close */
+	uint64_t client; /* its fds' client for the closer (closer.h) */
 	/* Written by the worker. */
 	struct device_verdict verdict; /* what the policy said */
 	struct scsi_result res;	       /* status, size and sense */

@@ -62,8 +62,13 @@ struct conn_env {
 	/* Kept by conn.c. */
 	TAILQ_HEAD(, conn) conns; /* every open connection */
 	TAILQ_HEAD(, conn) held;  /* holding an fd mid-request, oldest first */
-	TAILQ_HEAD(, conn)
-	throttled;		  /* waiting for fd room to read a request */
+	TAILQ_HEAD(conn_list, conn)
+	throttled; /* waiting for fd room to read a request */
+	/* Waiting for their client's fds with the closer to fall below
+	 * CLOSER_CLIENT_QUEUE_MAX (closer.h), and the closer's count of
+	 * such falls when they were last looked at. */
+	struct conn_list stalled;
+	unsigned stalled_eased;
 	struct event *held_timer; /* drops the oldest when its time is up */
 	unsigned count;		  /* open connections */
 	atomic_uint fds_held;	  /* device fds of requests (workers too),

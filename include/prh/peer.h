@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "prh/config.h"
@@ -48,6 +49,13 @@ void peer_of_socket(int fd, struct peer *p);
  * bytes they are: the peer chooses them, so whoever prints one escapes it
  * (escape.h). */
 void peer_describe(struct peer *p);
+
+/* The client of peer p, as the log's shares count them (peerlog.h): a
+ * hash of its uid and, when its cgroup names one, its VM; never 0
+ * (closer.h's CLOSER_NEUTRAL).  Describes p first (peer_describe()).
+ * Nothing in it is the client's to choose: the uid is the kernel's, a
+ * VM's name root's. */
+uint64_t peer_client_key(struct peer *p);
 
 /*
  * What /proc/PID/cgroup's text says, into name (cut as above): the

@@ -13,9 +13,14 @@
  * time the close provably waits on a thread of the helper that is not its
  * loop thread (a thread inside close(): /proc/PID/task/TID/syscall),
  * another client is served within 100 ms meanwhile, and SIGTERM stops the
- * helper within 1 s.  With all 16 closer threads waiting, further fds
- * queue, counted in the fd budget: connections then wait, the fd table
- * does not grow, and SIGTERM still stops the helper.
+ * helper within 1 s.  One client (a uid) whose closes never return
+ * holds 4 closer threads, no more: the fds of others are closed past
+ * its own, and its connections stop reading at 64 fds queued while
+ * others' go on.  With all 16 closer threads waiting (four such
+ * clients), further fds queue, counted in the fd budget: connections
+ * then wait, the fd table does not grow, and SIGTERM still stops the
+ * helper.  Other clients are other uids (root only): a child process
+ * connects as one and hands the socket over.
  *
  * The test's own reference goes first, so that the helper's is the last:
  * the helper is stopped (SIGSTOP) while the test sends the file and closes
@@ -44,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -65,10 +71,13 @@
  * slowly, and sleeps 1 s at exit to catch late races). */
 #define LG_SERVED_SLOW_MS 1000
 #define LG_STOP_SLOW_MS	  5000
-#define LG_SAMPLES	  3   /* requests timed per check */
-#define LG_CLOSERS	  16  /* the closer's threads at the most */
-#define LG_QUEUED	  4   /* fds queued behind busy closer threads */
-#define LG_NOFILE	  360 /* the fd limit of the budget tests' helper */
+#define LG_SAMPLES	  3	/* requests timed per check */
+#define LG_CLOSERS	  16	/* the closer's threads at the most */
+#define LG_PER_CLIENT	  4	/* of them one client holds at the most */
+#define LG_CLIENT_MAX	  64	/* a client's fds with the closer: no reads */
+#define LG_UID		  65534 /* the first of the other clients' uids */
+#define LG_QUEUED	  4	/* fds queued behind busy closer threads */
+#define LG_NOFILE	  360	/* the fd limit of the budget tests' helper */
 #define LG_RULE		  "* status=0 data=0000000100000000\n"
 
 /* The frame an attack sends its fds with. */
@@ -697,23 +706,119 @@ lg_ready(int fd, int ms)
 	return poll(&p, 1, ms) == 1;
 }
 
-/* Send the n fds of fds on one CDB of a new connection: more than one,
- * so the helper closes the connection and drops them all. */
-static void
-lg_send_many(int *fds, int n, bool freeze)
+/* A socket connected to the helper as uid (root only: a child drops to
+ * it, connects and hands the socket over; the helper knows the client by
+ * the credentials of connect()), its hello read and the test's sent. */
+static int
+lg_connect_as(uid_t uid)
 {
-	int sock = lg_connect(true);
+	uint8_t buf[PRH_HELLO_LEN] = { 0 };
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { .iov_base = buf, .iov_len = 1 };
+	struct msghdr msg = { .msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = cbuf,
+		.msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *cm;
+	int sv[2], sock = -1, st = 0;
+	pid_t pid;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root (clients of other uids)");
+	/* They reach the socket. */
+	cr_assert_eq(chmod(itest_env.dir, 0711), 0);
+	cr_assert_eq(chmod(itest_env.sock, 0666), 0);
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		if (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 ||
+		    setresuid(uid, uid, uid) < 0)
+			_exit(10);
+		sock = th_connect_raw(&itest_env);
+		_exit(sock >= 0 && th_send_fds(sv[1], "s", 1, &sock, 1) == 0
+			? 0
+			: 11);
+	}
+	close(sv[1]);
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child 0x%x", st);
+	cr_assert_eq(recvmsg(sv[0], &msg, MSG_CMSG_CLOEXEC), 1);
+	cm = CMSG_FIRSTHDR(&msg);
+	cr_assert(cm != NULL && cm->cmsg_type == SCM_RIGHTS);
+	memcpy(&sock, CMSG_DATA(cm), sizeof(sock));
+	close(sv[0]);
+	cr_assert_eq(client_read_all(sock, buf, sizeof(buf)), 0);
+	cr_assert_eq(client_write_all(sock, (uint8_t[4]){ 0 }, 4), 0);
+	return sock;
+}
+
+/* Send the n fds of fds on one CDB of a new connection of uid (-1: the
+ * test's own): more than one, so the helper closes the connection and
+ * drops them all. */
+static void
+lg_send_many(uid_t uid, int *fds, int n, bool freeze)
+{
+	int sock = uid == (uid_t)-1 ? lg_connect(true) : lg_connect_as(uid);
 
 	lg_send(sock, LG_CDB, fds, n, freeze);
 	itest_expect_closed(sock);
 	close(sock);
 }
 
+/* n new pipes: their read ends in rd, their write ends in wr. */
+static void
+lg_pipes(int *rd, int *wr, int n)
+{
+	int p[2];
+
+	for (int i = 0; i < n; i++) {
+		cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+		rd[i] = p[0];
+		wr[i] = p[1];
+	}
+}
+
+/* Make every closer thread wait: LG_CLOSERS / LG_PER_CLIENT clients
+ * (uids) send LG_PER_CLIENT lingering sockets each on a CDB, all while
+ * the helper is stopped (a signal would end a linger already waiting). */
+static void
+lg_clients_linger(void)
+{
+	enum {
+		CLIENTS = LG_CLOSERS / LG_PER_CLIENT
+	};
+	int socks[CLIENTS], fds[CLIENTS][LG_PER_CLIENT];
+	uint8_t cdb[PRH_CDB_LEN];
+
+	for (int k = 0; k < CLIENTS; k++) {
+		socks[k] = lg_connect_as(LG_UID - (uid_t)k);
+		for (int i = 0; i < LG_PER_CLIENT; i++)
+			fds[k][i] = lg_tcp();
+	}
+	client_cdb_pr_in(cdb, 0, 8192);
+	lg_freeze();
+	for (int k = 0; k < CLIENTS; k++) {
+		cr_assert_eq(th_send_fds(socks[k], cdb, sizeof(cdb), fds[k],
+				 LG_PER_CLIENT),
+		    0);
+		for (int i = 0; i < LG_PER_CLIENT; i++)
+			close(fds[k][i]);
+	}
+	lg_thaw();
+	for (int k = 0; k < CLIENTS; k++) {
+		itest_expect_closed(socks[k]);
+		close(socks[k]);
+	}
+}
+
 /* Start a helper with the low fd limit; make all LG_CLOSERS closer
- * threads wait in lingering closes, and LG_QUEUED pipe write ends wait
- * behind them (their read ends in rd); check that another client is
- * served meanwhile; then send FDPASS_MAX_FDS more, which pass the fd
- * budget: the other client's next request then waits.  Returns that
+ * threads wait in lingering closes (four clients, each of which may hold
+ * LG_PER_CLIENT), and LG_QUEUED pipe write ends wait behind them (their
+ * read ends in rd); check that another client is served meanwhile; then
+ * send FDPASS_MAX_FDS more (from a fifth client: the test's own is below
+ * its bound, and waits for the budget only), which pass the fd budget:
+ * the other client's next request then waits.  Returns that
  * client's socket, the request sent, and in *base the helper's fds
  * before. */
 static int
@@ -733,18 +838,12 @@ lg_all_closers_busy(int rd[LG_QUEUED], int *base)
 	other = itest_conn();
 	lg_expect_served(other);
 	*base = th_fd_count(itest_env.pid);
-	for (int i = 0; i < LG_CLOSERS; i++)
-		fds[i] = lg_tcp();
-	lg_send_many(fds, LG_CLOSERS, true);
+	lg_clients_linger();
 	lg_wait_closing(LG_CLOSERS);
 	/* More wait behind them, open (their read ends see no hang-up),
 	 * and the loop serves on. */
-	for (int i = 0; i < LG_QUEUED; i++) {
-		cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
-		rd[i] = p[0];
-		fds[i] = p[1];
-	}
-	lg_send_many(fds, LG_QUEUED, false);
+	lg_pipes(rd, fds, LG_QUEUED);
+	lg_send_many((uid_t)-1, fds, LG_QUEUED, false);
 	lg_expect_served(other);
 	for (int i = 0; i < LG_QUEUED; i++)
 		cr_expect(!lg_ready(rd[i], 0), "pipe %d closed", i);
@@ -755,7 +854,8 @@ lg_all_closers_busy(int rd[LG_QUEUED], int *base)
 		fds[i] = i == 0 ? p[1] : dup(p[1]);
 		cr_assert_geq(fds[i], 0, "dup: %s", strerror(errno));
 	}
-	lg_send_many(fds, FDPASS_MAX_FDS, false);
+	lg_send_many(LG_UID - LG_CLOSERS / LG_PER_CLIENT, fds, FDPASS_MAX_FDS,
+	    false);
 	/* Connections wait now: the request stays in its socket, and the
 	 * fd table does not grow. */
 	dev = itest_dev("lun", O_RDWR);
@@ -805,5 +905,107 @@ Test(ours, every_closer_thread_waiting_until_the_closes_return)
 	cr_expect_eq(itest_fds_settle(base), base);
 	cr_expect_eq(lg_closing(&loop), 0, "threads in close()");
 	close(other);
+	lg_expect_sigterm_exit();
+}
+
+/* --- one client's closes that never return --------------------------- */
+
+/* Whether the n read ends of rd all see their write ends closed within
+ * ms each. */
+static bool
+lg_all_closed(const int *rd, int n, int ms)
+{
+	for (int i = 0; i < n; i++)
+		if (!lg_ready(rd[i], ms))
+			return false;
+	return true;
+}
+
+/* A request of the test's own client (B) with a pipe: answered at once
+ * as a refusal, the pipe closed by the helper. */
+static void
+lg_expect_pipe_refused(int sock)
+{
+	uint8_t cdb[PRH_CDB_LEN];
+	struct client_reply r;
+	int rd, wr;
+	long long t0 = th_now_ms(), ms;
+
+	lg_pipes(&rd, &wr, 1);
+	client_cdb_pr_in(cdb, 0, 8192);
+	cr_assert_eq(client_command(sock, cdb, wr, NULL, 0, &r), 0);
+	ms = th_now_ms() - t0;
+	close(wr);
+	itest_expect_ioerr(&r);
+	cr_assert_lt(ms, lg_bound_ms(false), "refusal after %lld ms", ms);
+	cr_expect(lg_all_closed(&rd, 1, TH_TIMEOUT_MS), "B's pipe open");
+	close(rd);
+}
+
+Test(ours, one_client_whose_closes_never_return_stops_alone)
+{
+	enum {
+		STUCK = LG_CLOSERS + 4,	    /* A's lingering sockets */
+		A_PIPES = LG_CLIENT_MAX,    /* A's pipes behind them */
+		B_PIPES = 2 * LG_CLIENT_MAX /* B's, in one message */
+	};
+	int fds[FDPASS_MAX_FDS], a_rd[A_PIPES], b_rd[B_PIPES], b, a2, dev;
+	uint8_t cdb[PRH_CDB_LEN];
+	struct client_reply r;
+	bool loop;
+
+	lg_start(NULL);
+	b = itest_conn(); /* B: the test's own uid */
+	lg_expect_served(b);
+	/* A (uid 65534): sockets whose closes wait, all in one message;
+	 * A holds LG_PER_CLIENT closer threads, no more. */
+	for (int i = 0; i < STUCK; i++)
+		fds[i] = lg_tcp();
+	lg_send_many(LG_UID, fds, STUCK, true);
+	lg_wait_closing(LG_PER_CLIENT);
+	lg_expect_served(b);
+	lg_expect_pipe_refused(b);
+	cr_expect_eq(lg_closing(&loop), LG_PER_CLIENT, "threads in close()");
+	/* Then pipes, which would not wait: they queue behind A's own
+	 * closes, and A passes its bound. */
+	lg_pipes(a_rd, fds, A_PIPES);
+	lg_send_many(LG_UID, fds, A_PIPES, false);
+	/* A's next connection is not read: its request and fd stay in its
+	 * socket. */
+	a2 = lg_connect_as(LG_UID);
+	dev = itest_dev("lun", O_RDWR);
+	client_cdb_pr_in(cdb, 0, 8192);
+	cr_assert_eq(client_send_request(a2, cdb, dev, NULL, 0), 0);
+	close(dev);
+	/* B is served throughout, its fds closed past A's queue: one by one
+	 * with its requests, and many at once (B passes the bound for a
+	 * moment too, and reads on once they are closed). */
+	lg_expect_served(b);
+	lg_expect_pipe_refused(b);
+	lg_pipes(b_rd, fds, B_PIPES);
+	lg_send_many((uid_t)-1, fds, B_PIPES, false);
+	cr_expect(lg_all_closed(b_rd, B_PIPES, TH_TIMEOUT_MS),
+	    "B's pipes open");
+	lg_expect_served(b);
+	lg_expect_pipe_refused(b);
+	cr_expect(!lg_ready(a2, 300), "A answered past its bound");
+	for (int i = 0; i < A_PIPES; i++)
+		cr_expect(!lg_ready(a_rd[i], 0), "A's pipe %d closed", i);
+	cr_expect_eq(lg_closing(&loop), LG_PER_CLIENT, "threads in close()");
+	/* The lingers end (the listener goes): A's closes return, its queue
+	 * is closed, and its waiting request is read and answered. */
+	close(lg.listener);
+	lg.listener = -1;
+	cr_expect(lg_all_closed(a_rd, A_PIPES, TH_TIMEOUT_MS),
+	    "A's pipes open");
+	cr_assert_eq(client_read_reply(a2, &r), 0);
+	cr_expect_eq(r.status, PRH_STATUS_GOOD, "status 0x%02x", r.status);
+	lg_expect_served(b);
+	for (int i = 0; i < A_PIPES; i++)
+		close(a_rd[i]);
+	for (int i = 0; i < B_PIPES; i++)
+		close(b_rd[i]);
+	close(a2);
+	close(b);
 	lg_expect_sigterm_exit();
 }

@@ -6,8 +6,9 @@
  * closed by the caller only when nothing is left to read in it; and, as
  * root with /dev/fuse, closes that wait for a FUSE daemon that answers
  * nothing hold only the closer's threads: closer_close() and
- * closer_free() return, fds beyond the threads stay counted, and
- * everything is closed and freed once the daemon goes.
+ * closer_free() return, fds beyond the threads stay counted, one client
+ * holds at most CLOSER_PER_CLIENT threads while the fds of others are
+ * closed, and everything is closed and freed once the daemon goes.
  */
 #include "config.h"
 
@@ -140,7 +141,7 @@ Test(closer, every_fd_is_closed_counted_and_reported)
 		wr[i] = p[1];
 	}
 	for (int i = 0; i < N; i++)
-		closer_close(tc.closer, wr[i]);
+		closer_close(tc.closer, wr[i], CLOSER_NEUTRAL);
 	/* Each write end goes: its read end sees the hang-up. */
 	for (int i = 0; i < N; i++) {
 		pfd.fd = rd[i];
@@ -171,7 +172,7 @@ Test(closer, an_fd_waits_counted_while_no_thread_starts)
 
 	atomic_store(&tc_no_threads, true);
 	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
-	closer_close(tc.closer, p[1]);
+	closer_close(tc.closer, p[1], CLOSER_NEUTRAL);
 	/* Not closed here, and counted. */
 	cr_expect(!tc_ready(p[0], 0), "closed by the caller");
 	cr_expect_eq(atomic_load(&tc.count), 1);
@@ -194,7 +195,7 @@ Test(closer, a_socket_is_closed_at_once_only_with_nothing_to_read)
 	 * not counted. */
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	atomic_store(&tc_no_threads, true); /* no thread could do it */
-	closer_close_socket(tc.closer, sv[0]);
+	closer_close_socket(tc.closer, sv[0], CLOSER_NEUTRAL);
 	cr_expect(tc_ready(sv[1], 0), "not closed at once");
 	cr_expect_eq(atomic_load(&tc.count), 0);
 	close(sv[1]);
@@ -204,7 +205,7 @@ Test(closer, a_socket_is_closed_at_once_only_with_nothing_to_read)
 	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
 	cr_assert_eq(th_send_fds(sv[1], "x", 1, &p[1], 1), 0);
 	close(p[1]);
-	closer_close_socket(tc.closer, sv[0]);
+	closer_close_socket(tc.closer, sv[0], CLOSER_NEUTRAL);
 	cr_expect(!tc_ready(p[0], 0), "closed by the caller");
 	cr_expect_eq(atomic_load(&tc.count), 1);
 	/* Shut down while it waits: the peer can add nothing more. */
@@ -221,7 +222,7 @@ Test(closer, a_socket_is_closed_at_once_only_with_nothing_to_read)
 	cr_assert_eq(th_send_fds_flags(sv[1], "x", 1, &p[1], 1, MSG_OOB), 0);
 	close(p[1]);
 	atomic_store(&tc_no_threads, true);
-	closer_close_socket(tc.closer, sv[0]);
+	closer_close_socket(tc.closer, sv[0], CLOSER_NEUTRAL);
 	cr_expect(!tc_ready(p[0], 0), "closed by the caller");
 	cr_expect_eq(atomic_load(&tc.count), 1);
 	atomic_store(&tc_no_threads, false);
@@ -259,32 +260,122 @@ tc_stalled_fuse(int *fds, int n)
 	fusesrv_stall(&tc.fuse);
 }
 
+/* Poll until the stalled daemon has seen n FLUSH requests (its counter
+ * has no event). */
+static void
+tc_wait_flushes(unsigned n)
+{
+	for (int i = 0; i < TC_WAIT_MS / 10 &&
+	     fusesrv_seen(&tc.fuse, FUSE_FLUSH, true) < n;
+	     i++)
+		poll(NULL, 0, 10);
+}
+
 Test(closer, closes_waiting_for_a_stalled_fuse_daemon_hold_only_threads)
 {
 	enum {
-		N = TC_THREADS + 4
+		CLIENTS = TC_THREADS / CLOSER_PER_CLIENT,
+		PER = CLOSER_PER_CLIENT + 1,
+		N = CLIENTS * PER
 	};
 	int fds[N], base;
 
 	tc_stalled_fuse(fds, N);
 	base = tc_threads();
 	/* None of these waits: the FLUSH of each close goes from a closer
-	 * thread, and the daemon answers none. */
+	 * thread, and the daemon answers none.  Four clients (each may hold
+	 * CLOSER_PER_CLIENT threads) take all of them. */
 	for (int i = 0; i < N; i++)
-		closer_close(tc.closer, fds[i]);
+		closer_close(tc.closer, fds[i], 1 + (uint64_t)(i % CLIENTS));
 	/* Every thread is in a close() whose FLUSH the daemon got and
 	 * never answers; the fds beyond them wait, still counted. */
 	tc_loop_until_count(N - TC_THREADS);
-	for (int i = 0; i < TC_WAIT_MS / 10 &&
-	     fusesrv_seen(&tc.fuse, FUSE_FLUSH, true) < TC_THREADS;
-	     i++)
-		poll(NULL, 0, 10); /* the daemon's counter has no event */
+	tc_wait_flushes(TC_THREADS);
 	cr_expect_eq(fusesrv_seen(&tc.fuse, FUSE_FLUSH, true), TC_THREADS);
 	cr_expect_eq(atomic_load(&tc.count), N - TC_THREADS);
 	cr_expect_eq(tc_threads(), base + TC_THREADS);
+	for (unsigned k = 1; k <= CLIENTS; k++)
+		cr_expect_eq(closer_client_pending(tc.closer, k), PER);
 	/* The daemon goes: every close returns, the rest are closed. */
 	fusesrv_stop(&tc.fuse);
 	tc_loop_until_count(0);
+}
+
+/* Poll until client has at most n fds queued or in close(): the count
+ * then (a thread's count goes down after its close returns, which has
+ * no event here). */
+static unsigned
+tc_wait_pending(uint64_t client, unsigned n)
+{
+	for (int i = 0; i < TC_WAIT_MS / 10 &&
+	     closer_client_pending(tc.closer, client) > n;
+	     i++)
+		poll(NULL, 0, 10);
+	return closer_client_pending(tc.closer, client);
+}
+
+Test(closer, a_stalled_client_holds_its_share_of_threads_only)
+{
+	enum {
+		STUCK = CLOSER_PER_CLIENT + 2,		    /* A's FUSE files */
+		MORE = CLOSER_CLIENT_QUEUE_MAX - STUCK + 1, /* A's pipes */
+		B = 40					    /* B's pipes */
+	};
+	int fds[STUCK], a_rd[MORE], b_rd[B], p[2], base;
+	unsigned eased;
+	struct pollfd pfd = { .events = POLLIN };
+
+	tc_stalled_fuse(fds, STUCK);
+	base = tc_threads();
+	eased = closer_clients_eased(tc.closer);
+	/* Client 1 (A): closes that never return, then fds that would not
+	 * wait, queued behind them. */
+	for (int i = 0; i < STUCK; i++)
+		closer_close(tc.closer, fds[i], 1);
+	tc_wait_flushes(CLOSER_PER_CLIENT);
+	for (int i = 0; i < MORE; i++) {
+		cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+		a_rd[i] = p[0];
+		closer_close(tc.closer, p[1], 1);
+	}
+	/* Client 2 (B): its fds are closed past A's queue. */
+	for (int i = 0; i < B; i++) {
+		cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+		b_rd[i] = p[0];
+		closer_close(tc.closer, p[1], 2);
+	}
+	tc_loop_until_count(STUCK + MORE - CLOSER_PER_CLIENT);
+	for (int i = 0; i < B; i++) {
+		pfd.fd = b_rd[i];
+		cr_expect_eq(poll(&pfd, 1, TC_WAIT_MS), 1);
+		cr_expect(pfd.revents & POLLHUP, "B's pipe %d still open", i);
+	}
+	/* A holds CLOSER_PER_CLIENT threads, no more; none of its pipes is
+	 * closed. */
+	cr_expect_eq(fusesrv_seen(&tc.fuse, FUSE_FLUSH, true),
+	    CLOSER_PER_CLIENT);
+	cr_expect_eq(closer_client_pending(tc.closer, 1), STUCK + MORE);
+	cr_expect_eq(tc_wait_pending(2, 0), 0);
+	for (int i = 0; i < MORE; i++) {
+		pfd.fd = a_rd[i];
+		cr_expect_eq(poll(&pfd, 1, 0), 0, "A's pipe %d closed", i);
+	}
+	cr_expect_eq(closer_clients_eased(tc.closer), eased);
+	cr_expect_leq(tc_threads(), base + TC_THREADS);
+	/* The daemon goes: A's closes return, its queue is closed, and the
+	 * loop heard that A fell below the bound once. */
+	fusesrv_stop(&tc.fuse);
+	tc_loop_until_count(0);
+	for (int i = 0; i < MORE; i++) {
+		pfd.fd = a_rd[i];
+		cr_expect_eq(poll(&pfd, 1, TC_WAIT_MS), 1);
+	}
+	cr_expect_eq(tc_wait_pending(1, 0), 0);
+	cr_expect_eq(closer_clients_eased(tc.closer), eased + 1);
+	for (int i = 0; i < MORE; i++)
+		close(a_rd[i]);
+	for (int i = 0; i < B; i++)
+		close(b_rd[i]);
 }
 
 Test(closer, free_returns_while_a_close_waits)
@@ -293,7 +384,7 @@ Test(closer, free_returns_while_a_close_waits)
 
 	tc_stalled_fuse(&fd, 1);
 	base = tc_threads();
-	closer_close(tc.closer, fd);
+	closer_close(tc.closer, fd, CLOSER_NEUTRAL);
 	tc_loop_until_count(0);
 	/* The thread waits in close(): closer_free() leaves the closer to
 	 * it. */
