@@ -100,6 +100,22 @@ lf_over(uint64_t t0)
 	return lf_now() - t0 >= LF_FLOOD_NS;
 }
 
+/* For two seconds, connections the helper closes at once: how many. */
+static int
+lf_refused_connections(void)
+{
+	uint64_t t0;
+	int s, n = 0;
+
+	for (t0 = lf_now(); !lf_over(t0); n++) {
+		s = th_connect_raw(&lf_env);
+		cr_assert_geq(s, 0);
+		cr_assert_eq(th_wait_closed(s, TH_TIMEOUT_MS), 0);
+		close(s);
+	}
+	return n;
+}
+
 /* The abuse of n requests or connections (over 100 in the two seconds)
  * added fewer than LF_MAX_LINES to the before lines of stderr. */
 static void
@@ -254,19 +270,13 @@ Test(flood, refusals_do_not_hide_a_preempt_and_abort)
 Test(flood, peers_the_allow_list_refuses)
 {
 	const char *const args[] = { "--allow-uid=12345", NULL };
-	int s, n = 0, before;
-	uint64_t t0;
+	int n, before;
 
 	if (getuid() == 12345)
 		cr_skip_test("runs as uid 12345");
 	lf_start(args);
 	before = lf_lines();
-	for (t0 = lf_now(); !lf_over(t0); n++) {
-		s = th_connect_raw(&lf_env);
-		cr_assert_geq(s, 0);
-		cr_assert_eq(th_wait_closed(s, TH_TIMEOUT_MS), 0);
-		close(s);
-	}
+	n = lf_refused_connections();
 	lf_expect_few_lines(before, n);
 	lf_expect_accounted(lf_count(": not in --allow-uid or --allow-gid"), n);
 }
@@ -274,19 +284,13 @@ Test(flood, peers_the_allow_list_refuses)
 Test(flood, connections_over_the_per_uid_limit)
 {
 	const char *const args[] = { "--max-clients-per-uid=1", NULL };
-	int held, s, n = 0, before;
-	uint64_t t0;
+	int held, n, before;
 
 	lf_start(args);
 	held = th_connect(&lf_env);
 	cr_assert_geq(held, 0);
 	before = lf_lines();
-	for (t0 = lf_now(); !lf_over(t0); n++) {
-		s = th_connect_raw(&lf_env);
-		cr_assert_geq(s, 0);
-		cr_assert_eq(th_wait_closed(s, TH_TIMEOUT_MS), 0);
-		close(s);
-	}
+	n = lf_refused_connections();
 	lf_expect_few_lines(before, n);
 	lf_expect_accounted(lf_count(" connections (--max-clients-per-uid)"),
 	    n);

@@ -73,6 +73,16 @@ pt_teardown(void)
 
 TestSuite(peerlog, .init = pt_setup, .fini = pt_teardown, .timeout = 30);
 
+/* Free the table in the test (its last counts go out now). */
+static void
+pt_free_table(void)
+{
+	for (int i = 0; i < NCONN; i++)
+		peerlog_conn_fini(pt.pl, &pt.lc[i]);
+	peerlog_free(pt.pl);
+	pt.pl = NULL;
+}
+
 /* A peer of uid, in VM vm ("" for none), already described. */
 static struct peer
 pt_peer(uid_t uid, const char *vm)
@@ -250,10 +260,7 @@ Test(peerlog, counts_owed_go_out_at_free)
 
 	cr_expect_eq(pt_admit(NULL, &p, PEERLOG_REFUSED, 60),
 	    PEERLOG_WARN_BURST);
-	for (int i = 0; i < NCONN; i++)
-		peerlog_conn_fini(pt.pl, &pt.lc[i]);
-	peerlog_free(pt.pl);
-	pt.pl = NULL;
+	pt_free_table();
 	cr_expect_eq(pt.counts, 1);
 	cr_expect_eq(pt.n, 10);
 	cr_expect_eq(pt.counted.uid, 5000);
@@ -288,10 +295,7 @@ Test(peerlog, the_count_line_escapes_the_peers_names)
 	dup2(fd, 2);
 	cr_expect_eq(pt_admit(NULL, &p, PEERLOG_REFUSED, 60),
 	    PEERLOG_WARN_BURST);
-	for (int i = 0; i < NCONN; i++)
-		peerlog_conn_fini(pt.pl, &pt.lc[i]);
-	peerlog_free(pt.pl);
-	pt.pl = NULL;
+	pt_free_table();
 	dup2(saved, 2);
 	close(saved);
 	n = pread(fd, text, sizeof(text) - 1, 0);
