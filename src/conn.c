@@ -464,6 +464,10 @@ conn_new(struct conn_env *env, int fd, const struct peer *peer)
 	c->rd = event_new(env->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
 	if (c->rd == NULL)
 		goto fail;
+	/* Who the peer is (its client for the closer) is read from /proc
+	 * now, before the hello: a client that has its hello finds none of
+	 * those files open in the helper. */
+	(void)conn_client(c);
 	proto_encode_hello(hello);
 	if (conn_send(c, &iov, 1) < 0) {
 		why = "hello not sent";
