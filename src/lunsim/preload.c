@@ -32,7 +32,7 @@
 #include <linux/fs.h>
 #include <scsi/sg.h>
 
-#include "prh/lunsim.h"
+#include "lunsim.h"
 #include "preload.h"
 
 #define LUNSIM_SG_VERSION  30527
