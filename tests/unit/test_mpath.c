@@ -5,10 +5,14 @@
  * a fake libmpathpersist.so.0 (tests/mpath), which main() below puts on
  * LD_LIBRARY_PATH by running the binary again.
  *
- * ioctl() and open() are replaced for this process: DM_TABLE_STATUS and
- * the TEST UNIT READY answer as scripted in fake, /dev/mapper/control
- * opens /dev/null.  Tests that need multipathd listen on its abstract
- * socket in a network namespace of their own.
+ * ioctl() and open() are replaced for this process, through the
+ * interposition every SG_IO fake shares (src/lunsim/sgfake.h):
+ * DM_TABLE_STATUS and the TEST UNIT READY answer as scripted in fake,
+ * /dev/mapper/control opens /dev/null, /proc/devices lists device-mapper.
+ * Unlike lunsim and the shim it runs in this process, so that a test
+ * scripts device-mapper's answer and reads back what mpath.c asked.
+ * Tests that need multipathd listen on its abstract socket in a network
+ * namespace of their own.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -18,14 +22,12 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -39,6 +41,7 @@
 #include "prh/log.h"
 #include "prh/mpath.h"
 #include "prh/mpath_xlate.h"
+#include "sgfake.h"
 
 #define MULTIPATHD "@/org/kernel/linux/storage/multipathd"
 
@@ -79,7 +82,7 @@ fake_devices_remove(void)
 		unlink(p);
 }
 
-/* ---- fake ioctl() and open() ------------------------------------------ */
+/* ---- the fake's ioctl() and open() (sgfake.c) --------------------------- */
 
 static struct {
 	int dm_errno; /* DM_TABLE_STATUS fails with this, if set */
@@ -124,32 +127,29 @@ fake_dm(struct dm_ioctl *io)
 static int
 fake_tur(struct sg_io_hdr *h)
 {
+	struct sgfake_answer a = { .status = fake.tur_status };
+
 	fake.tur_calls++;
 	fake.tur_hdr = *h;
-	memcpy(fake.tur_cdb, h->cmdp, h->cmd_len);
-	h->status = fake.tur_status;
-	h->host_status = 0;
-	h->driver_status = 0;
-	if (fake.tur_status == PRH_STATUS_CHECK_CONDITION)
-		memcpy(h->sbp, fake.tur_sense, sizeof(fake.tur_sense));
+	sgfake_cdb(h, fake.tur_cdb);
+	if (fake.tur_status == PRH_STATUS_CHECK_CONDITION) {
+		a.sense = fake.tur_sense;
+		a.sense_len = sizeof(fake.tur_sense);
+	}
+	sgfake_reply(h, &a);
 	return 0;
 }
 
-/* The ioctl() every caller in this process sees. */
+/* The ioctl() every caller in this process sees (sgfake.c). */
 int
-ioctl(int fd, unsigned long request, ...)
+sgfake_ioctl(int fd, unsigned long request, void *arg)
 {
-	va_list ap;
-	void *arg;
-
-	va_start(ap, request);
-	arg = va_arg(ap, void *);
-	va_end(ap);
+	(void)fd;
 	if (request == DM_TABLE_STATUS)
-		return fake_dm(arg);
+		return fake_dm(arg) < 0 ? -errno : 0;
 	if (request == SG_IO)
 		return fake_tur(arg);
-	return (int)syscall(SYS_ioctl, fd, request, arg);
+	return SGFAKE_PASS;
 }
 
 /* A /proc/devices that lists device-mapper at major DM_MAJOR (and the
@@ -187,25 +187,17 @@ fake_devices(void)
 	return path;
 }
 
-/* The open() every caller in this process sees. */
+/* The open() every caller in this process sees (sgfake.c). */
 int
-open(const char *path, int flags, ...)
+sgfake_open(int dfd, const char *path, int flags, mode_t mode)
 {
-	va_list ap;
-	mode_t mode;
-
-	va_start(ap, flags);
-	mode = (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE
-	    ? va_arg(ap, mode_t)
-	    : 0;
-	va_end(ap);
 	if (strcmp(path, "/dev/mapper/control") == 0) {
 		fake.control_opens++;
-		path = "/dev/null";
+		return sgfake_open_next(dfd, "/dev/null", flags, mode);
 	}
 	if (strcmp(path, "/proc/devices") == 0 && fake_devices() != NULL)
-		path = fake_devices();
-	return (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode);
+		return sgfake_open_next(dfd, fake_devices(), flags, mode);
+	return SGFAKE_PASS;
 }
 
 /* ---- the fake library's controls --------------------------------------- */

@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Unit tests for sgio: the sg_io_hdr it builds, EINTR handling and the
  * mapping of its outcome, with SG_IO answered either by the real kernel
- * (regular file, pipe, bad fd) or by the fake ioctl() defined below. */
+ * (regular file, pipe, bad fd) or by the fake below.  The fake shares
+ * ioctl() and the sg_io_hdr answer with the other SG_IO fakes
+ * (src/lunsim/sgfake.h); unlike lunsim and the shim it runs in this
+ * process, so that a test scripts raw header fields (a resid no device
+ * would send, EINTR) and reads back exactly what sgio.c sent. */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <scsi/sg.h>
@@ -16,6 +18,7 @@
 #include <criterion/criterion.h>
 
 #include "prh/sgio.h"
+#include "sgfake.h"
 
 /*
  * The fake SG_IO device.  Off by default: ioctl() then goes straight to
@@ -41,14 +44,22 @@ static struct {
 	size_t data_len;
 } fake;
 
-/* Answer SG_IO as scripted in fake; return the ioctl result. */
+/* Answer SG_IO as scripted in fake: 0 or -errno. */
 static int
 fake_sg_io(struct sg_io_hdr *h)
 {
+	struct sgfake_answer a = {
+		.status = fake.status,
+		.host = fake.host,
+		.driver = fake.driver,
+		.sense = fake.sense,
+		.sense_len = fake.sense_len,
+		.resid = fake.resid,
+	};
+
 	fake.calls++;
 	fake.hdr = *h;
-	memcpy(fake.cdb, h->cmdp,
-	    h->cmd_len < PRH_CDB_LEN ? h->cmd_len : PRH_CDB_LEN);
+	sgfake_cdb(h, fake.cdb);
 	memcpy(fake.sense_in, h->sbp,
 	    h->mx_sb_len < PRH_SENSE_LEN ? h->mx_sb_len : PRH_SENSE_LEN);
 	if (h->dxferp != NULL && h->dxfer_len > 0)
@@ -56,39 +67,22 @@ fake_sg_io(struct sg_io_hdr *h)
 		    h->dxfer_len < PRH_DATA_MAX ? h->dxfer_len : PRH_DATA_MAX);
 	if (fake.eintr > 0) {
 		fake.eintr--;
-		errno = EINTR;
-		return -1;
+		return -EINTR;
 	}
-	if (fake.err != 0) {
-		errno = fake.err;
-		return -1;
-	}
-	h->host_status = fake.host;
-	h->driver_status = fake.driver;
-	h->status = fake.status;
-	h->resid = fake.resid;
-	if (fake.sense_len > 0) {
-		memcpy(h->sbp, fake.sense, fake.sense_len);
-		h->sb_len_wr = fake.sense_len;
-	}
+	if (fake.err != 0)
+		return -fake.err;
+	sgfake_reply(h, &a);
 	if (fake.data_len > 0)
 		memcpy(h->dxferp, fake.data, fake.data_len);
 	return 0;
 }
 
-/* The libc ioctl as sgio.c sees it: faked SG_IO or the real system call. */
+/* The ioctl as sgio.c sees it (sgfake.c): faked SG_IO, or the kernel's. */
 int
-ioctl(int fd, unsigned long request, ...)
+sgfake_ioctl(int fd, unsigned long request, void *arg)
 {
-	va_list ap;
-	void *arg;
-
-	va_start(ap, request);
-	arg = va_arg(ap, void *);
-	va_end(ap);
-	if (fake.on && request == SG_IO)
-		return fake_sg_io(arg);
-	return (int)syscall(SYS_ioctl, fd, request, arg);
+	(void)fd;
+	return fake.on && request == SG_IO ? fake_sg_io(arg) : SGFAKE_PASS;
 }
 
 static const uint8_t cdb_in[PRH_CDB_LEN] = {
