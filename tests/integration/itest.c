@@ -80,6 +80,17 @@ itest_conn(void)
 	return fd;
 }
 
+/* Read the helper's 4-byte hello on sock (connected raw) and answer it. */
+void
+itest_handshake(int sock)
+{
+	uint8_t hello[PRH_HELLO_LEN] = { 0 };
+
+	cr_assert_eq(client_read_all(sock, hello, sizeof(hello)), 0,
+	    "no hello");
+	cr_assert_eq(client_write_all(sock, hello, sizeof(hello)), 0);
+}
+
 /* PR IN with service action sa and allocation length on devfd. */
 void
 itest_pr_in(int sock, int devfd, uint8_t sa, uint16_t alloc,

@@ -27,26 +27,24 @@ extern struct th_env itest_env;
 /* Suite teardown: stop the helper, remove the temp dir. */
 void itest_fini(void);
 
+/* Register case_NAME(kind) as suite::NAME for one helper kind. */
+#define ITEST_ONE(suite, name, kind) \
+	Test(suite, name)            \
+	{                            \
+		case_##name(kind);   \
+	}
+
 /* Register case_NAME(kind) as qemu::NAME and qemu10::NAME. */
 #define ITEST_REFS(name)                            \
 	static void case_##name(enum th_kind kind); \
-	Test(qemu, name)                            \
-	{                                           \
-		case_##name(TH_QEMU);               \
-	}                                           \
-	Test(qemu10, name)                          \
-	{                                           \
-		case_##name(TH_QEMU10);             \
-	}                                           \
+	ITEST_ONE(qemu, name, TH_QEMU)              \
+	ITEST_ONE(qemu10, name, TH_QEMU10)          \
 	static void case_##name(enum th_kind kind)
 
 /* Register case_NAME(kind) as ours::NAME, qemu::NAME and qemu10::NAME. */
 #define ITEST_BOTH(name)                            \
 	static void case_##name(enum th_kind kind); \
-	Test(ours, name)                            \
-	{                                           \
-		case_##name(TH_OURS);               \
-	}                                           \
+	ITEST_ONE(ours, name, TH_OURS)              \
 	ITEST_REFS(name)
 
 /* Declare the three suites with the shared teardown and timeout. */
@@ -70,6 +68,9 @@ const char *itest_dev_path(const char *name);
 
 /* Connect with the handshake: socket fd. */
 int itest_conn(void);
+
+/* Read the helper's 4-byte hello on sock (connected raw) and answer it. */
+void itest_handshake(int sock);
 
 /* PR IN with service action sa and allocation length on devfd. */
 void itest_pr_in(int sock, int devfd, uint8_t sa, uint16_t alloc,

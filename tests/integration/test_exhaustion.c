@@ -74,17 +74,6 @@ readable(int sock, int timeout_ms)
 	return poll(&pfd, 1, timeout_ms) == 1;
 }
 
-/* Read the helper's 4-byte hello and answer it. */
-static void
-handshake(int sock)
-{
-	uint8_t hello[PRH_HELLO_LEN] = { 0 };
-
-	cr_assert_eq(client_read_all(sock, hello, sizeof(hello)), 0,
-	    "no hello");
-	cr_assert_eq(client_write_all(sock, hello, sizeof(hello)), 0);
-}
-
 /* CPU time (user + system, clock ticks) of pid. */
 static long
 cpu_ticks(pid_t pid)
@@ -285,7 +274,7 @@ Test(exh, fd_limit_full_table_keeps_serving)
 	cli[i] = -1;
 	cr_assert(readable(cli[first_waiting], TH_TIMEOUT_MS),
 	    "waiting client not greeted after a close");
-	handshake(cli[first_waiting]);
+	itest_handshake(cli[first_waiting]);
 	itest_pr_in(cli[first_waiting], dev, 0, 8192, &r);
 	itest_expect_ioerr(&r);
 	/* Close everyone: a new client is served at once. */

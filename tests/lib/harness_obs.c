@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
@@ -20,6 +21,7 @@
 #include "prh/client.h"
 #include "prh/fdpass.h"
 #include "harness.h"
+#include "slurp.h"
 #include "harness_int.h"
 
 /* Open fds of pid, or -errno. */
@@ -94,34 +96,16 @@ th_sanitized(pid_t pid)
 char *
 th_read_file(const char *path, size_t *lenp)
 {
-	size_t len = 0, cap = 4096;
-	char *buf = malloc(cap + 1), *nb;
-	ssize_t n;
-	int fd;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char *buf;
 
-	if (buf == NULL)
-		return NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	while (fd >= 0) {
-		if (len == cap) {
-			cap *= 2;
-			nb = realloc(buf, cap + 1);
-			if (nb == NULL)
-				break;
-			buf = nb;
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
+	if (fd < 0) {
+		if (lenp != NULL)
+			*lenp = 0;
+		return calloc(1, 1);
 	}
-	if (fd >= 0)
-		close(fd);
-	buf[len] = '\0';
-	if (lenp != NULL)
-		*lenp = len;
+	buf = slurp_fd(fd, SIZE_MAX, lenp);
+	close(fd);
 	return buf;
 }
 

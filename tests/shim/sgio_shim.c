@@ -47,6 +47,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -66,6 +67,7 @@
 
 #include "fakesys.h"
 #include "sgfake.h"
+#include "slurp.h"
 
 #define SHIM_MAX_BYTES 8192	 /* max sense/data bytes in a rule */
 #define SHIM_CTL_MAX   (1 << 20) /* largest control file read */
@@ -101,54 +103,24 @@ shim_sleep_ms(long ms)
 static char *
 shim_slurp(const char *path)
 {
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	char *buf;
-	size_t len = 0, cap = 4096;
-	ssize_t n;
-	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return NULL;
-	buf = malloc(cap + 1);
-	while (buf != NULL) {
-		if (len == cap) {
-			char *nb;
-
-			if (cap >= SHIM_CTL_MAX)
-				break;
-			cap *= 2;
-			nb = realloc(buf, cap + 1);
-			if (nb == NULL) {
-				free(buf);
-				buf = NULL;
-				break;
-			}
-			buf = nb;
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
+	buf = slurp_fd(fd, SHIM_CTL_MAX, NULL);
 	close(fd);
-	if (buf != NULL)
-		buf[len] = '\0';
 	return buf;
 }
 
-/* Value of one hex digit, or -1. */
+/* Value of one hex digit (either case), or -1. */
 static int
 shim_hexval(char c)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	static const char digits[] = "0123456789abcdef";
+	const char *d = strchr(digits, tolower((unsigned char)c));
+
+	return c != '\0' && d != NULL ? (int)(d - digits) : -1;
 }
 
 /* Decode hex text s into out (at most max bytes); returns the byte count. */
