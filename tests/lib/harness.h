@@ -30,6 +30,7 @@
 #include <time.h>
 
 #include "prh/protocol.h"
+#include "hex.h"
 
 /* Which helper binary a test runs. */
 enum th_kind {
@@ -233,8 +234,5 @@ int th_wait_closed(int sock, int timeout_ms);
  * followed by zeros up to PRH_SENSE_LEN. */
 void th_sense_fixed(uint8_t sense[PRH_SENSE_LEN], uint8_t key, uint8_t asc,
     uint8_t ascq);
-
-/* Hex of len bytes into out (2*len+1 bytes). */
-void th_hex(char *out, const uint8_t *b, size_t len);
 
 #endif

@@ -246,21 +246,6 @@ th_shim_set(struct th_env *e, const char *fmt, ...)
 	return rc;
 }
 
-/* Decode hex text into out (at most max bytes); returns the count. */
-static size_t
-th_unhex(const char *s, uint8_t *out, size_t max)
-{
-	unsigned v;
-	size_t n = 0;
-
-	while (n < max && s[0] != '\0' && s[1] != '\0' &&
-	    sscanf(s, "%2x", &v) == 1 && s[0] != ' ' && s[1] != ' ') {
-		out[n++] = (uint8_t)v;
-		s += 2;
-	}
-	return n;
-}
-
 /* Parse one shim log line: 0 or -EINVAL. */
 static int
 th_parse_call(char *line, struct th_sgio_call *c)
@@ -284,10 +269,11 @@ th_parse_call(char *line, struct th_sgio_call *c)
 		&c->cmd_len, cdbhex, &c->dir, &c->dxfer_len, &c->timeout,
 		&c->mx_sb_len) != 6)
 		return -EINVAL;
-	th_unhex(cdbhex, c->cdb, sizeof(c->cdb));
+	th_unhex_prefix(cdbhex, c->cdb, sizeof(c->cdb), NULL);
 	param = strstr(rest, " param=");
 	if (param != NULL)
-		c->param_len = th_unhex(param + 7, c->param, sizeof(c->param));
+		c->param_len = th_unhex_prefix(param + 7, c->param,
+		    sizeof(c->param), NULL);
 	return 0;
 }
 
@@ -461,18 +447,4 @@ th_sense_fixed(uint8_t sense[PRH_SENSE_LEN], uint8_t key, uint8_t asc,
 	sense[7] = 0x0a;
 	sense[12] = asc;
 	sense[13] = ascq;
-}
-
-/* Hex of len bytes into out (2*len+1 bytes). */
-void
-th_hex(char *out, const uint8_t *b, size_t len)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		out[2 * i] = digits[b[i] >> 4];
-		out[2 * i + 1] = digits[b[i] & 15];
-	}
-	out[2 * len] = '\0';
 }

@@ -47,7 +47,6 @@
  */
 #include "config.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -67,6 +66,7 @@
 
 #include "fakesys.h"
 #include "sgfake.h"
+#include "hex.h"
 #include "slurp.h"
 
 #define SHIM_MAX_BYTES 8192	 /* max sense/data bytes in a rule */
@@ -113,36 +113,6 @@ shim_slurp(const char *path)
 	return buf;
 }
 
-/* Value of one hex digit (either case), or -1. */
-static int
-shim_hexval(char c)
-{
-	static const char digits[] = "0123456789abcdef";
-	const char *d = strchr(digits, tolower((unsigned char)c));
-
-	return c != '\0' && d != NULL ? (int)(d - digits) : -1;
-}
-
-/* Decode hex text s into out (at most max bytes); returns the byte count. */
-static size_t
-shim_unhex(const char *s, uint8_t *out, size_t max)
-{
-	size_t n = 0;
-	int hi, lo;
-
-	while (n < max) {
-		hi = shim_hexval(s[0]);
-		if (hi < 0)
-			break;
-		lo = shim_hexval(s[1]);
-		if (lo < 0)
-			break;
-		out[n++] = (uint8_t)(hi << 4 | lo);
-		s += 2;
-	}
-	return n;
-}
-
 /* Apply one key=value token to the rule. */
 static void
 shim_apply_token(struct shim_rule *r, const char *tok)
@@ -172,9 +142,11 @@ shim_apply_token(struct shim_rule *r, const char *tok)
 	else if (KEY("syscall"))
 		r->sys_nr = strtol(v, NULL, 0);
 	else if (KEY("sense"))
-		r->sense_len = shim_unhex(v, r->sense, sizeof(r->sense));
+		r->sense_len = th_unhex_prefix(v, r->sense, sizeof(r->sense),
+		    NULL);
 	else if (KEY("data"))
-		r->data_len = shim_unhex(v, r->data, sizeof(r->data));
+		r->data_len = th_unhex_prefix(v, r->data, sizeof(r->data),
+		    NULL);
 #undef KEY
 }
 
@@ -209,20 +181,6 @@ shim_lookup(const char *path, struct shim_rule *r)
 	}
 	free(text);
 	return found;
-}
-
-/* Append hex of len bytes to p; returns the new end. */
-static char *
-shim_hex(char *p, const uint8_t *b, size_t len)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		*p++ = digits[b[i] >> 4];
-		*p++ = digits[b[i] & 15];
-	}
-	return p;
 }
 
 /* Append len bytes (whole lines) to $PRH_SHIM_LOG with one write(). */
@@ -264,13 +222,15 @@ shim_log(const char *path, const struct sg_io_hdr *h)
 	p = line +
 	    snprintf(line, cap, "path=%s cmd_len=%u cdb=", path,
 		(unsigned)h->cmd_len);
-	p = shim_hex(p, cdb, sizeof(cdb));
+	th_hex(p, cdb, sizeof(cdb));
+	p += 2 * sizeof(cdb);
 	p += snprintf(p, cap - (size_t)(p - line),
 	    " dir=%d dxfer_len=%u timeout=%u mx_sb_len=%u", h->dxfer_direction,
 	    h->dxfer_len, h->timeout, (unsigned)h->mx_sb_len);
 	if (h->dxfer_direction == SG_DXFER_TO_DEV) {
 		p += snprintf(p, cap - (size_t)(p - line), " param=");
-		p = shim_hex(p, h->dxferp, plen);
+		th_hex(p, h->dxferp, plen);
+		p += 2 * plen;
 	}
 	*p++ = '\n';
 	shim_log_line(line, (size_t)(p - line));
