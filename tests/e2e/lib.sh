@@ -48,6 +48,18 @@ e2e_tmpdir() {
 	trap 'exit 1' INT TERM
 }
 
+# Begin test script $1 (its results are $E2E_LOGS/$1.*): skip it as
+# description $2 and exit when $3 says why it cannot run; else make the
+# temporary directory and remove the old results.
+e2e_begin() {
+	if [ -n "$3" ]; then
+		skip "$2" "$3"
+		exit 0
+	fi
+	e2e_tmpdir
+	rm -f "$E2E_LOGS/$1".*
+}
+
 # The reason the guest cannot be built or booted, or nothing.
 e2e_guest_missing() {
 	command -v "$E2E_QEMU" >/dev/null || { echo "$E2E_QEMU not installed"; return; }
@@ -230,6 +242,15 @@ e2e_session_until() {
 		echo "${line%$'\r'}" >> "${E2E_SPFX[$n]}.results"
 		[[ ${line%$'\r'} == $pat ]] && return 0
 	done
+	return 1
+}
+
+# Wait (120 s at most) until session $1's guest reaches its E2E-WAIT;
+# when it does not, fail as $2, end the session and return 1.
+e2e_session_wait() {
+	e2e_session_until "$1" 'E2E-WAIT' 120 && return 0
+	fail "$2"
+	e2e_session_end "$1"
 	return 1
 }
 

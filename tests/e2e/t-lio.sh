@@ -15,14 +15,8 @@
 # step, outside the documented LIO quirks.
 . "$PRH_TOP_SRCDIR/tests/e2e/lib.sh"
 
-why=$(e2e_guest_missing)
-if [ -n "$why" ]; then
-	skip "LIO end-to-end scenario" "$why"
-	exit 0
-fi
-e2e_tmpdir
+e2e_begin lio "LIO end-to-end scenario" "$(e2e_guest_missing)"
 res=$E2E_LOGS/lio
-rm -f "$res".*
 if ! e2e_initrd "$E2E_TMP/initrd" > "$res.build.log" 2>&1; then
 	fail "build the LIO test initramfs"
 	diag < "$res.build.log"

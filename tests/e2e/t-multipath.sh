@@ -27,13 +27,8 @@ if [ -z "$why" ]; then
 	*) why="multipath overlay build failed: $(tail -1 "$E2E_LOGS/mpath-build.log")" ;;
 	esac
 fi
-if [ -n "$why" ]; then
-	skip "multipath end-to-end story" "$why"
-	exit 0
-fi
-e2e_tmpdir
+e2e_begin multipath "multipath end-to-end story" "$why"
 res=$E2E_LOGS/multipath
-rm -f "$res".*
 extra=()
 strace=
 if [ "${E2E_STRACE:-0}" = 1 ] && command -v strace >/dev/null; then

@@ -327,59 +327,25 @@ at_private_mount(struct th_env *e)
 	}
 }
 
-/* Create an empty regular file at path (a bind mount target). */
-static int
-at_touch(const char *path)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
-
-	if (fd < 0)
-		return -errno;
-	close(fd);
-	return 0;
-}
-
-/* In the helper's child: a private mount namespace whose /dev is a tmpfs
- * with only null (the real one, through an fd on /dev opened before the
- * tmpfs hides it) and log (the socket at_ns_src). */
+/* In the helper's child: a private mount namespace whose /dev has only
+ * null and log (the socket at_ns_src). */
 static void
 at_private_dev_log(struct th_env *e)
 {
-	char src[64];
-	int old;
-
 	(void)e;
-	if (unshare(CLONE_NEWNS) < 0 ||
-	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		goto fail;
-	old = open("/dev", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (old < 0 ||
-	    mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC,
-		"mode=0755") < 0 ||
-	    at_touch("/dev/null") < 0 || at_touch("/dev/log") < 0)
-		goto fail;
-	snprintf(src, sizeof(src), "/proc/self/fd/%d/null", old);
-	if (mount(src, "/dev/null", NULL, MS_BIND, NULL) < 0 ||
-	    mount(at_ns_src, "/dev/log", NULL, MS_BIND, NULL) < 0)
-		goto fail;
-	close(old);
-	return;
-fail:
-	dprintf(2, "private /dev: %s\n", strerror(errno));
-	_exit(125);
+	if (th_private_dev_log(at_ns_src) < 0) {
+		dprintf(2, "private /dev: %s\n", strerror(errno));
+		_exit(125);
+	}
 }
 
 /* A datagram socket bound at path. */
 static int
 at_dgram_at(const char *path)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int fd = th_unix_bound(path, SOCK_DGRAM | SOCK_NONBLOCK);
 
-	cr_assert_geq(fd, 0);
-	cr_assert_lt(strlen(path), sizeof(sun.sun_path));
-	memcpy(sun.sun_path, path, strlen(path));
-	cr_assert_eq(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	cr_assert_geq(fd, 0, "%s: %s", path, strerror(-fd));
 	cr_assert_eq(chmod(path, 0666), 0);
 	return fd;
 }

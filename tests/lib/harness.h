@@ -230,6 +230,17 @@ int th_send_fds_flags(int sock, const void *buf, size_t len, const int *fds,
  * instead, -ETIMEDOUT. Discards nothing else. */
 int th_wait_closed(int sock, int timeout_ms);
 
+/* A Unix socket of type (close-on-exec) bound at path: fd or -errno. */
+int th_unix_bound(const char *path, int type);
+
+/* Create an empty file with mode if it does not exist: 0 or -errno. */
+int th_touch(const char *path, mode_t mode);
+
+/* In a child about to run a helper: a private mount namespace whose /dev
+ * holds only null (the real one) and log (a bind mount of the socket
+ * sock).  0 or -errno. */
+int th_private_dev_log(const char *sock);
+
 /* Fill sense with the 18-byte fixed-format sense the helper builds,
  * followed by zeros up to PRH_SENSE_LEN. */
 void th_sense_fixed(uint8_t sense[PRH_SENSE_LEN], uint8_t key, uint8_t asc,

@@ -833,6 +833,16 @@ run(const uint8_t *cdb, uint8_t *data, uint32_t len, struct scsi_result *r)
 	mpath_execute(0, cdb, data, len, 1000, r);
 }
 
+/* Run PR IN with service action sa and allocation length len. */
+static void
+run_pr_in(uint8_t sa, uint8_t *data, uint32_t len, struct scsi_result *r)
+{
+	uint8_t cdb[PRH_CDB_LEN];
+
+	cdb_make(cdb, PRH_OP_PR_IN, sa, 0, len);
+	run(cdb, data, len, r);
+}
+
 Test(execute, read_keys_through_the_library)
 {
 	static uint8_t data[PRH_DATA_MAX];
@@ -866,12 +876,10 @@ Test(execute, read_full_status_refused_without_loading_the_library)
 {
 	static uint8_t data[PRH_DATA_MAX];
 	struct scsi_result r;
-	uint8_t cdb[PRH_CDB_LEN];
 	unsigned inits;
 
 	lib_open();
-	cdb_make(cdb, PRH_OP_PR_IN, 3, 0, 8192);
-	run(cdb, data, 8192, &r);
+	run_pr_in(3, data, 8192, &r);
 	expect_check(&r, PRH_SK_ILLEGAL_REQUEST, 0x24, 0x00);
 	cr_expect_eq(lib_calls(&inits, NULL, NULL), 0);
 	cr_expect_eq(inits, 0);
@@ -966,14 +974,12 @@ Test(execute, sense_class_result_takes_a_failing_test_unit_ready)
 	const uint8_t sense[18] = { 0x70, 0, 0x02, 0, 0, 0, 0, 10, 0, 0, 0, 0,
 		0x3a, 0x00 };
 	struct scsi_result r;
-	uint8_t cdb[PRH_CDB_LEN];
 
 	lib_open();
 	lib.set_rc(0, MPATH_ABI_SENSE_NOT_READY, 0);
 	fake.tur_status = PRH_STATUS_CHECK_CONDITION;
 	memcpy(fake.tur_sense, sense, sizeof(sense));
-	cdb_make(cdb, PRH_OP_PR_IN, 0, 0, 8192);
-	run(cdb, data, 8192, &r);
+	run_pr_in(0, data, 8192, &r);
 	expect_check(&r, PRH_SK_NOT_READY, 0x3a, 0x00);
 	cr_expect_eq(fake.tur_calls, 1);
 	cr_expect_eq(fake.tur_hdr.cmd_len, 6);
@@ -1008,15 +1014,13 @@ Test(execute, library_init_failure_answered_and_not_retried)
 {
 	static uint8_t data[PRH_DATA_MAX];
 	struct scsi_result r;
-	uint8_t cdb[PRH_CDB_LEN];
 	unsigned inits;
 
 	lib_open();
 	lib.set_rc(1, 0, 0);
-	cdb_make(cdb, PRH_OP_PR_IN, 0, 0, 8192);
-	run(cdb, data, 8192, &r);
+	run_pr_in(0, data, 8192, &r);
 	expect_check(&r, PRH_SK_NOT_READY, 0x04, 0x03);
-	run(cdb, data, 8192, &r);
+	run_pr_in(0, data, 8192, &r);
 	expect_check(&r, PRH_SK_NOT_READY, 0x04, 0x03);
 	cr_expect_eq(lib_calls(&inits, NULL, NULL), 0);
 	cr_expect_eq(inits, 1);
@@ -1146,17 +1150,15 @@ Test(execute, shutdown_releases_the_library_once)
 {
 	static uint8_t data[PRH_DATA_MAX];
 	struct scsi_result r;
-	uint8_t cdb[PRH_CDB_LEN];
 	unsigned exits;
 
 	lib_open();
-	cdb_make(cdb, PRH_OP_PR_IN, 2, 0, 8);
-	run(cdb, data, 8, &r);
+	run_pr_in(2, data, 8, &r);
 	mpath_shutdown();
 	mpath_shutdown();
 	lib_calls(NULL, &exits, NULL);
 	cr_expect_eq(exits, 1);
-	run(cdb, data, 8, &r); /* after shutdown: not sent */
+	run_pr_in(2, data, 8, &r); /* after shutdown: not sent */
 	expect_status(&r, PRH_STATUS_BUSY);
 }
 
