@@ -80,9 +80,7 @@ at_cgroup_remove(const char *dir)
 static void
 at_fini(void)
 {
-	if (at_daemon > 0)
-		kill(at_daemon, SIGKILL);
-	at_daemon = 0;
+	th_kill_daemon(&at_daemon);
 	th_env_fini(&at_env);
 	while (at_ncgdirs > 0)
 		at_cgroup_remove(at_cgdirs[--at_ncgdirs]);
@@ -102,12 +100,7 @@ at_prepare(void)
 }
 
 /* Skip unless root (mount namespaces, cgroups). */
-static void
-at_need_root(void)
-{
-	if (geteuid() != 0)
-		cr_skip_test("needs root for a private mount namespace");
-}
+#define AT_NEED_ROOT() TH_NEED_ROOT("needs root for a private mount namespace")
 
 /* Start the prepared env's helper with args, asserting it serves. */
 static void
@@ -425,7 +418,7 @@ at_start_journal(void)
 	struct stat st;
 	int jfd;
 
-	at_need_root();
+	AT_NEED_ROOT();
 	at_prepare();
 	if (stat("/run/systemd", &st) < 0 || !S_ISDIR(st.st_mode))
 		cr_skip_test("no /run/systemd to mount over");
@@ -755,7 +748,7 @@ Test(audit, daemon_lines_go_to_syslog)
 	int s, dev, lfd, st = -1;
 	ssize_t n;
 
-	at_need_root();
+	AT_NEED_ROOT();
 	at_prepare();
 	snprintf(pidfile, sizeof(pidfile), "%s/pid", at_env.dir);
 	snprintf(logsock, sizeof(logsock), "%s/devlog", at_env.dir);
@@ -833,7 +826,7 @@ at_cgroup2(char *buf, size_t len)
 static void
 at_need_cgroup2(void)
 {
-	at_need_root();
+	AT_NEED_ROOT();
 	if (at_cgroup2(at_cgroot, sizeof(at_cgroot)) < 0)
 		cr_skip_test("no cgroup v2 hierarchy mounted at its root");
 	at_prepare();

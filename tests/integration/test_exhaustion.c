@@ -65,15 +65,6 @@ stderr_number_before(const char *key)
 	return v;
 }
 
-/* Whether sock has bytes to read (or EOF) within timeout_ms. */
-static bool
-readable(int sock, int timeout_ms)
-{
-	struct pollfd pfd = { .fd = sock, .events = POLLIN };
-
-	return poll(&pfd, 1, timeout_ms) == 1;
-}
-
 /* CPU time (user + system, clock ticks) of pid. */
 static long
 cpu_ticks(pid_t pid)
@@ -246,7 +237,7 @@ Test(exh, fd_limit_full_table_keeps_serving)
 	cr_assert_lt(cap, NCLI, "limit %ld too high for this test", cap);
 	/* Greetings are sent before the pause is logged. */
 	for (i = 0; i < NCLI; i++) {
-		if (readable(cli[i], 0))
+		if (th_readable(cli[i], 0))
 			greeted++;
 		else if (first_waiting < 0)
 			first_waiting = i;
@@ -268,11 +259,11 @@ Test(exh, fd_limit_full_table_keeps_serving)
 	    "accept failed "
 	    "although the helper stopped at its own limit");
 	/* Free one slot: the first waiting client is served. */
-	for (i = 0; i < NCLI && !readable(cli[i], 0); i++)
+	for (i = 0; i < NCLI && !th_readable(cli[i], 0); i++)
 		;
 	close(cli[i]);
 	cli[i] = -1;
-	cr_assert(readable(cli[first_waiting], TH_TIMEOUT_MS),
+	cr_assert(th_readable(cli[first_waiting], TH_TIMEOUT_MS),
 	    "waiting client not greeted after a close");
 	itest_handshake(cli[first_waiting]);
 	itest_pr_in(cli[first_waiting], dev, 0, 8192, &r);
@@ -336,7 +327,7 @@ Test(exh, emfile_pauses_accept_and_ctrunc_closes)
 	 * served again. */
 	cr_assert_eq(prlimit(itest_env.pid, RLIMIT_NOFILE, &old, NULL), 0);
 	for (i = 0; i < NCLI; i++)
-		cr_assert(readable(cli[i], TH_TIMEOUT_MS),
+		cr_assert(th_readable(cli[i], TH_TIMEOUT_MS),
 		    "client %d never greeted", i);
 	itest_pr_in(b, dev, 0, 8192, &r);
 	itest_expect_ioerr(&r);
@@ -493,7 +484,7 @@ Test(exh, idle_timeout_closes_partial_requests_only)
 
 	expect_closed(half_cdb, "half a CDB");
 	expect_closed(half_param, "half a parameter list");
-	cr_assert(readable(mute, TH_TIMEOUT_MS));
+	cr_assert(th_readable(mute, TH_TIMEOUT_MS));
 	{
 		uint8_t hello[PRH_HELLO_LEN];
 

@@ -87,15 +87,9 @@ mf_refresh(void)
 static double
 mf_value(const char *text, const char *series)
 {
-	size_t n = strlen(series);
-	const char *p = text;
+	const char *p = th_line_with(text, series, ' ');
 
-	while ((p = strstr(p, series)) != NULL) {
-		if ((p == text || p[-1] == '\n') && p[n] == ' ')
-			return strtod(p + n + 1, NULL);
-		p += n;
-	}
-	return -1;
+	return p != NULL ? strtod(p + strlen(series) + 1, NULL) : -1;
 }
 
 /* The labels of device name (its wwid read from the file). */

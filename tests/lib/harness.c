@@ -331,6 +331,15 @@ th_build_env(struct th_env *e, unsigned flags, char **envp,
 	return 0;
 }
 
+/* SIGKILL a daemon a test left running, and forget it. */
+void
+th_kill_daemon(pid_t *pid)
+{
+	if (*pid > 0)
+		kill(*pid, SIGKILL);
+	*pid = 0;
+}
+
 /* A Unix socket of type (close-on-exec) bound at path: fd or -errno. */
 int
 th_unix_bound(const char *path, int type)

@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <unistd.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -229,6 +230,24 @@ int th_send_fds_flags(int sock, const void *buf, size_t len, const int *fds,
 /* Wait for the peer to close: 0 on EOF or reset, -EPROTO if bytes came
  * instead, -ETIMEDOUT. Discards nothing else. */
 int th_wait_closed(int sock, int timeout_ms);
+
+/* In a Criterion test: skip it unless root, saying why (a string). */
+#define TH_NEED_ROOT(why)                          \
+	do {                                       \
+		if (geteuid() != 0)                \
+			cr_skip_test("%s", (why)); \
+	} while (0)
+
+/* The first line of text that starts with prefix followed by the
+ * character after: where it starts, or NULL. */
+const char *th_line_with(const char *text, const char *prefix, char after);
+
+/* Whether fd is readable (or hung up) within timeout_ms. */
+bool th_readable(int fd, int timeout_ms);
+
+/* SIGKILL the daemon *pid (a -d helper a test left running) if any, and
+ * forget it. */
+void th_kill_daemon(pid_t *pid);
 
 /* A Unix socket of type (close-on-exec) bound at path: fd or -errno. */
 int th_unix_bound(const char *path, int type);

@@ -436,6 +436,30 @@ th_wait_closed(int sock, int timeout_ms)
 	return n > 0 ? -EPROTO : -errno;
 }
 
+/* The first line of text starting with prefix, then after. */
+const char *
+th_line_with(const char *text, const char *prefix, char after)
+{
+	size_t n = strlen(prefix);
+	const char *p = text;
+
+	while ((p = strstr(p, prefix)) != NULL) {
+		if ((p == text || p[-1] == '\n') && p[n] == after)
+			return p;
+		p += n;
+	}
+	return NULL;
+}
+
+/* Whether fd is readable (or hung up) within timeout_ms. */
+bool
+th_readable(int fd, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	return poll(&pfd, 1, timeout_ms) == 1;
+}
+
 /* Fill sense with 18-byte fixed-format sense followed by zeros. */
 void
 th_sense_fixed(uint8_t sense[PRH_SENSE_LEN], uint8_t key, uint8_t asc,
