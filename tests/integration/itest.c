@@ -70,6 +70,16 @@ itest_dev_path(const char *name)
 	return path;
 }
 
+/* Make SG_IO on the device file name hang (the shim's hang=1) until the
+ * shim's rules change. */
+void
+itest_hang(const char *name)
+{
+	cr_assert_eq(th_shim_set(&itest_env, "%s hang=1\n",
+			 itest_dev_path(name)),
+	    0);
+}
+
 /* Connect with the handshake: socket fd. */
 int
 itest_conn(void)

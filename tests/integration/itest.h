@@ -66,6 +66,10 @@ int itest_dev(const char *name, int oflags);
 /* Path of the device file name in the env (static buffer). */
 const char *itest_dev_path(const char *name);
 
+/* Make SG_IO on the device file name hang (the shim's hang=1) until the
+ * shim's rules change. */
+void itest_hang(const char *name);
+
 /* Connect with the handshake: socket fd. */
 int itest_conn(void);
 

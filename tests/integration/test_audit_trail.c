@@ -112,13 +112,32 @@ at_start(const char *const *args)
 	    strerror(-rc), th_stderr(&at_env));
 }
 
-/* A device of the env that answers GOOD: its fd, its path in path. */
+/* Make the env and start our helper with args, asserting it serves. */
+static void
+at_serve(const char *const *args)
+{
+	at_prepare();
+	at_start(args);
+}
+
+/* A device file of the env: its fd, its path in path. */
 static int
 at_dev(const char *name, char *path, size_t len)
 {
 	int fd = th_make_dev(&at_env, name, O_RDWR, path, len);
 
 	cr_assert_geq(fd, 0);
+	return fd;
+}
+
+/* A device of the env that answers GOOD (the only shim rule): its fd,
+ * its path in path. */
+static int
+at_good_dev(const char *name, char *path, size_t len)
+{
+	int fd = at_dev(name, path, len);
+
+	cr_assert_eq(th_shim_set(&at_env, "%s status=0\n", path), 0);
 	return fd;
 }
 
@@ -187,10 +206,8 @@ Test(audit, pr_out_line_on_stderr)
 	char path[PATH_MAX], want[512];
 	int s, dev;
 
-	at_prepare();
-	at_start(NULL);
-	dev = at_dev("lun", path, sizeof(path));
-	cr_assert_eq(th_shim_set(&at_env, "%s status=0\n", path), 0);
+	at_serve(NULL);
+	dev = at_good_dev("lun", path, sizeof(path));
 	s = at_conn();
 	cr_expect_eq(at_pr_out(s, dev, 4, 1, 0xb, 0xa), PRH_STATUS_GOOD);
 	snprintf(want, sizeof(want),
@@ -208,10 +225,8 @@ Test(audit, pr_in_logged_only_when_it_fails)
 	char path[PATH_MAX];
 	int s, dev;
 
-	at_prepare();
-	at_start(NULL);
-	dev = at_dev("lun", path, sizeof(path));
-	cr_assert_eq(th_shim_set(&at_env, "%s status=0\n", path), 0);
+	at_serve(NULL);
+	dev = at_good_dev("lun", path, sizeof(path));
 	s = at_conn();
 	cr_expect_eq(at_pr_in(s, dev), PRH_STATUS_GOOD);
 	/* A PR OUT after it: once its line is there, a line for the PR IN
@@ -238,8 +253,7 @@ Test(audit, refused_file_is_logged)
 	char path[PATH_MAX + 16];
 	int s, dev;
 
-	at_prepare();
-	at_start(NULL);
+	at_serve(NULL);
 	/* A file in a subdirectory is not one of the shim's devices. */
 	snprintf(path, sizeof(path), "%s/sub", at_env.dir);
 	cr_assert_eq(mkdir(path, 0700), 0);
@@ -263,8 +277,7 @@ Test(audit, quiet_has_no_audit_lines)
 	char path[PATH_MAX];
 	int s, dev;
 
-	at_prepare();
-	at_start(args);
+	at_serve(args);
 	dev = at_dev("lun", path, sizeof(path));
 	s = at_conn();
 	/* No shim rule: ENOTTY, a failure, and still nothing at -q. */
@@ -283,10 +296,8 @@ Test(audit, storm_of_pr_out_is_logged_in_full)
 	char path[PATH_MAX];
 	int s, dev, i;
 
-	at_prepare();
-	at_start(NULL);
-	dev = at_dev("lun", path, sizeof(path));
-	cr_assert_eq(th_shim_set(&at_env, "%s status=0\n", path), 0);
+	at_serve(NULL);
+	dev = at_good_dev("lun", path, sizeof(path));
 	s = at_conn();
 	for (i = 0; i < 300; i++)
 		cr_assert_eq(at_pr_out(s, dev, 0, 0, 0, 0xa + (i == 299)),
@@ -446,8 +457,7 @@ Test(audit, journal_entry_fields)
 	ssize_t n;
 
 	jfd = at_start_journal();
-	dev = at_dev("lunj", path, sizeof(path));
-	cr_assert_eq(th_shim_set(&at_env, "%s status=0\n", path), 0);
+	dev = at_good_dev("lunj", path, sizeof(path));
 	s = at_conn();
 	cr_expect_eq(at_pr_out(s, dev, 4, 1, 0xb, 0xa), PRH_STATUS_GOOD);
 	n = at_recv(jfd, e, sizeof(e));
@@ -657,8 +667,7 @@ Test(audit, journal_peer_name_cannot_inject_fields)
 	ssize_t n;
 
 	jfd = at_start_journal();
-	dev = at_dev("lunk", path, sizeof(path));
-	cr_assert_eq(th_shim_set(&at_env, "%s status=0\n", path), 0);
+	dev = at_good_dev("lunk", path, sizeof(path));
 	(void)at_client("x\nPRH_DEVICE=", NULL, dev);
 	n = at_recv(jfd, e, sizeof(e));
 	cr_assert_gt(n, 0, "stderr: %s", th_stderr(&at_env));
@@ -695,10 +704,8 @@ Test(audit, names_are_escaped_on_stderr)
 	char path[PATH_MAX], want[512], *text;
 	int dev;
 
-	at_prepare();
-	at_start(NULL);
-	dev = at_dev(AT_BAD_DEV, path, sizeof(path));
-	cr_assert_eq(th_shim_set(&at_env, "%s status=0\n", path), 0);
+	at_serve(NULL);
+	dev = at_good_dev(AT_BAD_DEV, path, sizeof(path));
 	(void)at_client(AT_BAD_COMM, NULL, dev);
 	at_wait_stderr(": key 0x0, service action key 0x77: GOOD, ");
 	snprintf(want, sizeof(want),
@@ -720,8 +727,7 @@ Test(audit, names_are_escaped_in_the_journal)
 	ssize_t n;
 
 	jfd = at_start_journal();
-	dev = at_dev(AT_BAD_DEV, path, sizeof(path));
-	cr_assert_eq(th_shim_set(&at_env, "%s status=0\n", path), 0);
+	dev = at_good_dev(AT_BAD_DEV, path, sizeof(path));
 	(void)at_client(AT_BAD_COMM, NULL, dev);
 	n = at_recv(jfd, e, sizeof(e));
 	cr_assert_gt(n, 0, "stderr: %s", th_stderr(&at_env));
@@ -766,8 +772,7 @@ Test(audit, daemon_lines_go_to_syslog)
 	at_daemon = (pid_t)atoi(text);
 	free(text);
 	cr_assert_gt(at_daemon, 0);
-	dev = at_dev("lund", path, sizeof(path));
-	cr_assert_eq(th_shim_set(&at_env, "%s status=0\n", path), 0);
+	dev = at_good_dev("lund", path, sizeof(path));
 	s = at_conn();
 	cr_expect_eq(at_pr_out(s, dev, 5, 3, 0xc, 0xd), PRH_STATUS_GOOD);
 	for (;;) {
@@ -866,8 +871,7 @@ at_start_with_lunv(void)
 	int dev;
 
 	at_start(NULL);
-	dev = at_dev("lunv", path, sizeof(path));
-	cr_assert_eq(th_shim_set(&at_env, "%s status=0\n", path), 0);
+	dev = at_good_dev("lunv", path, sizeof(path));
 	return dev;
 }
 

@@ -458,9 +458,7 @@ Test(exh, idle_timeout_closes_partial_requests_only)
 	itest_start(TH_OURS, args);
 	dev = itest_dev("lun", O_RDWR);
 	hung = itest_dev("hung", O_RDWR);
-	cr_assert_eq(th_shim_set(&itest_env, "%s hang=1\n",
-			 itest_dev_path("hung")),
-	    0);
+	itest_hang("hung");
 	idle = itest_conn();
 	itest_pr_in(idle, dev, 0, 8192, &r);
 	base = th_fd_count(itest_env.pid);

@@ -312,9 +312,7 @@ Test(ours, disconnect_while_device_hangs)
 	base = th_fd_count(itest_env.pid);
 	a = itest_dev("a", O_RDWR);
 	b = itest_dev("b", O_RDWR);
-	cr_assert_eq(th_shim_set(&itest_env, "%s hang=1\n",
-			 itest_dev_path("a")),
-	    0);
+	itest_hang("a");
 	c1 = send_pr_in(a);
 	wait_calls(2);
 	close(c1);
@@ -347,9 +345,7 @@ Test(ours, hung_device_does_not_starve_others)
 	itest_start(TH_OURS, args);
 	a = itest_dev("a", O_RDWR);
 	b = itest_dev("b", O_RDWR);
-	cr_assert_eq(th_shim_set(&itest_env, "%s hang=1\n",
-			 itest_dev_path("a")),
-	    0);
+	itest_hang("a");
 	for (i = 0; i < 4; i++)
 		socks[i] = send_pr_in(a);
 	wait_calls(1);
@@ -376,9 +372,7 @@ Test(ours, sigterm_waits_for_command_in_flight)
 
 	itest_start(TH_OURS, NULL);
 	a = itest_dev("a", O_RDWR);
-	cr_assert_eq(th_shim_set(&itest_env, "%s hang=1\n",
-			 itest_dev_path("a")),
-	    0);
+	itest_hang("a");
 	sock = send_pr_in(a);
 	wait_calls(1);
 	cr_assert_eq(kill(itest_env.pid, SIGTERM), 0);
