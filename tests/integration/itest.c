@@ -101,6 +101,19 @@ itest_handshake(int sock)
 	cr_assert_eq(client_write_all(sock, hello, sizeof(hello)), 0);
 }
 
+/* A new client is served at once: a PR IN with dev (a regular file, no
+ * shim rule) on a new connection gets its answer, ABORTED 00/06. */
+void
+itest_expect_served(int dev)
+{
+	struct client_reply r;
+	int sock = itest_conn();
+
+	itest_pr_in(sock, dev, 0, 8192, &r);
+	itest_expect_ioerr(&r);
+	close(sock);
+}
+
 /* PR IN with service action sa and allocation length on devfd. */
 void
 itest_pr_in(int sock, int devfd, uint8_t sa, uint16_t alloc,

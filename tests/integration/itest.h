@@ -76,6 +76,10 @@ int itest_conn(void);
 /* Read the helper's 4-byte hello on sock (connected raw) and answer it. */
 void itest_handshake(int sock);
 
+/* A new client is served at once: a PR IN with dev (a regular file, no
+ * shim rule) on a new connection gets its answer, ABORTED 00/06. */
+void itest_expect_served(int dev);
+
 /* PR IN with service action sa and allocation length on devfd. */
 void itest_pr_in(int sock, int devfd, uint8_t sa, uint16_t alloc,
     struct client_reply *r);

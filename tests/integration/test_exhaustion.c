@@ -273,10 +273,7 @@ Test(exh, fd_limit_full_table_keeps_serving)
 		if (cli[i] >= 0)
 			close(cli[i]);
 	itest_fds_settle(base);
-	i = itest_conn();
-	itest_pr_in(i, dev, 0, 8192, &r);
-	itest_expect_ioerr(&r);
-	close(i);
+	itest_expect_served(dev);
 	close(keep);
 }
 
@@ -341,10 +338,7 @@ Test(exh, emfile_pauses_accept_and_ctrunc_closes)
 	cr_expect_eq(itest_stderr_count("pausing accept"), 1);
 	for (i = 0; i < NCLI; i++)
 		close(cli[i]);
-	i = itest_conn();
-	itest_pr_in(i, dev, 0, 8192, &r);
-	itest_expect_ioerr(&r);
-	close(i);
+	itest_expect_served(dev);
 	close(b);
 }
 
@@ -656,8 +650,7 @@ Test(exh, allow_uid_refuses_other_users)
 		"--allow-gid=4242,4243",
 		NULL,
 	};
-	struct client_reply r;
-	int sock, dev;
+	int dev;
 
 	start_open_to_all(args);
 	cr_expect_eq(connect_as(65534, 65534, (gid_t)-1), 1,
@@ -668,10 +661,7 @@ Test(exh, allow_uid_refuses_other_users)
 	    "member of an allowed group refused");
 	/* root is on the list. */
 	dev = itest_dev("lun", O_RDWR);
-	sock = itest_conn();
-	itest_pr_in(sock, dev, 0, 8192, &r);
-	itest_expect_ioerr(&r);
-	close(sock);
+	itest_expect_served(dev);
 }
 
 Test(exh, allow_gid_by_number)
