@@ -148,6 +148,15 @@ expect_aborted_both(int fd)
 	assert_aborted_0006(&r);
 }
 
+/* sgio_execute() of cdb_in (PR IN, 1024 bytes) on the fake device. */
+static void
+run_in(struct scsi_result *r)
+{
+	static uint8_t data[PRH_DATA_MAX];
+
+	sgio_execute(7, cdb_in, data, 1024, 1000, r);
+}
+
 Test(sgio, regular_file_enotty)
 {
 	char path[] = "/tmp/prh-test-sgio-XXXXXX";
@@ -283,13 +292,12 @@ Test(sgio, pr_out_len_zero)
 
 Test(sgio, eintr_is_retried)
 {
-	static uint8_t data[PRH_DATA_MAX];
 	struct scsi_result r;
 
 	fake.on = 1;
 	fake.eintr = 3;
 	fake.resid = PRH_DATA_MAX - 8;
-	sgio_execute(7, cdb_in, data, 1024, 1000, &r);
+	run_in(&r);
 	cr_expect_eq(fake.calls, 4);
 	cr_expect_eq(r.status, PRH_STATUS_GOOD);
 	cr_expect_eq(r.size, 8);
@@ -312,7 +320,6 @@ static const struct err_case err_cases[] = {
 
 Test(sgio, ioctl_errno_mapped)
 {
-	static uint8_t data[PRH_DATA_MAX];
 	struct scsi_result r;
 	size_t i;
 
@@ -320,7 +327,7 @@ Test(sgio, ioctl_errno_mapped)
 	for (i = 0; i < sizeof(err_cases) / sizeof(err_cases[0]); i++) {
 		fake.err = err_cases[i].err;
 		memset(&r, 0xee, sizeof(r));
-		sgio_execute(7, cdb_in, data, 1024, 1000, &r);
+		run_in(&r);
 		cr_expect_eq(r.status, err_cases[i].status, "errno %d",
 		    err_cases[i].err);
 		cr_expect_eq(r.size, 0);
@@ -379,7 +386,6 @@ Test(sgio, device_sense_copied_verbatim)
 
 Test(sgio, host_status_busy_keeps_sense)
 {
-	static uint8_t data[PRH_DATA_MAX];
 	static const uint8_t ksense[4] = { 0x70, 0x00, 0x06, 0x00 };
 	struct scsi_result r;
 
@@ -387,7 +393,7 @@ Test(sgio, host_status_busy_keeps_sense)
 	fake.host = 0x0d; /* DID_REQUEUE */
 	fake.sense = ksense;
 	fake.sense_len = sizeof(ksense);
-	sgio_execute(7, cdb_in, data, 1024, 1000, &r);
+	run_in(&r);
 	cr_expect_eq(r.status, PRH_STATUS_BUSY);
 	cr_expect_eq(r.size, 0);
 	cr_expect_eq(memcmp(r.sense, ksense, sizeof(ksense)), 0);
@@ -396,14 +402,13 @@ Test(sgio, host_status_busy_keeps_sense)
 
 Test(sgio, host_status_error_is_aborted)
 {
-	static uint8_t data[PRH_DATA_MAX];
 	struct scsi_result r;
 
 	fake.on = 1;
 	fake.host = 0x07; /* DID_ERROR: not GOOD */
 	fake.status = PRH_STATUS_GOOD;
 	fake.resid = 0;
-	sgio_execute(7, cdb_in, data, 1024, 1000, &r);
+	run_in(&r);
 	assert_aborted_0006(&r);
 }
 
@@ -417,7 +422,7 @@ Test(sgio, host_and_driver_status_reported)
 	fake.driver = 0x08;
 	fake.status = PRH_STATUS_CHECK_CONDITION;
 	memset(&r, 0xee, sizeof(r));
-	sgio_execute(7, cdb_in, data, 1024, 1000, &r);
+	run_in(&r);
 	cr_expect_eq(r.host_status, 0x07);
 	cr_expect_eq(r.driver_status, 0x08);
 	fake.host = 0;
@@ -431,13 +436,12 @@ Test(sgio, host_and_driver_status_reported)
 
 Test(sgio, driver_timeout_is_busy)
 {
-	static uint8_t data[PRH_DATA_MAX];
 	struct scsi_result r;
 
 	fake.on = 1;
 	fake.driver = 0x06;
 	fake.resid = 0;
-	sgio_execute(7, cdb_in, data, 1024, 1000, &r);
+	run_in(&r);
 	cr_expect_eq(r.status, PRH_STATUS_BUSY);
 	cr_expect_eq(r.size, 0);
 }
