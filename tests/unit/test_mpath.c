@@ -1097,6 +1097,18 @@ wait_waiting(unsigned n)
 	}
 }
 
+/* Start the backend with options o and hold command a inside the
+ * library until lib.hold(0). */
+static void
+hold_one(const struct mpath_opts *o, struct bg *a)
+{
+	lib_open();
+	cr_assert_eq(mpath_init(o), 0);
+	lib.hold(1);
+	pthread_create(&a->t, NULL, bg_run, a);
+	lib.wait_inside(1);
+}
+
 Test(execute, hung_library_holds_at_most_max_workers_then_busy, .timeout = 30)
 {
 	struct mpath_opts o = { MPATH_MODE_AUTO, 2 };
@@ -1104,11 +1116,7 @@ Test(execute, hung_library_holds_at_most_max_workers_then_busy, .timeout = 30)
 	struct bg c = { .timeout_ms = 60000 };
 	struct mpath_stats st;
 
-	lib_open();
-	cr_assert_eq(mpath_init(&o), 0);
-	lib.hold(1);
-	pthread_create(&a.t, NULL, bg_run, &a);
-	lib.wait_inside(1);
+	hold_one(&o, &a);
 	/* one more may wait; the third answers BUSY at once */
 	pthread_create(&b.t, NULL, bg_run, &b);
 	wait_waiting(1);
@@ -1133,11 +1141,7 @@ Test(execute, waiting_is_bounded_by_the_sg_timeout, .timeout = 30)
 	struct mpath_opts o = { MPATH_MODE_AUTO, 4 };
 	struct bg a = { .timeout_ms = 60000 }, b = { .timeout_ms = 50 };
 
-	lib_open();
-	cr_assert_eq(mpath_init(&o), 0);
-	lib.hold(1);
-	pthread_create(&a.t, NULL, bg_run, &a);
-	lib.wait_inside(1);
+	hold_one(&o, &a);
 	pthread_create(&b.t, NULL, bg_run, &b);
 	pthread_join(b.t, NULL); /* returns while a is still held */
 	expect_status(&b.r, PRH_STATUS_BUSY);
