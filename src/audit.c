@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "prh/audit.h"
-#include "prh/client.h"
 #include "prh/cmd.h"
 #include "prh/device.h"
 #include "prh/escape.h"
@@ -131,7 +130,7 @@ static const char *
 audit_type_name(const struct audit_line *l, char *buf, size_t len)
 {
 	unsigned type = l->cdb[2] & 0x0f;
-	const char *name = client_pr_type_name(type);
+	const char *name = scsi_pr_type_name(type);
 
 	if (name != NULL)
 		return name;

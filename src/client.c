@@ -14,6 +14,7 @@
 
 #include "prh/client.h"
 #include "prh/fdpass.h"
+#include "prh/scsi_text.h"
 
 /* Store v big-endian in 2 bytes at p. */
 static void
@@ -239,24 +240,6 @@ client_command(int sock, const uint8_t cdb[PRH_CDB_LEN], int devfd,
 	return rc;
 }
 
-static const char *const client_pr_types[] = {
-	[1] = "we",
-	[3] = "ea",
-	[5] = "we-ro",
-	[6] = "ea-ro",
-	[7] = "we-ar",
-	[8] = "ea-ar",
-};
-
-/* Name of a reservation type, or NULL. */
-const char *
-client_pr_type_name(unsigned type)
-{
-	return type < sizeof(client_pr_types) / sizeof(client_pr_types[0])
-	    ? client_pr_types[type]
-	    : NULL;
-}
-
 /* Parse a reservation type name or number: 0 and *type, or -EINVAL. */
 int
 client_parse_pr_type(const char *s, uint8_t *type)
@@ -264,9 +247,10 @@ client_parse_pr_type(const char *s, uint8_t *type)
 	char *end;
 	unsigned long v;
 
-	for (unsigned i = 0;
-	     i < sizeof(client_pr_types) / sizeof(client_pr_types[0]); i++) {
-		if (client_pr_types[i] && strcmp(s, client_pr_types[i]) == 0) {
+	for (unsigned i = 0; i <= 15; i++) {
+		const char *name = scsi_pr_type_name(i);
+
+		if (name != NULL && strcmp(s, name) == 0) {
 			*type = (uint8_t)i;
 			return 0;
 		}

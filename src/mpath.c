@@ -531,7 +531,8 @@ mpath_release(bool called)
 }
 
 /* Replace res by a TEST UNIT READY's outcome on fd if that fails: the
- * real sense behind a sense-class library result (spec section 4.5). */
+ * real sense behind a sense-class library result, as QEMU's multipath
+ * mode does. */
 static void
 mpath_tur(int fd, unsigned timeout_ms, struct scsi_result *res)
 {

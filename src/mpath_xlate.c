@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Translation between PERSISTENT RESERVE IN/OUT as the helper receives
- * them and libmpathpersist's calls (see mpath_xlate.h).  Written from the
- * description of QEMU's multipath mode (spec section 4) and
+ * them and libmpathpersist's calls (see mpath_xlate.h).  Written to
+ * answer as QEMU's multipath mode does, from its observed behaviour and
  * multipath-tools' documented interface.
  *
  * The library builds its own CDBs: only the service action, scope and
@@ -138,7 +138,7 @@ mpath_xlate_tids(const uint8_t *param, uint32_t len, struct mpath_prout *out,
 	if (end > len)
 		goto bad;
 	for (off = TID_LIST_OFF; off < end; off += n) {
-		/* decisions.md 12: the 33rd ID is refused, not an abort */
+		/* the 33rd ID is refused (26/00); QEMU aborts */
 		if (p->num_tids == MPATH_ABI_TIDS_MAX)
 			goto bad;
 		n = mpath_xlate_tid(param + off, (uint32_t)end - off,
@@ -191,7 +191,8 @@ struct mpath_xlate_map {
 	int tur; /* a TEST UNIT READY may give the real sense */
 };
 
-/* Spec section 4.5; every code not listed answers ABORTED COMMAND 08/00. */
+/* The library's result codes as QEMU's multipath mode answers them; every
+ * code not listed answers ABORTED COMMAND 08/00. */
 static const struct mpath_xlate_map mpath_xlate_maps[] = {
 	{ MPATH_ABI_SUCCESS, "success", PRH_STATUS_GOOD, 0, 0, 0, 0 },
 	{ MPATH_ABI_SYNTAX_ERROR, "syntax error", PRH_STATUS_CHECK_CONDITION,

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The pid file: locked for life, removed at exit (decisions.md 11). */
+/* The pid file (see pidfile.h): locked for the life of the process and
+ * removed at exit by the process that created it; a removal refused
+ * after privileges were dropped is logged once and the exit status stays
+ * 0. */
 #include "config.h"
 
 #include <errno.h>

@@ -115,8 +115,7 @@ prc_print_data(uint8_t sa, const uint8_t *d, uint32_t size)
 		printf("  generation %" PRIu32 ", reserved by key 0x%" PRIx64
 		       ", type %s\n",
 		    gen, k,
-		    client_pr_type_name(type) ? client_pr_type_name(type)
-					      : "?");
+		    scsi_pr_type_name(type) ? scsi_pr_type_name(type) : "?");
 	} else {
 		printf("  %" PRIu32 " byte(s) of data\n", size);
 	}

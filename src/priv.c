@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Privilege dropping with libcap (spec 5.5, decisions.md 8). */
+/* Privilege dropping with libcap (see priv.h): only CAP_SYS_RAWIO (and
+ * CAP_SYS_ADMIN for multipath) survive; an unprivileged start goes on
+ * with a warning, and -u/-g without the right to change ids is an
+ * error. */
 #include "config.h"
 
 #include <errno.h>

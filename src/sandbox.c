@@ -25,17 +25,9 @@
 
 #define SANDBOX_NR_MAX 1024 /* system call numbers tracked */
 
-static bool sandbox_on;
 /* Calls refused: set by the SIGSYS handler, cleared when logged. */
 static atomic_bool sandbox_denied[SANDBOX_NR_MAX];
 static atomic_bool sandbox_pending;
-
-/* Whether the seccomp filter is in force. */
-bool
-sandbox_filtering(void)
-{
-	return sandbox_on;
-}
 
 #ifdef HAVE_LIBSECCOMP
 
@@ -255,6 +247,5 @@ sandbox_enter(bool enforce, bool mpath)
 		log_err("cannot install the seccomp filter: %s", strerror(-r));
 		return r;
 	}
-	sandbox_on = true;
 	return 0;
 }

@@ -162,3 +162,19 @@ scsi_pr_action_name(bool out, uint8_t sa)
 		return sa < nitems(outs) ? outs[sa] : NULL;
 	return sa < nitems(in) ? in[sa] : NULL;
 }
+
+/* Short name of a reservation type, or NULL. */
+const char *
+scsi_pr_type_name(unsigned type)
+{
+	static const char *const types[] = {
+		[1] = "we",
+		[3] = "ea",
+		[5] = "we-ro",
+		[6] = "ea-ro",
+		[7] = "we-ar",
+		[8] = "ea-ar",
+	};
+
+	return type < nitems(types) ? types[type] : NULL;
+}

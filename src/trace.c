@@ -195,16 +195,6 @@ trace_list(FILE *f)
 		fprintf(f, "%-16s %s\n", trace_names[i], trace_help[i]);
 }
 
-/* Whether any trace point is enabled. */
-bool
-trace_any(void)
-{
-	for (int i = 0; i < TP_COUNT; i++)
-		if (trace_on[i])
-			return true;
-	return false;
-}
-
 /* Open the output file named by -T file=. */
 int
 trace_open(void)

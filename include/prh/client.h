@@ -34,10 +34,6 @@ int client_write_all(int sock, const void *buf, size_t len);
 /* Read exactly len bytes: 0, -ECONNRESET on EOF, or -errno. */
 int client_read_all(int sock, void *buf, size_t len);
 
-/* Name of a persistent reservation type ("we", "ea", "we-ro", "ea-ro",
- * "we-ar", "ea-ar"), or NULL for a value SPC-4 does not define. */
-const char *client_pr_type_name(unsigned type);
-
 /* Parse a reservation type, by name or as a number 0..15: 0, or -EINVAL. */
 int client_parse_pr_type(const char *s, uint8_t *type);
 

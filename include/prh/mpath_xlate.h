@@ -5,9 +5,9 @@
  * status, sense and PR IN parameter data.  Pure functions over caller
  * buffers, safe on any thread; they never call the library.
  *
- * What they refuse, and how, follows QEMU's multipath mode (spec section
- * 4), with decisions.md 1 (sense always 96 defined bytes) and 12 (more than
- * 32 transport IDs: ILLEGAL REQUEST 26/00 instead of an abort).
+ * What they refuse, and how, follows QEMU's multipath mode, except that
+ * sense is always 96 defined bytes and more than 32 transport IDs answer
+ * ILLEGAL REQUEST 26/00 where QEMU aborts.
  */
 #ifndef PRH_MPATH_XLATE_H
 #define PRH_MPATH_XLATE_H

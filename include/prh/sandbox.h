@@ -23,9 +23,6 @@
  * ioctls). */
 int sandbox_enter(bool enforce, bool mpath);
 
-/* Whether the seccomp filter is in force. */
-bool sandbox_filtering(void);
-
 /* Log the system calls refused since the last call, once each by name.
  * Loop thread. */
 void sandbox_report(void);

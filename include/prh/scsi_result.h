@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The result of one PR command as it goes back to the client, and the
- * mapping from SG_IO outcomes to SCSI status + sense (QEMU 10.2's mapping
- * with the deliberate differences of decisions.md 1 and 2).  Pure functions,
- * safe on any thread.
+ * mapping from SG_IO outcomes to SCSI status + sense (QEMU 10.2's mapping,
+ * except that sense is always 96 defined bytes and a host status QEMU does
+ * not map is BUSY or ABORTED COMMAND, never GOOD).  Pure functions, safe
+ * on any thread.
  */
 #ifndef PRH_SCSI_RESULT_H
 #define PRH_SCSI_RESULT_H

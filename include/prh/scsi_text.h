@@ -37,4 +37,8 @@ scsi_status_words(uint32_t status, const uint8_t *sense, char *buf, size_t len);
  * "PREEMPT AND ABORT", ...), or NULL for one SPC does not define. */
 const char *scsi_pr_action_name(bool out, uint8_t sa);
 
+/* Short name of a reservation type ("we", "ea", "we-ro", "ea-ro",
+ * "we-ar", "ea-ar"), or NULL for a type SPC does not define. */
+const char *scsi_pr_type_name(unsigned type);
+
 #endif

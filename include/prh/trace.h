@@ -65,9 +65,6 @@ int trace_parse_opt(const char *arg);
 /* Print the trace point names, one per line. */
 void trace_list(FILE *f);
 
-/* Whether any trace point is enabled. */
-bool trace_any(void);
-
 /* Open the -T file= output (stderr otherwise): 0 or a negative errno.
  * Call at start-up, before privileges are dropped. */
 int trace_open(void);

@@ -50,6 +50,13 @@ wait_for() {
 	return 1
 }
 
+# Whether every thread of process $1 has a tracer (strace attached).
+traced() {
+	for st in /proc/"$1"/task/*/status; do
+		grep -q '^TracerPid:[[:space:]]*[1-9]' "$st" || return 1
+	done
+}
+
 # The port directory of LU $1, port letter $2.
 port() { echo "$CFG/loopback/naa.50014050000${1}00${2}0/tpgt_1"; }
 
@@ -355,7 +362,8 @@ mode_mpath() {
 	if [ "$(arg e2e.strace)" = 1 ] && command -v strace > /dev/null; then
 		strace -f -qq -p "$MAIN" -o /tmp/strace.txt &
 		STRACE=$!
-		usleep 500000 # strace gives no sign once it is attached
+		wait_for 10 traced "$MAIN" ||
+		    echo "strace did not attach within 10 s" | diag
 	fi
 	story_both_up
 	grep "multipath: loaded" "$HLOG" | diag

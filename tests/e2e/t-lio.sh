@@ -10,7 +10,7 @@
 # Proves: every step gets the SPC-4 answer from a real target through our
 # helper and real SG_IO (or a documented LIO quirk); block and sg nodes
 # answer alike; our answers equal QEMU's helper's byte for byte (sense
-# compared over its valid length, and ours zero after it, decisions.md 1);
+# compared over its valid length, and ours zero after it);
 # qemu-pr-client's exit codes; the simulator answers as LIO does, step for
 # step, outside the documented LIO quirks.
 . "$PRH_TOP_SRCDIR/tests/e2e/lib.sh"

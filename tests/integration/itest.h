@@ -8,7 +8,8 @@
  * /usr/bin/qemu-pr-helper), suite "qemu10" QEMU 10.0's (fetched by
  * contrib/qemu10.sh); a reference is skipped when it is missing or we are
  * not root.  ITEST_REFS() registers a case for the two references only:
- * where ours deliberately differs (decisions.md) and both QEMUs agree.
+ * where ours deliberately differs (qemu-pr-helper(8), DIFFERENCES FROM
+ * QEMU'S HELPER) and both QEMUs agree.
  * Where 7.2 and 10.0 differ, each side has its own named Test().
  */
 #ifndef PRH_TESTS_ITEST_H

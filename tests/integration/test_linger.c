@@ -847,6 +847,8 @@ lg_all_closers_busy(int rd[LG_QUEUED], int *base)
 	client_cdb_pr_in(cdb, 0, 8192);
 	cr_assert_eq(client_send_request(other, cdb, dev, NULL, 0), 0);
 	close(dev);
+	/* An answer withheld has no event: watch for one for 300 ms (a
+	 * slow helper makes the check weaker, never fail). */
 	cr_expect(!th_readable(other, 300), "answered over the fd budget");
 	rc = th_fd_count(itest_env.pid);
 	cr_log_info("helper fds: %d before, %d with the queue (limit %d)",
@@ -973,6 +975,7 @@ Test(ours, one_client_whose_closes_never_return_stops_alone)
 	    "B's pipes open");
 	lg_expect_served(b);
 	lg_expect_pipe_refused(b);
+	/* Withheld, as above: watched for 300 ms. */
 	cr_expect(!th_readable(a2, 300), "A answered past its bound");
 	for (int i = 0; i < A_PIPES; i++)
 		cr_expect(!th_readable(a_rd[i], 0), "A's pipe %d closed", i);

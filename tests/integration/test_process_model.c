@@ -346,6 +346,30 @@ pm_private_dev_log(const char *sock)
 	return 0;
 }
 
+/*
+ * In the child: become uid (its gid the same, no supplementary groups)
+ * and exec argv.  The binary is opened while still root and run through
+ * that fd: the build tree may lie in a directory uid cannot enter (a
+ * package built by root inside mktemp -d), and exec by fd checks only
+ * the file's own mode.  Never returns.
+ */
+static void
+pm_exec_as(uid_t uid, const char *const *argv)
+{
+	int exe = open(argv[0], O_RDONLY | O_CLOEXEC);
+
+	if (exe < 0 || setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 ||
+	    setresuid(uid, uid, uid) < 0) {
+		dprintf(2, "%s as uid %u: %s\n", argv[0], (unsigned)uid,
+		    strerror(errno));
+		_exit(126);
+	}
+	signal(SIGPIPE, SIG_DFL);
+	fexecve(exe, (char *const *)argv, environ);
+	dprintf(2, "fexecve %s: %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
 /* In the child: stdio, fds 3.., environment, ids; then exec. */
 static void
 pm_child(struct th_env *e, const struct pm_spawn_opts *o)
@@ -382,10 +406,8 @@ pm_child(struct th_env *e, const struct pm_spawn_opts *o)
 		snprintf(env, sizeof(env), "%d", (int)getpid());
 		setenv("LISTEN_PID", env, 1);
 	}
-	if (o->uid != 0 &&
-	    (setgroups(0, NULL) < 0 || setresgid(o->uid, o->uid, o->uid) < 0 ||
-		setresuid(o->uid, o->uid, o->uid) < 0))
-		_exit(126);
+	if (o->uid != 0)
+		pm_exec_as(o->uid, o->argv);
 	signal(SIGPIPE, SIG_DFL);
 	execve(o->argv[0], (char *const *)o->argv, environ);
 	_exit(127);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Integration: what the helper sends to SG_IO and how it maps the answer,
  * with the device's answers scripted through the shim.  Cases run against
- * our helper and QEMU's; where the two deliberately differ (decisions.md)
- * each side has its own named test.
+ * our helper and QEMU's; where the two deliberately differ (qemu-pr-helper(8),
+ * DIFFERENCES FROM QEMU'S HELPER) each side has its own named test.
  */
 #include "config.h"
 
@@ -263,7 +263,7 @@ ITEST_BOTH(pr_out_size_zero_even_with_resid)
 	itest_expect(&r, PRH_STATUS_GOOD, -1, 0, 0);
 }
 
-/* --- deliberate differences (decisions.md) ---------------------------- */
+/* --- deliberate differences (qemu-pr-helper(8)) ----------------------- */
 
 /* PR IN on an O_NONBLOCK fd; returns whether the flag survived. */
 static bool
@@ -371,7 +371,7 @@ Test(ours, enodev_hardware_error)
 
 /* ENODEV: HARDWARE ERROR 44/00 since QEMU 10.1 ("scsi: add conversion from
  * ENODEV to sense"); 7.2 and 10.0.2 still answer ABORTED COMMAND 00/06.
- * Ours follows 10.2's table (decisions.md). */
+ * Ours follows 10.2's table. */
 ITEST_REFS(enodev_aborted_before_10_1)
 {
 	struct client_reply r;

@@ -126,6 +126,7 @@ Test(lunsim_fault, hang_until_clear)
 	cr_assert_eq(lt_drive_send(&f_drv, f_tur, 6, NULL, 0, 0), 0);
 	p.fd = fileno(f_drv.from);
 	p.events = POLLIN;
+	/* A hang has no event: watch for an answer for 200 ms. */
 	cr_assert_eq(poll(&p, 1, 200), 0, "no answer while hung");
 	FAULT("hang=0");
 	cr_assert_eq(poll(&p, 1, LT_TIMEOUT_MS), 1, "answer after clear");

@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-or-later
 # The Debian package, as a user gets it: built with dpkg-buildpackage from
-# the release tarball (make dist), lintian-clean, installed beside Debian's
+# the release tarball (make dist), its test suite included, as root in a
+# directory only root may enter, lintian-clean, installed beside Debian's
 # QEMU packages, its files, manual pages and units checked, the installed
 # helper run once on a simulated LUN, qemu-prh-select switched on, and the
 # package removed and purged: the machine must then be as it was (files
@@ -120,7 +121,10 @@ echo "configure.ac $ac_version, debian/changelog $deb_version" > "$work/out"
 [ -n "$ac_version" ] && [ "${deb_version%-*}" = "$ac_version" ]
 result $? "debian/changelog's version $deb_version is the release's ($ac_version)" "$work/out"
 
-# 2. Build the binary package from the release tarball.
+# 2. Build the binary package from the release tarball, make check
+# included (dh_auto_test), as root inside $work: mktemp made it mode 0700,
+# so only root may enter it, and a test that runs a program as another
+# uid (the helper as 65534) must not need the path to the build tree.
 t0=$(date +%s)
 (cd "$builddir" && make dist) > "$work/dist.log" 2>&1
 result $? "make dist" "$work/dist.log"
@@ -129,12 +133,21 @@ mkdir "$work/src"
 tar -C "$work/src" -xzf "$tarball" 2> "$work/out"
 result $? "the release tarball unpacks" "$work/out"
 srcdir=$work/src/qemu-pr-helper-$ac_version
-# make check runs in contrib/check.sh on the same tree: not again here.
-(cd "$srcdir" && DEB_BUILD_OPTIONS="nocheck parallel=$(nproc)" \
+mode=$(stat -c %a "$work")
+(cd "$srcdir" && DEB_BUILD_OPTIONS="parallel=$(nproc)" \
     dpkg-buildpackage -us -uc -b) > "$work/build.log" 2>&1
 rc=$?
-tail -n 40 "$work/build.log" > "$work/out"
-result $rc "dpkg-buildpackage -us -uc -b builds it ($(($(date +%s) - t0)) s)" "$work/out"
+{
+	grep -E '^(FAIL|ERROR|XPASS): ' "$work/build.log"
+	tail -n 40 "$work/build.log"
+} > "$work/out"
+# automake's summary ("# TOTAL: 680", "# FAIL:  0", ...) in one phrase.
+tests=$(awk '/^# TOTAL:/ { t = $3 } /^# FAIL:/ { f = $3 }
+    /^# SKIP:/ { s = $3 }
+    END { printf "%s tests, %s failed, %s skipped", t, f, s }' "$work/build.log")
+result $rc "dpkg-buildpackage -us -uc -b builds it and passes make check as root in a mode $mode directory ($tests; $(($(date +%s) - t0)) s)" "$work/out"
+[ "$mode" = 700 ]
+result $? "the build directory's parent is root's alone (mode $mode, mktemp -d)"
 deb=$(ls "$work"/src/${pkg}_*.deb 2> /dev/null | head -n 1)
 changes=$(ls "$work"/src/*.changes 2> /dev/null | head -n 1)
 if [ -z "$deb" ] || [ -z "$changes" ]; then

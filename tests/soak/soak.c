@@ -625,6 +625,7 @@ soak_chaos(struct soak *k)
 	long rss;
 
 	while (now_ms() < end) {
+		/* The chaos's own pace (a fault per tick), not a wait. */
 		(void)poll(NULL, 0, TICK_MS);
 		notify_drain();
 		chaos_fault(&k->seed);

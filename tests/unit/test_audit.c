@@ -445,6 +445,17 @@ Test(scsi_text, action_names)
 	cr_expect_null(scsi_pr_action_name(true, 9));
 }
 
+Test(scsi_text, reservation_type_names)
+{
+	cr_expect_str_eq(scsi_pr_type_name(1), "we");
+	cr_expect_str_eq(scsi_pr_type_name(3), "ea");
+	cr_expect_str_eq(scsi_pr_type_name(8), "ea-ar");
+	cr_expect_null(scsi_pr_type_name(0));
+	cr_expect_null(scsi_pr_type_name(2));
+	cr_expect_null(scsi_pr_type_name(9));
+	cr_expect_null(scsi_pr_type_name(0xf));
+}
+
 /* --- latency buckets ------------------------------------------------------ */
 
 Test(latency, bucket_bounds)

@@ -614,8 +614,8 @@ Test(xlate_out, other_protocols_and_formats_refused)
 	}
 }
 
-/* decisions.md 12: QEMU aborts the whole helper on the 33rd ID. */
-Test(xlate_out, decision12_33_transport_ids_answered_26_00_not_abort)
+/* QEMU aborts the whole helper on the 33rd ID. */
+Test(xlate_out, transport_id_33_answered_26_00_not_abort)
 {
 	static uint8_t p[PRH_DATA_MAX], ext[4 + 33 * 24];
 	struct mpath_prout out;
@@ -759,8 +759,8 @@ Test(probe, only_block_devices_and_not_when_off)
 	close(fd);
 }
 
-/* decisions.md 15: QEMU's multipath build exits on a DM error. */
-Test(probe, decision15_dm_error_answered_02_04_03_not_exit)
+/* QEMU's multipath build exits on a DM error. */
+Test(probe, dm_error_answered_02_04_03_not_exit)
 {
 	struct scsi_result res;
 
@@ -1179,9 +1179,10 @@ count(const char *s, const char *needle)
 	return n;
 }
 
-/* decisions.md 15: no library: one clear answer, the process goes on.
- * The binary runs itself without the fake on LD_LIBRARY_PATH. */
-Test(execute, decision15_no_library_answered_02_04_03)
+/* No library: one clear answer, the process goes on (QEMU's multipath
+ * build exits).  The binary runs itself without the fake on
+ * LD_LIBRARY_PATH. */
+Test(execute, no_library_answered_02_04_03)
 {
 	char exe[PATH_MAX], out[512] = "";
 	ssize_t n;
