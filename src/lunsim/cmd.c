@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "prh/lunsim.h"
+#include "lunsim.h"
 
 #define SK_NO_SENSE	   0x0
 #define SK_HARDWARE_ERROR  0x4

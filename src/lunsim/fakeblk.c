@@ -14,15 +14,15 @@
 #endif
 #include <errno.h>
 #include <limits.h>
-#include <stdio.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "prh/lunsim.h"
+#include "lunsim.h"
 #include "fakesys.h"
 #include "preload.h"
+#include "sgfake.h"
 
 LUNSIM_EXPORT int fstat(int fd, struct stat *st);
 LUNSIM_EXPORT int fstat64(int fd, struct stat64 *st);
@@ -49,17 +49,13 @@ fakeblk_applies(int fd, mode_t mode, long long size)
 static void
 fakeblk_note(int fd, unsigned minor)
 {
-	char link[64], path[PATH_MAX];
-	ssize_t n;
+	char path[PATH_MAX];
 
 	if (fakesys_known(minor))
 		return; /* once per file is enough */
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	n = readlink(link, path, sizeof(path) - 1);
-	if (n > 0) {
-		path[n] = '\0';
+	sgfake_fd_path(fd, path, sizeof(path));
+	if (path[0] != '\0')
 		fakesys_note(minor, path);
-	}
 }
 
 /* Rewrite a stat64 of fd if it is a LUN in fake-block mode. */

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* A make-believe sysfs for the preload libraries; see fakesys.h. */
+/* A make-believe sysfs for the preload libraries; see fakesys.h.  The
+ * open() family is interposed by sgfake.c, which asks sgfake_open()
+ * below. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -7,7 +9,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "fakesys.h"
+#include "sgfake.h"
 
 #define FAKESYS_EXPORT __attribute__((visibility("default")))
 #define FAKESYS_PREFIX "/sys/dev/block/240:"
@@ -24,12 +26,6 @@
 
 FAKESYS_EXPORT int access(const char *path, int mode);
 FAKESYS_EXPORT int faccessat(int dfd, const char *path, int mode, int flags);
-FAKESYS_EXPORT int open(const char *path, int flags, ...);
-FAKESYS_EXPORT int open64(const char *path, int flags, ...);
-FAKESYS_EXPORT int openat(int dfd, const char *path, int flags, ...);
-FAKESYS_EXPORT int openat64(int dfd, const char *path, int flags, ...);
-FAKESYS_EXPORT int __open_2(const char *path, int flags);
-FAKESYS_EXPORT int __open64_2(const char *path, int flags);
 FAKESYS_EXPORT ssize_t readlink(const char *path, char *buf, size_t len);
 FAKESYS_EXPORT ssize_t readlinkat(int dfd, const char *path, char *buf,
     size_t len);
@@ -138,31 +134,21 @@ fakesys_match(const char *path, unsigned *minor, const char **rest)
 enum fakesys_fn {
 	FN_ACCESS,
 	FN_FACCESSAT,
-	FN_OPEN,
-	FN_OPEN64,
-	FN_OPENAT,
-	FN_OPENAT64,
 	FN_READLINK,
 	FN_READLINKAT,
 	FN_COUNT
 };
 
 static const char *const fakesys_fn_names[FN_COUNT] = { "access", "faccessat",
-	"open", "open64", "openat", "openat64", "readlink", "readlinkat" };
+	"readlink", "readlinkat" };
 
-/* The next definition of a libc function (the lookup is cached: these
- * run on every open() of the process). */
+/* The next definition of a libc function. */
 static void *
 fakesys_next(enum fakesys_fn fn)
 {
 	static void *cache[FN_COUNT];
-	void *p = __atomic_load_n(&cache[fn], __ATOMIC_ACQUIRE);
 
-	if (p == NULL) {
-		p = dlsym(RTLD_NEXT, fakesys_fn_names[fn]);
-		__atomic_store_n(&cache[fn], p, __ATOMIC_RELEASE);
-	}
-	return p;
+	return sgfake_next(&cache[fn], fakesys_fn_names[fn]);
 }
 
 /* Whether a faked path exists: 0 or -ENOENT. */
@@ -184,17 +170,14 @@ static int
 fakesys_text_fd(const char *text, int flags)
 {
 	static const char *const dirs[] = { "/dev/shm", "/tmp", NULL };
-	int (*real_open)(const char *, int, ...) = fakesys_next(FN_OPEN);
 	size_t len = strlen(text);
-	int fd = -1;
+	int fd = -ENOENT;
 
-	if (real_open == NULL)
-		return -ENOSYS;
 	for (int i = 0; dirs[i] != NULL && fd < 0; i++)
-		fd = real_open(dirs[i],
+		fd = sgfake_open_next(AT_FDCWD, dirs[i],
 		    O_TMPFILE | O_RDWR | (flags & O_CLOEXEC), 0600);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (write(fd, text, len) != (ssize_t)len ||
 	    lseek(fd, 0, SEEK_SET) != 0) {
 		close(fd);
@@ -251,17 +234,6 @@ fakesys_readlink(unsigned minor, const char *rest, char *buf, size_t len)
 	return (ssize_t)n;
 }
 
-/* Set errno from a negative result and return -1, or pass r. */
-static int
-fakesys_ret(int r)
-{
-	if (r < 0) {
-		errno = -r;
-		return -1;
-	}
-	return r;
-}
-
 /* The interposed access(). */
 int
 access(const char *path, int mode)
@@ -271,8 +243,8 @@ access(const char *path, int mode)
 	const char *rest;
 
 	if (fakesys_match(path, &minor, &rest))
-		return fakesys_ret(fakesys_exists(rest));
-	return real != NULL ? real(path, mode) : fakesys_ret(-ENOSYS);
+		return sgfake_ret(fakesys_exists(rest));
+	return real != NULL ? real(path, mode) : sgfake_ret(-ENOSYS);
 }
 
 /* The interposed faccessat(). */
@@ -284,88 +256,22 @@ faccessat(int dfd, const char *path, int mode, int flags)
 	const char *rest;
 
 	if (fakesys_match(path, &minor, &rest))
-		return fakesys_ret(fakesys_exists(rest));
+		return sgfake_ret(fakesys_exists(rest));
 	return real != NULL ? real(dfd, path, mode, flags)
-			    : fakesys_ret(-ENOSYS);
+			    : sgfake_ret(-ENOSYS);
 }
 
-/* The mode argument of an open() that takes one. */
-#define FAKESYS_MODE(flags, last)                \
-	mode_t mode = 0;                         \
-	if ((flags) & (O_CREAT | __O_TMPFILE)) { \
-		va_list ap;                      \
-		va_start(ap, last);              \
-		mode = (mode_t)va_arg(ap, int);  \
-		va_end(ap);                      \
-	}
-
-/* open() and friends: faked paths answered, the rest to libc. */
-static int
-fakesys_open_any(enum fakesys_fn fn, int dfd, const char *path, int flags,
-    mode_t mode)
+/* The fake's open(): a faked path answered, the rest passed on. */
+int
+sgfake_open(int dfd, const char *path, int flags, mode_t mode)
 {
 	unsigned minor;
 	const char *rest;
 
+	(void)dfd, (void)mode;
 	if (fakesys_match(path, &minor, &rest))
-		return fakesys_ret(fakesys_open(minor, rest, flags));
-	if (fn == FN_OPEN || fn == FN_OPEN64) {
-		int (*real)(const char *, int, ...) = fakesys_next(fn);
-
-		return real != NULL ? real(path, flags, mode)
-				    : fakesys_ret(-ENOSYS);
-	} else {
-		int (*real)(int, const char *, int, ...) = fakesys_next(fn);
-
-		return real != NULL ? real(dfd, path, flags, mode)
-				    : fakesys_ret(-ENOSYS);
-	}
-}
-
-/* The interposed open(). */
-int
-open(const char *path, int flags, ...)
-{
-	FAKESYS_MODE(flags, flags)
-	return fakesys_open_any(FN_OPEN, AT_FDCWD, path, flags, mode);
-}
-
-/* The interposed open64(). */
-int
-open64(const char *path, int flags, ...)
-{
-	FAKESYS_MODE(flags, flags)
-	return fakesys_open_any(FN_OPEN64, AT_FDCWD, path, flags, mode);
-}
-
-/* The interposed openat(). */
-int
-openat(int dfd, const char *path, int flags, ...)
-{
-	FAKESYS_MODE(flags, flags)
-	return fakesys_open_any(FN_OPENAT, dfd, path, flags, mode);
-}
-
-/* The interposed openat64(). */
-int
-openat64(int dfd, const char *path, int flags, ...)
-{
-	FAKESYS_MODE(flags, flags)
-	return fakesys_open_any(FN_OPENAT64, dfd, path, flags, mode);
-}
-
-/* The interposed fortified open(). */
-int
-__open_2(const char *path, int flags)
-{
-	return fakesys_open_any(FN_OPEN, AT_FDCWD, path, flags, 0);
-}
-
-/* The interposed fortified open64(). */
-int
-__open64_2(const char *path, int flags)
-{
-	return fakesys_open_any(FN_OPEN64, AT_FDCWD, path, flags, 0);
+		return fakesys_open(minor, rest, flags);
+	return SGFAKE_PASS;
 }
 
 /* The interposed readlink(). */
@@ -378,9 +284,8 @@ readlink(const char *path, char *buf, size_t len)
 	const char *rest;
 
 	if (fakesys_match(path, &minor, &rest))
-		return fakesys_ret(
-		    (int)fakesys_readlink(minor, rest, buf, len));
-	return real != NULL ? real(path, buf, len) : fakesys_ret(-ENOSYS);
+		return sgfake_ret((int)fakesys_readlink(minor, rest, buf, len));
+	return real != NULL ? real(path, buf, len) : sgfake_ret(-ENOSYS);
 }
 
 /* The interposed readlinkat(). */
@@ -393,7 +298,6 @@ readlinkat(int dfd, const char *path, char *buf, size_t len)
 	const char *rest;
 
 	if (fakesys_match(path, &minor, &rest))
-		return fakesys_ret(
-		    (int)fakesys_readlink(minor, rest, buf, len));
-	return real != NULL ? real(dfd, path, buf, len) : fakesys_ret(-ENOSYS);
+		return sgfake_ret((int)fakesys_readlink(minor, rest, buf, len));
+	return real != NULL ? real(dfd, path, buf, len) : sgfake_ret(-ENOSYS);
 }

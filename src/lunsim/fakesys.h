@@ -6,7 +6,7 @@
  * A faked file gets block device number FAKESYS_MAJOR:minor, where minor
  * is a hash of the file's device and inode (fakesys_minor()).  Once a
  * preload has reported a file so (fakesys_note()), the interposed
- * access(), open()/openat() and readlink() answer for
+ * access(), open()/openat() (through sgfake.c) and readlink() answer for
  * "/sys/dev/block/FAKESYS_MAJOR:minor/..." as a SCSI disk would:
  *
  *	partition, dm		missing

@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "prh/lunsim.h"
+#include "lunsim.h"
 
 _Static_assert(sizeof(struct lunsim_hdr) <= LUNSIM_HDR_SIZE,
     "lunsim header does not fit its reserved area");

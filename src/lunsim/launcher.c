@@ -23,7 +23,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include "prh/lunsim.h"
+#include "lunsim.h"
 
 #ifndef PRH_PKGLIBDIR
 #define PRH_PKGLIBDIR "/usr/local/lib/qemu-pr-helper"
@@ -127,7 +127,7 @@ parse_size(const char *s, uint64_t *out)
 
 /* lunsim create FILE [--size BYTES] [--force]. */
 static int
-cmd_create(int argc, char **argv)
+subcmd_create(int argc, char **argv)
 {
 	uint64_t size = LUNSIM_DEFAULT_SIZE;
 	const char *file = NULL;
@@ -193,7 +193,7 @@ open_lun(const char *file, int lockop, struct lunsim_hdr *h)
 
 /* lunsim fault FILE [WORD...]: change the faults, then print them. */
 static int
-cmd_fault(int argc, char **argv)
+subcmd_fault(int argc, char **argv)
 {
 	struct lunsim_hdr h;
 	struct lunsim_fault f;
@@ -230,7 +230,7 @@ cmd_fault(int argc, char **argv)
 
 /* lunsim show FILE: print the reservation state. */
 static int
-cmd_show(int argc, char **argv)
+subcmd_show(int argc, char **argv)
 {
 	struct lunsim_hdr h;
 	char buf[512];
@@ -349,7 +349,7 @@ add_port(const char *spec)
 
 /* Set the environment of the preloaded command and exec it. */
 static int
-cmd_run(int argc, char **argv)
+subcmd_run(int argc, char **argv)
 {
 	char so[PATH_MAX];
 	uint32_t ms, jit;
@@ -426,10 +426,10 @@ main(int argc, char **argv)
 		return 2;
 	}
 	if (strcmp(argv[1], "create") == 0)
-		return cmd_create(argc - 2, argv + 2);
+		return subcmd_create(argc - 2, argv + 2);
 	if (strcmp(argv[1], "fault") == 0)
-		return cmd_fault(argc - 2, argv + 2);
+		return subcmd_fault(argc - 2, argv + 2);
 	if (strcmp(argv[1], "show") == 0)
-		return cmd_show(argc - 2, argv + 2);
-	return cmd_run(argc - 1, argv + 1);
+		return subcmd_show(argc - 2, argv + 2);
+	return subcmd_run(argc - 1, argv + 1);
 }

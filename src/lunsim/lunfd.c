@@ -32,7 +32,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include "prh/lunsim.h"
+#include "lunsim.h"
 #include "preload.h"
 
 #define LUNSIM_ALIGN 4096 /* O_DIRECT: any logical block size up to 4 KiB */

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* lunsim.so: the LD_PRELOAD half of the LUN simulator.  It interposes
- * ioctl(), the fstat family and sysfs (unless LUNSIM_FAKE_BLK=0).  An fd whose file
- * starts with the LUN magic is answered by the device model; every other
- * fd and request goes to the real ioctl untouched.
+ * ioctl() (through sgfake.c, the part it shares with the tests' SG_IO
+ * fakes), the fstat family and sysfs (unless LUNSIM_FAKE_BLK=0).  An fd
+ * whose file starts with the LUN magic is answered by the device model;
+ * every other fd and request goes to the real ioctl untouched.  Its
+ * answers are a device's, kept in the LUN file, so that any number of
+ * processes share one LUN: the tests' fakes script theirs instead.
  *
  * Each SG_IO reopens the file through /proc/self/fd/N and takes flock()
  * on that private open file description, so any number of threads and
@@ -17,7 +20,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,15 +34,14 @@
 #include <linux/fs.h>
 #include <scsi/sg.h>
 
-#include "prh/lunsim.h"
+#include "lunsim.h"
 #include "preload.h"
+#include "sgfake.h"
 
 #define LUNSIM_SG_VERSION  30527
 #define LUNSIM_MAX_XFER	   (16U << 20)
 #define LUNSIM_POLL_NS	   10000000L  /* hang poll: 10 ms at first, */
 #define LUNSIM_POLL_MAX_NS 100000000L /* then doubling up to 100 ms */
-
-LUNSIM_EXPORT int ioctl(int fd, unsigned long req, ...);
 
 /* Process-wide settings, fixed at load time (environment). */
 static struct {
@@ -254,57 +255,24 @@ lunsim_take_fault(const struct lunsim_path *p, struct lunsim_hdr *h,
 	return 0;
 }
 
-/* Copy between the flat buffer and the caller's (possibly iovec) data. */
-static int
-lunsim_xfer(struct sg_io_hdr *hp, uint8_t *flat, uint32_t len, int to_user)
-{
-	const sg_iovec_t *iov = hp->dxferp;
-	uint32_t off = 0, n;
-	unsigned i;
-
-	if (hp->iovec_count == 0) {
-		if (len > 0 && to_user)
-			memcpy(hp->dxferp, flat, len);
-		else if (len > 0)
-			memcpy(flat, hp->dxferp, len);
-		return 0;
-	}
-	for (i = 0; i < hp->iovec_count && off < len; i++) {
-		n = (uint32_t)iov[i].iov_len;
-		if (n > len - off)
-			n = len - off;
-		if (to_user)
-			memcpy(iov[i].iov_base, flat + off, n);
-		else
-			memcpy(flat + off, iov[i].iov_base, n);
-		off += n;
-	}
-	return off == len ? 0 : -EINVAL;
-}
-
 /* Fill the reply fields of hp from a finished command. */
 static void
 lunsim_reply(struct sg_io_hdr *hp, uint8_t status, const uint8_t *sense,
     unsigned sense_len, unsigned host, unsigned driver, uint32_t done,
     uint64_t start_ms)
 {
-	unsigned sl = sense_len < hp->mx_sb_len ? sense_len : hp->mx_sb_len;
+	struct sgfake_answer a = {
+		.status = status,
+		.host = host,
+		.driver = driver,
+		.sense = sense,
+		.sense_len = sense_len,
+		.driver_sense = 1,
+		.resid = (int)(hp->dxfer_len - done),
+		.duration_ms = (unsigned)(lunsim_now_ms() - start_ms),
+	};
 
-	if (sl > 0 && hp->sbp != NULL) {
-		memcpy(hp->sbp, sense, sl);
-		driver |= 0x08; /* DRIVER_SENSE */
-	} else {
-		sl = 0;
-	}
-	hp->status = status;
-	hp->masked_status = (uint8_t)((status >> 1) & 0x7f);
-	hp->msg_status = 0;
-	hp->sb_len_wr = (uint8_t)sl;
-	hp->host_status = (uint16_t)host;
-	hp->driver_status = (uint16_t)driver;
-	hp->resid = (int)(hp->dxfer_len - done);
-	hp->duration = (unsigned)(lunsim_now_ms() - start_ms);
-	hp->info = (hp->masked_status || host || driver) ? SG_INFO_CHECK : 0;
+	sgfake_reply(hp, &a);
 }
 
 /* Run the command in hp on the LUN p reaches; take the lock and read h
@@ -320,7 +288,7 @@ lunsim_run(const struct lunsim_path *p, struct sg_io_hdr *hp, uint8_t *buf,
 	    : hp->dxfer_direction == SG_DXFER_NONE   ? LUNSIM_DIR_NONE
 						     : LUNSIM_DIR_IN;
 	if (dir == LUNSIM_DIR_OUT &&
-	    lunsim_xfer(hp, buf, hp->dxfer_len, 0) < 0) {
+	    sgfake_xfer(hp, buf, hp->dxfer_len, 0) < 0) {
 		if (locked)
 			lunsim_flock(p->lock, LOCK_UN);
 		return -EINVAL;
@@ -346,7 +314,7 @@ lunsim_run(const struct lunsim_path *p, struct sg_io_hdr *hp, uint8_t *buf,
 	lunsim_flock(p->lock, LOCK_UN);
 	if (rc < 0)
 		return rc;
-	if (dir == LUNSIM_DIR_IN && lunsim_xfer(hp, buf, c.in_done, 1) < 0)
+	if (dir == LUNSIM_DIR_IN && sgfake_xfer(hp, buf, c.in_done, 1) < 0)
 		return -EINVAL;
 	lunsim_reply(hp, c.status, c.sense, c.sense_len, 0, 0,
 	    dir == LUNSIM_DIR_IN	? c.in_done
@@ -511,37 +479,15 @@ lunsim_fake_blk(void)
 	return lunsim_cfg.fake_blk;
 }
 
-/* The interposed ioctl(): LUN requests are answered, the rest pass. */
-LUNSIM_EXPORT int
-ioctl(int fd, unsigned long req, ...)
+/* The fake's ioctl (sgfake.c): LUN requests are answered, the rest
+ * pass. */
+int
+sgfake_ioctl(int fd, unsigned long req, void *arg)
 {
-	static int (*real_ioctl)(int, unsigned long, ...);
-	va_list ap;
-	void *arg;
-	int rc;
-
-	va_start(ap, req);
-	arg = va_arg(ap, void *);
-	va_end(ap);
-	if (lunsim_handles(req) && lunsim_is_lun(fd)) {
-		if (req != SG_GET_TIMEOUT && arg == NULL) {
-			errno = EFAULT;
-			return -1;
-		}
-		rc = req == SG_IO ? lunsim_sg_io(fd, arg)
-				  : lunsim_other_ioctl(fd, req, arg);
-		if (rc < 0) {
-			errno = -rc;
-			return -1;
-		}
-		return rc;
-	}
-	if (real_ioctl == NULL)
-		real_ioctl = (int (*)(int, unsigned long, ...))lunsim_next(
-		    "ioctl");
-	if (real_ioctl == NULL) {
-		errno = ENOSYS;
-		return -1;
-	}
-	return real_ioctl(fd, req, arg);
+	if (!lunsim_handles(req) || !lunsim_is_lun(fd))
+		return SGFAKE_PASS;
+	if (req != SG_GET_TIMEOUT && arg == NULL)
+		return -EFAULT;
+	return req == SG_IO ? lunsim_sg_io(fd, arg)
+			    : lunsim_other_ioctl(fd, req, arg);
 }

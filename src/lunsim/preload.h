@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "prh/lunsim.h"
+#include "lunsim.h"
 
 #define LUNSIM_EXPORT __attribute__((visibility("default")))
 

@@ -6,7 +6,7 @@
  */
 #include <string.h>
 
-#include "prh/lunsim.h"
+#include "lunsim.h"
 
 /* PR IN service actions. */
 #define SA_READ_KEYS	       0x00

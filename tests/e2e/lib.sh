@@ -48,6 +48,18 @@ e2e_tmpdir() {
 	trap 'exit 1' INT TERM
 }
 
+# Begin test script $1 (its results are $E2E_LOGS/$1.*): skip it as
+# description $2 and exit when $3 says why it cannot run; else make the
+# temporary directory and remove the old results.
+e2e_begin() {
+	if [ -n "$3" ]; then
+		skip "$2" "$3"
+		exit 0
+	fi
+	e2e_tmpdir
+	rm -f "$E2E_LOGS/$1".*
+}
+
 # The reason the guest cannot be built or booted, or nothing.
 e2e_guest_missing() {
 	command -v "$E2E_QEMU" >/dev/null || { echo "$E2E_QEMU not installed"; return; }
@@ -126,24 +138,33 @@ e2e_boot() {
 	return $rc
 }
 
+# Boot the guest built in $E2E_TMP/initrd with kernel arguments $3 for
+# at most $2 s, results in $1.*, QEMU's exit status in E2E_RC; check that
+# it ran to the end: a failure line for "$4 ran to the end" (with the end
+# of the console) and status 1 otherwise.
+e2e_boot_to_end() {
+	E2E_RC=0
+	e2e_boot "$1" "$2" "$3" || E2E_RC=$?
+	if ! grep -q '^E2E-GUEST-END' "$1.results" 2>/dev/null; then
+		fail "$4 ran to the end (QEMU exit $E2E_RC)"
+		tail -n 30 "$1.console" "$1.qemu.log" 2>/dev/null | diag
+		return 1
+	fi
+}
+
 # Build the initramfs (extra SRC:DEST pairs $4...), boot the guest with
 # kernel arguments $3 for at most $2 s, results in $1.*, and check that
 # it ran to the end; a failure line (with the build log or the end of
 # the console) and status 1 otherwise.
 e2e_run_guest() {
-	local res=$1 t=$2 append=$3 rc=0
+	local res=$1 t=$2 append=$3
 	shift 3
 	if ! e2e_initrd "$E2E_TMP/initrd" "$@" > "$res.build.log" 2>&1; then
 		fail "build the test initramfs for $append"
 		diag < "$res.build.log"
 		return 1
 	fi
-	e2e_boot "$res" "$t" "$append" || rc=$?
-	if ! grep -q '^E2E-GUEST-END' "$res.results" 2>/dev/null; then
-		fail "guest ($append) ran to the end (QEMU exit $rc)"
-		tail -n 30 "$res.console" "$res.qemu.log" 2>/dev/null | diag
-		return 1
-	fi
+	e2e_boot_to_end "$res" "$t" "$append" "guest ($append)"
 }
 
 # The guest's E2E-CHECK (and E2E-SKIP) lines of results file $1 as TAP
@@ -230,6 +251,15 @@ e2e_session_until() {
 		echo "${line%$'\r'}" >> "${E2E_SPFX[$n]}.results"
 		[[ ${line%$'\r'} == $pat ]] && return 0
 	done
+	return 1
+}
+
+# Wait (120 s at most) until session $1's guest reaches its E2E-WAIT;
+# when it does not, fail as $2, end the session and return 1.
+e2e_session_wait() {
+	e2e_session_until "$1" 'E2E-WAIT' 120 && return 0
+	fail "$2"
+	e2e_session_end "$1"
 	return 1
 }
 

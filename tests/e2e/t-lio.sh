@@ -15,27 +15,15 @@
 # step, outside the documented LIO quirks.
 . "$PRH_TOP_SRCDIR/tests/e2e/lib.sh"
 
-why=$(e2e_guest_missing)
-if [ -n "$why" ]; then
-	skip "LIO end-to-end scenario" "$why"
-	exit 0
-fi
-e2e_tmpdir
+e2e_begin lio "LIO end-to-end scenario" "$(e2e_guest_missing)"
 res=$E2E_LOGS/lio
-rm -f "$res".*
 if ! e2e_initrd "$E2E_TMP/initrd" > "$res.build.log" 2>&1; then
 	fail "build the LIO test initramfs"
 	diag < "$res.build.log"
 	exit 0
 fi
-rc=0
-e2e_boot "$res" 240 "e2e=lio" || rc=$?
-if ! grep -q '^E2E-GUEST-END' "$res.results" 2>/dev/null; then
-	fail "LIO guest ran to the end (QEMU exit $rc)"
-	tail -n 30 "$res.console" "$res.qemu.log" 2>/dev/null | diag
-	exit 0
-fi
-pass "LIO guest booted, ran and powered off (QEMU exit $rc)"
+e2e_boot_to_end "$res" 240 "e2e=lio" "LIO guest" || exit 0
+pass "LIO guest booted, ran and powered off (QEMU exit $E2E_RC)"
 if ! grep -q '^E2E-SETUP ok' "$res.results"; then
 	fail "LIO set up four LUs with two tcm_loop nexuses each"
 	grep '^E2E-SETUP' "$res.results" | diag

@@ -27,13 +27,8 @@ if [ -z "$why" ]; then
 	*) why="multipath overlay build failed: $(tail -1 "$E2E_LOGS/mpath-build.log")" ;;
 	esac
 fi
-if [ -n "$why" ]; then
-	skip "multipath end-to-end story" "$why"
-	exit 0
-fi
-e2e_tmpdir
+e2e_begin multipath "multipath end-to-end story" "$why"
 res=$E2E_LOGS/multipath
-rm -f "$res".*
 extra=()
 strace=
 if [ "${E2E_STRACE:-0}" = 1 ] && command -v strace >/dev/null; then
@@ -48,13 +43,7 @@ then
 fi
 # the base with our binaries, then multipath-tools on top
 cat "$E2E_TMP/initrd.main" "$E2E_CACHE/guest/mpath.cpio.gz" > "$E2E_TMP/initrd"
-rc=0
-e2e_boot "$res" 300 "e2e=mpath $strace" || rc=$?
-if ! grep -q '^E2E-GUEST-END' "$res.results" 2>/dev/null; then
-	fail "multipath guest ran to the end (QEMU exit $rc)"
-	tail -n 30 "$res.console" "$res.qemu.log" 2>/dev/null | diag
-	exit 0
-fi
+e2e_boot_to_end "$res" 300 "e2e=mpath $strace" "multipath guest" || exit 0
 n=0
 while IFS= read -r line; do
 	case $line in

@@ -11,14 +11,8 @@
 # the steps.
 . "$PRH_TOP_SRCDIR/tests/e2e/lib.sh"
 
-why=$(e2e_guest_missing)
-if [ -n "$why" ]; then
-	skip "device policy in the LIO guest" "$why"
-	exit 0
-fi
-e2e_tmpdir
+e2e_begin policy "device policy in the LIO guest" "$(e2e_guest_missing)"
 res=$E2E_LOGS/policy
-rm -f "$res".*
 e2e_run_guest "$res" 180 "e2e=policy" || exit 0
 e2e_checks "$res"
 exit 0

@@ -120,11 +120,7 @@ test_two_hosts() {
 	e2e_session_start A "$pa" 300 \
 	    "e2e=qemu e2e.steps=reg-0xa1,res-0xa1-1,rk,wait,rk,rk,res-0xa1-1,rr" \
 	    $(qemu_args "$sa" "$E2E_TMP/qa.sock")
-	if ! e2e_session_until A 'E2E-WAIT' 120; then
-		fail "${tests[1]}: guest A reached its wait"
-		e2e_session_end A
-		return
-	fi
+	e2e_session_wait A "${tests[1]}: guest A reached its wait" || return
 	E2E_WRAP=("$E2E_B/lunsim" --block-device --initiator hostB --)
 	# shellcheck disable=SC2046
 	e2e_session_start B "$pb" 300 \
@@ -166,11 +162,7 @@ test_restart() {
 	e2e_session_start R "$pfx" 300 \
 	    "e2e=qemu e2e.steps=reg-0xa1,wait,rk,wait,rk,wait,rk,wait" \
 	    $(qemu_args "$s" "$q")
-	if ! e2e_session_until R 'E2E-WAIT' 120; then
-		fail "${tests[2]}: guest reached its first wait"
-		e2e_session_end R
-		return
-	fi
+	e2e_session_wait R "${tests[2]}: guest reached its first wait" || return
 	e2e_helper_stop hA || hrc=$?
 	check "${V}helper stopped by SIGTERM under a connected QEMU, exit status 0 (was $hrc)" \
 	    [ "$hrc" = 0 ]

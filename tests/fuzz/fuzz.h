@@ -19,7 +19,8 @@
 /* Run one input; always returns 0. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Optional one-time set-up (weak in the replay driver). */
+/* Optional one-time set-up: a target that needs none defines none (the
+ * replay driver has a weak one that does nothing). */
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 /* Report a broken invariant and abort: the fuzzer keeps the input. */

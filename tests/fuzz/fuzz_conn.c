@@ -45,6 +45,7 @@
 #include "prh/proto.h"
 #include "prh/server.h"
 #include "prh/status.h"
+#include "cmsg.h"
 #include "fuzz.h"
 
 #define FUZZ_KINDS	8  /* fd kinds a chunk can carry */
@@ -251,19 +252,10 @@ fuzz_send(struct fuzz_client *cl, const uint8_t *buf, size_t len,
 	} ctl;
 	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-	struct cmsghdr *cm;
 	ssize_t n;
 
-	if (nfds > 0) {
-		memset(&ctl, 0, sizeof(ctl));
-		msg.msg_control = ctl.buf;
-		msg.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-		cm = CMSG_FIRSTHDR(&msg);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-		memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
-	}
+	if (nfds > 0)
+		th_attach_fds(&msg, ctl.buf, fds, (size_t)nfds);
 	while (!cl->tx_closed && !cl->timed_out) {
 		n = sendmsg(cl->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (n >= 0) {

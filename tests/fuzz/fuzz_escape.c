@@ -29,15 +29,6 @@
 /* Longest name tried (run-fuzz.sh's -max_len is below). */
 #define FUZZ_NAME_MAX 4096
 
-/* No set-up needed. */
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	return 0;
-}
-
 /* The code point of the UTF-8 character at s (n bytes left) and its
  * length in *len, or -1 when s starts no valid character.  Written from
  * the definition (bit patterns, then the least code point each length

@@ -26,15 +26,6 @@
 #include "prh/mpath_xlate.h"
 #include "prh/proto.h"
 
-/* No set-up needed. */
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	return 0;
-}
-
 /* Check a refusal's answer. */
 static void
 fuzz_check_refusal(const struct scsi_result *r)

@@ -13,15 +13,6 @@
 #include "prh/proto.h"
 #include "fuzz.h"
 
-/* No set-up needed. */
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	return 0;
-}
-
 /* proto_parse_cdb(): accept exactly PR IN/OUT with a length <= 8192. */
 static void
 fuzz_cdb(const uint8_t cdb[PRH_CDB_LEN])

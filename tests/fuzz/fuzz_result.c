@@ -27,15 +27,6 @@
 #endif
 #endif
 
-/* No set-up needed. */
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	return 0;
-}
-
 /* Mark len bytes at p as never written (MemorySanitizer builds only). */
 static void
 fuzz_poison(void *p, size_t len)

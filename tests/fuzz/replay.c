@@ -163,6 +163,16 @@ replay_path(const char *path)
 		replay_file(path, path);
 }
 
+/* A target with no set-up defines no LLVMFuzzerInitialize(): this one
+ * stands in (libFuzzer calls it only when there is one). */
+__attribute__((weak)) int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	return 0;
+}
+
 /* Replay the named paths, or the target's checked-in corpus. */
 int
 main(int argc, char **argv)

@@ -70,6 +70,16 @@ itest_dev_path(const char *name)
 	return path;
 }
 
+/* Make SG_IO on the device file name hang (the shim's hang=1) until the
+ * shim's rules change. */
+void
+itest_hang(const char *name)
+{
+	cr_assert_eq(th_shim_set(&itest_env, "%s hang=1\n",
+			 itest_dev_path(name)),
+	    0);
+}
+
 /* Connect with the handshake: socket fd. */
 int
 itest_conn(void)
@@ -78,6 +88,30 @@ itest_conn(void)
 
 	cr_assert_geq(fd, 0, "connect: %s", strerror(-fd));
 	return fd;
+}
+
+/* Read the helper's 4-byte hello on sock (connected raw) and answer it. */
+void
+itest_handshake(int sock)
+{
+	uint8_t hello[PRH_HELLO_LEN] = { 0 };
+
+	cr_assert_eq(client_read_all(sock, hello, sizeof(hello)), 0,
+	    "no hello");
+	cr_assert_eq(client_write_all(sock, hello, sizeof(hello)), 0);
+}
+
+/* A new client is served at once: a PR IN with dev (a regular file, no
+ * shim rule) on a new connection gets its answer, ABORTED 00/06. */
+void
+itest_expect_served(int dev)
+{
+	struct client_reply r;
+	int sock = itest_conn();
+
+	itest_pr_in(sock, dev, 0, 8192, &r);
+	itest_expect_ioerr(&r);
+	close(sock);
 }
 
 /* PR IN with service action sa and allocation length on devfd. */

@@ -28,26 +28,24 @@ extern struct th_env itest_env;
 /* Suite teardown: stop the helper, remove the temp dir. */
 void itest_fini(void);
 
+/* Register case_NAME(kind) as suite::NAME for one helper kind. */
+#define ITEST_ONE(suite, name, kind) \
+	Test(suite, name)            \
+	{                            \
+		case_##name(kind);   \
+	}
+
 /* Register case_NAME(kind) as qemu::NAME and qemu10::NAME. */
 #define ITEST_REFS(name)                            \
 	static void case_##name(enum th_kind kind); \
-	Test(qemu, name)                            \
-	{                                           \
-		case_##name(TH_QEMU);               \
-	}                                           \
-	Test(qemu10, name)                          \
-	{                                           \
-		case_##name(TH_QEMU10);             \
-	}                                           \
+	ITEST_ONE(qemu, name, TH_QEMU)              \
+	ITEST_ONE(qemu10, name, TH_QEMU10)          \
 	static void case_##name(enum th_kind kind)
 
 /* Register case_NAME(kind) as ours::NAME, qemu::NAME and qemu10::NAME. */
 #define ITEST_BOTH(name)                            \
 	static void case_##name(enum th_kind kind); \
-	Test(ours, name)                            \
-	{                                           \
-		case_##name(TH_OURS);               \
-	}                                           \
+	ITEST_ONE(ours, name, TH_OURS)              \
 	ITEST_REFS(name)
 
 /* Declare the three suites with the shared teardown and timeout. */
@@ -69,8 +67,19 @@ int itest_dev(const char *name, int oflags);
 /* Path of the device file name in the env (static buffer). */
 const char *itest_dev_path(const char *name);
 
+/* Make SG_IO on the device file name hang (the shim's hang=1) until the
+ * shim's rules change. */
+void itest_hang(const char *name);
+
 /* Connect with the handshake: socket fd. */
 int itest_conn(void);
+
+/* Read the helper's 4-byte hello on sock (connected raw) and answer it. */
+void itest_handshake(int sock);
+
+/* A new client is served at once: a PR IN with dev (a regular file, no
+ * shim rule) on a new connection gets its answer, ABORTED 00/06. */
+void itest_expect_served(int dev);
 
 /* PR IN with service action sa and allocation length on devfd. */
 void itest_pr_in(int sock, int devfd, uint8_t sa, uint16_t alloc,

@@ -80,9 +80,7 @@ at_cgroup_remove(const char *dir)
 static void
 at_fini(void)
 {
-	if (at_daemon > 0)
-		kill(at_daemon, SIGKILL);
-	at_daemon = 0;
+	th_kill_daemon(&at_daemon);
 	th_env_fini(&at_env);
 	while (at_ncgdirs > 0)
 		at_cgroup_remove(at_cgdirs[--at_ncgdirs]);
@@ -102,12 +100,7 @@ at_prepare(void)
 }
 
 /* Skip unless root (mount namespaces, cgroups). */
-static void
-at_need_root(void)
-{
-	if (geteuid() != 0)
-		cr_skip_test("needs root for a private mount namespace");
-}
+#define AT_NEED_ROOT() TH_NEED_ROOT("needs root for a private mount namespace")
 
 /* Start the prepared env's helper with args, asserting it serves. */
 static void
@@ -119,13 +112,32 @@ at_start(const char *const *args)
 	    strerror(-rc), th_stderr(&at_env));
 }
 
-/* A device of the env that answers GOOD: its fd, its path in path. */
+/* Make the env and start our helper with args, asserting it serves. */
+static void
+at_serve(const char *const *args)
+{
+	at_prepare();
+	at_start(args);
+}
+
+/* A device file of the env: its fd, its path in path. */
 static int
 at_dev(const char *name, char *path, size_t len)
 {
 	int fd = th_make_dev(&at_env, name, O_RDWR, path, len);
 
 	cr_assert_geq(fd, 0);
+	return fd;
+}
+
+/* A device of the env that answers GOOD (the only shim rule): its fd,
+ * its path in path. */
+static int
+at_good_dev(const char *name, char *path, size_t len)
+{
+	int fd = at_dev(name, path, len);
+
+	cr_assert_eq(th_shim_set(&at_env, "%s status=0\n", path), 0);
 	return fd;
 }
 
@@ -194,10 +206,8 @@ Test(audit, pr_out_line_on_stderr)
 	char path[PATH_MAX], want[512];
 	int s, dev;
 
-	at_prepare();
-	at_start(NULL);
-	dev = at_dev("lun", path, sizeof(path));
-	cr_assert_eq(th_shim_set(&at_env, "%s status=0\n", path), 0);
+	at_serve(NULL);
+	dev = at_good_dev("lun", path, sizeof(path));
 	s = at_conn();
 	cr_expect_eq(at_pr_out(s, dev, 4, 1, 0xb, 0xa), PRH_STATUS_GOOD);
 	snprintf(want, sizeof(want),
@@ -215,10 +225,8 @@ Test(audit, pr_in_logged_only_when_it_fails)
 	char path[PATH_MAX];
 	int s, dev;
 
-	at_prepare();
-	at_start(NULL);
-	dev = at_dev("lun", path, sizeof(path));
-	cr_assert_eq(th_shim_set(&at_env, "%s status=0\n", path), 0);
+	at_serve(NULL);
+	dev = at_good_dev("lun", path, sizeof(path));
 	s = at_conn();
 	cr_expect_eq(at_pr_in(s, dev), PRH_STATUS_GOOD);
 	/* A PR OUT after it: once its line is there, a line for the PR IN
@@ -245,8 +253,7 @@ Test(audit, refused_file_is_logged)
 	char path[PATH_MAX + 16];
 	int s, dev;
 
-	at_prepare();
-	at_start(NULL);
+	at_serve(NULL);
 	/* A file in a subdirectory is not one of the shim's devices. */
 	snprintf(path, sizeof(path), "%s/sub", at_env.dir);
 	cr_assert_eq(mkdir(path, 0700), 0);
@@ -270,8 +277,7 @@ Test(audit, quiet_has_no_audit_lines)
 	char path[PATH_MAX];
 	int s, dev;
 
-	at_prepare();
-	at_start(args);
+	at_serve(args);
 	dev = at_dev("lun", path, sizeof(path));
 	s = at_conn();
 	/* No shim rule: ENOTTY, a failure, and still nothing at -q. */
@@ -290,10 +296,8 @@ Test(audit, storm_of_pr_out_is_logged_in_full)
 	char path[PATH_MAX];
 	int s, dev, i;
 
-	at_prepare();
-	at_start(NULL);
-	dev = at_dev("lun", path, sizeof(path));
-	cr_assert_eq(th_shim_set(&at_env, "%s status=0\n", path), 0);
+	at_serve(NULL);
+	dev = at_good_dev("lun", path, sizeof(path));
 	s = at_conn();
 	for (i = 0; i < 300; i++)
 		cr_assert_eq(at_pr_out(s, dev, 0, 0, 0, 0xa + (i == 299)),
@@ -327,59 +331,25 @@ at_private_mount(struct th_env *e)
 	}
 }
 
-/* Create an empty regular file at path (a bind mount target). */
-static int
-at_touch(const char *path)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
-
-	if (fd < 0)
-		return -errno;
-	close(fd);
-	return 0;
-}
-
-/* In the helper's child: a private mount namespace whose /dev is a tmpfs
- * with only null (the real one, through an fd on /dev opened before the
- * tmpfs hides it) and log (the socket at_ns_src). */
+/* In the helper's child: a private mount namespace whose /dev has only
+ * null and log (the socket at_ns_src). */
 static void
 at_private_dev_log(struct th_env *e)
 {
-	char src[64];
-	int old;
-
 	(void)e;
-	if (unshare(CLONE_NEWNS) < 0 ||
-	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		goto fail;
-	old = open("/dev", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (old < 0 ||
-	    mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC,
-		"mode=0755") < 0 ||
-	    at_touch("/dev/null") < 0 || at_touch("/dev/log") < 0)
-		goto fail;
-	snprintf(src, sizeof(src), "/proc/self/fd/%d/null", old);
-	if (mount(src, "/dev/null", NULL, MS_BIND, NULL) < 0 ||
-	    mount(at_ns_src, "/dev/log", NULL, MS_BIND, NULL) < 0)
-		goto fail;
-	close(old);
-	return;
-fail:
-	dprintf(2, "private /dev: %s\n", strerror(errno));
-	_exit(125);
+	if (th_private_dev_log(at_ns_src) < 0) {
+		dprintf(2, "private /dev: %s\n", strerror(errno));
+		_exit(125);
+	}
 }
 
 /* A datagram socket bound at path. */
 static int
 at_dgram_at(const char *path)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int fd = th_unix_bound(path, SOCK_DGRAM | SOCK_NONBLOCK);
 
-	cr_assert_geq(fd, 0);
-	cr_assert_lt(strlen(path), sizeof(sun.sun_path));
-	memcpy(sun.sun_path, path, strlen(path));
-	cr_assert_eq(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	cr_assert_geq(fd, 0, "%s: %s", path, strerror(-fd));
 	cr_assert_eq(chmod(path, 0666), 0);
 	return fd;
 }
@@ -459,7 +429,7 @@ at_start_journal(void)
 	struct stat st;
 	int jfd;
 
-	at_need_root();
+	AT_NEED_ROOT();
 	at_prepare();
 	if (stat("/run/systemd", &st) < 0 || !S_ISDIR(st.st_mode))
 		cr_skip_test("no /run/systemd to mount over");
@@ -487,8 +457,7 @@ Test(audit, journal_entry_fields)
 	ssize_t n;
 
 	jfd = at_start_journal();
-	dev = at_dev("lunj", path, sizeof(path));
-	cr_assert_eq(th_shim_set(&at_env, "%s status=0\n", path), 0);
+	dev = at_good_dev("lunj", path, sizeof(path));
 	s = at_conn();
 	cr_expect_eq(at_pr_out(s, dev, 4, 1, 0xb, 0xa), PRH_STATUS_GOOD);
 	n = at_recv(jfd, e, sizeof(e));
@@ -698,8 +667,7 @@ Test(audit, journal_peer_name_cannot_inject_fields)
 	ssize_t n;
 
 	jfd = at_start_journal();
-	dev = at_dev("lunk", path, sizeof(path));
-	cr_assert_eq(th_shim_set(&at_env, "%s status=0\n", path), 0);
+	dev = at_good_dev("lunk", path, sizeof(path));
 	(void)at_client("x\nPRH_DEVICE=", NULL, dev);
 	n = at_recv(jfd, e, sizeof(e));
 	cr_assert_gt(n, 0, "stderr: %s", th_stderr(&at_env));
@@ -736,10 +704,8 @@ Test(audit, names_are_escaped_on_stderr)
 	char path[PATH_MAX], want[512], *text;
 	int dev;
 
-	at_prepare();
-	at_start(NULL);
-	dev = at_dev(AT_BAD_DEV, path, sizeof(path));
-	cr_assert_eq(th_shim_set(&at_env, "%s status=0\n", path), 0);
+	at_serve(NULL);
+	dev = at_good_dev(AT_BAD_DEV, path, sizeof(path));
 	(void)at_client(AT_BAD_COMM, NULL, dev);
 	at_wait_stderr(": key 0x0, service action key 0x77: GOOD, ");
 	snprintf(want, sizeof(want),
@@ -761,8 +727,7 @@ Test(audit, names_are_escaped_in_the_journal)
 	ssize_t n;
 
 	jfd = at_start_journal();
-	dev = at_dev(AT_BAD_DEV, path, sizeof(path));
-	cr_assert_eq(th_shim_set(&at_env, "%s status=0\n", path), 0);
+	dev = at_good_dev(AT_BAD_DEV, path, sizeof(path));
 	(void)at_client(AT_BAD_COMM, NULL, dev);
 	n = at_recv(jfd, e, sizeof(e));
 	cr_assert_gt(n, 0, "stderr: %s", th_stderr(&at_env));
@@ -789,7 +754,7 @@ Test(audit, daemon_lines_go_to_syslog)
 	int s, dev, lfd, st = -1;
 	ssize_t n;
 
-	at_need_root();
+	AT_NEED_ROOT();
 	at_prepare();
 	snprintf(pidfile, sizeof(pidfile), "%s/pid", at_env.dir);
 	snprintf(logsock, sizeof(logsock), "%s/devlog", at_env.dir);
@@ -807,8 +772,7 @@ Test(audit, daemon_lines_go_to_syslog)
 	at_daemon = (pid_t)atoi(text);
 	free(text);
 	cr_assert_gt(at_daemon, 0);
-	dev = at_dev("lund", path, sizeof(path));
-	cr_assert_eq(th_shim_set(&at_env, "%s status=0\n", path), 0);
+	dev = at_good_dev("lund", path, sizeof(path));
 	s = at_conn();
 	cr_expect_eq(at_pr_out(s, dev, 5, 3, 0xc, 0xd), PRH_STATUS_GOOD);
 	for (;;) {
@@ -867,7 +831,7 @@ at_cgroup2(char *buf, size_t len)
 static void
 at_need_cgroup2(void)
 {
-	at_need_root();
+	AT_NEED_ROOT();
 	if (at_cgroup2(at_cgroot, sizeof(at_cgroot)) < 0)
 		cr_skip_test("no cgroup v2 hierarchy mounted at its root");
 	at_prepare();
@@ -907,8 +871,7 @@ at_start_with_lunv(void)
 	int dev;
 
 	at_start(NULL);
-	dev = at_dev("lunv", path, sizeof(path));
-	cr_assert_eq(th_shim_set(&at_env, "%s status=0\n", path), 0);
+	dev = at_good_dev("lunv", path, sizeof(path));
 	return dev;
 }
 

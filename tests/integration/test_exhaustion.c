@@ -65,26 +65,6 @@ stderr_number_before(const char *key)
 	return v;
 }
 
-/* Whether sock has bytes to read (or EOF) within timeout_ms. */
-static bool
-readable(int sock, int timeout_ms)
-{
-	struct pollfd pfd = { .fd = sock, .events = POLLIN };
-
-	return poll(&pfd, 1, timeout_ms) == 1;
-}
-
-/* Read the helper's 4-byte hello and answer it. */
-static void
-handshake(int sock)
-{
-	uint8_t hello[PRH_HELLO_LEN] = { 0 };
-
-	cr_assert_eq(client_read_all(sock, hello, sizeof(hello)), 0,
-	    "no hello");
-	cr_assert_eq(client_write_all(sock, hello, sizeof(hello)), 0);
-}
-
 /* CPU time (user + system, clock ticks) of pid. */
 static long
 cpu_ticks(pid_t pid)
@@ -257,7 +237,7 @@ Test(exh, fd_limit_full_table_keeps_serving)
 	cr_assert_lt(cap, NCLI, "limit %ld too high for this test", cap);
 	/* Greetings are sent before the pause is logged. */
 	for (i = 0; i < NCLI; i++) {
-		if (readable(cli[i], 0))
+		if (th_readable(cli[i], 0))
 			greeted++;
 		else if (first_waiting < 0)
 			first_waiting = i;
@@ -279,13 +259,13 @@ Test(exh, fd_limit_full_table_keeps_serving)
 	    "accept failed "
 	    "although the helper stopped at its own limit");
 	/* Free one slot: the first waiting client is served. */
-	for (i = 0; i < NCLI && !readable(cli[i], 0); i++)
+	for (i = 0; i < NCLI && !th_readable(cli[i], 0); i++)
 		;
 	close(cli[i]);
 	cli[i] = -1;
-	cr_assert(readable(cli[first_waiting], TH_TIMEOUT_MS),
+	cr_assert(th_readable(cli[first_waiting], TH_TIMEOUT_MS),
 	    "waiting client not greeted after a close");
-	handshake(cli[first_waiting]);
+	itest_handshake(cli[first_waiting]);
 	itest_pr_in(cli[first_waiting], dev, 0, 8192, &r);
 	itest_expect_ioerr(&r);
 	/* Close everyone: a new client is served at once. */
@@ -293,10 +273,7 @@ Test(exh, fd_limit_full_table_keeps_serving)
 		if (cli[i] >= 0)
 			close(cli[i]);
 	itest_fds_settle(base);
-	i = itest_conn();
-	itest_pr_in(i, dev, 0, 8192, &r);
-	itest_expect_ioerr(&r);
-	close(i);
+	itest_expect_served(dev);
 	close(keep);
 }
 
@@ -347,7 +324,7 @@ Test(exh, emfile_pauses_accept_and_ctrunc_closes)
 	 * served again. */
 	cr_assert_eq(prlimit(itest_env.pid, RLIMIT_NOFILE, &old, NULL), 0);
 	for (i = 0; i < NCLI; i++)
-		cr_assert(readable(cli[i], TH_TIMEOUT_MS),
+		cr_assert(th_readable(cli[i], TH_TIMEOUT_MS),
 		    "client %d never greeted", i);
 	itest_pr_in(b, dev, 0, 8192, &r);
 	itest_expect_ioerr(&r);
@@ -361,10 +338,7 @@ Test(exh, emfile_pauses_accept_and_ctrunc_closes)
 	cr_expect_eq(itest_stderr_count("pausing accept"), 1);
 	for (i = 0; i < NCLI; i++)
 		close(cli[i]);
-	i = itest_conn();
-	itest_pr_in(i, dev, 0, 8192, &r);
-	itest_expect_ioerr(&r);
-	close(i);
+	itest_expect_served(dev);
 	close(b);
 }
 
@@ -478,9 +452,7 @@ Test(exh, idle_timeout_closes_partial_requests_only)
 	itest_start(TH_OURS, args);
 	dev = itest_dev("lun", O_RDWR);
 	hung = itest_dev("hung", O_RDWR);
-	cr_assert_eq(th_shim_set(&itest_env, "%s hang=1\n",
-			 itest_dev_path("hung")),
-	    0);
+	itest_hang("hung");
 	idle = itest_conn();
 	itest_pr_in(idle, dev, 0, 8192, &r);
 	base = th_fd_count(itest_env.pid);
@@ -504,7 +476,7 @@ Test(exh, idle_timeout_closes_partial_requests_only)
 
 	expect_closed(half_cdb, "half a CDB");
 	expect_closed(half_param, "half a parameter list");
-	cr_assert(readable(mute, TH_TIMEOUT_MS));
+	cr_assert(th_readable(mute, TH_TIMEOUT_MS));
 	{
 		uint8_t hello[PRH_HELLO_LEN];
 
@@ -678,8 +650,7 @@ Test(exh, allow_uid_refuses_other_users)
 		"--allow-gid=4242,4243",
 		NULL,
 	};
-	struct client_reply r;
-	int sock, dev;
+	int dev;
 
 	start_open_to_all(args);
 	cr_expect_eq(connect_as(65534, 65534, (gid_t)-1), 1,
@@ -690,10 +661,7 @@ Test(exh, allow_uid_refuses_other_users)
 	    "member of an allowed group refused");
 	/* root is on the list. */
 	dev = itest_dev("lun", O_RDWR);
-	sock = itest_conn();
-	itest_pr_in(sock, dev, 0, 8192, &r);
-	itest_expect_ioerr(&r);
-	close(sock);
+	itest_expect_served(dev);
 }
 
 Test(exh, allow_gid_by_number)

@@ -35,9 +35,7 @@ static pid_t inh_daemon; /* a -d daemon to kill at the end */
 static void
 inh_fini(void)
 {
-	if (inh_daemon > 0)
-		kill(inh_daemon, SIGKILL);
-	inh_daemon = 0;
+	th_kill_daemon(&inh_daemon);
 	itest_fini();
 }
 

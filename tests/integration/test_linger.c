@@ -199,18 +199,12 @@ lg_unix(void)
 static int
 lg_fuse(void)
 {
-	char mnt[PATH_MAX + 16];
+	const char *why;
 	int r, fd;
 
-	if (geteuid() != 0 || access("/dev/fuse", R_OK | W_OK) != 0)
-		cr_skip_test("needs root and /dev/fuse");
-	cr_assert_eq(unshare(CLONE_NEWNS), 0);
-	cr_assert_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
-	snprintf(mnt, sizeof(mnt), "%s/fuse", itest_env.dir);
-	cr_assert_eq(mkdir(mnt, 0755), 0);
-	r = fusesrv_start(&lg.fs, mnt);
-	if (r == -ENODEV || r == -ENOENT)
-		cr_skip_test("FUSE not available: %s", strerror(-r));
+	r = fusesrv_start_private(&lg.fs, itest_env.dir, &why);
+	if (why != NULL)
+		cr_skip_test("%s: %s", why, strerror(-r));
 	cr_assert_eq(r, 0, "mount FUSE: %s", strerror(-r));
 	fd = open(lg.fs.file, O_RDWR | O_CLOEXEC);
 	cr_assert_geq(fd, 0, "%s: %s", lg.fs.file, strerror(errno));
@@ -697,15 +691,6 @@ lg_low_limit(struct th_env *e)
 		_exit(127);
 }
 
-/* Whether fd is readable (or hung up) within ms. */
-static bool
-lg_ready(int fd, int ms)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-
-	return poll(&p, 1, ms) == 1;
-}
-
 /* A socket connected to the helper as uid (root only: a child drops to
  * it, connects and hands the socket over; the helper knows the client by
  * the credentials of connect()), its hello read and the test's sent. */
@@ -846,7 +831,7 @@ lg_all_closers_busy(int rd[LG_QUEUED], int *base)
 	lg_send_many((uid_t)-1, fds, LG_QUEUED, false);
 	lg_expect_served(other);
 	for (int i = 0; i < LG_QUEUED; i++)
-		cr_expect(!lg_ready(rd[i], 0), "pipe %d closed", i);
+		cr_expect(!th_readable(rd[i], 0), "pipe %d closed", i);
 	/* A whole message more: the queue passes the budget. */
 	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
 	close(p[0]);
@@ -864,7 +849,7 @@ lg_all_closers_busy(int rd[LG_QUEUED], int *base)
 	close(dev);
 	/* An answer withheld has no event: watch for one for 300 ms (a
 	 * slow helper makes the check weaker, never fail). */
-	cr_expect(!lg_ready(other, 300), "answered over the fd budget");
+	cr_expect(!th_readable(other, 300), "answered over the fd budget");
 	rc = th_fd_count(itest_env.pid);
 	cr_log_info("helper fds: %d before, %d with the queue (limit %d)",
 	    *base, rc, LG_NOFILE);
@@ -900,7 +885,7 @@ Test(ours, every_closer_thread_waiting_until_the_closes_return)
 	cr_assert_eq(client_read_reply(other, &r), 0);
 	cr_expect_eq(r.status, PRH_STATUS_GOOD, "status 0x%02x", r.status);
 	for (int i = 0; i < LG_QUEUED; i++) {
-		cr_expect(lg_ready(rd[i], TH_TIMEOUT_MS), "pipe %d open", i);
+		cr_expect(th_readable(rd[i], TH_TIMEOUT_MS), "pipe %d open", i);
 		close(rd[i]);
 	}
 	lg_expect_served(other);
@@ -918,7 +903,7 @@ static bool
 lg_all_closed(const int *rd, int n, int ms)
 {
 	for (int i = 0; i < n; i++)
-		if (!lg_ready(rd[i], ms))
+		if (!th_readable(rd[i], ms))
 			return false;
 	return true;
 }
@@ -991,9 +976,9 @@ Test(ours, one_client_whose_closes_never_return_stops_alone)
 	lg_expect_served(b);
 	lg_expect_pipe_refused(b);
 	/* Withheld, as above: watched for 300 ms. */
-	cr_expect(!lg_ready(a2, 300), "A answered past its bound");
+	cr_expect(!th_readable(a2, 300), "A answered past its bound");
 	for (int i = 0; i < A_PIPES; i++)
-		cr_expect(!lg_ready(a_rd[i], 0), "A's pipe %d closed", i);
+		cr_expect(!th_readable(a_rd[i], 0), "A's pipe %d closed", i);
 	cr_expect_eq(lg_closing(&loop), LG_PER_CLIENT, "threads in close()");
 	/* The lingers end (the listener goes): A's closes return, its queue
 	 * is closed, and its waiting request is read and answered. */

@@ -82,20 +82,26 @@ mf_refresh(void)
 	return text;
 }
 
+/* A device of the env whose SG_IO the shim answers as rule says (its
+ * only rule): its fd, its path in path. */
+static int
+mf_dev(const char *name, const char *rule, char *path, size_t len)
+{
+	int fd = th_make_dev(&mf_env, name, O_RDWR, path, len);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(th_shim_set(&mf_env, "%s %s\n", path, rule), 0);
+	return fd;
+}
+
 /* The value of the sample whose line starts with series (name and
  * labels) in text, or -1. */
 static double
 mf_value(const char *text, const char *series)
 {
-	size_t n = strlen(series);
-	const char *p = text;
+	const char *p = th_line_with(text, series, ' ');
 
-	while ((p = strstr(p, series)) != NULL) {
-		if ((p == text || p[-1] == '\n') && p[n] == ' ')
-			return strtod(p + n + 1, NULL);
-		p += n;
-	}
-	return -1;
+	return p != NULL ? strtod(p + strlen(series) + 1, NULL) : -1;
 }
 
 /* The labels of device name (its wwid read from the file). */
@@ -190,9 +196,7 @@ Test(metrics, numbers_move_with_commands)
 	cr_expect_eq(mf_value(t, "prh_connections_accepted_total"), 0);
 	cr_expect_null(strstr(t, "{device=\""));
 	free(t);
-	dev = th_make_dev(&mf_env, "lunm", O_RDWR, path, sizeof(path));
-	cr_assert_geq(dev, 0);
-	cr_assert_eq(th_shim_set(&mf_env, "%s status=0\n", path), 0);
+	dev = mf_dev("lunm", "status=0", path, sizeof(path));
 	s = th_connect(&mf_env);
 	cr_assert_geq(s, 0);
 	for (int i = 0; i < 3; i++)
@@ -242,10 +246,8 @@ Test(metrics, a_malformed_device_name_is_escaped)
 	mf_prepare();
 	mf_start(NULL);
 	/* ESC, a byte that is no UTF-8, DEL, a C1 control (CSI). */
-	dev = th_make_dev(&mf_env, "lun\x1b[1m\xff\x7f\xc2\x9b", O_RDWR, path,
+	dev = mf_dev("lun\x1b[1m\xff\x7f\xc2\x9b", "status=0", path,
 	    sizeof(path));
-	cr_assert_geq(dev, 0);
-	cr_assert_eq(th_shim_set(&mf_env, "%s status=0\n", path), 0);
 	s = th_connect(&mf_env);
 	cr_assert_geq(s, 0);
 	cr_expect_eq(mf_command(s, dev, true), PRH_STATUS_GOOD);
@@ -276,9 +278,7 @@ Test(metrics, oldest_command_of_a_hung_device_ages)
 
 	mf_prepare();
 	mf_start(NULL);
-	dev = th_make_dev(&mf_env, "lunh", O_RDWR, path, sizeof(path));
-	cr_assert_geq(dev, 0);
-	cr_assert_eq(th_shim_set(&mf_env, "%s hang=1\n", path), 0);
+	dev = mf_dev("lunh", "hang=1", path, sizeof(path));
 	s = th_connect(&mf_env);
 	cr_assert_geq(s, 0);
 	client_cdb_pr_in(cdb, 0, 1024);

@@ -89,14 +89,6 @@ TestSuite(ours, .fini = pol_fini, .timeout = 30);
 TestSuite(qemu, .fini = itest_fini, .timeout = 30);
 TestSuite(qemu10, .fini = itest_fini, .timeout = 30);
 
-/* Skip unless root. */
-static void
-pol_need_root(void)
-{
-	if (geteuid() != 0)
-		cr_skip_test("needs root");
-}
-
 /* Start our helper (args may be NULL) with the catch-all GOOD rule. */
 static void
 pol_start(const char *const *args)
@@ -528,7 +520,7 @@ Test(ours, loop_device_and_its_partition_are_refused)
 		.data = &bp };
 	int img, n, loop, pfd;
 
-	pol_need_root();
+	TH_NEED_ROOT("needs root");
 	pol_start(NULL);
 	img = pol_sub_file("disk.img", O_RDWR);
 	cr_assert_eq(ftruncate(img, 8 << 20), 0);
@@ -596,7 +588,7 @@ Test(ours, fuse_file_of_a_stalled_server_is_refused_promptly)
 	int fds[POL_FUSE_FDS], socks[POL_FUSE_FDS], disk, base, rc;
 	unsigned getattr, flushes;
 
-	pol_need_root();
+	TH_NEED_ROOT("needs root");
 	if (access("/dev/fuse", R_OK | W_OK) != 0)
 		cr_skip_test("no /dev/fuse: %s", strerror(errno));
 	/* valgrind makes close(2) holding the one lock its threads share:
@@ -833,7 +825,7 @@ Test(ours, max_clients_per_uid_refuses_the_next_connection_of_a_uid)
 	int a, b, c, st, base;
 	pid_t pid;
 
-	pol_need_root();
+	TH_NEED_ROOT("needs root");
 	pol_start(args);
 	/* nobody reaches the socket. */
 	cr_assert_eq(chmod(itest_env.dir, 0711), 0);
@@ -1063,7 +1055,7 @@ Test(ours, user_alone_runs_with_the_users_primary_group)
 	struct client_reply r;
 	int sock, p[2], rc;
 
-	pol_need_root();
+	TH_NEED_ROOT("needs root");
 	/* Debian's base-passwd: sync is uid 4, primary group nogroup. */
 	if (pw == NULL || pw->pw_uid == pw->pw_gid)
 		cr_skip_test("no user sync with a primary group of its own");

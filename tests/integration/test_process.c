@@ -303,7 +303,7 @@ wait_calls(int n)
 Test(ours, disconnect_while_device_hangs)
 {
 	struct client_reply r;
-	int keep, base, a, b, c1, c2, dev;
+	int keep, base, a, b, c1, dev;
 
 	itest_start(TH_OURS, NULL);
 	keep = itest_conn();
@@ -312,17 +312,12 @@ Test(ours, disconnect_while_device_hangs)
 	base = th_fd_count(itest_env.pid);
 	a = itest_dev("a", O_RDWR);
 	b = itest_dev("b", O_RDWR);
-	cr_assert_eq(th_shim_set(&itest_env, "%s hang=1\n",
-			 itest_dev_path("a")),
-	    0);
+	itest_hang("a");
 	c1 = send_pr_in(a);
 	wait_calls(2);
 	close(c1);
 	/* Others are served meanwhile. */
-	c2 = itest_conn();
-	itest_pr_in(c2, b, 0, 8192, &r);
-	itest_expect_ioerr(&r);
-	close(c2);
+	itest_expect_served(b);
 	itest_pr_in(keep, b, 0, 8192, &r);
 	itest_expect_ioerr(&r);
 	/* Release the device: the answer has nowhere to go. */
@@ -347,9 +342,7 @@ Test(ours, hung_device_does_not_starve_others)
 	itest_start(TH_OURS, args);
 	a = itest_dev("a", O_RDWR);
 	b = itest_dev("b", O_RDWR);
-	cr_assert_eq(th_shim_set(&itest_env, "%s hang=1\n",
-			 itest_dev_path("a")),
-	    0);
+	itest_hang("a");
 	for (i = 0; i < 4; i++)
 		socks[i] = send_pr_in(a);
 	wait_calls(1);
@@ -376,9 +369,7 @@ Test(ours, sigterm_waits_for_command_in_flight)
 
 	itest_start(TH_OURS, NULL);
 	a = itest_dev("a", O_RDWR);
-	cr_assert_eq(th_shim_set(&itest_env, "%s hang=1\n",
-			 itest_dev_path("a")),
-	    0);
+	itest_hang("a");
 	sock = send_pr_in(a);
 	wait_calls(1);
 	cr_assert_eq(kill(itest_env.pid, SIGTERM), 0);

@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -249,4 +251,28 @@ fusesrv_stop(struct fusesrv *s)
 	if (s->mounted)
 		(void)umount2(s->mnt, MNT_DETACH);
 	s->mounted = false;
+}
+
+/* fusesrv_start() on dir/fuse in a private mount namespace. */
+int
+fusesrv_start_private(struct fusesrv *s, const char *dir, const char **why)
+{
+	char mnt[PATH_MAX];
+	int r;
+
+	*why = NULL;
+	if (geteuid() != 0 || access("/dev/fuse", R_OK | W_OK) != 0) {
+		*why = "needs root and /dev/fuse";
+		return -EPERM;
+	}
+	if (unshare(CLONE_NEWNS) < 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return -errno;
+	snprintf(mnt, sizeof(mnt), "%s/fuse", dir);
+	if (mkdir(mnt, 0755) < 0)
+		return -errno;
+	r = fusesrv_start(s, mnt);
+	if (r == -ENODEV || r == -ENOENT)
+		*why = "FUSE not available";
+	return r;
 }

@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/inotify.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -140,15 +142,48 @@ th_path(char *out, const char *dir, const char *name)
 	return n < 0 || n >= PATH_MAX ? -ENAMETOOLONG : 0;
 }
 
-/* Create an empty file if it does not exist. */
-static int
-th_touch(const char *path)
+/* Create an empty file with mode if it does not exist: 0 or -errno. */
+int
+th_touch(const char *path, mode_t mode)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, mode);
 
 	if (fd < 0)
 		return -errno;
 	close(fd);
+	return 0;
+}
+
+/*
+ * In a child about to run a helper: a new mount namespace whose /dev
+ * holds only null and log, log being the socket at sock.  /dev/log may be
+ * missing (as on the development machines), a socket, or a symlink into
+ * /run/systemd/journal; a tmpfs over /dev handles the three alike and
+ * never changes the host's /dev.  The original /dev/null is reached
+ * through an fd on the /dev directory opened before the tmpfs hides it.
+ * 0 or -errno.
+ */
+int
+th_private_dev_log(const char *sock)
+{
+	char src[64];
+	int old;
+
+	if (unshare(CLONE_NEWNS) < 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return -errno;
+	old = open("/dev", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (old < 0 ||
+	    mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC,
+		"mode=0755") < 0)
+		return -errno;
+	if (th_touch("/dev/null", 0666) < 0 || th_touch("/dev/log", 0666) < 0)
+		return -errno;
+	snprintf(src, sizeof(src), "/proc/self/fd/%d/null", old);
+	if (mount(src, "/dev/null", NULL, MS_BIND, NULL) < 0 ||
+	    mount(sock, "/dev/log", NULL, MS_BIND, NULL) < 0)
+		return -errno;
+	close(old);
 	return 0;
 }
 
@@ -174,8 +209,8 @@ th_env_init(struct th_env *e, enum th_kind kind)
 	    th_path(e->err, e->dir, "stderr") < 0 ||
 	    th_path(e->notify, e->dir, "notify") < 0)
 		return -ENAMETOOLONG;
-	if (th_touch(e->ctl) < 0 || th_touch(e->log) < 0 ||
-	    th_touch(e->out) < 0 || th_touch(e->err) < 0)
+	if (th_touch(e->ctl, 0600) < 0 || th_touch(e->log, 0600) < 0 ||
+	    th_touch(e->out, 0600) < 0 || th_touch(e->err, 0600) < 0)
 		return -errno;
 	return 0;
 }
@@ -296,28 +331,50 @@ th_build_env(struct th_env *e, unsigned flags, char **envp,
 	return 0;
 }
 
+/* SIGKILL a daemon a test left running, and forget it. */
+void
+th_kill_daemon(pid_t *pid)
+{
+	if (*pid > 0)
+		kill(*pid, SIGKILL);
+	*pid = 0;
+}
+
+/* A Unix socket of type (close-on-exec) bound at path: fd or -errno. */
+int
+th_unix_bound(const char *path, int type)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sun.sun_path, path, strlen(path));
+	fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		int err = errno;
+
+		close(fd);
+		return -err;
+	}
+	return fd;
+}
+
 /* Create the datagram socket our helper notifies readiness on. */
 static int
 th_notify_open(struct th_env *e)
 {
-	struct sockaddr_un sun;
+	int fd;
 
 	if (e->notify_fd >= 0)
 		return 0;
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(e->notify) >= sizeof(sun.sun_path))
-		return -ENAMETOOLONG;
-	memcpy(sun.sun_path, e->notify, strlen(e->notify));
 	unlink(e->notify);
-	e->notify_fd = socket(AF_UNIX,
-	    SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (e->notify_fd < 0)
-		return -errno;
-	if (bind(e->notify_fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		th_close(&e->notify_fd);
-		return -errno;
-	}
+	fd = th_unix_bound(e->notify, SOCK_DGRAM | SOCK_NONBLOCK);
+	if (fd < 0)
+		return fd;
+	e->notify_fd = fd;
 	return 0;
 }
 

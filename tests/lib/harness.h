@@ -26,10 +26,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <unistd.h>
 #include <sys/types.h>
 #include <time.h>
 
 #include "prh/protocol.h"
+#include "hex.h"
 
 /* Which helper binary a test runs. */
 enum th_kind {
@@ -229,12 +231,38 @@ int th_send_fds_flags(int sock, const void *buf, size_t len, const int *fds,
  * instead, -ETIMEDOUT. Discards nothing else. */
 int th_wait_closed(int sock, int timeout_ms);
 
+/* In a Criterion test: skip it unless root, saying why (a string). */
+#define TH_NEED_ROOT(why)                          \
+	do {                                       \
+		if (geteuid() != 0)                \
+			cr_skip_test("%s", (why)); \
+	} while (0)
+
+/* The first line of text that starts with prefix followed by the
+ * character after: where it starts, or NULL. */
+const char *th_line_with(const char *text, const char *prefix, char after);
+
+/* Whether fd is readable (or hung up) within timeout_ms. */
+bool th_readable(int fd, int timeout_ms);
+
+/* SIGKILL the daemon *pid (a -d helper a test left running) if any, and
+ * forget it. */
+void th_kill_daemon(pid_t *pid);
+
+/* A Unix socket of type (close-on-exec) bound at path: fd or -errno. */
+int th_unix_bound(const char *path, int type);
+
+/* Create an empty file with mode if it does not exist: 0 or -errno. */
+int th_touch(const char *path, mode_t mode);
+
+/* In a child about to run a helper: a private mount namespace whose /dev
+ * holds only null (the real one) and log (a bind mount of the socket
+ * sock).  0 or -errno. */
+int th_private_dev_log(const char *sock);
+
 /* Fill sense with the 18-byte fixed-format sense the helper builds,
  * followed by zeros up to PRH_SENSE_LEN. */
 void th_sense_fixed(uint8_t sense[PRH_SENSE_LEN], uint8_t key, uint8_t asc,
     uint8_t ascq);
-
-/* Hex of len bytes into out (2*len+1 bytes). */
-void th_hex(char *out, const uint8_t *b, size_t len);
 
 #endif

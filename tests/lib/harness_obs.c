@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
@@ -20,6 +21,7 @@
 #include "prh/client.h"
 #include "prh/fdpass.h"
 #include "harness.h"
+#include "slurp.h"
 #include "harness_int.h"
 
 /* Open fds of pid, or -errno. */
@@ -94,34 +96,16 @@ th_sanitized(pid_t pid)
 char *
 th_read_file(const char *path, size_t *lenp)
 {
-	size_t len = 0, cap = 4096;
-	char *buf = malloc(cap + 1), *nb;
-	ssize_t n;
-	int fd;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char *buf;
 
-	if (buf == NULL)
-		return NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	while (fd >= 0) {
-		if (len == cap) {
-			cap *= 2;
-			nb = realloc(buf, cap + 1);
-			if (nb == NULL)
-				break;
-			buf = nb;
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
+	if (fd < 0) {
+		if (lenp != NULL)
+			*lenp = 0;
+		return calloc(1, 1);
 	}
-	if (fd >= 0)
-		close(fd);
-	buf[len] = '\0';
-	if (lenp != NULL)
-		*lenp = len;
+	buf = slurp_fd(fd, SIZE_MAX, lenp);
+	close(fd);
 	return buf;
 }
 
@@ -262,21 +246,6 @@ th_shim_set(struct th_env *e, const char *fmt, ...)
 	return rc;
 }
 
-/* Decode hex text into out (at most max bytes); returns the count. */
-static size_t
-th_unhex(const char *s, uint8_t *out, size_t max)
-{
-	unsigned v;
-	size_t n = 0;
-
-	while (n < max && s[0] != '\0' && s[1] != '\0' &&
-	    sscanf(s, "%2x", &v) == 1 && s[0] != ' ' && s[1] != ' ') {
-		out[n++] = (uint8_t)v;
-		s += 2;
-	}
-	return n;
-}
-
 /* Parse one shim log line: 0 or -EINVAL. */
 static int
 th_parse_call(char *line, struct th_sgio_call *c)
@@ -300,10 +269,11 @@ th_parse_call(char *line, struct th_sgio_call *c)
 		&c->cmd_len, cdbhex, &c->dir, &c->dxfer_len, &c->timeout,
 		&c->mx_sb_len) != 6)
 		return -EINVAL;
-	th_unhex(cdbhex, c->cdb, sizeof(c->cdb));
+	th_unhex_prefix(cdbhex, c->cdb, sizeof(c->cdb), NULL);
 	param = strstr(rest, " param=");
 	if (param != NULL)
-		c->param_len = th_unhex(param + 7, c->param, sizeof(c->param));
+		c->param_len = th_unhex_prefix(param + 7, c->param,
+		    sizeof(c->param), NULL);
 	return 0;
 }
 
@@ -466,6 +436,30 @@ th_wait_closed(int sock, int timeout_ms)
 	return n > 0 ? -EPROTO : -errno;
 }
 
+/* The first line of text starting with prefix, then after. */
+const char *
+th_line_with(const char *text, const char *prefix, char after)
+{
+	size_t n = strlen(prefix);
+	const char *p = text;
+
+	while ((p = strstr(p, prefix)) != NULL) {
+		if ((p == text || p[-1] == '\n') && p[n] == after)
+			return p;
+		p += n;
+	}
+	return NULL;
+}
+
+/* Whether fd is readable (or hung up) within timeout_ms. */
+bool
+th_readable(int fd, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	return poll(&pfd, 1, timeout_ms) == 1;
+}
+
 /* Fill sense with 18-byte fixed-format sense followed by zeros. */
 void
 th_sense_fixed(uint8_t sense[PRH_SENSE_LEN], uint8_t key, uint8_t asc,
@@ -477,18 +471,4 @@ th_sense_fixed(uint8_t sense[PRH_SENSE_LEN], uint8_t key, uint8_t asc,
 	sense[7] = 0x0a;
 	sense[12] = asc;
 	sense[13] = ascq;
-}
-
-/* Hex of len bytes into out (2*len+1 bytes). */
-void
-th_hex(char *out, const uint8_t *b, size_t len)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		out[2 * i] = digits[b[i] >> 4];
-		out[2 * i + 1] = digits[b[i] & 15];
-	}
-	out[2 * len] = '\0';
 }

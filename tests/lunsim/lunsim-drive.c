@@ -37,26 +37,9 @@
 #include <scsi/sg.h>
 
 #include "prh/device.h"
+#include "hex.h"
 
 #define DRIVE_MAX 8192
-
-/* Decode hex text into out: the byte count, or -1. */
-static int
-unhex(const char *s, uint8_t *out, size_t max)
-{
-	size_t n = 0;
-	unsigned v;
-
-	if (strcmp(s, "-") == 0)
-		return 0;
-	while (s[0] != '\0' && s[1] != '\0') {
-		if (n >= max || sscanf(s, "%2x", &v) != 1)
-			return -1;
-		out[n++] = (uint8_t)v;
-		s += 2;
-	}
-	return s[0] == '\0' ? (int)n : -1;
-}
 
 /* Print len bytes as hex, or "-" if none. */
 static void
@@ -85,8 +68,8 @@ drive_one(int fd, char *line)
 	for (i = 0; i < 4; i++)
 		tok[i] = strtok(i == 0 ? line : NULL, " \t\n");
 	if (tok[0] == NULL || tok[1] == NULL ||
-	    (ncdb = unhex(tok[0], cdb, sizeof(cdb))) < 6 ||
-	    (nparam = unhex(tok[1], param, sizeof(param))) < 0) {
+	    (ncdb = th_unhex(tok[0], cdb, sizeof(cdb))) < 6 ||
+	    (nparam = th_unhex(tok[1], param, sizeof(param))) < 0) {
 		printf("ERR %x\n", EINVAL);
 		return;
 	}

@@ -21,6 +21,7 @@
 
 #include "prh/client.h"
 #include "lunsim_test.h"
+#include "hex.h"
 
 /* Path of a file in the build tree ($PRH_TOP_BUILDDIR/rel). */
 const char *
@@ -167,6 +168,15 @@ lt_drive_start(struct lt_drive *d, const char *initiator, const char *dev,
 	return lt_drive_start_opts(d, initiator, extra, NULL, dev);
 }
 
+/* Append the NULL-terminated words to argv[n..max-1]: the new n. */
+static int
+lt_argv_add(const char **argv, int n, int max, const char *const *words)
+{
+	while (words != NULL && *words != NULL && n < max)
+		argv[n++] = *words++;
+	return n;
+}
+
 /* Start lunsim-drive with its options dopts on dev: 0 or -errno. */
 int
 lt_drive_start_opts(struct lt_drive *d, const char *initiator,
@@ -181,12 +191,10 @@ lt_drive_start_opts(struct lt_drive *d, const char *initiator,
 	argv[n++] = bin;
 	argv[n++] = "--initiator";
 	argv[n++] = initiator;
-	while (extra != NULL && *extra != NULL && n < 12)
-		argv[n++] = *extra++;
+	n = lt_argv_add(argv, n, 12, extra);
 	argv[n++] = "--";
 	argv[n++] = drv;
-	while (dopts != NULL && *dopts != NULL && n < 20)
-		argv[n++] = *dopts++;
+	n = lt_argv_add(argv, n, 20, dopts);
 	argv[n++] = dev;
 	argv[n] = NULL;
 	if (pipe2(in, O_CLOEXEC) < 0)
@@ -212,27 +220,11 @@ lt_drive_start_opts(struct lt_drive *d, const char *initiator,
 	return 0;
 }
 
-/* Decode n hex digits pairs of s into out (at most max bytes). */
-static size_t
-lt_unhex(const char *s, uint8_t *out, size_t max)
-{
-	size_t n = 0;
-	unsigned v;
-
-	if (strcmp(s, "-") == 0)
-		return 0;
-	while (n < max && s[0] != '\0' && s[1] != '\0' &&
-	    sscanf(s, "%2x", &v) == 1) {
-		out[n++] = (uint8_t)v;
-		s += 2;
-	}
-	return n;
-}
-
-/* Send one command line to the driver: 0 or -errno. */
+/* Send one command line to the driver, the data through iovecs if iov:
+ * 0 or -errno. */
 int
-lt_drive_send(struct lt_drive *d, const uint8_t *cdb, size_t cdb_len,
-    const uint8_t *param, size_t plen, unsigned dxfer)
+lt_drive_send_how(struct lt_drive *d, const uint8_t *cdb, size_t cdb_len,
+    const uint8_t *param, size_t plen, unsigned dxfer, bool iov)
 {
 	size_t i;
 
@@ -243,8 +235,16 @@ lt_drive_send(struct lt_drive *d, const uint8_t *cdb, size_t cdb_len,
 		fputc('-', d->to);
 	for (i = 0; i < plen; i++)
 		fprintf(d->to, "%02x", param[i]);
-	fprintf(d->to, " %u\n", dxfer);
+	fprintf(d->to, " %u%s\n", dxfer, iov ? " iov" : "");
 	return fflush(d->to) == 0 ? 0 : -EPIPE;
+}
+
+/* Send one command line to the driver: 0 or -errno. */
+int
+lt_drive_send(struct lt_drive *d, const uint8_t *cdb, size_t cdb_len,
+    const uint8_t *param, size_t plen, unsigned dxfer)
+{
+	return lt_drive_send_how(d, cdb, cdb_len, param, plen, dxfer, false);
 }
 
 /* Read and parse the driver's next result line: 0 or -errno. */
@@ -273,10 +273,14 @@ lt_drive_recv(struct lt_drive *d, struct lt_result *r)
 	r->resid = (unsigned)strtoul(tok[4], NULL, 16);
 	r->info = (unsigned)strtoul(tok[5], NULL, 16);
 	r->duration = (unsigned)strtoul(tok[6], NULL, 16);
-	r->sense_len = lt_unhex(tok[7], r->sense, sizeof(r->sense));
-	if (r->sense_len != strtoul(tok[3], NULL, 16))
+	n = th_unhex(tok[7], r->sense, sizeof(r->sense));
+	if (n < 0 || (unsigned long)n != strtoul(tok[3], NULL, 16))
 		return -EPROTO;
-	r->len = lt_unhex(tok[8], r->data, sizeof(r->data));
+	r->sense_len = (size_t)n;
+	n = th_unhex(tok[8], r->data, sizeof(r->data));
+	if (n < 0)
+		return -EPROTO;
+	r->len = (size_t)n;
 	return 0;
 }
 
@@ -302,8 +306,7 @@ lt_fault(const char *lun, const char *const *words, char *out, size_t len)
 	argv[n++] = bin;
 	argv[n++] = "fault";
 	argv[n++] = lun;
-	while (words != NULL && *words != NULL && n < 15)
-		argv[n++] = *words++;
+	n = lt_argv_add(argv, n, 15, words);
 	argv[n] = NULL;
 	return lt_run(argv, out, len);
 }

@@ -11,6 +11,7 @@
 #define LUNSIM_TEST_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -85,6 +86,10 @@ int lt_drive_cmd(struct lt_drive *d, const uint8_t *cdb, size_t cdb_len,
 int lt_drive_send(struct lt_drive *d, const uint8_t *cdb, size_t cdb_len,
     const uint8_t *param, size_t plen, unsigned dxfer);
 int lt_drive_recv(struct lt_drive *d, struct lt_result *r);
+
+/* lt_drive_send(), the data through iovecs if iov (the driver's "iov"). */
+int lt_drive_send_how(struct lt_drive *d, const uint8_t *cdb, size_t cdb_len,
+    const uint8_t *param, size_t plen, unsigned dxfer, bool iov);
 
 /* "lunsim fault lun WORD..." (words NULL-terminated): exit status or
  * -errno; out (may be NULL) gets its stdout. */

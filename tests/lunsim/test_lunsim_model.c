@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "prh/lunsim.h"
+#include "lunsim.h"
 
 static struct lunsim_hdr mh;
 static uint8_t mbuf[8192];

@@ -207,17 +207,8 @@ static void
 q_io(struct lt_drive *d, const uint8_t *cdb, const uint8_t *param, size_t plen,
     unsigned dxfer, struct lt_result *r)
 {
-	size_t i;
-
-	for (i = 0; i < 10; i++)
-		fprintf(d->to, "%02x", cdb[i]);
-	fputc(' ', d->to);
-	if (plen == 0)
-		fputc('-', d->to);
-	for (i = 0; i < plen; i++)
-		fprintf(d->to, "%02x", param[i]);
-	fprintf(d->to, " %u iov\n", dxfer);
-	cr_assert_eq(fflush(d->to), 0);
+	cr_assert_eq(lt_drive_send_how(d, cdb, 10, param, plen, dxfer, true),
+	    0);
 	cr_assert_eq(lt_drive_recv(d, r), 0);
 }
 

@@ -1,7 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* SG_IO fault-injection preload library for the tests.
  *
- * Loaded with LD_PRELOAD into a helper, it wraps ioctl().  For SG_IO it
+ * Loaded with LD_PRELOAD into a helper (ours or QEMU's), it answers SG_IO
+ * through the interposition it shares with lunsim.so
+ * (src/lunsim/sgfake.c: ioctl() and open(), the sg_io_hdr read and
+ * answered).  It is not lunsim: a test scripts any answer here, bytes a
+ * device model would never send, on any file, and changes it while the
+ * helper runs; lunsim keeps a device's state in the LUN file.  For SG_IO it
  * decides the answer from the control file named by PRH_SHIM_CTL, re-read
  * on every call so that a test can change the answer while the helper runs.
  * Each line is
@@ -42,14 +47,12 @@
  */
 #include "config.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <limits.h>
 #include <pthread.h>
 #include <scsi/sg.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -62,12 +65,13 @@
 #include <unistd.h>
 
 #include "fakesys.h"
+#include "sgfake.h"
+#include "hex.h"
+#include "slurp.h"
 
 #define SHIM_MAX_BYTES 8192	 /* max sense/data bytes in a rule */
 #define SHIM_CTL_MAX   (1 << 20) /* largest control file read */
 #define SHIM_POLL_MS   10	 /* hang re-check period */
-
-typedef int (*shim_ioctl_fn)(int, unsigned long, ...);
 
 /* One parsed control line (the first that matched). */
 struct shim_rule {
@@ -82,23 +86,6 @@ struct shim_rule {
 	uint8_t sense[SHIM_MAX_BYTES];
 	uint8_t data[SHIM_MAX_BYTES];
 };
-
-int ioctl(int fd, unsigned long request, ...);
-
-/* Find the next ioctl after this library (once, thread-safe). */
-static shim_ioctl_fn
-shim_real_ioctl(void)
-{
-	static shim_ioctl_fn real;
-	shim_ioctl_fn fn;
-
-	fn = __atomic_load_n(&real, __ATOMIC_ACQUIRE);
-	if (fn == NULL) {
-		fn = (shim_ioctl_fn)dlsym(RTLD_NEXT, "ioctl");
-		__atomic_store_n(&real, fn, __ATOMIC_RELEASE);
-	}
-	return fn;
-}
 
 /* Sleep for ms milliseconds, resuming after signals. */
 static void
@@ -116,74 +103,14 @@ shim_sleep_ms(long ms)
 static char *
 shim_slurp(const char *path)
 {
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	char *buf;
-	size_t len = 0, cap = 4096;
-	ssize_t n;
-	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return NULL;
-	buf = malloc(cap + 1);
-	while (buf != NULL) {
-		if (len == cap) {
-			char *nb;
-
-			if (cap >= SHIM_CTL_MAX)
-				break;
-			cap *= 2;
-			nb = realloc(buf, cap + 1);
-			if (nb == NULL) {
-				free(buf);
-				buf = NULL;
-				break;
-			}
-			buf = nb;
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
+	buf = slurp_fd(fd, SHIM_CTL_MAX, NULL);
 	close(fd);
-	if (buf != NULL)
-		buf[len] = '\0';
 	return buf;
-}
-
-/* Value of one hex digit, or -1. */
-static int
-shim_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Decode hex text s into out (at most max bytes); returns the byte count. */
-static size_t
-shim_unhex(const char *s, uint8_t *out, size_t max)
-{
-	size_t n = 0;
-	int hi, lo;
-
-	while (n < max) {
-		hi = shim_hexval(s[0]);
-		if (hi < 0)
-			break;
-		lo = shim_hexval(s[1]);
-		if (lo < 0)
-			break;
-		out[n++] = (uint8_t)(hi << 4 | lo);
-		s += 2;
-	}
-	return n;
 }
 
 /* Apply one key=value token to the rule. */
@@ -215,9 +142,11 @@ shim_apply_token(struct shim_rule *r, const char *tok)
 	else if (KEY("syscall"))
 		r->sys_nr = strtol(v, NULL, 0);
 	else if (KEY("sense"))
-		r->sense_len = shim_unhex(v, r->sense, sizeof(r->sense));
+		r->sense_len = th_unhex_prefix(v, r->sense, sizeof(r->sense),
+		    NULL);
 	else if (KEY("data"))
-		r->data_len = shim_unhex(v, r->data, sizeof(r->data));
+		r->data_len = th_unhex_prefix(v, r->data, sizeof(r->data),
+		    NULL);
 #undef KEY
 }
 
@@ -254,20 +183,6 @@ shim_lookup(const char *path, struct shim_rule *r)
 	return found;
 }
 
-/* Append hex of len bytes to p; returns the new end. */
-static char *
-shim_hex(char *p, const uint8_t *b, size_t len)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		*p++ = digits[b[i] >> 4];
-		*p++ = digits[b[i] & 15];
-	}
-	return p;
-}
-
 /* Append len bytes (whole lines) to $PRH_SHIM_LOG with one write(). */
 static void
 shim_log_line(const char *line, size_t len)
@@ -290,7 +205,7 @@ shim_log_line(const char *line, size_t len)
 static void
 shim_log(const char *path, const struct sg_io_hdr *h)
 {
-	uint8_t cdb[16];
+	uint8_t cdb[SGFAKE_CDB_MAX];
 	size_t plen = 0, cap;
 	char *line, *p;
 
@@ -303,19 +218,19 @@ shim_log(const char *path, const struct sg_io_hdr *h)
 	line = malloc(cap);
 	if (line == NULL)
 		return;
-	memset(cdb, 0, sizeof(cdb));
-	if (h->cmdp != NULL)
-		memcpy(cdb, h->cmdp, h->cmd_len < 16 ? h->cmd_len : 16);
+	sgfake_cdb(h, cdb);
 	p = line +
 	    snprintf(line, cap, "path=%s cmd_len=%u cdb=", path,
 		(unsigned)h->cmd_len);
-	p = shim_hex(p, cdb, sizeof(cdb));
+	th_hex(p, cdb, sizeof(cdb));
+	p += 2 * sizeof(cdb);
 	p += snprintf(p, cap - (size_t)(p - line),
 	    " dir=%d dxfer_len=%u timeout=%u mx_sb_len=%u", h->dxfer_direction,
 	    h->dxfer_len, h->timeout, (unsigned)h->mx_sb_len);
 	if (h->dxfer_direction == SG_DXFER_TO_DEV) {
 		p += snprintf(p, cap - (size_t)(p - line), " param=");
-		p = shim_hex(p, h->dxferp, plen);
+		th_hex(p, h->dxferp, plen);
+		p += 2 * plen;
 	}
 	*p++ = '\n';
 	shim_log_line(line, (size_t)(p - line));
@@ -337,99 +252,73 @@ shim_syscall(const struct shim_rule *r)
 	shim_log_line(line, (size_t)n);
 }
 
-/* Fill the sg_io_hdr from a rule; returns the ioctl result. */
+/* Fill the sg_io_hdr from a rule; returns 0 or -errno. */
 static int
-shim_answer(struct sg_io_hdr *h, const struct shim_rule *r)
+shim_answer(struct sg_io_hdr *h, struct shim_rule *r)
 {
-	size_t n;
+	struct sgfake_answer a = {
+		.status = (unsigned)r->status,
+		.host = (unsigned)r->host,
+		.driver = (unsigned)r->driver,
+		.sense = r->sense,
+		.sense_len = r->sense_len,
+		.duration_ms = (unsigned)r->delay_ms,
+	};
+	size_t n = 0;
 
 	if (r->delay_ms > 0)
 		shim_sleep_ms(r->delay_ms);
-	if (r->err != 0) {
-		errno = r->err;
-		return -1;
-	}
-	h->status = (unsigned char)r->status;
-	h->masked_status = (unsigned char)((r->status >> 1) & 0x7f);
-	h->msg_status = 0;
-	h->host_status = (unsigned short)r->host;
-	h->driver_status = (unsigned short)r->driver;
-	h->sb_len_wr = 0;
-	if (r->sense_len > 0 && h->sbp != NULL) {
-		n = r->sense_len < h->mx_sb_len ? r->sense_len : h->mx_sb_len;
-		memcpy(h->sbp, r->sense, n);
-		h->sb_len_wr = (unsigned char)n;
-	}
-	n = 0;
-	if (h->dxfer_direction == SG_DXFER_FROM_DEV && h->dxferp != NULL &&
-	    h->iovec_count == 0) {
+	if (r->err != 0)
+		return -r->err;
+	if (h->dxfer_direction == SG_DXFER_FROM_DEV && h->dxferp != NULL) {
 		n = r->data_len < h->dxfer_len ? r->data_len : h->dxfer_len;
-		memcpy(h->dxferp, r->data, n);
+		if (sgfake_xfer(h, r->data, n, 1) < 0)
+			n = 0;
 	}
 	if (r->resid >= 0)
-		h->resid = (int)r->resid;
+		a.resid = (int)r->resid;
 	else if (h->dxfer_direction == SG_DXFER_FROM_DEV)
-		h->resid = (int)(h->dxfer_len - n);
-	else
-		h->resid = 0;
-	h->duration = (unsigned)r->delay_ms;
-	h->info = (r->status != 0 || r->host != 0 || r->driver != 0)
-	    ? SG_INFO_CHECK
-	    : SG_INFO_OK;
+		a.resid = (int)(h->dxfer_len - n);
+	sgfake_reply(h, &a);
 	return 0;
 }
 
 /* Handle one SG_IO: log it, then answer from the control file or pass it
  * on to the real ioctl. */
 static int
-shim_sg_io(int fd, unsigned long request, struct sg_io_hdr *h)
+shim_sg_io(int fd, struct sg_io_hdr *h)
 {
-	char link[64], path[PATH_MAX];
+	char path[PATH_MAX];
 	struct shim_rule *r;
-	ssize_t n;
-	int rc, saved;
+	int rc;
 
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	n = readlink(link, path, sizeof(path) - 1);
-	if (n < 0)
-		n = 0;
-	path[n] = '\0';
+	sgfake_fd_path(fd, path, sizeof(path));
 	if (h != NULL)
 		shim_log(path, h);
 	r = malloc(sizeof(*r));
 	if (r == NULL || h == NULL || !shim_lookup(path, r)) {
 		free(r);
-		return shim_real_ioctl()(fd, request, h);
+		return SGFAKE_PASS;
 	}
 	while (r->hang) {
 		shim_sleep_ms(SHIM_POLL_MS);
 		if (!shim_lookup(path, r)) {
 			free(r);
-			return shim_real_ioctl()(fd, request, h);
+			return SGFAKE_PASS;
 		}
 	}
 	if (r->sys_nr >= 0)
 		shim_syscall(r);
 	rc = shim_answer(h, r);
-	saved = errno;
 	free(r);
-	errno = saved;
 	return rc;
 }
 
-/* The wrapper: SG_IO is ours, everything else goes to the real ioctl. */
+/* The fake's ioctl (sgfake.c): SG_IO is ours, everything else passes. */
 int
-ioctl(int fd, unsigned long request, ...)
+sgfake_ioctl(int fd, unsigned long request, void *arg)
 {
-	va_list ap;
-	void *arg;
-
-	va_start(ap, request);
-	arg = va_arg(ap, void *);
-	va_end(ap);
-	if (request == SG_IO)
-		return shim_sg_io(fd, request, arg);
-	return shim_real_ioctl()(fd, request, arg);
+	return request == SG_IO ? shim_sg_io(fd, arg) : SGFAKE_PASS;
 }
 
 /* Whether fd is a regular file PRH_SHIM_DEVICES presents as a disk; its
@@ -438,17 +327,11 @@ static bool
 shim_is_device(int fd, char *path, size_t len)
 {
 	const char *glob = getenv("PRH_SHIM_DEVICES");
-	char link[64];
-	ssize_t n;
 
 	if (glob == NULL || glob[0] == '\0')
 		return false;
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	n = readlink(link, path, len - 1);
-	if (n <= 0)
-		return false;
-	path[n] = '\0';
-	return fnmatch(glob, path, FNM_PATHNAME) == 0;
+	sgfake_fd_path(fd, path, len);
+	return path[0] != '\0' && fnmatch(glob, path, FNM_PATHNAME) == 0;
 }
 
 int statx(int dfd, const char *path, int flags, unsigned int mask,
@@ -460,14 +343,12 @@ int
 statx(int dfd, const char *path, int flags, unsigned int mask,
     struct statx *stx)
 {
-	static int (
-	    *real)(int, const char *, int, unsigned int, struct statx *);
+	static void *next;
+	int (*real)(int, const char *, int, unsigned int, struct statx *);
 	char file[PATH_MAX];
 	int rc;
 
-	if (real == NULL)
-		real = (int (*)(int, const char *, int, unsigned int,
-		    struct statx *))dlsym(RTLD_NEXT, "statx");
+	*(void **)&real = sgfake_next(&next, "statx");
 	if (real == NULL) {
 		errno = ENOSYS;
 		return -1;

@@ -17,17 +17,6 @@
 
 TestSuite(exh, .fini = itest_fini, .timeout = 120);
 
-/* Read the helper's 4-byte hello and answer it. */
-static void
-handshake(int sock)
-{
-	uint8_t hello[PRH_HELLO_LEN] = { 0 };
-
-	cr_assert_eq(client_read_all(sock, hello, sizeof(hello)), 0,
-	    "no hello");
-	cr_assert_eq(client_write_all(sock, hello, sizeof(hello)), 0);
-}
-
 /* Raise this process's fd limit (the helper inherits it) to at least
  * need, the hard one too as root; skip the test when that cannot be. */
 static void
@@ -69,7 +58,7 @@ Test(exh, ten_thousand_clients)
 	}
 	client_cdb_pr_in(cdb, 0, 8192);
 	for (i = 0; i < N; i++) {
-		handshake(socks[i]);
+		itest_handshake(socks[i]);
 		rc = client_send_request(socks[i], cdb, dev, NULL, 0);
 		cr_assert_eq(rc, 0, "request %d: %s", i, strerror(-rc));
 	}
@@ -118,7 +107,7 @@ Test(exh, ten_thousand_self_pinning_clients)
 	for (int i = 0; i < N; i++) {
 		sock = th_connect_raw(&itest_env);
 		cr_assert_geq(sock, 0, "connect %d: %s", i, strerror(-sock));
-		handshake(sock);
+		itest_handshake(sock);
 		rc = th_send_fds(sock, cdb, 1, &sock, 1);
 		cr_assert_eq(rc, 0, "send %d: %s", i, strerror(-rc));
 		close(sock);

@@ -178,37 +178,17 @@ case_listener(void)
 	return fcntl(fd, F_GETFL) & O_NONBLOCK ? 0 : 3;
 }
 
-Test(activation, not_activated)
-{
-	cr_expect_eq(child_run(case_not_activated), 0);
-}
+/* A test that runs case_fn in a child process and expects it to exit 0. */
+#define CHILD_TEST(name, case_fn)                    \
+	Test(activation, name)                       \
+	{                                            \
+		cr_expect_eq(child_run(case_fn), 0); \
+	}
 
-Test(activation, foreign_pid_ignored)
-{
-	cr_expect_eq(child_run(case_foreign_pid), 0);
-}
-
-Test(activation, garbage_means_not_activated)
-{
-	cr_expect_eq(child_run(case_garbage), 0);
-}
-
-Test(activation, one_fd_gets_cloexec)
-{
-	cr_expect_eq(child_run(case_one_fd), 0);
-}
-
-Test(activation, connected_socket_refused)
-{
-	cr_expect_eq(child_run(case_not_listener), 0);
-}
-
-Test(activation, two_fds_refused)
-{
-	cr_expect_eq(child_run(case_two_fds), 0);
-}
-
-Test(activation, listener_taken_nonblocking)
-{
-	cr_expect_eq(child_run(case_listener), 0);
-}
+CHILD_TEST(not_activated, case_not_activated)
+CHILD_TEST(foreign_pid_ignored, case_foreign_pid)
+CHILD_TEST(garbage_means_not_activated, case_garbage)
+CHILD_TEST(one_fd_gets_cloexec, case_one_fd)
+CHILD_TEST(connected_socket_refused, case_not_listener)
+CHILD_TEST(two_fds_refused, case_two_fds)
+CHILD_TEST(listener_taken_nonblocking, case_listener)

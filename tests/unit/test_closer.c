@@ -157,15 +157,6 @@ Test(closer, every_fd_is_closed_counted_and_reported)
 	cr_expect_leq(tc_threads(), base + TC_THREADS);
 }
 
-/* Whether fd is readable or hung up within ms. */
-static bool
-tc_ready(int fd, int ms)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-
-	return poll(&pfd, 1, ms) == 1;
-}
-
 Test(closer, an_fd_waits_counted_while_no_thread_starts)
 {
 	int p[2], base = tc_threads();
@@ -174,16 +165,16 @@ Test(closer, an_fd_waits_counted_while_no_thread_starts)
 	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
 	closer_close(tc.closer, p[1], CLOSER_NEUTRAL);
 	/* Not closed here, and counted. */
-	cr_expect(!tc_ready(p[0], 0), "closed by the caller");
+	cr_expect(!th_readable(p[0], 0), "closed by the caller");
 	cr_expect_eq(atomic_load(&tc.count), 1);
 	/* The loop's timer tries again (and fails again). */
 	cr_assert_eq(event_base_loop(tc.base, EVLOOP_ONCE), 0);
-	cr_expect(!tc_ready(p[0], 0), "closed without a thread");
+	cr_expect(!th_readable(p[0], 0), "closed without a thread");
 	cr_expect_eq(tc_threads(), base);
 	/* Threads can start again: the next try closes it. */
 	atomic_store(&tc_no_threads, false);
 	tc_loop_until_count(0);
-	cr_expect(tc_ready(p[0], TC_WAIT_MS), "never closed");
+	cr_expect(th_readable(p[0], TC_WAIT_MS), "never closed");
 	close(p[0]);
 }
 
@@ -196,7 +187,7 @@ Test(closer, a_socket_is_closed_at_once_only_with_nothing_to_read)
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	atomic_store(&tc_no_threads, true); /* no thread could do it */
 	closer_close_socket(tc.closer, sv[0], CLOSER_NEUTRAL);
-	cr_expect(tc_ready(sv[1], 0), "not closed at once");
+	cr_expect(th_readable(sv[1], 0), "not closed at once");
 	cr_expect_eq(atomic_load(&tc.count), 0);
 	close(sv[1]);
 	/* A message left in it (with an fd): its close goes to a thread,
@@ -206,14 +197,14 @@ Test(closer, a_socket_is_closed_at_once_only_with_nothing_to_read)
 	cr_assert_eq(th_send_fds(sv[1], "x", 1, &p[1], 1), 0);
 	close(p[1]);
 	closer_close_socket(tc.closer, sv[0], CLOSER_NEUTRAL);
-	cr_expect(!tc_ready(p[0], 0), "closed by the caller");
+	cr_expect(!th_readable(p[0], 0), "closed by the caller");
 	cr_expect_eq(atomic_load(&tc.count), 1);
 	/* Shut down while it waits: the peer can add nothing more. */
 	cr_expect_eq(send(sv[1], "y", 1, MSG_NOSIGNAL), -1);
 	cr_expect_eq(errno, EPIPE);
 	atomic_store(&tc_no_threads, false);
 	tc_loop_until_count(0);
-	cr_expect(tc_ready(p[0], TC_WAIT_MS), "the fd in it was kept");
+	cr_expect(th_readable(p[0], TC_WAIT_MS), "the fd in it was kept");
 	close(sv[1]);
 	close(p[0]);
 	/* A byte sent out of band, with an fd, is left to read too. */
@@ -223,11 +214,11 @@ Test(closer, a_socket_is_closed_at_once_only_with_nothing_to_read)
 	close(p[1]);
 	atomic_store(&tc_no_threads, true);
 	closer_close_socket(tc.closer, sv[0], CLOSER_NEUTRAL);
-	cr_expect(!tc_ready(p[0], 0), "closed by the caller");
+	cr_expect(!th_readable(p[0], 0), "closed by the caller");
 	cr_expect_eq(atomic_load(&tc.count), 1);
 	atomic_store(&tc_no_threads, false);
 	tc_loop_until_count(0);
-	cr_expect(tc_ready(p[0], TC_WAIT_MS), "the fd in it was kept");
+	cr_expect(th_readable(p[0], TC_WAIT_MS), "the fd in it was kept");
 	close(sv[1]);
 	close(p[0]);
 }
@@ -238,20 +229,14 @@ Test(closer, a_socket_is_closed_at_once_only_with_nothing_to_read)
 static void
 tc_stalled_fuse(int *fds, int n)
 {
-	char mnt[128];
+	const char *why;
 	int r;
 
-	if (geteuid() != 0 || access("/dev/fuse", R_OK | W_OK) != 0)
-		cr_skip_test("needs root and /dev/fuse");
-	cr_assert_eq(unshare(CLONE_NEWNS), 0);
-	cr_assert_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
 	snprintf(tc.dir, sizeof(tc.dir), "/tmp/prh-tcloser.XXXXXX");
 	cr_assert_not_null(mkdtemp(tc.dir));
-	snprintf(mnt, sizeof(mnt), "%s/fuse", tc.dir);
-	cr_assert_eq(mkdir(mnt, 0755), 0);
-	r = fusesrv_start(&tc.fuse, mnt);
-	if (r == -ENODEV || r == -ENOENT)
-		cr_skip_test("FUSE not available: %s", strerror(-r));
+	r = fusesrv_start_private(&tc.fuse, tc.dir, &why);
+	if (why != NULL)
+		cr_skip_test("%s: %s", why, strerror(-r));
 	cr_assert_eq(r, 0, "mount: %s", strerror(-r));
 	for (int i = 0; i < n; i++) {
 		fds[i] = open(tc.fuse.file, O_RDONLY | O_CLOEXEC);

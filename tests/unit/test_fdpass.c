@@ -12,6 +12,7 @@
 #include <criterion/criterion.h>
 
 #include "prh/fdpass.h"
+#include "cmsg.h"
 
 static int sv[2];
 
@@ -41,23 +42,12 @@ send_fds_rc(const void *buf, size_t len, const int *fds, int n)
 		char buf[CMSG_SPACE((FDPASS_MAX_FDS + 1) * sizeof(int))];
 		struct cmsghdr align;
 	} u;
-	char *ctl = u.buf;
 	ssize_t r;
 	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 
-	if (n > 0) {
-		struct cmsghdr *cmsg;
-
-		memset(&u, 0, sizeof(u));
-		msg.msg_control = ctl;
-		msg.msg_controllen = CMSG_SPACE(n * sizeof(int));
-		cmsg = CMSG_FIRSTHDR(&msg);
-		cmsg->cmsg_level = SOL_SOCKET;
-		cmsg->cmsg_type = SCM_RIGHTS;
-		cmsg->cmsg_len = CMSG_LEN(n * sizeof(int));
-		memcpy(CMSG_DATA(cmsg), fds, n * sizeof(int));
-	}
+	if (n > 0)
+		th_attach_fds(&msg, u.buf, fds, (size_t)n);
 	r = sendmsg(sv[0], &msg, 0);
 	return r < 0 ? -errno : r;
 }

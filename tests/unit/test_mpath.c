@@ -5,10 +5,14 @@
  * a fake libmpathpersist.so.0 (tests/mpath), which main() below puts on
  * LD_LIBRARY_PATH by running the binary again.
  *
- * ioctl() and open() are replaced for this process: DM_TABLE_STATUS and
- * the TEST UNIT READY answer as scripted in fake, /dev/mapper/control
- * opens /dev/null.  Tests that need multipathd listen on its abstract
- * socket in a network namespace of their own.
+ * ioctl() and open() are replaced for this process, through the
+ * interposition every SG_IO fake shares (src/lunsim/sgfake.h):
+ * DM_TABLE_STATUS and the TEST UNIT READY answer as scripted in fake,
+ * /dev/mapper/control opens /dev/null, /proc/devices lists device-mapper.
+ * Unlike lunsim and the shim it runs in this process, so that a test
+ * scripts device-mapper's answer and reads back what mpath.c asked.
+ * Tests that need multipathd listen on its abstract socket in a network
+ * namespace of their own.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -18,14 +22,12 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -39,6 +41,7 @@
 #include "prh/log.h"
 #include "prh/mpath.h"
 #include "prh/mpath_xlate.h"
+#include "sgfake.h"
 
 #define MULTIPATHD "@/org/kernel/linux/storage/multipathd"
 
@@ -79,7 +82,7 @@ fake_devices_remove(void)
 		unlink(p);
 }
 
-/* ---- fake ioctl() and open() ------------------------------------------ */
+/* ---- the fake's ioctl() and open() (sgfake.c) --------------------------- */
 
 static struct {
 	int dm_errno; /* DM_TABLE_STATUS fails with this, if set */
@@ -124,32 +127,29 @@ fake_dm(struct dm_ioctl *io)
 static int
 fake_tur(struct sg_io_hdr *h)
 {
+	struct sgfake_answer a = { .status = fake.tur_status };
+
 	fake.tur_calls++;
 	fake.tur_hdr = *h;
-	memcpy(fake.tur_cdb, h->cmdp, h->cmd_len);
-	h->status = fake.tur_status;
-	h->host_status = 0;
-	h->driver_status = 0;
-	if (fake.tur_status == PRH_STATUS_CHECK_CONDITION)
-		memcpy(h->sbp, fake.tur_sense, sizeof(fake.tur_sense));
+	sgfake_cdb(h, fake.tur_cdb);
+	if (fake.tur_status == PRH_STATUS_CHECK_CONDITION) {
+		a.sense = fake.tur_sense;
+		a.sense_len = sizeof(fake.tur_sense);
+	}
+	sgfake_reply(h, &a);
 	return 0;
 }
 
-/* The ioctl() every caller in this process sees. */
+/* The ioctl() every caller in this process sees (sgfake.c). */
 int
-ioctl(int fd, unsigned long request, ...)
+sgfake_ioctl(int fd, unsigned long request, void *arg)
 {
-	va_list ap;
-	void *arg;
-
-	va_start(ap, request);
-	arg = va_arg(ap, void *);
-	va_end(ap);
+	(void)fd;
 	if (request == DM_TABLE_STATUS)
-		return fake_dm(arg);
+		return fake_dm(arg) < 0 ? -errno : 0;
 	if (request == SG_IO)
 		return fake_tur(arg);
-	return (int)syscall(SYS_ioctl, fd, request, arg);
+	return SGFAKE_PASS;
 }
 
 /* A /proc/devices that lists device-mapper at major DM_MAJOR (and the
@@ -187,25 +187,17 @@ fake_devices(void)
 	return path;
 }
 
-/* The open() every caller in this process sees. */
+/* The open() every caller in this process sees (sgfake.c). */
 int
-open(const char *path, int flags, ...)
+sgfake_open(int dfd, const char *path, int flags, mode_t mode)
 {
-	va_list ap;
-	mode_t mode;
-
-	va_start(ap, flags);
-	mode = (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE
-	    ? va_arg(ap, mode_t)
-	    : 0;
-	va_end(ap);
 	if (strcmp(path, "/dev/mapper/control") == 0) {
 		fake.control_opens++;
-		path = "/dev/null";
+		return sgfake_open_next(dfd, "/dev/null", flags, mode);
 	}
 	if (strcmp(path, "/proc/devices") == 0 && fake_devices() != NULL)
-		path = fake_devices();
-	return (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode);
+		return sgfake_open_next(dfd, fake_devices(), flags, mode);
+	return SGFAKE_PASS;
 }
 
 /* ---- the fake library's controls --------------------------------------- */
@@ -841,6 +833,16 @@ run(const uint8_t *cdb, uint8_t *data, uint32_t len, struct scsi_result *r)
 	mpath_execute(0, cdb, data, len, 1000, r);
 }
 
+/* Run PR IN with service action sa and allocation length len. */
+static void
+run_pr_in(uint8_t sa, uint8_t *data, uint32_t len, struct scsi_result *r)
+{
+	uint8_t cdb[PRH_CDB_LEN];
+
+	cdb_make(cdb, PRH_OP_PR_IN, sa, 0, len);
+	run(cdb, data, len, r);
+}
+
 Test(execute, read_keys_through_the_library)
 {
 	static uint8_t data[PRH_DATA_MAX];
@@ -874,12 +876,10 @@ Test(execute, read_full_status_refused_without_loading_the_library)
 {
 	static uint8_t data[PRH_DATA_MAX];
 	struct scsi_result r;
-	uint8_t cdb[PRH_CDB_LEN];
 	unsigned inits;
 
 	lib_open();
-	cdb_make(cdb, PRH_OP_PR_IN, 3, 0, 8192);
-	run(cdb, data, 8192, &r);
+	run_pr_in(3, data, 8192, &r);
 	expect_check(&r, PRH_SK_ILLEGAL_REQUEST, 0x24, 0x00);
 	cr_expect_eq(lib_calls(&inits, NULL, NULL), 0);
 	cr_expect_eq(inits, 0);
@@ -974,14 +974,12 @@ Test(execute, sense_class_result_takes_a_failing_test_unit_ready)
 	const uint8_t sense[18] = { 0x70, 0, 0x02, 0, 0, 0, 0, 10, 0, 0, 0, 0,
 		0x3a, 0x00 };
 	struct scsi_result r;
-	uint8_t cdb[PRH_CDB_LEN];
 
 	lib_open();
 	lib.set_rc(0, MPATH_ABI_SENSE_NOT_READY, 0);
 	fake.tur_status = PRH_STATUS_CHECK_CONDITION;
 	memcpy(fake.tur_sense, sense, sizeof(sense));
-	cdb_make(cdb, PRH_OP_PR_IN, 0, 0, 8192);
-	run(cdb, data, 8192, &r);
+	run_pr_in(0, data, 8192, &r);
 	expect_check(&r, PRH_SK_NOT_READY, 0x3a, 0x00);
 	cr_expect_eq(fake.tur_calls, 1);
 	cr_expect_eq(fake.tur_hdr.cmd_len, 6);
@@ -1016,15 +1014,13 @@ Test(execute, library_init_failure_answered_and_not_retried)
 {
 	static uint8_t data[PRH_DATA_MAX];
 	struct scsi_result r;
-	uint8_t cdb[PRH_CDB_LEN];
 	unsigned inits;
 
 	lib_open();
 	lib.set_rc(1, 0, 0);
-	cdb_make(cdb, PRH_OP_PR_IN, 0, 0, 8192);
-	run(cdb, data, 8192, &r);
+	run_pr_in(0, data, 8192, &r);
 	expect_check(&r, PRH_SK_NOT_READY, 0x04, 0x03);
-	run(cdb, data, 8192, &r);
+	run_pr_in(0, data, 8192, &r);
 	expect_check(&r, PRH_SK_NOT_READY, 0x04, 0x03);
 	cr_expect_eq(lib_calls(&inits, NULL, NULL), 0);
 	cr_expect_eq(inits, 1);
@@ -1101,6 +1097,18 @@ wait_waiting(unsigned n)
 	}
 }
 
+/* Start the backend with options o and hold command a inside the
+ * library until lib.hold(0). */
+static void
+hold_one(const struct mpath_opts *o, struct bg *a)
+{
+	lib_open();
+	cr_assert_eq(mpath_init(o), 0);
+	lib.hold(1);
+	pthread_create(&a->t, NULL, bg_run, a);
+	lib.wait_inside(1);
+}
+
 Test(execute, hung_library_holds_at_most_max_workers_then_busy, .timeout = 30)
 {
 	struct mpath_opts o = { MPATH_MODE_AUTO, 2 };
@@ -1108,11 +1116,7 @@ Test(execute, hung_library_holds_at_most_max_workers_then_busy, .timeout = 30)
 	struct bg c = { .timeout_ms = 60000 };
 	struct mpath_stats st;
 
-	lib_open();
-	cr_assert_eq(mpath_init(&o), 0);
-	lib.hold(1);
-	pthread_create(&a.t, NULL, bg_run, &a);
-	lib.wait_inside(1);
+	hold_one(&o, &a);
 	/* one more may wait; the third answers BUSY at once */
 	pthread_create(&b.t, NULL, bg_run, &b);
 	wait_waiting(1);
@@ -1137,11 +1141,7 @@ Test(execute, waiting_is_bounded_by_the_sg_timeout, .timeout = 30)
 	struct mpath_opts o = { MPATH_MODE_AUTO, 4 };
 	struct bg a = { .timeout_ms = 60000 }, b = { .timeout_ms = 50 };
 
-	lib_open();
-	cr_assert_eq(mpath_init(&o), 0);
-	lib.hold(1);
-	pthread_create(&a.t, NULL, bg_run, &a);
-	lib.wait_inside(1);
+	hold_one(&o, &a);
 	pthread_create(&b.t, NULL, bg_run, &b);
 	pthread_join(b.t, NULL); /* returns while a is still held */
 	expect_status(&b.r, PRH_STATUS_BUSY);
@@ -1154,17 +1154,15 @@ Test(execute, shutdown_releases_the_library_once)
 {
 	static uint8_t data[PRH_DATA_MAX];
 	struct scsi_result r;
-	uint8_t cdb[PRH_CDB_LEN];
 	unsigned exits;
 
 	lib_open();
-	cdb_make(cdb, PRH_OP_PR_IN, 2, 0, 8);
-	run(cdb, data, 8, &r);
+	run_pr_in(2, data, 8, &r);
 	mpath_shutdown();
 	mpath_shutdown();
 	lib_calls(NULL, &exits, NULL);
 	cr_expect_eq(exits, 1);
-	run(cdb, data, 8, &r); /* after shutdown: not sent */
+	run_pr_in(2, data, 8, &r); /* after shutdown: not sent */
 	expect_status(&r, PRH_STATUS_BUSY);
 }
 

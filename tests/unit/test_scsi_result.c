@@ -8,23 +8,12 @@
 #include <criterion/criterion.h>
 
 #include "prh/scsi_result.h"
+#include "harness.h"
 
 #define CHECK	PRH_STATUS_CHECK_CONDITION
 #define BUSY	PRH_STATUS_BUSY
 #define RESCONF PRH_STATUS_RESERVATION_CONFLICT
 #define TSF	PRH_STATUS_TASK_SET_FULL
-
-/* Build the 96 sense bytes the helper is expected to make up. */
-static void
-expect_fixed(uint8_t out[PRH_SENSE_LEN], uint8_t key, uint8_t asc, uint8_t ascq)
-{
-	memset(out, 0, PRH_SENSE_LEN);
-	out[0] = 0x70;
-	out[2] = key;
-	out[7] = 0x0a;
-	out[12] = asc;
-	out[13] = ascq;
-}
 
 /* A recognisable "kernel" sense: descriptor format, then a pattern. */
 static void
@@ -97,7 +86,7 @@ Test(scsi_result, errno_table)
 		memset(&r, 0xcc, sizeof(r)); /* stale bytes must go */
 		scsi_result_from_errno(&r, c->err);
 		if (c->status == CHECK)
-			expect_fixed(want, c->key, c->asc, c->ascq);
+			th_sense_fixed(want, c->key, c->asc, c->ascq);
 		else
 			memset(want, 0, sizeof(want));
 		cr_expect_eq(r.status, c->status, "errno %d (%s): status %#x",
@@ -111,26 +100,9 @@ Test(scsi_result, errno_table)
 
 Test(scsi_result, enotty_exact_bytes)
 {
-	static const uint8_t head[18] = {
-		0x70,
-		0x00,
-		0x0b,
-		0x00,
-		0x00,
-		0x00,
-		0x00,
-		0x0a,
-		0x00,
-		0x00,
-		0x00,
-		0x00,
-		0x00,
-		0x06,
-		0x00,
-		0x00,
-		0x00,
-		0x00,
-	};
+	static const uint8_t head[18] = { 0x70, 0x00, 0x0b, 0x00, 0x00, 0x00,
+		0x00, 0x0a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x06, 0x00, 0x00,
+		0x00, 0x00 };
 	struct scsi_result r;
 	size_t i;
 
@@ -215,7 +187,7 @@ Test(scsi_result, host_status_table)
 		if (c->key == KEPT)
 			memcpy(want, ksense, PRH_SENSE_LEN);
 		else
-			expect_fixed(want, c->key, c->asc, c->ascq);
+			th_sense_fixed(want, c->key, c->asc, c->ascq);
 		cr_expect_eq(r.status, c->status,
 		    "host %#x: status %#x, "
 		    "expected %#x",
@@ -235,7 +207,7 @@ Test(scsi_result, host_status_beats_driver_and_device)
 	memset(&r, 0, sizeof(r));
 	scsi_result_from_sgio(&r, 0x03, 0x06, RESCONF, 1, PRH_DATA_MAX, 0,
 	    8192);
-	expect_fixed(want, ABRT, 0x2e, 0x02);
+	th_sense_fixed(want, ABRT, 0x2e, 0x02);
 	cr_expect_eq(r.status, CHECK);
 	cr_expect_eq(r.size, 0);
 	cr_expect_eq(memcmp(r.sense, want, PRH_SENSE_LEN), 0);
@@ -430,7 +402,7 @@ Test(scsi_result, check_builds_fixed_sense)
 
 	memset(&r, 0xee, sizeof(r));
 	scsi_result_check(&r, PRH_SK_ILLEGAL_REQUEST, 0x20, 0x00);
-	expect_fixed(want, 0x05, 0x20, 0x00);
+	th_sense_fixed(want, 0x05, 0x20, 0x00);
 	cr_expect_eq(r.status, CHECK);
 	cr_expect_eq(r.size, 0);
 	cr_expect_eq(memcmp(r.sense, want, PRH_SENSE_LEN), 0, "sense %s",
@@ -438,7 +410,7 @@ Test(scsi_result, check_builds_fixed_sense)
 
 	memset(&r, 0xee, sizeof(r));
 	scsi_result_check(&r, PRH_SK_UNIT_ATTENTION, 0x2a, 0x05);
-	expect_fixed(want, 0x06, 0x2a, 0x05);
+	th_sense_fixed(want, 0x06, 0x2a, 0x05);
 	cr_expect_eq(memcmp(r.sense, want, PRH_SENSE_LEN), 0, "sense %s",
 	    hex(r.sense, 18));
 }

@@ -13,8 +13,8 @@
  * private open file description of the file (see doc/lunsim.md); the
  * functions below work on an in-memory copy and never lock themselves.
  */
-#ifndef PRH_LUNSIM_H
-#define PRH_LUNSIM_H
+#ifndef LUNSIM_H
+#define LUNSIM_H
 
 #include <stddef.h>
 #include <stdint.h>
