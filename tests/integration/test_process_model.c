@@ -51,9 +51,7 @@ extern char **environ;
 static void
 pm_fini(void)
 {
-	if (pm_daemon > 0)
-		kill(pm_daemon, SIGKILL);
-	pm_daemon = 0;
+	th_kill_daemon(&pm_daemon);
 	th_env_fini(&pm_env);
 	th_env_fini(&pm_env2);
 }
@@ -301,51 +299,6 @@ pm_notify_open(struct th_env *e)
 	chmod(e->notify, 0666);
 }
 
-/* Create an empty regular file at path (a bind mount target). */
-static int
-pm_touch(const char *path)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
-
-	if (fd < 0)
-		return -errno;
-	close(fd);
-	return 0;
-}
-
-/*
- * In the child: a new mount namespace whose /dev holds only null and log,
- * log being the socket at sock.  /dev/log may be missing (as on the
- * development machines), a socket, or a symlink into
- * /run/systemd/journal; a tmpfs over /dev handles the three alike and
- * never changes the host's /dev.  The original /dev/null is reached
- * through an fd on the /dev directory opened before the tmpfs hides it.
- * 0 or -errno.
- */
-static int
-pm_private_dev_log(const char *sock)
-{
-	char src[64];
-	int old;
-
-	if (unshare(CLONE_NEWNS) < 0 ||
-	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		return -errno;
-	old = open("/dev", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (old < 0 ||
-	    mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC,
-		"mode=0755") < 0)
-		return -errno;
-	if (pm_touch("/dev/null") < 0 || pm_touch("/dev/log") < 0)
-		return -errno;
-	snprintf(src, sizeof(src), "/proc/self/fd/%d/null", old);
-	if (mount(src, "/dev/null", NULL, MS_BIND, NULL) < 0 ||
-	    mount(sock, "/dev/log", NULL, MS_BIND, NULL) < 0)
-		return -errno;
-	close(old);
-	return 0;
-}
-
 /*
  * In the child: become uid (its gid the same, no supplementary groups)
  * and exec argv.  The binary is opened while still root and run through
@@ -389,7 +342,7 @@ pm_child(struct th_env *e, const struct pm_spawn_opts *o)
 	for (int i = 0; i < n; i++)
 		dup2(100 + i, 3 + i);
 	syscall(SYS_close_range, 3U + n, ~0U, 0U);
-	if (o->dev_log != NULL && pm_private_dev_log(o->dev_log) < 0) {
+	if (o->dev_log != NULL && th_private_dev_log(o->dev_log) < 0) {
 		dprintf(2, "private /dev/log: %s\n", strerror(errno));
 		_exit(125);
 	}
@@ -430,13 +383,9 @@ pm_spawn(struct th_env *e, const struct pm_spawn_opts *o)
 static int
 pm_listen_at(const char *path)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = th_unix_bound(path, SOCK_STREAM);
 
-	cr_assert_geq(fd, 0);
-	cr_assert_lt(strlen(path), sizeof(sun.sun_path));
-	memcpy(sun.sun_path, path, strlen(path));
-	cr_assert_eq(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	cr_assert_geq(fd, 0, "bind %s: %s", path, strerror(-fd));
 	cr_assert_eq(listen(fd, 16), 0);
 	return fd;
 }
