@@ -11,9 +11,10 @@
  *  3. validate	conn_request_ready(): the checks answered without the
  *		device (access mode, not a device node);
  *  4. submit	conn_submit(): the command goes to a worker (dispatch.c,
- *		cmd.c), which usually sends the reply itself;
- *  5. complete	conn_complete(): what the worker could not send, the
- *		refusal message, the next request;
+ *		cmd.c);
+ *  5. complete	conn_complete(): the command is back on the loop thread:
+ *		the audit trail, the reply (conn_send_reply(), the one
+ *		function that counts and sends a reply), the next request;
  *  6. tear-down conn_close(), conn_free() and the timeouts.
  *
  * Bounds: a connection reads its next request only while at most one
@@ -88,7 +89,6 @@ struct conn {
 	enum conn_state state;
 	bool reading;	  /* rd is armed */
 	unsigned rd_secs; /* timeout rd is armed with, 0 for none */
-	bool waiting;	  /* BUSY: readable, command not back: read off */
 	bool held;	  /* on env->held */
 	/* env->throttled or env->stalled while waiting on it, else NULL */
 	struct conn_list *tlist;
@@ -259,10 +259,20 @@ conn_fd_release(struct conn *c)
 	conn_fds_freed(c->env);
 }
 
+/* Disarm the read event. */
+static void
+conn_read_stop(struct conn *c)
+{
+	if (c->reading)
+		event_del(c->rd);
+	c->reading = false;
+	c->rd_secs = 0;
+}
+
 /* Arm or disarm the read event as the state asks: reading a frame while
- * output is not piling up and no shutdown is under way, or, while busy,
- * until the client's next bytes show up (then the command is collected,
- * or reading waits for it).  The idle timeout rides on the read event
+ * output is not piling up and no shutdown is under way; while busy it
+ * stays armed until the client sends before its answer (conn_read_cb()
+ * then disarms it: nothing is read until the command is back).  The idle timeout rides on the read event
  * exactly while the client is in the middle of something.  0, or -ENOMEM
  * when the event could not be armed (libevent allocates on first use of
  * an fd number). */
@@ -283,7 +293,7 @@ conn_sync(struct conn *c)
 			want = false;
 		break;
 	case CONN_BUSY:
-		want = !c->waiting && !env->draining;
+		want = c->reading && !env->draining;
 		break;
 	default:
 		want = false;
@@ -291,10 +301,7 @@ conn_sync(struct conn *c)
 	}
 	secs = want && conn_partial(c) ? env->cfg->idle_timeout : 0;
 	if (!want) {
-		if (c->reading)
-			event_del(c->rd);
-		c->reading = false;
-		c->rd_secs = 0;
+		conn_read_stop(c);
 		return 0;
 	}
 	if (c->reading && secs == c->rd_secs)
@@ -374,19 +381,18 @@ conn_send(struct conn *c, struct iovec *iov, int iovcnt)
 	return 0;
 }
 
-/* Send the reply to the current request less its first skip bytes (a
- * worker sent them); count it unless the worker did.  0 or -errno. */
+/* Count the reply to the current request and send it: the one place a
+ * reply is counted and sent.  0 or -errno. */
 static int
 conn_send_reply(struct conn *c, const struct scsi_result *res,
-    const uint8_t *data, size_t skip, bool count)
+    const uint8_t *data)
 {
 	uint8_t hdr[PRH_REPLY_HDR_LEN];
 	struct iovec iov[2];
-	int n = cmd_reply_iov(hdr, iov, res, data, skip);
+	int n = cmd_reply_iov(hdr, iov, res, data);
 
-	if (count)
-		stats_count_reply(c->env->stats, c->cdb[0], c->cdb[1] & 0x1f,
-		    res->status);
+	stats_count_reply(c->env->stats, c->cdb[0], c->cdb[1] & 0x1f,
+	    res->status);
 	TRACE(TP_REPLY, "conn=%p peer_pid=%d status=0x%02x size=%u", (void *)c,
 	    (int)c->peer.pid, res->status, res->size);
 	return conn_send(c, iov, n);
@@ -727,21 +733,6 @@ conn_read_param(struct conn *c)
 	return conn_request_ready(c);
 }
 
-static bool conn_complete(struct conn *c, struct cmd *cmd);
-
-/* Readable while busy (usually the client's next request, after the
- * worker sent the reply): if the command is back, complete it and read
- * on; if not, stop reading until it is.  Returns whether to read on. */
-static bool
-conn_read_busy(struct conn *c)
-{
-	if (dispatch_collect(c->env->dispatch, c->cmd))
-		return conn_complete(c, c->cmd);
-	c->waiting = true; /* conn_cmd_done is on its way */
-	(void)conn_sync(c);
-	return false;
-}
-
 /* Socket readable: advance the state machine as far as the data goes. */
 static void
 conn_read_cb(evutil_socket_t fd, short what, void *arg)
@@ -772,8 +763,9 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 		case CONN_READ_PARAM:
 			more = conn_read_param(c);
 			break;
-		case CONN_BUSY:
-			more = conn_read_busy(c);
+		case CONN_BUSY: /* the client sent before its answer */
+			conn_read_stop(c);
+			more = false;
 			break;
 		default:
 			more = false;
@@ -783,6 +775,8 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* --- 3. validate ---------------------------------------------------------- */
+
+static bool conn_complete(struct conn *c, struct cmd *cmd);
 
 /* Answer the current request without the device (for the reason why),
  * then go on. */
@@ -795,9 +789,7 @@ conn_answer(struct conn *c, const struct scsi_result *res, const char *why)
 		dispatch_cmd_free(c->env->dispatch, c->cmd);
 		c->cmd = NULL;
 	}
-	TRACE(TP_REPLY, "conn=%p peer_pid=%d status=0x%02x size=%u", (void *)c,
-	    (int)c->peer.pid, res->status, res->size);
-	if (conn_send_reply(c, res, NULL, 0, true) < 0)
+	if (conn_send_reply(c, res, NULL) < 0)
 		return conn_close(c);
 	/* A client waits for its answer, so the socket is empty now: do not
 	 * read it again to find so (the read event is level-triggered and
@@ -894,17 +886,15 @@ conn_request_ready(struct conn *c)
 
 /* --- 4. submit ------------------------------------------------------------ */
 
-/* Hand the command to a worker.  The worker sends the reply itself unless
- * earlier replies still wait in c->wr (they go first); nothing else is
- * written to the socket while the command runs.  Returns whether to keep
- * reading. */
+/* Hand the command to a worker; the read event stays armed (a client that
+ * waits for its answer sends nothing, so it costs nothing, and saves two
+ * epoll_ctl calls per command).  Returns whether to keep reading. */
 static bool
 conn_submit(struct conn *c)
 {
 	struct conn_env *env = c->env;
 	struct cmd *cmd = c->cmd;
 	struct scsi_result res;
-	bool lazy = conn_out_len(c) == 0;
 	char esc[ESCAPE_TEXT_SIZE(DEVICE_NAME_MAX)]; /* the trace's */
 
 	cmd->dev = devreg_get(env->devices, &c->node);
@@ -916,24 +906,16 @@ conn_submit(struct conn *c)
 		cmd->fd_count = &env->fds_held;
 		c->holds_fd = false;
 	}
-	cmd->sockfd = lazy ? c->fd : -1;
 	cmd->timeout_ms = env->cfg->sg_timeout * 1000u;
 	cmd->stats = env->stats;
 	cmd->done = conn_cmd_done;
 	cmd->owner = c;
-	if (dispatch_submit(env->dispatch, cmd, lazy) < 0) {
-		/* Shutting down or out of memory: answer rather than hang. */
-		cmd->sockfd = -1;
-		goto refused;
-	}
+	if (dispatch_submit(env->dispatch, cmd) < 0)
+		goto refused; /* shutting down or out of memory: answer */
 	TRACE(TP_SUBMIT, "conn=%p cmd=%p peer_pid=%d device=%s devno=%u:%u",
 	    (void *)c, (void *)cmd, (int)c->peer.pid,
 	    escape_str(esc, sizeof(esc), cmd->dev->name, ESCAPE_WORD),
 	    cmd->dev->node.major, cmd->dev->node.minor);
-	c->waiting = false;
-	/* Stay readable while busy: a client that waits for its answer
-	 * sends nothing, so it costs nothing, and saves two epoll_ctl
-	 * calls per command. */
 	(void)conn_set_state(c, CONN_BUSY);
 	return false;
 refused:
@@ -943,9 +925,11 @@ refused:
 
 /* --- 5. complete ---------------------------------------------------------- */
 
-/* The command is back (cmd), or the request was answered without one
- * (NULL): send what the worker did not, say once if the policy refused
- * the device, and read the next request.  Returns whether to read on. */
+/* The command is back (cmd; dispatch took it off the counts of commands
+ * in flight), or the request was answered without one (NULL): say once
+ * if the policy refused the device, hand the command to the audit trail,
+ * send the reply, and read the next request.  Returns whether to read
+ * on. */
 static bool
 conn_complete(struct conn *c, struct cmd *cmd)
 {
@@ -954,22 +938,10 @@ conn_complete(struct conn *c, struct cmd *cmd)
 
 	if (cmd != NULL) {
 		c->cmd = NULL;
-		c->waiting = false;
 		if (cmd->verdict.kind == DEVICE_REFUSED)
 			conn_log_refusal(c, cmd->verdict.why, cmd->dev->name);
-		TRACE(TP_REPLY, "conn=%p peer_pid=%d status=0x%02x size=%u",
-		    (void *)c, (int)c->peer.pid, cmd->res.status,
-		    cmd->res.size);
-		/* A worker that had the socket sent cmd->sent bytes (none
-		 * after its send failed; it counted the reply). */
-		if (cmd->sockfd < 0)
-			r = conn_send_reply(c, &cmd->res, cmd->data, 0, true);
-		else if (cmd->send_err < 0)
-			r = cmd->send_err;
-		else if (cmd->sent < PRH_REPLY_HDR_LEN + cmd->res.size)
-			r = conn_send_reply(c, &cmd->res, cmd->data, cmd->sent,
-			    false);
 		audit_command(env->audit, &c->share, &c->peer, cmd);
+		r = conn_send_reply(c, &cmd->res, cmd->data);
 		dispatch_cmd_free(env->dispatch, cmd);
 		if (r < 0) {
 			c->close_reason = "write-error";
@@ -991,7 +963,7 @@ conn_complete(struct conn *c, struct cmd *cmd)
 	return conn_set_state(c, CONN_READ_CDB) == 0 || conn_close(c);
 }
 
-/* dispatch's callback: the command came back without being collected. */
+/* dispatch's callback: the command is back. */
 static void
 conn_cmd_done(struct cmd *cmd)
 {
@@ -1060,16 +1032,14 @@ conn_orphan_done(struct cmd *cmd)
 }
 
 /* Give the command in flight up to dispatch, which logs it when it is
- * back; whether dispatch keeps the socket (dispatch_abandon()). */
-static bool
+ * back. */
+static void
 conn_abandon(struct conn *c)
 {
 	struct cmd *cmd = c->cmd;
 	struct conn_orphan *o = malloc(sizeof(*o));
-	bool keep, pending;
 
-	keep = dispatch_abandon(c->env->dispatch, cmd, &pending);
-	if (pending && o != NULL) {
+	if (dispatch_abandon(c->env->dispatch, cmd) && o != NULL) {
 		o->env = c->env;
 		o->peer = c->peer;
 		cmd->orphaned = conn_orphan_done;
@@ -1077,23 +1047,20 @@ conn_abandon(struct conn *c)
 		o = NULL;
 	}
 	free(o);
-	return keep;
 }
 
-/* Close a connection now; a command in flight is abandoned to dispatch,
- * which keeps the socket if a worker may still write to it. */
+/* Close a connection now; a command in flight is abandoned to dispatch. */
 static void
 conn_free(struct conn *c)
 {
 	struct conn_env *env = c->env;
 	struct peer peer = c->peer;
-	bool keep_sock = false;
 
 	TRACE(TP_CLOSE, "conn=%p peer_pid=%d reason=%s", (void *)c,
 	    (int)c->peer.pid, env->draining ? "shutdown" : c->close_reason);
 	if (c->cmd != NULL) {
 		if (c->state == CONN_BUSY)
-			keep_sock = conn_abandon(c);
+			conn_abandon(c);
 		else
 			dispatch_cmd_free(env->dispatch, c->cmd);
 	}
@@ -1109,8 +1076,7 @@ conn_free(struct conn *c)
 	event_free(c->rd);
 	if (c->wr != NULL)
 		bufferevent_free(c->wr);
-	if (!keep_sock)
-		closer_close_socket(env->closer, c->fd, conn_client(c));
+	closer_close_socket(env->closer, c->fd, conn_client(c));
 	TAILQ_REMOVE(&env->conns, c, entry);
 	env->count--;
 	STATS_DEC(env->stats->connections);

@@ -3,7 +3,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -16,8 +15,6 @@
 #include "prh/dispatch.h"
 #include "prh/trace.h"
 
-/* Period of the sweep that brings lazy commands back. */
-#define SWEEP_MS     20
 /* Parked commands retried per command that comes back. */
 #define RESUME_BATCH 8
 /* Command buffers kept for reuse beyond those in flight. */
@@ -28,29 +25,15 @@ struct dispatch {
 	struct pool *pool;
 	struct device_registry *devices;
 	struct closer *closer;	  /* closes client fds for the loop */
-	struct event *sweep;	  /* brings lazy commands back */
 	TAILQ_HEAD(, cmd) parked; /* waiting for queue room, oldest first */
 	unsigned nparked;
 	unsigned outstanding; /* submitted, not yet back */
-	bool eager;	      /* pool_set_eager() is on */
 	bool draining;
 	void (*idle)(void *); /* draining: nothing outstanding any more */
 	void *idle_arg;
 	struct cmd *free_cmds; /* recycled buffers */
 	unsigned nfree;
 };
-
-/* Turn the pool's eager mode on or off as parking and draining need. */
-static void
-dispatch_set_eager(struct dispatch *d)
-{
-	bool want = d->draining || d->nparked > 0;
-
-	if (want != d->eager) {
-		pool_set_eager(d->pool, want);
-		d->eager = want;
-	}
-}
 
 /* A command buffer, recycled if possible. */
 struct cmd *
@@ -68,7 +51,6 @@ dispatch_cmd_new(struct dispatch *d)
 	 * sends and sgio clears what a PR IN reply can carry. */
 	memset(cmd, 0, offsetof(struct cmd, data));
 	cmd->devfd = -1;
-	cmd->sockfd = -1;
 	return cmd;
 }
 
@@ -100,11 +82,13 @@ dispatch_cmd_free(struct dispatch *d, struct cmd *cmd)
 	d->nfree++;
 }
 
-/* A command is back from the pool: one fewer outstanding, and off its
- * device's list; tell a drain when it was the last. */
+/* A command is back from the pool (or never reached it): one fewer
+ * outstanding and in flight, and off its device's list; tell a drain
+ * when it was the last. */
 static void
 dispatch_back(struct dispatch *d, struct cmd *cmd)
 {
+	STATS_DEC(cmd->stats->inflight);
 	dispatch_untrack(cmd);
 	if (--d->outstanding == 0 && d->draining && d->idle != NULL)
 		d->idle(d->idle_arg);
@@ -122,7 +106,6 @@ dispatch_queue(struct dispatch *d, struct cmd *cmd)
 		cmd->parked = true;
 		d->nparked++;
 		STATS_INC(cmd->stats->parked);
-		dispatch_set_eager(d);
 		return 0;
 	}
 	return r;
@@ -137,6 +120,8 @@ dispatch_unpark(struct dispatch *d, struct cmd *cmd)
 	d->nparked--;
 	STATS_DEC(cmd->stats->parked);
 }
+
+static void dispatch_return(struct dispatch *d, struct cmd *cmd);
 
 /* Give parked commands another chance at the pool queue. */
 static void
@@ -156,64 +141,35 @@ dispatch_resume(struct dispatch *d)
 			 * after a failed SG_IO. */
 			scsi_result_check(&cmd->res, PRH_SK_ABORTED_COMMAND,
 			    0x00, 0x06);
-			cmd->sockfd = -1;
-			STATS_DEC(cmd->stats->inflight);
-			dispatch_back(d, cmd);
-			if (cmd->done != NULL)
-				cmd->done(cmd);
-			else
-				dispatch_cmd_free(d, cmd);
+			dispatch_return(d, cmd);
 		}
 	}
-	dispatch_set_eager(d);
 }
 
-/* Arm the sweep unless it is pending. */
+/* A command is back: its owner completes it, or an abandoned one has its
+ * last word and is freed.  Then parked commands may go. */
 static void
-dispatch_sweep_arm(struct dispatch *d)
+dispatch_return(struct dispatch *d, struct cmd *cmd)
 {
-	struct timeval tv = { 0, SWEEP_MS * 1000 };
-
-	if (!evtimer_pending(d->sweep, NULL))
-		evtimer_add(d->sweep, &tv);
-}
-
-/* The pool's completion callback: the command's owner completes it, or
- * an abandoned one is freed (with the socket it kept).  Then parked
- * commands may go. */
-static void
-dispatch_done_cb(struct pool_job *job, void *arg)
-{
-	struct dispatch *d = arg;
-	struct cmd *cmd = (struct cmd *)job;
-
 	dispatch_back(d, cmd);
 	if (cmd->done != NULL) {
 		cmd->done(cmd);
 	} else {
 		if (cmd->orphaned != NULL)
 			cmd->orphaned(cmd);
-		if (cmd->sockfd >= 0)
-			closer_close_socket(d->closer, cmd->sockfd,
-			    cmd->client);
 		dispatch_cmd_free(d, cmd);
 	}
-	if (d->nparked > 0)
-		dispatch_resume(d);
 }
 
-/* Sweep: bring back lazy commands nobody collected; go on while any are
- * outstanding. */
+/* The pool's completion callback, once per finished command. */
 static void
-dispatch_sweep_cb(evutil_socket_t fd, short what, void *arg)
+dispatch_done_cb(struct pool_job *job, void *arg)
 {
 	struct dispatch *d = arg;
 
-	(void)fd;
-	(void)what;
-	pool_reap(d->pool);
-	if (d->outstanding > 0)
-		dispatch_sweep_arm(d);
+	dispatch_return(d, (struct cmd *)job);
+	if (d->nparked > 0)
+		dispatch_resume(d);
 }
 
 /* Create the dispatcher and its pool. */
@@ -231,14 +187,8 @@ dispatch_new(struct event_base *base, const struct pool_limits *lim,
 	d->devices = devices;
 	d->closer = closer;
 	TAILQ_INIT(&d->parked);
-	d->sweep = evtimer_new(base, dispatch_sweep_cb, d);
-	if (d->sweep == NULL) {
-		free(d);
-		return -ENOMEM;
-	}
 	r = pool_new(base, lim, dispatch_done_cb, d, &d->pool);
 	if (r < 0) {
-		event_free(d->sweep);
 		free(d);
 		return r;
 	}
@@ -267,7 +217,6 @@ dispatch_free(struct dispatch *d)
 	 * about to exit and takes it along. */
 	if (ps.running == 0 && ps.queued == 0)
 		pool_free(d->pool);
-	event_free(d->sweep);
 	while ((cmd = d->free_cmds) != NULL) {
 		d->free_cmds = cmd->next_free;
 		free(cmd);
@@ -277,14 +226,13 @@ dispatch_free(struct dispatch *d)
 
 /* Run a command on a worker. */
 int
-dispatch_submit(struct dispatch *d, struct cmd *cmd, bool lazy)
+dispatch_submit(struct dispatch *d, struct cmd *cmd)
 {
 	int r;
 
 	if (d->draining)
 		return -ESHUTDOWN;
 	cmd->job.work = cmd_run;
-	cmd->job.lazy = lazy;
 	cmd->job.devkey = cmd->dev->key;
 	STATS_INC(cmd->stats->inflight);
 	r = dispatch_queue(d, cmd);
@@ -298,52 +246,21 @@ dispatch_submit(struct dispatch *d, struct cmd *cmd, bool lazy)
 	TAILQ_INSERT_TAIL(&cmd->dev->inflight, cmd, dev_link);
 	cmd->dev->ninflight++;
 	cmd->on_dev = true;
-	if (lazy)
-		dispatch_sweep_arm(d);
 	return 0;
-}
-
-/* The owner looks at its lazy command. */
-int
-dispatch_collect(struct dispatch *d, struct cmd *cmd)
-{
-	if (!pool_claim(d->pool, &cmd->job, false)) {
-		/* Most often the worker sent the reply and the client's next
-		 * request preempted it on this CPU before it could hand the
-		 * command back: let it finish before asking for a signal. */
-		sched_yield();
-		if (!pool_claim(d->pool, &cmd->job, true))
-			return 0;
-	}
-	dispatch_back(d, cmd);
-	if (d->nparked > 0)
-		dispatch_resume(d);
-	return 1;
 }
 
 /* The owner goes away. */
 bool
-dispatch_abandon(struct dispatch *d, struct cmd *cmd, bool *pending)
+dispatch_abandon(struct dispatch *d, struct cmd *cmd)
 {
 	cmd->done = NULL;
 	cmd->owner = NULL;
-	*pending = false;
-	if (cmd->parked) { /* never reached the pool */
+	if (cmd->parked) /* never reached the pool */
 		dispatch_unpark(d, cmd);
-		goto unstarted;
-	}
-	if (pool_cancel(d->pool, &cmd->job) == 0)
-		goto unstarted;
-	/* Running, or finished and not back: free it when it is. */
-	(void)pool_want(d->pool, &cmd->job, POOL_WANT_KICK);
-	*pending = true;
-	return cmd->sockfd >= 0;
-unstarted:
-	STATS_DEC(cmd->stats->inflight);
+	else if (pool_cancel(d->pool, &cmd->job) < 0)
+		return true; /* running or finished: freed when it is back */
 	dispatch_back(d, cmd);
-	cmd->sockfd = -1;
 	dispatch_cmd_free(d, cmd);
-	dispatch_set_eager(d);
 	return false;
 }
 
@@ -355,7 +272,6 @@ dispatch_drain(struct dispatch *d, void (*idle)(void *), void *arg)
 	d->draining = true;
 	d->idle = idle;
 	d->idle_arg = arg;
-	dispatch_set_eager(d);
 }
 
 /* Fill counters. */

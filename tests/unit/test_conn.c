@@ -574,6 +574,16 @@ tc_orphaned(struct cmd *cmd)
 	atomic_fetch_add(&tc_orphans, 1);
 }
 
+/* Stop the fixture's loop where it is. */
+static void
+tc_break_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	event_base_loopbreak(tc.base);
+}
+
 /* A command whose owner went while it ran still has its last word when
  * it is back (the connection logs a PR OUT that ran through it). */
 Test(conn, an_abandoned_command_that_ran_has_its_last_word)
@@ -581,8 +591,8 @@ Test(conn, an_abandoned_command_that_ran_has_its_last_word)
 	uint8_t cdb[PRH_CDB_LEN], param[24];
 	struct dispatch_stats ds;
 	struct device_node node;
+	struct event *brk;
 	struct cmd *cmd;
-	bool pending, keep;
 	long end;
 
 	tc_need_disk();
@@ -601,20 +611,22 @@ Test(conn, an_abandoned_command_that_ran_has_its_last_word)
 	cmd->stats = &tc.stats;
 	cmd->done = tc_orphaned; /* must not be called: it is abandoned */
 	cmd->owner = NULL;
-	/* Lazy: it is not brought back when it is done, only when asked
-	 * for (or by the sweep, a timer of the loop). */
-	cr_assert_eq(dispatch_submit(tc.dispatch, cmd, true), 0);
-	/* One pass of the loop, here: the pool's kick wakes a worker. */
-	cr_assert_eq(event_base_loop(tc.base, EVLOOP_NONBLOCK), 0);
-	/* It runs and is done, but not back. */
+	cr_assert_eq(dispatch_submit(tc.dispatch, cmd), 0);
+	/* The loop runs here until the pool's kick woke a worker: the
+	 * break, activated after the kick, runs right after it, before the
+	 * completion the worker activates later. */
+	brk = event_new(tc.base, -1, 0, tc_break_cb, NULL);
+	cr_assert_not_null(brk);
+	event_active(brk, EV_TIMEOUT, 0);
+	cr_assert_eq(event_base_loop(tc.base, 0), 0);
+	event_free(brk);
+	/* It runs and is done, but not back: the loop has not run since. */
 	end = tc_ms() + WAIT_MS;
 	do
 		dispatch_get_stats(tc.dispatch, &ds);
 	while (ds.pool.completed < 1 && tc_ms() < end);
 	cr_assert_eq(ds.pool.completed, 1);
-	keep = dispatch_abandon(tc.dispatch, cmd, &pending);
-	cr_expect(pending);
-	cr_expect_not(keep); /* no socket was given to it */
+	cr_expect(dispatch_abandon(tc.dispatch, cmd)); /* back later */
 	cmd->orphaned = tc_orphaned;
 	cmd->owner = &tc_orphans;
 	tc_loop_start();
