@@ -14,23 +14,6 @@
 #include "prh/sgio.h"
 #include "prh/trace.h"
 
-/* Build the reply in hdr and iov. */
-int
-cmd_reply_iov(uint8_t hdr[PRH_REPLY_HDR_LEN], struct iovec iov[2],
-    const struct scsi_result *res, const uint8_t *data)
-{
-	int n = 0;
-
-	proto_encode_reply(hdr, res->status, res->size, res->sense);
-	iov[n].iov_base = hdr;
-	iov[n++].iov_len = PRH_REPLY_HDR_LEN;
-	if (res->size > 0) {
-		iov[n].iov_base = (uint8_t *)data;
-		iov[n++].iov_len = res->size;
-	}
-	return n;
-}
-
 /* Close the device fd, if open, here or by the closer, and take it off
  * the count of fds held for requests (any thread: the count is
  * atomic). */
@@ -96,7 +79,8 @@ cmd_run(struct pool_job *job)
 	cmd->device_ns = trace_now_ns() - t0;
 	atomic_fetch_add_explicit(&cmd->stats->busy_ns, cmd->device_ns,
 	    memory_order_relaxed);
-	latency_observe(&cmd->dev->latency, cmd->device_ns);
+	if (cmd->latency != NULL)
+		latency_observe(cmd->latency, cmd->device_ns);
 	TRACE(TP_SGIO_DONE,
 	    "cmd=%p fd=%d device=%s devno=%u:%u opcode=0x%02x sa=%u "
 	    "status=0x%02x host=0x%02x driver=0x%02x sense=%02x/%02x/%02x "

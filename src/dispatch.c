@@ -19,6 +19,17 @@
 #define RESUME_BATCH 8
 /* Command buffers kept for reuse beyond those in flight. */
 #define FREE_KEEP    64
+/* Buckets of the table of devices with commands in flight. */
+#define DEV_BUCKETS  64
+
+/* A device with commands in flight: those, in submit order, so the
+ * first is the oldest (a hung LUN's command stays there). */
+struct dispatch_dev {
+	const struct device *dev;
+	struct dispatch_dev *next; /* hash chain */
+	TAILQ_HEAD(, cmd) cmds;
+	unsigned n;
+};
 
 /* The dispatcher.  Loop thread only. */
 struct dispatch {
@@ -33,6 +44,7 @@ struct dispatch {
 	void *idle_arg;
 	struct cmd *free_cmds; /* recycled buffers */
 	unsigned nfree;
+	struct dispatch_dev *devs[DEV_BUCKETS]; /* with commands in flight */
 };
 
 /* A command buffer, recycled if possible. */
@@ -54,22 +66,80 @@ dispatch_cmd_new(struct dispatch *d)
 	return cmd;
 }
 
+/* The table entry of dev, through the link that points to it. */
+static struct dispatch_dev **
+dispatch_dev_link(const struct dispatch *d, const struct device *dev)
+{
+	uint64_t x = (uint64_t)(uintptr_t)dev * 0x9e3779b97f4a7c15ull;
+	struct dispatch_dev *const *p = &d->devs[(x >> 58) % DEV_BUCKETS];
+
+	while (*p != NULL && (*p)->dev != dev)
+		p = &(*p)->next;
+	return (struct dispatch_dev **)p;
+}
+
+/* Put a command on its device's list of those in flight: 0 or
+ * -ENOMEM. */
+static int
+dispatch_track(struct dispatch *d, struct cmd *cmd)
+{
+	struct dispatch_dev **p = dispatch_dev_link(d, cmd->dev), *e = *p;
+
+	if (e == NULL) {
+		if ((e = calloc(1, sizeof(*e))) == NULL)
+			return -ENOMEM;
+		e->dev = cmd->dev;
+		TAILQ_INIT(&e->cmds);
+		*p = e;
+	}
+	cmd->submit_ns = trace_now_ns();
+	TAILQ_INSERT_TAIL(&e->cmds, cmd, dev_link);
+	e->n++;
+	cmd->on_dev = true;
+	return 0;
+}
+
 /* Take a command off its device's list of those in flight. */
 static void
-dispatch_untrack(struct cmd *cmd)
+dispatch_untrack(struct dispatch *d, struct cmd *cmd)
 {
-	if (cmd->on_dev) {
-		TAILQ_REMOVE(&cmd->dev->inflight, cmd, dev_link);
-		cmd->dev->ninflight--;
-		cmd->on_dev = false;
+	struct dispatch_dev **p, *e;
+
+	if (!cmd->on_dev)
+		return;
+	p = dispatch_dev_link(d, cmd->dev);
+	e = *p;
+	TAILQ_REMOVE(&e->cmds, cmd, dev_link);
+	cmd->on_dev = false;
+	if (--e->n == 0) {
+		*p = e->next;
+		free(e);
 	}
+}
+
+/* Commands of dev in flight. */
+unsigned
+dispatch_inflight(const struct dispatch *d, const struct device *dev)
+{
+	const struct dispatch_dev *e = *dispatch_dev_link(d, dev);
+
+	return e != NULL ? e->n : 0;
+}
+
+/* When the oldest command of dev in flight was submitted, or 0. */
+uint64_t
+dispatch_oldest_ns(const struct dispatch *d, const struct device *dev)
+{
+	const struct dispatch_dev *e = *dispatch_dev_link(d, dev);
+
+	return e != NULL ? TAILQ_FIRST(&e->cmds)->submit_ns : 0;
 }
 
 /* Give back a command that is not in flight. */
 void
 dispatch_cmd_free(struct dispatch *d, struct cmd *cmd)
 {
-	dispatch_untrack(cmd);
+	dispatch_untrack(d, cmd);
 	cmd_close_devfd(cmd, d->closer);
 	if (cmd->dev != NULL)
 		devreg_put(d->devices, cmd->dev);
@@ -89,7 +159,7 @@ static void
 dispatch_back(struct dispatch *d, struct cmd *cmd)
 {
 	STATS_DEC(cmd->stats->inflight);
-	dispatch_untrack(cmd);
+	dispatch_untrack(d, cmd);
 	if (--d->outstanding == 0 && d->draining && d->idle != NULL)
 		d->idle(d->idle_arg);
 }
@@ -200,6 +270,7 @@ dispatch_new(struct event_base *base, const struct pool_limits *lim,
 void
 dispatch_free(struct dispatch *d)
 {
+	struct dispatch_dev *e;
 	struct pool_stats ps;
 	struct cmd *cmd;
 
@@ -221,6 +292,11 @@ dispatch_free(struct dispatch *d)
 		d->free_cmds = cmd->next_free;
 		free(cmd);
 	}
+	for (unsigned i = 0; i < DEV_BUCKETS; i++)
+		while ((e = d->devs[i]) != NULL) { /* commands left running */
+			d->devs[i] = e->next;
+			free(e);
+		}
 	free(d);
 }
 
@@ -234,18 +310,16 @@ dispatch_submit(struct dispatch *d, struct cmd *cmd)
 		return -ESHUTDOWN;
 	cmd->job.work = cmd_run;
 	cmd->job.devkey = cmd->dev->key;
+	if ((r = dispatch_track(d, cmd)) < 0)
+		return r;
 	STATS_INC(cmd->stats->inflight);
 	r = dispatch_queue(d, cmd);
 	if (r < 0) {
 		STATS_DEC(cmd->stats->inflight);
+		dispatch_untrack(d, cmd);
 		return r;
 	}
 	d->outstanding++;
-	/* The device's oldest command in flight, for the metrics. */
-	cmd->submit_ns = trace_now_ns();
-	TAILQ_INSERT_TAIL(&cmd->dev->inflight, cmd, dev_link);
-	cmd->dev->ninflight++;
-	cmd->on_dev = true;
 	return 0;
 }
 

@@ -17,9 +17,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
-#include <sys/uio.h>
 
 #include "prh/device.h"
+#include "prh/latency.h"
 #include "prh/pool.h"
 #include "prh/proto.h"
 #include "prh/protocol.h"
@@ -41,7 +41,8 @@ struct cmd {
 	uint8_t cdb[PRH_CDB_LEN]; /* the CDB as it came */
 	struct device *dev;	  /* the device (registry reference) */
 	struct prh_stats *stats;  /* counters the worker adds to */
-	atomic_uint *fd_count;	  /* counts devfd; decremented on close */
+	struct latency_hist *latency; /* the device's histogram, or NULL */
+	atomic_uint *fd_count;	      /* counts devfd; decremented on close */
 	uint64_t client; /* its fds' client for the closer (closer.h) */
 	/* Written by the worker. */
 	struct device_verdict verdict; /* what the policy said */
@@ -54,8 +55,8 @@ struct cmd {
 	bool parked;		   /* on dispatch's parked list */
 	TAILQ_ENTRY(cmd) link;	   /* dispatch's parked list */
 	struct cmd *next_free;	   /* dispatch's free list */
-	TAILQ_ENTRY(cmd) dev_link; /* dev->inflight, while on_dev */
-	bool on_dev;		   /* on dev->inflight */
+	TAILQ_ENTRY(cmd) dev_link; /* dispatch's list of its device */
+	bool on_dev;		   /* on that list */
 	uint64_t submit_ns;	   /* when it was submitted (monotonic) */
 	/* PR OUT parameter list in, PR IN payload out. */
 	uint8_t data[PRH_DATA_MAX];
@@ -71,10 +72,5 @@ void cmd_close_devfd(struct cmd *cmd, struct closer *closer);
 
 /* The worker's part: policy, SG_IO, close the device fd. */
 void cmd_run(struct pool_job *job);
-
-/* Build the reply to res (payload data) in hdr and iov[0..2): the number
- * of iovec entries. */
-int cmd_reply_iov(uint8_t hdr[PRH_REPLY_HDR_LEN], struct iovec iov[2],
-    const struct scsi_result *res, const uint8_t *data);
 
 #endif

@@ -3,7 +3,8 @@
  *
  * The one module that knows how a command travels: it owns the pool, the
  * command buffers, the commands waiting for room in the pool's queue
- * (parked), and the way a finished command comes back to the loop thread:
+ * (parked), each device's commands in flight (for the metrics), and the
+ * way a finished command comes back to the loop thread:
  * the pool's completion event, whose callback takes every finished
  * command at once.  Connections see three calls: submit a command,
  * abandon it when they close, and the command's done callback, which
@@ -16,11 +17,13 @@
 #define PRH_DISPATCH_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "prh/cmd.h"
 #include "prh/pool.h"
 
 struct event_base;
+struct device;
 struct device_registry;
 struct closer;
 struct dispatch;
@@ -70,6 +73,13 @@ void dispatch_drain(struct dispatch *d, void (*idle)(void *), void *arg);
 
 /* Fill counters. */
 void dispatch_get_stats(struct dispatch *d, struct dispatch_stats *st);
+
+/* Commands submitted to dev and not back yet (parked ones too). */
+unsigned dispatch_inflight(const struct dispatch *d, const struct device *dev);
+
+/* When the oldest of them was submitted (monotonic ns, trace_now_ns()),
+ * or 0 when there is none. */
+uint64_t dispatch_oldest_ns(const struct dispatch *d, const struct device *dev);
 
 /* The busiest device keys (see pool_get_busiest). */
 unsigned
