@@ -1,30 +1,22 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* One client connection, in the order a request lives in it:
  *
- *  1. set-up	conn_new(): the socket set up for fds (frame.h), the
- *		hello, then reading;
+ *  1. set-up	conn_new(): the socket set up for fds, the hello;
  *  2. read	conn_read_cb(): each frame (hello, CDB, parameter list)
- *		read with its fds (frame.h) while the fd budget allows
- *		(fdbudget.h); the fd of a CDB looked at at once;
- *  3. validate	conn_request_ready(): the checks answered without the
- *		device (access mode, not a device node), and the wait of a
- *		PR OUT for its client's share of the log;
+ *		with its fds (frame.h), within the fd budget (fdbudget.h);
+ *  3. validate	conn_request_ready(): what is answered without the device
+ *		(access mode, not a device node); a PR OUT's wait for its
+ *		client's share of the log;
  *  4. submit	conn_submit(): the command goes to a worker (dispatch.h);
  *  5. reply	conn_complete(), on the loop thread once the command is
  *		back: the audit trail, then conn_send_reply(), the one
- *		function that counts and sends a reply (output.h), then
- *		the next request;
+ *		function that counts and sends a reply (output.h);
  *  6. tear-down conn_close(), conn_free() and the timeouts.
  *
- * One request per connection is read, run and answered at a time.  A
- * connection reads its next request only while at most one reply waits
- * for the client (OUTPUT_MAX), so a client that never reads costs at most
- * a reply's worth of memory, and --write-timeout drops it.
- * --idle-timeout, if set, drops a client that stops in the middle of the
- * handshake or a request, and --request-timeout one that holds a device
- * fd without completing its request.  The state changes only in
- * conn_set_state(), which also arms what the state needs.  The loop
- * thread closes no fd a client sent: every such fd goes to the closer
+ * One request per connection at a time, and the next one is read only
+ * while at most one reply waits for the client (OUTPUT_MAX).  The state
+ * changes only in conn_set_state(), which also arms what the state needs.
+ * Every fd a client sent that the connection drops goes to the closer
  * (closer.h); the request's device fd in conn_drop_devfd() alone.
  */
 #include "config.h"
@@ -95,6 +87,9 @@ static void conn_failed(void *arg, bool timed_out);
 static bool conn_close(struct conn *c);
 static void conn_free(struct conn *c);
 
+/* The connection whose budget entry is fc. */
+#define conn_of(fc) ((struct conn *)((char *)(fc)-offsetof(struct conn, fc)))
+
 /* Log a per-connection warning of kind k naming the peer ("[pid P uid
  * U] msg"), out of its client's share of the log (peerlog.h). */
 #define conn_log(c, k, ...)                                           \
@@ -102,6 +97,14 @@ static void conn_free(struct conn *c);
 	    __VA_ARGS__)
 
 /* --- the state ------------------------------------------------------------ */
+
+/* A timeout ends the connection: count it, for that reason. */
+static void
+conn_timed_out(struct conn *c, const char *reason)
+{
+	c->close_reason = reason;
+	STATS_INC(c->env->stats->timed_out);
+}
 
 /* Whether the client is in the middle of the handshake or a request. */
 static bool
@@ -196,12 +199,8 @@ conn_new(struct conn_env *env, int fd, const struct peer *peer)
 	c->ff.fd = -1;
 	c->state = CONN_HELLO;
 	c->close_reason = "eof";
-	c->out = (struct output){ .base = env->base,
-		.fd = fd,
-		.timeout_s = env->cfg->write_timeout,
-		.drained = conn_drained,
-		.failed = conn_failed,
-		.arg = c };
+	output_init(&c->out, env->base, fd, env->cfg->write_timeout,
+	    conn_drained, conn_failed, c);
 	peerlog_conn_init(&c->share);
 	TRACE(TP_ACCEPT, "conn=%p fd=%d peer_pid=%d peer_uid=%d", (void *)c, fd,
 	    (int)peer->pid, (int)peer->uid);
@@ -387,8 +386,7 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 		    "connection",
 		    c->env->cfg->idle_timeout,
 		    c->state == CONN_HELLO ? "handshake" : "request");
-		c->close_reason = "idle-timeout";
-		STATS_INC(c->env->stats->timed_out);
+		conn_timed_out(c, "idle-timeout");
 		(void)conn_close(c);
 		return;
 	}
@@ -688,8 +686,7 @@ conn_failed(void *arg, bool timed_out)
 		conn_log(c, PEERLOG_TIMEOUT,
 		    "client took no reply for %u s: closing connection",
 		    c->env->cfg->write_timeout);
-		c->close_reason = "write-timeout";
-		STATS_INC(c->env->stats->timed_out);
+		conn_timed_out(c, "write-timeout");
 	}
 	conn_free(c);
 }
@@ -699,15 +696,13 @@ conn_failed(void *arg, bool timed_out)
 static void
 conn_expired(struct fdbudget_conn *fc)
 {
-	struct conn *c = (struct conn *)((char *)fc -
-	    offsetof(struct conn, fc));
+	struct conn *c = conn_of(fc);
 
 	conn_log(c, PEERLOG_TIMEOUT,
 	    "held a file descriptor for %u s without completing its "
 	    "request: closing connection",
 	    c->env->cfg->request_timeout);
-	c->close_reason = "request-timeout";
-	STATS_INC(c->env->stats->timed_out);
+	conn_timed_out(c, "request-timeout");
 	conn_free(c);
 }
 
@@ -715,8 +710,7 @@ conn_expired(struct fdbudget_conn *fc)
 static void
 conn_resume(struct fdbudget_conn *fc)
 {
-	(void)conn_sync(
-	    (struct conn *)((char *)fc - offsetof(struct conn, fc)));
+	(void)conn_sync(conn_of(fc));
 }
 
 /* Shutdown: idle connections close now, busy ones after their answer. */

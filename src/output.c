@@ -13,6 +13,20 @@
 #include "prh/output.h"
 #include "prh/proto.h"
 
+/* Set up the output of a socket. */
+void
+output_init(struct output *o, struct event_base *base, int fd,
+    unsigned timeout_s, void (*drained)(void *arg),
+    void (*failed)(void *arg, bool timed_out), void *arg)
+{
+	*o = (struct output){ .base = base,
+		.fd = fd,
+		.timeout_s = timeout_s,
+		.drained = drained,
+		.failed = failed,
+		.arg = arg };
+}
+
 /* Bytes queued. */
 size_t
 output_len(const struct output *o)

@@ -36,6 +36,12 @@ struct output {
 	void *arg;
 };
 
+/* Set up the output of socket fd (--write-timeout timeout_s, 0: none),
+ * with its callbacks. */
+void output_init(struct output *o, struct event_base *base, int fd,
+    unsigned timeout_s, void (*drained)(void *arg),
+    void (*failed)(void *arg, bool timed_out), void *arg);
+
 /* Bytes queued, waiting for the client to read. */
 size_t output_len(const struct output *o);
 

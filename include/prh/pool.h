@@ -6,8 +6,9 @@
  * activated by a worker when it appends a finished job to an empty
  * completion list, runs the completion callback for every finished job on
  * the loop thread: one wake-up per batch of completions, as Tor's
- * workqueue reply queue does.  Workers touch no libevent object other than event_active() on that
- * event.  See doc/threads.md for the full rules.
+ * workqueue reply queue does.  Workers touch no libevent object other
+ * than event_active() on that event.  See doc/threads.md for the full
+ * rules.
  *
  * Isolation: jobs carry a device key; at most max_per_device jobs with the
  * same key run at once.  Further jobs for that key wait in the queue while
