@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -212,7 +213,7 @@ Test(metrics, device_histogram_is_cumulative)
 }
 
 /* A command to the fixture's device, submitted: it waits in the pool's
- * queue, as no worker is woken. */
+ * queue while no worker is woken. */
 static struct cmd *
 mt_submit(void)
 {
@@ -227,10 +228,21 @@ mt_submit(void)
 
 Test(metrics, oldest_command_in_flight)
 {
+	struct timespec end, now;
+	struct dispatch_stats ds;
 	struct cmd *cmd[2];
 	uint64_t first;
 	const char *t;
 
+	/* The pool's one worker has gone to sleep: with the wake-up
+	 * deferred to the loop, which never runs, it sleeps on. */
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += 10;
+	do {
+		dispatch_get_stats(mt.dispatch, &ds);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (ds.pool.idle < 1 && now.tv_sec < end.tv_sec);
+	cr_assert_eq(ds.pool.idle, 1);
 	cmd[0] = mt_submit();
 	cmd[1] = mt_submit();
 	first = dispatch_oldest_ns(mt.dispatch, mt.dev);
