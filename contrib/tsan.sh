@@ -17,7 +17,7 @@ tsandir=${PRH_TSAN_BUILDDIR:-$top/build-tsan}
 tests=${PRH_TSAN_TESTS:-"tests/integration/test_protocol
 	tests/integration/test_sgio tests/integration/test_process
 	tests/integration/test_process_model tests/integration/test_policy
-	tests/integration/test_linger"}
+	tests/integration/test_linger tests/integration/test_reply_path"}
 logs=$tsandir/tsan-logs
 . "$top/contrib/counts.sh"
 

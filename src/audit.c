@@ -502,6 +502,36 @@ audit_command(struct audit *a, struct peerlog_conn *lc, struct peer *peer,
 		audit_log_shared(a, lc, &l);
 }
 
+/* What an orphaned command needs to be logged when it is back. */
+struct audit_orphan {
+	struct audit *audit;
+	struct peer peer;
+};
+
+/* dispatch's last word on an orphaned command: its line. */
+static void
+audit_orphan_done(struct cmd *cmd)
+{
+	struct audit_orphan *o = cmd->owner;
+
+	audit_command(o->audit, NULL, &o->peer, cmd);
+	free(o);
+}
+
+/* The connection of a command in flight went. */
+void
+audit_orphan(struct audit *a, const struct peer *peer, struct cmd *cmd)
+{
+	struct audit_orphan *o;
+
+	if (a == NULL || (o = malloc(sizeof(*o))) == NULL)
+		return;
+	o->audit = a;
+	o->peer = *peer;
+	cmd->orphaned = audit_orphan_done;
+	cmd->owner = o;
+}
+
 /* A request was answered without a worker. */
 void
 audit_answered(struct audit *a, struct peerlog_conn *lc, struct peer *peer,

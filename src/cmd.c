@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* One command on a worker: device policy, SG_IO, the reply (see cmd.h). */
+/* One command on a worker: device policy, SG_IO (see cmd.h). */
 #include "config.h"
 
 #include <errno.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -14,28 +13,6 @@
 #include "prh/mpath.h"
 #include "prh/sgio.h"
 #include "prh/trace.h"
-
-/* Build the reply in hdr and iov, less its first skip bytes. */
-int
-cmd_reply_iov(uint8_t hdr[PRH_REPLY_HDR_LEN], struct iovec iov[2],
-    const struct scsi_result *res, const uint8_t *data, size_t skip)
-{
-	int n = 0;
-
-	proto_encode_reply(hdr, res->status, res->size, res->sense);
-	if (skip < PRH_REPLY_HDR_LEN) {
-		iov[n].iov_base = hdr + skip;
-		iov[n++].iov_len = PRH_REPLY_HDR_LEN - skip;
-		skip = 0;
-	} else {
-		skip -= PRH_REPLY_HDR_LEN;
-	}
-	if (res->size > skip) {
-		iov[n].iov_base = (uint8_t *)data + skip;
-		iov[n++].iov_len = res->size - skip;
-	}
-	return n;
-}
 
 /* Close the device fd, if open, here or by the closer, and take it off
  * the count of fds held for requests (any thread: the count is
@@ -54,24 +31,6 @@ cmd_close_devfd(struct cmd *cmd, struct closer *closer)
 		atomic_fetch_sub(cmd->fd_count, 1);
 		cmd->fd_count = NULL;
 	}
-}
-
-/* Send the reply on cmd->sockfd without blocking, noting how much went
- * (the loop sends the rest) or the error. */
-static void
-cmd_send(struct cmd *cmd)
-{
-	uint8_t hdr[PRH_REPLY_HDR_LEN];
-	struct iovec iov[2];
-	struct msghdr msg = { .msg_iov = iov };
-	ssize_t n;
-
-	msg.msg_iovlen = (size_t)cmd_reply_iov(hdr, iov, &cmd->res, cmd->data,
-	    0);
-	n = sendmsg(cmd->sockfd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-	if (n < 0 && errno != EAGAIN && errno != EINTR)
-		cmd->send_err = -errno;
-	cmd->sent = n > 0 ? (uint32_t)n : 0;
 }
 
 /* Run an allowed command: a device-mapper multipath map through
@@ -98,10 +57,8 @@ cmd_execute(struct cmd *cmd)
 
 /* Worker thread: decide whether the device may be sent SG_IO (sysfs,
  * every time: a node may name another device since it was opened), run
- * the command or answer it as SG_IO failing with ENOTTY would be, close
- * the device fd and, if the loop handed over the socket, send the reply.
- * A reply begun here is counted here (the loop may send its rest, or
- * find that the send failed); the loop counts the others. */
+ * the command or answer it as SG_IO failing with ENOTTY would be, and
+ * close the device fd.  The loop thread counts and sends the reply. */
 void
 cmd_run(struct pool_job *job)
 {
@@ -122,7 +79,8 @@ cmd_run(struct pool_job *job)
 	cmd->device_ns = trace_now_ns() - t0;
 	atomic_fetch_add_explicit(&cmd->stats->busy_ns, cmd->device_ns,
 	    memory_order_relaxed);
-	latency_observe(&cmd->dev->latency, cmd->device_ns);
+	if (cmd->latency != NULL)
+		latency_observe(cmd->latency, cmd->device_ns);
 	TRACE(TP_SGIO_DONE,
 	    "cmd=%p fd=%d device=%s devno=%u:%u opcode=0x%02x sa=%u "
 	    "status=0x%02x host=0x%02x driver=0x%02x sense=%02x/%02x/%02x "
@@ -135,12 +93,4 @@ cmd_run(struct pool_job *job)
 	    cmd->res.sense[12], cmd->res.sense[13], cmd->res.size,
 	    (unsigned long long)(cmd->device_ns / 1000));
 	cmd_close_devfd(cmd, NULL);
-	/* Counted before the reply goes out, so that a client that has its
-	 * answer never finds the counters behind. */
-	STATS_DEC(cmd->stats->inflight);
-	if (cmd->sockfd >= 0) {
-		stats_count_reply(cmd->stats, cmd->req.opcode,
-		    cmd->req.service_action, cmd->res.status);
-		cmd_send(cmd);
-	}
 }

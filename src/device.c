@@ -318,6 +318,8 @@ struct device_registry {
 	struct device *buckets[DEVREG_BUCKETS];
 	TAILQ_HEAD(, device) lru; /* refs == 0, oldest first */
 	unsigned n_unused;
+	void (*on_drop)(const struct device *d, void *arg);
+	void *on_drop_arg;
 };
 
 /* Monotonic clock in nanoseconds. */
@@ -407,6 +409,24 @@ devreg_new(struct device_registry **out)
 	return 0;
 }
 
+/* Call fn for every device freed. */
+void
+devreg_on_drop(struct device_registry *r,
+    void (*fn)(const struct device *d, void *arg), void *arg)
+{
+	r->on_drop = fn;
+	r->on_drop_arg = arg;
+}
+
+/* Free a device that was unlinked, telling the on_drop callback. */
+static void
+devreg_release(struct device_registry *r, struct device *d)
+{
+	if (r->on_drop != NULL)
+		r->on_drop(d, r->on_drop_arg);
+	free(d);
+}
+
 /* Unlink d from its bucket and free it (it is unused and off the LRU). */
 static void
 devreg_drop(struct device_registry *r, struct device *d)
@@ -416,7 +436,7 @@ devreg_drop(struct device_registry *r, struct device *d)
 	while (*dp != d)
 		dp = &(*dp)->hnext;
 	*dp = d->hnext;
-	free(d);
+	devreg_release(r, d);
 }
 
 /* Free the registry and every device in it. */
@@ -430,7 +450,7 @@ devreg_free(struct device_registry *r)
 	for (unsigned i = 0; i < DEVREG_BUCKETS; i++) {
 		while ((d = r->buckets[i]) != NULL) {
 			r->buckets[i] = d->hnext;
-			free(d);
+			devreg_release(r, d);
 		}
 	}
 	free(r);
@@ -452,7 +472,6 @@ devreg_get(struct device_registry *r, const struct device_node *n)
 		if (d == NULL)
 			return NULL;
 		d->node = *n;
-		TAILQ_INIT(&d->inflight);
 		devreg_load(d);
 		d->hnext = r->buckets[b];
 		r->buckets[b] = d;

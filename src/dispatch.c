@@ -3,7 +3,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -16,41 +15,37 @@
 #include "prh/dispatch.h"
 #include "prh/trace.h"
 
-/* Period of the sweep that brings lazy commands back. */
-#define SWEEP_MS     20
 /* Parked commands retried per command that comes back. */
 #define RESUME_BATCH 8
 /* Command buffers kept for reuse beyond those in flight. */
 #define FREE_KEEP    64
+/* Buckets of the table of devices with commands in flight. */
+#define DEV_BUCKETS  64
+
+/* A device with commands in flight: those, in submit order, so the
+ * first is the oldest (a hung LUN's command stays there). */
+struct dispatch_dev {
+	const struct device *dev;
+	struct dispatch_dev *next; /* hash chain */
+	TAILQ_HEAD(, cmd) cmds;
+	unsigned n;
+};
 
 /* The dispatcher.  Loop thread only. */
 struct dispatch {
 	struct pool *pool;
 	struct device_registry *devices;
 	struct closer *closer;	  /* closes client fds for the loop */
-	struct event *sweep;	  /* brings lazy commands back */
 	TAILQ_HEAD(, cmd) parked; /* waiting for queue room, oldest first */
 	unsigned nparked;
 	unsigned outstanding; /* submitted, not yet back */
-	bool eager;	      /* pool_set_eager() is on */
 	bool draining;
 	void (*idle)(void *); /* draining: nothing outstanding any more */
 	void *idle_arg;
 	struct cmd *free_cmds; /* recycled buffers */
 	unsigned nfree;
+	struct dispatch_dev *devs[DEV_BUCKETS]; /* with commands in flight */
 };
-
-/* Turn the pool's eager mode on or off as parking and draining need. */
-static void
-dispatch_set_eager(struct dispatch *d)
-{
-	bool want = d->draining || d->nparked > 0;
-
-	if (want != d->eager) {
-		pool_set_eager(d->pool, want);
-		d->eager = want;
-	}
-}
 
 /* A command buffer, recycled if possible. */
 struct cmd *
@@ -68,26 +63,83 @@ dispatch_cmd_new(struct dispatch *d)
 	 * sends and sgio clears what a PR IN reply can carry. */
 	memset(cmd, 0, offsetof(struct cmd, data));
 	cmd->devfd = -1;
-	cmd->sockfd = -1;
 	return cmd;
+}
+
+/* The table entry of dev, through the link that points to it. */
+static struct dispatch_dev **
+dispatch_dev_link(const struct dispatch *d, const struct device *dev)
+{
+	uint64_t x = (uint64_t)(uintptr_t)dev * 0x9e3779b97f4a7c15ull;
+	struct dispatch_dev *const *p = &d->devs[(x >> 58) % DEV_BUCKETS];
+
+	while (*p != NULL && (*p)->dev != dev)
+		p = &(*p)->next;
+	return (struct dispatch_dev **)p;
+}
+
+/* Put a command on its device's list of those in flight: 0 or
+ * -ENOMEM. */
+static int
+dispatch_track(struct dispatch *d, struct cmd *cmd)
+{
+	struct dispatch_dev **p = dispatch_dev_link(d, cmd->dev), *e = *p;
+
+	if (e == NULL) {
+		if ((e = calloc(1, sizeof(*e))) == NULL)
+			return -ENOMEM;
+		e->dev = cmd->dev;
+		TAILQ_INIT(&e->cmds);
+		*p = e;
+	}
+	cmd->submit_ns = trace_now_ns();
+	TAILQ_INSERT_TAIL(&e->cmds, cmd, dev_link);
+	e->n++;
+	cmd->on_dev = true;
+	return 0;
 }
 
 /* Take a command off its device's list of those in flight. */
 static void
-dispatch_untrack(struct cmd *cmd)
+dispatch_untrack(struct dispatch *d, struct cmd *cmd)
 {
-	if (cmd->on_dev) {
-		TAILQ_REMOVE(&cmd->dev->inflight, cmd, dev_link);
-		cmd->dev->ninflight--;
-		cmd->on_dev = false;
+	struct dispatch_dev **p, *e;
+
+	if (!cmd->on_dev)
+		return;
+	p = dispatch_dev_link(d, cmd->dev);
+	e = *p;
+	TAILQ_REMOVE(&e->cmds, cmd, dev_link);
+	cmd->on_dev = false;
+	if (--e->n == 0) {
+		*p = e->next;
+		free(e);
 	}
+}
+
+/* Commands of dev in flight. */
+unsigned
+dispatch_inflight(const struct dispatch *d, const struct device *dev)
+{
+	const struct dispatch_dev *e = *dispatch_dev_link(d, dev);
+
+	return e != NULL ? e->n : 0;
+}
+
+/* When the oldest command of dev in flight was submitted, or 0. */
+uint64_t
+dispatch_oldest_ns(const struct dispatch *d, const struct device *dev)
+{
+	const struct dispatch_dev *e = *dispatch_dev_link(d, dev);
+
+	return e != NULL ? TAILQ_FIRST(&e->cmds)->submit_ns : 0;
 }
 
 /* Give back a command that is not in flight. */
 void
 dispatch_cmd_free(struct dispatch *d, struct cmd *cmd)
 {
-	dispatch_untrack(cmd);
+	dispatch_untrack(d, cmd);
 	cmd_close_devfd(cmd, d->closer);
 	if (cmd->dev != NULL)
 		devreg_put(d->devices, cmd->dev);
@@ -100,12 +152,14 @@ dispatch_cmd_free(struct dispatch *d, struct cmd *cmd)
 	d->nfree++;
 }
 
-/* A command is back from the pool: one fewer outstanding, and off its
- * device's list; tell a drain when it was the last. */
+/* A command is back from the pool (or never reached it): one fewer
+ * outstanding and in flight, and off its device's list; tell a drain
+ * when it was the last. */
 static void
 dispatch_back(struct dispatch *d, struct cmd *cmd)
 {
-	dispatch_untrack(cmd);
+	STATS_DEC(cmd->stats->inflight);
+	dispatch_untrack(d, cmd);
 	if (--d->outstanding == 0 && d->draining && d->idle != NULL)
 		d->idle(d->idle_arg);
 }
@@ -122,7 +176,6 @@ dispatch_queue(struct dispatch *d, struct cmd *cmd)
 		cmd->parked = true;
 		d->nparked++;
 		STATS_INC(cmd->stats->parked);
-		dispatch_set_eager(d);
 		return 0;
 	}
 	return r;
@@ -137,6 +190,8 @@ dispatch_unpark(struct dispatch *d, struct cmd *cmd)
 	d->nparked--;
 	STATS_DEC(cmd->stats->parked);
 }
+
+static void dispatch_return(struct dispatch *d, struct cmd *cmd);
 
 /* Give parked commands another chance at the pool queue. */
 static void
@@ -156,64 +211,35 @@ dispatch_resume(struct dispatch *d)
 			 * after a failed SG_IO. */
 			scsi_result_check(&cmd->res, PRH_SK_ABORTED_COMMAND,
 			    0x00, 0x06);
-			cmd->sockfd = -1;
-			STATS_DEC(cmd->stats->inflight);
-			dispatch_back(d, cmd);
-			if (cmd->done != NULL)
-				cmd->done(cmd);
-			else
-				dispatch_cmd_free(d, cmd);
+			dispatch_return(d, cmd);
 		}
 	}
-	dispatch_set_eager(d);
 }
 
-/* Arm the sweep unless it is pending. */
+/* A command is back: its owner completes it, or an abandoned one has its
+ * last word and is freed.  Then parked commands may go. */
 static void
-dispatch_sweep_arm(struct dispatch *d)
+dispatch_return(struct dispatch *d, struct cmd *cmd)
 {
-	struct timeval tv = { 0, SWEEP_MS * 1000 };
-
-	if (!evtimer_pending(d->sweep, NULL))
-		evtimer_add(d->sweep, &tv);
-}
-
-/* The pool's completion callback: the command's owner completes it, or
- * an abandoned one is freed (with the socket it kept).  Then parked
- * commands may go. */
-static void
-dispatch_done_cb(struct pool_job *job, void *arg)
-{
-	struct dispatch *d = arg;
-	struct cmd *cmd = (struct cmd *)job;
-
 	dispatch_back(d, cmd);
 	if (cmd->done != NULL) {
 		cmd->done(cmd);
 	} else {
 		if (cmd->orphaned != NULL)
 			cmd->orphaned(cmd);
-		if (cmd->sockfd >= 0)
-			closer_close_socket(d->closer, cmd->sockfd,
-			    cmd->client);
 		dispatch_cmd_free(d, cmd);
 	}
-	if (d->nparked > 0)
-		dispatch_resume(d);
 }
 
-/* Sweep: bring back lazy commands nobody collected; go on while any are
- * outstanding. */
+/* The pool's completion callback, once per finished command. */
 static void
-dispatch_sweep_cb(evutil_socket_t fd, short what, void *arg)
+dispatch_done_cb(struct pool_job *job, void *arg)
 {
 	struct dispatch *d = arg;
 
-	(void)fd;
-	(void)what;
-	pool_reap(d->pool);
-	if (d->outstanding > 0)
-		dispatch_sweep_arm(d);
+	dispatch_return(d, (struct cmd *)job);
+	if (d->nparked > 0)
+		dispatch_resume(d);
 }
 
 /* Create the dispatcher and its pool. */
@@ -231,14 +257,8 @@ dispatch_new(struct event_base *base, const struct pool_limits *lim,
 	d->devices = devices;
 	d->closer = closer;
 	TAILQ_INIT(&d->parked);
-	d->sweep = evtimer_new(base, dispatch_sweep_cb, d);
-	if (d->sweep == NULL) {
-		free(d);
-		return -ENOMEM;
-	}
 	r = pool_new(base, lim, dispatch_done_cb, d, &d->pool);
 	if (r < 0) {
-		event_free(d->sweep);
 		free(d);
 		return r;
 	}
@@ -250,6 +270,7 @@ dispatch_new(struct event_base *base, const struct pool_limits *lim,
 void
 dispatch_free(struct dispatch *d)
 {
+	struct dispatch_dev *e;
 	struct pool_stats ps;
 	struct cmd *cmd;
 
@@ -267,83 +288,53 @@ dispatch_free(struct dispatch *d)
 	 * about to exit and takes it along. */
 	if (ps.running == 0 && ps.queued == 0)
 		pool_free(d->pool);
-	event_free(d->sweep);
 	while ((cmd = d->free_cmds) != NULL) {
 		d->free_cmds = cmd->next_free;
 		free(cmd);
 	}
+	for (unsigned i = 0; i < DEV_BUCKETS; i++)
+		while ((e = d->devs[i]) != NULL) { /* commands left running */
+			d->devs[i] = e->next;
+			free(e);
+		}
 	free(d);
 }
 
 /* Run a command on a worker. */
 int
-dispatch_submit(struct dispatch *d, struct cmd *cmd, bool lazy)
+dispatch_submit(struct dispatch *d, struct cmd *cmd)
 {
 	int r;
 
 	if (d->draining)
 		return -ESHUTDOWN;
 	cmd->job.work = cmd_run;
-	cmd->job.lazy = lazy;
 	cmd->job.devkey = cmd->dev->key;
+	if ((r = dispatch_track(d, cmd)) < 0)
+		return r;
 	STATS_INC(cmd->stats->inflight);
 	r = dispatch_queue(d, cmd);
 	if (r < 0) {
 		STATS_DEC(cmd->stats->inflight);
+		dispatch_untrack(d, cmd);
 		return r;
 	}
 	d->outstanding++;
-	/* The device's oldest command in flight, for the metrics. */
-	cmd->submit_ns = trace_now_ns();
-	TAILQ_INSERT_TAIL(&cmd->dev->inflight, cmd, dev_link);
-	cmd->dev->ninflight++;
-	cmd->on_dev = true;
-	if (lazy)
-		dispatch_sweep_arm(d);
 	return 0;
-}
-
-/* The owner looks at its lazy command. */
-int
-dispatch_collect(struct dispatch *d, struct cmd *cmd)
-{
-	if (!pool_claim(d->pool, &cmd->job, false)) {
-		/* Most often the worker sent the reply and the client's next
-		 * request preempted it on this CPU before it could hand the
-		 * command back: let it finish before asking for a signal. */
-		sched_yield();
-		if (!pool_claim(d->pool, &cmd->job, true))
-			return 0;
-	}
-	dispatch_back(d, cmd);
-	if (d->nparked > 0)
-		dispatch_resume(d);
-	return 1;
 }
 
 /* The owner goes away. */
 bool
-dispatch_abandon(struct dispatch *d, struct cmd *cmd, bool *pending)
+dispatch_abandon(struct dispatch *d, struct cmd *cmd)
 {
 	cmd->done = NULL;
 	cmd->owner = NULL;
-	*pending = false;
-	if (cmd->parked) { /* never reached the pool */
+	if (cmd->parked) /* never reached the pool */
 		dispatch_unpark(d, cmd);
-		goto unstarted;
-	}
-	if (pool_cancel(d->pool, &cmd->job) == 0)
-		goto unstarted;
-	/* Running, or finished and not back: free it when it is. */
-	(void)pool_want(d->pool, &cmd->job, POOL_WANT_KICK);
-	*pending = true;
-	return cmd->sockfd >= 0;
-unstarted:
-	STATS_DEC(cmd->stats->inflight);
+	else if (pool_cancel(d->pool, &cmd->job) < 0)
+		return true; /* running or finished: freed when it is back */
 	dispatch_back(d, cmd);
-	cmd->sockfd = -1;
 	dispatch_cmd_free(d, cmd);
-	dispatch_set_eager(d);
 	return false;
 }
 
@@ -355,7 +346,6 @@ dispatch_drain(struct dispatch *d, void (*idle)(void *), void *arg)
 	d->draining = true;
 	d->idle = idle;
 	d->idle_arg = arg;
-	dispatch_set_eager(d);
 }
 
 /* Fill counters. */

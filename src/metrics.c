@@ -14,9 +14,10 @@
 
 #include <event2/event.h>
 
-#include "prh/cmd.h"
 #include "prh/device.h"
+#include "prh/dispatch.h"
 #include "prh/escape.h"
+#include "prh/latency.h"
 #include "prh/log.h"
 #include "prh/metrics.h"
 #include "prh/protocol.h"
@@ -32,7 +33,7 @@ struct metrics {
 	char *tmp;  /* path.tmp, renamed over it */
 	status_view_fn view;
 	void *arg;
-	const struct device_registry *devices;
+	struct metrics_devices devices;
 	struct event *timer; /* every METRICS_INTERVAL_MS */
 	struct metrics_text text;
 	uint64_t started_ns;
@@ -245,6 +246,7 @@ mt_server(struct metrics_text *t, const struct status_view *v,
 /* What the per-device families are being written with. */
 struct mt_devices {
 	struct metrics_text *t;
+	const struct metrics_devices *src;
 	uint64_t now_ns;
 	int family; /* 0 latency, 1 in flight, 2 oldest age */
 };
@@ -258,8 +260,8 @@ mt_device(const struct device *d, void *arg)
 	char name[ESCAPE_LABEL_SIZE(DEVICE_NAME_MAX)];
 	char wwid[ESCAPE_LABEL_SIZE(DEVICE_WWID_MAX)];
 	char lab[sizeof(name) + sizeof(wwid) + 32];
-	uint64_t cum = 0, age = 0;
-	const struct cmd *oldest;
+	const struct latency_hist *h = latency_find(md->src->latency, d);
+	uint64_t cum = 0, age = 0, oldest;
 
 	/* Names from the kernel and the storage: any bytes (escape.h). */
 	snprintf(lab, sizeof(lab), "device=\"%s\",wwid=\"%s\"",
@@ -268,8 +270,9 @@ mt_device(const struct device *d, void *arg)
 	switch (md->family) {
 	case 0:
 		for (int i = 0; i < LATENCY_BUCKETS; i++) {
-			cum += atomic_load_explicit(&d->latency.count[i],
-			    memory_order_relaxed);
+			cum += h == NULL ? 0
+					 : atomic_load_explicit(&h->count[i],
+					       memory_order_relaxed);
 			mt_printf(t,
 			    "prh_device_latency_seconds_bucket{%s,le=", lab);
 			if (i < LATENCY_BOUNDS)
@@ -282,19 +285,20 @@ mt_device(const struct device *d, void *arg)
 		}
 		mt_printf(t, "prh_device_latency_seconds_sum{%s} ", lab);
 		mt_seconds(t,
-		    atomic_load_explicit(&d->latency.sum_ns,
-			memory_order_relaxed));
+		    h == NULL ? 0
+			      : atomic_load_explicit(&h->sum_ns,
+				    memory_order_relaxed));
 		mt_printf(t, "\nprh_device_latency_seconds_count{%s} %llu\n",
 		    lab, (unsigned long long)cum);
 		break;
 	case 1:
 		mt_printf(t, "prh_device_commands_in_flight{%s} %u\n", lab,
-		    d->ninflight);
+		    dispatch_inflight(md->src->dispatch, d));
 		break;
 	default:
-		oldest = TAILQ_FIRST(&d->inflight);
-		if (oldest != NULL && md->now_ns > oldest->submit_ns)
-			age = md->now_ns - oldest->submit_ns;
+		oldest = dispatch_oldest_ns(md->src->dispatch, d);
+		if (oldest != 0 && md->now_ns > oldest)
+			age = md->now_ns - oldest;
 		mt_printf(t, "prh_device_oldest_command_age_seconds{%s} ", lab);
 		mt_seconds(t, age);
 		mt_printf(t, "\n");
@@ -305,25 +309,26 @@ mt_device(const struct device *d, void *arg)
 /* Format the whole exposition. */
 int
 metrics_format(struct metrics_text *t, const struct status_view *v,
-    const struct device_registry *devices, uint64_t now_ns, uint64_t uptime_ns,
+    const struct metrics_devices *devices, uint64_t now_ns, uint64_t uptime_ns,
     double start_time)
 {
-	struct mt_devices md = { .t = t, .now_ns = now_ns };
+	const struct device_registry *reg = devices->registry;
+	struct mt_devices md = { .t = t, .src = devices, .now_ns = now_ns };
 
 	mt_server(t, v, uptime_ns, start_time);
 	mt_family(t, "prh_device_latency_seconds", "histogram",
 	    "Time commands took on each device, from the worker's start to "
 	    "the device's answer.");
 	md.family = 0;
-	devreg_foreach(devices, mt_device, &md);
+	devreg_foreach(reg, mt_device, &md);
 	mt_family(t, "prh_device_commands_in_flight", "gauge",
 	    "Commands submitted to each device and not back yet.");
 	md.family = 1;
-	devreg_foreach(devices, mt_device, &md);
+	devreg_foreach(reg, mt_device, &md);
 	mt_family(t, "prh_device_oldest_command_age_seconds", "gauge",
 	    "Age of the oldest command in flight on each device (0: none).");
 	md.family = 2;
-	devreg_foreach(devices, mt_device, &md);
+	devreg_foreach(reg, mt_device, &md);
 	return t->oom ? -ENOMEM : 0;
 }
 
@@ -382,7 +387,7 @@ metrics_write(struct metrics *m)
 	m->view(m->arg, &v);
 	m->text.len = 0;
 	m->text.oom = false;
-	r = metrics_format(&m->text, &v, m->devices, now, now - m->started_ns,
+	r = metrics_format(&m->text, &v, &m->devices, now, now - m->started_ns,
 	    m->start_time);
 	if (r == 0)
 		r = metrics_replace(m);
@@ -428,7 +433,7 @@ metrics_free(struct metrics *m)
 /* Start writing path. */
 int
 metrics_new(struct event_base *base, const char *path, status_view_fn view,
-    void *arg, const struct device_registry *devices, struct metrics **out)
+    void *arg, const struct metrics_devices *devices, struct metrics **out)
 {
 	struct timeval tv = { METRICS_INTERVAL_MS / 1000,
 		(METRICS_INTERVAL_MS % 1000) * 1000 };
@@ -447,7 +452,7 @@ metrics_new(struct event_base *base, const char *path, status_view_fn view,
 	}
 	m->view = view;
 	m->arg = arg;
-	m->devices = devices;
+	m->devices = *devices;
 	m->started_ns = trace_now_ns();
 	clock_gettime(CLOCK_REALTIME, &now);
 	m->start_time = (double)now.tv_sec + (double)now.tv_nsec / 1e9;

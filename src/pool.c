@@ -137,8 +137,6 @@ struct pool {
 
 	pthread_mutex_t dlock;
 	struct pool_job_list done_list; /* finished, not delivered */
-	bool armed;			/* an activation is pending */
-	bool eager;			/* activate for lazy jobs too */
 };
 
 /* Mix a 64-bit key into a bucket index (splitmix64 finaliser). */
@@ -392,21 +390,18 @@ pool_finish(struct pool *p, struct pool_job *job)
 		pool_dev_update_ready(p, d);
 }
 
-/* Hand a finished job to the loop thread.  Activate the completion event
- * unless the job is lazy (and nobody asked for it) or an activation is
- * already pending: its callback, which takes the whole list, has not run
- * yet. */
+/* Hand a finished job to the loop thread: append it to the completion
+ * list and activate the completion event only when the list was empty
+ * (one wake-up per batch: the callback, which takes the whole list, has
+ * not run since the first of them was appended). */
 static void
 pool_complete(struct pool *p, struct pool_job *job)
 {
 	bool act;
 
 	pthread_mutex_lock(&p->dlock);
+	act = TAILQ_EMPTY(&p->done_list);
 	TAILQ_INSERT_TAIL(&p->done_list, job, entry);
-	job->pending = true;
-	act = !p->armed && (!job->lazy || job->want || p->eager);
-	if (act)
-		p->armed = true;
 	pthread_mutex_unlock(&p->dlock);
 	/* From here on the job belongs to the loop thread. */
 	if (act)
@@ -467,10 +462,7 @@ pool_reap(struct pool *p)
 
 	pthread_mutex_lock(&p->dlock);
 	TAILQ_CONCAT(&list, &p->done_list, entry);
-	TAILQ_FOREACH (job, &list, entry)
-		job->pending = false;
-	/* A pending activation finds an empty list; a new one may come. */
-	p->armed = false;
+	/* The next job appended finds the list empty and activates. */
 	pthread_mutex_unlock(&p->dlock);
 
 	while ((job = TAILQ_FIRST(&list)) != NULL) {
@@ -508,63 +500,6 @@ pool_kick_cb(evutil_socket_t fd, short what, void *arg)
 	act = pool_wake(p);
 	pthread_mutex_unlock(&p->lock);
 	pool_act_run(p, act);
-}
-
-/* Take one finished job off the completion list, or ask for its
- * completion (signal) when it has not finished. */
-int
-pool_claim(struct pool *p, struct pool_job *job, bool signal)
-{
-	int r = 0;
-
-	pthread_mutex_lock(&p->dlock);
-	if (job->pending) {
-		TAILQ_REMOVE(&p->done_list, job, entry);
-		job->pending = false;
-		job->state = POOL_JOB_IDLE;
-		r = 1;
-	} else if (signal) {
-		job->want = true;
-	}
-	pthread_mutex_unlock(&p->dlock);
-	return r;
-}
-
-/* Ask for a job's completion: 1 if it waits on the completion list, else
- * 0; with SIGNAL or KICK an unfinished job will activate the event, and
- * with KICK a finished one activates it now. */
-int
-pool_want(struct pool *p, struct pool_job *job, enum pool_want_mode how)
-{
-	bool act = false;
-	int r;
-
-	pthread_mutex_lock(&p->dlock);
-	r = job->pending;
-	if (!r && how != POOL_WANT_PEEK)
-		job->want = true;
-	else if (r && how == POOL_WANT_KICK && !p->armed)
-		act = p->armed = true;
-	pthread_mutex_unlock(&p->dlock);
-	if (act)
-		event_active(p->ev, EV_READ, 0);
-	return r;
-}
-
-/* Make every completion activate the event (on) or only the non-lazy
- * ones; with on, deliver what already waits. */
-void
-pool_set_eager(struct pool *p, bool on)
-{
-	bool act = false;
-
-	pthread_mutex_lock(&p->dlock);
-	p->eager = on;
-	if (on && !p->armed && !TAILQ_EMPTY(&p->done_list))
-		act = p->armed = true;
-	pthread_mutex_unlock(&p->dlock);
-	if (act)
-		event_active(p->ev, EV_READ, 0);
 }
 
 /* Stop every worker and wait until each thread has ended: every sleeping
@@ -760,7 +695,6 @@ pool_submit(struct pool *p, struct pool_job *job)
 	}
 	job->state = POOL_JOB_QUEUED;
 	job->dq = d;
-	job->want = false; /* no worker sees the job yet */
 	TAILQ_INSERT_TAIL(&d->waiting, job, entry);
 	d->nwait++;
 	p->waiting++;
@@ -900,7 +834,6 @@ pool_free(struct pool *p)
 	while ((job = TAILQ_FIRST(&p->done_list)) != NULL) {
 		TAILQ_REMOVE(&p->done_list, job, entry);
 		job->state = POOL_JOB_IDLE;
-		job->pending = false;
 	}
 	pool_destroy(p);
 }

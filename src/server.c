@@ -27,6 +27,7 @@
 #include "prh/device.h"
 #include "prh/dispatch.h"
 #include "prh/fdpass.h"
+#include "prh/latency.h"
 #include "prh/log.h"
 #include "prh/metrics.h"
 #include "prh/mpath.h"
@@ -61,6 +62,7 @@ struct server {
 	struct conn_env env;		 /* shared by every connection */
 	struct dispatch *dispatch;	 /* the worker pool */
 	struct device_registry *devices; /* devices commands went to */
+	struct latency_table *latency;	 /* their histograms (metrics) */
 	struct closer *closer;		 /* closes FUSE files and the like */
 	struct peer_counts *uids;	 /* connections per uid */
 	struct audit *audit;		 /* the audit trail */
@@ -90,7 +92,7 @@ server_maybe_done(struct server *srv)
 {
 	struct dispatch_stats ds;
 
-	if (!srv->draining || srv->env.count > 0)
+	if (!srv->draining || srv->env.fds.sockets > 0)
 		return;
 	dispatch_get_stats(srv->dispatch, &ds);
 	if (ds.outstanding == 0)
@@ -161,10 +163,11 @@ server_fd_room(void *arg)
 {
 	struct server *srv = arg;
 
-	if (srv->accept_full && conn_fds_used(&srv->env) < srv->accept_limit) {
+	if (srv->accept_full &&
+	    fdbudget_used(&srv->env.fds) < srv->accept_limit) {
 		srv->accept_full = false;
 		server_note(srv, LOG_NOTICE, "%u connections: accepting again",
-		    srv->env.count);
+		    srv->env.fds.sockets);
 		server_accept_update(srv);
 	}
 }
@@ -186,7 +189,7 @@ server_closer_freed(void *arg)
 {
 	struct server *srv = arg;
 
-	conn_fds_freed(&srv->env);
+	fdbudget_freed(&srv->env.fds);
 }
 
 /* Number of fds open in this process (64 if /proc is not available). */
@@ -205,11 +208,12 @@ server_count_fds(void)
 }
 
 /* Raise the soft fd limit to the hard one, then work out how many fds
- * connections may use (struct conn_env's fd_budget): their sockets and
+ * connections may use (the budget of struct fdbudget): their sockets and
  * the device fds of their requests, one each at most (a second fd closes
  * the connection), and the fds queued for the closer.  Kept free beyond
  * that: the fds open now, two per worker (a command whose client left
- * holds its device fd and the socket the worker replies on), and a margin,
+ * still holds its device fd; the other is room for what a worker opens
+ * itself: /dev/mapper/control, libmpathpersist's fds), and a margin,
  * which covers the fds one recvmsg may bring (connections read only while
  * at most the budget is used: conn.c).  So no client can fill the fd
  * table: the kernel never has to drop an fd a client sent, which it would
@@ -300,13 +304,13 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		return;
 	}
 	if (!srv->accept_full &&
-	    conn_fds_used(&srv->env) >= srv->accept_limit) {
+	    fdbudget_used(&srv->env.fds) >= srv->accept_limit) {
 		srv->accept_full = true;
 		server_note(srv, LOG_WARNING,
 		    "%u connections: the fd limit allows no more (%u fds of "
 		    "requests held); accepting paused until one closes or a "
 		    "request's fd is freed",
-		    srv->env.count, atomic_load(&srv->env.fds_held));
+		    srv->env.fds.sockets, atomic_load(&srv->env.fds.held));
 		server_accept_update(srv);
 	}
 }
@@ -487,6 +491,13 @@ server_view(void *arg, struct status_view *v)
 	}
 }
 
+/* The registry freed a device: its histogram goes too. */
+static void
+server_device_dropped(const struct device *d, void *arg)
+{
+	latency_forget(arg, d);
+}
+
 /* Set up listener, signals, timers, the devices and the pool. */
 int
 server_new(struct event_base *base, const struct prh_config *cfg, int listen_fd,
@@ -515,7 +526,10 @@ server_new(struct event_base *base, const struct prh_config *cfg, int listen_fd,
 	srv->listen_fd = listen_fd;
 	srv->sig_fd = -1;
 	srv->unlink_path = unlink_path;
-	if (devreg_new(&srv->devices) < 0 || peer_counts_new(&srv->uids) < 0 ||
+	if (devreg_new(&srv->devices) < 0 ||
+	    (cfg->metrics_file != NULL &&
+		latency_table_new(&srv->latency) < 0) ||
+	    peer_counts_new(&srv->uids) < 0 ||
 	    peerlog_new(base, &srv->stats, &srv->peerlog) < 0 ||
 	    audit_new(srv->devices, srv->peerlog, &srv->stats, &srv->audit) < 0)
 		goto fail;
@@ -532,7 +546,7 @@ server_new(struct event_base *base, const struct prh_config *cfg, int listen_fd,
 	    server_signal_cb, srv);
 	if (srv->sig_ev == NULL || event_add(srv->sig_ev, NULL) < 0)
 		goto fail;
-	if (closer_new(base, &srv->env.fds_held, server_closer_freed, srv,
+	if (closer_new(base, &srv->env.fds.held, server_closer_freed, srv,
 		&srv->closer) < 0)
 		goto fail;
 	r = dispatch_new(base, &lim, srv->devices, srv->closer, &srv->dispatch);
@@ -543,18 +557,23 @@ server_new(struct event_base *base, const struct prh_config *cfg, int listen_fd,
 	srv->env.cfg = cfg;
 	srv->env.dispatch = srv->dispatch;
 	srv->env.devices = srv->devices;
+	srv->env.latency = srv->latency;
 	srv->env.stats = &srv->stats;
 	srv->env.audit = srv->audit;
 	srv->env.peerlog = srv->peerlog;
 	srv->env.closer = srv->closer;
 	srv->env.gone = server_conn_gone;
-	srv->env.room = server_fd_room;
+	srv->env.fds.room = server_fd_room;
+	srv->env.fds.arg = srv;
 	srv->env.arg = srv;
 	if (conn_env_init(&srv->env) < 0)
 		goto fail;
+	devreg_on_drop(srv->devices, server_device_dropped, srv->latency);
 	if (cfg->metrics_file != NULL &&
 	    (r = metrics_new(base, cfg->metrics_file, server_view, srv,
-		 srv->devices, &srv->metrics)) < 0)
+		 &(struct metrics_devices){ srv->devices, srv->dispatch,
+		     srv->latency },
+		 &srv->metrics)) < 0)
 		goto fail;
 	r = -ENOMEM;
 	/* Backlog 0: the socket is already listening (SOMAXCONN). */
@@ -564,7 +583,7 @@ server_new(struct event_base *base, const struct prh_config *cfg, int listen_fd,
 	if (srv->listener == NULL || evconnlistener_enable(srv->listener) < 0)
 		goto fail;
 	evconnlistener_set_error_cb(srv->listener, server_accept_error_cb);
-	srv->env.fd_budget = server_fd_budget(cfg, &srv->accept_limit);
+	srv->env.fds.budget = server_fd_budget(cfg, &srv->accept_limit);
 	*out = srv;
 	return 0;
 fail:
@@ -582,7 +601,7 @@ server_free(struct server *srv)
 		return;
 	srv->draining = true; /* no loop-break bookkeeping from here on */
 	metrics_free(srv->metrics);
-	if (srv->env.held_timer != NULL)
+	if (srv->env.fds.held_timer != NULL)
 		conn_env_fini(&srv->env);
 	/* These hand client fds to the closer, freed last. */
 	server_stop_listening(srv);
@@ -600,6 +619,7 @@ server_free(struct server *srv)
 	peerlog_free(srv->peerlog); /* its last counts go to the audit */
 	audit_free(srv->audit);
 	devreg_free(srv->devices);
+	latency_table_free(srv->latency);
 	free(srv);
 }
 

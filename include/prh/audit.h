@@ -63,6 +63,11 @@ void audit_request(struct audit *a, struct peer *peer);
 void audit_command(struct audit *a, struct peerlog_conn *lc, struct peer *peer,
     const struct cmd *cmd);
 
+/* The connection of peer went while its command cmd was in flight, and
+ * dispatch keeps cmd until it is back (dispatch_abandon()): log it then,
+ * as if the connection were there (every PR OUT that ran is logged). */
+void audit_orphan(struct audit *a, const struct peer *peer, struct cmd *cmd);
+
 /* A request of peer on connection lc was answered without a worker
  * (res), for the reason why: log it.  node is what the request's fd was;
  * cmd holds its CDB and parameter list. */

@@ -4,8 +4,8 @@
  *
  * The loop thread fills a struct cmd and hands it to the pool (through
  * dispatch.c); a worker runs cmd_run(): the device policy (device.c), the
- * SG_IO (sgio.c), closing the device fd and, when the loop handed it the
- * socket, the reply.  The pool hands the cmd back for completion.  Which
+ * SG_IO (sgio.c) and closing the device fd.  The pool hands the cmd back
+ * to the loop thread, which counts it and sends the reply.  Which
  * thread may touch which field, and when, is written once in
  * doc/threads.md ("struct cmd").
  */
@@ -17,9 +17,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
-#include <sys/uio.h>
 
 #include "prh/device.h"
+#include "prh/latency.h"
 #include "prh/pool.h"
 #include "prh/proto.h"
 #include "prh/protocol.h"
@@ -36,19 +36,17 @@ struct cmd {
 	struct pool_job job; /* first: the pool's handle */
 	/* Set by the loop before submitting; read-only until completion. */
 	int devfd;		  /* the client's device fd; closed by run */
-	int sockfd;		  /* socket the worker replies on, or -1 */
 	unsigned timeout_ms;	  /* SG_IO timeout */
 	struct proto_req req;	  /* the parsed CDB */
 	uint8_t cdb[PRH_CDB_LEN]; /* the CDB as it came */
 	struct device *dev;	  /* the device (registry reference) */
 	struct prh_stats *stats;  /* counters the worker adds to */
-	atomic_uint *fd_count;	  /* counts devfd; decremented on close */
+	struct latency_hist *latency; /* the device's histogram, or NULL */
+	atomic_uint *fd_count;	      /* counts devfd; decremented on close */
 	uint64_t client; /* its fds' client for the closer (closer.h) */
 	/* Written by the worker. */
 	struct device_verdict verdict; /* what the policy said */
 	struct scsi_result res;	       /* status, size and sense */
-	uint32_t sent;		       /* reply bytes the worker sent */
-	int send_err;		       /* the worker's send error, or 0 */
 	uint64_t device_ns;	       /* time the device took */
 	/* Loop thread only. */
 	cmd_done_fn done;	   /* completion; NULL once orphaned */
@@ -57,8 +55,8 @@ struct cmd {
 	bool parked;		   /* on dispatch's parked list */
 	TAILQ_ENTRY(cmd) link;	   /* dispatch's parked list */
 	struct cmd *next_free;	   /* dispatch's free list */
-	TAILQ_ENTRY(cmd) dev_link; /* dev->inflight, while on_dev */
-	bool on_dev;		   /* on dev->inflight */
+	TAILQ_ENTRY(cmd) dev_link; /* dispatch's list of its device */
+	bool on_dev;		   /* on that list */
 	uint64_t submit_ns;	   /* when it was submitted (monotonic) */
 	/* PR OUT parameter list in, PR IN payload out. */
 	uint8_t data[PRH_DATA_MAX];
@@ -72,13 +70,7 @@ struct closer;
  * again until its close starts. */
 void cmd_close_devfd(struct cmd *cmd, struct closer *closer);
 
-/* The worker's part: policy, SG_IO, close the device fd, reply. */
+/* The worker's part: policy, SG_IO, close the device fd. */
 void cmd_run(struct pool_job *job);
-
-/* Build the reply to res (payload data) in hdr and iov[0..2), less its
- * first skip bytes: the number of iovec entries (0 when skip covers the
- * whole reply). */
-int cmd_reply_iov(uint8_t hdr[PRH_REPLY_HDR_LEN], struct iovec iov[2],
-    const struct scsi_result *res, const uint8_t *data, size_t skip);
 
 #endif

@@ -1,33 +1,34 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Connections: the protocol state machine of one client.
  *
- * A connection reads its client's handshake and requests with recvmsg
- * (bufferevents drop SCM_RIGHTS), answers what it can decide itself,
- * hands the rest to the worker pool through dispatch.c, and sends the
- * replies (straight to the socket; a write-only bufferevent only holds
- * what the socket did not take).  At most one request per connection is
+ * A connection reads its client's handshake and requests frame by frame
+ * with their fds (frame.h), within the fd budget (fdbudget.h), answers
+ * what it can decide itself, hands the rest to the worker pool through
+ * dispatch.h, and sends every reply on the loop thread once the command
+ * is back and counted (output.h).  At most one request per connection is
  * read, run and answered at a time.
  *
  * Every connection of a server shares one struct conn_env: what it needs
  * from the server (set by the server before conn_env_init) and the state
- * all connections share (kept by conn.c).  The way back to the server is
- * the gone callback.  Loop thread only; see doc/threads.md.
+ * all connections share.  The ways back to the server are the gone
+ * callback and the budget's room callback.  Loop thread only; see
+ * doc/threads.md.
  */
 #ifndef PRH_CONN_H
 #define PRH_CONN_H
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/queue.h>
 
 #include "prh/config.h"
+#include "prh/fdbudget.h"
 #include "prh/peer.h"
 #include "prh/stats.h"
 
-struct event;
 struct event_base;
 struct dispatch;
 struct device_registry;
+struct latency_table;
 struct audit;
 struct closer;
 struct conn;
@@ -39,6 +40,7 @@ struct conn_env {
 	const struct prh_config *cfg;
 	struct dispatch *dispatch;
 	struct device_registry *devices;
+	struct latency_table *latency; /* histograms (metrics), or NULL */
 	struct prh_stats *stats;
 	struct audit *audit; /* the audit trail, or NULL for none */
 	/* Each client's share of the log (peerlog.h), or NULL: no limit. */
@@ -46,43 +48,16 @@ struct conn_env {
 	/* Closes every fd a client sent that a connection drops, and the
 	 * sockets that may still hold some (closer.h): never NULL. */
 	struct closer *closer;
-	/* Fds connections may use: their sockets plus the device fds of
-	 * their requests and the fds queued for the closer
-	 * (conn_fds_used()).  At the budget, no connection reads a new
-	 * request (its fd waits in the socket buffer, outside the helper's
-	 * fd table) until fds are freed; above it, no connection reads at
-	 * all.  Beyond the budget the fd table must hold what one message
-	 * can bring (FDPASS_MAX_FDS). */
-	unsigned fd_budget;
 	/* Called after a connection was freed, with its peer. */
 	void (*gone)(void *arg, const struct peer *peer);
-	/* Called when the fds in use drop below the budget again. */
-	void (*room)(void *arg);
 	void *arg;
+	/* The fds connections use (fdbudget.h): the server sets budget,
+	 * room and arg; conn.c the rest. */
+	struct fdbudget fds;
 	/* Kept by conn.c. */
 	TAILQ_HEAD(, conn) conns; /* every open connection */
-	TAILQ_HEAD(, conn) held;  /* holding an fd mid-request, oldest first */
-	TAILQ_HEAD(conn_list, conn)
-	throttled; /* waiting for fd room to read a request */
-	/* Waiting for their client's fds with the closer to fall below
-	 * CLOSER_CLIENT_QUEUE_MAX (closer.h), and the closer's count of
-	 * such falls when they were last looked at. */
-	struct conn_list stalled;
-	unsigned stalled_eased;
-	struct event *held_timer; /* drops the oldest when its time is up */
-	unsigned count;		  /* open connections */
-	atomic_uint fds_held;	  /* device fds of requests (workers too),
-				   * fds queued for the closer */
 	bool draining;		  /* shutdown: no new requests */
 };
-
-/* Fds the connections use now: one socket each, their requests' device
- * fds and the fds waiting for the closer. */
-unsigned conn_fds_used(const struct conn_env *env);
-
-/* Fds in use were freed (by another part of the helper, counted in
- * fds_held): let connections waiting for room read, tell the server. */
-void conn_fds_freed(struct conn_env *env);
 
 /* Set up the shared state once the server's fields are filled in: 0 or
  * -ENOMEM. */

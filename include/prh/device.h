@@ -26,8 +26,6 @@
 #include <sys/queue.h>
 #include <sys/types.h>
 
-#include "prh/latency.h"
-
 /* The file a client's fd refers to. */
 enum device_type {
 	DEVICE_OTHER = 0, /* not a device node: file, pipe, socket, ... */
@@ -64,11 +62,11 @@ struct device_verdict {
 /* Longest LUN identity kept (sysfs wwid or dm uuid). */
 #define DEVICE_WWID_MAX 128
 
-struct cmd;
-
-/* One device as the registry knows it.  Loop thread, except: workers
- * read node, unit and name (set before the device is handed to them,
- * then immutable), may set stale, and add to latency. */
+/* One device as the registry knows it: its identity and the registry's
+ * bookkeeping (other modules keep their own per-device state, keyed by
+ * the device).  Loop thread, except: workers read node, unit and name
+ * (set before the device is handed to them, then immutable) and may set
+ * stale. */
 struct device {
 	struct device_node node;
 	uint64_t key;		    /* isolation key: one per SCSI unit */
@@ -81,11 +79,6 @@ struct device {
 	uint64_t loaded_ns;
 	struct device *hnext;
 	TAILQ_ENTRY(device) lru;
-	/* commands submitted and not back yet, oldest first (dispatch.c;
-	 * loop thread) */
-	TAILQ_HEAD(, cmd) inflight;
-	unsigned ninflight;
-	struct latency_hist latency; /* time each command took (workers) */
 };
 
 /* Read what fd refers to without blocking: 0 and *n, or a negative errno
@@ -120,6 +113,11 @@ devreg_get(struct device_registry *r, const struct device_node *n);
 
 /* Drop a reference taken by devreg_get(). */
 void devreg_put(struct device_registry *r, struct device *d);
+
+/* Call fn(d, arg) for every device the registry frees, just before (no
+ * command holds it then): for modules that keep state per device. */
+void devreg_on_drop(struct device_registry *r,
+    void (*fn)(const struct device *d, void *arg), void *arg);
 
 /* Call fn(d, arg) for every device in the registry, in no set order;
  * fn must not add or drop devices. */

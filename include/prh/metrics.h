@@ -12,7 +12,9 @@
  * failed rewrite is logged once, until one succeeds again.
  *
  * Loop thread only: the module reads the counters (atomics), the view the
- * server gives (status_view_fn) and the device registry.
+ * server gives (status_view_fn), and for each device in the registry its
+ * commands in flight (dispatch.h) and its latency histogram
+ * (latency.h).
  */
 #ifndef PRH_METRICS_H
 #define PRH_METRICS_H
@@ -26,8 +28,17 @@
 #define METRICS_INTERVAL_MS 5000
 
 struct device_registry;
+struct dispatch;
 struct event_base;
+struct latency_table;
 struct metrics;
+
+/* Where the per-device families come from. */
+struct metrics_devices {
+	const struct device_registry *registry; /* the devices listed */
+	const struct dispatch *dispatch;	/* their commands in flight */
+	const struct latency_table *latency;	/* their histograms */
+};
 
 /* A growable text buffer the exposition is formatted into. */
 struct metrics_text {
@@ -39,7 +50,7 @@ struct metrics_text {
 /* Start writing path: the first write is done here.  0 and *out, or a
  * negative errno (logged). */
 int metrics_new(struct event_base *base, const char *path, status_view_fn view,
-    void *arg, const struct device_registry *devices, struct metrics **out);
+    void *arg, const struct metrics_devices *devices, struct metrics **out);
 
 /* Rewrite the file now: 0 or a negative errno. */
 int metrics_write(struct metrics *m);
@@ -47,10 +58,10 @@ int metrics_write(struct metrics *m);
 /* Stop, remove the file and free. */
 void metrics_free(struct metrics *m);
 
-/* Format the exposition of a view and the registry's devices into t
- * (appended; the clock readings given): 0, or -ENOMEM. */
+/* Format the exposition of a view and the devices into t (appended; the
+ * clock readings given): 0, or -ENOMEM. */
 int metrics_format(struct metrics_text *t, const struct status_view *v,
-    const struct device_registry *devices, uint64_t now_ns, uint64_t uptime_ns,
+    const struct metrics_devices *devices, uint64_t now_ns, uint64_t uptime_ns,
     double start_time);
 
 /* Free the buffer of t. */

@@ -3,12 +3,12 @@
  *
  * The loop thread submits jobs; worker threads run the job's blocking work
  * (SG_IO) and queue it for completion; one pre-created libevent event,
- * activated by the workers, runs the completion callback for every finished
- * job on the loop thread.  A lazy job does not activate it: its completion
- * waits until the loop asks (pool_reap, pool_claim, pool_want,
- * pool_set_eager).
- * Workers touch no libevent object other than event_active() on that
- * event.  See doc/threads.md for the full rules.
+ * activated by a worker when it appends a finished job to an empty
+ * completion list, runs the completion callback for every finished job on
+ * the loop thread: one wake-up per batch of completions, as Tor's
+ * workqueue reply queue does.  Workers touch no libevent object other
+ * than event_active() on that event.  See doc/threads.md for the full
+ * rules.
  *
  * Isolation: jobs carry a device key; at most max_per_device jobs with the
  * same key run at once.  Further jobs for that key wait in the queue while
@@ -49,20 +49,14 @@ typedef void (*pool_work_fn)(struct pool_job *job);
  * was not cancelled. */
 typedef void (*pool_done_fn)(struct pool_job *job, void *arg);
 
-/* Pool-owned bookkeeping of a job; embed in the caller's job struct.
- * A lazy job's completion does not wake the loop: it waits on the
- * completion list until pool_reap(), pool_claim(), pool_want() or
- * pool_set_eager(). */
+/* Pool-owned bookkeeping of a job; embed in the caller's job struct. */
 struct pool_job {
 	uint64_t devkey;   /* isolation key (device) */
 	pool_work_fn work; /* run on a worker */
-	bool lazy;	   /* complete without a wake-up */
 	/* private to pool.c */
 	TAILQ_ENTRY(pool_job) entry;
 	int state;
 	void *dq;
-	bool pending; /* on the completion list */
-	bool want;    /* activate when it finishes */
 };
 
 /* Pool limits. */
@@ -118,29 +112,9 @@ int pool_submit(struct pool *p, struct pool_job *job);
 int pool_cancel(struct pool *p, struct pool_job *job);
 
 /* Run every finished job's completion now, on the loop thread (never
- * from done()).  Lazy jobs are delivered here, or by the event below. */
+ * from done()): what the completion event does, for a caller about to
+ * free the pool. */
 void pool_reap(struct pool *p);
-
-/* Take one finished lazy job off the completion list (loop thread): 1 if
- * it had finished (its done() will not be called: the caller completes
- * it), else 0, and then with signal set its completion activates the
- * event (done() is called as for any job). */
-int pool_claim(struct pool *p, struct pool_job *job, bool signal);
-
-/* How pool_want() asks for a job's completion. */
-enum pool_want_mode {
-	POOL_WANT_PEEK,	  /* only say whether it finished */
-	POOL_WANT_SIGNAL, /* not finished: activate the event when it is */
-	POOL_WANT_KICK,	  /* as SIGNAL, and activate now if finished */
-};
-
-/* Ask for a job's completion (loop thread): 1 if it has finished and waits
- * on the completion list, 0 if not; see enum pool_want_mode. */
-int pool_want(struct pool *p, struct pool_job *job, enum pool_want_mode how);
-
-/* With on set, every completion activates the event, lazy or not, and
- * finished jobs waiting now are delivered from it.  Loop thread only. */
-void pool_set_eager(struct pool *p, bool on);
 
 /* Fill counters. Loop thread only. */
 void pool_get_stats(struct pool *p, struct pool_stats *st);

@@ -73,7 +73,7 @@ static void
 tc_closer_freed(void *arg)
 {
 	(void)arg;
-	conn_fds_freed(&tc.env);
+	fdbudget_freed(&tc.env.fds);
 }
 
 /* Run the loop until told to stop. */
@@ -194,7 +194,7 @@ tc_setup(void)
 	cr_assert_not_null(tc.base);
 	cr_assert_eq(devreg_new(&tc.devices), 0);
 	memset(&tc.env, 0, sizeof(tc.env));
-	cr_assert_eq(closer_new(tc.base, &tc.env.fds_held, tc_closer_freed,
+	cr_assert_eq(closer_new(tc.base, &tc.env.fds.held, tc_closer_freed,
 			 NULL, &tc.closer),
 	    0);
 	cr_assert_eq(dispatch_new(tc.base, &lim, tc.devices, tc.closer,
@@ -206,7 +206,7 @@ tc_setup(void)
 	tc.env.devices = tc.devices;
 	tc.env.closer = tc.closer;
 	tc.env.stats = &tc.stats;
-	tc.env.fd_budget = 1000;
+	tc.env.fds.budget = 1000;
 	tc.env.gone = tc_gone;
 	cr_assert_eq(conn_env_init(&tc.env), 0);
 	tc_sysfs();
@@ -408,7 +408,7 @@ Test(conn, own_socket_as_device_fd_cannot_pin_the_connection)
 	s = tc_conn();
 	/* One byte of a CDB, with the client's own end as its "device". */
 	cr_assert_eq(fdpass_send(s, &byte, 1, s), 1);
-	tc_wait_uint(&tc.env.fds_held, 0, "fds held");
+	tc_wait_uint(&tc.env.fds.held, 0, "fds held");
 	/* The helper kept no reference to the client's end: closing it is
 	 * an EOF the helper sees. */
 	close(s);
@@ -426,13 +426,13 @@ Test(conn, device_fd_held_mid_request_is_dropped_after_the_timeout)
 	s = tc_conn();
 	t0 = tc_ms();
 	cr_assert_eq(fdpass_send(s, &byte, 1, tc.disk), 1);
-	tc_wait_uint(&tc.env.fds_held, 1, "fds held");
+	tc_wait_uint(&tc.env.fds.held, 1, "fds held");
 	/* --request-timeout=1: bytes do not extend it. */
 	cr_assert_eq(send(s, &byte, 1, 0), 1);
 	cr_assert_eq(tc_wait_eof(s), 0);
 	cr_expect_geq(tc_ms() - t0, 900);
 	cr_expect_lt(tc_ms() - t0, 3000);
-	tc_wait_uint(&tc.env.fds_held, 0, "fds held");
+	tc_wait_uint(&tc.env.fds.held, 0, "fds held");
 	cr_expect_eq(STATS_GET(tc.stats.timed_out), 1);
 	close(s);
 }
@@ -500,23 +500,23 @@ Test(conn, fd_budget_makes_a_request_wait_until_fds_are_freed)
 
 	tc_need_disk();
 	/* Two connections and one fd of a request fill a budget of 3. */
-	tc.env.fd_budget = 3;
+	tc.env.fds.budget = 3;
 	a = tc_conn();
 	b = tc_conn();
 	cr_assert_eq(fdpass_send(a, &byte, 1, tc.disk), 1);
-	tc_wait_uint(&tc.env.fds_held, 1, "fds held");
+	tc_wait_uint(&tc.env.fds.held, 1, "fds held");
 	/* b's whole request waits in its socket, its fd with it. */
 	client_cdb_pr_in(cdb, 0, 8192);
 	cr_assert_eq(client_send_request(b, cdb, tc.disk, NULL, 0), 0);
 	p = (struct pollfd){ .fd = b, .events = POLLIN };
 	cr_expect_eq(poll(&p, 1, 300), 0, "answered over the budget");
-	cr_expect_eq(atomic_load(&tc.env.fds_held), 1);
+	cr_expect_eq(atomic_load(&tc.env.fds.held), 1);
 	/* a's request completes: its fd is freed, b is read and answered. */
 	cr_assert_eq(send(a, cdb + 1, sizeof(cdb) - 1, 0),
 	    (ssize_t)sizeof(cdb) - 1);
 	tc_expect_check(a);
 	tc_expect_check(b);
-	tc_wait_uint(&tc.env.fds_held, 0, "fds held");
+	tc_wait_uint(&tc.env.fds.held, 0, "fds held");
 	close(a);
 	close(b);
 }
@@ -574,6 +574,16 @@ tc_orphaned(struct cmd *cmd)
 	atomic_fetch_add(&tc_orphans, 1);
 }
 
+/* Stop the fixture's loop where it is. */
+static void
+tc_break_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	event_base_loopbreak(tc.base);
+}
+
 /* A command whose owner went while it ran still has its last word when
  * it is back (the connection logs a PR OUT that ran through it). */
 Test(conn, an_abandoned_command_that_ran_has_its_last_word)
@@ -581,8 +591,8 @@ Test(conn, an_abandoned_command_that_ran_has_its_last_word)
 	uint8_t cdb[PRH_CDB_LEN], param[24];
 	struct dispatch_stats ds;
 	struct device_node node;
+	struct event *brk;
 	struct cmd *cmd;
-	bool pending, keep;
 	long end;
 
 	tc_need_disk();
@@ -601,20 +611,22 @@ Test(conn, an_abandoned_command_that_ran_has_its_last_word)
 	cmd->stats = &tc.stats;
 	cmd->done = tc_orphaned; /* must not be called: it is abandoned */
 	cmd->owner = NULL;
-	/* Lazy: it is not brought back when it is done, only when asked
-	 * for (or by the sweep, a timer of the loop). */
-	cr_assert_eq(dispatch_submit(tc.dispatch, cmd, true), 0);
-	/* One pass of the loop, here: the pool's kick wakes a worker. */
-	cr_assert_eq(event_base_loop(tc.base, EVLOOP_NONBLOCK), 0);
-	/* It runs and is done, but not back. */
+	cr_assert_eq(dispatch_submit(tc.dispatch, cmd), 0);
+	/* The loop runs here until the pool's kick woke a worker: the
+	 * break, activated after the kick, runs right after it, before the
+	 * completion the worker activates later. */
+	brk = event_new(tc.base, -1, 0, tc_break_cb, NULL);
+	cr_assert_not_null(brk);
+	event_active(brk, EV_TIMEOUT, 0);
+	cr_assert_eq(event_base_loop(tc.base, 0), 0);
+	event_free(brk);
+	/* It runs and is done, but not back: the loop has not run since. */
 	end = tc_ms() + WAIT_MS;
 	do
 		dispatch_get_stats(tc.dispatch, &ds);
 	while (ds.pool.completed < 1 && tc_ms() < end);
 	cr_assert_eq(ds.pool.completed, 1);
-	keep = dispatch_abandon(tc.dispatch, cmd, &pending);
-	cr_expect(pending);
-	cr_expect_not(keep); /* no socket was given to it */
+	cr_expect(dispatch_abandon(tc.dispatch, cmd)); /* back later */
 	cmd->orphaned = tc_orphaned;
 	cmd->owner = &tc_orphans;
 	tc_loop_start();

@@ -10,12 +10,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <event2/event.h>
+#include <event2/thread.h>
 
+#include "prh/closer.h"
 #include "prh/cmd.h"
 #include "prh/device.h"
+#include "prh/dispatch.h"
+#include "prh/latency.h"
 #include "prh/metrics.h"
 #include "prh/stats.h"
 
@@ -24,25 +30,52 @@
 static struct {
 	struct device_registry *reg;
 	struct device *dev;
+	struct latency_table *lat;
+	struct latency_hist *hist; /* dev's */
+	struct event_base *base;
+	struct closer *closer;
+	atomic_uint fds;
+	struct dispatch *dispatch;
+	struct metrics_devices devices;
 	struct prh_stats stats;
 	struct status_view view;
 	struct metrics_text text;
-	struct cmd cmds[2];
 } mt;
 
-/* A registry (sysfs at an empty place) with one device, a view of some
- * counters. */
+/* The device of the fixture. */
+static const struct device_node mt_node = { .type = DEVICE_BLOCK,
+	.major = 8,
+	.minor = 32 };
+
+/* A registry (sysfs at an empty place) with one device, its histogram,
+ * a dispatcher whose workers are never woken (the loop never runs), a
+ * view of some counters. */
 static void
 mt_setup(void)
 {
-	struct device_node n = { .type = DEVICE_BLOCK,
-		.major = 8,
-		.minor = 32 };
+	struct pool_limits lim = { .threads = 1,
+		.max_per_device = 1,
+		.queue_max = 4,
+		.dev_queue_max = 4,
+		.defer_wake = true };
 
 	device_set_sysfs_root("/nonexistent-prh-sysfs");
 	cr_assert_eq(devreg_new(&mt.reg), 0);
-	mt.dev = devreg_get(mt.reg, &n);
+	mt.dev = devreg_get(mt.reg, &mt_node);
 	cr_assert_not_null(mt.dev);
+	cr_assert_eq(latency_table_new(&mt.lat), 0);
+	mt.hist = latency_get(mt.lat, mt.dev);
+	cr_assert_not_null(mt.hist);
+	cr_assert_eq(evthread_use_pthreads(), 0);
+	mt.base = event_base_new();
+	cr_assert_not_null(mt.base);
+	cr_assert_eq(closer_new(mt.base, &mt.fds, NULL, NULL, &mt.closer), 0);
+	cr_assert_eq(dispatch_new(mt.base, &lim, mt.reg, mt.closer,
+			 &mt.dispatch),
+	    0);
+	mt.devices.registry = mt.reg;
+	mt.devices.latency = mt.lat;
+	mt.devices.dispatch = mt.dispatch;
 	memset(&mt.stats, 0, sizeof(mt.stats));
 	memset(&mt.view, 0, sizeof(mt.view));
 	memset(&mt.text, 0, sizeof(mt.text));
@@ -55,8 +88,12 @@ static void
 mt_teardown(void)
 {
 	metrics_text_free(&mt.text);
+	dispatch_free(mt.dispatch);
+	closer_free(mt.closer);
+	event_base_free(mt.base);
 	devreg_put(mt.reg, mt.dev);
 	devreg_free(mt.reg);
+	latency_table_free(mt.lat);
 	device_set_sysfs_root(NULL);
 }
 
@@ -67,7 +104,7 @@ static const char *
 mt_format(uint64_t now_ns)
 {
 	mt.text.len = 0;
-	cr_assert_eq(metrics_format(&mt.text, &mt.view, mt.reg, now_ns,
+	cr_assert_eq(metrics_format(&mt.text, &mt.view, &mt.devices, now_ns,
 			 10000000000ull, 1700000000.5),
 	    0);
 	return mt.text.buf;
@@ -146,10 +183,10 @@ Test(metrics, device_histogram_is_cumulative)
 	const char *lab = "device=\"8:32\",wwid=\"\"";
 	char line[256];
 
-	latency_observe(&mt.dev->latency, 10000);	/* 10 us */
-	latency_observe(&mt.dev->latency, 300000);	/* 300 us */
-	latency_observe(&mt.dev->latency, 300000);	/* 300 us */
-	latency_observe(&mt.dev->latency, 60000000000); /* 60 s */
+	latency_observe(mt.hist, 10000);       /* 10 us */
+	latency_observe(mt.hist, 300000);      /* 300 us */
+	latency_observe(mt.hist, 300000);      /* 300 us */
+	latency_observe(mt.hist, 60000000000); /* 60 s */
 	t = mt_format(1);
 	cr_expect(mt_has(t, "# TYPE prh_device_latency_seconds histogram"));
 	snprintf(line, sizeof(line),
@@ -175,17 +212,42 @@ Test(metrics, device_histogram_is_cumulative)
 	cr_expect(mt_has(t, line), "%s", line);
 }
 
+/* A command to the fixture's device, submitted: it waits in the pool's
+ * queue while no worker is woken. */
+static struct cmd *
+mt_submit(void)
+{
+	struct cmd *cmd = dispatch_cmd_new(mt.dispatch);
+
+	cr_assert_not_null(cmd);
+	cmd->dev = devreg_get(mt.reg, &mt_node);
+	cmd->stats = &mt.stats;
+	cr_assert_eq(dispatch_submit(mt.dispatch, cmd), 0);
+	return cmd;
+}
+
 Test(metrics, oldest_command_in_flight)
 {
+	struct timespec end, now;
+	struct dispatch_stats ds;
+	struct cmd *cmd[2];
+	uint64_t first;
 	const char *t;
 
-	mt.cmds[0].submit_ns = 1000000000ull;
-	mt.cmds[1].submit_ns = 3000000000ull;
-	for (int i = 0; i < 2; i++) {
-		TAILQ_INSERT_TAIL(&mt.dev->inflight, &mt.cmds[i], dev_link);
-		mt.dev->ninflight++;
-	}
-	t = mt_format(4250000000ull);
+	/* The pool's one worker has gone to sleep: with the wake-up
+	 * deferred to the loop, which never runs, it sleeps on. */
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += 10;
+	do {
+		dispatch_get_stats(mt.dispatch, &ds);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (ds.pool.idle < 1 && now.tv_sec < end.tv_sec);
+	cr_assert_eq(ds.pool.idle, 1);
+	cmd[0] = mt_submit();
+	cmd[1] = mt_submit();
+	first = dispatch_oldest_ns(mt.dispatch, mt.dev);
+	cr_assert_gt(first, 0);
+	t = mt_format(first + 3250000000ull);
 	cr_expect(
 	    mt_has(t,
 		"prh_device_commands_in_flight{device=\"8:32\",wwid=\"\"} "
@@ -194,13 +256,15 @@ Test(metrics, oldest_command_in_flight)
 	cr_expect(mt_has(t,
 	    "prh_device_oldest_command_age_seconds{device=\"8:32\",wwid=\"\"} "
 	    "3.250000000"));
-	TAILQ_REMOVE(&mt.dev->inflight, &mt.cmds[0], dev_link);
-	TAILQ_REMOVE(&mt.dev->inflight, &mt.cmds[1], dev_link);
-	mt.dev->ninflight = 0;
-	t = mt_format(4250000000ull);
+	for (int i = 0; i < 2; i++) /* not started: freed at once */
+		cr_assert_not(dispatch_abandon(mt.dispatch, cmd[i]));
+	cr_expect_eq(dispatch_oldest_ns(mt.dispatch, mt.dev), 0);
+	t = mt_format(first + 3250000000ull);
 	cr_expect(mt_has(t,
 	    "prh_device_oldest_command_age_seconds{device=\"8:32\",wwid=\"\"} "
 	    "0.000000000"));
+	cr_expect(mt_has(t,
+	    "prh_device_commands_in_flight{device=\"8:32\",wwid=\"\"} 0"));
 }
 
 Test(metrics, label_values_escaped)
@@ -242,7 +306,7 @@ mt_promtool(const char *t)
 
 Test(metrics, promtool_accepts_the_text)
 {
-	latency_observe(&mt.dev->latency, 123456);
+	latency_observe(mt.hist, 123456);
 	strcpy(mt.dev->wwid, "naa.6001405\"x");
 	atomic_store(&mt.stats.replies[1][0x1c][STATS_OTHER], 1);
 	mt_promtool(mt_format(1));
@@ -258,7 +322,7 @@ Test(metrics, malformed_names_are_escaped_and_promtool_accepts_them)
 	strcpy(mt.dev->name, "sd\x1b[31m\xff");
 	strcpy(mt.dev->wwid,
 	    "naa.\xc0\xaf\"\\\n\t\xc2\x85\xe2\x80\xae\xc3\xa9");
-	latency_observe(&mt.dev->latency, 123456);
+	latency_observe(mt.hist, 123456);
 	t = mt_format(1);
 	cr_expect(
 	    mt_has(t,
