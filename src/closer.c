@@ -17,13 +17,16 @@
 #include "prh/closer.h"
 #include "prh/thread.h"
 
-#define CLOSER_THREADS	  16	      /* threads at the most */
-#define CLOSER_IDLE_S	  10	      /* an idle thread exits after this */
-#define CLOSER_STACK_SIZE (64 * 1024) /* a close needs little */
-#define CLOSER_FREE_MS	  200	      /* closer_free() waits for a close */
-#define CLOSER_RETRY_MS	  100	      /* retry a thread that could not start */
-#define CLOSER_BUCKETS	  64	      /* of the clients' table */
-#define CLOSER_SPARE	  16	      /* client entries kept for reuse */
+#define CLOSER_THREADS	   16	       /* threads at the most */
+#define CLOSER_IDLE_S	   10	       /* an idle thread exits after this */
+#define CLOSER_STACK_SIZE  (64 * 1024) /* a close needs little */
+#define CLOSER_FREE_MS	   200	       /* closer_free() waits for a close */
+#define CLOSER_BATCH	   (CLOSER_CLIENT_QUEUE_MAX / 2) /* wake a thread */
+#define CLOSER_TICK_MS	   1   /* else the loop's tick wakes one */
+#define CLOSER_TICK_MAX_MS 100 /* the tick's period when stuck */
+#define CLOSER_BUCKETS	   64  /* of the clients' table */
+#define CLOSER_SPARE	   16  /* client entries kept for reuse */
+#define CLOSER_SPARE_FDS   256 /* queue entries kept for reuse */
 
 /* A client with fds queued or being closed (no entry otherwise). */
 struct closer_client {
@@ -48,16 +51,21 @@ struct closer {
 	struct closer_fd *head, **tail;
 	atomic_uint *count;  /* NULL once freed */
 	struct event *ev;    /* the loop's freed() event; NULL once freed */
-	struct event *retry; /* the loop's timer: start the threads missing */
+	struct event *tick;  /* the loop's timer while fds are queued */
+	unsigned tick_ms;    /* its period now */
 	bool wake;	     /* ev is active and has not run yet */
+	bool owed;	     /* counted fds went since freed() last ran */
 	bool stopping;	     /* closer_free() was called */
 	bool abandoned;	     /* it returned: the last thread frees */
 	unsigned queued;     /* fds on the queue */
 	unsigned ready;	     /* of them a thread may take now */
 	unsigned threads;    /* running */
 	unsigned idle;	     /* of them waiting for work */
+	unsigned signalled;  /* of them signalled, not yet up */
 	unsigned closing;    /* of them inside close() */
 	unsigned eased;	     /* times a client fell below the queue max */
+	unsigned long taken; /* fds taken by threads so far */
+	unsigned long seen;  /* taken at the last tick */
 	void (*freed)(void *arg);
 	void *arg;
 	struct closer_client *clients[CLOSER_BUCKETS];
@@ -65,6 +73,11 @@ struct closer {
 	 * come one at a time does not allocate for each). */
 	struct closer_client *spare;
 	unsigned nspare;
+	/* Queue entries taken off it, for the next fds (allocated on the
+	 * loop, taken off by a thread: each fd would cost a malloc() and a
+	 * free() on two threads). */
+	struct closer_fd *spare_fds;
+	unsigned nspare_fds;
 };
 
 /* --- the clients' table (lock held) ---------------------------------- */
@@ -147,7 +160,37 @@ closer_client_add(struct closer *c, struct closer_client *cl, int dq, int dk)
 	c->nspare++;
 }
 
-/* Tell the loop (once until it ran) that it may have room again. */
+/* A queue entry, reused or allocated: NULL when out of memory.  Lock
+ * held. */
+static struct closer_fd *
+closer_fd_get(struct closer *c)
+{
+	struct closer_fd *e = c->spare_fds;
+
+	if (e == NULL)
+		return malloc(sizeof(*e));
+	c->spare_fds = e->next;
+	c->nspare_fds--;
+	return e;
+}
+
+/* Give back queue entry e (NULL: nothing), kept for reuse up to
+ * CLOSER_SPARE_FDS.  Lock held. */
+static void
+closer_fd_put(struct closer *c, struct closer_fd *e)
+{
+	if (e == NULL)
+		return;
+	if (c->nspare_fds >= CLOSER_SPARE_FDS) {
+		free(e);
+		return;
+	}
+	e->next = c->spare_fds;
+	c->spare_fds = e;
+	c->nspare_fds++;
+}
+
+/* Tell the loop now (once until it ran) that it may have room again. */
 static void
 closer_wake(struct closer *c)
 {
@@ -169,6 +212,10 @@ closer_destroy(struct closer *c)
 		c->head = e->next;
 		free(e);
 	}
+	while ((e = c->spare_fds) != NULL) {
+		c->spare_fds = e->next;
+		free(e);
+	}
 	for (size_t i = 0; i < CLOSER_BUCKETS; i++)
 		while ((cl = c->clients[i]) != NULL) {
 			c->clients[i] = cl->next;
@@ -184,7 +231,7 @@ closer_destroy(struct closer *c)
 	free(c);
 }
 
-/* The loop: counted fds went; tell the owner. */
+/* The loop: a client fell below the queue max; tell the owner. */
 static void
 closer_freed_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -194,6 +241,7 @@ closer_freed_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	pthread_mutex_lock(&c->lock);
 	c->wake = false;
+	c->owed = false;
 	pthread_mutex_unlock(&c->lock);
 	c->freed(c->arg);
 }
@@ -215,6 +263,8 @@ closer_next(struct closer *c, int *fd, struct closer_client **cl)
 		c->idle++;
 		r = pthread_cond_timedwait(&c->work, &c->lock, &until);
 		c->idle--;
+		if (c->signalled > 0)
+			c->signalled--;
 	}
 	if (c->ready == 0)
 		return false;
@@ -226,14 +276,16 @@ closer_next(struct closer *c, int *fd, struct closer_client **cl)
 	if (*pp == NULL)
 		c->tail = pp;
 	c->queued--;
+	c->taken++;
 	*fd = e->fd;
 	*cl = e->client;
-	free(e);
+	closer_fd_put(c, e);
 	closer_client_add(c, *cl, -1, 1);
-	/* Its slot in the fd table goes with the close(), about to start. */
+	/* Its slot in the fd table goes with the close(), about to start;
+	 * the loop hears of it at its next tick. */
 	if (c->count != NULL) {
 		atomic_fetch_sub(c->count, 1);
-		closer_wake(c);
+		c->owed = true;
 	}
 	return true;
 }
@@ -255,7 +307,8 @@ closer_main(void *arg)
 		(void)close(fd);
 		pthread_mutex_lock(&c->lock);
 		c->closing--;
-		/* Its connections read again below the bound (closer.h). */
+		/* Its connections read again below the bound (closer.h): the
+		 * loop hears of it now. */
 		if (cl->queued + cl->closing == CLOSER_CLIENT_QUEUE_MAX) {
 			c->eased++;
 			closer_wake(c);
@@ -271,41 +324,69 @@ closer_main(void *arg)
 	return NULL;
 }
 
-/* Start threads while the fds that may be taken now outnumber the
- * threads that will take them (idle ones, and those started here), up to
- * the bound; if one cannot start, retry from the loop's timer.  Lock
- * held; loop thread. */
-static void
-closer_grow(struct closer *c, unsigned started)
+/* Have one more thread take fds: an idle one not signalled yet (true:
+ * the caller signals work once it has let go of the lock, so that the
+ * thread, which may run at once, does not find it held), else a new
+ * one, up to the bound (one that cannot start is tried again at the next
+ * tick).  Lock held; loop thread. */
+static bool
+closer_add_thread(struct closer *c)
 {
-	struct timeval tv = { 0, CLOSER_RETRY_MS * 1000 };
-
-	/* An idle thread that was signalled may not have woken yet: each
-	 * takeable fd needs one. */
-	while (c->ready > c->idle + started && c->threads < CLOSER_THREADS) {
-		c->threads++;
-		if (thread_start(closer_main, c, CLOSER_STACK_SIZE) < 0) {
-			c->threads--;
-			if (c->retry != NULL &&
-			    !evtimer_pending(c->retry, NULL))
-				evtimer_add(c->retry, &tv);
-			break;
-		}
-		started++;
+	if (c->idle > c->signalled) {
+		c->signalled++;
+		return true;
 	}
+	if (c->threads < CLOSER_THREADS) {
+		c->threads++;
+		if (thread_start(closer_main, c, CLOSER_STACK_SIZE) < 0)
+			c->threads--;
+	}
+	return false;
 }
 
-/* The loop's timer: a thread could not be started; try again. */
+/* Whether a thread is up (or signalled to get up), not inside a
+ * close(), that will look at the queue before it waits again.  Lock
+ * held. */
+static bool
+closer_awake(const struct closer *c)
+{
+	return c->threads - c->idle - c->closing + c->signalled > 0;
+}
+
+/* The loop's timer while fds are queued: wake a thread for the fds it
+ * may take if none is up, and one more if none was taken since the last
+ * tick (the threads up wait in close()), backing off while that does not
+ * help; tell the owner when counted fds went. */
 static void
-closer_retry_cb(evutil_socket_t fd, short what, void *arg)
+closer_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct closer *c = arg;
+	struct timeval tv;
+	bool owed, again, signal = false;
 
 	(void)fd;
 	(void)what;
 	pthread_mutex_lock(&c->lock);
-	closer_grow(c, 0);
+	if (c->ready > 0 && (c->taken == c->seen || !closer_awake(c)))
+		signal = closer_add_thread(c);
+	if (c->taken != c->seen)
+		c->tick_ms = CLOSER_TICK_MS;
+	else if (c->tick_ms < CLOSER_TICK_MAX_MS)
+		c->tick_ms *= 2;
+	c->seen = c->taken;
+	owed = c->owed;
+	c->owed = false;
+	again = c->queued > 0;
+	tv.tv_sec = 0;
+	tv.tv_usec = (suseconds_t)c->tick_ms * 1000;
 	pthread_mutex_unlock(&c->lock);
+	if (signal)
+		pthread_cond_signal(&c->work);
+	/* Once nothing is queued nothing more can be taken: owed is all. */
+	if (again)
+		evtimer_add(c->tick, &tv);
+	if (owed)
+		c->freed(c->arg);
 }
 
 /* Create a closer. */
@@ -321,12 +402,12 @@ closer_new(struct event_base *base, atomic_uint *count,
 	if (c == NULL)
 		return -ENOMEM;
 	c->ev = event_new(base, -1, 0, closer_freed_cb, c);
-	c->retry = evtimer_new(base, closer_retry_cb, c);
-	if (c->ev == NULL || c->retry == NULL) {
+	c->tick = evtimer_new(base, closer_tick_cb, c);
+	if (c->ev == NULL || c->tick == NULL) {
 		if (c->ev != NULL)
 			event_free(c->ev);
-		if (c->retry != NULL)
-			event_free(c->retry);
+		if (c->tick != NULL)
+			event_free(c->tick);
 		free(c);
 		return -ENOMEM;
 	}
@@ -338,45 +419,57 @@ closer_new(struct event_base *base, atomic_uint *count,
 	pthread_condattr_destroy(&ca);
 	c->tail = &c->head;
 	c->count = count;
+	c->tick_ms = CLOSER_TICK_MS;
 	c->freed = freed;
 	c->arg = arg;
 	*out = c;
 	return 0;
 }
 
-/* Queue fd of client for a thread, starting one if no idle thread is
- * left for it; when none can be started, the fd waits, counted, for the
- * retry. */
+/* Queue fd of client for a thread: one is woken when CLOSER_BATCH fds
+ * are queued and none is up, else by the loop's tick, armed here; an fd
+ * waits, counted, until a thread takes it. */
 void
 closer_close(struct closer *c, int fd, uint64_t client)
 {
-	struct closer_fd *e = malloc(sizeof(*e));
+	struct timeval tv = { 0, CLOSER_TICK_MS * 1000 };
+	struct closer_client *cl = NULL;
+	struct closer_fd *e;
+	bool arm, signal = false;
 	unsigned ready;
 
-	if (e == NULL) {
+	pthread_mutex_lock(&c->lock);
+	e = closer_fd_get(c);
+	if (e != NULL)
+		cl = closer_client_get(c, client);
+	if (cl == NULL) {
+		closer_fd_put(c, e);
+		pthread_mutex_unlock(&c->lock);
 		(void)close(fd); /* out of memory: nothing better to do */
 		return;
 	}
 	e->fd = fd;
+	e->client = cl;
 	e->next = NULL;
-	pthread_mutex_lock(&c->lock);
-	e->client = closer_client_get(c, client);
-	if (e->client == NULL) {
-		pthread_mutex_unlock(&c->lock);
-		free(e);
-		(void)close(fd); /* as above */
-		return;
-	}
 	*c->tail = e;
 	c->tail = &e->next;
 	c->queued++;
 	ready = c->ready;
 	closer_client_add(c, e->client, 1, 0);
 	atomic_fetch_add(c->count, 1);
-	if (c->ready > ready)
-		pthread_cond_signal(&c->work);
-	closer_grow(c, 0);
+	if (c->queued >= CLOSER_BATCH && c->ready > 0 && !closer_awake(c))
+		signal = closer_add_thread(c);
+	/* A tick backed off behind closes that do not return comes back for
+	 * an fd a thread may take. */
+	arm = !evtimer_pending(c->tick, NULL) ||
+	    (c->tick_ms > CLOSER_TICK_MS && c->ready > ready);
+	if (arm)
+		c->tick_ms = CLOSER_TICK_MS;
 	pthread_mutex_unlock(&c->lock);
+	if (signal)
+		pthread_cond_signal(&c->work);
+	if (arm)
+		evtimer_add(c->tick, &tv);
 }
 
 /* Fds of client queued or being closed. */
@@ -440,14 +533,24 @@ closer_free(struct closer *c)
 
 	if (c == NULL)
 		return;
-	event_free(c->retry);
+	event_free(c->tick);
 	pthread_mutex_lock(&c->lock);
-	c->retry = NULL;
+	c->tick = NULL;
 	c->stopping = true;
 	c->count = NULL;
 	ev = c->ev;
 	c->ev = NULL;
 	pthread_cond_broadcast(&c->work);
+	/* Threads for what is queued: each fd its own, as far as the bound
+	 * goes, so that one close that waits holds up no other. */
+	while (
+	    c->ready > c->threads - c->closing && c->threads < CLOSER_THREADS) {
+		c->threads++;
+		if (thread_start(closer_main, c, CLOSER_STACK_SIZE) < 0) {
+			c->threads--;
+			break;
+		}
+	}
 	/* Wait for every thread that is not inside a close(): it closes
 	 * what is queued and exits.  Those inside one get a moment more (a
 	 * close that waits for a server may never return). */

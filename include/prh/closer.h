@@ -28,22 +28,35 @@
  * only those with fds queued or in close() (and up to 16 entries of
  * clients gone, for reuse).
  *
- * Bounds.  At most 16 threads, started on demand (one per fd a thread may
- * take now that no idle thread will take), each with a 64 KiB stack; an
- * idle one exits after 10 s.  close() frees the fd's slot in the table
- * before it waits, so a close that never returns costs its thread, not
- * an fd.  Fds waiting for a thread do take slots: each counts in the
- * counter given to closer_new() (the connections' fd budget) from
- * closer_close() until its close starts, and the loop hears through
- * freed() when counted fds went, and when a client's pending fds fell
- * below CLOSER_CLIENT_QUEUE_MAX.  When 16 / CLOSER_PER_CLIENT clients
+ * Batches.  The loop does not wake a thread for each fd: that costs two
+ * thread switches per fd on a busy CPU, more than the close.  It wakes
+ * one when CLOSER_CLIENT_QUEUE_MAX / 2 fds are queued and no thread is
+ * up outside a close(), and otherwise a timer of the loop (the tick,
+ * every 1 ms while fds are queued) wakes one; a thread closes everything
+ * it may take before it waits again.  So an fd is closed within about a
+ * millisecond of closer_close(), not before the request's reply.  The
+ * tick also wakes one more thread when no fd was taken since the last
+ * one while some may be (the threads up wait in close()), so a close
+ * that does not return holds up the fds of other clients a tick or two;
+ * while waking more does not help it backs off to 100 ms, and an fd a
+ * thread may take brings it back to 1 ms.
+ *
+ * Bounds.  At most 16 threads, started on demand, each with a 64 KiB
+ * stack; an idle one exits after 10 s.  close() frees the fd's slot in
+ * the table before it waits, so a close that never returns costs its
+ * thread, not an fd.  Fds waiting for a thread do take slots: each
+ * counts in the counter given to closer_new() (the connections' fd
+ * budget) from closer_close() until its close starts, and the loop hears
+ * through freed() when counted fds went (at the next tick), and when a
+ * client's pending fds fell below CLOSER_CLIENT_QUEUE_MAX (at once: its
+ * connections wait for it).  When 16 / CLOSER_PER_CLIENT clients
  * each have CLOSER_PER_CLIENT closes that do not return, every thread
  * waits: the fds of every client queue, counted, each client's
  * connections stop reading at CLOSER_CLIENT_QUEUE_MAX, the others at
  * the fd budget (see conn.h); the loop goes on running (timers,
  * signals, replies of commands under way), and everything is closed
- * once closes return.  A thread that cannot be started is retried every
- * 100 ms; its fds wait, counted.  The one close left to the caller:
+ * once closes return.  A thread that cannot be started is retried at the
+ * next tick; its fds wait, counted.  The one close left to the caller:
  * when the queue's entry (a few bytes) cannot be allocated.
  *
  * closer_new(), closer_close(), closer_close_socket(),
@@ -73,7 +86,7 @@ int closer_new(struct event_base *base, atomic_uint *count,
     void (*freed)(void *arg), void *arg, struct closer **out);
 
 /* Close fd, which client sent, on a closer thread (queued, counted,
- * until one takes it). */
+ * until one takes it, within about a millisecond). */
 void closer_close(struct closer *c, int fd, uint64_t client);
 
 /* Close a connection socket of client: shutdown(SHUT_RD), then here if

@@ -223,9 +223,12 @@ Test(exh, fd_limit_full_table_keeps_serving)
 	itest_start(TH_OURS, args);
 	dev = itest_dev("lun", O_RDWR);
 	keep = itest_conn();
+	base = th_fd_count(itest_env.pid);
 	itest_pr_in(keep, dev, 0, 8192, &r);
 	itest_expect_ioerr(&r);
-	base = th_fd_count(itest_env.pid);
+	/* Its device fd goes to the closer, which may be after the reply:
+	 * the count before the request is the one to come back to. */
+	base = itest_fds_settle(base);
 	for (i = 0; i < NCLI; i++) {
 		cli[i] = th_connect_raw(&itest_env);
 		cr_assert_geq(cli[i], 0, "connect %d: %s", i,
@@ -292,11 +295,12 @@ Test(exh, emfile_pauses_accept_and_ctrunc_closes)
 	dev = itest_dev("lun", O_RDWR);
 	a = itest_conn();
 	b = itest_conn();
+	n = th_fd_count(itest_env.pid);
 	itest_pr_in(a, dev, 0, 8192, &r);
 	itest_expect_ioerr(&r);
 	/* Lower the limit under the running helper: it does not know, so
 	 * accept() itself fails with EMFILE. */
-	n = th_fd_count(itest_env.pid);
+	n = itest_fds_settle(n);
 	cr_assert_gt(n, 0);
 	cr_assert_eq(prlimit(itest_env.pid, RLIMIT_NOFILE, NULL, &old), 0);
 	low = old;
@@ -400,8 +404,9 @@ Test(exh, write_timeout_drops_non_reader)
 	shim_good_data();
 	dev = itest_dev("lun", O_RDWR);
 	other = itest_conn();
-	itest_pr_in(other, dev, 0, DATA_LEN, r);
 	base = th_fd_count(itest_env.pid);
+	itest_pr_in(other, dev, 0, DATA_LEN, r);
+	base = itest_fds_settle(base);
 	sock = itest_conn();
 	sent = pipeline(sock, dev, 400);
 	cr_assert_geq(sent, 100);
@@ -454,8 +459,9 @@ Test(exh, idle_timeout_closes_partial_requests_only)
 	hung = itest_dev("hung", O_RDWR);
 	itest_hang("hung");
 	idle = itest_conn();
-	itest_pr_in(idle, dev, 0, 8192, &r);
 	base = th_fd_count(itest_env.pid);
+	itest_pr_in(idle, dev, 0, 8192, &r);
+	base = itest_fds_settle(base);
 	/* A complete request on a hung device: waiting for the answer is
 	 * not idling. */
 	busy = itest_conn();
