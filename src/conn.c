@@ -406,30 +406,6 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 
 /* --- 3. validate ---------------------------------------------------------- */
 
-/* Log, once per connection, that the device policy refused an fd (the
- * refusal itself is counted where it is made). */
-static void
-conn_log_refusal(struct conn *c, const char *what, const char *name)
-{
-	char esc[ESCAPE_TEXT_SIZE(DEVICE_NAME_MAX)];
-	const struct device_node *n = &c->ff.node;
-
-	if (c->logged_refusal)
-		return;
-	c->logged_refusal = true;
-	if (n->type == DEVICE_OTHER)
-		conn_log(c, PEERLOG_POLICY,
-		    "refused a %s (dev %u:%u inode %llu): not a SCSI device; "
-		    "answered without SG_IO (ABORTED COMMAND)",
-		    what, n->major, n->minor, (unsigned long long)n->ino);
-	else
-		conn_log(c, PEERLOG_POLICY,
-		    "refused %s (%u:%u): a %s; answered without SG_IO "
-		    "(ABORTED COMMAND)",
-		    escape_str(esc, sizeof(esc), name, ESCAPE_TEXT), n->major,
-		    n->minor, what);
-}
-
 /* Timer: the PR OUT that waited for its turn in its client's share goes
  * now. */
 static void
@@ -482,7 +458,8 @@ conn_request_ready(struct conn *c)
 	if (c->ff.node.type == DEVICE_OTHER) {
 		/* As SG_IO failing with ENOTTY is answered. */
 		STATS_INC(c->env->stats->refused_fds);
-		conn_log_refusal(c, what, NULL);
+		audit_refused(c->env->audit, &c->share, &c->peer, &c->ff.node,
+		    what, NULL, &c->logged_refusal);
 		scsi_result_from_errno(&res, ENOTTY);
 		return conn_answer(c, &res, what);
 	}
@@ -579,7 +556,9 @@ conn_complete(struct conn *c, struct cmd *cmd)
 	if (cmd != NULL) {
 		c->cmd = NULL;
 		if (cmd->verdict.kind == DEVICE_REFUSED)
-			conn_log_refusal(c, cmd->verdict.why, cmd->dev->name);
+			audit_refused(env->audit, &c->share, &c->peer,
+			    &c->ff.node, cmd->verdict.why, cmd->dev->name,
+			    &c->logged_refusal);
 		audit_command(env->audit, &c->share, &c->peer, cmd);
 		r = conn_send_reply(c, &cmd->res, cmd->data);
 		dispatch_cmd_free(env->dispatch, cmd);
