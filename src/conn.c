@@ -69,7 +69,6 @@ struct conn {
 	uint8_t cdb[PRH_CDB_LEN];
 	struct frame_fd ff;	   /* the fd of the current request */
 	struct cmd *cmd;	   /* command being read or in flight */
-	struct event *later;	   /* CONN_DEFER: when to submit */
 	struct peerlog_conn share; /* its share of the log */
 	bool logged_refusal;	   /* a policy refusal was logged */
 	const char *close_reason;  /* for the close trace point */
@@ -406,37 +405,12 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 
 /* --- 3. validate ---------------------------------------------------------- */
 
-/* Timer: the PR OUT that waited for its turn in its client's share goes
- * now. */
+/* peerlog's callback: the PR OUT that waited for its turn in its
+ * client's share goes now. */
 static void
-conn_later_cb(evutil_socket_t fd, short what, void *arg)
+conn_turn(void *arg)
 {
-	(void)fd;
-	(void)what;
 	(void)conn_submit(arg);
-}
-
-/* Whether a PR OUT must wait before it is run because its client has
- * used up its commands' share of the log (its line is logged in full,
- * so the command waits instead); if so, it waits in CONN_DEFER for the
- * turn peerlog_command() took for it. */
-static bool
-conn_defer(struct conn *c)
-{
-	uint64_t ns = peerlog_command(c->env->peerlog, &c->share, &c->peer);
-	uint64_t us = ns / 1000 + 1; /* not before it is due */
-	struct timeval tv = { .tv_sec = (time_t)(us / 1000000),
-		.tv_usec = (suseconds_t)(us % 1000000) };
-
-	if (ns == 0)
-		return false;
-	if (c->later == NULL)
-		c->later = evtimer_new(c->env->base, conn_later_cb, c);
-	if (c->later == NULL || evtimer_add(c->later, &tv) < 0)
-		return false; /* cannot wait: run it (and log it) now */
-	STATS_INC(c->env->stats->deferred);
-	(void)conn_set_state(c, CONN_DEFER);
-	return true;
 }
 
 /* A whole request is in: answer what needs no device, submit the rest.
@@ -463,8 +437,14 @@ conn_request_ready(struct conn *c)
 		scsi_result_from_errno(&res, ENOTTY);
 		return conn_answer(c, &res, what);
 	}
-	if (c->cmd->req.is_out && conn_defer(c))
+	/* A PR OUT's line is logged in full, so when its client has used up
+	 * its commands' share of the log the command waits for its turn
+	 * instead. */
+	if (c->cmd->req.is_out &&
+	    peerlog_wait(c->env->peerlog, &c->share, &c->peer, conn_turn, c)) {
+		(void)conn_set_state(c, CONN_DEFER);
 		return false;
+	}
 	return conn_submit(c);
 }
 
@@ -598,8 +578,7 @@ conn_drop_request(struct conn *c)
 	c->cmd = NULL;
 	conn_drop_devfd(c);
 	fdbudget_complete(&c->env->fds, &c->fc);
-	if (c->later != NULL)
-		event_del(c->later);
+	peerlog_wait_cancel(&c->share);
 }
 
 /* Close a connection now. */
@@ -613,8 +592,6 @@ conn_free(struct conn *c)
 	    (int)c->peer.pid, env->draining ? "shutdown" : c->close_reason);
 	conn_drop_request(c);
 	fdbudget_leave(&env->fds, &c->fc);
-	if (c->later != NULL)
-		event_free(c->later);
 	peerlog_conn_fini(env->peerlog, &c->share);
 	event_free(c->rd);
 	output_fini(&c->out);
@@ -704,7 +681,7 @@ conn_drain_all(struct conn_env *env)
 		next = TAILQ_NEXT(c, entry);
 		if (c->state == CONN_DEFER) {
 			/* Not run: answered (and logged) rather than lost. */
-			event_del(c->later);
+			peerlog_wait_cancel(&c->share);
 			scsi_result_check(&res, PRH_SK_ABORTED_COMMAND, 0x00,
 			    0x06);
 			(void)conn_answer(c, &res, "not run: shutting down");
