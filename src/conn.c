@@ -2,7 +2,7 @@
 /* One client connection, in the order a request lives in it:
  *
  *  1. set-up	conn_new(): the socket set up for fds, the hello;
- *  2. read	conn_read_cb(): the hello, then each request, read by
+ *  2. read	conn_readable(): the hello, then each request, read by
  *		request.h frame by frame with its fd, within the fd budget
  *		(fdbudget.h), until it is whole;
  *  3. validate	conn_request_ready(): what is answered without the device
@@ -59,9 +59,6 @@ struct conn {
 	struct peer peer;	 /* SO_PEERCRED at accept */
 	struct fdbudget_conn fc; /* its fds and its client for the closer */
 	struct output out;	 /* the hello and the replies */
-	struct event *rd;	 /* read readiness */
-	bool reading;		 /* rd is armed */
-	unsigned rd_secs;	 /* timeout rd is armed with, 0 for none */
 	enum conn_state state;
 	struct request rq;	   /* the hello or request being read, or run */
 	struct peerlog_conn share; /* its share of the log */
@@ -69,7 +66,7 @@ struct conn {
 	const char *close_reason;  /* for the close trace point */
 };
 
-static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
+static void conn_readable(void *arg, bool timed_out);
 static bool conn_request_ready(struct conn *c);
 static bool conn_submit(struct conn *c);
 static bool
@@ -100,56 +97,27 @@ conn_timed_out(struct conn *c, const char *reason)
 	STATS_INC(c->env->stats->timed_out);
 }
 
-/* Disarm the read event. */
-static void
-conn_read_stop(struct conn *c)
-{
-	if (c->reading)
-		event_del(c->rd);
-	c->reading = false;
-	c->rd_secs = 0;
-}
-
 /* Arm or disarm the read event as the state asks: reading a frame while
  * output is not piling up, the fd budget allows and no shutdown is under
  * way; while busy it stays armed until the client sends before its
- * answer (conn_read_cb() then disarms it: nothing is read until the
+ * answer (conn_readable() then disarms it: nothing is read until the
  * command is back).  The idle timeout rides on the read event exactly
- * while the client is in the middle of something.  0, or -ENOMEM when
- * the event could not be armed (libevent allocates on first use of an fd
- * number). */
+ * while the client is in the middle of something (request_watch()).
+ * 0 or -ENOMEM. */
 static int
 conn_sync(struct conn *c)
 {
 	struct conn_env *env = c->env;
-	struct timeval tv = { 0, 0 };
-	unsigned secs;
 	bool want;
 
 	if (c->state == CONN_BUSY)
-		want = c->reading && !env->draining;
+		want = c->rq.watching && !env->draining;
 	else
 		want = c->state == CONN_READ && !env->draining &&
 		    output_len(&c->out) <= OUTPUT_MAX &&
 		    !fdbudget_must_wait(&env->fds, &c->fc,
 			request_fresh(&c->rq));
-	secs = want && request_partial(&c->rq) ? env->cfg->idle_timeout : 0;
-	if (!want) {
-		conn_read_stop(c);
-		return 0;
-	}
-	if (c->reading && secs == c->rd_secs)
-		return 0;
-	if (c->reading && secs == 0) {
-		event_remove_timer(c->rd);
-	} else {
-		tv.tv_sec = secs;
-		if (event_add(c->rd, secs > 0 ? &tv : NULL) < 0)
-			return c->reading ? 0 : -ENOMEM;
-	}
-	c->reading = true;
-	c->rd_secs = secs;
-	return 0;
+	return request_watch(&c->rq, want, env->cfg->idle_timeout);
 }
 
 /* Change state, then arm what the new state needs: 0 or -ENOMEM. */
@@ -177,15 +145,20 @@ conn_new(struct conn_env *env, int fd, const struct peer *peer)
 	c->fd = fd;
 	c->peer = *peer;
 	c->state = CONN_READ;
-	request_init(&c->rq, fd, c, &c->peer, &env->fds, &c->fc, env->dispatch);
 	c->close_reason = "eof";
 	output_init(&c->out, env->base, fd, env->cfg->write_timeout,
 	    conn_drained, conn_failed, c);
 	peerlog_conn_init(&c->share);
 	TRACE(TP_ACCEPT, "conn=%p fd=%d peer_pid=%d peer_uid=%d", (void *)c, fd,
 	    (int)peer->pid, (int)peer->uid);
-	c->rd = event_new(env->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
-	if (c->rd == NULL)
+	c->rq = (struct request){ .sock = fd,
+		.owner = c,
+		.peer = &c->peer,
+		.fds = &env->fds,
+		.fc = &c->fc,
+		.dispatch = env->dispatch,
+		.readable = conn_readable };
+	if (request_init(&c->rq, env->base) < 0)
 		goto fail;
 	/* Who the peer is (its client for the closer) is read from /proc
 	 * now, before the hello: a client that has its hello finds none of
@@ -208,8 +181,7 @@ fail:
 	    "cannot set up connection: %s", why);
 	if (c != NULL) {
 		fdbudget_leave(&env->fds, &c->fc);
-		if (c->rd != NULL)
-			event_free(c->rd);
+		request_fini(&c->rq);
 		output_fini(&c->out);
 		free(c);
 	}
@@ -255,14 +227,14 @@ conn_read(struct conn *c)
 	}
 }
 
-/* Socket readable: read on as far as the data goes. */
+/* request's callback: the socket is readable (read on as far as the data
+ * goes), or the client was idle in the middle of something too long. */
 static void
-conn_read_cb(evutil_socket_t fd, short what, void *arg)
+conn_readable(void *arg, bool timed_out)
 {
 	struct conn *c = arg;
 
-	(void)fd;
-	if (what & EV_TIMEOUT) {
+	if (timed_out) {
 		conn_log(c, PEERLOG_TIMEOUT,
 		    "nothing received for %u s in the middle of a %s: closing "
 		    "connection",
@@ -273,7 +245,7 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (c->state != CONN_READ) { /* the client sent before its answer */
-		conn_read_stop(c);
+		(void)request_watch(&c->rq, false, 0);
 		return;
 	}
 	while (conn_read(c))
@@ -469,7 +441,7 @@ conn_free(struct conn *c)
 	conn_drop_request(c);
 	fdbudget_leave(&env->fds, &c->fc);
 	peerlog_conn_fini(env->peerlog, &c->share);
-	event_free(c->rd);
+	request_fini(&c->rq);
 	output_fini(&c->out);
 	closer_close_socket(env->closer, c->fd, c->fc.client);
 	TAILQ_REMOVE(&env->conns, c, entry);

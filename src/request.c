@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "prh/closer.h"
 #include "prh/cmd.h"
 #include "prh/dispatch.h"
@@ -14,28 +16,75 @@
 #include "prh/request.h"
 #include "prh/trace.h"
 
-/* Start at the hello. */
-void
-request_init(struct request *rq, int sock, const void *owner,
-    const struct peer *peer, struct fdbudget *fds, struct fdbudget_conn *fc,
-    struct dispatch *dispatch)
+/* Read event: tell the owner. */
+static void
+request_cb(evutil_socket_t fd, short what, void *arg)
 {
-	memset(rq, 0, sizeof(*rq));
-	rq->sock = sock;
-	rq->owner = owner;
-	rq->peer = peer;
-	rq->fds = fds;
-	rq->fc = fc;
-	rq->dispatch = dispatch;
-	rq->phase = REQUEST_HELLO;
-	rq->ff.fd = -1;
+	struct request *rq = arg;
+
+	(void)fd;
+	rq->readable(rq->owner, (what & EV_TIMEOUT) != 0);
 }
 
-/* In the middle of something. */
-bool
+/* Start at the hello. */
+int
+request_init(struct request *rq, struct event_base *base)
+{
+	rq->phase = REQUEST_HELLO;
+	rq->off = 0;
+	rq->ff.have = false;
+	rq->ff.fd = -1;
+	rq->cmd = NULL;
+	rq->watching = false;
+	rq->rd_secs = 0;
+	rq->rd = event_new(base, rq->sock, EV_READ | EV_PERSIST, request_cb,
+	    rq);
+	return rq->rd != NULL ? 0 : -ENOMEM;
+}
+
+/* Free the read event. */
+void
+request_fini(struct request *rq)
+{
+	if (rq->rd != NULL)
+		event_free(rq->rd);
+	rq->rd = NULL;
+	rq->watching = false;
+}
+
+/* In the middle of the handshake or a request. */
+static bool
 request_partial(const struct request *rq)
 {
 	return rq->phase != REQUEST_CDB || rq->off > 0;
+}
+
+/* Arm or disarm the read event. */
+int
+request_watch(struct request *rq, bool want, unsigned idle_s)
+{
+	struct timeval tv = { 0, 0 };
+	unsigned secs = want && request_partial(rq) ? idle_s : 0;
+
+	if (!want) {
+		if (rq->watching)
+			event_del(rq->rd);
+		rq->watching = false;
+		rq->rd_secs = 0;
+		return 0;
+	}
+	if (rq->watching && secs == rq->rd_secs)
+		return 0;
+	if (rq->watching && secs == 0) {
+		event_remove_timer(rq->rd);
+	} else {
+		tv.tv_sec = secs;
+		if (event_add(rq->rd, secs > 0 ? &tv : NULL) < 0)
+			return rq->watching ? 0 : -ENOMEM;
+	}
+	rq->watching = true;
+	rq->rd_secs = secs;
+	return 0;
 }
 
 /* At the start of a request. */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* A request being read: the client's hello, then each request's CDB
  * with its fd and, for a PR OUT, its parameter list, frame by frame
- * (frame.h) within the fd budget (fdbudget.h).
+ * (frame.h) within the fd budget (fdbudget.h), and the socket's read
+ * event that says when to read on (with the idle timeout).
  *
  * request_read() reads once and says what came of it (the connection
  * calls it again while it says REQUEST_MORE); a whole request is a command buffer (cmd.h) holding the
@@ -21,6 +22,8 @@
 
 struct cmd;
 struct dispatch;
+struct event;
+struct event_base;
 struct fdbudget;
 struct fdbudget_conn;
 struct peer;
@@ -44,13 +47,19 @@ enum request_step {
 
 /* A connection's request. */
 struct request {
-	/* Set by request_init(); read-only here. */
+	/* Set by the owner before request_init(); read-only here. */
 	int sock;
-	const void *owner;	   /* the connection, for the trace points */
+	void *owner;		   /* the connection: readable's argument */
 	const struct peer *peer;   /* the client, for the trace points */
 	struct fdbudget *fds;	   /* the budget, and the closer */
 	struct fdbudget_conn *fc;  /* the connection's part, its client */
 	struct dispatch *dispatch; /* the command buffers */
+	/* The socket is readable, or the idle timeout came (timed_out). */
+	void (*readable)(void *owner, bool timed_out);
+	/* The read event. */
+	struct event *rd;
+	bool watching;	  /* rd is armed */
+	unsigned rd_secs; /* the timeout rd is armed with, 0 for none */
 	/* The request. */
 	enum request_phase phase;
 	uint32_t off; /* bytes of the current frame read */
@@ -61,16 +70,20 @@ struct request {
 	const char *why;    /* REQUEST_BAD: the message, or NULL */
 };
 
-/* Start reading the hello on sock. */
-void request_init(struct request *rq, int sock, const void *owner,
-    const struct peer *peer, struct fdbudget *fds, struct fdbudget_conn *fc,
-    struct dispatch *dispatch);
+/* Start at the hello; make the read event (not armed): 0 or -ENOMEM. */
+int request_init(struct request *rq, struct event_base *base);
+
+/* Free the read event (also after a failed request_init()). */
+void request_fini(struct request *rq);
+
+/* Arm the read event (want), with idle_s as its timeout while the client
+ * is in the middle of the handshake or a request (0: none), or disarm
+ * it.  0, or -ENOMEM when it could not be armed (libevent allocates on
+ * first use of an fd number). */
+int request_watch(struct request *rq, bool want, unsigned idle_s);
 
 /* Read more of the current frame, and take it in once complete. */
 enum request_step request_read(struct request *rq);
-
-/* Whether the client is in the middle of the handshake or a request. */
-bool request_partial(const struct request *rq);
 
 /* Whether the next read would start a request (and may bring its fd). */
 bool request_fresh(const struct request *rq);
