@@ -564,6 +564,31 @@ audit_answered(struct audit *a, struct peerlog_conn *lc, struct peer *peer,
 		devreg_put(a->devices, got);
 }
 
+/* The device policy refused the fd of a request (node, a what, named
+ * name or unnamed): log it once per connection. */
+void
+audit_refused(struct audit *a, struct peerlog_conn *lc, struct peer *peer,
+    const struct device_node *n, const char *what, const char *name,
+    bool *logged)
+{
+	char esc[ESCAPE_TEXT_SIZE(DEVICE_NAME_MAX)];
+
+	if (a == NULL || *logged)
+		return;
+	*logged = true;
+	if (n->type == DEVICE_OTHER)
+		peerlog_warn(a->peerlog, lc, peer, PEERLOG_POLICY,
+		    "refused a %s (dev %u:%u inode %llu): not a SCSI device; "
+		    "answered without SG_IO (ABORTED COMMAND)",
+		    what, n->major, n->minor, (unsigned long long)n->ino);
+	else
+		peerlog_warn(a->peerlog, lc, peer, PEERLOG_POLICY,
+		    "refused %s (%u:%u): a %s; answered without SG_IO "
+		    "(ABORTED COMMAND)",
+		    escape_str(esc, sizeof(esc), name, ESCAPE_TEXT), n->major,
+		    n->minor, what);
+}
+
 /* --- life cycle ----------------------------------------------------------- */
 
 /* Create the audit trail. */

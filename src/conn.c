@@ -2,22 +2,23 @@
 /* One client connection, in the order a request lives in it:
  *
  *  1. set-up	conn_new(): the socket set up for fds, the hello;
- *  2. read	conn_read_cb(): each frame (hello, CDB, parameter list)
- *		with its fds (frame.h), within the fd budget (fdbudget.h);
+ *  2. read	conn_readable(): the hello, then each request, read by
+ *		request.h frame by frame with its fd, within the fd budget
+ *		(fdbudget.h), until it is whole;
  *  3. validate	conn_request_ready(): what is answered without the device
  *		(access mode, not a device node); a PR OUT's wait for its
- *		client's share of the log;
+ *		client's turn in the log (peerlog_wait());
  *  4. submit	conn_submit(): the command goes to a worker (dispatch.h);
  *  5. reply	conn_complete(), on the loop thread once the command is
- *		back: the audit trail, then conn_send_reply(), the one
- *		function that counts and sends a reply (output.h);
+ *		back: the audit trail (audit.h), then conn_send_reply(), the
+ *		one function that counts and sends a reply (output.h);
  *  6. tear-down conn_close(), conn_free() and the timeouts.
  *
  * One request per connection at a time, and the next one is read only
  * while at most one reply waits for the client (OUTPUT_MAX).  The state
  * changes only in conn_set_state(), which also arms what the state needs.
  * Every fd a client sent that the connection drops goes to the closer
- * (closer.h); the request's device fd in conn_drop_devfd() alone.
+ * (closer.h); the request's device fd in request_drop_fd() alone.
  */
 #include "config.h"
 
@@ -25,7 +26,6 @@
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include <event2/event.h>
 
@@ -40,16 +40,15 @@
 #include "prh/log.h"
 #include "prh/output.h"
 #include "prh/peerlog.h"
+#include "prh/request.h"
 #include "prh/trace.h"
 
-/* Where a connection is in its protocol; the first three read. */
+/* Where a connection is in its protocol. */
 enum conn_state {
-	CONN_HELLO,	 /* reading the client's feature word */
-	CONN_READ_CDB,	 /* reading the 16-byte CDB (and its fd) */
-	CONN_READ_PARAM, /* reading the PR OUT parameter list */
-	CONN_DEFER,	 /* PR OUT waiting for its client's share of the log */
-	CONN_BUSY,	 /* command with dispatch */
-	CONN_CLOSING,	 /* flushing output, then close */
+	CONN_READ,    /* reading the hello or a request (request.h) */
+	CONN_DEFER,   /* PR OUT waiting for its client's share of the log */
+	CONN_BUSY,    /* command with dispatch */
+	CONN_CLOSING, /* flushing output, then close */
 };
 
 /* A client connection.  Loop thread only. */
@@ -60,22 +59,14 @@ struct conn {
 	struct peer peer;	 /* SO_PEERCRED at accept */
 	struct fdbudget_conn fc; /* its fds and its client for the closer */
 	struct output out;	 /* the hello and the replies */
-	struct event *rd;	 /* read readiness */
-	bool reading;		 /* rd is armed */
-	unsigned rd_secs;	 /* timeout rd is armed with, 0 for none */
 	enum conn_state state;
-	uint32_t off; /* bytes of the current frame read */
-	uint8_t hello[PRH_HELLO_LEN];
-	uint8_t cdb[PRH_CDB_LEN];
-	struct frame_fd ff;	   /* the fd of the current request */
-	struct cmd *cmd;	   /* command being read or in flight */
-	struct event *later;	   /* CONN_DEFER: when to submit */
+	struct request rq;	   /* the hello or request being read, or run */
 	struct peerlog_conn share; /* its share of the log */
 	bool logged_refusal;	   /* a policy refusal was logged */
 	const char *close_reason;  /* for the close trace point */
 };
 
-static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
+static void conn_readable(void *arg, bool timed_out);
 static bool conn_request_ready(struct conn *c);
 static bool conn_submit(struct conn *c);
 static bool
@@ -106,70 +97,27 @@ conn_timed_out(struct conn *c, const char *reason)
 	STATS_INC(c->env->stats->timed_out);
 }
 
-/* Whether the client is in the middle of the handshake or a request. */
-static bool
-conn_partial(const struct conn *c)
-{
-	return c->state == CONN_HELLO || c->state == CONN_READ_PARAM ||
-	    (c->state == CONN_READ_CDB && c->off > 0);
-}
-
-/* Whether the next read would start a request (and may bring its fd). */
-static bool
-conn_fresh(const struct conn *c)
-{
-	return c->state == CONN_READ_CDB && c->off == 0 && !c->ff.have;
-}
-
-/* Disarm the read event. */
-static void
-conn_read_stop(struct conn *c)
-{
-	if (c->reading)
-		event_del(c->rd);
-	c->reading = false;
-	c->rd_secs = 0;
-}
-
 /* Arm or disarm the read event as the state asks: reading a frame while
  * output is not piling up, the fd budget allows and no shutdown is under
  * way; while busy it stays armed until the client sends before its
- * answer (conn_read_cb() then disarms it: nothing is read until the
+ * answer (conn_readable() then disarms it: nothing is read until the
  * command is back).  The idle timeout rides on the read event exactly
- * while the client is in the middle of something.  0, or -ENOMEM when
- * the event could not be armed (libevent allocates on first use of an fd
- * number). */
+ * while the client is in the middle of something (request_watch()).
+ * 0 or -ENOMEM. */
 static int
 conn_sync(struct conn *c)
 {
 	struct conn_env *env = c->env;
-	struct timeval tv = { 0, 0 };
-	unsigned secs;
 	bool want;
 
 	if (c->state == CONN_BUSY)
-		want = c->reading && !env->draining;
+		want = c->rq.watching && !env->draining;
 	else
-		want = c->state <= CONN_READ_PARAM && !env->draining &&
+		want = c->state == CONN_READ && !env->draining &&
 		    output_len(&c->out) <= OUTPUT_MAX &&
-		    !fdbudget_must_wait(&env->fds, &c->fc, conn_fresh(c));
-	secs = want && conn_partial(c) ? env->cfg->idle_timeout : 0;
-	if (!want) {
-		conn_read_stop(c);
-		return 0;
-	}
-	if (c->reading && secs == c->rd_secs)
-		return 0;
-	if (c->reading && secs == 0) {
-		event_remove_timer(c->rd);
-	} else {
-		tv.tv_sec = secs;
-		if (event_add(c->rd, secs > 0 ? &tv : NULL) < 0)
-			return c->reading ? 0 : -ENOMEM;
-	}
-	c->reading = true;
-	c->rd_secs = secs;
-	return 0;
+		    !fdbudget_must_wait(&env->fds, &c->fc,
+			request_fresh(&c->rq));
+	return request_watch(&c->rq, want, env->cfg->idle_timeout);
 }
 
 /* Change state, then arm what the new state needs: 0 or -ENOMEM. */
@@ -196,16 +144,21 @@ conn_new(struct conn_env *env, int fd, const struct peer *peer)
 	c->env = env;
 	c->fd = fd;
 	c->peer = *peer;
-	c->ff.fd = -1;
-	c->state = CONN_HELLO;
+	c->state = CONN_READ;
 	c->close_reason = "eof";
 	output_init(&c->out, env->base, fd, env->cfg->write_timeout,
 	    conn_drained, conn_failed, c);
 	peerlog_conn_init(&c->share);
 	TRACE(TP_ACCEPT, "conn=%p fd=%d peer_pid=%d peer_uid=%d", (void *)c, fd,
 	    (int)peer->pid, (int)peer->uid);
-	c->rd = event_new(env->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
-	if (c->rd == NULL)
+	c->rq = (struct request){ .sock = fd,
+		.owner = c,
+		.peer = &c->peer,
+		.fds = &env->fds,
+		.fc = &c->fc,
+		.dispatch = env->dispatch,
+		.readable = conn_readable };
+	if (request_init(&c->rq, env->base) < 0)
 		goto fail;
 	/* Who the peer is (its client for the closer) is read from /proc
 	 * now, before the hello: a client that has its hello finds none of
@@ -228,8 +181,7 @@ fail:
 	    "cannot set up connection: %s", why);
 	if (c != NULL) {
 		fdbudget_leave(&env->fds, &c->fc);
-		if (c->rd != NULL)
-			event_free(c->rd);
+		request_fini(&c->rq);
 		output_fini(&c->out);
 		free(c);
 	}
@@ -251,216 +203,63 @@ conn_reject(struct conn *c, const char *msg)
 	return conn_close(c);
 }
 
-/* Give up the current request's device fd, if it holds one: the closer
- * closes it (and counts it until its close starts).  The one place the
- * connection lets a device fd go; a submitted one travels with its
- * command (cmd_close_devfd()). */
-static void
-conn_drop_devfd(struct conn *c)
-{
-	if (c->ff.fd < 0)
-		return;
-	closer_close(c->env->closer, c->ff.fd, c->fc.client);
-	c->ff.fd = -1;
-	fdbudget_give(&c->env->fds);
-}
-
-/* Read more of the current frame (len bytes in all) into buf, unless
- * the fd budget makes the read wait: with its fd (fd_ok: the CDB's) or
- * dropping any.  eof: what an EOF here is, as a protocol error, or NULL
- * (a plain close).  1 when the frame is complete, 0 when more is to come,
- * -1 when there is nothing to read now or the connection is gone or
- * going. */
-static int
-conn_read_frame(struct conn *c, uint8_t *buf, uint32_t len, bool fd_ok,
-    const char *eof)
-{
-	struct conn_env *env = c->env;
-	int fd = -1, r = 0;
-	ssize_t n;
-
-	/* The read event may have been armed before the budget was used. */
-	if (fdbudget_must_wait(&env->fds, &c->fc, conn_fresh(c)))
-		return conn_sync(c), -1;
-	n = frame_recv(c->fd, buf + c->off, len - c->off, fd_ok ? &fd : NULL,
-	    env->closer, c->fc.client);
-	/* Made to wait earlier in this callback and free to read again by
-	 * now: the read event, disarmed then, is armed again. */
-	if (n == -EAGAIN)
-		return (c->reading ? 0 : conn_sync(c)), -1;
-	if (n == -EMSGSIZE)
-		conn_log(c, PEERLOG_PROTOCOL,
-		    "file descriptor lost (limit reached?): closing "
-		    "connection");
-	if (fd >= 0) /* the opcode came with it or before */
-		r = frame_fd_take(&c->ff, fd, buf[0], env->closer,
-		    c->fc.client);
-	if (n == -EMSGSIZE || n == -EPROTO || r < 0)
-		return conn_reject(c, NULL), -1;
-	if (n <= 0)
-		return (eof != NULL ? conn_reject(c, eof) : conn_close(c)), -1;
-	if (r > 0)
-		fdbudget_take(&env->fds, &c->fc);
-	c->off += (uint32_t)n;
-	if (c->off == len)
-		return 1;
-	return conn_sync(c) == 0 ? 0 : (conn_close(c), -1);
-}
-
-/* Read part of the hello (fds with it are dropped).  Returns whether to
- * keep reading. */
+/* Read the request as far as the data goes; once it is whole, go on
+ * with it.  Returns whether to keep reading. */
 static bool
-conn_read_hello(struct conn *c)
+conn_read(struct conn *c)
 {
-	int r = conn_read_frame(c, c->hello, PRH_HELLO_LEN, false, NULL);
-
-	if (r <= 0)
-		return r == 0;
-	if (proto_check_hello(c->hello) < 0)
-		return conn_reject(c, NULL);
-	TRACE(TP_HANDSHAKE, "conn=%p peer_pid=%d", (void *)c, (int)c->peer.pid);
-	c->off = 0;
-	return conn_set_state(c, CONN_READ_CDB) == 0 || conn_close(c);
-}
-
-/* Read part of the CDB and its fd (one per request, kept only if it is
- * a device node); once complete, validate it and get a command buffer.
- * Returns whether to keep reading. */
-static bool
-conn_read_cdb(struct conn *c)
-{
-	int r = conn_read_frame(c, c->cdb, PRH_CDB_LEN, true, NULL);
-	struct proto_req req;
-
-	if (r <= 0)
-		return r == 0;
-	if (!c->ff.have)
-		return conn_reject(c, "No file descriptor in request.");
-	r = proto_parse_cdb(c->cdb, &req);
-	if (r == -EPROTO)
-		return conn_reject(c, "Invalid CDB, closing socket.");
-	if (r < 0)
-		return conn_reject(c, NULL);
-	TRACE(TP_REQUEST,
-	    "conn=%p peer_pid=%d peer_uid=%d opcode=0x%02x "
-	    "sa=%u len=%u devfd=%d",
-	    (void *)c, (int)c->peer.pid, (int)c->peer.uid, req.opcode,
-	    req.service_action, req.len, c->ff.fd);
-	c->cmd = dispatch_cmd_new(c->env->dispatch);
-	if (c->cmd == NULL) {
+	switch (request_read(&c->rq)) {
+	case REQUEST_WAIT:
+		(void)conn_sync(c); /* disarmed, or armed again */
+		return false;
+	case REQUEST_MORE:
+		return conn_sync(c) == 0 || conn_close(c);
+	case REQUEST_READY:
+		return conn_request_ready(c);
+	case REQUEST_EOF:
+		return conn_close(c);
+	case REQUEST_BAD:
+		return conn_reject(c, c->rq.why);
+	default:
 		conn_log(c, PEERLOG_SETUP,
 		    "cannot allocate a command: closing connection");
 		return conn_close(c);
 	}
-	c->cmd->req = req;
-	c->cmd->client = c->fc.client;
-	memcpy(c->cmd->cdb, c->cdb, PRH_CDB_LEN);
-	c->off = 0;
-	if (req.is_out && req.len > 0)
-		return conn_set_state(c, CONN_READ_PARAM) == 0 || conn_close(c);
-	return conn_request_ready(c);
 }
 
-/* Read part of the PR OUT parameter list (fds with it are dropped).
- * Returns whether to keep reading. */
-static bool
-conn_read_param(struct conn *c)
-{
-	int r = conn_read_frame(c, c->cmd->data, c->cmd->req.len, false,
-	    "Unexpected end-of-file before all data were read");
-
-	return r <= 0 ? r == 0 : conn_request_ready(c);
-}
-
-/* Socket readable: advance the state machine as far as the data goes. */
+/* request's callback: the socket is readable (read on as far as the data
+ * goes), or the client was idle in the middle of something too long. */
 static void
-conn_read_cb(evutil_socket_t fd, short what, void *arg)
+conn_readable(void *arg, bool timed_out)
 {
 	struct conn *c = arg;
-	bool more = true;
 
-	(void)fd;
-	if (what & EV_TIMEOUT) {
+	if (timed_out) {
 		conn_log(c, PEERLOG_TIMEOUT,
 		    "nothing received for %u s in the middle of a %s: closing "
 		    "connection",
 		    c->env->cfg->idle_timeout,
-		    c->state == CONN_HELLO ? "handshake" : "request");
+		    c->rq.phase == REQUEST_HELLO ? "handshake" : "request");
 		conn_timed_out(c, "idle-timeout");
 		(void)conn_close(c);
 		return;
 	}
-	while (more) {
-		if (c->state == CONN_HELLO) {
-			more = conn_read_hello(c);
-		} else if (c->state == CONN_READ_CDB) {
-			more = conn_read_cdb(c);
-		} else if (c->state == CONN_READ_PARAM) {
-			more = conn_read_param(c);
-		} else { /* busy: the client sent before its answer */
-			conn_read_stop(c);
-			more = false;
-		}
+	if (c->state != CONN_READ) { /* the client sent before its answer */
+		(void)request_watch(&c->rq, false, 0);
+		return;
 	}
+	while (conn_read(c))
+		;
 }
 
 /* --- 3. validate ---------------------------------------------------------- */
 
-/* Log, once per connection, that the device policy refused an fd (the
- * refusal itself is counted where it is made). */
+/* peerlog's callback: the PR OUT that waited for its turn in its
+ * client's share goes now. */
 static void
-conn_log_refusal(struct conn *c, const char *what, const char *name)
+conn_turn(void *arg)
 {
-	char esc[ESCAPE_TEXT_SIZE(DEVICE_NAME_MAX)];
-	const struct device_node *n = &c->ff.node;
-
-	if (c->logged_refusal)
-		return;
-	c->logged_refusal = true;
-	if (n->type == DEVICE_OTHER)
-		conn_log(c, PEERLOG_POLICY,
-		    "refused a %s (dev %u:%u inode %llu): not a SCSI device; "
-		    "answered without SG_IO (ABORTED COMMAND)",
-		    what, n->major, n->minor, (unsigned long long)n->ino);
-	else
-		conn_log(c, PEERLOG_POLICY,
-		    "refused %s (%u:%u): a %s; answered without SG_IO "
-		    "(ABORTED COMMAND)",
-		    escape_str(esc, sizeof(esc), name, ESCAPE_TEXT), n->major,
-		    n->minor, what);
-}
-
-/* Timer: the PR OUT that waited for its turn in its client's share goes
- * now. */
-static void
-conn_later_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
 	(void)conn_submit(arg);
-}
-
-/* Whether a PR OUT must wait before it is run because its client has
- * used up its commands' share of the log (its line is logged in full,
- * so the command waits instead); if so, it waits in CONN_DEFER for the
- * turn peerlog_command() took for it. */
-static bool
-conn_defer(struct conn *c)
-{
-	uint64_t ns = peerlog_command(c->env->peerlog, &c->share, &c->peer);
-	uint64_t us = ns / 1000 + 1; /* not before it is due */
-	struct timeval tv = { .tv_sec = (time_t)(us / 1000000),
-		.tv_usec = (suseconds_t)(us % 1000000) };
-
-	if (ns == 0)
-		return false;
-	if (c->later == NULL)
-		c->later = evtimer_new(c->env->base, conn_later_cb, c);
-	if (c->later == NULL || evtimer_add(c->later, &tv) < 0)
-		return false; /* cannot wait: run it (and log it) now */
-	STATS_INC(c->env->stats->deferred);
-	(void)conn_set_state(c, CONN_DEFER);
-	return true;
 }
 
 /* A whole request is in: answer what needs no device, submit the rest.
@@ -470,24 +269,31 @@ conn_defer(struct conn *c)
 static bool
 conn_request_ready(struct conn *c)
 {
-	const char *what = device_node_what(&c->ff.node);
+	const char *what = device_node_what(&c->rq.ff.node);
 	struct scsi_result res;
 
 	fdbudget_complete(&c->env->fds, &c->fc);
 	audit_request(c->env->audit, &c->peer);
-	if (c->cmd->req.is_out && c->ff.accmode == O_RDONLY) {
+	if (c->rq.cmd->req.is_out && c->rq.ff.accmode == O_RDONLY) {
 		scsi_result_check(&res, PRH_SK_ILLEGAL_REQUEST, 0x20, 0x00);
 		return conn_answer(c, &res, "PR OUT on a read-only descriptor");
 	}
-	if (c->ff.node.type == DEVICE_OTHER) {
+	if (c->rq.ff.node.type == DEVICE_OTHER) {
 		/* As SG_IO failing with ENOTTY is answered. */
 		STATS_INC(c->env->stats->refused_fds);
-		conn_log_refusal(c, what, NULL);
+		audit_refused(c->env->audit, &c->share, &c->peer,
+		    &c->rq.ff.node, what, NULL, &c->logged_refusal);
 		scsi_result_from_errno(&res, ENOTTY);
 		return conn_answer(c, &res, what);
 	}
-	if (c->cmd->req.is_out && conn_defer(c))
+	/* A PR OUT's line is logged in full, so when its client has used up
+	 * its commands' share of the log the command waits for its turn
+	 * instead. */
+	if (c->rq.cmd->req.is_out &&
+	    peerlog_wait(c->env->peerlog, &c->share, &c->peer, conn_turn, c)) {
+		(void)conn_set_state(c, CONN_DEFER);
 		return false;
+	}
 	return conn_submit(c);
 }
 
@@ -501,16 +307,16 @@ static bool
 conn_submit(struct conn *c)
 {
 	struct conn_env *env = c->env;
-	struct cmd *cmd = c->cmd;
+	struct cmd *cmd = c->rq.cmd;
 	struct scsi_result res;
 	char esc[ESCAPE_TEXT_SIZE(DEVICE_NAME_MAX)]; /* the trace's */
 
-	cmd->dev = devreg_get(env->devices, &c->ff.node);
+	cmd->dev = devreg_get(env->devices, &c->rq.ff.node);
 	if (cmd->dev == NULL)
 		goto refused;
-	cmd->devfd = c->ff.fd;
+	cmd->devfd = c->rq.ff.fd;
 	cmd->fd_count = &env->fds.held;
-	c->ff.fd = -1;
+	c->rq.ff.fd = -1;
 	cmd->timeout_ms = env->cfg->sg_timeout * 1000u;
 	cmd->stats = env->stats;
 	cmd->latency = latency_get(env->latency, cmd->dev);
@@ -537,7 +343,7 @@ static int
 conn_send_reply(struct conn *c, const struct scsi_result *res,
     const uint8_t *data)
 {
-	stats_count_reply(c->env->stats, c->cdb[0], c->cdb[1] & 0x1f,
+	stats_count_reply(c->env->stats, c->rq.cdb[0], c->rq.cdb[1] & 0x1f,
 	    res->status);
 	TRACE(TP_REPLY, "conn=%p peer_pid=%d status=0x%02x size=%u", (void *)c,
 	    (int)c->peer.pid, res->status, res->size);
@@ -550,11 +356,11 @@ conn_send_reply(struct conn *c, const struct scsi_result *res,
 static bool
 conn_answer(struct conn *c, const struct scsi_result *res, const char *why)
 {
-	if (c->cmd != NULL) {
-		audit_answered(c->env->audit, &c->share, &c->peer, &c->ff.node,
-		    c->cmd, res, why);
-		dispatch_cmd_free(c->env->dispatch, c->cmd);
-		c->cmd = NULL;
+	if (c->rq.cmd != NULL) {
+		audit_answered(c->env->audit, &c->share, &c->peer,
+		    &c->rq.ff.node, c->rq.cmd, res, why);
+		dispatch_cmd_free(c->env->dispatch, c->rq.cmd);
+		c->rq.cmd = NULL;
 	}
 	if (conn_send_reply(c, res, NULL) < 0)
 		return conn_close(c);
@@ -577,9 +383,11 @@ conn_complete(struct conn *c, struct cmd *cmd)
 	int r = 0;
 
 	if (cmd != NULL) {
-		c->cmd = NULL;
+		c->rq.cmd = NULL;
 		if (cmd->verdict.kind == DEVICE_REFUSED)
-			conn_log_refusal(c, cmd->verdict.why, cmd->dev->name);
+			audit_refused(env->audit, &c->share, &c->peer,
+			    &c->rq.ff.node, cmd->verdict.why, cmd->dev->name,
+			    &c->logged_refusal);
 		audit_command(env->audit, &c->share, &c->peer, cmd);
 		r = conn_send_reply(c, &cmd->res, cmd->data);
 		dispatch_cmd_free(env->dispatch, cmd);
@@ -589,13 +397,11 @@ conn_complete(struct conn *c, struct cmd *cmd)
 			return false;
 		}
 	}
-	conn_drop_devfd(c); /* answered without the device */
-	c->off = 0;
-	c->ff.have = false;
+	request_next(&c->rq);
 	fdbudget_freed(&env->fds);
 	if (env->draining)
 		return conn_close(c);
-	return conn_set_state(c, CONN_READ_CDB) == 0 || conn_close(c);
+	return conn_set_state(c, CONN_READ) == 0 || conn_close(c);
 }
 
 /* dispatch's callback: the command is back. */
@@ -612,15 +418,15 @@ conn_cmd_done(struct cmd *cmd)
 static void
 conn_drop_request(struct conn *c)
 {
-	if (c->cmd != NULL && c->state != CONN_BUSY)
-		dispatch_cmd_free(c->env->dispatch, c->cmd);
-	else if (c->cmd != NULL && dispatch_abandon(c->env->dispatch, c->cmd))
-		audit_orphan(c->env->audit, &c->peer, c->cmd);
-	c->cmd = NULL;
-	conn_drop_devfd(c);
+	if (c->rq.cmd != NULL && c->state != CONN_BUSY)
+		dispatch_cmd_free(c->env->dispatch, c->rq.cmd);
+	else if (c->rq.cmd != NULL &&
+	    dispatch_abandon(c->env->dispatch, c->rq.cmd))
+		audit_orphan(c->env->audit, &c->peer, c->rq.cmd);
+	c->rq.cmd = NULL;
+	request_drop_fd(&c->rq);
 	fdbudget_complete(&c->env->fds, &c->fc);
-	if (c->later != NULL)
-		event_del(c->later);
+	peerlog_wait_cancel(&c->share);
 }
 
 /* Close a connection now. */
@@ -634,10 +440,8 @@ conn_free(struct conn *c)
 	    (int)c->peer.pid, env->draining ? "shutdown" : c->close_reason);
 	conn_drop_request(c);
 	fdbudget_leave(&env->fds, &c->fc);
-	if (c->later != NULL)
-		event_free(c->later);
 	peerlog_conn_fini(env->peerlog, &c->share);
-	event_free(c->rd);
+	request_fini(&c->rq);
 	output_fini(&c->out);
 	closer_close_socket(env->closer, c->fd, c->fc.client);
 	TAILQ_REMOVE(&env->conns, c, entry);
@@ -725,7 +529,7 @@ conn_drain_all(struct conn_env *env)
 		next = TAILQ_NEXT(c, entry);
 		if (c->state == CONN_DEFER) {
 			/* Not run: answered (and logged) rather than lost. */
-			event_del(c->later);
+			peerlog_wait_cancel(&c->share);
 			scsi_result_check(&res, PRH_SK_ABORTED_COMMAND, 0x00,
 			    0x06);
 			(void)conn_answer(c, &res, "not run: shutting down");

@@ -40,6 +40,7 @@ TAILQ_HEAD(peerlog_list, peerlog_client);
 
 /* The table.  Loop thread only. */
 struct peerlog {
+	struct event_base *base;
 	struct prh_stats *stats;
 	struct event *timer; /* counts owed, idle clients */
 	struct peerlog_list buckets[PEERLOG_BUCKETS];
@@ -378,12 +379,54 @@ peerlog_command(struct peerlog *pl, struct peerlog_conn *lc, struct peer *p)
 	return wait;
 }
 
+/* Timer: a connection's turn has come. */
+static void
+peerlog_turn_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct peerlog_conn *lc = arg;
+
+	(void)fd;
+	(void)what;
+	lc->turn_fn(lc->turn_arg);
+}
+
+/* Wait for a PR OUT's turn, if it must. */
+bool
+peerlog_wait(struct peerlog *pl, struct peerlog_conn *lc, struct peer *p,
+    void (*fn)(void *arg), void *arg)
+{
+	uint64_t ns = peerlog_command(pl, lc, p);
+	uint64_t us = ns / 1000 + 1; /* not before it is due */
+	struct timeval tv = { .tv_sec = (time_t)(us / 1000000),
+		.tv_usec = (suseconds_t)(us % 1000000) };
+
+	if (ns == 0)
+		return false;
+	if (lc->turn == NULL)
+		lc->turn = evtimer_new(pl->base, peerlog_turn_cb, lc);
+	if (lc->turn == NULL || evtimer_add(lc->turn, &tv) < 0)
+		return false; /* cannot wait: run it (and log it) now */
+	lc->turn_fn = fn;
+	lc->turn_arg = arg;
+	STATS_INC(pl->stats->deferred);
+	return true;
+}
+
+/* No more waiting. */
+void
+peerlog_wait_cancel(struct peerlog_conn *lc)
+{
+	if (lc->turn != NULL)
+		event_del(lc->turn);
+}
+
 /* Start a connection's share. */
 void
 peerlog_conn_init(struct peerlog_conn *lc)
 {
 	lc->client = NULL;
 	lc->tat_ns = 0;
+	lc->turn = NULL;
 }
 
 /* A connection is gone. */
@@ -393,6 +436,9 @@ peerlog_conn_fini(struct peerlog *pl, struct peerlog_conn *lc)
 	if (pl != NULL && lc->client != NULL)
 		peerlog_put(pl, lc->client);
 	lc->client = NULL;
+	if (lc->turn != NULL)
+		event_free(lc->turn);
+	lc->turn = NULL;
 }
 
 /* Counts go out through fn. */
@@ -415,6 +461,7 @@ peerlog_new(struct event_base *base, struct prh_stats *stats,
 	*out = NULL;
 	if (pl == NULL)
 		return -ENOMEM;
+	pl->base = base;
 	pl->stats = stats;
 	for (int i = 0; i < PEERLOG_BUCKETS; i++)
 		TAILQ_INIT(&pl->buckets[i]);

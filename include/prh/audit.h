@@ -25,12 +25,14 @@
  * and the peer's fields), so nothing is lost without a trace.
  *
  * Loop thread only.  The hooks are called by conn.c when a command is
- * back (audit_command()) or was answered without a worker
- * (audit_answered()); a NULL struct audit makes them no-ops.
+ * back (audit_command()), was answered without a worker
+ * (audit_answered()) or met the device policy's refusal
+ * (audit_refused()); a NULL struct audit makes them no-ops.
  */
 #ifndef PRH_AUDIT_H
 #define PRH_AUDIT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct cmd;
@@ -74,6 +76,15 @@ void audit_orphan(struct audit *a, const struct peer *peer, struct cmd *cmd);
 void audit_answered(struct audit *a, struct peerlog_conn *lc, struct peer *peer,
     const struct device_node *node, const struct cmd *cmd,
     const struct scsi_result *res, const char *why);
+
+/* The device policy refused the fd of a request of peer on connection
+ * lc: node is what the fd is, what the policy's word for it (a partition,
+ * ...), name its kernel name (NULL: not a device node).  Logged once per
+ * connection, out of its client's warnings' share: *logged is the
+ * connection's flag (the refusal itself is counted where it is made). */
+void audit_refused(struct audit *a, struct peerlog_conn *lc, struct peer *peer,
+    const struct device_node *n, const char *what, const char *name,
+    bool *logged);
 
 /* The MESSAGE_ID of a PR OUT service action (0-8; other values share
  * one), of PR IN, and of a count of lines not logged. */

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Connections: the protocol state machine of one client.
  *
- * A connection reads its client's handshake and requests frame by frame
- * with their fds (frame.h), within the fd budget (fdbudget.h), answers
+ * A connection reads its client's handshake and requests (request.h:
+ * frame by frame with their fds, within the fd budget), answers
  * what it can decide itself, hands the rest to the worker pool through
  * dispatch.h, and sends every reply on the loop thread once the command
  * is back and counted (output.h).  At most one request per connection is

@@ -9,7 +9,7 @@
  *    logged in full, whatever came before.  A client that has used up
  *    PEERLOG_CMD_BURST such lines, then PEERLOG_CMD_PER_SEC a second,
  *    is not heard less: its next PR OUT waits for its turn
- *    (peerlog_command()), so a fencing command can never hide behind
+ *    (peerlog_wait()), so a fencing command can never hide behind
  *    lines, and a client never floods the log through commands either;
  *  - warnings: everything else a client can make the helper say (a
  *    refused peer, a protocol error, a timeout, a device the policy
@@ -43,6 +43,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct event;
 struct event_base;
 struct peer;
 struct prh_stats;
@@ -83,10 +84,14 @@ struct peerlog_client;
 bool peerlog_rate_take(uint64_t *tat_ns, uint64_t now_ns, unsigned burst,
     unsigned per_sec);
 
-/* A connection's share: its own allowance, and its client once known. */
+/* A connection's share: its own allowance, its client once known, and
+ * the wait of its PR OUT for its turn (peerlog_wait()). */
 struct peerlog_conn {
 	struct peerlog_client *client; /* NULL until a line needs it */
 	uint64_t tat_ns;	       /* GCRA state of the connection */
+	struct event *turn;	       /* the wait's timer, once needed */
+	void (*turn_fn)(void *arg);    /* called at the turn */
+	void *turn_arg;
 };
 
 /* How a count of lines not logged goes out: whether it went (a journal
@@ -138,5 +143,16 @@ void peerlog_warn(struct peerlog *pl, struct peerlog_conn *lc, struct peer *p,
  * other). */
 uint64_t
 peerlog_command(struct peerlog *pl, struct peerlog_conn *lc, struct peer *p);
+
+/* A PR OUT of peer p on connection lc is about to be run: whether it
+ * waits for its turn (peerlog_command()), counted in stats as deferred;
+ * then fn(arg) is called at that turn on the loop thread, unless
+ * peerlog_wait_cancel() comes first.  false: run it now (also when no
+ * timer can be set: its line is logged all the same). */
+bool peerlog_wait(struct peerlog *pl, struct peerlog_conn *lc, struct peer *p,
+    void (*fn)(void *arg), void *arg);
+
+/* The connection lc no longer waits for its turn (if it did). */
+void peerlog_wait_cancel(struct peerlog_conn *lc);
 
 #endif
