@@ -303,6 +303,9 @@ closer_main(void *arg)
 	pthread_mutex_lock(&c->lock);
 	while (closer_next(c, &fd, &cl)) {
 		c->closing++;
+		/* closer_free() waits for the threads outside a close(). */
+		if (c->stopping)
+			pthread_cond_broadcast(&c->change);
 		pthread_mutex_unlock(&c->lock);
 		(void)close(fd);
 		pthread_mutex_lock(&c->lock);
