@@ -280,7 +280,10 @@ lunsim_shm_format(int fd, uint64_t size)
 	int rc;
 
 	size -= size % LUNSIM_BLOCK_SIZE;
-	if (ftruncate(fd, 0) < 0 ||
+	/* Emptied down to the header, not to nothing: a process that has the
+	 * header mapped (create --force on a LUN in use) keeps a valid
+	 * mapping instead of taking SIGBUS. */
+	if (ftruncate(fd, LUNSIM_HDR_SIZE) < 0 ||
 	    ftruncate(fd, (off_t)(LUNSIM_HDR_SIZE + size)) < 0)
 		return -errno;
 	p = mmap(NULL, LUNSIM_HDR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
