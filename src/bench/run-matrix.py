@@ -152,6 +152,28 @@ class Matrix:
             self.fault(path, *faults)
         return path
 
+    def run_sim_cost(self):
+        """The CPU one SG_IO on a simulated LUN costs its caller
+        (tests/lunsim/lunsim-cost), at latency 0 and 1 ms, into
+        extra["lunsim_cost"]."""
+        cost = os.path.join(self.args.builddir, "tests", "lunsim",
+                            "lunsim-cost")
+        if self.lunsim is None or not os.access(cost, os.X_OK):
+            return
+        path = self.lun("cost.lun")
+        out = {}
+        for ms, count in ((0, 20000), (1, 1000)):
+            r = subprocess.run([self.lunsim, "--latency", str(ms), "--",
+                                cost, "--cpu", "0", "--count", str(count),
+                                "--sleep-ms", str(ms), path],
+                               capture_output=True, text=True, check=False)
+            w = r.stdout.split()
+            if r.returncode == 0 and len(w) >= 10:
+                out["%d_ms" % ms] = {"cpu_us": float(w[3]),
+                                     "sleep_cpu_us": float(w[7]),
+                                     "sim_cpu_us": float(w[9])}
+        self.extra["lunsim_cost"] = out
+
     def fault(self, path, *words):
         """lunsim fault PATH WORDS."""
         subprocess.run([self.lunsim, "fault", path] + list(words),
@@ -671,6 +693,7 @@ def main():
     started = time.monotonic()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     try:
+        m.run_sim_cost()
         if "load" not in args.skip:
             m.run_load_cells()
         if "hung" not in args.skip:
@@ -680,6 +703,11 @@ def main():
     finally:
         m.cleanup()
     text = render(m)
+    for k, v in sorted(m.extra.get("lunsim_cost", {}).items()):
+        text += ("lunsim CPU per SG_IO at latency %s: %.2f us (a bare "
+                 "sleep %.2f us, the simulator %.2f us)\n" %
+                 (k.replace("_", " "), v["cpu_us"], v["sleep_cpu_us"],
+                  v["sim_cpu_us"]))
     text += "\n(%.0f s)\n" % (time.monotonic() - started)
     doc = {"duration_s": args.duration, "reps": args.reps,
            "warmup_s": args.warmup, "kinds": m.kinds,

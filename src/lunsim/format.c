@@ -52,39 +52,10 @@ lunsim_hdr_init(struct lunsim_hdr *h, uint64_t size)
 	}
 }
 
-/* Read the header at offset 0 of fd: 0, -EINVAL if not a LUN, -errno. */
-int
-lunsim_hdr_read(int fd, struct lunsim_hdr *h)
-{
-	ssize_t n;
-
-	n = pread(fd, h, sizeof(*h), 0);
-	if (n < 0)
-		return -errno;
-	if ((size_t)n != sizeof(*h) || !lunsim_hdr_valid(h))
-		return -EINVAL;
-	return 0;
-}
-
-/* Write the header at offset 0 of fd: 0 or -errno. */
-int
-lunsim_hdr_write(int fd, const struct lunsim_hdr *h)
-{
-	ssize_t n;
-
-	n = pwrite(fd, h, sizeof(*h), 0);
-	if (n < 0)
-		return -errno;
-	if ((size_t)n != sizeof(*h))
-		return -EIO;
-	return 0;
-}
-
 /* Create (or with force, reinitialise) a LUN file: 0 or -errno. */
 int
 lunsim_create(const char *path, uint64_t size, int force)
 {
-	struct lunsim_hdr h;
 	struct stat st;
 	int fd, rc;
 
@@ -98,14 +69,8 @@ lunsim_create(const char *path, uint64_t size, int force)
 		rc = -errno;
 	else if (st.st_size > 0 && !force)
 		rc = -EEXIST;
-	if (rc == 0) {
-		lunsim_hdr_init(&h, size);
-		if (ftruncate(fd, 0) < 0 ||
-		    ftruncate(fd, (off_t)(LUNSIM_HDR_SIZE + h.size)) < 0)
-			rc = -errno;
-		else
-			rc = lunsim_hdr_write(fd, &h);
-	}
+	if (rc == 0)
+		rc = lunsim_shm_format(fd, size);
 	close(fd);
 	return rc;
 }

@@ -20,7 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "lunsim.h"
@@ -168,83 +168,96 @@ subcmd_create(int argc, char **argv)
 	return 0;
 }
 
-/* Open and lock FILE, read its header: fd or -1 (message printed). */
+/* Map the header of the LUN FILE (writable if write): 0 and *m, or -1
+ * (message printed). */
 static int
-open_lun(const char *file, int lockop, struct lunsim_hdr *h)
+map_lun(const char *file, int write, struct lunsim_shm **m)
 {
 	int fd, rc;
 
-	fd = open(file, (lockop == LOCK_EX ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	fd = open(file, (write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
 	if (fd < 0) {
 		fprintf(stderr, "lunsim: %s: %s\n", file, strerror(errno));
 		return -1;
 	}
-	while ((rc = flock(fd, lockop)) < 0 && errno == EINTR)
-		;
-	if (rc == 0 && (rc = lunsim_hdr_read(fd, h)) < 0) {
+	rc = lunsim_shm_map(fd, PROT_READ | (write ? PROT_WRITE : 0), m);
+	close(fd);
+	if (rc == -EPROTO)
+		fprintf(stderr,
+		    "lunsim: %s: a LUN file of another format version (this "
+		    "lunsim reads version %d); recreate it with 'lunsim create "
+		    "--force %s' (its reservations are lost)\n",
+		    file, LUNSIM_VERSION, file);
+	else if (rc < 0)
 		fprintf(stderr, "lunsim: %s: %s\n", file,
 		    rc == -EINVAL ? "not a simulated LUN (no lunsim header)"
 				  : strerror(-rc));
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return rc < 0 ? -1 : 0;
 }
 
 /* lunsim fault FILE [WORD...]: change the faults, then print them. */
 static int
 subcmd_fault(int argc, char **argv)
 {
-	struct lunsim_hdr h;
+	static struct lunsim_hdr h;
+	struct lunsim_shm *m;
 	struct lunsim_fault f;
 	char buf[512];
-	int fd, i, rc = 0;
+	int i, rc;
 
 	if (argc < 1) {
 		usage(stderr);
 		return 2;
 	}
-	fd = open_lun(argv[0], argc > 1 ? LOCK_EX : LOCK_SH, &h);
-	if (fd < 0)
+	if (map_lun(argv[0], argc > 1, &m) < 0)
 		return 1;
-	f = h.fault;
-	for (i = 1; i < argc; i++)
-		if (lunsim_fault_parse(&f, argv[i]) < 0) {
+	if (argc == 1) {
+		lunsim_shm_snapshot(m, &h);
+		f = h.fault;
+	} else if ((rc = lunsim_shm_lock(m)) < 0) {
+		fprintf(stderr, "lunsim: %s: %s\n", argv[0], strerror(-rc));
+		lunsim_shm_unmap(m);
+		return 1;
+	} else {
+		lunsim_shm_read(m, &h);
+		for (i = 1; i < argc; i++)
+			if (lunsim_fault_parse(&h.fault, argv[i]) < 0)
+				break;
+		if (i == argc)
+			lunsim_shm_commit(m, &h);
+		lunsim_shm_unlock(m);
+		if (i < argc) {
 			fprintf(stderr, "lunsim: bad fault word '%s'\n",
 			    argv[i]);
-			close(fd);
+			lunsim_shm_unmap(m);
 			return 2;
 		}
-	if (argc > 1) {
-		h.fault = f;
-		rc = lunsim_hdr_write(fd, &h);
-		if (rc < 0)
-			fprintf(stderr, "lunsim: %s: %s\n", argv[0],
-			    strerror(-rc));
+		f = h.fault;
 	}
-	close(fd);
+	lunsim_shm_unmap(m);
 	lunsim_fault_format(&f, buf, sizeof(buf));
 	printf("%s\n", buf);
-	return rc < 0 ? 1 : 0;
+	return 0;
 }
 
 /* lunsim show FILE: print the reservation state. */
 static int
 subcmd_show(int argc, char **argv)
 {
-	struct lunsim_hdr h;
+	static struct lunsim_hdr h;
+	struct lunsim_shm *m;
 	char buf[512];
 	unsigned j;
-	int fd, i;
+	int i;
 
 	if (argc != 1) {
 		usage(stderr);
 		return 2;
 	}
-	fd = open_lun(argv[0], LOCK_SH, &h);
-	if (fd < 0)
+	if (map_lun(argv[0], 0, &m) < 0)
 		return 1;
-	close(fd);
+	lunsim_shm_snapshot(m, &h);
+	lunsim_shm_unmap(m);
 	printf("size %" PRIu64 " bytes (%" PRIu64 " blocks of %" PRIu32
 	       ")\ngeneration %" PRIu32 "\n",
 	    h.size, h.size / h.block_size, h.block_size, h.generation);

@@ -3,25 +3,29 @@
  * answered through ioctl(SG_IO) by an LD_PRELOAD library.
  *
  * A simulated LUN is a regular file (or memfd) whose first
- * LUNSIM_HDR_SIZE bytes hold struct lunsim_hdr: the magic, the geometry,
- * the persistent-reservation state, the pending unit attentions and the
- * injected faults.  The data area (what READ/WRITE address) follows it.
+ * LUNSIM_HDR_SIZE bytes are struct lunsim_shm: the magic, the geometry, a
+ * process-shared robust mutex, the initiator names and two slots of
+ * struct lunsim_state, the persistent-reservation state, the pending unit
+ * attentions and the injected faults.  The data area (what READ/WRITE address) follows it.
  * Integers in the header are in the host's byte order: the file is a
  * local test fixture, not an interchange format.
  *
- * The header is only read or written with an exclusive flock() held on a
- * private open file description of the file (see doc/lunsim.md); the
- * functions below work on an in-memory copy and never lock themselves.
+ * Every process maps the header (MAP_SHARED).  A command takes the mutex,
+ * runs the model on a struct lunsim_hdr unpacked from the current slot
+ * and, if the state changed, writes it into the other slot and commits it
+ * with one store of the commit counter (see doc/lunsim.md).  The model
+ * functions below work on that copy and never lock themselves.
  */
 #ifndef LUNSIM_H
 #define LUNSIM_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define LUNSIM_MAGIC	       "LUNSIM\001\n" /* 8 bytes at offset 0 */
 #define LUNSIM_MAGIC_LEN       8
-#define LUNSIM_VERSION	       1
+#define LUNSIM_VERSION	       2    /* 1: the flock()ed struct lunsim_hdr */
 #define LUNSIM_HDR_SIZE	       4096 /* data area starts here */
 #define LUNSIM_BLOCK_SIZE      512
 #define LUNSIM_MAX_ITN	       32 /* initiators a LUN remembers */
@@ -110,6 +114,42 @@ struct lunsim_hdr {
 	struct lunsim_itn itn[LUNSIM_MAX_ITN];
 };
 
+/* The part of an initiator's slot that commands change. */
+struct lunsim_itn_state {
+	uint64_t key;
+	uint8_t used;
+	uint8_t registered;
+	uint8_t ua_count;
+	uint8_t pad;
+	uint16_t ua[LUNSIM_UA_MAX];
+};
+
+/* The PR state and faults one commit replaces as a whole. */
+struct lunsim_state {
+	uint32_t generation;
+	uint8_t res_type;
+	uint8_t res_scope;
+	int16_t res_holder;
+	struct lunsim_fault fault;
+	struct lunsim_itn_state itn[LUNSIM_MAX_ITN];
+};
+
+/* The first LUNSIM_HDR_SIZE bytes of the LUN file, which every process
+ * maps and shares.  A slot's name is written once, while the slot is
+ * unused in the committed state, and never changes after. */
+struct lunsim_shm {
+	char magic[LUNSIM_MAGIC_LEN];
+	uint32_t version;
+	uint32_t hdr_size; /* LUNSIM_HDR_SIZE */
+	uint64_t size;	   /* data area bytes */
+	uint32_t block_size;
+	uint32_t commit; /* commits made: the state is slot[commit & 1] */
+	uint8_t id[16];
+	pthread_mutex_t mu; /* robust, process-shared: held by a command */
+	struct lunsim_state slot[2];
+	char name[LUNSIM_MAX_ITN][LUNSIM_NAME_MAX];
+};
+
 /*
  * One SCSI command as lunsim_execute() sees it.  The caller fills the
  * inputs; lunsim_execute() fills the results.  in_len is the data-in
@@ -140,14 +180,55 @@ int lunsim_hdr_valid(const struct lunsim_hdr *h);
 /* Initialise h for a fresh LUN of size data bytes. */
 void lunsim_hdr_init(struct lunsim_hdr *h, uint64_t size);
 
-/* Read the header at offset 0 of fd: 0, -EINVAL if not a LUN, -errno. */
-int lunsim_hdr_read(int fd, struct lunsim_hdr *h);
-
-/* Write the header at offset 0 of fd: 0 or -errno. */
-int lunsim_hdr_write(int fd, const struct lunsim_hdr *h);
-
 /* Create (or with force, reinitialise) a LUN file: 0 or -errno. */
 int lunsim_create(const char *path, uint64_t size, int force);
+
+/* --- shm.c: the shared header --------------------------------------- */
+
+/* LUNSIM_TEST_DIE, for the tests: 1 dies (SIGKILL) halfway through
+ * writing a commit's slot, 2 right after the commit store (the mutex
+ * still held); 0 (default) never. */
+extern int lunsim_shm_die;
+
+/* Whether the header of a file is a LUN's: 0, -EINVAL if not a LUN,
+ * -EPROTO if a LUN of another format version. */
+int lunsim_shm_check(const struct lunsim_shm *m);
+
+/* Map the header of the LUN file fd (prot PROT_READ, or with PROT_WRITE
+ * for commands that lock): 0 and *m, -EINVAL if fd is no LUN, -EPROTO if
+ * one of another version, or -errno. */
+int lunsim_shm_map(int fd, int prot, struct lunsim_shm **m);
+
+/* Unmap what lunsim_shm_map() mapped. */
+void lunsim_shm_unmap(struct lunsim_shm *m);
+
+/* Take the LUN's mutex (a writable mapping): 0 or -errno.  If its holder
+ * died, the state is the last commit: the mutex is made consistent. */
+int lunsim_shm_lock(struct lunsim_shm *m);
+
+/* Release the LUN's mutex. */
+void lunsim_shm_unlock(struct lunsim_shm *m);
+
+/* The committed state, unpacked into h (mutex held). */
+void lunsim_shm_read(const struct lunsim_shm *m, struct lunsim_hdr *h);
+
+/* The committed faults (mutex held). */
+const struct lunsim_fault *lunsim_shm_fault(const struct lunsim_shm *m);
+
+/* Make h the LUN's state (mutex held): written into the spare slot, then
+ * committed with one store. */
+void lunsim_shm_commit(struct lunsim_shm *m, const struct lunsim_hdr *h);
+
+/* Copy the committed state into h without the mutex (a read-only
+ * mapping, lunsim show): retried until no commit ran meanwhile. */
+void lunsim_shm_snapshot(const struct lunsim_shm *m, struct lunsim_hdr *h);
+
+/* Whether the committed state has a hang fault (no mutex needed). */
+int lunsim_shm_hung(const struct lunsim_shm *m);
+
+/* Write a fresh header of a LUN of size data bytes into the file fd and
+ * size the file to hold it and the data: 0 or -errno. */
+int lunsim_shm_format(int fd, uint64_t size);
 
 /* Apply one "key=value" fault word to f: 0 or -EINVAL. */
 int lunsim_fault_parse(struct lunsim_fault *f, const char *word);

@@ -7,12 +7,12 @@
  * answers are a device's, kept in the LUN file, so that any number of
  * processes share one LUN: the tests' fakes script theirs instead.
  *
- * Each SG_IO reopens the file through /proc/self/fd/N and takes flock()
- * on that private open file description, so any number of threads and
- * processes share one LUN correctly even when their fds share one
- * description (as fds passed over SCM_RIGHTS do).  lunfd.c handles the
- * callers for which that reopen is not enough (O_DIRECT, another owner)
- * and names the initiator port of each command.
+ * The LUN's header is mapped into every process that uses it, with a
+ * robust process-shared mutex in it (shm.c): a command costs its caller a
+ * lock, the model and, if the state changed, one slot copied and one
+ * store; latency and hangs are waited out with nothing held.  lunfd.c
+ * keeps the mappings, handles the callers that need care (O_DIRECT,
+ * another owner) and names the initiator port of each command.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -51,6 +50,7 @@ static struct {
 	uint32_t jitter_ms;
 	int fake_blk;
 	int debug;
+	int format_warned; /* the old-format message was printed */
 } lunsim_cfg;
 
 /* SG driver knobs a process may set; per process, as the tests need. */
@@ -88,6 +88,11 @@ lunsim_init(void)
 	lunsim_cfg.debug = s != NULL && strcmp(s, "1") == 0;
 	s = getenv("LUNSIM_PORTS");
 	lunsim_cfg.ports = s != NULL && *s != '\0' ? strdup(s) : NULL;
+	s = getenv("LUNSIM_TEST_DIE");
+	if (s != NULL)
+		lunsim_shm_die = strcmp(s, "commit") == 0 ? 1
+		    : strcmp(s, "committed") == 0	  ? 2
+							  : 0;
 }
 
 /* The process's initiator name (LUNSIM_INITIATOR or the host name). */
@@ -115,7 +120,8 @@ lunsim_next(const char *name)
 	return p;
 }
 
-/* Whether fd is a simulated LUN: 1, else 0.  Uses raw syscalls only. */
+/* Whether fd is a simulated LUN: 1, else 0.  Uses raw syscalls only; a
+ * LUN this process has mapped is known by its inode. */
 int
 lunsim_is_lun(int fd)
 {
@@ -125,6 +131,8 @@ lunsim_is_lun(int fd)
 	if (syscall(SYS_fstat, fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 	    st.st_size < LUNSIM_HDR_SIZE)
 		return 0;
+	if (lunsim_lun_known(&st))
+		return 1;
 	if (lunsim_pread0(fd, magic, sizeof(magic)) != (ssize_t)sizeof(magic))
 		return 0;
 	return memcmp(magic, LUNSIM_MAGIC, LUNSIM_MAGIC_LEN) == 0;
@@ -134,19 +142,10 @@ lunsim_is_lun(int fd)
 uint64_t
 lunsim_size(int fd)
 {
-	struct lunsim_hdr h;
+	struct lunsim_shm *m;
+	int w, cw;
 
-	return lunsim_hdr_load(fd, &h) == 0 ? h.size : 0;
-}
-
-/* flock() retried on EINTR: 0 or -errno. */
-static int
-lunsim_flock(int fd, int op)
-{
-	while (flock(fd, op) < 0)
-		if (errno != EINTR)
-			return -errno;
-	return 0;
+	return lunsim_lun_get(fd, &m, &w, &cw) == 0 ? m->size : 0;
 }
 
 /* Sleep ms milliseconds (restarted on signals). */
@@ -201,39 +200,51 @@ lunsim_fault_none(const struct lunsim_fault *f)
 	return memcmp(f, &none, sizeof(none)) == 0;
 }
 
+/* The fault cur for this command, and whether it leaves the command to
+ * run at once: nothing injected and no latency. */
+static int
+lunsim_fault_of(const struct lunsim_fault *cur, struct lunsim_fault *f)
+{
+	*f = *cur;
+	return lunsim_fault_none(f) && lunsim_cfg.latency_ms == 0 &&
+	    lunsim_cfg.jitter_ms == 0;
+}
+
 /*
- * Lock the LUN, read its header into h and take this command's fault.
- * Without any fault or latency the lock stays held (*locked = 1) so the
- * command runs in the same critical section.  Otherwise one use of a
- * counted fault is consumed, the lock is dropped, and a hang (polled
- * every 10 ms) and the latency are waited out.  0 and *f, or -errno.
+ * Take this command's fault from the LUN m.  Without any fault or latency
+ * the mutex stays held (*locked = 1) so the command runs in the same
+ * critical section.  Otherwise one use of a counted fault is consumed (if
+ * the command may write), the mutex is released, and a hang (polled with
+ * backoff) and the latency are waited out with nothing held.  A read-only
+ * mapping is read without the mutex.  0 and *f, or -errno.
  */
 static int
-lunsim_take_fault(const struct lunsim_path *p, struct lunsim_hdr *h,
+lunsim_take_fault(struct lunsim_shm *m, int writable, int can_write,
     struct lunsim_fault *f, int *locked)
 {
 	struct timespec ts = { 0, LUNSIM_POLL_NS };
+	struct lunsim_hdr h;
 	int rc;
 
 	*locked = 0;
-	if ((rc = lunsim_flock(p->lock, LOCK_EX)) < 0)
-		return rc;
-	rc = lunsim_hdr_load(p->lock, h);
-	if (rc == 0) {
-		*f = h->fault;
-		if (lunsim_fault_none(f) && lunsim_cfg.latency_ms == 0 &&
-		    lunsim_cfg.jitter_ms == 0) {
+	if (!writable) {
+		lunsim_shm_snapshot(m, &h);
+		lunsim_fault_of(&h.fault, f);
+	} else {
+		if ((rc = lunsim_shm_lock(m)) < 0)
+			return rc;
+		if (lunsim_fault_of(lunsim_shm_fault(m), f)) {
 			*locked = 1;
 			return 0;
 		}
-		if (h->fault.count > 0 && --h->fault.count == 0) {
-			memset(&h->fault, 0, sizeof(h->fault));
-			rc = lunsim_hdr_store(p->write, h);
+		if (f->count > 0 && can_write) {
+			lunsim_shm_read(m, &h);
+			if (--h.fault.count == 0)
+				memset(&h.fault, 0, sizeof(h.fault));
+			lunsim_shm_commit(m, &h);
 		}
+		lunsim_shm_unlock(m);
 	}
-	lunsim_flock(p->lock, LOCK_UN);
-	if (rc < 0)
-		return rc;
 	/* A hung device costs its caller nothing but a blocked thread: the
 	 * poll backs off, so that many commands stuck on a hung LUN do not
 	 * eat the CPU of the process they run in (the helper's, measured). */
@@ -243,12 +254,7 @@ lunsim_take_fault(const struct lunsim_path *p, struct lunsim_hdr *h,
 			ts.tv_nsec *= 2;
 		else
 			ts.tv_nsec = LUNSIM_POLL_MAX_NS;
-		if (lunsim_flock(p->lock, LOCK_SH) < 0)
-			continue;
-		rc = lunsim_hdr_load(p->lock, h);
-		lunsim_flock(p->lock, LOCK_UN);
-		if (rc == 0 && !h->fault.hang)
-			f->hang = 0;
+		f->hang = (uint8_t)lunsim_shm_hung(m);
 	}
 	lunsim_sleep_ms((uint64_t)f->latency_ms + lunsim_rand(f->jitter_ms) +
 	    lunsim_cfg.latency_ms + lunsim_rand(lunsim_cfg.jitter_ms));
@@ -275,22 +281,59 @@ lunsim_reply(struct sg_io_hdr *hp, uint8_t status, const uint8_t *sense,
 	sgfake_reply(hp, &a);
 }
 
-/* Run the command in hp on the LUN p reaches; take the lock and read h
- * first unless locked.  The lock is released on return. */
+/* The data direction of hp as the model sees it. */
 static int
-lunsim_run(const struct lunsim_path *p, struct sg_io_hdr *hp, uint8_t *buf,
-    uint64_t start_ms, struct lunsim_hdr *h, int locked)
+lunsim_dir(const struct sg_io_hdr *hp)
+{
+	return hp->dxfer_direction == SG_DXFER_TO_DEV ? LUNSIM_DIR_OUT
+	    : hp->dxfer_direction == SG_DXFER_NONE    ? LUNSIM_DIR_NONE
+						      : LUNSIM_DIR_IN;
+}
+
+/* Run the model on the LUN m for command c: on a copy of the committed
+ * state, committed if it changed and the command may write (else 04/44/00,
+ * as a failed write of the state would).  Takes the mutex unless locked;
+ * it is released on return.  0 or -errno. */
+static int
+lunsim_exec(struct lunsim_shm *m, int writable, int can_write, int locked,
+    const struct lunsim_path *p, struct lunsim_cmd *c)
+{
+	struct lunsim_hdr h;
+	int rc;
+
+	if (!writable) {
+		lunsim_shm_snapshot(m, &h);
+		lunsim_execute(&h, p->data, p->initiator, c);
+		if (c->dirty)
+			lunsim_sense(c, 0x4, 0x44, 0x00);
+		return 0;
+	}
+	if (!locked && (rc = lunsim_shm_lock(m)) < 0)
+		return rc;
+	lunsim_shm_read(m, &h);
+	lunsim_execute(&h, p->data, p->initiator, c);
+	if (c->dirty && can_write)
+		lunsim_shm_commit(m, &h);
+	else if (c->dirty)
+		lunsim_sense(c, 0x4, 0x44, 0x00);
+	lunsim_shm_unlock(m);
+	return 0;
+}
+
+/* Run the command in hp on the LUN m (mutex held if locked; released on
+ * return) and answer it. */
+static int
+lunsim_run(struct lunsim_shm *m, int writable, int can_write, int locked,
+    const struct lunsim_path *p, struct sg_io_hdr *hp, uint8_t *buf,
+    uint64_t start_ms)
 {
 	struct lunsim_cmd c;
-	int rc = 0, dir;
+	int rc, dir = lunsim_dir(hp);
 
-	dir = hp->dxfer_direction == SG_DXFER_TO_DEV ? LUNSIM_DIR_OUT
-	    : hp->dxfer_direction == SG_DXFER_NONE   ? LUNSIM_DIR_NONE
-						     : LUNSIM_DIR_IN;
 	if (dir == LUNSIM_DIR_OUT &&
 	    sgfake_xfer(hp, buf, hp->dxfer_len, 0) < 0) {
 		if (locked)
-			lunsim_flock(p->lock, LOCK_UN);
+			lunsim_shm_unlock(m);
 		return -EINVAL;
 	}
 	memset(&c, 0, sizeof(c));
@@ -301,17 +344,7 @@ lunsim_run(const struct lunsim_path *p, struct sg_io_hdr *hp, uint8_t *buf,
 	c.out_len = dir == LUNSIM_DIR_OUT ? hp->dxfer_len : 0;
 	c.in = dir == LUNSIM_DIR_IN ? buf : NULL;
 	c.in_len = dir == LUNSIM_DIR_IN ? hp->dxfer_len : 0;
-	if (!locked) {
-		if ((rc = lunsim_flock(p->lock, LOCK_EX)) < 0)
-			return rc;
-		rc = lunsim_hdr_load(p->lock, h);
-	}
-	if (rc == 0) {
-		lunsim_execute(h, p->write, p->initiator, &c);
-		if (c.dirty && lunsim_hdr_store(p->write, h) < 0)
-			lunsim_sense(&c, 0x4, 0x44, 0x00);
-	}
-	lunsim_flock(p->lock, LOCK_UN);
+	rc = lunsim_exec(m, writable, can_write, locked, p, &c);
 	if (rc < 0)
 		return rc;
 	if (dir == LUNSIM_DIR_IN && sgfake_xfer(hp, buf, c.in_done, 1) < 0)
@@ -330,17 +363,42 @@ lunsim_run(const struct lunsim_path *p, struct sg_io_hdr *hp, uint8_t *buf,
 	return 0;
 }
 
+/* Whether the command with opcode op reads or writes the data area. */
+static int
+lunsim_is_rw(uint8_t op)
+{
+	return op == 0x28 || op == 0x2a || op == 0x88 || op == 0x8a;
+}
+
+/* The mapping of the LUN behind fd for a command; an old-format LUN file
+ * is refused, once with a message.  0 or -errno. */
+static int
+lunsim_lun(int fd, struct lunsim_shm **m, int *writable, int *can_write)
+{
+	int rc = lunsim_lun_get(fd, m, writable, can_write);
+
+	if (rc == -EPROTO && !lunsim_cfg.format_warned) {
+		lunsim_cfg.format_warned = 1;
+		fprintf(stderr,
+		    "lunsim: fd %d: a LUN file of another format version "
+		    "(this lunsim reads version %d); recreate it with "
+		    "'lunsim create --force FILE'\n",
+		    fd, LUNSIM_VERSION);
+	}
+	return rc;
+}
+
 /* Answer SG_IO on a simulated LUN: 0, or -errno for the ioctl. */
 static int
 lunsim_sg_io(int fd, struct sg_io_hdr *hp)
 {
 	struct lunsim_fault f;
-	struct lunsim_hdr h;
 	struct lunsim_path p;
+	struct lunsim_shm *m;
 	uint64_t start = lunsim_now_ms();
 	uint8_t *buf;
 	size_t cap;
-	int rc, locked;
+	int rc, locked, can_write, writable;
 
 	if (hp->interface_id != 'S')
 		return -ENOSYS;
@@ -350,27 +408,29 @@ lunsim_sg_io(int fd, struct sg_io_hdr *hp)
 		return -ENOMEM;
 	if (hp->dxfer_len > 0 && hp->dxferp == NULL)
 		return -EFAULT;
+	if ((rc = lunsim_lun(fd, &m, &writable, &can_write)) < 0)
+		return rc;
 	/* Aligned: READ/WRITE may go through the caller's O_DIRECT fd. */
 	cap = ((size_t)hp->dxfer_len + 4095) / 4096 * 4096;
 	buf = aligned_alloc(4096, cap > 0 ? cap : 4096);
 	if (buf == NULL)
 		return -ENOMEM;
 	memset(buf, 0, cap > 0 ? cap : 4096);
-	rc = lunsim_path_open(fd, &p);
+	rc = lunsim_path_open(fd, lunsim_is_rw(hp->cmdp[0]), &p);
 	if (rc < 0) {
 		free(buf);
 		return rc;
 	}
-	rc = lunsim_take_fault(&p, &h, &f, &locked);
+	rc = lunsim_take_fault(m, writable, can_write, &f, &locked);
 	if (rc == 0 && locked)
-		rc = lunsim_run(&p, hp, buf, start, &h, 1);
+		rc = lunsim_run(m, writable, can_write, 1, &p, hp, buf, start);
 	else if (rc == 0 && f.err != 0)
 		rc = -f.err;
 	else if (rc == 0 && (f.has_status || f.host_status || f.driver_status))
 		lunsim_reply(hp, f.has_status ? f.status : 0, f.sense,
 		    f.sense_len, f.host_status, f.driver_status, 0, start);
 	else if (rc == 0)
-		rc = lunsim_run(&p, hp, buf, start, &h, 0);
+		rc = lunsim_run(m, writable, can_write, 0, &p, hp, buf, start);
 	free(buf);
 	lunsim_path_close(&p);
 	return rc;

@@ -31,28 +31,32 @@ const char *lunsim_initiator(void);
 /* LUNSIM_PORTS ("PATH=NAME" lines), or NULL when unset. */
 const char *lunsim_ports(void);
 
+struct stat;
+
 /* How one command reaches the LUN behind the caller's fd (lunfd.c). */
 struct lunsim_path {
-	int lock;   /* flock()ed for the command; the header is read here */
-	int write;  /* header and data go through this one */
-	int shared; /* lock is the caller's own description (mutex held) */
+	int data; /* READ and WRITE go through this one; -1 if none */
+	int own;  /* data is a reopen of ours, closed after the command */
 	char initiator[LUNSIM_NAME_MAX]; /* the I_T nexus of the command */
 };
 
-/* Read len (<= LUNSIM_HDR_SIZE) bytes at offset 0, O_DIRECT fds too: the
+/* Read len (<= 4096) bytes at offset 0, O_DIRECT fds too: the
  * count, or -1 and errno. */
 ssize_t lunsim_pread0(int fd, void *buf, size_t len);
 
-/* Read the header of the LUN behind fd (O_DIRECT too): 0, -EINVAL if
- * none, -errno. */
-int lunsim_hdr_load(int fd, struct lunsim_hdr *h);
+/* Whether the file st describes is a LUN this process has mapped. */
+int lunsim_lun_known(const struct stat *st);
 
-/* Write the header through fd (O_DIRECT too): 0 or -errno. */
-int lunsim_hdr_store(int fd, const struct lunsim_hdr *h);
+/* The mapping of the LUN behind fd, mapped on first use: 0, *m,
+ * *writable (whether *m is: its mutex can be taken) and *can_write
+ * (whether a command on fd may change the state; *m is then writable), or
+ * -EINVAL (no LUN), -EPROTO (another format version), or -errno. */
+int
+lunsim_lun_get(int fd, struct lunsim_shm **m, int *writable, int *can_write);
 
-/* Set up p for a command on the caller's fd: 0 or -errno.  Release it
- * with lunsim_path_close(). */
-int lunsim_path_open(int fd, struct lunsim_path *p);
+/* Set up p for a command on the caller's fd (with data: READ or WRITE):
+ * 0 or -errno.  Release it with lunsim_path_close(). */
+int lunsim_path_open(int fd, int data, struct lunsim_path *p);
 
 /* Release what lunsim_path_open() took. */
 void lunsim_path_close(struct lunsim_path *p);
