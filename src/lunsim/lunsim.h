@@ -97,7 +97,9 @@ struct lunsim_fault {
 	uint8_t sense[LUNSIM_FAULT_SENSE_MAX];
 };
 
-/* The on-disk header: first LUNSIM_HDR_SIZE bytes of the LUN file. */
+/* A LUN as the SPC-4 model sees it: unpacked from the shared header
+ * (struct lunsim_shm below, the file's first LUNSIM_HDR_SIZE bytes) for
+ * one command, and packed back into its spare slot on commit (shm.c). */
 struct lunsim_hdr {
 	char magic[LUNSIM_MAGIC_LEN];
 	uint32_t version;
