@@ -4,8 +4,9 @@
 
 Reads OUT/results.json and the histograms qemu-pr-bench wrote (one per
 run; the median run of each cell is drawn), and writes OUT/plots/CELL.png:
-latency against percentile, ours and QEMU's on one chart, in the
-HdrHistogram style (the x axis stretches the tail: 90%, 99%, 99.9%...).
+latency against percentile, ours and QEMU's (and the floor's, where it
+ran) on one chart, in the HdrHistogram style (the x axis stretches the
+tail: 90%, 99%, 99.9%...).
 Needs gnuplot; installs Debian's gnuplot-nox when it is missing and that
 is possible (root with apt-get).  Standard library only.
 """
@@ -94,7 +95,8 @@ def main():
     outdir = os.path.join(out, "plots")
     os.makedirs(outdir, exist_ok=True)
     for cell in res["cells"]:
-        png = plot_cell(gnuplot, cell, res["kinds"], outdir)
+        png = plot_cell(gnuplot, cell, cell.get("kinds", res["kinds"]),
+                        outdir)
         if png:
             print(png)
     return 0

@@ -6,7 +6,9 @@ Runs qemu-pr-bench against the project's helper and, when it is installed
 and we are root, against QEMU's /usr/bin/qemu-pr-helper, alternating them
 in the same run on the same device files with the same CPU pinning, and
 writes one table with both and their ratio (results.txt) and everything
-measured (results.json) into the output directory.
+measured (results.json) into the output directory.  In file-cross-64 a
+third server takes its turns with them: the floor (src/bench/floor), a
+minimal single-threaded server of the protocol, the ceiling of one CPU.
 
 Every helper is started by this script, pinned with taskset, and stopped
 again (SIGTERM, then SIGKILL); the temporary directory is removed at the
@@ -107,6 +109,9 @@ class Matrix:
                                  "sgio_shim.so")
         if not os.path.exists(self.shim):
             self.shim = None
+        self.floor = os.path.join(b, "src", "bench", "floor")
+        if not os.access(self.floor, os.X_OK):
+            self.floor = None
         self.kinds = ["ours"]
         if (os.access(QEMU_HELPER, os.X_OK) and os.geteuid() == 0 and
                 not args.no_qemu):
@@ -127,8 +132,9 @@ class Matrix:
     # -- helpers ---------------------------------------------------------
 
     def start(self, kind, cpu, lun=False, env=None, tag=""):
-        """Start a fresh helper of kind ('ours' or 'qemu')."""
-        binary = self.ours if kind == "ours" else QEMU_HELPER
+        """Start a fresh helper of kind ('ours', 'qemu' or 'floor')."""
+        binary = {"ours": self.ours, "qemu": QEMU_HELPER,
+                  "floor": self.floor}[kind]
         sock = os.path.join(self.tmp, "%s%s.sock" % (kind, tag))
         h = Helper(kind, binary, sock, cpu,
                    os.path.join(self.logdir, kind + ".log"),
@@ -207,19 +213,26 @@ class Matrix:
         return a + list(extra)
 
     def cell(self, name, place, conns, devs, lun=False, extra=(),
-             device_label="file", reps=None):
+             device_label="file", reps=None, floor=False):
         """One cell: fresh helpers, reps alternating between them,
-        medians, and the ratios of each repetition's pair."""
+        medians, and the ratios of each repetition's pair.  With floor,
+        the floor server (if built) takes its turn in each repetition
+        too."""
         if self.args.only and not any(name.startswith(o)
                                       for o in self.args.only):
             return None
         helper_cpu, bench_cpu = CPUS[place]
+        kinds = list(self.kinds)
+        if floor and self.floor is not None:
+            kinds.append("floor")
+        elif floor:
+            log("src/bench/floor not built: %s without the floor" % name)
         log("cell %s: %s, %d connections" % (name, place, conns))
-        runs = {k: [] for k in self.kinds}
-        hs = {k: self.start(k, helper_cpu, lun=lun) for k in self.kinds}
+        runs = {k: [] for k in kinds}
+        hs = {k: self.start(k, helper_cpu, lun=lun) for k in kinds}
         try:
             for rep in range(reps or self.args.reps):
-                order = self.kinds if rep % 2 == 0 else self.kinds[::-1]
+                order = kinds if rep % 2 == 0 else kinds[::-1]
                 for k in order:
                     hist = os.path.join(self.histdir, "%s.%s.%d.txt" %
                                         (name, k, rep))
@@ -233,11 +246,13 @@ class Matrix:
                 h.stop()
                 self.helpers.remove(h)
         c = {"name": name, "placement": place, "connections": conns,
-             "device": device_label}
-        for k in self.kinds:
+             "device": device_label, "kinds": kinds}
+        for k in kinds:
             c[k] = summarize(runs[k])
         if "qemu" in runs:
             c["paired"] = paired(runs["ours"], runs["qemu"])
+        if "floor" in runs:
+            c["paired_floor"] = paired(runs["ours"], runs["floor"])
         self.cells.append(c)
         return c
 
@@ -246,7 +261,8 @@ class Matrix:
     def run_load_cells(self):
         """Throughput and latency cells on zero-latency devices."""
         for n in self.args.conns:
-            self.cell("file-cross-%d" % n, "cross", n, [self.regfile])
+            self.cell("file-cross-%d" % n, "cross", n, [self.regfile],
+                      floor=n == 64)
         for n in (1, 64):
             self.cell("file-same-%d" % n, "same", n, [self.regfile])
         if self.lunsim is None:
@@ -438,8 +454,9 @@ def steal_pct(a, b):
     return 100.0 * (b[0] - a[0]) / max(b[1] - a[1], 1)
 
 
-def paired(ours, qemu):
-    """Medians of the ratios ours/QEMU of each repetition's two runs.
+def paired(ours, other):
+    """Medians of the ratios ours/other (QEMU's helper, or the floor) of
+    each repetition's two runs.
 
     A repetition runs both helpers one right after the other, so the
     machine's drift over the cell (other load, a CPU's clock) hits both
@@ -449,7 +466,7 @@ def paired(ours, qemu):
     between them."""
     def med(f):
         return statistics.median(f(o) / max(f(q), 1e-9)
-                                 for o, q in zip(ours, qemu))
+                                 for o, q in zip(ours, other))
     return {"throughput": med(lambda r: r["throughput"]),
             "p50_us": med(lambda r: r["latency_us"]["p50"]),
             "p99_us": med(lambda r: r["latency_us"]["p99"]),
@@ -460,10 +477,10 @@ def paired(ours, qemu):
 
 
 def cell_steal(c):
-    """The largest steal share of a cell's runs, either helper's."""
+    """The largest steal share of a cell's runs, any server's."""
     if not c:
         return 0.0
-    return max(c[k].get("steal_pct", 0.0) for k in ("ours", "qemu")
+    return max(c[k].get("steal_pct", 0.0) for k in ("ours", "qemu", "floor")
                if k in c)
 
 
@@ -472,9 +489,10 @@ def ratio(a, b):
     return a / b if a and b else None
 
 
-def pr(c, key):
-    """A cell's paired ratio ours/QEMU of key, or None."""
-    return (c.get("paired") or {}).get(key)
+def pr(c, key, other="paired"):
+    """A cell's paired ratio ours/QEMU (or ours/floor with other
+    "paired_floor") of key, or None."""
+    return (c.get(other) or {}).get(key)
 
 
 def fmt_ratio(r):
@@ -521,6 +539,7 @@ def render(m):
             o["cpu_us_per_command"],
             "%.2f" % qq["cpu_us_per_command"] if qq else "-", steal))
     w("")
+    render_floor(m, w)
     hung = m.extra.get("hung")
     if hung:
         w("hung LUN + healthy LUN, 64 connections (32 each); healthy LUN "
@@ -561,9 +580,36 @@ def render(m):
     if tg:
         w("targets:")
         for t in tg:
-            w("  [%s] %-58s %s" % ("ok" if t["ok"] else (
+            w("  [%s] %-67s %s" % ("ok" if t["ok"] else (
                 "--" if t["ok"] is None else "NO"), t["what"], t["value"]))
     return "\n".join(lines) + "\n"
+
+
+def render_floor(m, w):
+    """The cells the floor server took part in, beside ours."""
+    cells = [c for c in m.cells if "floor" in c]
+    if not cells:
+        return
+    w("floor: a minimal single-threaded server (src/bench/floor: recvmsg, "
+      "fstat, close, sendmsg")
+    w("per request), pinned as the helpers, in turn with them; ours/floor "
+      "and p99 f/o paired")
+    hdr = "%-18s %5s %10s %10s %10s %9s %9s %7s %8s %8s %6s %6s" % (
+        "cell", "conns", "floor/s", "ours/s", "ours/floor", "p99 floor",
+        "p99 ours", "p99 f/o", "us/cmd f", "us/cmd o", "cpu f", "steal")
+    w(hdr)
+    w("-" * len(hdr))
+    for c in cells:
+        f, o = c["floor"], c["ours"]
+        w("%-18s %5d %10.0f %10.0f %10s %9.1f %9.1f %7s %8.2f %8.2f %5.0f%% "
+          "%5.1f%%" % (
+              c["name"].rsplit("-", 1)[0], c["connections"], f["throughput"],
+              o["throughput"], fmt_ratio(pr(c, "throughput", "paired_floor")),
+              f["p99_us"], o["p99_us"],
+              fmt_ratio(ratio(1.0, pr(c, "p99_us", "paired_floor"))),
+              f["cpu_us_per_command"], o["cpu_us_per_command"],
+              100 * f["helper_cpu_util"], cell_steal(c)))
+    w("")
 
 
 def targets(m):
@@ -589,6 +635,10 @@ def targets(m):
         add("%s throughput >= %.1fx QEMU" % (name, want),
             None if r is None else r >= want, fmt_ratio(r), name)
     c = cells.get("file-cross-64")
+    if c and "floor" in c:
+        r = pr(c, "throughput", "paired_floor")
+        add("file-cross-64 throughput >= 80% of a minimal single-threaded "
+            "server", r >= 0.8, fmt_ratio(r), "file-cross-64")
     if c and "qemu" in c:
         r = pr(c, "p99_us")
         add("file-cross-64 p99 <= 0.5x QEMU", r <= 0.5, fmt_ratio(r),
@@ -712,6 +762,7 @@ def main():
     doc = {"duration_s": args.duration, "reps": args.reps,
            "warmup_s": args.warmup, "kinds": m.kinds,
            "qemu_helper": QEMU_HELPER if "qemu" in m.kinds else None,
+           "floor": m.floor,
            "lunsim": m.lunsim is not None, "cells": m.cells,
            "targets": targets(m), **m.extra,
            "wall_s": time.monotonic() - started}

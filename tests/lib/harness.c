@@ -75,6 +75,7 @@ const char *
 th_helper_path(enum th_kind kind)
 {
 	static char ours[PATH_MAX], qemu10[PATH_MAX + 32];
+	static char floor_bin[PATH_MAX];
 
 	const char *bin = getenv("PRH_HELPER_BIN");
 
@@ -85,17 +86,25 @@ th_helper_path(enum th_kind kind)
 		    "%s/root/usr/bin/qemu-pr-helper", th_qemu10_dir());
 		return qemu10;
 	}
+	if (kind == TH_FLOOR) {
+		snprintf(floor_bin, sizeof(floor_bin), "%s/src/bench/floor",
+		    th_builddir());
+		return floor_bin;
+	}
 	if (bin != NULL && bin[0] != '\0')
 		return bin; /* e.g. a ThreadSanitizer build of the helper */
 	snprintf(ours, sizeof(ours), "%s/qemu-pr-helper", th_builddir());
 	return ours;
 }
 
-/* "ours", "qemu" (7.2) or "qemu10". */
+/* "ours", "qemu" (7.2), "qemu10" or "floor". */
 const char *
 th_kind_name(enum th_kind kind)
 {
-	return kind == TH_QEMU ? "qemu" : kind == TH_QEMU10 ? "qemu10" : "ours";
+	return kind == TH_QEMU	? "qemu"
+	    : kind == TH_QEMU10 ? "qemu10"
+	    : kind == TH_FLOOR	? "floor"
+				: "ours";
 }
 
 /* Path of the SG_IO shim (under $PRH_TOP_BUILDDIR). */
@@ -123,7 +132,8 @@ th_helper_usable(enum th_kind kind, const char **why)
 		    ? "QEMU's qemu-pr-helper is not installed"
 		    : kind == TH_QEMU10
 		    ? "QEMU 10.0 is not fetched (contrib/qemu10.sh fetch)"
-		    : "our qemu-pr-helper is not built";
+		    : kind == TH_FLOOR ? "src/bench/floor is not built"
+				       : "our qemu-pr-helper is not built";
 		return -ENOENT;
 	}
 	if (TH_IS_QEMU(kind) && geteuid() != 0) {

@@ -40,6 +40,8 @@ enum th_kind {
 	TH_QEMU,   /* /usr/bin/qemu-pr-helper (Debian 12: QEMU 7.2) */
 	TH_QEMU10, /* QEMU 10.0's, fetched by contrib/qemu10.sh:
 		    * $PRH_QEMU10_DIR/root/usr/bin/qemu-pr-helper */
+	TH_FLOOR,  /* the benchmark's minimal server (not a helper):
+		    * $PRH_TOP_BUILDDIR/src/bench/floor */
 };
 
 /* Whether kind is one of QEMU's helpers (a reference peer). */
@@ -109,7 +111,7 @@ th_now_ms(void)
 /* Path of the helper binary of this kind. */
 const char *th_helper_path(enum th_kind kind);
 
-/* "ours", "qemu" (7.2) or "qemu10". */
+/* "ours", "qemu" (7.2), "qemu10" or "floor". */
 const char *th_kind_name(enum th_kind kind);
 
 /* Whether this kind can run here: 0, or -errno with *why set. */
