@@ -154,24 +154,52 @@ class Matrix:
 
     def run_sim_cost(self):
         """The CPU one SG_IO on a simulated LUN costs its caller
-        (tests/lunsim/lunsim-cost), at latency 0 and 1 ms, into
-        extra["lunsim_cost"]."""
+        (tests/lunsim/lunsim-cost), into extra["lunsim_cost"]:
+
+        "zero": one thread, commands on a LUN without latency in a loop:
+            {"cpu_us_per_cmd", "wall_us_per_cmd", "commands"};
+        "latency": {"<L>_ms": ...} for each --latencies L: 64 threads on
+            one CPU alternate blocks of commands on a LUN with the fault
+            latency=L ("lun_cpu_us" per command) and blocks of commands on
+            the LUN without latency each followed by a bare L ms sleep
+            ("sleep_cpu_us"), medians over the rounds; "extra_cpu_us" is
+            the median of the rounds' differences, what lunsim's latency
+            path costs beyond the wait a device imposes; plus "threads"
+            and "rounds"."""
         cost = os.path.join(self.args.builddir, "tests", "lunsim",
                             "lunsim-cost")
         if self.lunsim is None or not os.access(cost, os.X_OK):
             return
-        path = self.lun("cost.lun")
-        out = {}
-        for ms, count in ((0, 20000), (1, 1000)):
-            r = subprocess.run([self.lunsim, "--latency", str(ms), "--",
-                                cost, "--cpu", "0", "--count", str(count),
-                                "--sleep-ms", str(ms), path],
-                               capture_output=True, text=True, check=False)
-            w = r.stdout.split()
-            if r.returncode == 0 and len(w) >= 10:
-                out["%d_ms" % ms] = {"cpu_us": float(w[3]),
-                                     "sleep_cpu_us": float(w[7]),
-                                     "sim_cpu_us": float(w[9])}
+        zero = self.lun("cost0.lun")
+        out = {"latency": {}}
+
+        def run(*argv):
+            r = subprocess.run([self.lunsim, "--", cost, "--cpu", "0"] +
+                               list(argv), capture_output=True, text=True,
+                               check=False, timeout=600)
+            lines = {}
+            for line in r.stdout.splitlines() if r.returncode == 0 else ():
+                w = line.split()
+                if len(w) >= 2 and len(w) % 2 == 0:
+                    lines[w[0]] = {k: float(v) for k, v in
+                                   zip(w[::2], w[1::2])}
+            return lines
+
+        z = run("--count", "20000", zero).get("commands")
+        if z:
+            out["zero"] = {"cpu_us_per_cmd": z["cpu_us_per_cmd"],
+                           "wall_us_per_cmd": z["wall_us_per_cmd"],
+                           "commands": int(z["commands"])}
+        for ms in self.args.latencies:
+            slow = self.lun("cost%d.lun" % ms, "latency=%d" % ms)
+            v = run("--count", "0", zero, slow, str(ms)).get("latency_ms")
+            if v:
+                out["latency"]["%d_ms" % ms] = {
+                    "lun_cpu_us": v["lun_cpu_us"],
+                    "sleep_cpu_us": v["sleep_cpu_us"],
+                    "extra_cpu_us": v["extra_cpu_us"],
+                    "threads": int(v["threads"]),
+                    "rounds": int(v["rounds"])}
         self.extra["lunsim_cost"] = out
 
     def fault(self, path, *words):
@@ -703,11 +731,19 @@ def main():
     finally:
         m.cleanup()
     text = render(m)
-    for k, v in sorted(m.extra.get("lunsim_cost", {}).items()):
-        text += ("lunsim CPU per SG_IO at latency %s: %.2f us (a bare "
-                 "sleep %.2f us, the simulator %.2f us)\n" %
-                 (k.replace("_", " "), v["cpu_us"], v["sleep_cpu_us"],
-                  v["sim_cpu_us"]))
+    cost = m.extra.get("lunsim_cost", {})
+    if cost.get("zero"):
+        text += ("lunsim CPU per SG_IO at latency 0: %.2f us (one thread; "
+                 "at most 5 us wanted)\n" % cost["zero"]["cpu_us_per_cmd"])
+    for k, v in sorted(cost.get("latency", {}).items(),
+                       key=lambda kv: int(kv[0].split("_")[0])):
+        ms = k.replace("_", " ")
+        text += ("lunsim CPU per SG_IO at latency %s: %+.2f us over a "
+                 "zero-latency SG_IO and a bare %s sleep (%.2f against "
+                 "%.2f us; %d threads on one CPU, median of %d rounds; at "
+                 "most 1 us wanted)\n" %
+                 (ms, v["extra_cpu_us"], ms, v["lun_cpu_us"],
+                  v["sleep_cpu_us"], v["threads"], v["rounds"]))
     text += "\n(%.0f s)\n" % (time.monotonic() - started)
     doc = {"duration_s": args.duration, "reps": args.reps,
            "warmup_s": args.warmup, "kinds": m.kinds,
