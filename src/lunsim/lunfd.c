@@ -94,9 +94,11 @@ lunfd_initiator(int fd, char *name)
 	const char *ports = lunsim_ports(), *line, *eq, *nl;
 	char link[64], path[4096];
 	ssize_t n;
-	size_t plen, nlen;
+	size_t plen, nlen, len;
 
-	snprintf(name, LUNSIM_NAME_MAX, "%s", lunsim_initiator());
+	len = strnlen(lunsim_initiator(), LUNSIM_NAME_MAX - 1);
+	memcpy(name, lunsim_initiator(), len); /* not snprintf: per command */
+	name[len] = '\0';
 	if (ports == NULL)
 		return;
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
@@ -211,24 +213,35 @@ lunsim_lun_known(const struct stat *st)
 	return lunfd_find(st) != NULL;
 }
 
-/* The mapping of the LUN behind fd: 0, *m, *writable (whether *m is) and
- * *can_write (whether this command may change the state), or -EINVAL (no
- * LUN), -EPROTO (another format version) or -errno. */
+/* The mapping of the LUN behind fd (stp its fstat, or NULL): 0, *m,
+ * *writable (whether *m is) and *can_write (whether this command may
+ * change the state), or -EINVAL (no LUN), -EPROTO (another format version)
+ * or -errno.  A LUN the process may reopen for writing was mapped writable
+ * so, and any fd on it may write: its fd's mode is not asked (fcntl), as
+ * the answer would change nothing. */
 int
-lunsim_lun_get(int fd, struct lunsim_shm **m, int *writable, int *can_write)
+lunsim_lun_get(int fd, const struct stat *stp, struct lunsim_shm **m,
+    int *writable, int *can_write)
 {
 	struct lunfd_map *e;
 	struct stat st;
 	int fd_w, rc;
 
-	if (syscall(SYS_fstat, fd, &st) < 0)
+	if (stp == NULL && syscall(SYS_fstat, fd, &st) < 0)
 		return -errno;
-	e = lunfd_find(&st);
-	if (e == NULL && (e = lunfd_add(fd, &st, 0, &rc)) == NULL)
+	if (stp == NULL)
+		stp = &st;
+	e = lunfd_find(stp);
+	if (e == NULL && (e = lunfd_add(fd, stp, 0, &rc)) == NULL)
 		return rc;
+	if (e->reopen_rw) {
+		*m = __atomic_load_n(&e->rw, __ATOMIC_ACQUIRE);
+		*writable = *can_write = 1;
+		return 0;
+	}
 	fd_w = lunfd_writable(fd);
 	if (fd_w && __atomic_load_n(&e->rw, __ATOMIC_ACQUIRE) == NULL &&
-	    lunfd_add(fd, &st, 1, &rc) == NULL)
+	    lunfd_add(fd, stp, 1, &rc) == NULL)
 		return rc;
 	*m = __atomic_load_n(&e->rw, __ATOMIC_ACQUIRE);
 	*writable = *m != NULL;

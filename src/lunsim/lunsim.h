@@ -225,6 +225,11 @@ void lunsim_shm_commit(struct lunsim_shm *m, const struct lunsim_hdr *h);
  * mapping, lunsim show): retried until no commit ran meanwhile. */
 void lunsim_shm_snapshot(const struct lunsim_shm *m, struct lunsim_hdr *h);
 
+/* Copy the committed faults into f without the mutex: retried until no
+ * commit ran meanwhile. */
+void
+lunsim_shm_fault_snapshot(const struct lunsim_shm *m, struct lunsim_fault *f);
+
 /* Whether the committed state has a hang fault (no mutex needed). */
 int lunsim_shm_hung(const struct lunsim_shm *m);
 

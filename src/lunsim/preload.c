@@ -120,22 +120,31 @@ lunsim_next(const char *name)
 	return p;
 }
 
-/* Whether fd is a simulated LUN: 1, else 0.  Uses raw syscalls only; a
- * LUN this process has mapped is known by its inode. */
-int
-lunsim_is_lun(int fd)
+/* Whether fd is a simulated LUN: 1 and its fstat in *st, else 0.  Uses
+ * raw syscalls only; a LUN this process has mapped is known by its
+ * inode. */
+static int
+lunsim_is_lun_st(int fd, struct stat *st)
 {
-	struct stat st;
 	char magic[LUNSIM_MAGIC_LEN];
 
-	if (syscall(SYS_fstat, fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    st.st_size < LUNSIM_HDR_SIZE)
+	if (syscall(SYS_fstat, fd, st) < 0 || !S_ISREG(st->st_mode) ||
+	    st->st_size < LUNSIM_HDR_SIZE)
 		return 0;
-	if (lunsim_lun_known(&st))
+	if (lunsim_lun_known(st))
 		return 1;
 	if (lunsim_pread0(fd, magic, sizeof(magic)) != (ssize_t)sizeof(magic))
 		return 0;
 	return memcmp(magic, LUNSIM_MAGIC, LUNSIM_MAGIC_LEN) == 0;
+}
+
+/* Whether fd is a simulated LUN: 1, else 0. */
+int
+lunsim_is_lun(int fd)
+{
+	struct stat st;
+
+	return lunsim_is_lun_st(fd, &st);
 }
 
 /* Data area size of the LUN behind fd, or 0. */
@@ -145,10 +154,10 @@ lunsim_size(int fd)
 	struct lunsim_shm *m;
 	int w, cw;
 
-	return lunsim_lun_get(fd, &m, &w, &cw) == 0 ? m->size : 0;
+	return lunsim_lun_get(fd, NULL, &m, &w, &cw) == 0 ? m->size : 0;
 }
 
-/* Sleep ms milliseconds (restarted on signals). */
+/* Sleep ms milliseconds (restarted on signals); no system call for 0. */
 static void
 lunsim_sleep_ms(uint64_t ms)
 {
@@ -157,7 +166,7 @@ lunsim_sleep_ms(uint64_t ms)
 		.tv_nsec = (long)(ms % 1000) * 1000000L,
 	};
 
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+	while (ms > 0 && nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
 }
 
@@ -200,51 +209,51 @@ lunsim_fault_none(const struct lunsim_fault *f)
 	return memcmp(f, &none, sizeof(none)) == 0;
 }
 
-/* The fault cur for this command, and whether it leaves the command to
- * run at once: nothing injected and no latency. */
+/* Whether a command with the fault f runs at once: nothing injected and
+ * no latency. */
 static int
-lunsim_fault_of(const struct lunsim_fault *cur, struct lunsim_fault *f)
+lunsim_runs_now(const struct lunsim_fault *f)
 {
-	*f = *cur;
 	return lunsim_fault_none(f) && lunsim_cfg.latency_ms == 0 &&
 	    lunsim_cfg.jitter_ms == 0;
 }
 
-/*
- * Take this command's fault from the LUN m.  Without any fault or latency
- * the mutex stays held (*locked = 1) so the command runs in the same
- * critical section.  Otherwise one use of a counted fault is consumed (if
- * the command may write), the mutex is released, and a hang (polled with
- * backoff) and the latency are waited out with nothing held.  A read-only
- * mapping is read without the mutex.  0 and *f, or -errno.
- */
+/* Take this command's fault from the LUN m under its mutex (a writable
+ * mapping).  With no fault or latency the mutex stays held (*locked = 1),
+ * so that the command runs in the same critical section; otherwise one
+ * use of a counted fault is consumed (if the command may write) and the
+ * mutex is released.  0 and *f, or -errno. */
 static int
-lunsim_take_fault(struct lunsim_shm *m, int writable, int can_write,
-    struct lunsim_fault *f, int *locked)
+lunsim_fault_locked(struct lunsim_shm *m, int can_write, struct lunsim_fault *f,
+    int *locked)
 {
-	struct timespec ts = { 0, LUNSIM_POLL_NS };
 	struct lunsim_hdr h;
 	int rc;
 
-	*locked = 0;
-	if (!writable) {
-		lunsim_shm_snapshot(m, &h);
-		lunsim_fault_of(&h.fault, f);
-	} else {
-		if ((rc = lunsim_shm_lock(m)) < 0)
-			return rc;
-		if (lunsim_fault_of(lunsim_shm_fault(m), f)) {
-			*locked = 1;
-			return 0;
-		}
-		if (f->count > 0 && can_write) {
-			lunsim_shm_read(m, &h);
-			if (--h.fault.count == 0)
-				memset(&h.fault, 0, sizeof(h.fault));
-			lunsim_shm_commit(m, &h);
-		}
-		lunsim_shm_unlock(m);
+	if ((rc = lunsim_shm_lock(m)) < 0)
+		return rc;
+	*f = *lunsim_shm_fault(m);
+	if (lunsim_runs_now(f)) {
+		*locked = 1;
+		return 0;
 	}
+	if (f->count > 0 && can_write) {
+		lunsim_shm_read(m, &h);
+		if (--h.fault.count == 0)
+			memset(&h.fault, 0, sizeof(h.fault));
+		lunsim_shm_commit(m, &h);
+	}
+	lunsim_shm_unlock(m);
+	return 0;
+}
+
+/* Wait out the hang (polled with backoff) and the latency of the fault f
+ * on the LUN m, with nothing held. */
+static void
+lunsim_wait(const struct lunsim_shm *m, struct lunsim_fault *f)
+{
+	struct timespec ts = { 0, LUNSIM_POLL_NS };
+
 	/* A hung device costs its caller nothing but a blocked thread: the
 	 * poll backs off, so that many commands stuck on a hung LUN do not
 	 * eat the CPU of the process they run in (the helper's, measured). */
@@ -258,7 +267,15 @@ lunsim_take_fault(struct lunsim_shm *m, int writable, int can_write,
 	}
 	lunsim_sleep_ms((uint64_t)f->latency_ms + lunsim_rand(f->jitter_ms) +
 	    lunsim_cfg.latency_ms + lunsim_rand(lunsim_cfg.jitter_ms));
-	return 0;
+}
+
+/* Whether the fault f answers the command instead of executing it: an
+ * errno, a host or driver status, a SCSI status. */
+static int
+lunsim_fault_stops(const struct lunsim_fault *f)
+{
+	return f->err != 0 || f->has_status || f->host_status ||
+	    f->driver_status;
 }
 
 /* Fill the reply fields of hp from a finished command. */
@@ -373,9 +390,10 @@ lunsim_is_rw(uint8_t op)
 /* The mapping of the LUN behind fd for a command; an old-format LUN file
  * is refused, once with a message.  0 or -errno. */
 static int
-lunsim_lun(int fd, struct lunsim_shm **m, int *writable, int *can_write)
+lunsim_lun(int fd, const struct stat *st, struct lunsim_shm **m, int *writable,
+    int *can_write)
 {
-	int rc = lunsim_lun_get(fd, m, writable, can_write);
+	int rc = lunsim_lun_get(fd, st, m, writable, can_write);
 
 	if (rc == -EPROTO && !lunsim_cfg.format_warned) {
 		lunsim_cfg.format_warned = 1;
@@ -388,28 +406,34 @@ lunsim_lun(int fd, struct lunsim_shm **m, int *writable, int *can_write)
 	return rc;
 }
 
-/* Answer SG_IO on a simulated LUN: 0, or -errno for the ioctl. */
+/* Answer the fault f, which stops the command (lunsim_fault_stops): 0,
+ * or -errno for the ioctl. */
 static int
-lunsim_sg_io(int fd, struct sg_io_hdr *hp)
+lunsim_fault_answer(struct sg_io_hdr *hp, const struct lunsim_fault *f,
+    uint64_t start_ms)
+{
+	if (f->err != 0)
+		return -f->err;
+	lunsim_reply(hp, f->has_status ? f->status : 0, f->sense, f->sense_len,
+	    f->host_status, f->driver_status, 0, start_ms);
+	return 0;
+}
+
+/* Run the command hp on the LUN m behind fd.  With recheck (a writable
+ * mapping whose faults read none, or a counted one), the faults are read
+ * again under the mutex once the command is set up (lunsim_fault_locked):
+ * it runs in that critical section, or waits out and answers the fault
+ * found.  0, or -errno for the ioctl. */
+static int
+lunsim_command(int fd, struct lunsim_shm *m, int writable, int can_write,
+    int recheck, struct sg_io_hdr *hp, uint64_t start)
 {
 	struct lunsim_fault f;
 	struct lunsim_path p;
-	struct lunsim_shm *m;
-	uint64_t start = lunsim_now_ms();
 	uint8_t *buf;
 	size_t cap;
-	int rc, locked, can_write, writable;
+	int rc, locked = 0;
 
-	if (hp->interface_id != 'S')
-		return -ENOSYS;
-	if (hp->cmd_len < 6 || hp->cmd_len > 16 || hp->cmdp == NULL)
-		return -EINVAL;
-	if (hp->dxfer_len > LUNSIM_MAX_XFER)
-		return -ENOMEM;
-	if (hp->dxfer_len > 0 && hp->dxferp == NULL)
-		return -EFAULT;
-	if ((rc = lunsim_lun(fd, &m, &writable, &can_write)) < 0)
-		return rc;
 	/* Aligned: READ/WRITE may go through the caller's O_DIRECT fd. */
 	cap = ((size_t)hp->dxfer_len + 4095) / 4096 * 4096;
 	buf = aligned_alloc(4096, cap > 0 ? cap : 4096);
@@ -421,19 +445,54 @@ lunsim_sg_io(int fd, struct sg_io_hdr *hp)
 		free(buf);
 		return rc;
 	}
-	rc = lunsim_take_fault(m, writable, can_write, &f, &locked);
-	if (rc == 0 && locked)
-		rc = lunsim_run(m, writable, can_write, 1, &p, hp, buf, start);
-	else if (rc == 0 && f.err != 0)
-		rc = -f.err;
-	else if (rc == 0 && (f.has_status || f.host_status || f.driver_status))
-		lunsim_reply(hp, f.has_status ? f.status : 0, f.sense,
-		    f.sense_len, f.host_status, f.driver_status, 0, start);
+	memset(&f, 0, sizeof(f));
+	if (recheck &&
+	    (rc = lunsim_fault_locked(m, can_write, &f, &locked)) == 0 &&
+	    !locked)
+		lunsim_wait(m, &f);
+	if (rc == 0 && !locked && lunsim_fault_stops(&f))
+		rc = lunsim_fault_answer(hp, &f, start);
 	else if (rc == 0)
-		rc = lunsim_run(m, writable, can_write, 0, &p, hp, buf, start);
+		rc = lunsim_run(m, writable, can_write, locked, &p, hp, buf,
+		    start);
 	free(buf);
 	lunsim_path_close(&p);
 	return rc;
+}
+
+/* Answer SG_IO on the simulated LUN fd (st its fstat): 0, or -errno for
+ * the ioctl.  The LUN's faults are read without its mutex.  A fault that
+ * holds until cleared (a latency, a hang, an error), or any fault of a
+ * read-only mapping, is waited out first, nothing held or allocated, so
+ * that a command on a slow LUN takes the mutex once, to run.  Otherwise
+ * (none, or a counted fault, which a command consumes under the mutex)
+ * lunsim_command() reads them again under the mutex. */
+static int
+lunsim_sg_io(int fd, const struct stat *st, struct sg_io_hdr *hp)
+{
+	struct lunsim_fault f;
+	struct lunsim_shm *m;
+	uint64_t start = lunsim_now_ms();
+	int rc, recheck, can_write, writable;
+
+	if (hp->interface_id != 'S')
+		return -ENOSYS;
+	if (hp->cmd_len < 6 || hp->cmd_len > 16 || hp->cmdp == NULL)
+		return -EINVAL;
+	if (hp->dxfer_len > LUNSIM_MAX_XFER)
+		return -ENOMEM;
+	if (hp->dxfer_len > 0 && hp->dxferp == NULL)
+		return -EFAULT;
+	if ((rc = lunsim_lun(fd, st, &m, &writable, &can_write)) < 0)
+		return rc;
+	lunsim_shm_fault_snapshot(m, &f);
+	recheck = writable && (lunsim_runs_now(&f) || f.count > 0);
+	if (!recheck) {
+		lunsim_wait(m, &f);
+		if (lunsim_fault_stops(&f))
+			return lunsim_fault_answer(hp, &f, start);
+	}
+	return lunsim_command(fd, m, writable, can_write, recheck, hp, start);
 }
 
 /* Store an int result for an ioctl argument. */
@@ -544,10 +603,12 @@ lunsim_fake_blk(void)
 int
 sgfake_ioctl(int fd, unsigned long req, void *arg)
 {
-	if (!lunsim_handles(req) || !lunsim_is_lun(fd))
+	struct stat st;
+
+	if (!lunsim_handles(req) || !lunsim_is_lun_st(fd, &st))
 		return SGFAKE_PASS;
 	if (req != SG_GET_TIMEOUT && arg == NULL)
 		return -EFAULT;
-	return req == SG_IO ? lunsim_sg_io(fd, arg)
+	return req == SG_IO ? lunsim_sg_io(fd, &st, arg)
 			    : lunsim_other_ioctl(fd, req, arg);
 }

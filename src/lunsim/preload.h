@@ -47,12 +47,13 @@ ssize_t lunsim_pread0(int fd, void *buf, size_t len);
 /* Whether the file st describes is a LUN this process has mapped. */
 int lunsim_lun_known(const struct stat *st);
 
-/* The mapping of the LUN behind fd, mapped on first use: 0, *m,
- * *writable (whether *m is: its mutex can be taken) and *can_write
- * (whether a command on fd may change the state; *m is then writable), or
- * -EINVAL (no LUN), -EPROTO (another format version), or -errno. */
-int
-lunsim_lun_get(int fd, struct lunsim_shm **m, int *writable, int *can_write);
+/* The mapping of the LUN behind fd (st its fstat, or NULL to take it),
+ * mapped on first use: 0, *m, *writable (whether *m is: its mutex can be
+ * taken) and *can_write (whether a command on fd may change the state; *m
+ * is then writable), or -EINVAL (no LUN), -EPROTO (another format
+ * version), or -errno. */
+int lunsim_lun_get(int fd, const struct stat *st, struct lunsim_shm **m,
+    int *writable, int *can_write);
 
 /* Set up p for a command on the caller's fd (with data: READ or WRITE):
  * 0 or -errno.  Release it with lunsim_path_close(). */
