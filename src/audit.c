@@ -19,6 +19,7 @@
 #include "prh/peerlog.h"
 #include "prh/proto.h"
 #include "prh/scsi_text.h"
+#include "prh/sgio.h"
 #include "prh/stats.h"
 #include "prh/trace.h"
 
@@ -64,6 +65,8 @@ struct audit_line {
 	const char *refused; /* the helper answered itself: why */
 	uint64_t device_ns;  /* time the device took, or NO_TIME */
 	uint64_t dropped;    /* the client's lines not logged before */
+	const struct sgio_ua
+	    *ua; /* unit attentions resends consumed, or NULL */
 };
 
 /* The MESSAGE_ID of a PR OUT service action. */
@@ -198,6 +201,26 @@ audit_fmt_device(const struct audit_line *l, char *buf, size_t len, size_t *off)
 	}
 }
 
+/* The unit attentions that resends of the command consumed:
+ * "; sent again after UNIT ATTENTION 2A/05 (registrations preempted)". */
+static void
+audit_fmt_ua(const struct sgio_ua *ua, char *buf, size_t len, size_t *off)
+{
+	const char *name;
+	uint8_t asc, ascq;
+
+	for (unsigned i = 0; ua != NULL && i < ua->n; i++) {
+		asc = (uint8_t)(ua->code[i] >> 8);
+		ascq = (uint8_t)ua->code[i];
+		name = scsi_asc_name(asc, ascq);
+		audit_cat(buf, len, off, "%s%02X/%02X",
+		    i == 0 ? "; sent again after UNIT ATTENTION " : ", ", asc,
+		    ascq);
+		if (name[0] != '\0')
+			audit_cat(buf, len, off, " (%s)", name);
+	}
+}
+
 /* The whole text of a command's line. */
 static void
 audit_format(const struct audit_line *l, char *buf, size_t len)
@@ -242,6 +265,7 @@ audit_format(const struct audit_line *l, char *buf, size_t len)
 	if (l->device_ns != NO_TIME)
 		audit_cat(buf, len, &off, ", %llu us",
 		    (unsigned long long)(l->device_ns / 1000));
+	audit_fmt_ua(l->ua, buf, len, &off);
 	if (l->dropped > 0)
 		audit_cat(buf, len, &off,
 		    " (%llu earlier line%s of this client not logged)",
@@ -314,6 +338,22 @@ audit_head_fields(struct journal_entry *e, const char *text, const char *id,
 	journal_add(e, "SYSLOG_IDENTIFIER", "qemu-pr-helper");
 }
 
+/* PRH_UA_RETRIED: the ASC/ASCQ of each unit attention resends consumed
+ * ("2a/05", space-separated), when there was one. */
+static void
+audit_ua_field(struct journal_entry *e, const struct sgio_ua *ua)
+{
+	char buf[SGIO_UA_RETRIES_MAX * 6];
+	size_t off = 0;
+
+	if (ua == NULL || ua->n == 0)
+		return;
+	for (unsigned i = 0; i < ua->n; i++)
+		audit_cat(buf, sizeof(buf), &off, "%s%02x/%02x",
+		    i == 0 ? "" : " ", ua->code[i] >> 8, ua->code[i] & 0xff);
+	journal_add(e, "PRH_UA_RETRIED", buf);
+}
+
 /* A command's entry. */
 static void
 audit_fields(struct journal_entry *e, const struct audit_line *l,
@@ -357,6 +397,7 @@ audit_fields(struct journal_entry *e, const struct audit_line *l,
 	}
 	if (l->refused != NULL)
 		journal_add(e, "PRH_REFUSED", l->refused);
+	audit_ua_field(e, l->ua);
 	if (l->device_ns != NO_TIME)
 		journal_addf(e, "PRH_DURATION_US", "%llu",
 		    (unsigned long long)(l->device_ns / 1000));
@@ -437,14 +478,15 @@ audit_log_shared(struct audit *a, struct peerlog_conn *lc, struct audit_line *l)
 /* --- the hooks ------------------------------------------------------------ */
 
 /* The priority of a command's line: failures are warnings, the rest of
- * PR OUT notices, the rest of PR IN for -v. */
+ * PR OUT, and of commands whose resends consumed a unit attention (ua),
+ * notices, the rest of PR IN for -v. */
 static int
-audit_prio(bool out, uint32_t status)
+audit_prio(bool out, uint32_t status, bool ua)
 {
 	if (status != PRH_STATUS_GOOD &&
 	    status != PRH_STATUS_RESERVATION_CONFLICT)
 		return LOG_WARNING;
-	return out ? LOG_NOTICE : LOG_INFO;
+	return out || ua ? LOG_NOTICE : LOG_INFO;
 }
 
 /* Fill the parts of a line that every command has: the peer, the CDB
@@ -486,10 +528,11 @@ audit_command(struct audit *a, struct peerlog_conn *lc, struct peer *peer,
 
 	if (a == NULL)
 		return;
-	prio = audit_prio(cmd->req.is_out, cmd->res.status);
+	prio = audit_prio(cmd->req.is_out, cmd->res.status, cmd->ua.n > 0);
 	if (!log_wants(prio))
 		return;
 	audit_line_init(&l, peer, cmd, &cmd->res, prio);
+	l.ua = &cmd->ua;
 	l.dev = cmd->dev;
 	l.node = &cmd->dev->node;
 	if (cmd->verdict.kind == DEVICE_REFUSED)
@@ -545,7 +588,7 @@ audit_answered(struct audit *a, struct peerlog_conn *lc, struct peer *peer,
 
 	if (a == NULL)
 		return;
-	prio = audit_prio(cmd->req.is_out, res->status);
+	prio = audit_prio(cmd->req.is_out, res->status, false);
 	/* Counted, and not even built, when the client has no room. */
 	if (!log_wants(prio) ||
 	    !peerlog_admit(a->peerlog, lc, peer, PEERLOG_AUDIT, &dropped))

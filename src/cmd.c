@@ -36,10 +36,12 @@ cmd_close_devfd(struct cmd *cmd, struct closer *closer)
 /* Run an allowed command: a device-mapper multipath map through
  * libmpathpersist (every path gets it, mpath.c), unless --multipath=off; a
  * map whose kind device-mapper cannot tell as mpath.c answers it;
- * anything else with SG_IO. */
+ * anything else with SG_IO, sent again after a unit attention (sgio.h;
+ * libmpathpersist does that itself, on each path). */
 static void
 cmd_execute(struct cmd *cmd)
 {
+	struct sgio_opts o = { cmd->timeout_ms, cmd->ua_retries };
 	int mp = 0;
 
 	if (cmd->verdict.kind == DEVICE_DM && mpath_mode() != MPATH_MODE_OFF)
@@ -51,8 +53,8 @@ cmd_execute(struct cmd *cmd)
 	else if (mp < 0)
 		mpath_unavailable(mp, &cmd->res);
 	else
-		sgio_execute(cmd->devfd, cmd->cdb, cmd->data, cmd->req.len,
-		    cmd->timeout_ms, &cmd->res);
+		sgio_execute(cmd->devfd, cmd->cdb, cmd->data, cmd->req.len, &o,
+		    &cmd->res, &cmd->ua);
 }
 
 /* Worker thread: decide whether the device may be sent SG_IO (sysfs,
@@ -66,6 +68,7 @@ cmd_run(struct pool_job *job)
 	uint64_t t0 = trace_now_ns();
 	char esc[ESCAPE_TEXT_SIZE(DEVICE_NAME_MAX)]; /* the trace's */
 
+	cmd->ua.n = 0;
 	device_check(&cmd->dev->node, &cmd->verdict);
 	if (cmd->verdict.kind == DEVICE_REFUSED) {
 		scsi_result_from_errno(&cmd->res, ENOTTY); /* no ioctl */
@@ -76,6 +79,8 @@ cmd_run(struct pool_job *job)
 			atomic_store(&cmd->dev->stale, true);
 		cmd_execute(cmd);
 	}
+	for (unsigned i = 0; i < cmd->ua.n; i++)
+		stats_count_ua(cmd->stats, cmd->ua.code[i]);
 	cmd->device_ns = trace_now_ns() - t0;
 	atomic_fetch_add_explicit(&cmd->stats->busy_ns, cmd->device_ns,
 	    memory_order_relaxed);
@@ -84,13 +89,13 @@ cmd_run(struct pool_job *job)
 	TRACE(TP_SGIO_DONE,
 	    "cmd=%p fd=%d device=%s devno=%u:%u opcode=0x%02x sa=%u "
 	    "status=0x%02x host=0x%02x driver=0x%02x sense=%02x/%02x/%02x "
-	    "size=%u duration_us=%llu",
+	    "size=%u duration_us=%llu ua_retried=%u",
 	    (void *)cmd, cmd->devfd,
 	    escape_str(esc, sizeof(esc), cmd->dev->name, ESCAPE_WORD),
 	    cmd->dev->node.major, cmd->dev->node.minor, cmd->req.opcode,
 	    cmd->req.service_action, cmd->res.status, cmd->res.host_status,
 	    cmd->res.driver_status, cmd->res.sense[2] & 0x0f,
 	    cmd->res.sense[12], cmd->res.sense[13], cmd->res.size,
-	    (unsigned long long)(cmd->device_ns / 1000));
+	    (unsigned long long)(cmd->device_ns / 1000), cmd->ua.n);
 	cmd_close_devfd(cmd, NULL);
 }

@@ -14,6 +14,7 @@
 
 #include "prh/config.h"
 #include "prh/mpath.h"
+#include "prh/sgio.h"
 #include "prh/trace.h"
 
 #ifndef PRH_RUNSTATEDIR
@@ -47,6 +48,7 @@ enum {
 	OPT_MAX_PER_UID,
 	OPT_MULTIPATH,
 	OPT_METRICS_FILE,
+	OPT_PR_UA_RETRIES,
 };
 
 static const struct option config_long_opts[] = {
@@ -72,6 +74,7 @@ static const struct option config_long_opts[] = {
 	{ "max-clients-per-uid", required_argument, NULL, OPT_MAX_PER_UID },
 	{ "multipath", required_argument, NULL, OPT_MULTIPATH },
 	{ "metrics-file", required_argument, NULL, OPT_METRICS_FILE },
+	{ "pr-ua-retries", required_argument, NULL, OPT_PR_UA_RETRIES },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -104,6 +107,9 @@ config_usage(const char *argv0)
 	    "      --queue-max=N         commands waiting for a worker before\n"
 	    "                            connections stop being read (default %u)\n"
 	    "      --sg-timeout=SECONDS  SG_IO timeout (default %u)\n"
+	    "      --pr-ua-retries=N     send a command the device answers with\n"
+	    "                            UNIT ATTENTION again, up to N times\n"
+	    "                            (default %u, at most %u, 0 = never)\n"
 	    "      --write-timeout=SECONDS\n"
 	    "                            drop a client that takes none of its pending\n"
 	    "                            replies for this long (default %u, 0 = never)\n"
@@ -139,7 +145,8 @@ config_usage(const char *argv0)
 	    "of the counters (and rewrites --metrics-file).\n",
 	    argv0, DEFAULT_PIDFILE, DEFAULT_SOCKET, DEFAULT_THREADS,
 	    DEFAULT_PER_DEVICE, DEFAULT_QUEUE_MAX, DEFAULT_SG_TIMEOUT,
-	    DEFAULT_WRITE_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_PER_UID);
+	    SGIO_UA_RETRIES_DEFAULT, SGIO_UA_RETRIES_MAX, DEFAULT_WRITE_TIMEOUT,
+	    DEFAULT_REQUEST_TIMEOUT, DEFAULT_PER_UID);
 }
 
 /* Print the version text to stdout. */
@@ -395,6 +402,10 @@ config_apply(struct prh_config *cfg, int c, const char *argv0)
 		r = config_uint("sg-timeout", optarg, 1, MAX_SG_TIMEOUT,
 		    &cfg->sg_timeout);
 		break;
+	case OPT_PR_UA_RETRIES:
+		r = config_uint("pr-ua-retries", optarg, 0, SGIO_UA_RETRIES_MAX,
+		    &cfg->pr_ua_retries);
+		break;
 	case OPT_WRITE_TIMEOUT:
 		r = config_uint("write-timeout", optarg, 0, MAX_CONN_TIMEOUT,
 		    &cfg->write_timeout);
@@ -499,6 +510,7 @@ config_parse(struct prh_config *cfg, int argc, char **argv)
 	cfg->max_per_device = DEFAULT_PER_DEVICE;
 	cfg->queue_max = DEFAULT_QUEUE_MAX;
 	cfg->sg_timeout = DEFAULT_SG_TIMEOUT;
+	cfg->pr_ua_retries = SGIO_UA_RETRIES_DEFAULT;
 	cfg->write_timeout = DEFAULT_WRITE_TIMEOUT;
 	cfg->request_timeout = DEFAULT_REQUEST_TIMEOUT;
 	cfg->max_clients_per_uid = DEFAULT_PER_UID;

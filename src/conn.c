@@ -318,6 +318,7 @@ conn_submit(struct conn *c)
 	cmd->fd_count = &env->fds.held;
 	c->rq.ff.fd = -1;
 	cmd->timeout_ms = env->cfg->sg_timeout * 1000u;
+	cmd->ua_retries = env->cfg->pr_ua_retries;
 	cmd->stats = env->stats;
 	cmd->latency = latency_get(env->latency, cmd->dev);
 	cmd->done = conn_cmd_done;

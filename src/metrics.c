@@ -162,6 +162,34 @@ mt_commands(struct metrics_text *t, const struct prh_stats *s)
 		}
 }
 
+/* prh_unit_attentions_retried_total: by each ASC/ASCQ seen so far, and
+ * the codes past the table's room together. */
+static void
+mt_unit_attentions(struct metrics_text *t, const struct prh_stats *s)
+{
+	uint64_t other = STATS_GET(s->ua_other);
+	unsigned code;
+
+	mt_family(t, "prh_unit_attentions_retried_total", "counter",
+	    "Unit attentions that answered a PR command which the helper then "
+	    "sent again (--pr-ua-retries), by ASC and ASCQ.");
+	for (size_t i = 0; i < STATS_UA_CODES; i++) {
+		code = STATS_GET(s->ua[i].code);
+		if (code == 0)
+			continue;
+		mt_printf(t,
+		    "prh_unit_attentions_retried_total{asc=\"%02x\","
+		    "ascq=\"%02x\"} %llu\n",
+		    (code >> 8) & 0xff, code & 0xff,
+		    (unsigned long long)STATS_GET(s->ua[i].n));
+	}
+	if (other > 0)
+		mt_printf(t,
+		    "prh_unit_attentions_retried_total{asc=\"other\","
+		    "ascq=\"other\"} %llu\n",
+		    (unsigned long long)other);
+}
+
 /* The counters and the pool's state. */
 static void
 mt_server(struct metrics_text *t, const struct status_view *v,
@@ -201,6 +229,7 @@ mt_server(struct metrics_text *t, const struct status_view *v,
 	    (unsigned long long)STATS_GET(s->closed_protocol),
 	    (unsigned long long)STATS_GET(s->timed_out));
 	mt_commands(t, s);
+	mt_unit_attentions(t, s);
 	mt_single(t, "prh_commands_in_flight", "gauge",
 	    "Commands submitted to workers and not answered yet.",
 	    inflight > 0 ? (unsigned)inflight : 0);

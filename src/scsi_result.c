@@ -204,3 +204,25 @@ scsi_result_from_sgio(struct scsi_result *r, unsigned host_status,
 		n = alloc_len;
 	r->size = n < PRH_DATA_MAX ? n : PRH_DATA_MAX;
 }
+
+/* Whether r is a unit attention the device itself reported. */
+bool
+scsi_result_unit_attention(const struct scsi_result *r, uint8_t *asc,
+    uint8_t *ascq)
+{
+	const uint8_t *s = r->sense;
+
+	if (r->status != PRH_STATUS_CHECK_CONDITION || r->host_status != DID_OK)
+		return false;
+	if ((s[0] & 0x7f) == 0x70 && (s[2] & 0x0f) == PRH_SK_UNIT_ATTENTION) {
+		*asc = s[12];
+		*ascq = s[13];
+		return true;
+	}
+	if ((s[0] & 0x7f) == 0x72 && (s[1] & 0x0f) == PRH_SK_UNIT_ATTENTION) {
+		*asc = s[2];
+		*ascq = s[3];
+		return true;
+	}
+	return false;
+}

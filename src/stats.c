@@ -2,6 +2,8 @@
 /* The helper's counters (see stats.h). */
 #include "config.h"
 
+#include <stddef.h>
+
 #include "prh/protocol.h"
 #include "prh/stats.h"
 
@@ -46,4 +48,25 @@ stats_count_reply(struct prh_stats *s, uint8_t opcode, uint8_t sa,
 	STATS_INC(s->answered);
 	STATS_INC(s->replies[opcode == PRH_OP_PR_OUT][sa % STATS_SA]
 			    [stats_classify(status)]);
+}
+
+/* Count one consumed unit attention by its code. */
+void
+stats_count_ua(struct prh_stats *s, uint16_t code)
+{
+	unsigned want = STATS_UA_USED | code, cur;
+
+	for (size_t i = 0; i < STATS_UA_CODES; i++) {
+		cur = atomic_load_explicit(&s->ua[i].code,
+		    memory_order_acquire);
+		if (cur == 0 &&
+		    atomic_compare_exchange_strong_explicit(&s->ua[i].code,
+			&cur, want, memory_order_acq_rel, memory_order_acquire))
+			cur = want;
+		if (cur == want) {
+			STATS_INC(s->ua[i].n);
+			return;
+		}
+	}
+	STATS_INC(s->ua_other);
 }

@@ -5,9 +5,10 @@
  * One line per PR OUT (the fencing itself: REGISTER, RESERVE, PREEMPT,
  * ...), and one per PR command of any kind that ends in a status other
  * than GOOD or RESERVATION CONFLICT; a PR IN that succeeds is logged only
- * with -v.  A line names the peer (pid, uid, the VM or systemd unit its
- * cgroup names, the process name: peer_describe(), once per connection,
- * at its first request),
+ * with -v, unless it was sent again after a unit attention (sgio.h): the
+ * line then names each unit attention.  A line names the peer (pid, uid,
+ * the VM or systemd unit its cgroup names, the process name:
+ * peer_describe(), once per connection, at its first request),
  * the device (kernel name, major:minor, wwid), the service action, type
  * and the keys it uses, the status with the sense in words, and the time the device
  * took.  Under journald (stderr is a journal stream) the line is a native

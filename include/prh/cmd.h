@@ -24,6 +24,7 @@
 #include "prh/proto.h"
 #include "prh/protocol.h"
 #include "prh/scsi_result.h"
+#include "prh/sgio.h"
 #include "prh/stats.h"
 
 struct cmd;
@@ -37,6 +38,7 @@ struct cmd {
 	/* Set by the loop before submitting; read-only until completion. */
 	int devfd;		  /* the client's device fd; closed by run */
 	unsigned timeout_ms;	  /* SG_IO timeout */
+	unsigned ua_retries;	  /* resends after UNIT ATTENTION (sgio.h) */
 	struct proto_req req;	  /* the parsed CDB */
 	uint8_t cdb[PRH_CDB_LEN]; /* the CDB as it came */
 	struct device *dev;	  /* the device (registry reference) */
@@ -47,6 +49,7 @@ struct cmd {
 	/* Written by the worker. */
 	struct device_verdict verdict; /* what the policy said */
 	struct scsi_result res;	       /* status, size and sense */
+	struct sgio_ua ua;	       /* unit attentions resends consumed */
 	uint64_t device_ns;	       /* time the device took */
 	/* Loop thread only. */
 	cmd_done_fn done;	   /* completion; NULL once orphaned */

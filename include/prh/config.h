@@ -29,6 +29,7 @@ struct prh_config {
 	unsigned max_per_device;  /* --max-per-device */
 	unsigned queue_max;	  /* --queue-max: waiting commands */
 	unsigned sg_timeout;	  /* --sg-timeout: seconds */
+	unsigned pr_ua_retries;	  /* --pr-ua-retries: resends after UA */
 	unsigned write_timeout;	  /* --write-timeout: seconds, 0 = none */
 	unsigned idle_timeout;	  /* --idle-timeout: seconds, 0 = none */
 	unsigned request_timeout; /* --request-timeout: seconds, 0 = none */

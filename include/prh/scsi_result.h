@@ -8,6 +8,7 @@
 #ifndef PRH_SCSI_RESULT_H
 #define PRH_SCSI_RESULT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "prh/protocol.h"
@@ -45,5 +46,15 @@ void scsi_result_from_errno(struct scsi_result *r, int err);
 void scsi_result_from_sgio(struct scsi_result *r, unsigned host_status,
     unsigned driver_status, unsigned status, int is_in, uint32_t dxfer_len,
     int32_t resid, uint32_t alloc_len);
+
+/*
+ * Whether r is the device's own CHECK CONDITION (host status DID_OK, so
+ * not the UNIT ATTENTION 29/00 this mapping makes of DID_RESET) with
+ * current sense, fixed (70h) or descriptor (72h) format, of key UNIT
+ * ATTENTION; *asc and *ascq get its codes.  Such a command was not
+ * executed: the device reported the unit attention instead.
+ */
+bool scsi_result_unit_attention(const struct scsi_result *r, uint8_t *asc,
+    uint8_t *ascq);
 
 #endif

@@ -26,6 +26,18 @@ enum stats_class {
 
 #define STATS_SA 32 /* service actions (CDB[1] & 0x1f) */
 
+/* Distinct ASC/ASCQ pairs of unit attentions counted apart; further ones
+ * are counted together (stats_count_ua()). */
+#define STATS_UA_CODES 16
+
+/* The unit attentions of one ASC/ASCQ that resends consumed. */
+struct stats_ua {
+	atomic_uint code; /* 0: free; else STATS_UA_USED | ASC << 8 | ASCQ */
+	atomic_uint_fast64_t n; /* how many */
+};
+
+#define STATS_UA_USED 0x10000u
+
 /* Everything counted. */
 struct prh_stats {
 	/* connections */
@@ -48,6 +60,9 @@ struct prh_stats {
 	atomic_uint_fast64_t audit_lines;   /* lines logged */
 	atomic_uint_fast64_t audit_dropped; /* lines counted, not logged */
 	atomic_uint deferred; /* PR OUT that waited for their client's turn */
+	/* unit attentions that a command's resend consumed (workers) */
+	struct stats_ua ua[STATS_UA_CODES]; /* by ASC/ASCQ, first come */
+	atomic_uint_fast64_t ua_other;	    /* the codes that found no slot */
 };
 
 /* The class of a SCSI status value. */
@@ -59,6 +74,12 @@ const char *stats_class_name(enum stats_class c);
 /* Count one reply to a command with this opcode and service action. */
 void stats_count_reply(struct prh_stats *s, uint8_t opcode, uint8_t sa,
     uint32_t status);
+
+/* Count one unit attention (ASC << 8 | ASCQ) that a resend consumed:
+ * in its code's slot, taking a free one the first time (lock-free: a
+ * slot's code never changes once set), or in ua_other when all are
+ * taken. */
+void stats_count_ua(struct prh_stats *s, uint16_t code);
 
 /* Add one to a counter (relaxed). */
 #define STATS_INC(field) \

@@ -80,8 +80,12 @@ host_devs() {
 # $4, $5 (and $6) as initiators A, B (and C).
 run_scenario() {
 	name=$1 helper=$2 file=$3 dev_a=$4 dev_b=$5 dev_c=$6 sock=/tmp/$1.sock
+	# The scenarios check the device's every answer, its unit attentions
+	# too, and ours against QEMU's helper byte for byte: ours passes
+	# unit attentions on here as QEMU's does (--pr-ua-retries=0).
 	if [ "$helper" = ours ]; then
-		pid=$(e2e-driver start --notify -- qemu-pr-helper -k "$sock")
+		pid=$(e2e-driver start --notify -- qemu-pr-helper -k "$sock" \
+		    --pr-ua-retries=0)
 	else
 		pid=$(e2e-driver start --activate "$sock" -- \
 		    qemu-pr-helper.qemu)
@@ -98,6 +102,35 @@ run_scenario() {
 		client_checks "$name" "$sock" "$dev_a" "$dev_b"
 	fi
 	kill "$pid"
+}
+
+# Our helper on a real target, with --pr-ua-retries=0 (run ours-ua0),
+# then as it runs by default (ours-ua): B preempts A, and A's next
+# command meets the UNIT ATTENTION 2A/05 LIO owes A's nexus: passed on,
+# then sent again and answered.
+ua_checks() {
+	dev_a=$1 dev_b=$2
+	for run in ours-ua0 ours-ua; do
+		sock=/tmp/$run.sock
+		opt=
+		[ $run = ours-ua0 ] && opt=--pr-ua-retries=0
+		# shellcheck disable=SC2086
+		pid=$(e2e-driver start --notify -- qemu-pr-helper -k "$sock" $opt)
+		if [ -z "$pid" ]; then
+			out "E2E-RUN run=$run helper=ours start-failed"
+			continue
+		fi
+		for c in "$dev_a register 0 0xd1" "$dev_a reserve 0xd1 we" \
+		    "$dev_b register 0 0xd2" "$dev_b preempt 0xd2 0xd1 we" \
+		    "$dev_a read-keys" "$dev_b clear 0xd2"; do
+			# shellcheck disable=SC2086
+			txt=$(qemu-pr-client -k "$sock" $c 2>&1)
+			rc=$?
+			txt=$(echo "$txt" | tr '\n' '|')
+			out "R=$run E2E-UA cmd='$c' rc=$rc out='$txt'"
+		done
+		kill "$pid"
+	done
 }
 
 # qemu-pr-client against the helper: exit codes of a short sequence (the
@@ -147,6 +180,7 @@ mode_lio() {
 	out "E2E-CAPS $(sg_persist -c /dev/${a0% *} 2>&1 | tr '\n' '|')"
 	m=/e2e/scenario-multi.txt t=/e2e/scenario-table.txt
 	run_scenario ours-sd ours $m /dev/${a0% *} /dev/${b0% *}
+	ua_checks /dev/${a0% *} /dev/${b0% *}
 	run_scenario ours-sg ours $m /dev/${a1#* } /dev/${b1#* }
 	run_scenario ours-table ours $t /dev/${a4% *} /dev/${b4% *} \
 	    /dev/${c4#* }

@@ -26,9 +26,11 @@
 #     file), the socket chowned to libvirt-qemu after start as virt-handler
 #     chowns it to QEMU's uid, two domains with <reservations
 #     managed='no'> on it (two paths of one LUN, two initiator ports of
-#     one host: lunsim --port); guest B preempts guest A, A sees UNIT
-#     ATTENTION 2A/05 and is fenced; the helper's audit trail says that VM
-#     uB preempted key 0xa1 and that VM uA's RESERVE met a conflict;
+#     one host: lunsim --port); guest B preempts guest A, A's next READ
+#     KEYS meets UNIT ATTENTION 2A/05, which the helper consumes by
+#     sending it again, and A is fenced; the helper's audit trail says
+#     that VM uB preempted key 0xa1, that VM uA's READ KEYS was sent again
+#     after 2A/05 and that its RESERVE met a conflict;
 #     libvirt starts no helper of its own; the helper exits 0 on SIGTERM
 #     and removes the chowned socket.
 . "$PRH_TOP_SRCDIR/tests/e2e/lib.sh"
@@ -266,19 +268,21 @@ test_unmanaged() {
 	    "pre-0xb2-0xa1-1 0 " \
 	    "rk 0 1 registered reservation key follows:|    0xb2|" \
 	    "rr 0 Key=0xb2|    scope: LU_SCOPE,  type: Write Exclusive|"
-	check_steps "$pa.results" "$t: guest A reserves, is preempted, sees 2A/05 once, is fenced" \
+	check_steps "$pa.results" "$t: guest A reserves, is preempted, its next READ KEYS is answered (the helper consumed 2A/05), is fenced" \
 	    "reg-0xa1 0 " \
 	    "res-0xa1-1 0 " \
 	    "$R_A1" \
-	    "rk 6 Registrations preempted" \
+	    "rk 0 1 registered reservation key follows:|    0xb2|" \
 	    "rk 0 1 registered reservation key follows:|    0xb2|" \
 	    "res-0xa1-1 24 Reservation conflict" \
 	    "rr 0 Key=0xb2|"
-	check "$t: one helper, two initiators: hostA 7, hostB 5 commands (were $(pr_count "$pa.helper.log" hostA), $(pr_count "$pa.helper.log" hostB))" \
-	    [ "$(pr_count "$pa.helper.log" hostA)" = 7 -a \
+	# hostA: 7 commands, one of them sent twice (the unit attention)
+	check "$t: one helper, two initiators: hostA 8, hostB 5 commands at the LU (were $(pr_count "$pa.helper.log" hostA), $(pr_count "$pa.helper.log" hostB))" \
+	    [ "$(pr_count "$pa.helper.log" hostA)" = 8 -a \
 	    "$(pr_count "$pa.helper.log" hostB)" = 5 ]
-	check "$t: the audit trail: VM uB preempted key 0xa1, VM uA's RESERVE met a conflict" \
+	check "$t: the audit trail: VM uB preempted key 0xa1, VM uA's READ KEYS was sent again after 2A/05, VM uA's RESERVE met a conflict" \
 	    eval 'grep -qE " vm uB comm [^]]*\] PR OUT PREEMPT .*: key 0xb2, service action key 0xa1, type we: GOOD, " "$pa.helper.log" &&
+	    grep -qE " vm uA comm [^]]*\] PR IN READ KEYS .*: GOOD, [0-9]+ us; sent again after UNIT ATTENTION 2A/05 \(registrations preempted\)$" "$pa.helper.log" &&
 	    grep -qE " vm uA comm [^]]*\] PR OUT RESERVE .*: key 0xa1, type we: RESERVATION CONFLICT, " "$pa.helper.log"'
 	check "$t: QEMU itself sent no PR command" \
 	    [ "$(pr_count "$pa.qemu.log" hostA)" = 0 -a \

@@ -12,7 +12,11 @@
 # answer alike; our answers equal QEMU's helper's byte for byte (sense
 # compared over its valid length, and ours zero after it);
 # qemu-pr-client's exit codes; the simulator answers as LIO does, step for
-# step, outside the documented LIO quirks.
+# step, outside the documented LIO quirks.  The scenarios run our helper
+# with --pr-ua-retries=0 (they check the unit attentions); then a
+# preempted nexus's next command meets LIO's UNIT ATTENTION 2A/05, which
+# our helper passes on with --pr-ua-retries=0 and, as it runs by default,
+# consumes by sending the command again.
 . "$PRH_TOP_SRCDIR/tests/e2e/lib.sh"
 
 e2e_begin lio "LIO end-to-end scenario" "$(e2e_guest_missing)"
@@ -120,6 +124,21 @@ else
 	echo "$bad" | diag
 fi
 
+# B preempted A; A's READ KEYS met LIO's UNIT ATTENTION 2A/05: with
+# --pr-ua-retries=0 passed on (exit code not 0), by default sent again
+# (it reads B's key, exit 0).
+ua0=$(grep '^R=ours-ua0 E2E-UA' "$res.results")
+ua=$(grep '^R=ours-ua E2E-UA' "$res.results")
+if [ "$(echo "$ua0" | grep -c ' rc=0 ')" -eq 5 ] &&
+    echo "$ua0" | grep -q "read-keys' rc=[1-9][0-9]* out='.*(2A/05)" &&
+    [ "$(echo "$ua" | grep -c ' rc=0 ')" -eq 6 ] &&
+    echo "$ua" | grep -q "read-keys' rc=0 out='GOOD| *generation [0-9]*, 1 key(s) 0xd2|'"; then
+	pass "our helper on LIO: a preempted nexus's next READ KEYS meets 2A/05, passed on with --pr-ua-retries=0, sent again and answered by default"
+else
+	fail "our helper on LIO: a preempted nexus's next READ KEYS, with --pr-ua-retries=0 and by default"
+	printf '%s\n%s\n' "$ua0" "$ua" | diag
+fi
+
 if grep -q '^E2E-RUN run=qemu-sd skip=' "$res.results"; then
 	skip "QEMU's helper on LIO" "qemu-pr-helper (qemu-system-common) not installed"
 else
@@ -145,7 +164,8 @@ sim_compare() {
 		[ $i = C ] && [ "$3" != 3 ] && break
 		p=$E2E_TMP/sim-$run-$i.sock
 		pid=$("$E2E_DRIVER" start --notify -- "$E2E_B/lunsim" \
-		    --initiator $i -- "$E2E_B/qemu-pr-helper" -k "$p") || pid=
+		    --initiator $i -- "$E2E_B/qemu-pr-helper" -k "$p" \
+		    --pr-ua-retries=0) || pid=
 		pids+=($pid)
 		ports+=("$i=$p,$lun")
 	done

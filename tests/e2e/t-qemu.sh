@@ -11,8 +11,10 @@
 #     conflicting reserve, release, clear give the SPC-4 answers, all of
 #     them through the helper; QMP query-pr-managers says connected;
 #  2. two guests as two hosts (two helpers, two initiators, one LUN): B
-#     preempts A, A's next command gets UNIT ATTENTION 2A/05, then A is
-#     fenced (RESERVATION CONFLICT);
+#     preempts A; A's next command meets the UNIT ATTENTION 2A/05 its
+#     nexus is owed, which A's helper consumes by sending the command
+#     again, so A reads the keys as they are now; then A is fenced
+#     (RESERVATION CONFLICT);
 #  3. the helper killed under a running guest: the guest's next PR command
 #     fails as QEMU reports it (ABORTED COMMAND); the helper restarted
 #     plainly, then socket-activated: the next command succeeds with the
@@ -113,6 +115,8 @@ test_two_hosts() {
 	local sa=$E2E_TMP/a.sock sb=$E2E_TMP/b.sock pa=$logs/hostA \
 	    pb=$logs/hostB rca=0 rcb=0
 	"$E2E_B/lunsim" create "$lun" --size 64M --force > /dev/null
+	local l0
+	l0=$( (wc -l < "$E2E_TMP/hA.log") 2> /dev/null || echo 0)
 	e2e_helper_start hA hostA "$sa" && e2e_helper_start hB hostB "$sb" ||
 	    { fail "${tests[1]}: helpers started"; return; }
 	E2E_WRAP=("$E2E_B/lunsim" --block-device --initiator hostA --)
@@ -137,14 +141,17 @@ test_two_hosts() {
 	    "pre-0xb2-0xa1-1 0 " \
 	    "rk 0 1 registered reservation key follows:|    0xb2|" \
 	    "rr 0 Key=0xb2|    scope: LU_SCOPE,  type: Write Exclusive|"
-	check_steps "$pa.results" "${tests[1]}: host A reserves, is preempted, sees 2A/05 once, is fenced" \
+	check_steps "$pa.results" "${tests[1]}: host A reserves, is preempted, its next READ KEYS is answered (the helper consumed 2A/05), is fenced" \
 	    "reg-0xa1 0 " \
 	    "res-0xa1-1 0 " \
 	    "rk 0 1 registered reservation key follows:|    0xa1|" \
-	    "rk 6 Registrations preempted" \
+	    "rk 0 1 registered reservation key follows:|    0xb2|" \
 	    "rk 0 1 registered reservation key follows:|    0xb2|" \
 	    "res-0xa1-1 24 Reservation conflict" \
 	    "rr 0 Key=0xb2|"
+	check "${V}host A's helper logged the READ KEYS it sent again after 2A/05" \
+	    grep -q "PR IN READ KEYS .*: GOOD, [0-9]* us; sent again after UNIT ATTENTION 2A/05 (registrations preempted)" \
+	    <(tail -n +$((l0 + 1)) "$E2E_TMP/hA.log")
 	e2e_helper_stop hA
 	e2e_helper_stop hB
 }

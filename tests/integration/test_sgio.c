@@ -117,7 +117,9 @@ ITEST_BOTH(device_sense_verbatim)
 	int sock, dev;
 
 	setup(kind, NULL, &sock, &dev);
-	/* Descriptor format, UNIT ATTENTION 2A/05 (registrations preempted). */
+	/* Descriptor format, UNIT ATTENTION 2A/05 (registrations preempted):
+	 * the device answers it to every resend, so ours too passes it on
+	 * in the end (unit_attention_sent_again, below). */
 	pr_in_with(sock, dev, "status=2 driver=8 sense=72062a0500000000", &r);
 	cr_assert_eq(r.status, PRH_STATUS_CHECK_CONDITION);
 	cr_expect_eq(r.size, 0);
@@ -380,4 +382,46 @@ ITEST_REFS(enodev_aborted_before_10_1)
 	setup(kind, NULL, &sock, &dev);
 	pr_in_with(sock, dev, "errno=19", &r);
 	itest_expect(&r, PRH_STATUS_CHECK_CONDITION, 0xb, 0x00, 0x06);
+}
+
+/* SG_IO calls for one PR IN that the device answers with UNIT ATTENTION
+ * 2A/05 every time, with args; the answer must be that unit attention. */
+static int
+ua_calls(enum th_kind kind, const char *const *args)
+{
+	struct client_reply r;
+	struct th_sgio_call *calls;
+	uint8_t want[PRH_SENSE_LEN];
+	int sock, dev, n;
+
+	setup(kind, args, &sock, &dev);
+	pr_in_with(sock, dev,
+	    "status=2 driver=8 sense=700006000000000a000000002a05", &r);
+	th_sense_fixed(want, PRH_SK_UNIT_ATTENTION, 0x2a, 0x05);
+	cr_expect_eq(r.status, PRH_STATUS_CHECK_CONDITION);
+	cr_expect_eq(memcmp(r.sense, want, 18), 0, "the unit attention");
+	n = th_shim_calls(&itest_env, &calls);
+	for (int i = 1; i < n; i++)
+		cr_expect_eq(memcmp(calls[i].cdb, calls[0].cdb,
+				 sizeof(calls[0].cdb)),
+		    0, "call %d sent another CDB", i);
+	free(calls);
+	return n;
+}
+
+Test(ours, unit_attention_sent_again)
+{
+	static const char *const off[] = { "--pr-ua-retries=0", NULL };
+	static const char *const two[] = { "--pr-ua-retries=2", NULL };
+
+	cr_expect_eq(ua_calls(TH_OURS, NULL), 6);
+	itest_fini();
+	cr_expect_eq(ua_calls(TH_OURS, off), 1);
+	itest_fini();
+	cr_expect_eq(ua_calls(TH_OURS, two), 3);
+}
+
+ITEST_REFS(unit_attention_passed_on)
+{
+	cr_expect_eq(ua_calls(kind, NULL), 1);
 }

@@ -350,12 +350,29 @@ int
 lt_helper_start(struct lt_helper *h, const char *helper_bin,
     const char *initiator, const char *sock)
 {
+	return lt_helper_start_args(h, helper_bin, initiator, sock, NULL, NULL);
+}
+
+/* Start helper_bin -k sock ARGS... under lunsim, stderr to err_path if
+ * given, and wait until it serves. */
+int
+lt_helper_start_args(struct lt_helper *h, const char *helper_bin,
+    const char *initiator, const char *sock, const char *const *args,
+    const char *err_path)
+{
 	char bin[PATH_MAX], dir[PATH_MAX];
-	const char *argv[] = { bin, "--initiator", initiator, "--", helper_bin,
-		"-k", sock, NULL };
+	const char *argv[LT_HELPER_ARGS_MAX + 8] = { bin, "--initiator",
+		initiator, "--", helper_bin, "-k", sock };
 	struct pollfd pfd;
 	int64_t deadline = lt_now_ms() + LT_TIMEOUT_MS;
-	int ino, rc;
+	int ino, rc, n = 7, fd;
+
+	for (int i = 0; args != NULL && args[i] != NULL; i++) {
+		if (i >= LT_HELPER_ARGS_MAX)
+			return -E2BIG;
+		argv[n++] = args[i];
+	}
+	argv[n] = NULL;
 
 	h->conn = -1;
 	snprintf(h->sock, sizeof(h->sock), "%s", sock);
@@ -367,6 +384,14 @@ lt_helper_start(struct lt_helper *h, const char *helper_bin,
 		return -errno;
 	h->pid = fork();
 	if (h->pid == 0) {
+		if (err_path != NULL) {
+			fd = open(err_path, O_WRONLY | O_CREAT | O_APPEND,
+			    0600);
+			if (fd < 0 || dup2(fd, 2) < 0)
+				_exit(127);
+			if (fd != 2)
+				close(fd);
+		}
 		execv(argv[0], (char *const *)argv);
 		_exit(127);
 	}

@@ -103,6 +103,14 @@ int lt_drive_stop(struct lt_drive *d);
 int lt_helper_start(struct lt_helper *h, const char *helper_bin,
     const char *initiator, const char *sock);
 
+/* The same with up to LT_HELPER_ARGS_MAX more helper arguments (args,
+ * NULL-terminated, may be NULL) and its stderr appended to err_path (NULL:
+ * inherited). */
+#define LT_HELPER_ARGS_MAX 8
+int lt_helper_start_args(struct lt_helper *h, const char *helper_bin,
+    const char *initiator, const char *sock, const char *const *args,
+    const char *err_path);
+
 /* Connect to the helper (handshake included): 0 or -errno. */
 int lt_helper_connect(struct lt_helper *h);
 

@@ -1,22 +1,35 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* One table of multi-initiator persistent-reservation steps, run three
+/* One table of multi-initiator persistent-reservation steps, run four
  * ways with identical expected results:
  *   direct:  each initiator is a lunsim-drive process under
  *            "lunsim --initiator X --" issuing SG_IO on the LUN file;
- *   ours:    each initiator is $PRH_TOP_BUILDDIR/qemu-pr-helper under
- *            lunsim, driven over the helper protocol (client.h);
- *   qemu:    the same with /usr/bin/qemu-pr-helper (root only).
- * LUNSIM_TEST_HELPER names another helper binary for the "ours" run.
+ *   ours_no_retry:
+ *            each initiator is $PRH_TOP_BUILDDIR/qemu-pr-helper
+ *            --pr-ua-retries=0 under lunsim, driven over the helper
+ *            protocol (client.h);
+ *   qemu:    the same with /usr/bin/qemu-pr-helper (root only);
+ * and
+ *   ours:    our helper as it runs by default, which sends a command
+ *            answered with UNIT ATTENTION again: where the device answers
+ *            a unit attention the step expects the answer of the command
+ *            sent again (the "retried" column), the rest is the same.
+ * LUNSIM_TEST_HELPER names another helper binary for the "ours" runs.
+ * Then the case that made the resend: a preempted initiator's next
+ * command gets its answer, and the metrics and the audit trail say so.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "prh/client.h"
 #include "lunsim_test.h"
+#include "slurp.h"
 
 /* What a step does. */
 enum sc_op {
@@ -46,19 +59,27 @@ struct sc_step {
 	int len;       /* alloc (PR IN) / param length; 0: default */
 	int sa;	       /* raw service action if >= 0 */
 	const char *expect;
+	const char *retried; /* with resends after UNIT ATTENTION, if not
+				expect (for every step expecting one) */
 };
 
-#define IN(w, op, exp)                                 \
-	{                                              \
-		w, op, 0, 0, 0, NULL, 0, 0, 0, -1, exp \
+#define IN(w, op, exp)                                       \
+	{                                                    \
+		w, op, 0, 0, 0, NULL, 0, 0, 0, -1, exp, NULL \
 	}
-#define OUT(w, op, k, s, t, exp)                       \
-	{                                              \
-		w, op, k, s, t, NULL, 0, 0, 0, -1, exp \
+/* A PR IN the device answers with a unit attention, and its answer when
+ * sent again. */
+#define UA(w, op, exp, retried)                                 \
+	{                                                       \
+		w, op, 0, 0, 0, NULL, 0, 0, 0, -1, exp, retried \
 	}
-#define MOVE(w, k, s, t, d, u, exp)                  \
-	{                                            \
-		w, RMV, k, s, t, d, u, 0, 0, -1, exp \
+#define OUT(w, op, k, s, t, exp)                             \
+	{                                                    \
+		w, op, k, s, t, NULL, 0, 0, 0, -1, exp, NULL \
+	}
+#define MOVE(w, k, s, t, d, u, exp)                        \
+	{                                                  \
+		w, RMV, k, s, t, d, u, 0, 0, -1, exp, NULL \
 	}
 
 #define WE   1
@@ -104,15 +125,15 @@ static const struct sc_step sc_steps[] = {
 	OUT('A', RES, 0xa, 0, WE, "conflict"),
 	IN('A', RFS, "ok g3 a:A b:B*6 c:C"),
 	OUT('B', REG, 0xb, 0, 0, "ok"),
-	IN('A', RK, "cc 6/2a/04"),
+	UA('A', RK, "cc 6/2a/04", "ok g4 k:a,c"),
 	IN('A', RK, "ok g4 k:a,c"),
-	IN('C', RR, "cc 6/2a/04"),
+	UA('C', RR, "cc 6/2a/04", "ok g4 none"),
 	IN('C', RR, "ok g4 none"),
 	/* WE - Registrants Only: only the reserving nexus holds it */
 	OUT('C', RES, 0xc, 0, WERO, "ok"),
 	OUT('A', RES, 0xa, 0, WERO, "conflict"),
 	OUT('C', REL, 0xc, 0, WERO, "ok"),
-	IN('A', RR, "cc 6/2a/04"),
+	UA('A', RR, "cc 6/2a/04", "ok g4 none"),
 	IN('A', RR, "ok g4 none"),
 	/* WE - All Registrants: every registrant is a holder */
 	OUT('A', RES, 0xa, 0, WEAR, "ok"),
@@ -120,7 +141,7 @@ static const struct sc_step sc_steps[] = {
 	IN('C', RR, "ok g4 0/7"),
 	IN('C', RFS, "ok g4 a:A*7 c:C*7"),
 	OUT('A', REL, 0xa, 0, WEAR, "ok"),
-	IN('C', RR, "cc 6/2a/04"),
+	UA('C', RR, "cc 6/2a/04", "ok g4 none"),
 	IN('C', RR, "ok g4 none"),
 	/* PREEMPT of a holder; the preempted initiator sees 2A/05 once,
 	 * the one keeping its registration 2A/04 (EA -> WE) */
@@ -128,25 +149,25 @@ static const struct sc_step sc_steps[] = {
 	OUT('B', RES, 0xb, 0, EA, "ok"),
 	OUT('A', PRE, 0xa, 0xb, WE, "ok"),
 	IN('A', RR, "ok g6 a/1"),
-	IN('B', RK, "cc 6/2a/05"),
+	UA('B', RK, "cc 6/2a/05", "ok g6 k:a,c"),
 	IN('B', RK, "ok g6 k:a,c"),
 	OUT('B', RES, 0xb, 0, WE, "conflict"),
-	IN('C', RR, "cc 6/2a/04"),
+	UA('C', RR, "cc 6/2a/04", "ok g6 a/1"),
 	OUT('C', PRE, 0xc, 0x99, WE, "conflict"),
 	OUT('C', PRE, 0xc, 0, WE, "cc 5/26/00"),
 	/* PREEMPT AND ABORT into EA - All Registrants (WE -> EA-AR) */
 	OUT('B', REG, 0, 0xbb, 0, "ok"),
 	OUT('C', PAA, 0xc, 0xa, EAAR, "ok"),
-	IN('A', RK, "cc 6/2a/05"),
+	UA('A', RK, "cc 6/2a/05", "ok g8 k:bb,c"),
 	IN('A', RR, "ok g8 0/8"),
-	IN('B', RFS, "cc 6/2a/04"),
+	UA('B', RFS, "cc 6/2a/04", "ok g8 bb:B*8 c:C*8"),
 	IN('B', RFS, "ok g8 bb:B*8 c:C*8"),
 	OUT('A', REG, 0, 0xa, 0, "ok"),
 	IN('A', RFS, "ok g9 a:A*8 bb:B*8 c:C*8"),
 	/* PREEMPT of an all-registrants reservation with key 0 */
 	OUT('B', PRE, 0xbb, 0, WE, "ok"),
-	IN('A', RK, "cc 6/2a/05"),
-	IN('C', RR, "cc 6/2a/05"),
+	UA('A', RK, "cc 6/2a/05", "ok g10 k:bb"),
+	UA('C', RR, "cc 6/2a/05", "ok g10 bb/1"),
 	IN('C', RR, "ok g10 bb/1"),
 	/* REGISTER AND MOVE */
 	OUT('A', REG, 0, 0xa, 0, "ok"),
@@ -159,14 +180,14 @@ static const struct sc_step sc_steps[] = {
 	MOVE('A', 0xa, 0xa3, WE, "A", 0, "cc 5/26/00"),
 	MOVE('A', 0xa, 0, WE, "B", 0, "cc 5/26/00"),
 	/* CDB and parameter list errors */
-	{ 'A', REG, 0xa, 0xa, 0, NULL, 0, 0x01, 0, -1, "cc 5/26/00" },
-	{ 'A', REG, 0xa, 0xa, 0, NULL, 0, 0, 8, -1, "cc 5/1a/00" },
-	{ 'A', RK, 0, 0, 0, NULL, 0, 0, 0, 7, "cc 5/24/00" },
+	{ 'A', REG, 0xa, 0xa, 0, NULL, 0, 0x01, 0, -1, "cc 5/26/00", NULL },
+	{ 'A', REG, 0xa, 0xa, 0, NULL, 0, 0, 8, -1, "cc 5/1a/00", NULL },
+	{ 'A', RK, 0, 0, 0, NULL, 0, 0, 0, 7, "cc 5/24/00", NULL },
 	OUT('A', RES, 0xa, 0, 2, "cc 5/24/00"),
-	{ 'A', RK, 0, 0, 0, NULL, 0, 0, 4, -1, "ok raw:0000000e" },
+	{ 'A', RK, 0, 0, 0, NULL, 0, 0, 4, -1, "ok raw:0000000e", NULL },
 	/* CLEAR: every other registrant sees 2A/03 once */
 	OUT('B', CLR, 0xbb, 0, 0, "ok"),
-	IN('A', RK, "cc 6/2a/03"),
+	UA('A', RK, "cc 6/2a/03", "ok g15 k:-"),
 	IN('A', RK, "ok g15 k:-"),
 	IN('A', RR, "ok g15 none"),
 	IN('C', RK, "ok g15 k:-"),
@@ -179,9 +200,9 @@ static const struct sc_step sc_steps[] = {
 	OUT('A', RES, 0xa, 0, WE, "ok"),
 	OUT('A', PRE, 0xa, 0xa, EA, "ok"),
 	IN('A', RR, "ok g19 a/3"),
-	IN('B', RK, "cc 6/2a/04"),
+	UA('B', RK, "cc 6/2a/04", "ok g19 k:a,b,c"),
 	IN('B', RK, "ok g19 k:a,b,c"),
-	IN('C', RR, "cc 6/2a/04"),
+	UA('C', RR, "cc 6/2a/04", "ok g19 a/3"),
 	IN('C', RR, "ok g19 a/3"),
 	/* ... into the same type: no unit attention */
 	OUT('A', PRE, 0xa, 0xa, EA, "ok"),
@@ -190,45 +211,45 @@ static const struct sc_step sc_steps[] = {
 	/* PREEMPT of another holder into another type: 2A/05 only to the
 	 * preempted one, 2A/04 to the one that keeps its registration */
 	OUT('B', PRE, 0xb, 0xa, WERO, "ok"),
-	IN('A', RK, "cc 6/2a/05"),
+	UA('A', RK, "cc 6/2a/05", "ok g21 k:b,c"),
 	IN('A', RK, "ok g21 k:b,c"),
-	IN('C', RK, "cc 6/2a/04"),
+	UA('C', RK, "cc 6/2a/04", "ok g21 k:b,c"),
 	IN('C', RR, "ok g21 b/5"),
 	/* PREEMPT of a registrant that holds nothing: 2A/05 to it only, and
 	 * the reservation keeps its type whatever the CDB's type */
 	OUT('A', REG, 0, 0xa, 0, "ok"),
 	OUT('C', PRE, 0xc, 0xa, EA, "ok"),
-	IN('A', RK, "cc 6/2a/05"),
+	UA('A', RK, "cc 6/2a/05", "ok g23 k:b,c"),
 	IN('B', RR, "ok g23 b/5"),
 	IN('A', RK, "ok g23 k:b,c"),
 	/* RELEASE of a registrants-only, then of an all-registrants
 	 * reservation: 2A/04 to every other registrant */
 	OUT('A', REG, 0, 0xa, 0, "ok"),
 	OUT('B', REL, 0xb, 0, WERO, "ok"),
-	IN('A', RR, "cc 6/2a/04"),
-	IN('C', RK, "cc 6/2a/04"),
+	UA('A', RR, "cc 6/2a/04", "ok g24 none"),
+	UA('C', RK, "cc 6/2a/04", "ok g24 k:a,b,c"),
 	IN('B', RK, "ok g24 k:a,b,c"),
 	OUT('C', RES, 0xc, 0, EAAR, "ok"),
 	IN('A', RFS, "ok g24 a:A*8 b:B*8 c:C*8"),
 	OUT('B', REL, 0xb, 0, EAAR, "ok"),
-	IN('A', RR, "cc 6/2a/04"),
-	IN('C', RR, "cc 6/2a/04"),
+	UA('A', RR, "cc 6/2a/04", "ok g24 none"),
+	UA('C', RR, "cc 6/2a/04", "ok g24 none"),
 	IN('B', RR, "ok g24 none"),
 	/* PREEMPT of a holder whose key another registrant shares: both
 	 * lose their registration (2A/05), nobody is left to see 2A/04 */
 	OUT('C', REG, 0xc, 0xa, 0, "ok"),
 	OUT('A', RES, 0xa, 0, EA, "ok"),
 	OUT('B', PRE, 0xb, 0xa, WE, "ok"),
-	IN('A', RK, "cc 6/2a/05"),
-	IN('C', RK, "cc 6/2a/05"),
+	UA('A', RK, "cc 6/2a/05", "ok g26 k:b"),
+	UA('C', RK, "cc 6/2a/05", "ok g26 k:b"),
 	IN('C', RR, "ok g26 b/1"),
 	IN('B', RK, "ok g26 k:b"),
 	/* CLEAR: 2A/03 to every other registrant, none to the clearing one */
 	OUT('A', REG, 0, 0xa, 0, "ok"),
 	OUT('C', REG, 0, 0xc, 0, "ok"),
 	OUT('C', CLR, 0xc, 0, 0, "ok"),
-	IN('A', RK, "cc 6/2a/03"),
-	IN('B', RR, "cc 6/2a/03"),
+	UA('A', RK, "cc 6/2a/03", "ok g29 k:-"),
+	UA('B', RR, "cc 6/2a/03", "ok g29 none"),
 	IN('C', RK, "ok g29 k:-"),
 	IN('B', RR, "ok g29 none"),
 };
@@ -263,13 +284,30 @@ sc_build(const struct sc_step *s, uint8_t cdb[16], uint8_t *param)
 typedef int (*sc_exec_fn)(void *ctx, int i, const uint8_t cdb[16],
     const uint8_t *param, size_t plen, struct lt_result *r);
 
-/* Run the whole table through exec; fail the test on any mismatch. */
+/* What step s is to answer: its answer when sent again after a unit
+ * attention if retried (every step expecting one says). */
+static const char *
+sc_want(const struct sc_step *s, bool retried)
+{
+	if (!retried)
+		return s->expect;
+	if (strncmp(s->expect, "cc 6/", 5) == 0)
+		cr_assert_not_null(s->retried,
+		    "a unit attention step (%s) "
+		    "without its retried answer",
+		    s->expect);
+	return s->retried != NULL ? s->retried : s->expect;
+}
+
+/* Run the whole table through exec (with the helper's resends after
+ * UNIT ATTENTION if retried); fail the test on any mismatch. */
 static void
-sc_run(sc_exec_fn exec, void *ctx, const char *how)
+sc_run(sc_exec_fn exec, void *ctx, const char *how, bool retried)
 {
 	uint8_t cdb[16], param[256];
 	struct lt_result r;
 	char got[1024];
+	const char *want;
 	size_t i, plen;
 	int rc;
 
@@ -279,9 +317,10 @@ sc_run(sc_exec_fn exec, void *ctx, const char *how)
 		cr_assert_eq(rc, 0, "%s step %zu: transport error %d", how,
 		    i + 1, rc);
 		lt_result_str(cdb, &r, got, sizeof(got));
-		cr_expect_str_eq(got, sc_steps[i].expect,
+		want = sc_want(&sc_steps[i], retried);
+		cr_expect_str_eq(got, want,
 		    "%s step %zu (%c): got '%s', want '%s'", how, i + 1,
-		    sc_steps[i].who, got, sc_steps[i].expect);
+		    sc_steps[i].who, got, want);
 	}
 }
 
@@ -339,7 +378,7 @@ Test(lunsim_scenario, direct)
 
 	for (i = 0; i < 3; i++)
 		cr_assert_eq(lt_drive_start(&d[i], names[i], sc_lun, NULL), 0);
-	sc_run(sc_exec_direct, d, "direct");
+	sc_run(sc_exec_direct, d, "direct", false);
 	for (i = 0; i < 3; i++)
 		cr_expect_eq(lt_drive_stop(&d[i]), 0);
 }
@@ -360,9 +399,11 @@ sc_exec_helper(void *ctx, int i, const uint8_t cdb[16], const uint8_t *param,
 	return lt_helper_cmd(&hs->h[i], hs->devfd, cdb, param, plen, r);
 }
 
-/* Run the table through three helpers of binary bin. */
+/* Run the table through three helpers of binary bin with args (NULL or
+ * NULL-terminated), which resend after a unit attention if retried. */
 static void
-sc_run_helpers(const char *bin, const char *how)
+sc_run_helpers(const char *bin, const char *how, const char *const *args,
+    bool retried)
 {
 	static const char *const names[] = { "A", "B", "C" };
 	struct sc_helpers hs;
@@ -376,7 +417,8 @@ sc_run_helpers(const char *bin, const char *how)
 	cr_assert_geq(hs.devfd, 0);
 	for (i = 0; i < 3; i++) {
 		snprintf(sock, sizeof(sock), "%s/%s.sock", sc_dir, names[i]);
-		rc = lt_helper_start(&hs.h[i], bin, names[i], sock);
+		rc = lt_helper_start_args(&hs.h[i], bin, names[i], sock, args,
+		    NULL);
 		if (rc == 0)
 			rc = lt_helper_connect(&hs.h[i]);
 		if (rc < 0)
@@ -389,26 +431,43 @@ sc_run_helpers(const char *bin, const char *how)
 		cr_assert_fail("%s: starting %s as %s: %s", how, bin, names[i],
 		    strerror(-rc));
 	}
-	sc_run(sc_exec_helper, &hs, how);
+	sc_run(sc_exec_helper, &hs, how, retried);
 	for (i = 0; i < 3; i++)
 		lt_helper_stop(&hs.h[i]);
 	close(hs.devfd);
 }
 
-Test(lunsim_scenario, ours)
+/* Our helper's binary into bin (skips the test if it is not built). */
+static void
+sc_ours(char bin[PATH_MAX])
 {
-	char bin[PATH_MAX];
 	const char *env = getenv("LUNSIM_TEST_HELPER");
 
 	if (env != NULL && *env != '\0')
-		snprintf(bin, sizeof(bin), "%s", env);
+		snprintf(bin, PATH_MAX, "%s", env);
 	else
-		lt_build_path(bin, sizeof(bin), "qemu-pr-helper");
+		lt_build_path(bin, PATH_MAX, "qemu-pr-helper");
 	if (access(bin, X_OK) != 0) {
 		sc_teardown();
 		cr_skip_test("helper %s not built", bin);
 	}
-	sc_run_helpers(bin, "ours");
+}
+
+Test(lunsim_scenario, ours)
+{
+	char bin[PATH_MAX];
+
+	sc_ours(bin);
+	sc_run_helpers(bin, "ours", NULL, true);
+}
+
+Test(lunsim_scenario, ours_no_retry)
+{
+	static const char *const args[] = { "--pr-ua-retries=0", NULL };
+	char bin[PATH_MAX];
+
+	sc_ours(bin);
+	sc_run_helpers(bin, "ours_no_retry", args, false);
 }
 
 Test(lunsim_scenario, qemu)
@@ -419,7 +478,7 @@ Test(lunsim_scenario, qemu)
 		sc_teardown();
 		cr_skip_test("%s is not installed or we are not root", bin);
 	}
-	sc_run_helpers(bin, "qemu");
+	sc_run_helpers(bin, "qemu", NULL, false);
 }
 
 /* Run one PR command as initiator who in a fresh driver process. */
@@ -502,4 +561,104 @@ Test(lunsim_scenario, concurrent_updates_are_not_lost)
 	cr_expect_str_eq(got, "ok g240 k:1027,2027,3027,4027,5027,6027");
 	for (i = 0; i < SC_PROCS; i++)
 		cr_expect_eq(lt_drive_stop(&d[i]), 0);
+}
+
+/* Whether the file at path holds the text want, checked every 20 ms until
+ * LT_TIMEOUT_MS have gone (the helper writes it on its own thread). */
+static bool
+sc_file_has(const char *path, const char *want)
+{
+	char *text;
+	bool found = false;
+	int fd;
+
+	for (int ms = 0; !found && ms < LT_TIMEOUT_MS; ms += 20) {
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		text = fd >= 0 ? slurp_fd(fd, 1 << 20, NULL) : NULL;
+		if (fd >= 0)
+			close(fd);
+		found = text != NULL && strstr(text, want) != NULL;
+		free(text);
+		if (!found)
+			(void)poll(NULL, 0, 20);
+	}
+	return found;
+}
+
+/* One step of initiator i through its helper; its normalised result. */
+static void
+sc_helper_step(struct sc_helpers *hs, const struct sc_step *s, char *got,
+    size_t len)
+{
+	uint8_t cdb[16], param[256];
+	struct lt_result r;
+	size_t plen = sc_build(s, cdb, param);
+
+	cr_assert_eq(sc_exec_helper(hs, s->who - 'A', cdb, param, plen, &r), 0);
+	lt_result_str(cdb, &r, got, len);
+}
+
+Test(lunsim_scenario,
+    preempted_initiator_gets_the_answer_not_the_unit_attention)
+{
+	/* What QEMU's migration does: B takes A's reservation with PREEMPT,
+	 * A's nexus then owes 2A/05 to its next command.  Through our
+	 * helper that command is answered, not the unit attention. */
+	static const struct sc_step steps[] = {
+		OUT('A', REG, 0, 0xa, 0, "ok"),
+		OUT('A', RES, 0xa, 0, WE, "ok"),
+		OUT('B', REG, 0, 0xb, 0, "ok"),
+		OUT('B', PRE, 0xb, 0xa, WE, "ok"),
+		IN('A', RK, "ok g3 k:b"),
+		OUT('A', RES, 0xa, 0, WE, "conflict"),
+		IN('A', RR, "ok g3 b/1"),
+	};
+	char bin[PATH_MAX], sock[PATH_MAX], prom[PATH_MAX], err[PATH_MAX];
+	char metrics[PATH_MAX + 32], got[256], show[4096];
+	const char *args[] = { metrics, NULL };
+	const char *show_argv[] = { bin, "show", sc_lun, NULL };
+	struct sc_helpers hs;
+	size_t i;
+
+	sc_ours(bin);
+	memset(&hs, 0, sizeof(hs));
+	hs.devfd = open(sc_lun, O_RDWR | O_CLOEXEC);
+	cr_assert_geq(hs.devfd, 0);
+	snprintf(prom, sizeof(prom), "%s/A.prom", sc_dir);
+	snprintf(err, sizeof(err), "%s/A.err", sc_dir);
+	snprintf(metrics, sizeof(metrics), "--metrics-file=%s", prom);
+	for (i = 0; i < 2; i++) {
+		snprintf(sock, sizeof(sock), "%s/%c.sock", sc_dir,
+		    (int)('A' + i));
+		cr_assert_eq(lt_helper_start_args(&hs.h[i], bin,
+				 i == 0 ? "A" : "B", sock, i == 0 ? args : NULL,
+				 i == 0 ? err : NULL),
+		    0);
+		cr_assert_eq(lt_helper_connect(&hs.h[i]), 0);
+	}
+	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		sc_helper_step(&hs, &steps[i], got, sizeof(got));
+		cr_expect_str_eq(got, steps[i].expect, "step %zu (%c)", i + 1,
+		    steps[i].who);
+	}
+	/* the unit attention is gone from A's nexus: the helper took it */
+	lt_build_path(bin, sizeof(bin), "lunsim");
+	cr_assert_eq(lt_run(show_argv, show, sizeof(show)), 0);
+	cr_expect_null(strstr(show, " ua "), "%s", show);
+	/* counted once, and logged with the command it answered */
+	cr_expect_eq(kill(hs.h[0].pid, SIGUSR1), 0);
+	cr_expect(sc_file_has(prom,
+		      "\nprh_unit_attentions_retried_total{asc=\"2a\","
+		      "ascq=\"05\"} 1\n"),
+	    "metrics file %s", prom);
+	cr_expect(sc_file_has(err, "] PR IN READ KEYS pr.lun 240:"),
+	    "audit line");
+	cr_expect(sc_file_has(err, ": GOOD, "), "audit line");
+	cr_expect(sc_file_has(err,
+		      " us; sent again after UNIT ATTENTION 2A/05 "
+		      "(registrations preempted)\n"),
+	    "audit line");
+	for (i = 0; i < 2; i++)
+		lt_helper_stop(&hs.h[i]);
+	close(hs.devfd);
 }

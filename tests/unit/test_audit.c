@@ -975,3 +975,42 @@ Test(audit, final_count_at_free)
 	cr_expect_eq(au_dropped_line(), 7, "%s", au_err());
 	cr_expect_eq(atomic_load(&au.stats.audit_dropped), 7);
 }
+
+/* Log the command as if its resends had consumed the unit attentions
+ * codes (n of them). */
+static void
+au_command_ua(const uint16_t *codes, unsigned n)
+{
+	au.cmd->ua.n = n;
+	memcpy(au.cmd->ua.code, codes, n * sizeof(codes[0]));
+	audit_command(au.audit, &au.lc, &au.peer, au.cmd);
+}
+
+Test(audit, unit_attentions_a_resend_consumed_are_on_the_line)
+{
+	static const uint16_t one[] = { 0x2a05 }, two[] = { 0x2a03, 0x3f0e };
+
+	/* a PR IN that succeeded after one resend: a notice, logged at the
+	 * default verbosity, where a plain GOOD PR IN is not */
+	au_cmd(false, 1, 0, 0, 0, PRH_STATUS_GOOD, 2000);
+	au_command_ua(one, 1);
+	cr_expect_eq(au_count("] PR IN READ RESERVATION sdb 8:16 wwid "
+			      "naa.6001405aabbccdd: GOOD, 2 us; sent again "
+			      "after UNIT ATTENTION 2A/05 (registrations "
+			      "preempted)\n"),
+	    1, "%s", au_err());
+	/* a PR OUT with two, one the table has no words for */
+	au_cmd(true, 0, 0, 0, 0xa, PRH_STATUS_RESERVATION_CONFLICT, 1000);
+	au_command_ua(two, 2);
+	cr_expect_eq(au_count("] PR OUT REGISTER sdb 8:16 wwid "
+			      "naa.6001405aabbccdd: key 0x0, service action "
+			      "key 0xa: RESERVATION CONFLICT, 1 us; sent again "
+			      "after UNIT ATTENTION 2A/03 (reservations "
+			      "preempted), 3F/0E\n"),
+	    1, "%s", au_err());
+	/* none: the line as before, and none for a PR IN that succeeded */
+	au_cmd(false, 1, 0, 0, 0, PRH_STATUS_GOOD, 2000);
+	au_command_ua(one, 0);
+	cr_expect_eq(au_count("sent again"), 2, "%s", au_err());
+	cr_expect_eq(au_count("] PR IN "), 1, "%s", au_err());
+}

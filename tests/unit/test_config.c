@@ -46,6 +46,7 @@ Test(config, defaults)
 	cr_assert(!cfg.socket_given);
 	cr_assert_eq(cfg.verbosity, 1);
 	cr_assert_eq(cfg.sg_timeout, 30);
+	cr_assert_eq(cfg.pr_ua_retries, 5);
 	cr_assert_geq(cfg.threads, 1);
 	cr_assert_geq(cfg.max_per_device, 1);
 	cr_assert_leq(cfg.max_per_device, cfg.threads);
@@ -137,6 +138,9 @@ ParameterizedTestParameters(config, bad_numbers)
 		{ "--sg-timeout=0" },
 		{ "--sg-timeout=99999999999" },
 		{ "--sg-timeout=1x" },
+		{ "--pr-ua-retries=17" },
+		{ "--pr-ua-retries=-1" },
+		{ "--pr-ua-retries=" },
 	};
 	return cr_make_param_array(struct bad_case, cases,
 	    sizeof(cases) / sizeof(cases[0]));
@@ -317,15 +321,24 @@ Test(config, multipath_modes)
 	cr_expect_eq(cfg.multipath, MPATH_MODE_AUTO);
 }
 
-Test(config, multipath_bad_value, .init = redirect)
+/* Parsing args fails with the message msg on stderr (after redirect). */
+static void
+expect_refused(const char **args, const char *msg)
 {
 	struct prh_config cfg;
-	const char *args[] = { "--multipath=yes", NULL };
 
 	cr_assert_eq(parse(&cfg, args), CONFIG_EXIT_ERROR);
 	fflush(stderr);
-	cr_assert_stderr_eq_str("qemu-pr-helper: invalid value 'yes' for "
-				"--multipath (expected auto, on or off)\n");
+	cr_assert_stderr_eq_str(msg);
+}
+
+Test(config, multipath_bad_value, .init = redirect)
+{
+	const char *args[] = { "--multipath=yes", NULL };
+
+	expect_refused(args,
+	    "qemu-pr-helper: invalid value 'yes' for "
+	    "--multipath (expected auto, on or off)\n");
 }
 
 /* The library opens the path devices and multipathd takes keys from
@@ -343,4 +356,25 @@ Test(config, multipath_on_needs_uid_0, .init = redirect)
 	    "qemu-pr-helper: --multipath=on needs uid 0, not -u 65534\n");
 	cr_expect_eq(parse(&cfg, root), CONFIG_RUN);
 	cr_expect_eq(parse(&cfg, autom), CONFIG_RUN);
+}
+
+Test(config, pr_ua_retries)
+{
+	struct prh_config cfg;
+	const char *off[] = { "--pr-ua-retries=0", NULL };
+	const char *most[] = { "--pr-ua-retries", "16", NULL };
+
+	cr_assert_eq(parse(&cfg, off), CONFIG_RUN);
+	cr_expect_eq(cfg.pr_ua_retries, 0);
+	cr_assert_eq(parse(&cfg, most), CONFIG_RUN);
+	cr_expect_eq(cfg.pr_ua_retries, 16);
+}
+
+Test(config, pr_ua_retries_bad_value, .init = redirect)
+{
+	const char *args[] = { "--pr-ua-retries=17", NULL };
+
+	expect_refused(args,
+	    "qemu-pr-helper: invalid value '17' for "
+	    "--pr-ua-retries (expected 0 to 16)\n");
 }

@@ -332,3 +332,39 @@ Test(metrics, malformed_names_are_escaped_and_promtool_accepts_them)
 	    "%s", t);
 	mt_promtool(t);
 }
+
+Test(metrics, unit_attentions_retried_by_code)
+{
+	const char *t;
+	int i;
+
+	t = mt_format(1);
+	cr_expect(mt_has(t, "# TYPE prh_unit_attentions_retried_total counter"),
+	    "%s", t);
+	cr_expect_null(strstr(t, "prh_unit_attentions_retried_total{"));
+	stats_count_ua(&mt.stats, 0x2a05);
+	stats_count_ua(&mt.stats, 0x2a05);
+	stats_count_ua(&mt.stats, 0x2903);
+	t = mt_format(1);
+	cr_expect(mt_has(t,
+		      "prh_unit_attentions_retried_total{asc=\"2a\","
+		      "ascq=\"05\"} 2"),
+	    "%s", t);
+	cr_expect(mt_has(t,
+	    "prh_unit_attentions_retried_total{asc=\"29\",ascq=\"03\"} 1"));
+	cr_expect_null(strstr(t, "asc=\"other\""));
+	/* past STATS_UA_CODES distinct codes: counted together */
+	for (i = 0; i < STATS_UA_CODES + 3; i++)
+		stats_count_ua(&mt.stats, (uint16_t)(0x3f00 + i));
+	stats_count_ua(&mt.stats, 0x2a05);
+	t = mt_format(1);
+	cr_expect(mt_has(t,
+	    "prh_unit_attentions_retried_total{asc=\"2a\",ascq=\"05\"} 3"));
+	cr_expect(mt_has(t,
+	    "prh_unit_attentions_retried_total{asc=\"3f\",ascq=\"00\"} 1"));
+	cr_expect(mt_has(t,
+		      "prh_unit_attentions_retried_total{asc=\"other\","
+		      "ascq=\"other\"} 5"),
+	    "%s", t);
+	mt_promtool(t);
+}

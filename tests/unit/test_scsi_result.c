@@ -426,3 +426,54 @@ Test(scsi_result, status_has_zero_sense)
 	cr_expect_eq(r.size, 0);
 	cr_expect_eq(memcmp(r.sense, zero, PRH_SENSE_LEN), 0);
 }
+
+/* The device's own sense in r, through the SG_IO mapping. */
+static void
+device_answer(struct scsi_result *r, unsigned host, unsigned driver,
+    unsigned status, const uint8_t *sense, size_t len)
+{
+	memset(r, 0, sizeof(*r));
+	memcpy(r->sense, sense, len);
+	scsi_result_from_sgio(r, host, driver, status, 1, 8192, 8192, 8192);
+}
+
+Test(scsi_result, unit_attention_is_the_devices_own)
+{
+	uint8_t s[PRH_SENSE_LEN], asc = 0, ascq = 0;
+	struct scsi_result r;
+
+	kernel_sense(s); /* descriptor format, 06/2A/05 */
+	device_answer(&r, 0, 0x08, CHECK, s, sizeof(s));
+	cr_expect(scsi_result_unit_attention(&r, &asc, &ascq));
+	cr_expect_eq(asc, 0x2a);
+	cr_expect_eq(ascq, 0x05);
+	th_sense_fixed(s, PRH_SK_UNIT_ATTENTION, 0x29, 0x07);
+	device_answer(&r, 0, 0, CHECK, s, 18);
+	cr_expect(scsi_result_unit_attention(&r, &asc, &ascq));
+	cr_expect_eq(asc, 0x29);
+	cr_expect_eq(ascq, 0x07);
+	s[0] = 0xf0; /* VALID bit set: still current, fixed format */
+	device_answer(&r, 0, 0, CHECK, s, 18);
+	cr_expect(scsi_result_unit_attention(&r, &asc, &ascq));
+	/* deferred errors, another key, another status: no */
+	s[0] = 0x71;
+	device_answer(&r, 0, 0, CHECK, s, 18);
+	cr_expect_not(scsi_result_unit_attention(&r, &asc, &ascq));
+	th_sense_fixed(s, PRH_SK_NOT_READY, 0x04, 0x03);
+	device_answer(&r, 0, 0, CHECK, s, 18);
+	cr_expect_not(scsi_result_unit_attention(&r, &asc, &ascq));
+	th_sense_fixed(s, PRH_SK_UNIT_ATTENTION, 0x2a, 0x05);
+	device_answer(&r, 0, 0, BUSY, s, 18);
+	cr_expect_not(scsi_result_unit_attention(&r, &asc, &ascq));
+	/* the unit attention the mapping makes of DID_RESET: no */
+	device_answer(&r, 0x08, 0, CHECK, s, 18);
+	cr_expect_eq(r.status, CHECK);
+	cr_expect_eq(r.sense[2], PRH_SK_UNIT_ATTENTION);
+	cr_expect_not(scsi_result_unit_attention(&r, &asc, &ascq));
+	/* a driver timeout with that sense is BUSY: no */
+	device_answer(&r, 0, 0x06, CHECK, s, 18);
+	cr_expect_not(scsi_result_unit_attention(&r, &asc, &ascq));
+	/* nor what the helper builds itself */
+	scsi_result_from_errno(&r, EIO);
+	cr_expect_not(scsi_result_unit_attention(&r, &asc, &ascq));
+}

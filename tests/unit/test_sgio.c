@@ -5,12 +5,16 @@
  * ioctl() and the sg_io_hdr answer with the other SG_IO fakes
  * (src/lunsim/sgfake.h); unlike lunsim and the shim it runs in this
  * process, so that a test scripts raw header fields (a resid no device
- * would send, EINTR) and reads back exactly what sgio.c sent. */
+ * would send, EINTR) and reads back exactly what sgio.c sent.  The resend
+ * of a command answered with UNIT ATTENTION (--pr-ua-retries) is tested
+ * here too: the fake answers a scripted number of calls with a unit
+ * attention before its scripted answer. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <scsi/sg.h>
@@ -42,7 +46,26 @@ static struct {
 	size_t sense_len;
 	const uint8_t *data;
 	size_t data_len;
+	/* the first ua_calls calls answer CHECK CONDITION with ua_sense */
+	int ua_calls;
+	const uint8_t *ua_sense;
+	size_t ua_sense_len;
+	long delay_ms;	       /* each call takes this long, as a slow device */
+	unsigned timeouts[64]; /* hdr.timeout of each call */
 } fake;
+
+/* The unit attentions the last sg_exec() consumed. */
+static struct sgio_ua last_ua;
+
+/* Wait ms milliseconds, as a device taking its time. */
+static void
+fake_delay(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
 
 /* Answer SG_IO as scripted in fake: 0 or -errno. */
 static int
@@ -57,6 +80,8 @@ fake_sg_io(struct sg_io_hdr *h)
 		.resid = fake.resid,
 	};
 
+	if (fake.calls < 64)
+		fake.timeouts[fake.calls] = h->timeout;
 	fake.calls++;
 	fake.hdr = *h;
 	sgfake_cdb(h, fake.cdb);
@@ -71,6 +96,20 @@ fake_sg_io(struct sg_io_hdr *h)
 	}
 	if (fake.err != 0)
 		return -fake.err;
+	if (fake.delay_ms > 0)
+		fake_delay(fake.delay_ms);
+	if (fake.ua_calls > 0) {
+		struct sgfake_answer ua = {
+			.status = PRH_STATUS_CHECK_CONDITION,
+			.sense = fake.ua_sense,
+			.sense_len = fake.ua_sense_len,
+			.driver_sense = 1,
+		};
+
+		fake.ua_calls--;
+		sgfake_reply(h, &ua);
+		return 0;
+	}
 	sgfake_reply(h, &a);
 	if (fake.data_len > 0)
 		memcpy(h->dxferp, fake.data, fake.data_len);
@@ -83,6 +122,17 @@ sgfake_ioctl(int fd, unsigned long request, void *arg)
 {
 	(void)fd;
 	return fake.on && request == SG_IO ? fake_sg_io(arg) : SGFAKE_PASS;
+}
+
+/* sgio_execute() with the SG_IO timeout timeout_ms and the default
+ * resends after UNIT ATTENTION; last_ua gets what they consumed. */
+static void
+sg_exec(int fd, const uint8_t *cdb, uint8_t *data, uint32_t len,
+    unsigned timeout_ms, struct scsi_result *r)
+{
+	struct sgio_opts o = { timeout_ms, SGIO_UA_RETRIES_DEFAULT };
+
+	sgio_execute(fd, cdb, data, len, &o, r, &last_ua);
 }
 
 static const uint8_t cdb_in[PRH_CDB_LEN] = {
@@ -140,21 +190,35 @@ expect_aborted_both(int fd)
 	struct scsi_result r;
 
 	memset(&r, 0xee, sizeof(r));
-	sgio_execute(fd, cdb_in, data, 1024, 1000, &r);
+	sg_exec(fd, cdb_in, data, 1024, 1000, &r);
 	assert_aborted_0006(&r);
 	memset(&r, 0xee, sizeof(r));
 	memset(data, 0, 24);
-	sgio_execute(fd, cdb_out, data, 24, 1000, &r);
+	sg_exec(fd, cdb_out, data, 24, 1000, &r);
 	assert_aborted_0006(&r);
 }
 
-/* sgio_execute() of cdb_in (PR IN, 1024 bytes) on the fake device. */
+/* sg_exec() of cdb_in (PR IN, 1024 bytes) on the fake device. */
 static void
 run_in(struct scsi_result *r)
 {
 	static uint8_t data[PRH_DATA_MAX];
 
-	sgio_execute(7, cdb_in, data, 1024, 1000, r);
+	sg_exec(7, cdb_in, data, 1024, 1000, r);
+}
+
+/* PR IN (1024 bytes, 30 s) on the fake device answering the len bytes of
+ * reply, into data and r full of stale 0xee bytes before. */
+static void
+run_in_reply(const uint8_t *reply, size_t len, uint8_t *data,
+    struct scsi_result *r)
+{
+	fake.resid = PRH_DATA_MAX - (int)len;
+	fake.data = reply;
+	fake.data_len = len;
+	memset(data, 0xee, PRH_DATA_MAX);
+	memset(r, 0xee, sizeof(*r));
+	sg_exec(7, cdb_in, data, 1024, 30000, r);
 }
 
 Test(sgio, regular_file_enotty)
@@ -202,12 +266,7 @@ Test(sgio, pr_in_header)
 	for (i = 0; i < sizeof(reply); i++)
 		reply[i] = (uint8_t)(i + 1);
 	fake.on = 1;
-	fake.resid = PRH_DATA_MAX - (int)sizeof(reply);
-	fake.data = reply;
-	fake.data_len = sizeof(reply);
-	memset(data, 0xee, sizeof(data));
-	memset(&r, 0xee, sizeof(r));
-	sgio_execute(7, cdb_in, data, 1024, 30000, &r);
+	run_in_reply(reply, sizeof(reply), data, &r);
 
 	cr_assert_eq(fake.calls, 1);
 	cr_expect_eq(fake.hdr.interface_id, 'S');
@@ -242,7 +301,7 @@ Test(sgio, pr_in_size_capped_by_alloc_len)
 
 	fake.on = 1;
 	fake.resid = 0; /* the device claims 8192 bytes */
-	sgio_execute(7, cdb_in, data, 8, 1000, &r);
+	sg_exec(7, cdb_in, data, 8, 1000, &r);
 	cr_expect_eq(r.status, PRH_STATUS_GOOD);
 	cr_expect_eq(r.size, 8);
 	cr_expect_eq(fake.hdr.dxfer_len, PRH_DATA_MAX,
@@ -250,18 +309,24 @@ Test(sgio, pr_in_size_capped_by_alloc_len)
 	    "the full buffer");
 }
 
+/* Fill a parameter list with base, base + 1, ... */
+static void
+fill_param(uint8_t *data, size_t len, uint8_t base)
+{
+	for (size_t i = 0; i < len; i++)
+		data[i] = (uint8_t)(base + i);
+}
+
 Test(sgio, pr_out_header)
 {
 	uint8_t data[24];
 	struct scsi_result r;
-	size_t i;
 
-	for (i = 0; i < sizeof(data); i++)
-		data[i] = (uint8_t)(0xa0 + i);
+	fill_param(data, sizeof(data), 0xa0);
 	fake.on = 1;
 	fake.resid = 0;
 	memset(&r, 0xee, sizeof(r));
-	sgio_execute(7, cdb_out, data, sizeof(data), 1, &r);
+	sg_exec(7, cdb_out, data, sizeof(data), 1, &r);
 	cr_assert_eq(fake.calls, 1);
 	cr_expect_eq(fake.hdr.interface_id, 'S');
 	cr_expect_eq(fake.hdr.cmd_len, 16);
@@ -282,7 +347,7 @@ Test(sgio, pr_out_len_zero)
 	struct scsi_result r;
 
 	fake.on = 1;
-	sgio_execute(7, cdb_out, data, 0, 1000, &r);
+	sg_exec(7, cdb_out, data, 0, 1000, &r);
 	cr_expect_eq(fake.hdr.dxfer_direction, SG_DXFER_TO_DEV);
 	cr_expect_eq(fake.hdr.dxfer_len, 0);
 	cr_expect_eq(r.status, PRH_STATUS_GOOD);
@@ -376,12 +441,15 @@ Test(sgio, device_sense_copied_verbatim)
 	fake.sense_len = sizeof(ksense);
 	fake.resid = 0;
 	memset(&r, 0xee, sizeof(r));
-	sgio_execute(7, cdb_out, data, 24, 1000, &r);
+	sg_exec(7, cdb_out, data, 24, 1000, &r);
 	cr_expect_eq(r.status, PRH_STATUS_CHECK_CONDITION);
 	cr_expect_eq(r.size, 0);
 	cr_expect_eq(memcmp(r.sense, ksense, sizeof(ksense)), 0);
 	for (i = sizeof(ksense); i < PRH_SENSE_LEN; i++)
 		cr_expect_eq(r.sense[i], 0, "stale sense byte %zu", i);
+	/* A unit attention: sent again 5 times, then passed on as it is. */
+	cr_expect_eq(fake.calls, 1 + SGIO_UA_RETRIES_DEFAULT);
+	cr_expect_eq(last_ua.n, SGIO_UA_RETRIES_DEFAULT);
 }
 
 Test(sgio, host_status_busy_keeps_sense)
@@ -428,7 +496,7 @@ Test(sgio, host_and_driver_status_reported)
 	fake.host = 0;
 	fake.driver = 0x06;
 	memset(&r, 0xee, sizeof(r));
-	sgio_execute(7, cdb_out, data, 24, 1000, &r);
+	sg_exec(7, cdb_out, data, 24, 1000, &r);
 	cr_expect_eq(r.status, PRH_STATUS_BUSY);
 	cr_expect_eq(r.host_status, 0);
 	cr_expect_eq(r.driver_status, 0x06);
@@ -505,7 +573,7 @@ run_stale(uint8_t *data, uint32_t alloc_len, int resid)
 	fake.resid = resid;
 	fake.data = dev40;
 	fake.data_len = sizeof(dev40);
-	sgio_execute(7, cdb_in, data, alloc_len, 1000, &r);
+	sg_exec(7, cdb_in, data, alloc_len, 1000, &r);
 	cr_assert_eq(r.status, PRH_STATUS_GOOD);
 	cr_assert_leq(r.size, PRH_DATA_MAX);
 	cr_assert_leq(r.size, alloc_len);
@@ -581,9 +649,222 @@ Test(sgio, pr_out_leaves_parameter_list_alone)
 
 	memset(data, 0x5a, sizeof(data));
 	fake.on = 1;
-	sgio_execute(7, cdb_out, data, 24, 1000, &r);
+	sg_exec(7, cdb_out, data, 24, 1000, &r);
 	cr_expect_eq(fake.data_in[0], 0x5a);
 	cr_expect_eq(fake.data_in[23], 0x5a);
 	cr_expect_eq(data[24], 0x5a, "PR OUT touched the buffer past len");
 	cr_expect_eq(data[PRH_DATA_MAX - 1], 0x5a);
+}
+
+/* --- resends after UNIT ATTENTION ---------------------------------------- */
+
+/* UNIT ATTENTION 2A/05, registrations preempted: fixed and descriptor
+ * format, current sense. */
+static const uint8_t ua_fixed[18] = { 0x70, 0, 0x06, 0, 0, 0, 0, 0x0a, 0, 0, 0,
+	0, 0x2a, 0x05, 0, 0, 0, 0 };
+static const uint8_t ua_desc[8] = { 0x72, 0x06, 0x2a, 0x05, 0, 0, 0, 0 };
+
+/* The device answers n calls with the unit attention sense, then its
+ * scripted answer. */
+static void
+fake_ua_first(int n, const uint8_t *sense, size_t len)
+{
+	fake.on = 1;
+	fake.ua_calls = n;
+	fake.ua_sense = sense;
+	fake.ua_sense_len = len;
+}
+
+/* sgio_execute() with its own resend count. */
+static void
+sg_exec_retries(const uint8_t *cdb, uint8_t *data, uint32_t len,
+    unsigned retries, struct scsi_result *r)
+{
+	struct sgio_opts o = { 1000, retries };
+
+	sgio_execute(7, cdb, data, len, &o, r, &last_ua);
+}
+
+Test(sgio, unit_attention_then_good_answers_good)
+{
+	static uint8_t data[PRH_DATA_MAX];
+	static const uint8_t reply[8] = { 0, 0, 0, 9, 0, 0, 0, 0 };
+	static const uint8_t zero[PRH_SENSE_LEN];
+	struct scsi_result r;
+	size_t i;
+
+	fake_ua_first(1, ua_fixed, sizeof(ua_fixed));
+	run_in_reply(reply, sizeof(reply), data, &r);
+	cr_assert_eq(fake.calls, 2, "calls %d", fake.calls);
+	cr_expect_eq(memcmp(fake.cdb, cdb_in, PRH_CDB_LEN), 0, "CDB changed");
+	/* the resend starts from a clean buffer and a clean sense */
+	for (i = 0; i < 1024; i++)
+		cr_assert_eq(fake.data_in[i], 0, "byte %zu not cleared", i);
+	cr_expect_eq(memcmp(fake.sense_in, zero, PRH_SENSE_LEN), 0);
+	cr_expect_eq(r.status, PRH_STATUS_GOOD);
+	cr_expect_eq(r.size, sizeof(reply));
+	cr_expect_eq(memcmp(data, reply, sizeof(reply)), 0);
+	cr_expect_eq(memcmp(r.sense, zero, PRH_SENSE_LEN), 0, "UA sense left");
+	cr_expect_eq(last_ua.n, 1);
+	cr_expect_eq(last_ua.code[0], 0x2a05);
+}
+
+Test(sgio, unit_attention_descriptor_format_pr_out_sent_again)
+{
+	uint8_t data[24];
+	struct scsi_result r;
+
+	fill_param(data, sizeof(data), 0x30);
+	fake_ua_first(2, ua_desc, sizeof(ua_desc));
+	sg_exec(7, cdb_out, data, sizeof(data), 1000, &r);
+	cr_assert_eq(fake.calls, 3, "calls %d", fake.calls);
+	cr_expect_eq(r.status, PRH_STATUS_GOOD);
+	cr_expect_eq(fake.hdr.dxfer_direction, SG_DXFER_TO_DEV);
+	cr_expect_eq(fake.hdr.dxfer_len, sizeof(data));
+	cr_expect_eq(memcmp(fake.data_in, data, sizeof(data)), 0,
+	    "the parameter list of the resend differs");
+	cr_expect_eq(memcmp(fake.cdb, cdb_out, PRH_CDB_LEN), 0);
+	cr_expect_eq(last_ua.n, 2);
+	cr_expect_eq(last_ua.code[1], 0x2a05);
+}
+
+Test(sgio, unit_attention_forever_is_passed_on_after_the_bound)
+{
+	static uint8_t data[PRH_DATA_MAX];
+	struct scsi_result r;
+
+	fake_ua_first(1000, ua_fixed, sizeof(ua_fixed));
+	sg_exec(7, cdb_in, data, 1024, 1000, &r);
+	cr_expect_eq(fake.calls, 6, "calls %d", fake.calls);
+	cr_expect_eq(r.status, PRH_STATUS_CHECK_CONDITION);
+	cr_expect_eq(r.size, 0);
+	cr_expect_eq(memcmp(r.sense, ua_fixed, sizeof(ua_fixed)), 0);
+	cr_expect_eq(last_ua.n, 5);
+	/* another bound */
+	memset(&fake, 0, sizeof(fake));
+	fake_ua_first(1000, ua_desc, sizeof(ua_desc));
+	sg_exec_retries(cdb_in, data, 1024, 2, &r);
+	cr_expect_eq(fake.calls, 3, "calls %d", fake.calls);
+	cr_expect_eq(memcmp(r.sense, ua_desc, sizeof(ua_desc)), 0);
+	cr_expect_eq(last_ua.n, 2);
+}
+
+Test(sgio, retries_zero_passes_the_unit_attention_on)
+{
+	static uint8_t data[PRH_DATA_MAX];
+	struct scsi_result r;
+
+	fake_ua_first(1, ua_fixed, sizeof(ua_fixed));
+	sg_exec_retries(cdb_in, data, 1024, 0, &r);
+	cr_expect_eq(fake.calls, 1);
+	cr_expect_eq(r.status, PRH_STATUS_CHECK_CONDITION);
+	cr_expect_eq(memcmp(r.sense, ua_fixed, sizeof(ua_fixed)), 0);
+	cr_expect_eq(last_ua.n, 0);
+}
+
+/* One answer that is no unit attention of the device's own. */
+struct no_ua_case {
+	const char *what;
+	unsigned status, host, driver;
+	uint8_t sense[18];
+};
+
+static const struct no_ua_case no_ua_cases[] = {
+	{ "ILLEGAL REQUEST 24/00", 2, 0, 8,
+	    { 0x70, 0, 0x05, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x24, 0 } },
+	{ "NOT READY 04/03", 2, 0, 8,
+	    { 0x70, 0, 0x02, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x04, 0x03 } },
+	{ "ABORTED COMMAND, descriptor", 2, 0, 8, { 0x72, 0x0b, 0, 0 } },
+	{ "deferred unit attention", 2, 0, 8,
+	    { 0x71, 0, 0x06, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x2a, 0x05 } },
+	{ "deferred unit attention, descriptor", 2, 0, 8,
+	    { 0x73, 0x06, 0x2a, 0x05 } },
+	{ "CHECK CONDITION without sense", 2, 0, 0, { 0 } },
+	{ "unit attention sense, host DID_RESET", 2, 0x08, 8,
+	    { 0x70, 0, 0x06, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x29, 0 } },
+	{ "unit attention sense, host DID_ERROR", 2, 0x07, 8,
+	    { 0x70, 0, 0x06, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x2a, 0x05 } },
+	{ "unit attention sense, driver timeout", 2, 0, 0x06,
+	    { 0x70, 0, 0x06, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x2a, 0x05 } },
+	{ "unit attention sense, status BUSY", 8, 0, 8,
+	    { 0x70, 0, 0x06, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x2a, 0x05 } },
+	{ "RESERVATION CONFLICT", 0x18, 0, 0, { 0 } },
+	{ "GOOD", 0, 0, 0, { 0 } },
+};
+
+Test(sgio, no_other_answer_is_sent_again)
+{
+	static uint8_t data[PRH_DATA_MAX];
+	const struct no_ua_case *c;
+	struct scsi_result r;
+	size_t i;
+
+	for (i = 0; i < sizeof(no_ua_cases) / sizeof(no_ua_cases[0]); i++) {
+		c = &no_ua_cases[i];
+		memset(&fake, 0, sizeof(fake));
+		fake.on = 1;
+		fake.status = c->status;
+		fake.host = c->host;
+		fake.driver = c->driver;
+		fake.sense = c->sense;
+		fake.sense_len = c->sense[0] != 0 ? sizeof(c->sense) : 0;
+		sg_exec(7, cdb_in, data, 1024, 1000, &r);
+		cr_expect_eq(fake.calls, 1, "%s: %d calls", c->what,
+		    fake.calls);
+		cr_expect_eq(last_ua.n, 0, "%s", c->what);
+		sg_exec(7, cdb_out, data, 24, 1000, &r);
+		cr_expect_eq(fake.calls, 2, "%s (PR OUT): %d calls", c->what,
+		    fake.calls);
+	}
+	/* the ioctl failing (errno) is not a unit attention either */
+	memset(&fake, 0, sizeof(fake));
+	fake.on = 1;
+	fake.err = EIO;
+	sg_exec(7, cdb_in, data, 1024, 1000, &r);
+	cr_expect_eq(fake.calls, 1);
+}
+
+Test(sgio, resend_gets_the_rest_of_the_timeout)
+{
+	static uint8_t data[PRH_DATA_MAX];
+	struct scsi_result r;
+
+	fake_ua_first(1, ua_fixed, sizeof(ua_fixed));
+	fake.delay_ms = 20;
+	sg_exec(7, cdb_in, data, 1024, 1000, &r);
+	cr_assert_eq(fake.calls, 2);
+	cr_expect_eq(r.status, PRH_STATUS_GOOD);
+	cr_expect_eq(fake.timeouts[0], 1000);
+	/* at least the 20 ms the first answer took are gone */
+	cr_expect_leq(fake.timeouts[1], 980, "%u", fake.timeouts[1]);
+	cr_expect_geq(fake.timeouts[1], 500, "%u", fake.timeouts[1]);
+}
+
+Test(sgio, no_resend_once_half_the_timeout_is_gone)
+{
+	static uint8_t data[PRH_DATA_MAX];
+	struct scsi_result r;
+	struct sgio_opts o = { 100, 5 };
+
+	/* every answer takes 60 ms of a 100 ms budget: none is resent */
+	fake_ua_first(1000, ua_fixed, sizeof(ua_fixed));
+	fake.delay_ms = 60;
+	sgio_execute(7, cdb_in, data, 1024, &o, &r, &last_ua);
+	cr_expect_eq(fake.calls, 1, "calls %d", fake.calls);
+	cr_expect_eq(r.status, PRH_STATUS_CHECK_CONDITION);
+	cr_expect_eq(memcmp(r.sense, ua_fixed, sizeof(ua_fixed)), 0);
+	cr_expect_eq(last_ua.n, 0);
+}
+
+Test(sgio, no_record_without_ua)
+{
+	static uint8_t data[PRH_DATA_MAX];
+	struct sgio_opts o = { 1000, 5 };
+	struct scsi_result r;
+
+	/* ua may be NULL: the resends happen all the same */
+	fake_ua_first(2, ua_fixed, sizeof(ua_fixed));
+	sgio_execute(7, cdb_in, data, 1024, &o, &r, NULL);
+	cr_expect_eq(fake.calls, 3);
+	cr_expect_eq(r.status, PRH_STATUS_GOOD);
 }
