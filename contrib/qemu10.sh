@@ -27,37 +27,8 @@ set -eu
 
 die() { echo "qemu10.sh: $*" >&2; exit 1; }
 
-# The address of the Debian archive that the system's apt sources use for
-# bookworm (a mirror or proxy of the site's own), one-line or deb822.
-debian_archive() {
-	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-		[ -f "$f" ] || continue
-		awk '$1 == "deb" {
-			i = 2
-			if ($i ~ /^\[/) { while ($i !~ /\]$/) i++; i++ }
-			if ($(i + 1) == "bookworm") { print $i; exit }
-		}' "$f"
-	done
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[ -f "$f" ] || continue
-		awk 'BEGIN { RS = "" }
-		{
-			uri = ""; deb = 0; suite = 0
-			n = split($0, line, "\n")
-			for (j = 1; j <= n; j++) {
-				if (line[j] ~ /^Types:/ && line[j] ~ /[ \t]deb([ \t]|$)/)
-					deb = 1
-				if (line[j] ~ /^Suites:/ &&
-				    line[j] ~ /[ \t]bookworm([ \t]|$)/)
-					suite = 1
-				if (line[j] ~ /^URIs:/) {
-					split(line[j], w, /[ \t]+/); uri = w[2]
-				}
-			}
-			if (deb && suite && uri != "") { print uri; exit }
-		}' "$f"
-	done | head -n 1
-}
+# shellcheck source=contrib/apt-archive.sh
+. "$(dirname "$0")/apt-archive.sh"
 
 dir=${PRH_QEMU10_DIR:-}
 if [ -z "$dir" ]; then
@@ -86,7 +57,7 @@ done
 rm -rf "$dir/root" "$dir/debs" "$dir/VERSION"
 mkdir -p "$dir/apt/lists/partial" "$dir/apt/cache/archives/partial" \
     "$dir/debs"
-archive=$(debian_archive)
+archive=$(apt_archive bookworm)
 [ -n "$archive" ] ||
     die "no Debian archive for bookworm in the system's apt sources"
 echo "deb $archive bookworm-backports main" > "$dir/apt/sources.list"
