@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 #include <event2/event.h>
 
@@ -98,8 +99,9 @@ conn_timed_out(struct conn *c, const char *reason)
 }
 
 /* Arm or disarm the read event as the state asks: reading a frame while
- * output is not piling up, the fd budget allows and no shutdown is under
- * way; while busy it stays armed until the client sends before its
+ * output is not piling up and the fd budget allows (during a shutdown
+ * too: what the client sent before it is read and answered, then the
+ * EOF); while busy it stays armed until the client sends before its
  * answer (conn_readable() then disarms it: nothing is read until the
  * command is back).  The idle timeout rides on the read event exactly
  * while the client is in the middle of something (request_watch()).
@@ -113,11 +115,29 @@ conn_sync(struct conn *c)
 	if (c->state == CONN_BUSY)
 		want = c->rq.watching && !env->draining;
 	else
-		want = c->state == CONN_READ && !env->draining &&
+		want = c->state == CONN_READ &&
 		    output_len(&c->out) <= OUTPUT_MAX &&
 		    !fdbudget_must_wait(&env->fds, &c->fc,
 			request_fresh(&c->rq));
 	return request_watch(&c->rq, want, env->cfg->idle_timeout);
+}
+
+/* During a shutdown, a connection that waits for fd room while no
+ * command is out closes: no command will free any, and the helper is
+ * leaving.  Its requests stay unread.  Returns false if it closed (c is
+ * gone or going). */
+static bool
+conn_drain_check(struct conn *c)
+{
+	struct conn_env *env = c->env;
+
+	if (!env->draining || c->fc.waits_on == NULL ||
+	    dispatch_outstanding(env->dispatch) > 0)
+		return true;
+	conn_log(c, PEERLOG_SETUP,
+	    "shutting down with no fd room to read its requests: closing "
+	    "connection");
+	return conn_close(c);
 }
 
 /* Change state, then arm what the new state needs: 0 or -ENOMEM. */
@@ -211,6 +231,7 @@ conn_read(struct conn *c)
 	switch (request_read(&c->rq)) {
 	case REQUEST_WAIT:
 		(void)conn_sync(c); /* disarmed, or armed again */
+		(void)conn_drain_check(c);
 		return false;
 	case REQUEST_MORE:
 		return conn_sync(c) == 0 || conn_close(c);
@@ -218,12 +239,8 @@ conn_read(struct conn *c)
 		return conn_request_ready(c);
 	case REQUEST_EOF:
 		return conn_close(c);
-	case REQUEST_BAD:
+	default: /* REQUEST_BAD */
 		return conn_reject(c, c->rq.why);
-	default:
-		conn_log(c, PEERLOG_SETUP,
-		    "cannot allocate a command: closing connection");
-		return conn_close(c);
 	}
 }
 
@@ -262,10 +279,24 @@ conn_turn(void *arg)
 	(void)conn_submit(arg);
 }
 
+/* Answer the current request as not run, for the reason why: CHECK
+ * CONDITION, ABORTED COMMAND 00/06, as a failed SG_IO.  Returns false. */
+static bool
+conn_answer_not_run(struct conn *c, const char *why)
+{
+	struct scsi_result res;
+
+	scsi_result_check(&res, PRH_SK_ABORTED_COMMAND, 0x00, 0x06);
+	return conn_answer(c, &res, why);
+}
+
 /* A whole request is in: answer what needs no device, submit the rest.
  * The order is QEMU's: PR OUT on an fd opened read-only is refused first
  * (CAP_SYS_RAWIO bypasses the kernel's own check of it), whatever the
- * fd is.  Returns whether to keep reading. */
+ * fd is.  Whatever the helper cannot run is answered too, never closed:
+ * a request whose fd the kernel dropped (the fd table was full) answers
+ * BUSY, one that got no command buffer ABORTED COMMAND.  Returns whether
+ * to keep reading. */
 static bool
 conn_request_ready(struct conn *c)
 {
@@ -274,7 +305,13 @@ conn_request_ready(struct conn *c)
 
 	fdbudget_complete(&c->env->fds, &c->fc);
 	audit_request(c->env->audit, &c->peer);
-	if (c->rq.cmd->req.is_out && c->rq.ff.accmode == O_RDONLY) {
+	if (c->rq.ff.lost) {
+		conn_log(c, PEERLOG_SETUP,
+		    "file descriptor lost (fd limit reached?): answered BUSY");
+		scsi_result_status(&res, PRH_STATUS_BUSY);
+		return conn_answer(c, &res, "file descriptor lost");
+	}
+	if (c->rq.req.is_out && c->rq.ff.accmode == O_RDONLY) {
 		scsi_result_check(&res, PRH_SK_ILLEGAL_REQUEST, 0x20, 0x00);
 		return conn_answer(c, &res, "PR OUT on a read-only descriptor");
 	}
@@ -286,11 +323,20 @@ conn_request_ready(struct conn *c)
 		scsi_result_from_errno(&res, ENOTTY);
 		return conn_answer(c, &res, what);
 	}
+	if (c->rq.cmd == NULL) {
+		conn_log(c, PEERLOG_SETUP,
+		    "cannot allocate a command: answered ABORTED COMMAND");
+		return conn_answer_not_run(c, "not run: out of memory");
+	}
 	/* A PR OUT's line is logged in full, so when its client has used up
 	 * its commands' share of the log the command waits for its turn
-	 * instead. */
-	if (c->rq.cmd->req.is_out &&
+	 * instead, unless the helper is shutting down. */
+	if (c->rq.req.is_out &&
 	    peerlog_wait(c->env->peerlog, &c->share, &c->peer, conn_turn, c)) {
+		if (c->env->draining) {
+			peerlog_wait_cancel(&c->share);
+			return conn_answer_not_run(c, "not run: shutting down");
+		}
 		(void)conn_set_state(c, CONN_DEFER);
 		return false;
 	}
@@ -308,7 +354,6 @@ conn_submit(struct conn *c)
 {
 	struct conn_env *env = c->env;
 	struct cmd *cmd = c->rq.cmd;
-	struct scsi_result res;
 	char esc[ESCAPE_TEXT_SIZE(DEVICE_NAME_MAX)]; /* the trace's */
 
 	cmd->dev = devreg_get(env->devices, &c->rq.ff.node);
@@ -324,7 +369,7 @@ conn_submit(struct conn *c)
 	cmd->done = conn_cmd_done;
 	cmd->owner = c;
 	if (dispatch_submit(env->dispatch, cmd) < 0)
-		goto refused; /* shutting down or out of memory: answer */
+		goto refused; /* out of memory: answer */
 	TRACE(TP_SUBMIT, "conn=%p cmd=%p peer_pid=%d device=%s devno=%u:%u",
 	    (void *)c, (void *)cmd, (int)c->peer.pid,
 	    escape_str(esc, sizeof(esc), cmd->dev->name, ESCAPE_WORD),
@@ -332,8 +377,7 @@ conn_submit(struct conn *c)
 	(void)conn_set_state(c, CONN_BUSY);
 	return false;
 refused:
-	scsi_result_check(&res, PRH_SK_ABORTED_COMMAND, 0x00, 0x06);
-	return conn_answer(c, &res, "not run: shutting down or out of memory");
+	return conn_answer_not_run(c, "not run: out of memory");
 }
 
 /* --- 5. reply ------------------------------------------------------------- */
@@ -351,11 +395,12 @@ conn_send_reply(struct conn *c, const struct scsi_result *res,
 	return output_reply(&c->out, res, data);
 }
 
-/* Answer the current request without the device (for the reason why),
- * then go on.  Returns false: the next request is read when the socket is
- * readable again. */
-static bool
-conn_answer(struct conn *c, const struct scsi_result *res, const char *why)
+/* Send the answer res to the current request, which no worker has (for
+ * the reason why): its audit line, its command freed.  0 or a negative
+ * errno. */
+static int
+conn_reply_direct(struct conn *c, const struct scsi_result *res,
+    const char *why)
 {
 	if (c->rq.cmd != NULL) {
 		audit_answered(c->env->audit, &c->share, &c->peer,
@@ -363,7 +408,16 @@ conn_answer(struct conn *c, const struct scsi_result *res, const char *why)
 		dispatch_cmd_free(c->env->dispatch, c->rq.cmd);
 		c->rq.cmd = NULL;
 	}
-	if (conn_send_reply(c, res, NULL) < 0)
+	return conn_send_reply(c, res, NULL);
+}
+
+/* Answer the current request without the device (for the reason why),
+ * then go on.  Returns false: the next request is read when the socket is
+ * readable again. */
+static bool
+conn_answer(struct conn *c, const struct scsi_result *res, const char *why)
+{
+	if (conn_reply_direct(c, res, why) < 0)
 		return conn_close(c);
 	/* A client waits for its answer, so the socket is empty now: do not
 	 * read it again to find so (the read event is level-triggered and
@@ -375,8 +429,8 @@ conn_answer(struct conn *c, const struct scsi_result *res, const char *why)
 /* The command is back (cmd; dispatch took it off the counts of commands
  * in flight), or the request was answered without one (NULL): say once
  * if the policy refused the device, hand the command to the audit trail,
- * send the reply, and read the next request.  Returns whether to read
- * on. */
+ * send the reply, and read the next request.  Returns false if the
+ * connection closed. */
 static bool
 conn_complete(struct conn *c, struct cmd *cmd)
 {
@@ -400,9 +454,11 @@ conn_complete(struct conn *c, struct cmd *cmd)
 	}
 	request_next(&c->rq);
 	fdbudget_freed(&env->fds);
-	if (env->draining)
+	/* During a shutdown too: the socket holds what the client sent
+	 * before it, then the EOF (conn_drain_all()). */
+	if (conn_set_state(c, CONN_READ) < 0)
 		return conn_close(c);
-	return conn_set_state(c, CONN_READ) == 0 || conn_close(c);
+	return conn_drain_check(c);
 }
 
 /* dispatch's callback: the command is back. */
@@ -478,6 +534,8 @@ conn_drained(void *arg)
 		conn_free(c);
 	else if (conn_sync(c) < 0)
 		(void)conn_close(c);
+	else
+		(void)conn_drain_check(c);
 }
 
 /* Write error, peer reset or write timeout: close now. */
@@ -515,30 +573,103 @@ conn_expired(struct fdbudget_conn *fc)
 static void
 conn_resume(struct fdbudget_conn *fc)
 {
-	(void)conn_sync(conn_of(fc));
+	struct conn *c = conn_of(fc);
+
+	(void)conn_sync(c);
+	(void)conn_drain_check(c);
 }
 
-/* Shutdown: idle connections close now, busy ones after their answer. */
+/* Shutdown.  Every connection's socket is shut for reading, so its
+ * client can queue nothing more (its next send fails with EPIPE, and
+ * QEMU's reconnects, to the socket a service manager holds, or fails the
+ * command); what it sent before is read, run and answered, then the EOF
+ * closes it.  A PR OUT waiting for its client's turn in the log is
+ * answered ABORTED COMMAND, not run.  So no request a client has sent is
+ * left without an answer, but one the helper cannot read for want of fd
+ * room (conn_drain_check()). */
 void
 conn_drain_all(struct conn_env *env)
 {
-	struct scsi_result res;
 	struct conn *c, *next;
 
 	env->draining = true;
 	for (c = TAILQ_FIRST(&env->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
+		(void)shutdown(c->fd, SHUT_RD);
 		if (c->state == CONN_DEFER) {
 			/* Not run: answered (and logged) rather than lost. */
 			peerlog_wait_cancel(&c->share);
-			scsi_result_check(&res, PRH_SK_ABORTED_COMMAND, 0x00,
-			    0x06);
-			(void)conn_answer(c, &res, "not run: shutting down");
-		} else if (c->state == CONN_BUSY || c->state == CONN_CLOSING) {
-			(void)conn_sync(c); /* the answer, then the close */
-		} else {
+			(void)conn_answer_not_run(c, "not run: shutting down");
+		} else if (conn_sync(c) < 0) {
 			(void)conn_close(c);
 		}
+	}
+	conn_drain_idle(env);
+}
+
+/* Shutdown, nothing outstanding: connections waiting for fd room close
+ * (conn_drain_check()). */
+void
+conn_drain_idle(struct conn_env *env)
+{
+	struct conn *c, *next;
+
+	for (c = TAILQ_FIRST(&env->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		(void)conn_drain_check(c);
+	}
+}
+
+/* The helper stops now: answer res to each request c's client sent
+ * before the shutdown that is still in its socket (shut for reading
+ * since, so there is an end), without running it, then close c. */
+static void
+conn_abort_unread(struct conn *c, const struct scsi_result *res)
+{
+	enum request_step st;
+
+	while ((st = request_read(&c->rq)) == REQUEST_MORE ||
+	    st == REQUEST_READY) {
+		if (st == REQUEST_MORE)
+			continue;
+		fdbudget_complete(&c->env->fds, &c->fc);
+		if (conn_reply_direct(c, res, "not run: shutting down") < 0)
+			break;
+		request_next(&c->rq);
+	}
+	(void)conn_close(c);
+}
+
+/* The helper stops now (the drain took too long, or a second signal):
+ * each command still out is answered ABORTED COMMAND 00/06, whether it
+ * is waiting for a worker or running on a device that does not answer,
+ * and abandoned (dispatch frees it, or the exit ends its worker), and so
+ * is each request still in a socket, not run, rather than leave its
+ * client with a closed connection.  Answers that do not fit in a socket
+ * are lost with the exit. */
+void
+conn_abort_all(struct conn_env *env)
+{
+	struct scsi_result res;
+	struct conn *c, *next;
+
+	scsi_result_check(&res, PRH_SK_ABORTED_COMMAND, 0x00, 0x06);
+	for (c = TAILQ_FIRST(&env->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (c->state == CONN_BUSY || c->state == CONN_DEFER) {
+			audit_answered(env->audit, &c->share, &c->peer,
+			    &c->rq.ff.node, c->rq.cmd, &res,
+			    "not finished: shutting down");
+			conn_drop_request(c);
+			if (conn_send_reply(c, &res, NULL) < 0) {
+				conn_free(c);
+				continue;
+			}
+			request_next(&c->rq);
+			c->state = CONN_READ;
+		}
+		if (c->state == CONN_READ)
+			conn_abort_unread(c, &res);
 	}
 }
 

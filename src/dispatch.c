@@ -306,8 +306,6 @@ dispatch_submit(struct dispatch *d, struct cmd *cmd)
 {
 	int r;
 
-	if (d->draining)
-		return -ESHUTDOWN;
 	cmd->job.work = cmd_run;
 	cmd->job.devkey = cmd->dev->key;
 	if ((r = dispatch_track(d, cmd)) < 0)
@@ -338,8 +336,7 @@ dispatch_abandon(struct dispatch *d, struct cmd *cmd)
 	return false;
 }
 
-/* Shutdown: refuse new commands, bring every finished one back at once,
- * and call idle once nothing is outstanding. */
+/* Shutdown: call idle whenever nothing is outstanding any more. */
 void
 dispatch_drain(struct dispatch *d, void (*idle)(void *), void *arg)
 {
@@ -355,6 +352,13 @@ dispatch_get_stats(struct dispatch *d, struct dispatch_stats *st)
 	pool_get_stats(d->pool, &st->pool);
 	st->outstanding = d->outstanding;
 	st->parked = d->nparked;
+}
+
+/* Commands submitted, not yet back. */
+unsigned
+dispatch_outstanding(const struct dispatch *d)
+{
+	return d->outstanding;
 }
 
 /* The busiest device keys. */

@@ -144,7 +144,10 @@ fdbudget_held_arm(struct fdbudget *b, uint64_t now)
 }
 
 /* Timer: every connection that held an fd too long expires; rearm for
- * the next one. */
+ * the next one.  One that waits for fd room is not the one that holds
+ * the request up (its client may have sent it all; QEMU sends a request
+ * back to back): its time starts again instead, and it is answered once
+ * it can read. */
 static void
 fdbudget_held_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -155,8 +158,15 @@ fdbudget_held_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	while ((fc = TAILQ_FIRST(&b->held_list)) != NULL &&
-	    fc->held_until_ns <= now)
-		b->expired(fc); /* takes it off the list */
+	    fc->held_until_ns <= now) {
+		if (fc->waits_on == NULL) {
+			b->expired(fc); /* takes it off the list */
+			continue;
+		}
+		TAILQ_REMOVE(&b->held_list, fc, hold);
+		fc->held_until_ns = now + (uint64_t)b->hold_s * 1000000000ull;
+		TAILQ_INSERT_TAIL(&b->held_list, fc, hold);
+	}
 	fdbudget_held_arm(b, now);
 }
 

@@ -12,7 +12,7 @@
 
 /* Read up to len bytes and collect any passed fds. */
 ssize_t
-fdpass_recv(int sock, void *buf, size_t len, int *fds, int *nfds)
+fdpass_recv(int sock, void *buf, size_t len, int *fds, int *nfds, bool *lost)
 {
 	union {
 		char buf[CMSG_SPACE(FDPASS_MAX_FDS * sizeof(int))];
@@ -29,6 +29,8 @@ fdpass_recv(int sock, void *buf, size_t len, int *fds, int *nfds)
 	ssize_t n;
 
 	*nfds = 0;
+	if (lost != NULL)
+		*lost = false;
 	do {
 		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 	} while (n < 0 && errno == EINTR);
@@ -55,8 +57,10 @@ fdpass_recv(int sock, void *buf, size_t len, int *fds, int *nfds)
 				close(fd); /* never: the buffer holds no more */
 		}
 	}
-	if (msg.msg_flags & MSG_CTRUNC)
+	if ((msg.msg_flags & MSG_CTRUNC) && lost == NULL)
 		return -EMSGSIZE; /* the caller closes what came */
+	if (msg.msg_flags & MSG_CTRUNC)
+		*lost = true;
 	return n;
 }
 

@@ -76,11 +76,14 @@ frame_recv(int sock, void *buf, size_t len, int *fd, struct closer *closer,
     uint64_t client)
 {
 	int fds[FDPASS_MAX_FDS], nfds;
-	ssize_t n = fdpass_recv(sock, buf, len, fds, &nfds);
+	bool lost;
+	ssize_t n = fdpass_recv(sock, buf, len, fds, &nfds, &lost);
 
 	if (fd != NULL)
 		*fd = -1;
-	if (n < 0 || fd == NULL || nfds > 1) {
+	if (n >= 0 && fd != NULL && lost && nfds == 0) {
+		*fd = FRAME_FD_LOST;
+	} else if (n < 0 || fd == NULL || nfds + lost > 1) {
 		frame_drop(fds, nfds, closer, client);
 		if (n >= 0 && fd != NULL)
 			n = -EPROTO;
@@ -100,10 +103,17 @@ frame_fd_take(struct frame_fd *ff, int fd, uint8_t opcode,
 	int fl;
 
 	if (ff->have) { /* one fd per request */
-		frame_drop(&fd, 1, closer, client);
+		if (fd >= 0)
+			frame_drop(&fd, 1, closer, client);
 		return -EPROTO;
 	}
 	ff->have = true;
+	if (fd == FRAME_FD_LOST) {
+		ff->lost = true;
+		memset(&ff->node, 0, sizeof(ff->node));
+		ff->node.type = DEVICE_OTHER;
+		return 0;
+	}
 	ff->accmode = O_RDWR;
 	if (opcode == PRH_OP_PR_OUT) {
 		fl = fcntl(fd, F_GETFL);

@@ -16,6 +16,10 @@
 #include "prh/request.h"
 #include "prh/trace.h"
 
+/* Where the parameter list of a request that got no command buffer goes:
+ * read, then forgotten (loop thread only). */
+static uint8_t request_discard[PRH_DATA_MAX];
+
 /* Read event: tell the owner. */
 static void
 request_cb(evutil_socket_t fd, short what, void *arg)
@@ -33,6 +37,7 @@ request_init(struct request *rq, struct event_base *base)
 	rq->phase = REQUEST_HELLO;
 	rq->off = 0;
 	rq->ff.have = false;
+	rq->ff.lost = false;
 	rq->ff.fd = -1;
 	rq->cmd = NULL;
 	rq->watching = false;
@@ -121,6 +126,7 @@ request_next(struct request *rq)
 	rq->phase = REQUEST_CDB;
 	rq->off = 0;
 	rq->ff.have = false;
+	rq->ff.lost = false;
 }
 
 /* Read more of the current frame (len bytes in all) into buf, unless
@@ -141,13 +147,9 @@ request_frame(struct request *rq, uint8_t *buf, uint32_t len, bool fd_ok,
 	    fd_ok ? &fd : NULL, rq->fds->closer, rq->fc->client);
 	if (n == -EAGAIN)
 		return REQUEST_WAIT;
-	if (fd >= 0) /* the opcode came with it or before */
+	if (fd != -1) /* the opcode came with it or before */
 		r = frame_fd_take(&rq->ff, fd, buf[0], rq->fds->closer,
 		    rq->fc->client);
-	if (n == -EMSGSIZE)
-		return request_bad(rq,
-		    "file descriptor lost (limit reached?): "
-		    "closing connection");
 	if (n == -EPROTO || r < 0)
 		return request_bad(rq, NULL);
 	if (n <= 0)
@@ -172,8 +174,8 @@ request_hello(struct request *rq)
 }
 
 /* The CDB is in, with its fd (one per request, kept only if it is a
- * device node): validate it and get a command buffer, then read the
- * parameter list if there is one. */
+ * device node): validate it and get a command buffer (if there is memory
+ * for one), then read the parameter list if there is one. */
 static enum request_step
 request_cdb(struct request *rq)
 {
@@ -192,12 +194,15 @@ request_cdb(struct request *rq)
 	    "sa=%u len=%u devfd=%d",
 	    rq->owner, (int)rq->peer->pid, (int)rq->peer->uid, req.opcode,
 	    req.service_action, req.len, rq->ff.fd);
+	rq->req = req;
+	/* Without a command buffer the request is still read (its parameter
+	 * list into request_discard) and answered. */
 	rq->cmd = dispatch_cmd_new(rq->dispatch);
-	if (rq->cmd == NULL)
-		return REQUEST_NOMEM;
-	rq->cmd->req = req;
-	rq->cmd->client = rq->fc->client;
-	memcpy(rq->cmd->cdb, rq->cdb, PRH_CDB_LEN);
+	if (rq->cmd != NULL) {
+		rq->cmd->req = req;
+		rq->cmd->client = rq->fc->client;
+		memcpy(rq->cmd->cdb, rq->cdb, PRH_CDB_LEN);
+	}
 	rq->off = 0;
 	if (!req.is_out || req.len == 0)
 		return REQUEST_READY;
@@ -219,7 +224,9 @@ request_read(struct request *rq)
 		st = request_frame(rq, rq->cdb, PRH_CDB_LEN, true, NULL);
 		return st == REQUEST_READY ? request_cdb(rq) : st;
 	default: /* the parameter list: fds with it are dropped */
-		return request_frame(rq, rq->cmd->data, rq->cmd->req.len, false,
+		return request_frame(rq,
+		    rq->cmd != NULL ? rq->cmd->data : request_discard,
+		    rq->req.len, false,
 		    "Unexpected end-of-file before all data were read");
 	}
 }

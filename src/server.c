@@ -90,12 +90,8 @@ struct server {
 static void
 server_maybe_done(struct server *srv)
 {
-	struct dispatch_stats ds;
-
-	if (!srv->draining || srv->env.fds.sockets > 0)
-		return;
-	dispatch_get_stats(srv->dispatch, &ds);
-	if (ds.outstanding == 0)
+	if (srv->draining && srv->env.fds.sockets == 0 &&
+	    dispatch_outstanding(srv->dispatch) == 0)
 		event_base_loopbreak(srv->base);
 }
 
@@ -103,7 +99,19 @@ server_maybe_done(struct server *srv)
 static void
 server_idle_cb(void *arg)
 {
-	server_maybe_done(arg);
+	struct server *srv = arg;
+
+	conn_drain_idle(&srv->env);
+	server_maybe_done(srv);
+}
+
+/* Stop now, with commands still out: each is answered first
+ * (conn_abort_all()). */
+static void
+server_stop_now(struct server *srv)
+{
+	conn_abort_all(&srv->env);
+	event_base_loopbreak(srv->base);
 }
 
 /* Listen if not shutting down, not paused after EMFILE and not full;
@@ -363,8 +371,10 @@ server_on_signal(struct server *srv, int sig)
 		return;
 	}
 	if (srv->draining) {
-		log_info("signal %d during shutdown: exiting now", sig);
-		event_base_loopbreak(srv->base);
+		log_info("signal %d during shutdown: answering the commands "
+			 "still out, exiting now",
+		    sig);
+		server_stop_now(srv);
 		return;
 	}
 	log_info("signal %d: shutting down", sig);
@@ -412,9 +422,10 @@ server_drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	dispatch_get_stats(srv->dispatch, &ds);
-	log_warn("shutdown: %u command(s) still running; exiting anyway",
+	log_warn("shutdown: %u command(s) still running; answering them "
+		 "ABORTED COMMAND and exiting anyway",
 	    ds.outstanding);
-	event_base_loopbreak(srv->base);
+	server_stop_now(srv);
 }
 
 /* Close the listening socket and remove the path we created.  The
@@ -454,11 +465,12 @@ server_shutdown(struct server *srv)
 	srv->draining = true;
 	notify_send("STOPPING=1");
 	mpath_drain(); /* commands waiting for libmpathpersist answer BUSY */
-	/* Every completion now comes back at once: the drain waits. */
+	/* The drain hears when the last command outstanding is back. */
 	dispatch_drain(srv->dispatch, server_idle_cb, srv);
 	server_stop_listening(srv);
 	evtimer_add(srv->drain_timer, &tv);
-	/* Connections that are idle close now; busy ones after answering. */
+	/* Each connection's client can send nothing more; what it sent is
+	 * answered, then the connection closes. */
 	conn_drain_all(&srv->env);
 	server_maybe_done(srv);
 }

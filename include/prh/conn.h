@@ -56,7 +56,7 @@ struct conn_env {
 	struct fdbudget fds;
 	/* Kept by conn.c. */
 	TAILQ_HEAD(, conn) conns; /* every open connection */
-	bool draining;		  /* shutdown: no new requests */
+	bool draining;		  /* shutdown: read what was sent, to EOF */
 };
 
 /* Set up the shared state once the server's fields are filled in: 0 or
@@ -71,8 +71,22 @@ void conn_env_fini(struct conn_env *env);
  * error, and gone is not called). */
 int conn_new(struct conn_env *env, int fd, const struct peer *peer);
 
-/* Shutdown: idle connections close now, busy ones once answered; no
- * connection reads another request. */
+/* Shutdown: every connection's socket is shut for reading; what its
+ * client sent before is read, run and answered, and the EOF then closes
+ * it (a PR OUT waiting for its turn in the log is answered at once, not
+ * run).  Only a connection that waits for fd room while no command is out
+ * closes unread. */
 void conn_drain_all(struct conn_env *env);
+
+/* Shutdown, and the last command outstanding came back: connections
+ * waiting for fd room close (no command will free any). */
+void conn_drain_idle(struct conn_env *env);
+
+/* The helper stops at once: each command still out (waiting for a worker
+ * or running) is answered ABORTED COMMAND 00/06 and abandoned, each
+ * request still in a socket is read and answered the same, not run, and
+ * every connection closes (one whose answers are not all out is left to
+ * conn_env_fini()). */
+void conn_abort_all(struct conn_env *env);
 
 #endif

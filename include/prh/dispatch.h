@@ -55,9 +55,9 @@ struct cmd *dispatch_cmd_new(struct dispatch *d);
  * closer and puts its device reference. */
 void dispatch_cmd_free(struct dispatch *d, struct cmd *cmd);
 
-/* Run cmd on a worker; cmd->done is called when it is back (see above).
- * 0, or a negative errno (shutting down, out of memory) and the caller
- * keeps cmd. */
+/* Run cmd on a worker (during a drain too); cmd->done is called when it
+ * is back (see above).  0, or a negative errno (out of memory) and the
+ * caller keeps cmd. */
 int dispatch_submit(struct dispatch *d, struct cmd *cmd);
 
 /* The owner goes away.  A command not yet running is freed at once
@@ -66,13 +66,17 @@ int dispatch_submit(struct dispatch *d, struct cmd *cmd);
  * and orphaned(cmd) is called just before it is freed). */
 bool dispatch_abandon(struct dispatch *d, struct cmd *cmd);
 
-/* Shutdown: refuse new commands; idle(arg) is called when the last
- * outstanding command comes back (not when none is outstanding already:
- * the caller checks dispatch_get_stats). */
+/* Shutdown: idle(arg) is called whenever the last outstanding command
+ * comes back (not when none is outstanding already: the caller checks
+ * dispatch_outstanding()), before that command's done.  Commands are
+ * still taken: those a client sent before the shutdown. */
 void dispatch_drain(struct dispatch *d, void (*idle)(void *), void *arg);
 
 /* Fill counters. */
 void dispatch_get_stats(struct dispatch *d, struct dispatch_stats *st);
+
+/* Commands submitted and not back yet (parked ones too). */
+unsigned dispatch_outstanding(const struct dispatch *d);
 
 /* Commands submitted to dev and not back yet (parked ones too). */
 unsigned dispatch_inflight(const struct dispatch *d, const struct device *dev);

@@ -14,8 +14,9 @@
  *
  * Each connection embeds a struct fdbudget_conn.  The ways back to the
  * connections are callbacks: one may read again (resume), one held its
- * device fd past --request-timeout (expired), and the owner's: the fds in
- * use dropped below the budget (room).  Loop thread only, but for held,
+ * device fd past --request-timeout (expired: never while it waits for
+ * room, when its time starts again), and the owner's: the fds in use
+ * dropped below the budget (room).  Loop thread only, but for held,
  * which the closer's threads and the workers lower too.
  */
 #ifndef PRH_FDBUDGET_H

@@ -25,10 +25,16 @@ struct closer;
 /* The fd that came with a request, as frame_fd_take() found it. */
 struct frame_fd {
 	bool have;		 /* an fd came with this request */
+	bool lost;		 /* ... and the kernel dropped it: the fd
+				  * table was full (fd -1, node DEVICE_OTHER) */
 	int fd;			 /* kept (a device node), or -1 */
 	int accmode;		 /* its O_ACCMODE (looked at for PR OUT) */
 	struct device_node node; /* what it is */
 };
+
+/* What frame_recv() puts in *fd for a CDB whose one fd the kernel
+ * dropped for want of room in the fd table. */
+#define FRAME_FD_LOST (-2)
 
 /* Set up an accepted socket so that frames bring their fds and nothing
  * else: 0, or a negative errno and *why. */
@@ -37,11 +43,13 @@ int frame_socket_init(int sock, const char **why);
 /* Read up to len bytes of a frame into buf, with the fds that come with
  * them.  fd NULL: the frame brings none, and any is dropped (QEMU's
  * helper reads such a frame without a control buffer, and its kernel
- * drops them).  Else *fd gets the one fd that came, or -1.  Returns the
- * byte count (0 at EOF); -EAGAIN when there is nothing to read now;
- * -EMSGSIZE when fds were lost; -EPROTO when more than one came; or
- * another negative errno (fds that came are dropped on any error).  Fds
- * dropped go to closer for client. */
+ * drops them), fds the kernel could not pass too.  Else *fd gets the one
+ * fd that came, FRAME_FD_LOST if the kernel dropped it (the fd table was
+ * full: no fault of the client's, whose request is answered), or -1.
+ * Returns the byte count (0 at EOF); -EAGAIN when there is nothing to
+ * read now; -EPROTO when more than one came (or one came and more were
+ * lost); or another negative errno (fds that came are dropped on any
+ * error).  Fds dropped go to closer for client. */
 ssize_t frame_recv(int sock, void *buf, size_t len, int *fd,
     struct closer *closer, uint64_t client);
 
@@ -49,7 +57,8 @@ ssize_t frame_recv(int sock, void *buf, size_t len, int *fd,
  * and how it was opened, into ff.  1: it is kept (a device node); 0:
  * dropped, as anything else is (a file, pipe or socket, perhaps this very
  * connection's other end), so no client can make the helper hold a
- * socket open: its request will be answered as a refusal; -EPROTO, and
+ * socket open: its request will be answered as a refusal; also 0 for
+ * FRAME_FD_LOST (ff->lost: the request is answered BUSY); -EPROTO, and
  * dropped: the request had brought one already. */
 int frame_fd_take(struct frame_fd *ff, int fd, uint8_t opcode,
     struct closer *closer, uint64_t client);

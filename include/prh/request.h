@@ -5,8 +5,10 @@
  * event that says when to read on (with the idle timeout).
  *
  * request_read() reads once and says what came of it (the connection
- * calls it again while it says REQUEST_MORE); a whole request is a command buffer (cmd.h) holding the
- * parsed CDB and parameter list, and the device fd kept in ff.  The
+ * calls it again while it says REQUEST_MORE); a whole request is its
+ * parsed CDB, the device fd kept in ff and a command buffer (cmd.h)
+ * holding the CDB and parameter list, or none when there was no memory
+ * for one (the request is read all the same, to be answered).  The
  * connection (conn.c) decides what happens next; the request's device fd,
  * until a command takes it, is dropped in request_drop_fd() alone.
  * Loop thread only.
@@ -18,6 +20,7 @@
 #include <stdint.h>
 
 #include "prh/frame.h"
+#include "prh/proto.h"
 #include "prh/protocol.h"
 
 struct cmd;
@@ -39,10 +42,10 @@ enum request_phase {
 enum request_step {
 	REQUEST_WAIT,  /* nothing to read now, or the fd budget is full */
 	REQUEST_MORE,  /* part read (the phase may have moved): read on */
-	REQUEST_READY, /* a whole request is in: cmd and ff */
+	REQUEST_READY, /* a whole request is in: req, ff, and cmd unless
+			* there was no memory for one */
 	REQUEST_EOF,   /* the client closed where it may */
 	REQUEST_BAD,   /* a protocol violation; why says it, or NULL */
-	REQUEST_NOMEM, /* no command buffer for it */
 };
 
 /* A connection's request. */
@@ -65,9 +68,10 @@ struct request {
 	uint32_t off; /* bytes of the current frame read */
 	uint8_t hello[PRH_HELLO_LEN];
 	uint8_t cdb[PRH_CDB_LEN];
-	struct frame_fd ff; /* the fd of the request */
-	struct cmd *cmd;    /* command being read or in flight, or NULL */
-	const char *why;    /* REQUEST_BAD: the message, or NULL */
+	struct frame_fd ff;   /* the fd of the request */
+	struct proto_req req; /* its CDB, parsed */
+	struct cmd *cmd;      /* command being read or in flight, or NULL */
+	const char *why;      /* REQUEST_BAD: the message, or NULL */
 };
 
 /* Start at the hello; make the read event (not armed): 0 or -ENOMEM. */

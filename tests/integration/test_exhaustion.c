@@ -280,7 +280,7 @@ Test(exh, fd_limit_full_table_keeps_serving)
 	close(keep);
 }
 
-Test(exh, emfile_pauses_accept_and_ctrunc_closes)
+Test(exh, emfile_pauses_accept_and_a_lost_fd_answers_busy)
 {
 	static const char *const args[] = { "--threads=2", NULL };
 	enum {
@@ -313,23 +313,25 @@ Test(exh, emfile_pauses_accept_and_ctrunc_closes)
 	}
 	itest_expect_stderr("pausing accept");
 	t0 = cpu_ticks(itest_env.pid);
-	/* No room for the fd that comes with a request: MSG_CTRUNC. The
-	 * connection is closed, cleanly. */
-	{
-		uint8_t cdb[PRH_CDB_LEN];
-
-		client_cdb_pr_in(cdb, 0, 8192);
-		cr_assert_eq(client_send_request(a, cdb, dev, NULL, 0), 0);
-		itest_expect_closed(a);
-		itest_expect_stderr("file descriptor lost");
-	}
-	close(a);
-	/* Give the fds back: the waiting clients are accepted and b is
-	 * served again. */
+	/* No room for the fd that comes with a request: MSG_CTRUNC.  The
+	 * helper, not the client, is short of fds: the request is answered
+	 * BUSY (QEMU would fail a migration on a closed connection), and
+	 * the connection stays. */
+	itest_pr_in(a, dev, 0, 8192, &r);
+	itest_expect(&r, PRH_STATUS_BUSY, -1, 0, 0);
+	itest_expect_stderr("file descriptor lost");
+	/* A PR OUT's parameter list is read all the same. */
+	itest_pr_out(a, dev, &r);
+	itest_expect(&r, PRH_STATUS_BUSY, -1, 0, 0);
+	/* Give the fds back: the waiting clients are accepted and a and b
+	 * are served again. */
 	cr_assert_eq(prlimit(itest_env.pid, RLIMIT_NOFILE, &old, NULL), 0);
 	for (i = 0; i < NCLI; i++)
 		cr_assert(th_readable(cli[i], TH_TIMEOUT_MS),
 		    "client %d never greeted", i);
+	itest_pr_in(a, dev, 0, 8192, &r);
+	itest_expect_ioerr(&r);
+	close(a);
 	itest_pr_in(b, dev, 0, 8192, &r);
 	itest_expect_ioerr(&r);
 	itest_expect_stderr("accepting again after");

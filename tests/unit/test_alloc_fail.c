@@ -31,6 +31,7 @@
 #include <event2/thread.h>
 
 #include "prh/client.h"
+#include "prh/cmd.h"
 #include "prh/config.h"
 #include "prh/fdpass.h"
 #include "prh/log.h"
@@ -54,10 +55,12 @@ static struct {
 	pthread_mutex_t lock; /* protects live[] and nlive */
 	void *live[LIVE_SLOTS];
 	unsigned nlive;
-	atomic_bool tracking; /* record blocks in live[] */
-	atomic_long count;    /* allocations since arming */
-	atomic_long fail_at;  /* this one fails (1-based), 0: none */
-	atomic_bool failed;   /* the failure was injected */
+	atomic_bool tracking;	 /* record blocks in live[] */
+	atomic_long count;	 /* allocations since arming */
+	atomic_long fail_at;	 /* this one fails (1-based), 0: none */
+	atomic_bool failed;	 /* the failure was injected */
+	atomic_size_t fail_size; /* every malloc of this size fails, 0: none */
+	atomic_long size_failed; /* mallocs failed for their size */
 } inj = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* Slot of p in the live set, or of the free slot where it would go. */
@@ -134,6 +137,10 @@ __wrap_malloc(size_t size)
 {
 	void *p;
 
+	if (size == atomic_load(&inj.fail_size)) {
+		atomic_fetch_add(&inj.size_failed, 1);
+		return NULL;
+	}
 	if (inj_should_fail())
 		return NULL;
 	p = __real_malloc(size);
@@ -485,7 +492,12 @@ ev_free(void *p)
 	__wrap_free(p);
 }
 
-Test(alloc_fail, every_allocation_of_a_session, .timeout = 240)
+/* What both tests set up: libevent's allocations through the wrappers,
+ * no log, the configuration, and in a new directory the session's socket
+ * path and "device" (a file, opened read-write and read-only). */
+static void
+af_setup(struct prh_config *cfg, struct session *s, char *dir, char *dev,
+    size_t devlen)
 {
 	static char *argv[] = {
 		"qemu-pr-helper",
@@ -493,23 +505,38 @@ Test(alloc_fail, every_allocation_of_a_session, .timeout = 240)
 		"--queue-max=4",
 		NULL,
 	};
-	struct prh_config cfg;
-	struct session s = { 0 };
-	char dir[] = "/tmp/prh-allocfail-XXXXXX", dev[64];
-	long n, allocs = 0, total = 0, injected = 0, misses;
 
 	event_set_mem_functions(ev_malloc, ev_realloc, ev_free);
 	event_set_log_callback(ev_log_quiet);
 	cr_assert_eq(evthread_use_pthreads(), 0);
 	log_set_verbosity(0);
-	cr_assert_eq(config_parse(&cfg, 3, argv), CONFIG_RUN);
+	cr_assert_eq(config_parse(cfg, 3, argv), CONFIG_RUN);
 	cr_assert_not_null(mkdtemp(dir));
-	snprintf(s.path, sizeof(s.path), "%s/sock", dir);
-	snprintf(dev, sizeof(dev), "%s/dev", dir);
-	s.rw_fd = open(dev, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	s.ro_fd = open(dev, O_RDONLY | O_CLOEXEC);
-	cr_assert(s.rw_fd >= 0 && s.ro_fd >= 0);
+	snprintf(s->path, sizeof(s->path), "%s/sock", dir);
+	snprintf(dev, devlen, "%s/dev", dir);
+	s->rw_fd = open(dev, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	s->ro_fd = open(dev, O_RDONLY | O_CLOEXEC);
+	cr_assert(s->rw_fd >= 0 && s->ro_fd >= 0);
+}
 
+/* Close and remove what af_setup() made. */
+static void
+af_teardown(struct session *s, const char *dir, const char *dev)
+{
+	close(s->rw_fd);
+	close(s->ro_fd);
+	unlink(dev);
+	rmdir(dir);
+}
+
+Test(alloc_fail, every_allocation_of_a_session, .timeout = 240)
+{
+	struct prh_config cfg;
+	struct session s = { 0 };
+	char dir[] = "/tmp/prh-allocfail-XXXXXX", dev[64];
+	long n, allocs = 0, total = 0, injected = 0, misses;
+
+	af_setup(&cfg, &s, dir, dev, sizeof(dev));
 	/* Clean runs first: the first makes libevent's lazily allocated
 	 * globals, the second gives the count. */
 	cr_assert(!run_once(&cfg, &s, 0, &total, false));
@@ -544,8 +571,30 @@ Test(alloc_fail, every_allocation_of_a_session, .timeout = 240)
 	    "only %ld runs reached their "
 	    "failure (a clean run needs at least %ld allocations)",
 	    injected, total);
-	close(s.rw_fd);
-	close(s.ro_fd);
-	unlink(dev);
-	rmdir(dir);
+	af_teardown(&s, dir, dev);
+}
+
+/* No memory for any command buffer: every request is still read in full
+ * and answered (ABORTED COMMAND, or what needs no command: ILLEGAL
+ * REQUEST for PR OUT on a read-only fd), and no connection is closed but
+ * the one that breaks the protocol. */
+Test(alloc_fail, no_command_buffer_is_answered_not_closed, .timeout = 60)
+{
+	struct prh_config cfg;
+	struct session s = { 0 };
+	char dir[] = "/tmp/prh-allocfail-XXXXXX", dev[64];
+	long allocs;
+
+	/* Only the command buffers fail: libevent's buffers are powers of
+	 * two, and nothing else is as large. */
+	cr_assert_neq(sizeof(struct cmd) & (sizeof(struct cmd) - 1), 0);
+	af_setup(&cfg, &s, dir, dev, sizeof(dev));
+	atomic_store(&inj.fail_size, sizeof(struct cmd));
+	/* run_once() checks: 4 answered, only the bad connection closed,
+	 * nothing leaked. */
+	cr_assert(!run_once(&cfg, &s, 0, &allocs, true));
+	atomic_store(&inj.fail_size, 0);
+	cr_expect_gt(atomic_load(&inj.size_failed), 1000,
+	    "%ld command buffers refused", atomic_load(&inj.size_failed));
+	af_teardown(&s, dir, dev);
 }

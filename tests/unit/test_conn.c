@@ -41,6 +41,7 @@
 #include "prh/peerlog.h"
 #include "prh/proto.h"
 #include "prh/stats.h"
+#include "prh/trace.h"
 
 #define WAIT_MS 10000 /* bound on every wait */
 
@@ -89,16 +90,34 @@ static pthread_mutex_t tc_mtx = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t tc_cv = PTHREAD_COND_INITIALIZER;
 static bool tc_running;
 
-/* Runs first in the loop: the loop is running (a break now is seen). */
+/* A callback of the loop: set the flag arg (under tc_mtx) and say so. */
 static void
-tc_running_cb(evutil_socket_t fd, short what, void *arg)
+tc_flag_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	(void)arg;
 	pthread_mutex_lock(&tc_mtx);
-	tc_running = true;
+	*(bool *)arg = true;
 	pthread_cond_broadcast(&tc_cv);
+	pthread_mutex_unlock(&tc_mtx);
+}
+
+/* Clear *flag, have the loop set it after tv (tc_flag_cb()), and wait
+ * until it did. */
+static void
+tc_flag_after(bool *flag, const struct timeval *tv, bool start)
+{
+	*flag = false;
+	cr_assert_eq(event_base_once(tc.base, -1, EV_TIMEOUT, tc_flag_cb, flag,
+			 tv),
+	    0);
+	if (start) {
+		cr_assert_eq(pthread_create(&tc.loop, NULL, tc_loop, NULL), 0);
+		tc.looping = true;
+	}
+	pthread_mutex_lock(&tc_mtx);
+	while (!*flag)
+		pthread_cond_wait(&tc_cv, &tc_mtx);
 	pthread_mutex_unlock(&tc_mtx);
 }
 
@@ -109,16 +128,7 @@ tc_loop_start(void)
 {
 	struct timeval now = { 0, 0 };
 
-	tc_running = false;
-	cr_assert_eq(event_base_once(tc.base, -1, EV_TIMEOUT, tc_running_cb,
-			 NULL, &now),
-	    0);
-	cr_assert_eq(pthread_create(&tc.loop, NULL, tc_loop, NULL), 0);
-	tc.looping = true;
-	pthread_mutex_lock(&tc_mtx);
-	while (!tc_running)
-		pthread_cond_wait(&tc_cv, &tc_mtx);
-	pthread_mutex_unlock(&tc_mtx);
+	tc_flag_after(&tc_running, &now, true);
 }
 
 /* Stop the loop thread (the loop's objects are the test's again). */
@@ -541,6 +551,138 @@ Test(conn, drain_answers_the_busy_then_closes_every_connection)
 	tc_wait_uint(&tc.stats.connections, 0, "connections");
 	close(busy);
 	close(idle);
+}
+
+/* A request in its socket when the drain starts (the client sent it
+ * before the shutdown) is read, run and answered before the EOF; the
+ * client can send nothing after the drain started. */
+Test(conn, drain_answers_what_was_sent_before_it)
+{
+	uint8_t cdb[PRH_CDB_LEN];
+	int s;
+
+	tc_need_disk();
+	s = tc_conn();
+	client_cdb_pr_in(cdb, 0, 8192);
+	tc_loop_stop();
+	cr_assert_eq(client_send_request(s, cdb, tc.disk, NULL, 0), 0);
+	conn_drain_all(&tc.env);
+	dispatch_drain(tc.dispatch, NULL, NULL);
+	/* Shut for reading: the client's next request is refused. */
+	cr_assert_eq(send(s, cdb, sizeof(cdb), MSG_NOSIGNAL), -1);
+	cr_assert_eq(errno, EPIPE);
+	tc_loop_start();
+	tc_expect_check(s);
+	cr_assert_eq(tc_wait_eof(s), 0);
+	tc_wait_uint(&tc.stats.connections, 0, "connections");
+	cr_expect_eq(STATS_GET(tc.stats.answered), 1);
+	close(s);
+}
+
+/* Stopping at once (a second signal), requests still in the sockets
+ * are read and answered ABORTED COMMAND 00/06 without running, then the
+ * connections close. */
+Test(conn, abort_answers_requests_in_the_socket_without_running_them)
+{
+	uint8_t cdb[PRH_CDB_LEN];
+	struct dispatch_stats ds;
+	int s;
+
+	tc_need_disk();
+	s = tc_conn();
+	client_cdb_pr_in(cdb, 0, 8192);
+	tc_loop_stop();
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(client_send_request(s, cdb, tc.disk, NULL, 0), 0);
+	conn_drain_all(&tc.env);
+	dispatch_drain(tc.dispatch, NULL, NULL);
+	conn_abort_all(&tc.env);
+	for (int i = 0; i < 2; i++)
+		tc_expect_enotty(s); /* the bytes of a command not run */
+	cr_assert_eq(tc_wait_eof(s), 0);
+	cr_expect_eq(atomic_load(&tc.stats.connections), 0);
+	dispatch_get_stats(tc.dispatch, &ds);
+	cr_expect_eq(ds.outstanding, 0, "submitted");
+	cr_expect_eq(ds.pool.completed, 0, "a worker ran one");
+	close(s);
+}
+
+/* At a drain with no command out, a connection that cannot read its
+ * request for want of fd room closes: nothing would free any. */
+Test(conn, drain_closes_a_connection_waiting_for_fd_room_when_idle)
+{
+	uint8_t cdb[PRH_CDB_LEN];
+	int s;
+
+	tc_need_disk();
+	s = tc_conn();
+	tc_loop_stop();
+	tc.env.fds.budget = 1; /* its socket uses it up */
+	tc_loop_start();
+	client_cdb_pr_in(cdb, 0, 8192);
+	cr_assert_eq(client_send_request(s, cdb, tc.disk, NULL, 0), 0);
+	tc_loop_stop();
+	/* The socket is readable: the loop, run here, finds so. */
+	cr_assert_geq(event_base_loop(tc.base, EVLOOP_NONBLOCK), 0);
+	cr_assert_not_null(TAILQ_FIRST(&tc.env.fds.throttled), "not waiting");
+	conn_drain_all(&tc.env);
+	dispatch_drain(tc.dispatch, NULL, NULL);
+	tc_loop_start();
+	cr_assert_eq(tc_wait_eof(s), 0);
+	tc_wait_uint(&tc.stats.connections, 0, "connections");
+	cr_expect_eq(STATS_GET(tc.stats.answered), 0);
+	close(s);
+}
+
+/* Wait until the running loop has run its timers due by ns
+ * (trace_now_ns()): a timer of the loop's own set for then has fired. */
+static void
+tc_loop_past(uint64_t ns)
+{
+	static bool past;
+	uint64_t now = trace_now_ns(), us = ns > now ? (ns - now) / 1000 : 0;
+	struct timeval tv = { (time_t)(us / 1000000),
+		(suseconds_t)(us % 1000000) };
+
+	tc_flag_after(&past, &tv, false);
+}
+
+/* --request-timeout is the client's time to send its request: a client
+ * that sent it all while the helper could not read it for want of fd
+ * room is answered once there is room, not dropped. */
+Test(conn, request_waiting_for_fd_room_is_not_timed_out)
+{
+	uint8_t cdb[PRH_CDB_LEN], param[24];
+	uint64_t deadline;
+	int s;
+
+	tc_need_disk();
+	s = tc_conn();
+	client_cdb_pr_out(cdb, 0, 0, sizeof(param));
+	client_param_basic(param, 0, 0xa, 0);
+	cr_assert_eq(fdpass_send(s, cdb, sizeof(cdb), tc.disk),
+	    (ssize_t)sizeof(cdb));
+	tc_wait_uint(&tc.env.fds.held, 1, "fds held");
+	/* Its socket and fd are above a budget of 1: the parameter list
+	 * waits in the socket. */
+	tc_loop_stop();
+	tc.env.fds.budget = 1;
+	deadline = TAILQ_FIRST(&tc.env.fds.held_list)->held_until_ns;
+	tc_loop_start();
+	cr_assert_eq(send(s, param, sizeof(param), 0), (ssize_t)sizeof(param));
+	tc_loop_past(deadline + 100000000ull);
+	tc_loop_stop();
+	cr_expect_eq(STATS_GET(tc.stats.timed_out), 0);
+	cr_expect_eq(atomic_load(&tc.stats.connections), 1);
+	cr_assert_not_null(TAILQ_FIRST(&tc.env.fds.held_list));
+	cr_expect_gt(TAILQ_FIRST(&tc.env.fds.held_list)->held_until_ns,
+	    deadline, "its time did not start again");
+	/* Room: it is read and answered. */
+	tc.env.fds.budget = 1000;
+	fdbudget_freed(&tc.env.fds);
+	tc_loop_start();
+	tc_expect_check(s);
+	close(s);
 }
 
 Test(conn, refused_partition_is_answered_without_sg_io)

@@ -100,7 +100,7 @@ Test(fdpass, bytes_without_fd)
 	int fds[FDPASS_MAX_FDS], n = -1;
 
 	send_with_fds("0123456789abcdef", 16, NULL, 0);
-	cr_assert_eq(fdpass_recv(sv[1], buf, sizeof(buf), fds, &n), 16);
+	cr_assert_eq(fdpass_recv(sv[1], buf, sizeof(buf), fds, &n, NULL), 16);
 	cr_assert_eq(n, 0);
 	cr_assert_eq(memcmp(buf, "0123456789abcdef", 16), 0);
 }
@@ -112,7 +112,7 @@ Test(fdpass, one_fd_arrives_cloexec)
 
 	cr_assert_eq(pipe(p), 0);
 	send_with_fds("0123456789abcdef", 16, &p[0], 1);
-	cr_assert_eq(fdpass_recv(sv[1], buf, sizeof(buf), fds, &n), 16);
+	cr_assert_eq(fdpass_recv(sv[1], buf, sizeof(buf), fds, &n, NULL), 16);
 	cr_assert_eq(n, 1);
 	cr_assert_neq(fds[0], p[0]);
 	cr_assert(fcntl(fds[0], F_GETFD) & FD_CLOEXEC);
@@ -132,7 +132,7 @@ Test(fdpass, two_fds_reported)
 
 	cr_assert_eq(pipe(p), 0);
 	send_with_fds("0123456789abcdef", 16, p, 2);
-	cr_assert_eq(fdpass_recv(sv[1], buf, sizeof(buf), fds, &n), 16);
+	cr_assert_eq(fdpass_recv(sv[1], buf, sizeof(buf), fds, &n, NULL), 16);
 	cr_assert_eq(n, 2);
 	for (int i = 0; i < n; i++)
 		close(fds[i]);
@@ -147,10 +147,10 @@ Test(fdpass, partial_read_keeps_fd_with_first_bytes)
 
 	cr_assert_eq(pipe(p), 0);
 	send_with_fds("0123456789abcdef", 16, &p[0], 1);
-	cr_assert_eq(fdpass_recv(sv[1], buf, 8, fds, &n), 8);
+	cr_assert_eq(fdpass_recv(sv[1], buf, 8, fds, &n, NULL), 8);
 	cr_assert_eq(n, 1);
 	close(fds[0]);
-	cr_assert_eq(fdpass_recv(sv[1], buf + 8, 8, fds, &n), 8);
+	cr_assert_eq(fdpass_recv(sv[1], buf + 8, 8, fds, &n, NULL), 8);
 	cr_assert_eq(n, 0);
 	cr_assert_eq(memcmp(buf, "0123456789abcdef", 16), 0);
 	close(p[0]);
@@ -166,10 +166,10 @@ Test(fdpass, does_not_read_past_a_message_with_fds)
 	send_with_fds("AAAAAAAAAAAAAAAA", 16, &p[0], 1);
 	send_with_fds("BBBBBBBBBBBBBBBB", 16, &p[1], 1);
 	/* Asking for 32 bytes stops at the first message's end. */
-	cr_assert_eq(fdpass_recv(sv[1], buf, 32, fds, &n), 16);
+	cr_assert_eq(fdpass_recv(sv[1], buf, 32, fds, &n, NULL), 16);
 	cr_assert_eq(n, 1);
 	close(fds[0]);
-	cr_assert_eq(fdpass_recv(sv[1], buf, 32, fds, &n), 16);
+	cr_assert_eq(fdpass_recv(sv[1], buf, 32, fds, &n, NULL), 16);
 	cr_assert_eq(n, 1);
 	cr_assert_eq(buf[0], 'B');
 	close(fds[0]);
@@ -192,7 +192,7 @@ Test(fdpass, the_most_one_message_carries_all_arrive)
 			 FDPASS_MAX_FDS + 1),
 	    -EINVAL);
 	send_with_fds("0123456789abcdef", 16, many, FDPASS_MAX_FDS);
-	cr_assert_eq(fdpass_recv(sv[1], buf, sizeof(buf), fds, &n), 16);
+	cr_assert_eq(fdpass_recv(sv[1], buf, sizeof(buf), fds, &n, NULL), 16);
 	cr_assert_eq(n, FDPASS_MAX_FDS);
 	for (int i = 0; i < n; i++)
 		close(fds[i]);
@@ -206,6 +206,7 @@ Test(fdpass, fds_lost_to_the_fd_limit_are_reported_with_those_that_came)
 	char buf[16];
 	int fds[FDPASS_MAX_FDS], n = 0, many[FDPASS_MAX_FDS];
 	int base = open("/dev/null", O_RDONLY), room, sent, open, max;
+	bool lost = false;
 
 	cr_assert_geq(base, 0);
 	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
@@ -220,13 +221,21 @@ Test(fdpass, fds_lost_to_the_fd_limit_are_reported_with_those_that_came)
 	for (int i = 0; i < sent; i++)
 		many[i] = base;
 	send_with_fds("0123456789abcdef", 16, many, sent);
+	send_with_fds("0123456789abcdef", 16, many, sent);
 	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
-	cr_assert_eq(fdpass_recv(sv[1], buf, sizeof(buf), fds, &n), -EMSGSIZE);
-	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	cr_assert_eq(fdpass_recv(sv[1], buf, sizeof(buf), fds, &n, NULL),
+	    -EMSGSIZE);
 	/* Those that came are the caller's to close. */
 	cr_assert_eq(n, room);
 	for (int i = 0; i < n; i++)
 		close(fds[i]);
+	/* Asked to, it says so and counts the bytes, which were read. */
+	cr_assert_eq(fdpass_recv(sv[1], buf, sizeof(buf), fds, &n, &lost), 16);
+	cr_assert(lost);
+	cr_assert_eq(n, room);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
 	close(base);
 }
 
@@ -235,9 +244,10 @@ Test(fdpass, eof_and_eagain)
 	char buf[4];
 	int fds[FDPASS_MAX_FDS], n;
 
-	cr_assert_eq(fdpass_recv(sv[1], buf, sizeof(buf), fds, &n), -EAGAIN);
+	cr_assert_eq(fdpass_recv(sv[1], buf, sizeof(buf), fds, &n, NULL),
+	    -EAGAIN);
 	shutdown(sv[0], SHUT_WR);
-	cr_assert_eq(fdpass_recv(sv[1], buf, sizeof(buf), fds, &n), 0);
+	cr_assert_eq(fdpass_recv(sv[1], buf, sizeof(buf), fds, &n, NULL), 0);
 }
 
 Test(fdpass, send_side_round_trip)
@@ -247,11 +257,11 @@ Test(fdpass, send_side_round_trip)
 	int fd = open("/dev/null", O_RDONLY);
 
 	cr_assert_eq(fdpass_send(sv[0], "abcd", 4, fd), 4);
-	cr_assert_eq(fdpass_recv(sv[1], buf, 4, fds, &n), 4);
+	cr_assert_eq(fdpass_recv(sv[1], buf, 4, fds, &n, NULL), 4);
 	cr_assert_eq(n, 1);
 	close(fds[0]);
 	cr_assert_eq(fdpass_send(sv[0], "efgh", 4, -1), 4);
-	cr_assert_eq(fdpass_recv(sv[1], buf, 4, fds, &n), 4);
+	cr_assert_eq(fdpass_recv(sv[1], buf, 4, fds, &n, NULL), 4);
 	cr_assert_eq(n, 0);
 	close(fd);
 }
