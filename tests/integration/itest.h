@@ -16,6 +16,7 @@
 #define PRH_TESTS_ITEST_H
 
 #include <criterion/criterion.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "prh/client.h"
@@ -114,5 +115,19 @@ int itest_fds_settle(int want);
 /* Exit status of a helper run to completion with args (no -k added
  * unless given); asserts it exited normally within the timeout. */
 int itest_run_exit(enum th_kind kind, const char *const *args);
+
+/* A QEMU release as one comparable number: 7.2.22 is 70222. */
+#define ITEST_RELEASE(major, minor, micro) \
+	((major)*10000 + (minor)*100 + (micro))
+
+/* The QEMU release a reference helper of kind is, from its -V line
+ * ("qemu-pr-helper 10.0.2 (Debian ...)"), as ITEST_RELEASE(); skips the
+ * test when kind cannot run here.  Tests compare with the release they
+ * run, never the one a distribution is assumed to ship. */
+int itest_ref_release(enum th_kind kind);
+
+/* Skip the test unless the reference of kind is release (ITEST_RELEASE)
+ * or later (at_least true), or earlier than it (false). */
+void itest_need_release(enum th_kind kind, int release, bool at_least);
 
 #endif

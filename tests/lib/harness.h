@@ -257,6 +257,24 @@ int th_unix_bound(const char *path, int type);
 /* Create an empty file with mode if it does not exist: 0 or -errno. */
 int th_touch(const char *path, mode_t mode);
 
+/* A mount namespace of its own for the calling thread's process, / and
+ * all below it private (nothing mounted in it reaches the host): 0 or
+ * -errno (EINVAL where / is no mount point, as in a chroot). */
+int th_private_ns(void);
+
+/* Why this process could not get a private mount namespace (tried in a
+ * child, which then exits), or NULL when it can: tests that need one skip
+ * with this reason. */
+const char *th_private_ns_why(void);
+
+/* Skip the test unless it can get a private mount namespace. */
+#define TH_NEED_PRIVATE_NS()                            \
+	do {                                            \
+		const char *why_ = th_private_ns_why(); \
+		if (why_ != NULL)                       \
+			cr_skip_test("%s", why_);       \
+	} while (0)
+
 /* In a child about to run a helper: a private mount namespace whose /dev
  * holds only null (the real one) and log (a bind mount of the socket
  * sock).  0 or -errno. */
