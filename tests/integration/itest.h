@@ -4,13 +4,14 @@
  *
  * Every case is written once as a function taking the helper kind and
  * registered with ITEST_BOTH() for our helper and both reference peers:
- * suite "ours" runs our helper, suite "qemu" QEMU 7.2's (Debian 12's
- * /usr/bin/qemu-pr-helper), suite "qemu10" QEMU 10.0's (fetched by
- * contrib/qemu10.sh); a reference is skipped when it is missing or we are
- * not root.  ITEST_REFS() registers a case for the two references only:
- * where ours deliberately differs (qemu-pr-helper(8), DIFFERENCES FROM
- * QEMU'S HELPER) and both QEMUs agree.
- * Where 7.2 and 10.0 differ, each side has its own named Test().
+ * suite "ours" runs our helper, suite "qemu" the system's
+ * /usr/bin/qemu-pr-helper (QEMU 7.2 on Debian 12, 10.0 on Debian 13),
+ * suite "qemu10" QEMU 10.0's (fetched by contrib/qemu10.sh); a reference
+ * is skipped when it is missing or we are not root.  ITEST_REFS()
+ * registers a case for the two references only: where ours deliberately
+ * differs (qemu-pr-helper(8), DIFFERENCES FROM QEMU'S HELPER) and the
+ * QEMUs agree.  Where releases differ, a case asks the release it runs
+ * (itest_ref_release()) and expects that release's behaviour.
  */
 #ifndef PRH_TESTS_ITEST_H
 #define PRH_TESTS_ITEST_H

@@ -97,7 +97,7 @@ th_helper_path(enum th_kind kind)
 	return ours;
 }
 
-/* "ours", "qemu" (7.2), "qemu10" or "floor". */
+/* "ours", "qemu" (the system's), "qemu10" or "floor". */
 const char *
 th_kind_name(enum th_kind kind)
 {

@@ -37,7 +37,7 @@
 enum th_kind {
 	TH_OURS,   /* $PRH_TOP_BUILDDIR/qemu-pr-helper, or $PRH_HELPER_BIN;
 			 * run under $PRH_HELPER_WRAPPER if set */
-	TH_QEMU,   /* /usr/bin/qemu-pr-helper (Debian 12: QEMU 7.2) */
+	TH_QEMU,   /* /usr/bin/qemu-pr-helper (7.2 on Debian 12, 10.0 on 13) */
 	TH_QEMU10, /* QEMU 10.0's, fetched by contrib/qemu10.sh:
 		    * $PRH_QEMU10_DIR/root/usr/bin/qemu-pr-helper */
 	TH_FLOOR,  /* the benchmark's minimal server (not a helper):
@@ -111,7 +111,7 @@ th_now_ms(void)
 /* Path of the helper binary of this kind. */
 const char *th_helper_path(enum th_kind kind);
 
-/* "ours", "qemu" (7.2), "qemu10" or "floor". */
+/* "ours", "qemu" (the system's), "qemu10" or "floor". */
 const char *th_kind_name(enum th_kind kind);
 
 /* Whether this kind can run here: 0, or -errno with *why set. */
