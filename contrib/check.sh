@@ -8,7 +8,10 @@
 #     checked with lintian, installed, run, removed and purged
 #     (tests/package/test-deb.sh); then make check-e2e (real QEMU 7.2 and
 #     10.0 guests, the kernel's LIO target, TCG; libvirt 9.0 running the
-#     helper);
+#     helper); in a Debian 13 root (contrib/trixie-root.sh), the tarball
+#     built with trixie's gcc and -Werror, its make check, and the Debian
+#     package built, lintian-clean, installed, run and purged there
+#     (tests/package/test-trixie.sh);
 #  3. make check again in a second build with ASan + UBSan;
 #  4. make fuzz: the libFuzzer targets for $FUZZ_SECONDS (default 30) s,
 #     side by side, in a clang build (--enable-fuzzing);
@@ -29,7 +32,7 @@ tsanbuilddir=${PRH_TSAN_BUILDDIR:-$top/build-tsan}
 
 t0=$(date +%s)
 "$top/contrib/setup-debian.sh" test
-echo "== setup: packages, QEMU 10.0 ($(( $(date +%s) - t0 )) s)"
+echo "== setup: packages, QEMU 10.0, Debian 13 root ($(( $(date +%s) - t0 )) s)"
 . "$top/contrib/counts.sh"
 
 rc=0 passed=0 failed=0 skipped=0
@@ -81,6 +84,9 @@ if [ "${PRH_CHECK_QUICK:-0}" != 1 ]; then
 	run_step "Debian package (build, lintian, install, run, purge)" \
 	    "$builddir" "$builddir/package.out" \
 	    "$top/tests/package/test-deb.sh" "$top" "$builddir"
+	run_step "Debian 13: build (-Werror), make check, package (lintian, install, run, purge)" \
+	    "$builddir" "$builddir/trixie.out" \
+	    "$top/tests/package/test-trixie.sh" "$top" "$builddir"
 	run_suite "make check-e2e" "$builddir" check-e2e
 	PRH_BUILDDIR=$sanbuilddir "$top/contrib/build.sh" --enable-sanitizers
 	run_suite "make check (ASan+UBSan)" "$sanbuilddir" check

@@ -3,8 +3,9 @@
 # Install what building and testing qemu-pr-helper needs on Debian 12.
 # Only missing packages are installed; nothing happens when all are there.
 # For the tests it also fetches QEMU 10.0 from bookworm-backports into a
-# private directory beside the system's 7.2 (contrib/qemu10.sh; a fetched
-# copy is reused).
+# private directory beside the system's 7.2 (contrib/qemu10.sh) and, as
+# root, a Debian 13 build root (contrib/trixie-root.sh fetch build); a
+# fetched copy is reused.
 # Usage: contrib/setup-debian.sh [build|test]
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,10 +14,11 @@ build_pkgs="build-essential autoconf automake libtool pkg-config
 	libevent-dev libcap-dev libsystemd-dev libseccomp-dev"
 # The test suite also runs QEMU's own helper and QEMU as reference peers,
 # builds and checks the Debian package, and checks the metrics file with
-# promtool (prometheus).
+# promtool (prometheus); it builds, checks and packages the project in a
+# Debian 13 root made with mmdebstrap (contrib/trixie-root.sh).
 test_pkgs="libcriterion-dev qemu-system-x86 sg3-utils systemd groff-base
 	clang clang-format valgrind kmod cpio xz-utils busybox-static prometheus
-	debhelper dpkg-dev lintian
+	debhelper dpkg-dev lintian mmdebstrap
 	libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients"
 
 want=$build_pkgs
@@ -38,4 +40,8 @@ if [ -n "$missing" ]; then
 fi
 if [ "${1:-build}" = test ]; then
 	"$top/contrib/qemu10.sh" fetch >/dev/null
+	# As root only: mmdebstrap's root mode (the test skips without it).
+	if [ "$(id -u)" -eq 0 ]; then
+		"$top/contrib/trixie-root.sh" fetch build >/dev/null
+	fi
 fi

@@ -10,7 +10,9 @@
 #   qemu-system-common with its qemu-pr-helper, qemu-utils), about 490 MB;
 #   DIR/VERSION holds QEMU's version.
 # build: trixie's compiler and the project's build and test dependencies,
-#   to build, check and package the project in it; DIR/VERSION holds gcc's.
+#   with trixie's own QEMU helper (qemu-system-common, 10.0) as the
+#   reference peer, to build, check and package the project in it;
+#   DIR/VERSION holds gcc's.
 #
 # The root is DIR/root.  DIR is $PRH_TRIXIE_DIR-FLAVOUR if that is set,
 # else /var/cache/qemu-pr-helper/trixie-FLAVOUR as root,
@@ -21,7 +23,9 @@
 # keeps working.  Concurrent fetches wait for each other (flock).
 #
 # Run a command in it: contrib/trixie-root.sh run FLAVOUR CMD...  (a
-# private mount namespace, /proc, /sys and /dev mounted, /work-like
+# private mount namespace in which the root is a mount point of its own,
+# so that tests inside may make / private and mount in namespaces of
+# their own; /proc, /sys and /dev mounted, /work-like
 # directories are not shared: bind what you need with PRH_TRIXIE_BIND=DIR,
 # mounted at the same path inside).
 #
@@ -76,7 +80,8 @@ make_root() {
 		    build-essential autoconf automake libtool pkg-config \
 		    libevent-dev libcap-dev libsystemd-dev libseccomp-dev \
 		    libcriterion-dev groff-base python3 sg3-utils \
-		    debhelper dpkg-dev lintian fakeroot systemd kmod"
+		    debhelper dpkg-dev lintian fakeroot systemd kmod \
+		    qemu-system-common"
 		version='gcc --version | head -n 1'
 	fi
 	mmdebstrap --quiet --variant=minbase --include=ca-certificates \
@@ -108,6 +113,7 @@ run)
 	[ "$(id -u)" -eq 0 ] || die "run needs root (chroot)"
 	exec unshare --mount --propagation private sh -c '
 		r=$1; shift
+		mount --bind "$r" "$r"
 		mount -t proc proc "$r/proc"
 		mount --rbind /sys "$r/sys"
 		mount --rbind /dev "$r/dev"

@@ -14,11 +14,19 @@ help_opts() {
 	"$1" --help | grep -E '^ +-' | grep -oE -- '--[a-z][a-z-]*' | sort -u
 }
 
-# Long options in the tags of the manual's OPTIONS (or DESCRIPTION) list.
+# Long options in the tags of the manual's OPTIONS (or DESCRIPTION) list:
+# the lines of the section that start with a dash at the section's own
+# indentation (5 columns with groff 1.22, 7 with 1.23), not deeper.
 man_opts() {
 	gzip -dcf "$1" | groff -mandoc -Tascii -P-cbou 2>/dev/null |
-	    awk -v sec="$2" '$0 == sec {on = 1; next} /^[A-Z][A-Z ]+$/ {on = 0} on' |
-	    grep -E '^     -' | grep -oE -- '--[a-z][a-z-]*' | sort -u
+	    awk -v sec="$2" '$0 == sec {on = 1; next} /^[A-Z][A-Z ]+$/ {on = 0}
+		on && /^ +-/ {
+			i = match($0, /[^ ]/)
+			if (min == "" || i < min) min = i
+			tag[++n] = $0; ind[n] = i
+		}
+		END { for (k = 1; k <= n; k++) if (ind[k] == min) print tag[k] }' |
+	    grep -oE -- '--[a-z][a-z-]*' | sort -u
 }
 
 n=0

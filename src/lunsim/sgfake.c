@@ -7,8 +7,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <scsi/sg.h>
@@ -166,16 +169,42 @@ __open64_2(const char *path, int flags)
 	return sgfake_open_any(AT_FDCWD, path, flags | O_LARGEFILE, 0);
 }
 
-/* The path fd was opened as, "" if none. */
+/* Whether path names the file of dev and ino (a raw statx: no wrapper
+ * of ours or of fakesys answers it). */
+static bool
+sgfake_same_file(const char *path, const struct statx *f)
+{
+	struct statx p;
+
+	return syscall(SYS_statx, AT_FDCWD, path, 0, STATX_INO, &p) == 0 &&
+	    p.stx_dev_major == f->stx_dev_major &&
+	    p.stx_dev_minor == f->stx_dev_minor && p.stx_ino == f->stx_ino;
+}
+
+/* The path fd was opened as, "" if none.  The kernel gives an fd whose
+ * mount this process's root cannot reach (opened in another mount
+ * namespace inside a chroot) a path from its file system's root, which
+ * starts with the chroot's directory: then the longest tail of it that
+ * names the same file from here. */
 void
 sgfake_fd_path(int fd, char *buf, size_t len)
 {
 	char link[64];
+	struct statx f;
 	ssize_t n;
 
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
 	n = readlink(link, buf, len - 1);
 	buf[n > 0 ? n : 0] = '\0';
+	if (buf[0] != '/' ||
+	    syscall(SYS_statx, fd, "", AT_EMPTY_PATH, STATX_INO, &f) != 0 ||
+	    sgfake_same_file(buf, &f))
+		return;
+	for (char *p = strchr(buf + 1, '/'); p != NULL; p = strchr(p + 1, '/'))
+		if (sgfake_same_file(p, &f)) {
+			memmove(buf, p, strlen(p) + 1);
+			return;
+		}
 }
 
 /* The CDB of h, zero-padded. */

@@ -245,3 +245,62 @@ itest_run_exit(enum th_kind kind, const char *const *args)
 	    WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 	return WEXITSTATUS(st);
 }
+
+/* Parse "qemu-pr-helper MAJOR.MINOR.MICRO" in text (the -V line):
+ * ITEST_RELEASE(major, minor, micro), or -EINVAL. */
+static int
+release_of(const char *text)
+{
+	const char *p = text != NULL ? strstr(text, "qemu-pr-helper ") : NULL;
+	unsigned major, minor, micro = 0;
+
+	if (p == NULL ||
+	    sscanf(p, "qemu-pr-helper %u.%u.%u", &major, &minor, &micro) < 2 ||
+	    major > 99 || minor > 99 || micro > 99)
+		return -EINVAL;
+	return ITEST_RELEASE((int)major, (int)minor, (int)micro);
+}
+
+/* Run the reference of kind with -V in an env of its own: its release. */
+int
+itest_ref_release(enum th_kind kind)
+{
+	static const char *const args[] = { "-V", NULL };
+	struct th_env e = { .pidfd = -1, .notify_fd = -1, .ino_fd = -1 };
+	char line[128] = "";
+	const char *why;
+	char *out;
+	int rc, st = 0, release;
+
+	if (th_helper_usable(kind, &why) < 0)
+		cr_skip_test("%s", why);
+	rc = th_env_init(&e, kind);
+	cr_assert_eq(rc, 0, "temp dir: %s", strerror(-rc));
+	rc = th_run(&e, args, TH_NO_SOCKET_ARG | TH_NO_SHIM, TH_TIMEOUT_MS,
+	    &st);
+	out = rc == 0 ? th_read_file(e.out, NULL) : NULL;
+	release = release_of(out);
+	if (out != NULL)
+		snprintf(line, sizeof(line), "%.*s", (int)strcspn(out, "\n"),
+		    out);
+	free(out);
+	th_env_fini(&e);
+	cr_assert_eq(rc, 0, "%s -V: %s", th_kind_name(kind), strerror(-rc));
+	cr_assert_geq(release, 0, "%s -V names no release: %s",
+	    th_kind_name(kind), line);
+	return release;
+}
+
+/* Skip unless the reference of kind is release or later (at_least) or
+ * earlier. */
+void
+itest_need_release(enum th_kind kind, int release, bool at_least)
+{
+	int r = itest_ref_release(kind);
+
+	if (at_least != (r >= release))
+		cr_skip_test("%s is QEMU %d.%d.%d; this needs %s %d.%d.%d",
+		    th_kind_name(kind), r / 10000, r / 100 % 100, r % 100,
+		    at_least ? "at least" : "one before", release / 10000,
+		    release / 100 % 100, release % 100);
+}

@@ -4,18 +4,20 @@
  *
  * Every case is written once as a function taking the helper kind and
  * registered with ITEST_BOTH() for our helper and both reference peers:
- * suite "ours" runs our helper, suite "qemu" QEMU 7.2's (Debian 12's
- * /usr/bin/qemu-pr-helper), suite "qemu10" QEMU 10.0's (fetched by
- * contrib/qemu10.sh); a reference is skipped when it is missing or we are
- * not root.  ITEST_REFS() registers a case for the two references only:
- * where ours deliberately differs (qemu-pr-helper(8), DIFFERENCES FROM
- * QEMU'S HELPER) and both QEMUs agree.
- * Where 7.2 and 10.0 differ, each side has its own named Test().
+ * suite "ours" runs our helper, suite "qemu" the system's
+ * /usr/bin/qemu-pr-helper (QEMU 7.2 on Debian 12, 10.0 on Debian 13),
+ * suite "qemu10" QEMU 10.0's (fetched by contrib/qemu10.sh); a reference
+ * is skipped when it is missing or we are not root.  ITEST_REFS()
+ * registers a case for the two references only: where ours deliberately
+ * differs (qemu-pr-helper(8), DIFFERENCES FROM QEMU'S HELPER) and the
+ * QEMUs agree.  Where releases differ, a case asks the release it runs
+ * (itest_ref_release()) and expects that release's behaviour.
  */
 #ifndef PRH_TESTS_ITEST_H
 #define PRH_TESTS_ITEST_H
 
 #include <criterion/criterion.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "prh/client.h"
@@ -114,5 +116,19 @@ int itest_fds_settle(int want);
 /* Exit status of a helper run to completion with args (no -k added
  * unless given); asserts it exited normally within the timeout. */
 int itest_run_exit(enum th_kind kind, const char *const *args);
+
+/* A QEMU release as one comparable number: 7.2.22 is 70222. */
+#define ITEST_RELEASE(major, minor, micro) \
+	((major)*10000 + (minor)*100 + (micro))
+
+/* The QEMU release a reference helper of kind is, from its -V line
+ * ("qemu-pr-helper 10.0.2 (Debian ...)"), as ITEST_RELEASE(); skips the
+ * test when kind cannot run here.  Tests compare with the release they
+ * run, never the one a distribution is assumed to ship. */
+int itest_ref_release(enum th_kind kind);
+
+/* Skip the test unless the reference of kind is release (ITEST_RELEASE)
+ * or later (at_least true), or earlier than it (false). */
+void itest_need_release(enum th_kind kind, int release, bool at_least);
 
 #endif

@@ -323,8 +323,7 @@ static void
 at_private_mount(struct th_env *e)
 {
 	(void)e;
-	if (unshare(CLONE_NEWNS) < 0 ||
-	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	if (th_private_ns() < 0 ||
 	    mount(at_ns_src, at_ns_dst, NULL, MS_BIND, NULL) < 0) {
 		dprintf(2, "private mount: %s\n", strerror(errno));
 		_exit(125);
@@ -430,6 +429,7 @@ at_start_journal(void)
 	int jfd;
 
 	AT_NEED_ROOT();
+	TH_NEED_PRIVATE_NS();
 	at_prepare();
 	if (stat("/run/systemd", &st) < 0 || !S_ISDIR(st.st_mode))
 		cr_skip_test("no /run/systemd to mount over");
@@ -755,6 +755,7 @@ Test(audit, daemon_lines_go_to_syslog)
 	ssize_t n;
 
 	AT_NEED_ROOT();
+	TH_NEED_PRIVATE_NS();
 	at_prepare();
 	snprintf(pidfile, sizeof(pidfile), "%s/pid", at_env.dir);
 	snprintf(logsock, sizeof(logsock), "%s/devlog", at_env.dir);

@@ -598,8 +598,8 @@ Test(ours, fuse_file_of_a_stalled_server_is_refused_promptly)
 		cr_skip_test("under $PRH_HELPER_WRAPPER (valgrind holds its "
 			     "lock in a close() that waits)");
 	/* The mount stays in this test's own mount namespace. */
-	cr_assert_eq(unshare(CLONE_NEWNS), 0);
-	cr_assert_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+	TH_NEED_PRIVATE_NS();
+	cr_assert_eq(th_private_ns(), 0);
 	pol_start(NULL);
 	base = pol_baseline();
 	snprintf(mnt, sizeof(mnt), "%s/fuse", itest_env.dir);

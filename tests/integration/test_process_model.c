@@ -40,6 +40,8 @@
 #define PM_SOCKET_ACTIVATE "/usr/bin/systemd-socket-activate"
 #define PM_CAP_RAWIO	   "0000000000020000"
 #define PM_CAP_NONE	   "0000000000000000"
+/* CAP_SYS_RAWIO and CAP_SYS_ADMIN: multipath may be used. */
+#define PM_CAP_RAWIO_ADMIN "0000000000220000"
 
 static struct th_env pm_env;  /* the test's helper */
 static struct th_env pm_env2; /* a second helper, when needed */
@@ -209,10 +211,15 @@ static void pm_notify_open(struct th_env *e);
 
 /* --- capabilities and ids --------------------------------------------- */
 
+/* --multipath=off: CAP_SYS_RAWIO alone, on any machine (with the default,
+ * auto, a machine with /dev/mapper/control would also keep
+ * CAP_SYS_ADMIN, as the next test shows). */
 Test(pm, root_keeps_only_rawio)
 {
+	static const char *const args[] = { "--multipath=off", NULL };
+
 	pm_need_root();
-	pm_start(&pm_env, NULL);
+	pm_start(&pm_env, args);
 	cr_expect_str_eq(pm_proc_status(pm_env.pid, "CapEff"), PM_CAP_RAWIO);
 	cr_expect_str_eq(pm_proc_status(pm_env.pid, "CapPrm"), PM_CAP_RAWIO);
 	cr_expect_str_eq(pm_proc_status(pm_env.pid, "CapBnd"), PM_CAP_NONE);
@@ -220,6 +227,45 @@ Test(pm, root_keeps_only_rawio)
 	cr_expect_str_eq(pm_proc_status(pm_env.pid, "CapAmb"), PM_CAP_NONE);
 	cr_expect_str_eq(pm_proc_status(pm_env.pid, "Groups"), "");
 	cr_expect_str_eq(pm_proc_status(pm_env.pid, "Uid"), "0\t0\t0\t0");
+	pm_expect_serves(&pm_env);
+	pm_expect_clean_exit(&pm_env);
+}
+
+static char pm_dm_log[PATH_MAX + 8]; /* a file to stand for /dev/log */
+
+/* In the helper's child: a private /dev that has a device-mapper control
+ * node (an empty file: the helper only looks whether it exists). */
+static void
+pm_dev_with_dm_control(struct th_env *e)
+{
+	(void)e;
+	if (th_private_dev_log(pm_dm_log) < 0 ||
+	    mkdir("/dev/mapper", 0755) < 0 ||
+	    th_touch("/dev/mapper/control", 0600) < 0) {
+		dprintf(2, "private /dev: %s\n", strerror(errno));
+		_exit(125);
+	}
+}
+
+/* --multipath=auto (the default) where /dev/mapper/control exists: the
+ * device-mapper ioctls need CAP_SYS_ADMIN, so it is kept beside
+ * CAP_SYS_RAWIO; nothing else is. */
+Test(pm, root_keeps_admin_where_device_mapper_is)
+{
+	pm_need_root();
+	TH_NEED_PRIVATE_NS();
+	pm_prepare(&pm_env);
+	snprintf(pm_dm_log, sizeof(pm_dm_log), "%s/devlog", pm_env.dir);
+	cr_assert_eq(th_touch(pm_dm_log, 0644), 0);
+	pm_env.pre_exec = pm_dev_with_dm_control;
+	cr_assert_eq(th_start(&pm_env, NULL), 0, "stderr: %s",
+	    th_stderr(&pm_env));
+	cr_expect_str_eq(pm_proc_status(pm_env.pid, "CapEff"),
+	    PM_CAP_RAWIO_ADMIN);
+	cr_expect_str_eq(pm_proc_status(pm_env.pid, "CapPrm"),
+	    PM_CAP_RAWIO_ADMIN);
+	cr_expect_str_eq(pm_proc_status(pm_env.pid, "CapBnd"), PM_CAP_NONE);
+	cr_expect_str_eq(pm_proc_status(pm_env.pid, "CapAmb"), PM_CAP_NONE);
 	pm_expect_serves(&pm_env);
 	pm_expect_clean_exit(&pm_env);
 }
@@ -996,6 +1042,7 @@ Test(pm, daemon_logs_to_syslog)
 	int lfd;
 
 	pm_need_root(); /* mount namespace */
+	TH_NEED_PRIVATE_NS();
 	pm_prepare(&pm_env);
 	argv[5] = pm_env.sock;
 	snprintf(pidfile, sizeof(pidfile), "%s/pid", pm_env.dir);

@@ -373,15 +373,20 @@ Test(ours, enodev_hardware_error)
 
 /* ENODEV: HARDWARE ERROR 44/00 since QEMU 10.1 ("scsi: add conversion from
  * ENODEV to sense"); 7.2 and 10.0.2 still answer ABORTED COMMAND 00/06.
- * Ours follows 10.2's table. */
-ITEST_REFS(enodev_aborted_before_10_1)
+ * Each reference is held to the table of the release it is.  Ours
+ * follows 10.2's table. */
+ITEST_REFS(enodev_sense_of_its_release)
 {
 	struct client_reply r;
 	int sock, dev;
+	bool hw = itest_ref_release(kind) >= ITEST_RELEASE(10, 1, 0);
 
 	setup(kind, NULL, &sock, &dev);
 	pr_in_with(sock, dev, "errno=19", &r);
-	itest_expect(&r, PRH_STATUS_CHECK_CONDITION, 0xb, 0x00, 0x06);
+	if (hw)
+		itest_expect(&r, PRH_STATUS_CHECK_CONDITION, 0x4, 0x44, 0x00);
+	else
+		itest_expect(&r, PRH_STATUS_CHECK_CONDITION, 0xb, 0x00, 0x06);
 }
 
 /* SG_IO calls for one PR IN that the device answers with UNIT ATTENTION

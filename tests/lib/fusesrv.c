@@ -19,6 +19,7 @@
 #include <linux/fuse.h>
 
 #include "fusesrv.h"
+#include "harness.h"
 
 #define FUSESRV_BUF	  (256 * 1024) /* a request, at most */
 #define FUSESRV_MAX_WRITE (64 * 1024)
@@ -265,9 +266,11 @@ fusesrv_start_private(struct fusesrv *s, const char *dir, const char **why)
 		*why = "needs root and /dev/fuse";
 		return -EPERM;
 	}
-	if (unshare(CLONE_NEWNS) < 0 ||
-	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		return -errno;
+	r = th_private_ns();
+	if (r < 0) {
+		*why = th_private_ns_why();
+		return r;
+	}
 	snprintf(mnt, sizeof(mnt), "%s/fuse", dir);
 	if (mkdir(mnt, 0755) < 0)
 		return -errno;

@@ -51,7 +51,8 @@ int fusesrv_start(struct fusesrv *s, const char *mnt);
 
 /* fusesrv_start() on dir/fuse (made here) in a mount namespace of this
  * process's own: 0 or a negative errno; *why says why when the machine
- * cannot (not root, no /dev/fuse, no FUSE): a test then skips. */
+ * cannot (not root, no /dev/fuse, no FUSE, no private mount namespace as
+ * in a chroot whose / is no mount point): a test then skips. */
 int fusesrv_start_private(struct fusesrv *s, const char *dir, const char **why);
 
 /* Answer nothing from now on. */

@@ -97,7 +97,7 @@ th_helper_path(enum th_kind kind)
 	return ours;
 }
 
-/* "ours", "qemu" (7.2), "qemu10" or "floor". */
+/* "ours", "qemu" (the system's), "qemu10" or "floor". */
 const char *
 th_kind_name(enum th_kind kind)
 {
@@ -164,6 +164,40 @@ th_touch(const char *path, mode_t mode)
 	return 0;
 }
 
+/* A mount namespace of its own, / and below private: 0 or -errno. */
+int
+th_private_ns(void)
+{
+	if (unshare(CLONE_NEWNS) < 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Try th_private_ns() in a child: NULL, or why it failed. */
+const char *
+th_private_ns_why(void)
+{
+	static char why[128];
+	pid_t pid = fork();
+	int st = 0;
+
+	if (pid < 0)
+		return "fork failed";
+	if (pid == 0)
+		_exit(-th_private_ns());
+	if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st))
+		return "the mount namespace probe did not exit";
+	if (WEXITSTATUS(st) == 0)
+		return NULL;
+	if (WEXITSTATUS(st) == EINVAL)
+		return "/ is not a mount point (a chroot?): no private mount "
+		       "namespace to mount in";
+	snprintf(why, sizeof(why), "no private mount namespace: %s",
+	    strerror(WEXITSTATUS(st)));
+	return why;
+}
+
 /*
  * In a child about to run a helper: a new mount namespace whose /dev
  * holds only null and log, log being the socket at sock.  /dev/log may be
@@ -179,9 +213,10 @@ th_private_dev_log(const char *sock)
 	char src[64];
 	int old;
 
-	if (unshare(CLONE_NEWNS) < 0 ||
-	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		return -errno;
+	int rc = th_private_ns();
+
+	if (rc < 0)
+		return rc;
 	old = open("/dev", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (old < 0 ||
 	    mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC,

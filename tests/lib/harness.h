@@ -37,7 +37,7 @@
 enum th_kind {
 	TH_OURS,   /* $PRH_TOP_BUILDDIR/qemu-pr-helper, or $PRH_HELPER_BIN;
 			 * run under $PRH_HELPER_WRAPPER if set */
-	TH_QEMU,   /* /usr/bin/qemu-pr-helper (Debian 12: QEMU 7.2) */
+	TH_QEMU,   /* /usr/bin/qemu-pr-helper (7.2 on Debian 12, 10.0 on 13) */
 	TH_QEMU10, /* QEMU 10.0's, fetched by contrib/qemu10.sh:
 		    * $PRH_QEMU10_DIR/root/usr/bin/qemu-pr-helper */
 	TH_FLOOR,  /* the benchmark's minimal server (not a helper):
@@ -111,7 +111,7 @@ th_now_ms(void)
 /* Path of the helper binary of this kind. */
 const char *th_helper_path(enum th_kind kind);
 
-/* "ours", "qemu" (7.2), "qemu10" or "floor". */
+/* "ours", "qemu" (the system's), "qemu10" or "floor". */
 const char *th_kind_name(enum th_kind kind);
 
 /* Whether this kind can run here: 0, or -errno with *why set. */
@@ -256,6 +256,24 @@ int th_unix_bound(const char *path, int type);
 
 /* Create an empty file with mode if it does not exist: 0 or -errno. */
 int th_touch(const char *path, mode_t mode);
+
+/* A mount namespace of its own for the calling thread's process, / and
+ * all below it private (nothing mounted in it reaches the host): 0 or
+ * -errno (EINVAL where / is no mount point, as in a chroot). */
+int th_private_ns(void);
+
+/* Why this process could not get a private mount namespace (tried in a
+ * child, which then exits), or NULL when it can: tests that need one skip
+ * with this reason. */
+const char *th_private_ns_why(void);
+
+/* Skip the test unless it can get a private mount namespace. */
+#define TH_NEED_PRIVATE_NS()                            \
+	do {                                            \
+		const char *why_ = th_private_ns_why(); \
+		if (why_ != NULL)                       \
+			cr_skip_test("%s", why_);       \
+	} while (0)
 
 /* In a child about to run a helper: a private mount namespace whose /dev
  * holds only null (the real one) and log (a bind mount of the socket
