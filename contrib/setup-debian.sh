@@ -3,8 +3,10 @@
 # Install what building and testing qemu-pr-helper needs on Debian 12.
 # Only missing packages are installed; nothing happens when all are there.
 # For the tests it also fetches QEMU 10.0 from bookworm-backports into a
-# private directory beside the system's 7.2 (contrib/qemu10.sh; a fetched
-# copy is reused).
+# private directory beside the system's 7.2 (contrib/qemu10.sh), and makes
+# a Debian 13 root with QEMU 11.1 from trixie-backports with mmdebstrap
+# (contrib/trixie-root.sh, for tests/e2e/t-migrate.sh); fetched copies are
+# reused.
 # Usage: contrib/setup-debian.sh [build|test]
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,7 +18,7 @@ build_pkgs="build-essential autoconf automake libtool pkg-config
 # promtool (prometheus).
 test_pkgs="libcriterion-dev qemu-system-x86 sg3-utils systemd groff-base
 	clang clang-format valgrind kmod cpio xz-utils busybox-static prometheus
-	debhelper dpkg-dev lintian
+	debhelper dpkg-dev lintian mmdebstrap
 	libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients"
 
 want=$build_pkgs
@@ -38,4 +40,8 @@ if [ -n "$missing" ]; then
 fi
 if [ "${1:-build}" = test ]; then
 	"$top/contrib/qemu10.sh" fetch >/dev/null
+	# as root: the end-to-end tests run as root and use root's cache
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	$sudo "$top/contrib/trixie-root.sh" fetch qemu >/dev/null
 fi
