@@ -21,7 +21,14 @@
 #     2A/05 owed to hostA, the helper sends the command again, and the
 #     reservation comes back; with QEMU 11.1's helper the rollback stops at
 #     the unit attention and hostB (whose QEMU is gone) keeps the
-#     reservation: QEMU's known outcome, asserted so that a change shows.
+#     reservation: QEMU's known outcome, asserted so that a change shows;
+#  e. (our helper only: QEMU's runs in the root, whose clean environment
+#     drops LISTEN_FDS) the destination's helper stopped before the
+#     migration and started again during it, its listening socket held
+#     (systemd-socket-activate and a shell that runs the helper again):
+#     the destination's connect waits on the held socket while the
+#     migration is in its device stage, and it completes once the new
+#     helper runs; the new helper did the handover.
 # Each scenario runs with our helpers, then with QEMU 11.1's own
 # qemu-pr-helper (in the root); the PR commands at the LU (lunsim --debug
 # lines) and the end state (lunsim show) are compared between the two, and
@@ -32,12 +39,13 @@
 . "$PRH_TOP_SRCDIR/tests/e2e/lib.sh"
 
 # shellcheck disable=SC2206
-scen=(${E2E_MIGRATE_SCENARIOS:-a b c d})
+scen=(${E2E_MIGRATE_SCENARIOS:-a b c d e})
 declare -A title=(
 	[a]="migration with a reservation"
 	[b]="migration with a registration only"
 	[c]="the destination's first PR command refused"
-	[d]="two LUs, the second refused after the first was preempted")
+	[d]="two LUs, the second refused after the first was preempted"
+	[e]="the destination's helper restarted during the migration, its socket held")
 # shellcheck disable=SC2206
 helpers=(${E2E_MIGRATE_HELPERS:-ours qemu})
 declare -A hname=([ours]="our helper" [qemu]="QEMU 11.1's helper")
@@ -53,6 +61,7 @@ fi
 if [ -n "$why" ]; then
 	for h in "${helpers[@]}"; do
 		for s in "${scen[@]}"; do
+			[ "$s" = e ] && [ "$h" = qemu ] && continue
 			skip "QEMU 11.1 migration, ${hname[$h]}: ${title[$s]}" "$why"
 		done
 	done
@@ -69,19 +78,17 @@ ppid_of() {
 	awk '/^PPid:/ { print $2 }' "/proc/$1/status" 2>/dev/null
 }
 
-# Kill what the last scenario left running: our helpers (children of
-# "e2e-driver start"), the QEMUs (timeout(1) runs each in a process group
-# of its own, which the QEMU in it keeps) and QEMU's helpers; only
-# processes that are still this shell's (or its children's) children.
+# Kill what the last scenario left running, only this shell's children
+# and theirs: the QEMUs (timeout(1) runs each in a process group of its
+# own, which the QEMU in it keeps), our helpers (children of "e2e-driver
+# start"), QEMU's helpers and the holder of scenario e with its helper.
 mig_kill() {
-	local n p
-	for n in "${!E2E_HPID[@]}"; do
-		p=${E2E_HPID[$n]}
-		[ -n "$p" ] && [ "$(ppid_of "$p")" = "${E2E_HJOB[$n]}" ] &&
-		    kill -9 "$p" 2>/dev/null
-	done
+	local p c
 	for p in "${E2E_PIDS[@]}"; do
 		[ "$(ppid_of "$p")" = $$ ] || continue
+		for c in $(ps -o pid= --ppid "$p"); do
+			kill -9 "$c" 2>/dev/null
+		done
 		kill -9 -- "-$p" 2>/dev/null
 		kill -9 "$p" 2>/dev/null
 	done
@@ -129,10 +136,20 @@ listening() {
 	grep -q " 00010000 [0-9A-F]* 01 .* $1\$" /proc/net/unix
 }
 
+# Wait (at most 30 s) until socket $1 listens while process $2 lives:
+# 0 or 1.
+started() {
+	local end=$((SECONDS + 30))
+	until listening "$1"; do
+		[ $SECONDS -lt $end ] && kill -0 "$2" 2>/dev/null || return 1
+		sleep 0.1
+	done
+}
+
 # Start helper $1 of kind $2 (ours|qemu) as initiator $3 on socket $4; its
 # stderr (lunsim's lines, our audit trail) goes to $E2E_TMP/$1.log.  0 or 1.
 helper_start() {
-	local n=$1 kind=$2 ini=$3 sock=$4 end=$((SECONDS + 30))
+	local n=$1 kind=$2 ini=$3 sock=$4
 	if [ "$kind" = ours ]; then
 		e2e_helper_start "$n" "$ini" "$sock"
 		return
@@ -143,10 +160,84 @@ helper_start() {
 	E2E_HPID[$n]=$!
 	E2E_HJOB[$n]=$!
 	E2E_PIDS+=($!)
-	until listening "$sock"; do
-		[ $SECONDS -lt $end ] && kill -0 "$!" 2>/dev/null || return 1
+	started "$sock" $!
+}
+
+# Start our helper hB as initiator hostB on socket $1 under a holder that
+# keeps the listening socket across restarts: systemd-socket-activate
+# executes, on the first connection, a shell that runs the helper (with
+# LISTEN_PID its own) and, each time it exits, again once a line arrives on
+# the fifo $E2E_TMP/hB.go ("stop" ends it).  0 or 1.
+held_start() {
+	local sock=$1
+	rm -f "$sock" "$E2E_TMP/hB.go"
+	mkfifo "$E2E_TMP/hB.go"
+	# shellcheck disable=SC2016
+	systemd-socket-activate -l "$sock" sh -c '
+		while :; do
+			echo "e2e: helper start" >&2
+			sh -c "LISTEN_PID=\$\$ exec \"\$0\" --debug --initiator hostB -- \"\$1\"" "$1" "$2"
+			read -r line < "$3"
+			[ "$line" = stop ] && exit 0
+		done' sh "$E2E_B/lunsim" "$E2E_B/qemu-pr-helper" \
+	    "$E2E_TMP/hB.go" 2>> "$E2E_TMP/hB.log" &
+	E2E_HJOB[hB]=$!
+	E2E_PIDS+=($!)
+	started "$sock" $!
+}
+
+# The helper the holder of held_start runs now: its pid, or nothing.
+held_pid() {
+	ps -o pid= --ppid "${E2E_HJOB[hB]}" | tr -d ' '
+}
+
+# Is a connection to socket $1 queued, not accepted (the server's end of
+# it, bound to the path, still connecting: state 02, no inode)?
+queued() {
+	grep -qE " 0001 02 +0 $1\$" /proc/net/unix
+}
+
+# Scenario e, between the destination's start and the migration: stop the
+# destination's helper (SIGTERM); the holder keeps its socket.  0 or 1.
+held_stop() {
+	local p
+	p=$(held_pid)
+	[ -n "$p" ] && kill -TERM "$p" && "$E2E_DRIVER" waitpid "$p" 30
+}
+
+# Is a connection to socket $1 queued while QMP answer $2 says the
+# migration has not completed?
+queued_not_done() {
+	queued "$1" && [[ $2 != *'"status": "completed"'* ]]
+}
+
+# Scenario e, during the migration: once the destination's connection
+# waits on the held socket (the migration not yet completed), start the
+# helper again.  ok/not ok as $1.
+held_restart() {
+	local end=$((SECONDS + 30))
+	until queued "$2"; do
+		[ $SECONDS -lt $end ] || break
 		sleep 0.1
 	done
+	QMP_LAST=$(qmp "$3" '{"execute": "query-migrate"}')
+	echo "$QMP_LAST" > "$4.restart.qmp"
+	check "$1: the destination's connect waits on the held socket, the migration not completed" \
+	    queued_not_done "$2" "$QMP_LAST"
+	held_send go
+}
+
+# Send line $1 to the holder of held_start (at most 10 s: it may be gone).
+held_send() {
+	# shellcheck disable=SC2016
+	timeout 10 sh -c 'echo "$1" > "$2"' sh "$1" "$E2E_TMP/hB.go"
+}
+
+# Stop the holder of held_start and its helper: 0 or 1.
+held_end() {
+	held_stop
+	held_send stop
+	wait "${E2E_HJOB[hB]}"
 }
 
 # QEMU arguments: helper socket $1, QMP socket $2, number of LUs $3.
@@ -183,6 +274,8 @@ run_scenario() {
 	   want=completed ;;
 	c) steps="reg-0xa1,res-0xa1-1,wait,rk,rr,res-0xa1-1,wr"
 	   want=failed ;;
+	e) steps="reg-0xa1,res-0xa1-1,wait,rk,rr,res-0xa1-1,wr"
+	   want=completed ;;
 	d) steps="reg-0xa1@0,res-0xa1-1@0,reg-0xa1@1,res-0xa1-1@1,wait,rk@0,rr@0,res-0xa1-1@0,rk@1,rr@1,res-0xa1-1@1"
 	   want=failed nlu=2 ;;
 	esac
@@ -191,7 +284,8 @@ run_scenario() {
 	"$E2E_B/lunsim" create "$lun0" --size 16M --force > /dev/null
 	"$E2E_B/lunsim" create "$lun1" --size 16M --force > /dev/null
 	if ! helper_start hA "$kind" hostA "$sa" ||
-	    ! helper_start hB "$kind" hostB "$sb"; then
+	    { [ "$s" = e ] && ! held_start "$sb"; } ||
+	    { [ "$s" != e ] && ! helper_start hB "$kind" hostB "$sb"; }; then
 		fail "$t: helpers started"
 		return
 	fi
@@ -214,8 +308,13 @@ run_scenario() {
 	c) "$E2E_B/lunsim" fault "$lun0" status=0x18 count=1 > /dev/null ;;
 	d) "$E2E_B/lunsim" fault "$lun1" status=0x18 count=1 > /dev/null ;;
 	esac
+	if [ "$s" = e ] && ! held_stop; then
+		fail "$t: the destination's helper stopped"
+		return
+	fi
 	qmp "$qb" "$RP" "{\"execute\": \"migrate-incoming\", \"arguments\": {\"uri\": \"unix:$mig\"}}" > "$p.qmp"
 	qmp "$qa" "$RP" "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"unix:$mig\"}}" >> "$p.qmp"
+	[ "$s" = e ] && held_restart "$t" "$sb" "$qa" "$p"
 	qmp_until "$qa" '{"execute": "query-migrate"}' 60 '"status": "(completed|failed)"'
 	echo "$QMP_LAST" >> "$p.qmp"
 	check "$t: the migration $want" \
@@ -238,7 +337,7 @@ run_scenario() {
 	fi
 	check "$t: the guest ran to the end, QEMU exit ${rc:-0}" [ "${rc:-0}" = 0 ]
 	e2e_helper_stop hA
-	e2e_helper_stop hB
+	if [ "$s" = e ]; then held_end; else e2e_helper_stop hB; fi
 	cat "$p.src.results" "$p.dst.results" > "$p.results" 2>/dev/null
 	cp "$E2E_TMP/hA.log" "$p.hA.log"
 	cp "$E2E_TMP/hB.log" "$p.hB.log"
@@ -336,6 +435,19 @@ check_c() {
 	    [ "$(sed -n '/^hostB:/,$p' "$2.lu")" = hostB: ]
 }
 
+# The restarted helper (after the second start line) did the handover.
+check_e() {
+	check_steps "$2.results" "$1" "reg-0xa1 0 " "res-0xa1-1 0 " \
+	    "$K1" "$RWE" "res-0xa1-1 0 " "wr 0 "
+	check_state "$1" "$2" 0 WE hostB
+	check "$1: the restarted helper logged REGISTER 0 -> 0xa1 and PREEMPT 0xa1" \
+	    has <(awk '/^e2e: helper start/ { n++ } n == 2' "$2.hB.log" |
+	    tr '\n' ' ') "PR OUT REGISTER lu0\.$A_REG.*PR OUT PREEMPT lu0\.$A_PRE"
+	check "$1: hostB's commands at the LU: READ RESERVATION, REGISTER, PREEMPT" \
+	    has <(sed -n '/^hostB:/,$p' "$2.lu" | head -n 4 | tr '\n' ' ') \
+	    "^hostB: cdb 5e/01 -> status 0x00 cdb 5f/00 -> status 0x00 cdb 5f/04 -> status 0x00"
+}
+
 # Two LUs: the destination preempted LU 0, LU 1 refused its first command;
 # the source rolls back LU 1 (nothing to do) and LU 0, whose first command
 # meets the UNIT ATTENTION 2A/05 the preemption left for hostA.
@@ -370,6 +482,9 @@ check_d() {
 
 for h in "${helpers[@]}"; do
 	for s in "${scen[@]}"; do
+		# the restart is tried with our helper only: QEMU's runs in
+		# the root, whose clean environment drops LISTEN_FDS
+		[ "$s" = e ] && [ "$h" = qemu ] && continue
 		run_scenario "$s" "$h"
 	done
 done
