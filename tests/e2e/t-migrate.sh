@@ -97,7 +97,8 @@ mig_kill() {
 	done
 	E2E_PIDS=() E2E_HPID=() E2E_HJOB=()
 }
-trap 'mig_kill; e2e_cleanup' EXIT
+# (and the mount point the root got for the test's directory)
+trap 'mig_kill; rmdir "$root/root$E2E_TMP" 2>/dev/null; e2e_cleanup' EXIT
 
 if ! e2e_initrd "$E2E_TMP/initrd" > "$logs/build.log" 2>&1; then
 	fail "build the migration test initramfs"
