@@ -3,9 +3,11 @@
 # Install what building and testing qemu-pr-helper needs on Debian 12.
 # Only missing packages are installed; nothing happens when all are there.
 # For the tests it also fetches QEMU 10.0 from bookworm-backports into a
-# private directory beside the system's 7.2 (contrib/qemu10.sh) and, as
-# root, a Debian 13 build root (contrib/trixie-root.sh fetch build); a
-# fetched copy is reused.
+# private directory beside the system's 7.2 (contrib/qemu10.sh), makes a
+# Debian 13 root with QEMU 11.1 from trixie-backports with mmdebstrap
+# (contrib/trixie-root.sh fetch qemu, for tests/e2e/t-migrate.sh) and, as
+# root, a Debian 13 build root (contrib/trixie-root.sh fetch build);
+# fetched copies are reused.
 # Usage: contrib/setup-debian.sh [build|test]
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,7 +42,13 @@ if [ -n "$missing" ]; then
 fi
 if [ "${1:-build}" = test ]; then
 	"$top/contrib/qemu10.sh" fetch >/dev/null
-	# As root only: mmdebstrap's root mode (the test skips without it).
+	# QEMU 11.1's root as root: the end-to-end tests run as root and
+	# use root's cache
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	$sudo "$top/contrib/trixie-root.sh" fetch qemu >/dev/null
+	# The build root as root only: mmdebstrap's root mode (the test
+	# skips without it).
 	if [ "$(id -u)" -eq 0 ]; then
 		"$top/contrib/trixie-root.sh" fetch build >/dev/null
 	fi

@@ -14,7 +14,7 @@
 #   reference peer, to build, check and package the project in it;
 #   DIR/VERSION holds gcc's.
 #
-# The root is DIR/root.  DIR is $PRH_TRIXIE_DIR-FLAVOUR if that is set,
+# The root is DIR/root.  DIR is $PRH_TRIXIE_DIR_FLAVOUR if that is set,
 # else /var/cache/qemu-pr-helper/trixie-FLAVOUR as root,
 # ${XDG_CACHE_HOME:-$HOME/.cache}/qemu-pr-helper/trixie-FLAVOUR otherwise
 # (fetch needs root: mmdebstrap's root mode).  The archive's addresses are

@@ -194,9 +194,18 @@ mode_lio() {
 	fi
 }
 
+# The disk at SCSI target 0, LUN $1 (/dev/sdX): sdX order is not stable.
+lun_dev() {
+	for d in /sys/bus/scsi/devices/*:0:0:"$1"/block/*; do
+		[ -e "$d" ] && echo "/dev/${d##*/}" && return 0
+	done
+	return 1
+}
+
 # Run the sg_persist steps of e2e.steps= (comma-separated words) on the
-# passthrough disk, one result line each.  The word "wait" prints E2E-WAIT
-# and waits for a line from the host on the same serial port.
+# passthrough disk, one result line each; a word ending in @LUN runs on
+# the disk at that LUN.  The word "wait" prints E2E-WAIT and waits for a
+# line from the host on the same serial port.
 mode_qemu() {
 	load_modules /e2e/modules-core.list
 	load_modules /e2e/modules-disk.list
@@ -211,6 +220,8 @@ mode_qemu() {
 			echo "E2E-WAIT" >&3
 			read -r line <&3
 			echo "E2E-GO $line" >&3
+		elif [ "$s" != "${s%@*}" ]; then
+			/e2e/guest-step.sh "$(lun_dev "${s#*@}")" "$s" >&3 2>&1
 		else
 			/e2e/guest-step.sh "$dev" "$s" >&3 2>&1
 		fi
