@@ -50,6 +50,19 @@ declare -A title=(
 helpers=(${E2E_MIGRATE_HELPERS:-ours qemu})
 declare -A hname=([ours]="our helper" [qemu]="QEMU 11.1's helper")
 
+# The runs, one "SCENARIO HELPER" line each.  The restart (e) is tried
+# with our helper only: QEMU's runs in the root, whose clean environment
+# drops LISTEN_FDS.
+runs() {
+	local h s
+	for h in "${helpers[@]}"; do
+		for s in "${scen[@]}"; do
+			[ "$s" = e ] && [ "$h" = qemu ] && continue
+			echo "$s $h"
+		done
+	done
+}
+
 why=$(e2e_guest_missing)
 [ -z "$why" ] && [ ! -x "$E2E_B/lunsim" ] && why="lunsim is not built"
 if [ -z "$why" ]; then
@@ -59,12 +72,9 @@ if [ -z "$why" ]; then
 	fi
 fi
 if [ -n "$why" ]; then
-	for h in "${helpers[@]}"; do
-		for s in "${scen[@]}"; do
-			[ "$s" = e ] && [ "$h" = qemu ] && continue
-			skip "QEMU 11.1 migration, ${hname[$h]}: ${title[$s]}" "$why"
-		done
-	done
+	while read -r s h; do
+		skip "QEMU 11.1 migration, ${hname[$h]}: ${title[$s]}" "$why"
+	done < <(runs)
 	exit 0
 fi
 e2e_tmpdir
@@ -481,12 +491,7 @@ check_d() {
 	    has "$2.src.qemu.log" "migration rollback: SG_IO SCSI command failed with status=0x2 .*sensebuf=700006"
 }
 
-for h in "${helpers[@]}"; do
-	for s in "${scen[@]}"; do
-		# the restart is tried with our helper only: QEMU's runs in
-		# the root, whose clean environment drops LISTEN_FDS
-		[ "$s" = e ] && [ "$h" = qemu ] && continue
-		run_scenario "$s" "$h"
-	done
-done
+while read -r s h; do
+	run_scenario "$s" "$h" < /dev/null
+done < <(runs)
 exit 0
