@@ -39,8 +39,8 @@ struct dispatch {
 	TAILQ_HEAD(, cmd) parked; /* waiting for queue room, oldest first */
 	unsigned nparked;
 	unsigned outstanding; /* submitted, not yet back */
-	bool draining;
-	void (*idle)(void *); /* draining: nothing outstanding any more */
+	void (*idle)(
+	    void *); /* set at shutdown: nothing outstanding any more */
 	void *idle_arg;
 	struct cmd *free_cmds; /* recycled buffers */
 	unsigned nfree;
@@ -160,7 +160,7 @@ dispatch_back(struct dispatch *d, struct cmd *cmd)
 {
 	STATS_DEC(cmd->stats->inflight);
 	dispatch_untrack(d, cmd);
-	if (--d->outstanding == 0 && d->draining && d->idle != NULL)
+	if (--d->outstanding == 0 && d->idle != NULL)
 		d->idle(d->idle_arg);
 }
 
@@ -340,7 +340,6 @@ dispatch_abandon(struct dispatch *d, struct cmd *cmd)
 void
 dispatch_drain(struct dispatch *d, void (*idle)(void *), void *arg)
 {
-	d->draining = true;
 	d->idle = idle;
 	d->idle_arg = arg;
 }
