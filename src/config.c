@@ -49,6 +49,7 @@ enum {
 	OPT_MULTIPATH,
 	OPT_METRICS_FILE,
 	OPT_PR_UA_RETRIES,
+	OPT_PROTECT_KEYS,
 };
 
 static const struct option config_long_opts[] = {
@@ -75,6 +76,7 @@ static const struct option config_long_opts[] = {
 	{ "multipath", required_argument, NULL, OPT_MULTIPATH },
 	{ "metrics-file", required_argument, NULL, OPT_METRICS_FILE },
 	{ "pr-ua-retries", required_argument, NULL, OPT_PR_UA_RETRIES },
+	{ "protect-keys", required_argument, NULL, OPT_PROTECT_KEYS },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -135,6 +137,9 @@ config_usage(const char *argv0)
 	    "                            libmpathpersist, loaded when first needed\n"
 	    "                            (auto, the default), checked at start-up\n"
 	    "                            (on), or never: plain SG_IO (off)\n"
+	    "      --protect-keys=on|off refuse a registration change that would replace\n"
+	    "                            or remove the key another VM registered on\n"
+	    "                            the same device (default on)\n"
 	    "      --metrics-file=PATH   write the counters in Prometheus's text\n"
 	    "                            format to PATH (absolute) every 5 s and on\n"
 	    "                            SIGUSR1, e.g. for node_exporter's textfile\n"
@@ -332,6 +337,20 @@ config_multipath(struct prh_config *cfg, const char *arg)
 	return -EINVAL;
 }
 
+/* Parse the on|off value of option name into *out: 0 or -EINVAL. */
+static int
+config_on_off(const char *name, const char *arg, bool *out)
+{
+	if (strcmp(arg, "on") == 0 || strcmp(arg, "off") == 0) {
+		*out = arg[1] == 'n';
+		return 0;
+	}
+	fprintf(stderr,
+	    "qemu-pr-helper: invalid value '%s' for --%s (expected on or off)\n",
+	    arg, name);
+	return -EINVAL;
+}
+
 /* Apply -T: help lists the trace points and exits. */
 static enum config_action
 config_trace(const char *arg)
@@ -434,6 +453,9 @@ config_apply(struct prh_config *cfg, int c, const char *argv0)
 	case OPT_METRICS_FILE:
 		cfg->metrics_file = optarg;
 		break;
+	case OPT_PROTECT_KEYS:
+		r = config_on_off("protect-keys", optarg, &cfg->protect_keys);
+		break;
 	default:
 		fprintf(stderr, "Try `%s --help' for more information.\n",
 		    argv0);
@@ -511,6 +533,7 @@ config_parse(struct prh_config *cfg, int argc, char **argv)
 	cfg->queue_max = DEFAULT_QUEUE_MAX;
 	cfg->sg_timeout = DEFAULT_SG_TIMEOUT;
 	cfg->pr_ua_retries = SGIO_UA_RETRIES_DEFAULT;
+	cfg->protect_keys = true;
 	cfg->write_timeout = DEFAULT_WRITE_TIMEOUT;
 	cfg->request_timeout = DEFAULT_REQUEST_TIMEOUT;
 	cfg->max_clients_per_uid = DEFAULT_PER_UID;

@@ -38,6 +38,7 @@
 #include "prh/dispatch.h"
 #include "prh/escape.h"
 #include "prh/frame.h"
+#include "prh/keyguard.h"
 #include "prh/log.h"
 #include "prh/output.h"
 #include "prh/peerlog.h"
@@ -64,6 +65,8 @@ struct conn {
 	struct request rq;	   /* the hello or request being read, or run */
 	struct peerlog_conn share; /* its share of the log */
 	bool logged_refusal;	   /* a policy refusal was logged */
+	struct keyguard_vm *vm;	   /* its VM for the key guard, once known */
+	struct keyguard_op kg_op;  /* the running PR OUT's, to settle */
 	const char *close_reason;  /* for the close trace point */
 };
 
@@ -345,6 +348,36 @@ conn_request_ready(struct conn *c)
 
 /* --- 4. submit ------------------------------------------------------------ */
 
+/* The key guard (keyguard.h) on a PR OUT about to be submitted: 0 to run
+ * it, -EACCES when it was answered RESERVATION CONFLICT because it would
+ * change a key another VM registered on its device, -ENOMEM. */
+static int
+conn_guard_keys(struct conn *c, struct cmd *cmd)
+{
+	struct conn_env *env = c->env;
+	const struct keyguard_vm *holder = NULL;
+	char esc[ESCAPE_TEXT_SIZE(PEER_NAME_MAX + 32)];
+	char why[sizeof(esc) + 64];
+	struct scsi_result res;
+	int r;
+
+	if (env->keyguard == NULL || !cmd->req.is_out)
+		return 0;
+	if (c->vm == NULL &&
+	    (c->vm = keyguard_vm_get(env->keyguard, &c->peer)) == NULL)
+		return -ENOMEM;
+	r = keyguard_check(env->keyguard, c->vm, cmd->dev->key, &cmd->req,
+	    cmd->data, cmd->req.len, &c->kg_op, &holder);
+	if (r != -EACCES)
+		return r;
+	STATS_INC(env->stats->keys_protected);
+	escape_str(esc, sizeof(esc), keyguard_vm_name(holder), ESCAPE_TEXT);
+	snprintf(why, sizeof(why), "would change the key %s registered", esc);
+	scsi_result_status(&res, PRH_STATUS_RESERVATION_CONFLICT);
+	(void)conn_answer(c, &res, why);
+	return -EACCES;
+}
+
 /* Hand the command, with the device fd and its count, to a worker.  The
  * read event stays armed: a client that waits for its answer sends
  * nothing, so it costs nothing, and saves two epoll_ctl calls per
@@ -368,8 +401,18 @@ conn_submit(struct conn *c)
 	cmd->latency = latency_get(env->latency, cmd->dev);
 	cmd->done = conn_cmd_done;
 	cmd->owner = c;
-	if (dispatch_submit(env->dispatch, cmd) < 0)
+	switch (conn_guard_keys(c, cmd)) {
+	case 0:
+		break;
+	case -EACCES:
+		return false; /* answered */
+	default:
+		goto refused;
+	}
+	if (dispatch_submit(env->dispatch, cmd) < 0) {
+		keyguard_done(env->keyguard, &c->kg_op, PRH_STATUS_BUSY);
 		goto refused; /* out of memory: answer */
+	}
 	TRACE(TP_SUBMIT, "conn=%p cmd=%p peer_pid=%d device=%s devno=%u:%u",
 	    (void *)c, (void *)cmd, (int)c->peer.pid,
 	    escape_str(esc, sizeof(esc), cmd->dev->name, ESCAPE_WORD),
@@ -439,6 +482,7 @@ conn_complete(struct conn *c, struct cmd *cmd)
 
 	if (cmd != NULL) {
 		c->rq.cmd = NULL;
+		keyguard_done(env->keyguard, &c->kg_op, cmd->res.status);
 		if (cmd->verdict.kind == DEVICE_REFUSED)
 			audit_refused(env->audit, &c->share, &c->peer,
 			    &c->rq.ff.node, cmd->verdict.why, cmd->dev->name,
@@ -496,6 +540,8 @@ conn_free(struct conn *c)
 	TRACE(TP_CLOSE, "conn=%p peer_pid=%d reason=%s", (void *)c,
 	    (int)c->peer.pid, env->draining ? "shutdown" : c->close_reason);
 	conn_drop_request(c);
+	keyguard_forget(&c->kg_op);
+	keyguard_vm_put(env->keyguard, c->vm);
 	fdbudget_leave(&env->fds, &c->fc);
 	peerlog_conn_fini(env->peerlog, &c->share);
 	request_fini(&c->rq);
@@ -684,7 +730,15 @@ conn_env_init(struct conn_env *env)
 	env->fds.hold_s = env->cfg->request_timeout;
 	env->fds.resume = conn_resume;
 	env->fds.expired = conn_expired;
-	return fdbudget_init(&env->fds);
+	env->keyguard = NULL;
+	if (fdbudget_init(&env->fds) < 0)
+		return -ENOMEM;
+	if (env->cfg->protect_keys &&
+	    (env->keyguard = keyguard_new()) == NULL) {
+		fdbudget_fini(&env->fds);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 /* Close every connection and free the shared state. */
@@ -695,4 +749,6 @@ conn_env_fini(struct conn_env *env)
 	while (!TAILQ_EMPTY(&env->conns))
 		conn_free(TAILQ_FIRST(&env->conns));
 	fdbudget_fini(&env->fds);
+	keyguard_free(env->keyguard);
+	env->keyguard = NULL;
 }

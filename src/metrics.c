@@ -238,6 +238,10 @@ mt_server(struct metrics_text *t, const struct status_view *v,
 	mt_single(t, "prh_refused_fds_total", "counter",
 	    "Descriptors the device policy refused.",
 	    STATS_GET(s->refused_fds));
+	mt_single(t, "prh_keys_protected_total", "counter",
+	    "Registration changes refused because they would change the key "
+	    "another VM registered on the device (--protect-keys).",
+	    STATS_GET(s->keys_protected));
 	mt_single(t, "prh_workers", "gauge", "Worker threads now.",
 	    ps->workers);
 	mt_single(t, "prh_workers_idle", "gauge", "Worker threads asleep.",

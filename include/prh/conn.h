@@ -55,8 +55,9 @@ struct conn_env {
 	 * room and arg; conn.c the rest. */
 	struct fdbudget fds;
 	/* Kept by conn.c. */
-	TAILQ_HEAD(, conn) conns; /* every open connection */
-	bool draining;		  /* shutdown: read what was sent, to EOF */
+	struct keyguard *keyguard; /* --protect-keys (keyguard.h), or NULL */
+	TAILQ_HEAD(, conn) conns;  /* every open connection */
+	bool draining;		   /* shutdown: read what was sent, to EOF */
 };
 
 /* Set up the shared state once the server's fields are filled in: 0 or

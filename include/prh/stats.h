@@ -49,11 +49,12 @@ struct prh_stats {
 	atomic_uint connections;	/* open now */
 	atomic_uint_fast64_t closed;	/* closed, for any reason */
 	/* commands */
-	atomic_uint_fast64_t answered;	  /* replies sent */
-	atomic_uint_fast64_t refused_fds; /* fds refused by the policy */
-	atomic_int inflight;		  /* submitted, not yet answered */
-	atomic_uint parked;		  /* waiting for queue room */
-	atomic_uint_fast64_t busy_ns;	  /* worker time on devices */
+	atomic_uint_fast64_t answered;	     /* replies sent */
+	atomic_uint_fast64_t refused_fds;    /* fds refused by the policy */
+	atomic_uint_fast64_t keys_protected; /* refused by the key guard */
+	atomic_int inflight;		     /* submitted, not yet answered */
+	atomic_uint parked;		     /* waiting for queue room */
+	atomic_uint_fast64_t busy_ns;	     /* worker time on devices */
 	/* replies by [PR OUT][service action][class] */
 	atomic_uint_fast64_t replies[2][STATS_SA][STATS_CLASSES];
 	/* the audit trail (loop thread) */

@@ -963,3 +963,225 @@ Test(audit, delegated_cgroup_borrows_no_vm_name)
 	cr_expect_eq(at_count("prod"), 0, "%s", th_stderr(&at_env));
 	close(dev);
 }
+
+/* --- neighbours' keys (--protect-keys) ------------------------------------ */
+
+/* One step of a key guard client: a PR OUT service action with its keys,
+ * or (sa 0xff) wait for a byte on the go pipe. */
+struct kg_step {
+	uint8_t sa;
+	uint64_t key, sakey;
+};
+
+#define KG_WAIT 0xff
+
+/* In a child: move to the cgroup of procs, connect once, and run steps on
+ * dev, writing each PR OUT's status byte to out; exit 0, or 2 on errors.
+ * The connection stays open until the last step is done. */
+static void
+kg_child(const char *procs, const struct kg_step *steps, int n, int dev,
+    int out, int go)
+{
+	uint8_t cdb[PRH_CDB_LEN], param[24], st;
+	struct client_reply r;
+	char c;
+	int s;
+
+	at_go(&(struct at_place){ .procs = procs });
+	prctl(PR_SET_NAME, "qemu-kg");
+	s = th_connect(&at_env);
+	if (s < 0)
+		_exit(2);
+	for (int i = 0; i < n; i++) {
+		if (steps[i].sa == KG_WAIT) {
+			if (read(go, &c, 1) != 1)
+				_exit(2);
+			continue;
+		}
+		client_cdb_pr_out(cdb, steps[i].sa, 0, sizeof(param));
+		client_param_basic(param, steps[i].key, steps[i].sakey, 0);
+		if (client_command(s, cdb, dev, param, sizeof(param), &r) < 0)
+			_exit(2);
+		st = (uint8_t)r.status;
+		if (r.size != 0 || write(out, &st, 1) != 1)
+			_exit(2);
+	}
+	_exit(0);
+}
+
+/* A running key guard client: its pid and pipes. */
+struct kg_client {
+	pid_t pid;
+	int out, go; /* statuses from it, go to it */
+};
+
+/* Start kg_child in the cgroup of procs with steps. */
+static void
+kg_start(struct kg_client *k, const char *procs, const struct kg_step *steps,
+    int n, int dev)
+{
+	int out[2], go[2];
+
+	cr_assert_eq(pipe2(out, O_CLOEXEC), 0);
+	cr_assert_eq(pipe2(go, O_CLOEXEC), 0);
+	k->pid = fork();
+	cr_assert_geq(k->pid, 0);
+	if (k->pid == 0) {
+		close(out[0]);
+		close(go[1]);
+		kg_child(procs, steps, n, dev, out[1], go[0]);
+	}
+	close(out[1]);
+	close(go[0]);
+	k->out = out[0];
+	k->go = go[1];
+}
+
+/* The next status the client k reports. */
+static uint8_t
+kg_status(struct kg_client *k)
+{
+	uint8_t st;
+	int ws = 0;
+
+	if (read(k->out, &st, 1) != 1) {
+		(void)waitpid(k->pid, &ws, 0);
+		cr_assert_fail("the client died: 0x%x (exit 2: an error, 3: "
+			       "the move to its cgroup)",
+		    ws);
+	}
+	return st;
+}
+
+/* Let k go on past its wait. */
+static void
+kg_go(struct kg_client *k)
+{
+	cr_assert_eq(write(k->go, "g", 1), 1);
+}
+
+/* Reap k, which must exit 0 after its last step. */
+static void
+kg_reap(struct kg_client *k)
+{
+	int st;
+
+	cr_assert_eq(waitpid(k->pid, &st, 0), k->pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "client: 0x%x", st);
+	close(k->out);
+	close(k->go);
+}
+
+/* Make machine scopes for VMs kga and kgb: their cgroup.procs paths. */
+static void
+kg_scopes(char procs[2][PATH_MAX + 16])
+{
+	static const char *const vms[2] = { "kga", "kgb" };
+	char dir[PATH_MAX];
+
+	at_need_cgroup2();
+	snprintf(dir, sizeof(dir), "%s/machine.slice", at_cgroot);
+	at_cgroup_mkdir(dir, true);
+	for (int i = 0; i < 2; i++) {
+		snprintf(dir, sizeof(dir),
+		    "%s/machine.slice/machine-qemu\\x2d%d\\x2d%s.scope",
+		    at_cgroot, (int)getpid(), vms[i]);
+		at_cgroup_mkdir(dir, false);
+		snprintf(procs[i], PATH_MAX + 16, "%s/cgroup.procs", dir);
+	}
+}
+
+/* PR OUT calls the shim saw. */
+static int
+kg_pr_out_calls(void)
+{
+	struct th_sgio_call *calls;
+	int n = th_shim_calls(&at_env, &calls), out = 0;
+
+	cr_assert_geq(n, 0);
+	for (int i = 0; i < n; i++)
+		out += calls[i].cdb[0] == PRH_OP_PR_OUT;
+	free(calls);
+	return out;
+}
+
+/* Two VMs on one device through one helper: while VM kga holds key 0xa1,
+ * VM kgb may not replace it (REGISTER AND IGNORE EXISTING KEY), remove it
+ * (REGISTER to 0) or clear the LU; each is answered RESERVATION CONFLICT
+ * without reaching the device, logged with both VMs and counted.  Once
+ * kga unregistered, kgb registers 0xb2, and kga may then register the
+ * same key (as a VM migrating on one host does). */
+Test(audit, neighbour_key_changes_refused)
+{
+	static const struct kg_step a[] = { { 0x00, 0, 0xa1 },
+		{ KG_WAIT, 0, 0 }, { 0x00, 0xa1, 0 }, { KG_WAIT, 0, 0 },
+		{ 0x06, 0, 0xb2 } };
+	static const struct kg_step b[] = { { 0x06, 0, 0xb2 },
+		{ 0x00, 0xa1, 0 }, { 0x03, 0xa1, 0 }, { KG_WAIT, 0, 0 },
+		{ 0x06, 0, 0xb2 } };
+	char procs[2][PATH_MAX + 16], path[PATH_MAX], mfile[PATH_MAX + 16];
+	const char *args[] = { "--metrics-file", mfile, NULL };
+	struct kg_client ka, kb;
+	char *m;
+	int dev;
+
+	kg_scopes(procs);
+	snprintf(mfile, sizeof(mfile), "%s/metrics.prom", at_env.dir);
+	at_start(args);
+	dev = at_good_dev("lunk", path, sizeof(path));
+	kg_start(&ka, procs[0], a, 5, dev);
+	cr_assert_eq(kg_status(&ka), PRH_STATUS_GOOD);
+	kg_start(&kb, procs[1], b, 5, dev);
+	for (int i = 0; i < 3; i++)
+		cr_expect_eq(kg_status(&kb), PRH_STATUS_RESERVATION_CONFLICT,
+		    "kgb's step %d", i);
+	cr_expect_eq(kg_pr_out_calls(), 1, "the device saw a refused one");
+	kg_go(&ka);
+	cr_expect_eq(kg_status(&ka), PRH_STATUS_GOOD, "kga unregisters");
+	kg_go(&kb);
+	cr_expect_eq(kg_status(&kb), PRH_STATUS_GOOD, "kgb after kga left");
+	kg_go(&ka);
+	cr_expect_eq(kg_status(&ka), PRH_STATUS_GOOD, "the same key");
+	kg_reap(&ka);
+	kg_reap(&kb);
+	cr_expect_eq(kg_pr_out_calls(), 4);
+	at_wait_stderr("vm kgb comm qemu-kg] PR OUT CLEAR lunk 240:");
+	cr_expect_eq(at_count("vm kgb comm qemu-kg] PR OUT "),
+	    at_count("refused (would change the key vm kga registered)") + 1,
+	    "%s", th_stderr(&at_env));
+	cr_expect_eq(at_count("refused (would change the key vm kga "
+			      "registered)"),
+	    3, "%s", th_stderr(&at_env));
+	cr_assert_eq(kill(at_env.pid, SIGUSR1), 0);
+	m = NULL;
+	cr_expect_eq(th_wait_file_contains(mfile,
+			 "\nprh_keys_protected_total 3\n", AT_TIMEOUT_MS),
+	    0, "metrics: %s", (m = th_read_file(mfile, NULL)));
+	free(m);
+	close(dev);
+}
+
+/* --protect-keys=off: the second VM's key replaces the first's. */
+Test(audit, neighbour_key_guard_off)
+{
+	static const struct kg_step a[] = { { 0x00, 0, 0xa1 },
+		{ KG_WAIT, 0, 0 } };
+	static const struct kg_step b[] = { { 0x06, 0, 0xb2 } };
+	static const char *const args[] = { "--protect-keys=off", NULL };
+	char procs[2][PATH_MAX + 16], path[PATH_MAX];
+	struct kg_client ka, kb;
+	int dev;
+
+	kg_scopes(procs);
+	at_start(args);
+	dev = at_good_dev("lunk", path, sizeof(path));
+	kg_start(&ka, procs[0], a, 2, dev);
+	cr_assert_eq(kg_status(&ka), PRH_STATUS_GOOD);
+	kg_start(&kb, procs[1], b, 1, dev);
+	cr_expect_eq(kg_status(&kb), PRH_STATUS_GOOD);
+	kg_reap(&kb);
+	kg_go(&ka);
+	kg_reap(&ka);
+	cr_expect_eq(kg_pr_out_calls(), 2);
+	cr_expect_eq(at_count("refused"), 0, "%s", th_stderr(&at_env));
+}
