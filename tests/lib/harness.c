@@ -120,6 +120,24 @@ th_helper_path(enum th_kind kind)
 	return ours;
 }
 
+/* The words that run the helper of kind (see harness.h). */
+const char *const *
+th_helper_cmd(enum th_kind kind)
+{
+	static char loader[TH_QEMU11_PATH_MAX], libdir[TH_QEMU11_PATH_MAX];
+	static const char *cmd[TH_HELPER_CMD_MAX];
+	int n = 0;
+
+	if (kind == TH_QEMU11) {
+		cmd[n++] = th_qemu11_path(loader, TH_QEMU11_LOADER);
+		cmd[n++] = "--library-path";
+		cmd[n++] = th_qemu11_path(libdir, TH_QEMU11_LIBDIR);
+	}
+	cmd[n++] = th_helper_path(kind);
+	cmd[n] = NULL;
+	return cmd;
+}
+
 /* "ours", "qemu" (the system's), "qemu10", "qemu11" or "floor". */
 const char *
 th_kind_name(enum th_kind kind)
@@ -580,7 +598,7 @@ int
 th_spawn(struct th_env *e, const char *const *args, unsigned flags)
 {
 	static char store[8][PATH_MAX + 32];
-	static char loader[TH_QEMU11_PATH_MAX], libdir[TH_QEMU11_PATH_MAX];
+	const char *const *cmd = th_helper_cmd(e->kind);
 	char *argv[TH_MAX_ARGS], *envp[TH_MAX_ENV];
 	struct stat st;
 	pid_t parent = getpid();
@@ -590,12 +608,8 @@ th_spawn(struct th_env *e, const char *const *args, unsigned flags)
 		return -EBUSY;
 	if (e->kind == TH_OURS)
 		n = th_wrapper_args(argv, TH_MAX_ARGS / 2);
-	if (e->kind == TH_QEMU11) {
-		argv[n++] = (char *)th_qemu11_path(loader, TH_QEMU11_LOADER);
-		argv[n++] = (char *)"--library-path";
-		argv[n++] = (char *)th_qemu11_path(libdir, TH_QEMU11_LIBDIR);
-	}
-	argv[n++] = (char *)th_helper_path(e->kind);
+	for (i = 0; cmd[i] != NULL; i++)
+		argv[n++] = (char *)cmd[i];
 	if (!(flags & TH_NO_SOCKET_ARG)) {
 		argv[n++] = (char *)"-k";
 		argv[n++] = e->sock;

@@ -116,6 +116,12 @@ th_now_ms(void)
 /* Path of the helper binary of this kind. */
 const char *th_helper_path(enum th_kind kind);
 
+/* The words that run the helper of kind, NULL-terminated (static
+ * strings): its path (th_helper_path()), for TH_QEMU11 after the root's
+ * dynamic loader and its --library-path option. */
+#define TH_HELPER_CMD_MAX 5
+const char *const *th_helper_cmd(enum th_kind kind);
+
 /* "ours", "qemu" (the system's), "qemu10", "qemu11" or "floor". */
 const char *th_kind_name(enum th_kind kind);
 
