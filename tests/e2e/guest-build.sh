@@ -13,6 +13,12 @@
 #          and prioritizer plugins) with its libraries, libgcc_s.so.1
 #          (multipathd aborts without it) and dmsetup if the host has it,
 #          appended by the multipath test only; kept when current
+#   guest-build.sh qemu11 CACHE DIR
+#       -> CACHE/guest/qemu11.cpio.gz: QEMU 11.1's qemu-pr-helper from the
+#          Debian 13 root DIR/root (contrib/trixie-root.sh) with the root's
+#          dynamic loader and the libraries it names, under /opt/qemu11,
+#          run by /usr/bin/qemu-pr-helper.qemu11; appended by the LIO test
+#          only; kept when current
 #   guest-build.sh initrd CACHE OUT SRC:DEST...
 #       -> OUT = base + an overlay with each SRC at DEST (ELF files bring
 #          their shared libraries, found by ldd)
@@ -183,6 +189,43 @@ build_mpath() {
 	echo "$stamp" > "$g/mpath.stamp"
 }
 
+# Build the cached QEMU 11.1 helper overlay from the root of trixie dir $2
+# (see the top of this file).  The root's glibc is newer than the guest's,
+# so the helper runs through the root's own loader and libraries, kept
+# apart under /opt/qemu11.
+build_qemu11() {
+	local cache=$1 x=$2/root g=$1/guest o stamp ld lib
+	ld=$x/usr/lib64/ld-linux-x86-64.so.2
+	if [ ! -x "$x/usr/bin/qemu-pr-helper" ] || [ ! -x "$ld" ]; then
+		skip "no QEMU 11.1 helper in $x (contrib/trixie-root.sh fetch qemu)"
+	fi
+	stamp="$(cat "$2/VERSION") $(cksum < "$0" | cut -d' ' -f1)"
+	if [ -f "$g/qemu11.stamp" ] && [ "$(cat "$g/qemu11.stamp")" = "$stamp" ] &&
+	    [ -f "$g/qemu11.cpio.gz" ]; then
+		return 0
+	fi
+	mkdir -p "$g"
+	o=$(mktemp -d "${TMPDIR:-/tmp}/e2e-qemu11.XXXXXX")
+	mkdir -p "$o/opt/qemu11/lib" "$o/usr/bin"
+	cp "$x/usr/bin/qemu-pr-helper" "$o/opt/qemu11/qemu-pr-helper"
+	cp -L "$ld" "$o/opt/qemu11/lib/"
+	for lib in $("$ld" --library-path "$x/usr/lib/x86_64-linux-gnu" \
+	    --list "$x/usr/bin/qemu-pr-helper" |
+	    sed -n 's/.*=> \(\/[^ ]*\) (.*/\1/p'); do
+		case $lib in
+		"$x"/*) cp -L "$lib" "$o/opt/qemu11/lib/" ;;
+		*) rm -rf "$o"; die "qemu11: $lib is not in the root" ;;
+		esac
+	done
+	printf '%s\n' '#!/bin/sh' \
+	    'exec /opt/qemu11/lib/ld-linux-x86-64.so.2 --library-path /opt/qemu11/lib /opt/qemu11/qemu-pr-helper "$@"' \
+	    > "$o/usr/bin/qemu-pr-helper.qemu11"
+	chmod 0755 "$o/usr/bin/qemu-pr-helper.qemu11"
+	pack "$o" "$g/qemu11.cpio.gz"
+	rm -rf "$o"
+	echo "$stamp" > "$g/qemu11.stamp"
+}
+
 # Build OUT = base + overlay of SRC:DEST pairs.
 build_initrd() {
 	local cache=$1 out=$2 o
@@ -202,7 +245,9 @@ base)	[ $# -eq 2 ] || die "usage: $0 base CACHE"
 	build_base "$2" ;;
 mpath)	[ $# -eq 2 ] || die "usage: $0 mpath CACHE"
 	build_mpath "$2" ;;
+qemu11)	[ $# -eq 3 ] || die "usage: $0 qemu11 CACHE DIR"
+	build_qemu11 "$2" "$3" ;;
 initrd)	[ $# -ge 3 ] || die "usage: $0 initrd CACHE OUT SRC:DEST..."
 	build_initrd "$2" "$3" "${@:4}" ;;
-*)	die "usage: $0 base CACHE | mpath CACHE | initrd CACHE OUT SRC:DEST..." ;;
+*)	die "usage: $0 base CACHE | mpath CACHE | qemu11 CACHE DIR | initrd CACHE OUT SRC:DEST..." ;;
 esac

@@ -76,7 +76,8 @@ host_devs() {
 	return 1
 }
 
-# Run scenario file $3 as run $1 with helper $2 (ours|qemu) on devices
+# Run scenario file $3 as run $1 with helper $2 (ours, or the program
+# name of one of QEMU's helpers: qemu-pr-helper.qemu, .qemu11) on devices
 # $4, $5 (and $6) as initiators A, B (and C).
 run_scenario() {
 	name=$1 helper=$2 file=$3 dev_a=$4 dev_b=$5 dev_c=$6 sock=/tmp/$1.sock
@@ -87,8 +88,7 @@ run_scenario() {
 		pid=$(e2e-driver start --notify -- qemu-pr-helper -k "$sock" \
 		    --pr-ua-retries=0)
 	else
-		pid=$(e2e-driver start --activate "$sock" -- \
-		    qemu-pr-helper.qemu)
+		pid=$(e2e-driver start --activate "$sock" -- "$helper")
 	fi
 	if [ -z "$pid" ]; then
 		out "E2E-RUN run=$name helper=$helper start-failed"
@@ -152,16 +152,37 @@ client_checks() {
 	done
 }
 
+# The scenarios through QEMU's helper /usr/bin/$2 as runs $1-sd (block
+# nodes of LU $3), $1-sg (sg nodes of LU $4) and $1-table (LU $5, three
+# nexuses); one skip line when that helper is not in the guest.
+ref_runs() {
+	if [ ! -x "/usr/bin/$2" ]; then
+		out "E2E-RUN run=$1-sd skip=no-$2"
+		return
+	fi
+	eval "x=\$a$3 y=\$b$3"
+	run_scenario "$1-sd" "$2" $m "/dev/${x% *}" "/dev/${y% *}"
+	eval "x=\$a$4 y=\$b$4"
+	run_scenario "$1-sg" "$2" $m "/dev/${x#* }" "/dev/${y#* }"
+	eval "x=\$a$5 y=\$b$5 z=\$c$5"
+	run_scenario "$1-table" "$2" $t "/dev/${x% *}" "/dev/${y% *}" \
+	    "/dev/${z#* }"
+}
+
 mode_lio() {
 	mkdir -p /etc/target/pr /var/target/pr
 	load_modules /e2e/modules-core.list
 	mount -t configfs none /sys/kernel/config 2>/dev/null
 	[ -d $CFG ] || { out "E2E-SETUP error=no-configfs-target"; return; }
-	for i in 0 1 2 3; do
-		make_lu $i || { out "E2E-SETUP error=lu$i"; return; }
-	done
-	for i in 4 5; do
-		make_lu $i "a b c" || { out "E2E-SETUP error=lu$i"; return; }
+	# LU:ports; LUs 6-8 for QEMU 11.1's helper when it is in the guest
+	lus="0:2 1:2 2:2 3:2 4:3 5:3"
+	[ -x /usr/bin/qemu-pr-helper.qemu11 ] && lus="$lus 6:2 7:2 8:3"
+	n=0
+	for l in $lus; do
+		ports="a b"
+		[ "${l#*:}" = 3 ] && ports="a b c"
+		make_lu "${l%:*}" "$ports" || { out "E2E-SETUP error=lu${l%:*}"; return; }
+		n=$((n + ${l#*:}))
 	done
 	# sd and sg probe the existing devices before insmod returns
 	load_modules /e2e/modules-disk.list
@@ -170,13 +191,21 @@ mode_lio() {
 		    echo "${h##*host}"
 	done | sort -n | tr '\n' ' ')
 	set -- $hosts
-	[ $# -eq 14 ] || { out "E2E-SETUP error=hosts:$hosts"; return; }
-	for i in 0 1 2 3 4 5; do
+	[ $# -eq $n ] || { out "E2E-SETUP error=hosts:$hosts"; return; }
+	setup=
+	for l in $lus; do
+		i=${l%:*}
 		eval "a$i=\"\$(host_devs $1)\" b$i=\"\$(host_devs $2)\""
 		shift 2
-		[ $i -ge 4 ] && { eval "c$i=\"\$(host_devs $1)\""; shift; }
+		eval "s=\"\$a$i|\$b$i\""
+		if [ "${l#*:}" = 3 ]; then
+			eval "c$i=\"\$(host_devs $1)\""
+			shift
+			eval "s=\"\$s|\$c$i\""
+		fi
+		setup="$setup lu$i='$s'"
 	done
-	out "E2E-SETUP ok lu0='$a0|$b0' lu1='$a1|$b1' lu2='$a2|$b2' lu3='$a3|$b3' lu4='$a4|$b4|$c4' lu5='$a5|$b5|$c5'"
+	out "E2E-SETUP ok$setup"
 	out "E2E-CAPS $(sg_persist -c /dev/${a0% *} 2>&1 | tr '\n' '|')"
 	m=/e2e/scenario-multi.txt t=/e2e/scenario-table.txt
 	run_scenario ours-sd ours $m /dev/${a0% *} /dev/${b0% *}
@@ -184,14 +213,8 @@ mode_lio() {
 	run_scenario ours-sg ours $m /dev/${a1#* } /dev/${b1#* }
 	run_scenario ours-table ours $t /dev/${a4% *} /dev/${b4% *} \
 	    /dev/${c4#* }
-	if [ -x /usr/bin/qemu-pr-helper.qemu ]; then
-		run_scenario qemu-sd qemu $m /dev/${a2% *} /dev/${b2% *}
-		run_scenario qemu-sg qemu $m /dev/${a3#* } /dev/${b3#* }
-		run_scenario qemu-table qemu $t /dev/${a5% *} /dev/${b5% *} \
-		    /dev/${c5#* }
-	else
-		out "E2E-RUN run=qemu-sd skip=no-qemu-pr-helper"
-	fi
+	ref_runs qemu qemu-pr-helper.qemu 2 3 5
+	ref_runs qemu11 qemu-pr-helper.qemu11 6 7 8
 }
 
 # The disk at SCSI target 0, LUN $1 (/dev/sdX): sdX order is not stable.

@@ -90,6 +90,23 @@ e2e_qemu10() {
 	fi
 }
 
+# The Debian 13 root holding QEMU 11.1 (contrib/trixie-root.sh, flavour
+# qemu; the tests that need it never make it): its directory (the root is
+# DIR/root, QEMU's version in DIR/VERSION), or the reason it is missing
+# and status 1.
+e2e_qemu11() {
+	local d
+	d=$("$E2E_S/contrib/trixie-root.sh" dir qemu)
+	if [ -x "$d/root/usr/bin/qemu-system-x86_64" ] &&
+	    [ -x "$d/root/usr/bin/qemu-pr-helper" ] &&
+	    grep -q '^QEMU emulator version 11\.1\.' "$d/VERSION" 2>/dev/null; then
+		echo "$d"
+	else
+		echo "QEMU 11.1 is not in a Debian 13 root (contrib/trixie-root.sh fetch qemu)"
+		return 1
+	fi
+}
+
 # Build initrd $1 for mode files: the binaries under test, init and data,
 # and the SRC:DEST pairs $2... if any.
 e2e_initrd() {

@@ -7,6 +7,9 @@
 # through QEMU's helper on both (qemu-sd, qemu-sg), each on a fresh LU.
 # Two more LUs with three ports each run scenario-table.txt (the
 # simulator's own multi-initiator table) through our helper and QEMU's.
+# When the Debian 13 root of contrib/trixie-root.sh holds QEMU 11.1, its
+# qemu-pr-helper joins the guest (guest-build.sh qemu11) and runs the
+# three on three more LUs (qemu11-sd, qemu11-sg, qemu11-table).
 # Proves: every step gets the SPC-4 answer from a real target through our
 # helper and real SG_IO (or a documented LIO quirk); block and sg nodes
 # answer alike; our answers equal QEMU's helper's byte for byte (sense
@@ -25,6 +28,16 @@ if ! e2e_initrd "$E2E_TMP/initrd" > "$res.build.log" 2>&1; then
 	fail "build the LIO test initramfs"
 	diag < "$res.build.log"
 	exit 0
+fi
+# QEMU 11.1's helper on top, when its root is there
+if q11=$(e2e_qemu11); then
+	if "$E2E_S/tests/e2e/guest-build.sh" qemu11 "$E2E_CACHE" "$q11" \
+	    >> "$res.build.log" 2>&1; then
+		cat "$E2E_CACHE/guest/qemu11.cpio.gz" >> "$E2E_TMP/initrd"
+		echo "# $(cat "$q11/VERSION")"
+	else
+		q11="the QEMU 11.1 overlay failed: $(tail -n 1 "$res.build.log")"
+	fi
 fi
 e2e_boot_to_end "$res" 240 "e2e=lio" "LIO guest" || exit 0
 pass "LIO guest booted, ran and powered off (QEMU exit $E2E_RC)"
@@ -139,16 +152,26 @@ else
 	printf '%s\n%s\n' "$ua0" "$ua" | diag
 fi
 
-if grep -q '^E2E-RUN run=qemu-sd skip=' "$res.results"; then
-	skip "QEMU's helper on LIO" "qemu-pr-helper (qemu-system-common) not installed"
-else
-	for run in qemu-sd qemu-sg qemu-table; do
-		run_verdict $run
+# QEMU's helper of runs $1-* (named $2 in the results): its verdicts and
+# our answers compared with its answers; skipped as $2 for reason $3 when
+# the guest did not run it.
+ref_compare() {
+	local r=$1 name=$2
+	if grep -q "^E2E-RUN run=$r-sd skip=" "$res.results"; then
+		skip "$name on LIO" "$3"
+		return
+	fi
+	for run in "$r-sd" "$r-sg" "$r-table"; do
+		run_verdict "$run"
 	done
-	compare_runs ours-sd qemu-sd "our helper vs QEMU's helper on /dev/sdX"
-	compare_runs ours-sg qemu-sg "our helper vs QEMU's helper on /dev/sgN"
-	compare_runs ours-table qemu-table "our helper vs QEMU's helper, three-initiator table"
-fi
+	compare_runs ours-sd "$r-sd" "our helper vs $name on /dev/sdX"
+	compare_runs ours-sg "$r-sg" "our helper vs $name on /dev/sgN"
+	compare_runs ours-table "$r-table" "our helper vs $name, three-initiator table"
+}
+ref_compare qemu "QEMU's helper" \
+    "qemu-pr-helper (qemu-system-common) not installed"
+[ -d "$q11" ] && q11="QEMU 11.1's helper did not reach the guest"
+ref_compare qemu11 "QEMU 11.1's helper" "$q11"
 # Scenario $1 on the host against the simulator, compared with the guest's
 # run $2: one of our helpers under lunsim for each initiator A, B (and C
 # when $3 is 3) of one simulated LUN.

@@ -19,8 +19,11 @@
 #     fails as QEMU reports it (ABORTED COMMAND); the helper restarted
 #     plainly, then socket-activated: the next command succeeds with the
 #     earlier state; QEMU and the guest survive all of it.
-# All three run twice: with Debian 12's QEMU 7.2 as the client, then with
-# QEMU 10.0 (contrib/qemu10.sh; logs in qemu/ and qemu10/).
+# All three run with Debian 12's QEMU 7.2 as the client, then with QEMU
+# 10.0 (contrib/qemu10.sh), then twice with QEMU 11.1 from the Debian 13
+# root (contrib/trixie-root.sh; QEMU runs in it under lunsim, our helper
+# outside), its scsi-block device with migrate-pr=on, then off (logs in
+# qemu/, qemu10/, qemu11-mpr-on/ and qemu11-mpr-off/).
 . "$PRH_TOP_SRCDIR/tests/e2e/lib.sh"
 
 tests0=("QEMU guest PR scenario through our helper"
@@ -31,7 +34,7 @@ why=$(e2e_guest_missing)
 [ -z "$why" ] && ! "$E2E_B/lunsim" --block-device -- true 2>/dev/null &&
     why="lunsim has no block-device mode"
 if [ -n "$why" ]; then
-	for v in 7.2 10.0; do
+	for v in 7.2 10.0 "11.1 migrate-pr=on" "11.1 migrate-pr=off"; do
 		for t in "${tests0[@]}"; do skip "QEMU $v: $t" "$why"; done
 	done
 	exit 0
@@ -45,13 +48,24 @@ fi
 lun=$E2E_TMP/shared.lun
 
 # QEMU arguments for a guest whose disk is $lun through helper socket $1,
-# QMP on socket $2.  share-rw: the LUN is shared by design (two hosts).
+# QMP on socket $2.  share-rw: the LUN is shared by design (two hosts);
+# migrate-pr=$mpr when mpr is set (QEMU 11.1).
 qemu_args() {
 	echo -object "pr-manager-helper,id=pr0,path=$1" \
 	    -blockdev "node-name=lun0,driver=host_device,filename=$lun,pr-manager=pr0" \
 	    -device virtio-scsi-pci,id=scsi0 \
-	    -device scsi-block,bus=scsi0.0,drive=lun0,share-rw=on \
+	    -device "scsi-block,bus=scsi0.0,drive=lun0,share-rw=on${mpr:+,migrate-pr=$mpr}" \
 	    -qmp "unix:$2,server=on,wait=off"
+}
+
+# lunsim in block-device mode as initiator $1 with further lunsim options
+# $2...: the words QEMU runs under (E2E_WRAP), in QEMU 11.1's root when
+# in_root is set.
+qemu_wrap() {
+	local ini=$1
+	shift
+	E2E_WRAP=("${in_root[@]}" "$E2E_B/lunsim" --block-device "$@" \
+	    --initiator "$ini" --)
 }
 
 # Is the pr-manager pr0 of QMP socket $1 connected?
@@ -73,7 +87,7 @@ R_NORES="rr 0 there is NO reservation held"
 test_single() {
 	local s=$E2E_TMP/a.sock q=$E2E_TMP/qa.sock pfx=$logs/single rc=0
 	e2e_helper_start hA hostA "$s" || { fail "${tests[0]}: helper started"; return; }
-	E2E_WRAP=("$E2E_B/lunsim" --block-device --debug --initiator hostA --)
+	qemu_wrap hostA --debug
 	# shellcheck disable=SC2046
 	e2e_session_start single "$pfx" 300 \
 	    "e2e=qemu e2e.steps=wait,rk,reg-0xa1,rk,res-0xa1-3,rr,res-0xa1-1,rel-0xa1-3,rr,clr-0xa1,rk" \
@@ -119,13 +133,13 @@ test_two_hosts() {
 	l0=$( (wc -l < "$E2E_TMP/hA.log") 2> /dev/null || echo 0)
 	e2e_helper_start hA hostA "$sa" && e2e_helper_start hB hostB "$sb" ||
 	    { fail "${tests[1]}: helpers started"; return; }
-	E2E_WRAP=("$E2E_B/lunsim" --block-device --initiator hostA --)
+	qemu_wrap hostA
 	# shellcheck disable=SC2046
 	e2e_session_start A "$pa" 300 \
 	    "e2e=qemu e2e.steps=reg-0xa1,res-0xa1-1,rk,wait,rk,rk,res-0xa1-1,rr" \
 	    $(qemu_args "$sa" "$E2E_TMP/qa.sock")
 	e2e_session_wait A "${tests[1]}: guest A reached its wait" || return
-	E2E_WRAP=("$E2E_B/lunsim" --block-device --initiator hostB --)
+	qemu_wrap hostB
 	# shellcheck disable=SC2046
 	e2e_session_start B "$pb" 300 \
 	    "e2e=qemu e2e.steps=reg-0xb2,res-0xb2-1,pre-0xb2-0xa1-1,rk,rr" \
@@ -164,7 +178,7 @@ test_restart() {
 	e2e_helper_activatable || act=0
 	"$E2E_B/lunsim" create "$lun" --size 64M --force > /dev/null
 	e2e_helper_start hA hostA "$s" || { fail "${tests[2]}: helper started"; return; }
-	E2E_WRAP=("$E2E_B/lunsim" --block-device --initiator hostA --)
+	qemu_wrap hostA
 	# shellcheck disable=SC2046
 	e2e_session_start R "$pfx" 300 \
 	    "e2e=qemu e2e.steps=reg-0xa1,wait,rk,wait,rk,wait,rk,wait" \
@@ -214,11 +228,12 @@ test_restart() {
 	fi
 }
 
-# Run the three tests with QEMU $1 ("7.2" or "10.0") as the client,
-# logs in $E2E_LOGS/$2.
+# Run the three tests with QEMU $1 ("7.2", "10.0" or "11.1") as the
+# client, logs in $E2E_LOGS/$2; the scsi-block device gets migrate-pr=$3
+# if $3 is given.
 run_all() {
 	local t
-	ver=$1 V="QEMU $1: "
+	ver=$1 mpr=${3:-} V="QEMU $1${3:+ migrate-pr=$3}: "
 	tests=()
 	for t in "${tests0[@]}"; do tests+=("${V}$t"); done
 	logs=$E2E_LOGS/$2
@@ -236,5 +251,23 @@ if q10=$(e2e_qemu10); then
 	run_all 10.0 qemu10
 else
 	for t in "${tests0[@]}"; do skip "QEMU 10.0: $t" "$q10"; done
+fi
+q11=$(e2e_qemu11) && [ "$(id -u)" -ne 0 ] &&
+    q11="QEMU 11.1 runs in its Debian 13 root: needs root (chroot)"
+if [ -d "$q11" ]; then
+	# the directories QEMU uses, at the same paths in the root
+	export PRH_TRIXIE_BIND="$E2E_B $E2E_CACHE $E2E_LOGS $E2E_TMP"
+	in_root=("$E2E_S/contrib/trixie-root.sh" run qemu)
+	trap 'rmdir "$q11/root$E2E_TMP" 2>/dev/null; e2e_cleanup' EXIT
+	E2E_QEMU=qemu-system-x86_64
+	echo "# $(cat "$q11/VERSION")"
+	run_all 11.1 qemu11-mpr-on on
+	run_all 11.1 qemu11-mpr-off off
+else
+	for m in on off; do
+		for t in "${tests0[@]}"; do
+			skip "QEMU 11.1 migrate-pr=$m: $t" "$q11"
+		done
+	done
 fi
 exit 0

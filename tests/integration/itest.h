@@ -6,9 +6,11 @@
  * registered with ITEST_BOTH() for our helper and both reference peers:
  * suite "ours" runs our helper, suite "qemu" the system's
  * /usr/bin/qemu-pr-helper (QEMU 7.2 on Debian 12, 10.0 on Debian 13),
- * suite "qemu10" QEMU 10.0's (fetched by contrib/qemu10.sh); a reference
- * is skipped when it is missing or we are not root.  ITEST_REFS()
- * registers a case for the two references only: where ours deliberately
+ * suite "qemu10" QEMU 10.0's (fetched by contrib/qemu10.sh), suite
+ * "qemu11" QEMU 11.1's (in the Debian 13 root of contrib/trixie-root.sh);
+ * a reference is skipped when it is missing or we are not root.
+ * ITEST_REFS() registers a case for the references only: where ours
+ * deliberately
  * differs (qemu-pr-helper(8), DIFFERENCES FROM QEMU'S HELPER) and the
  * QEMUs agree.  Where releases differ, a case asks the release it runs
  * (itest_ref_release()) and expects that release's behaviour.
@@ -37,24 +39,26 @@ void itest_fini(void);
 		case_##name(kind);   \
 	}
 
-/* Register case_NAME(kind) as qemu::NAME and qemu10::NAME. */
+/* Register case_NAME(kind) as qemu::NAME, qemu10::NAME and qemu11::NAME. */
 #define ITEST_REFS(name)                            \
 	static void case_##name(enum th_kind kind); \
 	ITEST_ONE(qemu, name, TH_QEMU)              \
 	ITEST_ONE(qemu10, name, TH_QEMU10)          \
+	ITEST_ONE(qemu11, name, TH_QEMU11)          \
 	static void case_##name(enum th_kind kind)
 
-/* Register case_NAME(kind) as ours::NAME, qemu::NAME and qemu10::NAME. */
+/* Register case_NAME(kind) as ours::NAME and the references' NAME. */
 #define ITEST_BOTH(name)                            \
 	static void case_##name(enum th_kind kind); \
 	ITEST_ONE(ours, name, TH_OURS)              \
 	ITEST_REFS(name)
 
-/* Declare the three suites with the shared teardown and timeout. */
-#define ITEST_SUITES()                                      \
-	TestSuite(ours, .fini = itest_fini, .timeout = 30); \
-	TestSuite(qemu, .fini = itest_fini, .timeout = 30); \
-	TestSuite(qemu10, .fini = itest_fini, .timeout = 30)
+/* Declare the four suites with the shared teardown and timeout. */
+#define ITEST_SUITES()                                        \
+	TestSuite(ours, .fini = itest_fini, .timeout = 30);   \
+	TestSuite(qemu, .fini = itest_fini, .timeout = 30);   \
+	TestSuite(qemu10, .fini = itest_fini, .timeout = 30); \
+	TestSuite(qemu11, .fini = itest_fini, .timeout = 30)
 
 /* Skip unless kind can run; then make the env (no helper started). */
 void itest_prepare(enum th_kind kind);

@@ -42,6 +42,7 @@ inh_fini(void)
 TestSuite(ours, .fini = inh_fini, .timeout = 30);
 TestSuite(qemu, .fini = inh_fini, .timeout = 30);
 TestSuite(qemu10, .fini = inh_fini, .timeout = 30);
+TestSuite(qemu11, .fini = inh_fini, .timeout = 30);
 
 #define INH_N 4 /* pipe, file, socket, pid file */
 

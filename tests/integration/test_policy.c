@@ -88,6 +88,7 @@ pol_fini(void)
 TestSuite(ours, .fini = pol_fini, .timeout = 30);
 TestSuite(qemu, .fini = itest_fini, .timeout = 30);
 TestSuite(qemu10, .fini = itest_fini, .timeout = 30);
+TestSuite(qemu11, .fini = itest_fini, .timeout = 30);
 
 /* Start our helper (args may be NULL) with the catch-all GOOD rule. */
 static void

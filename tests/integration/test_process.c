@@ -111,8 +111,8 @@ ITEST_BOTH(version_exits_0)
 	info_option(kind, "-V");
 }
 
-/* -V of a reference names the release it is: the two suites really run
- * two QEMU releases. */
+/* -V of a reference names the release it is: the suites really run the
+ * QEMU releases they are named after. */
 static void
 version_is(enum th_kind kind, const char *release)
 {
@@ -139,6 +139,11 @@ Test(qemu, version_names_its_release)
 Test(qemu10, version_is_10_0)
 {
 	version_is(TH_QEMU10, "qemu-pr-helper 10.0.");
+}
+
+Test(qemu11, version_is_11_1)
+{
+	version_is(TH_QEMU11, "qemu-pr-helper 11.1.");
 }
 
 ITEST_BOTH(stale_socket_replaced)

@@ -31,10 +31,15 @@
 #include "harness_int.h"
 
 #define TH_QEMU_HELPER	   "/usr/bin/qemu-pr-helper"
-/* Where contrib/qemu10.sh puts QEMU 10.0, as root and as another user
- * (under $XDG_CACHE_HOME or ~/.cache); $PRH_QEMU10_DIR overrides both. */
-#define TH_QEMU10_ROOT_DIR "/var/cache/qemu-pr-helper/qemu-10.0"
-#define TH_QEMU10_USER_DIR "qemu-pr-helper/qemu-10.0"
+/* Where contrib/qemu10.sh and contrib/trixie-root.sh keep what they fetch
+ * when run as root (see th_cache_dir()). */
+#define TH_CACHE_ROOT_DIR  "/var/cache/qemu-pr-helper"
+/* QEMU 11.1's helper, and the dynamic loader and library directory of its
+ * root that run it (the root's glibc is newer than the system's). */
+#define TH_QEMU11_HELPER   "usr/bin/qemu-pr-helper"
+#define TH_QEMU11_LOADER   "usr/lib64/ld-linux-x86-64.so.2"
+#define TH_QEMU11_LIBDIR   "usr/lib/x86_64-linux-gnu"
+#define TH_QEMU11_PATH_MAX (PATH_MAX + 64)
 #define TH_MAX_ENV	   256 /* environment entries passed to a helper */
 #define TH_MAX_ARGS	   64  /* argv entries passed to a helper */
 
@@ -49,25 +54,39 @@ th_builddir(void)
 	return d != NULL && d[0] != '\0' ? d : ".";
 }
 
-/* The directory contrib/qemu10.sh fetches QEMU 10.0 into (same rule). */
+/* A cache directory of the fetch scripts: $env if set, else
+ * /var/cache/qemu-pr-helper/NAME as root, else under $XDG_CACHE_HOME or
+ * ~/.cache (the rule of contrib/qemu10.sh and contrib/trixie-root.sh);
+ * into out (PATH_MAX bytes). */
 static const char *
-th_qemu10_dir(void)
+th_cache_dir(char *out, const char *env, const char *name)
 {
-	static char dir[PATH_MAX];
-	const char *d = getenv("PRH_QEMU10_DIR");
+	const char *d = getenv(env);
 	const char *xdg = getenv("XDG_CACHE_HOME");
 	const char *home = getenv("HOME");
 
 	if (d != NULL && d[0] != '\0')
-		snprintf(dir, sizeof(dir), "%s", d);
+		snprintf(out, PATH_MAX, "%s", d);
 	else if (geteuid() == 0)
-		snprintf(dir, sizeof(dir), "%s", TH_QEMU10_ROOT_DIR);
+		snprintf(out, PATH_MAX, "%s/%s", TH_CACHE_ROOT_DIR, name);
 	else if (xdg != NULL && xdg[0] != '\0')
-		snprintf(dir, sizeof(dir), "%s/%s", xdg, TH_QEMU10_USER_DIR);
+		snprintf(out, PATH_MAX, "%s/qemu-pr-helper/%s", xdg, name);
 	else
-		snprintf(dir, sizeof(dir), "%s/.cache/%s",
-		    home != NULL ? home : "", TH_QEMU10_USER_DIR);
-	return dir;
+		snprintf(out, PATH_MAX, "%s/.cache/qemu-pr-helper/%s",
+		    home != NULL ? home : "", name);
+	return out;
+}
+
+/* File rel of the root QEMU 11.1 is in (contrib/trixie-root.sh dir qemu),
+ * into out (TH_QEMU11_PATH_MAX bytes). */
+static const char *
+th_qemu11_path(char *out, const char *rel)
+{
+	char dir[PATH_MAX];
+
+	th_cache_dir(dir, "PRH_TRIXIE_DIR_qemu", "trixie-qemu");
+	snprintf(out, TH_QEMU11_PATH_MAX, "%s/root/%s", dir, rel);
+	return out;
 }
 
 /* Path of the helper binary of this kind. */
@@ -75,6 +94,7 @@ const char *
 th_helper_path(enum th_kind kind)
 {
 	static char ours[PATH_MAX], qemu10[PATH_MAX + 32];
+	static char qemu11[TH_QEMU11_PATH_MAX], dir[PATH_MAX];
 	static char floor_bin[PATH_MAX];
 
 	const char *bin = getenv("PRH_HELPER_BIN");
@@ -83,9 +103,12 @@ th_helper_path(enum th_kind kind)
 		return TH_QEMU_HELPER;
 	if (kind == TH_QEMU10) {
 		snprintf(qemu10, sizeof(qemu10),
-		    "%s/root/usr/bin/qemu-pr-helper", th_qemu10_dir());
+		    "%s/root/usr/bin/qemu-pr-helper",
+		    th_cache_dir(dir, "PRH_QEMU10_DIR", "qemu-10.0"));
 		return qemu10;
 	}
+	if (kind == TH_QEMU11)
+		return th_qemu11_path(qemu11, TH_QEMU11_HELPER);
 	if (kind == TH_FLOOR) {
 		snprintf(floor_bin, sizeof(floor_bin), "%s/src/bench/floor",
 		    th_builddir());
@@ -97,12 +120,31 @@ th_helper_path(enum th_kind kind)
 	return ours;
 }
 
-/* "ours", "qemu" (the system's), "qemu10" or "floor". */
+/* The words that run the helper of kind (see harness.h). */
+const char *const *
+th_helper_cmd(enum th_kind kind)
+{
+	static char loader[TH_QEMU11_PATH_MAX], libdir[TH_QEMU11_PATH_MAX];
+	static const char *cmd[TH_HELPER_CMD_MAX];
+	int n = 0;
+
+	if (kind == TH_QEMU11) {
+		cmd[n++] = th_qemu11_path(loader, TH_QEMU11_LOADER);
+		cmd[n++] = "--library-path";
+		cmd[n++] = th_qemu11_path(libdir, TH_QEMU11_LIBDIR);
+	}
+	cmd[n++] = th_helper_path(kind);
+	cmd[n] = NULL;
+	return cmd;
+}
+
+/* "ours", "qemu" (the system's), "qemu10", "qemu11" or "floor". */
 const char *
 th_kind_name(enum th_kind kind)
 {
 	return kind == TH_QEMU	? "qemu"
 	    : kind == TH_QEMU10 ? "qemu10"
+	    : kind == TH_QEMU11 ? "qemu11"
 	    : kind == TH_FLOOR	? "floor"
 				: "ours";
 }
@@ -122,6 +164,8 @@ th_shim_path(void)
 int
 th_helper_usable(enum th_kind kind, const char **why)
 {
+	char loader[TH_QEMU11_PATH_MAX];
+
 	*why = NULL;
 	if (access(th_shim_path(), R_OK) != 0) {
 		*why = "the SG_IO shim is not built";
@@ -132,8 +176,17 @@ th_helper_usable(enum th_kind kind, const char **why)
 		    ? "QEMU's qemu-pr-helper is not installed"
 		    : kind == TH_QEMU10
 		    ? "QEMU 10.0 is not fetched (contrib/qemu10.sh fetch)"
+		    : kind == TH_QEMU11
+		    ? "QEMU 11.1 is not in a Debian 13 root "
+		      "(contrib/trixie-root.sh fetch qemu)"
 		    : kind == TH_FLOOR ? "src/bench/floor is not built"
 				       : "our qemu-pr-helper is not built";
+		return -ENOENT;
+	}
+	if (kind == TH_QEMU11 &&
+	    access(th_qemu11_path(loader, TH_QEMU11_LOADER), X_OK) != 0) {
+		*why = "the Debian 13 root has no dynamic loader "
+		       "(usr/lib64/ld-linux-x86-64.so.2)";
 		return -ENOENT;
 	}
 	if (TH_IS_QEMU(kind) && geteuid() != 0) {
@@ -545,6 +598,7 @@ int
 th_spawn(struct th_env *e, const char *const *args, unsigned flags)
 {
 	static char store[8][PATH_MAX + 32];
+	const char *const *cmd = th_helper_cmd(e->kind);
 	char *argv[TH_MAX_ARGS], *envp[TH_MAX_ENV];
 	struct stat st;
 	pid_t parent = getpid();
@@ -554,7 +608,8 @@ th_spawn(struct th_env *e, const char *const *args, unsigned flags)
 		return -EBUSY;
 	if (e->kind == TH_OURS)
 		n = th_wrapper_args(argv, TH_MAX_ARGS / 2);
-	argv[n++] = (char *)th_helper_path(e->kind);
+	for (i = 0; cmd[i] != NULL; i++)
+		argv[n++] = (char *)cmd[i];
 	if (!(flags & TH_NO_SOCKET_ARG)) {
 		argv[n++] = (char *)"-k";
 		argv[n++] = e->sock;

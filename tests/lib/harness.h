@@ -40,12 +40,17 @@ enum th_kind {
 	TH_QEMU,   /* /usr/bin/qemu-pr-helper (7.2 on Debian 12, 10.0 on 13) */
 	TH_QEMU10, /* QEMU 10.0's, fetched by contrib/qemu10.sh:
 		    * $PRH_QEMU10_DIR/root/usr/bin/qemu-pr-helper */
+	TH_QEMU11, /* QEMU 11.1's, in the Debian 13 root of
+		    * contrib/trixie-root.sh (flavour qemu):
+		    * $PRH_TRIXIE_DIR_qemu/root/usr/bin/qemu-pr-helper, run
+		    * through the root's own dynamic loader and libraries */
 	TH_FLOOR,  /* the benchmark's minimal server (not a helper):
 		    * $PRH_TOP_BUILDDIR/src/bench/floor */
 };
 
 /* Whether kind is one of QEMU's helpers (a reference peer). */
-#define TH_IS_QEMU(kind) ((kind) == TH_QEMU || (kind) == TH_QEMU10)
+#define TH_IS_QEMU(kind) \
+	((kind) == TH_QEMU || (kind) == TH_QEMU10 || (kind) == TH_QEMU11)
 
 #define TH_TIMEOUT_MS  10000 /* default bound for every wait */
 #define TH_MAX_INHERIT 16    /* th_env.inherit entries used */
@@ -111,7 +116,13 @@ th_now_ms(void)
 /* Path of the helper binary of this kind. */
 const char *th_helper_path(enum th_kind kind);
 
-/* "ours", "qemu" (the system's), "qemu10" or "floor". */
+/* The words that run the helper of kind, NULL-terminated (static
+ * strings): its path (th_helper_path()), for TH_QEMU11 after the root's
+ * dynamic loader and its --library-path option. */
+#define TH_HELPER_CMD_MAX 5
+const char *const *th_helper_cmd(enum th_kind kind);
+
+/* "ours", "qemu" (the system's), "qemu10", "qemu11" or "floor". */
 const char *th_kind_name(enum th_kind kind);
 
 /* Whether this kind can run here: 0, or -errno with *why set. */

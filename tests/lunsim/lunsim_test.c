@@ -360,13 +360,32 @@ lt_helper_start_args(struct lt_helper *h, const char *helper_bin,
     const char *initiator, const char *sock, const char *const *args,
     const char *err_path)
 {
+	const char *const cmd[] = { helper_bin, NULL };
+
+	return lt_helper_start_cmd(h, cmd, initiator, sock, args, err_path);
+}
+
+/* Start CMD... -k sock ARGS... under lunsim, stderr to err_path if given,
+ * and wait until it serves. */
+int
+lt_helper_start_cmd(struct lt_helper *h, const char *const *cmd,
+    const char *initiator, const char *sock, const char *const *args,
+    const char *err_path)
+{
 	char bin[PATH_MAX], dir[PATH_MAX];
-	const char *argv[LT_HELPER_ARGS_MAX + 8] = { bin, "--initiator",
-		initiator, "--", helper_bin, "-k", sock };
+	const char *argv[LT_HELPER_CMD_MAX + LT_HELPER_ARGS_MAX + 8] = { bin,
+		"--initiator", initiator, "--" };
 	struct pollfd pfd;
 	int64_t deadline = lt_now_ms() + LT_TIMEOUT_MS;
-	int ino, rc, n = 7, fd;
+	int ino, rc, n = 4, fd;
 
+	for (int i = 0; cmd[i] != NULL; i++) {
+		if (i >= LT_HELPER_CMD_MAX)
+			return -E2BIG;
+		argv[n++] = cmd[i];
+	}
+	argv[n++] = "-k";
+	argv[n++] = sock;
 	for (int i = 0; args != NULL && args[i] != NULL; i++) {
 		if (i >= LT_HELPER_ARGS_MAX)
 			return -E2BIG;

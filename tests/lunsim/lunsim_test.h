@@ -111,6 +111,14 @@ int lt_helper_start_args(struct lt_helper *h, const char *helper_bin,
     const char *initiator, const char *sock, const char *const *args,
     const char *err_path);
 
+/* The same with the helper run by the words of cmd (NULL-terminated, at
+ * most LT_HELPER_CMD_MAX: a program and its options before -k, e.g. a
+ * dynamic loader and the helper's binary). */
+#define LT_HELPER_CMD_MAX 6
+int lt_helper_start_cmd(struct lt_helper *h, const char *const *cmd,
+    const char *initiator, const char *sock, const char *const *args,
+    const char *err_path);
+
 /* Connect to the helper (handshake included): 0 or -errno. */
 int lt_helper_connect(struct lt_helper *h);
 

@@ -8,6 +8,9 @@
  *            --pr-ua-retries=0 under lunsim, driven over the helper
  *            protocol (client.h);
  *   qemu:    the same with /usr/bin/qemu-pr-helper (root only);
+ *   qemu11:  the same with QEMU 11.1's, from the Debian 13 root of
+ *            contrib/trixie-root.sh through the root's dynamic loader
+ *            (harness.h, TH_QEMU11; root only, skipped without the root);
  * and
  *   ours:    our helper as it runs by default, which sends a command
  *            answered with UNIT ATTENTION again: where the device answers
@@ -28,6 +31,7 @@
 #include <unistd.h>
 
 #include "prh/client.h"
+#include "harness.h"
 #include "lunsim_test.h"
 #include "slurp.h"
 
@@ -402,7 +406,7 @@ sc_exec_helper(void *ctx, int i, const uint8_t cdb[16], const uint8_t *param,
 /* Run the table through three helpers of binary bin with args (NULL or
  * NULL-terminated), which resend after a unit attention if retried. */
 static void
-sc_run_helpers(const char *bin, const char *how, const char *const *args,
+sc_run_helpers(const char *const *cmd, const char *how, const char *const *args,
     bool retried)
 {
 	static const char *const names[] = { "A", "B", "C" };
@@ -417,7 +421,7 @@ sc_run_helpers(const char *bin, const char *how, const char *const *args,
 	cr_assert_geq(hs.devfd, 0);
 	for (i = 0; i < 3; i++) {
 		snprintf(sock, sizeof(sock), "%s/%s.sock", sc_dir, names[i]);
-		rc = lt_helper_start_args(&hs.h[i], bin, names[i], sock, args,
+		rc = lt_helper_start_cmd(&hs.h[i], cmd, names[i], sock, args,
 		    NULL);
 		if (rc == 0)
 			rc = lt_helper_connect(&hs.h[i]);
@@ -428,8 +432,8 @@ sc_run_helpers(const char *bin, const char *how, const char *const *args,
 		for (j = 0; j < 3; j++)
 			lt_helper_stop(&hs.h[j]);
 		close(hs.devfd);
-		cr_assert_fail("%s: starting %s as %s: %s", how, bin, names[i],
-		    strerror(-rc));
+		cr_assert_fail("%s: starting %s as %s: %s", how, cmd[0],
+		    names[i], strerror(-rc));
 	}
 	sc_run(sc_exec_helper, &hs, how, retried);
 	for (i = 0; i < 3; i++)
@@ -456,29 +460,42 @@ sc_ours(char bin[PATH_MAX])
 Test(lunsim_scenario, ours)
 {
 	char bin[PATH_MAX];
+	const char *const cmd[] = { bin, NULL };
 
 	sc_ours(bin);
-	sc_run_helpers(bin, "ours", NULL, true);
+	sc_run_helpers(cmd, "ours", NULL, true);
 }
 
 Test(lunsim_scenario, ours_no_retry)
 {
 	static const char *const args[] = { "--pr-ua-retries=0", NULL };
 	char bin[PATH_MAX];
+	const char *const cmd[] = { bin, NULL };
 
 	sc_ours(bin);
-	sc_run_helpers(bin, "ours_no_retry", args, false);
+	sc_run_helpers(cmd, "ours_no_retry", args, false);
 }
 
 Test(lunsim_scenario, qemu)
 {
-	const char *bin = "/usr/bin/qemu-pr-helper";
+	const char *const cmd[] = { "/usr/bin/qemu-pr-helper", NULL };
 
-	if (access(bin, X_OK) != 0 || geteuid() != 0) {
+	if (access(cmd[0], X_OK) != 0 || geteuid() != 0) {
 		sc_teardown();
-		cr_skip_test("%s is not installed or we are not root", bin);
+		cr_skip_test("%s is not installed or we are not root", cmd[0]);
 	}
-	sc_run_helpers(bin, "qemu", NULL, false);
+	sc_run_helpers(cmd, "qemu", NULL, false);
+}
+
+Test(lunsim_scenario, qemu11)
+{
+	const char *why;
+
+	if (th_helper_usable(TH_QEMU11, &why) < 0) {
+		sc_teardown();
+		cr_skip_test("%s", why);
+	}
+	sc_run_helpers(th_helper_cmd(TH_QEMU11), "qemu11", NULL, false);
 }
 
 /* Run one PR command as initiator who in a fresh driver process. */
