@@ -10,7 +10,9 @@
 #include "prh/closer.h"
 #include "prh/cmd.h"
 #include "prh/escape.h"
+#include "prh/log.h"
 #include "prh/mpath.h"
+#include "prh/mpath_kernel.h"
 #include "prh/sgio.h"
 #include "prh/trace.h"
 
@@ -33,23 +35,73 @@ cmd_close_devfd(struct cmd *cmd, struct closer *closer)
 	}
 }
 
+/* Why --multipath=auto chose b, for the notice ("" in other modes). */
+static const char *
+cmd_mpath_why(enum mpath_backend b)
+{
+	if (mpath_mode() != MPATH_MODE_AUTO)
+		return "";
+	if (b == MPATH_BACKEND_LIBRARY)
+		return " (multipathd answers)";
+	if (geteuid() != 0)
+		return " (the helper is not uid 0)";
+	return " (multipathd does not answer)";
+}
+
+/* Note which backend serves the map.  See cmd.h. */
+void
+cmd_note_mpath(struct device *dev, struct prh_stats *stats,
+    enum mpath_backend b)
+{
+	char esc[ESCAPE_TEXT_SIZE(DEVICE_NAME_MAX)];
+	char wwid[ESCAPE_TEXT_SIZE(DEVICE_WWID_MAX)];
+	int old = atomic_exchange(&dev->mpath_backend, (int)b);
+
+	STATS_INC(stats->mpath_cmds[b]);
+	if (old == (int)b)
+		return;
+	log_msg(LOG_NOTICE, "multipath: map %s (%s) served through %s%s",
+	    escape_str(esc, sizeof(esc), dev->name, ESCAPE_WORD),
+	    escape_str(wwid, sizeof(wwid), dev->wwid, ESCAPE_WORD),
+	    b == MPATH_BACKEND_KERNEL ? "the kernel's PR ioctls"
+				      : "libmpathpersist",
+	    cmd_mpath_why(b));
+}
+
 /* Run an allowed command: a device-mapper multipath map through
- * libmpathpersist (every path gets it, mpath.c), unless --multipath=off; a
- * map whose kind device-mapper cannot tell as mpath.c answers it;
- * anything else with SG_IO, sent again after a unit attention (sgio.h;
- * libmpathpersist does that itself, on each path). */
+ * libmpathpersist or the kernel's PR ioctls (every path gets a REGISTER,
+ * mpath.c, mpath_kernel.c), unless --multipath=off; a map whose kind
+ * device-mapper cannot tell as mpath.c answers it; anything else with
+ * SG_IO, sent again after a unit attention (sgio.h; libmpathpersist and
+ * the kernel do that themselves, on each path). */
 static void
 cmd_execute(struct cmd *cmd)
 {
 	struct sgio_opts o = { cmd->timeout_ms, cmd->ua_retries };
+	enum mpath_backend b = MPATH_BACKEND_NONE;
 	int mp = 0;
 
 	if (cmd->verdict.kind == DEVICE_DM && mpath_mode() != MPATH_MODE_OFF)
 		mp = mpath_probe(
 		    makedev(cmd->dev->node.major, cmd->dev->node.minor));
-	if (mp > 0)
+	if (mp != 0)
+		b = mpath_choose();
+	/* device-mapper cannot be asked (no CAP_SYS_ADMIN): the kernel mode
+	 * needs only sysfs to know a multipath map */
+	if (mp < 0 && b == MPATH_BACKEND_KERNEL &&
+	    mpath_probe_sysfs(
+		makedev(cmd->dev->node.major, cmd->dev->node.minor)) == 1)
+		mp = 1;
+	if (mp <= 0)
+		b = MPATH_BACKEND_NONE;
+	else if (b != MPATH_BACKEND_NONE)
+		cmd_note_mpath(cmd->dev, cmd->stats, b);
+	if (b == MPATH_BACKEND_LIBRARY)
 		mpath_execute(cmd->devfd, cmd->cdb, cmd->data, cmd->req.len,
 		    cmd->timeout_ms, &cmd->res);
+	else if (b == MPATH_BACKEND_KERNEL)
+		mpath_kernel_execute(cmd->devfd, cmd->cdb, cmd->data,
+		    cmd->req.len, &o, &cmd->res, &cmd->ua);
 	else if (mp < 0)
 		mpath_unavailable(mp, &cmd->res);
 	else

@@ -132,11 +132,13 @@ config_usage(const char *argv0)
 	    "      --allow-gid=GROUP[,GROUP...]\n"
 	    "                            serve only peers with one of these primary or\n"
 	    "                            supplementary groups, and --allow-uid users\n"
-	    "      --multipath=auto|on|off\n"
+	    "      --multipath=auto|on|kernel|off\n"
 	    "                            device-mapper multipath maps through\n"
-	    "                            libmpathpersist, loaded when first needed\n"
-	    "                            (auto, the default), checked at start-up\n"
-	    "                            (on), or never: plain SG_IO (off)\n"
+	    "                            libmpathpersist where multipathd answers,\n"
+	    "                            else the kernel's PR ioctls (auto, the\n"
+	    "                            default); libmpathpersist, checked at\n"
+	    "                            start-up (on); the kernel's PR ioctls\n"
+	    "                            (kernel); or never: plain SG_IO (off)\n"
 	    "      --protect-keys=on|off refuse a registration change that would replace\n"
 	    "                            or remove the key another VM registered on\n"
 	    "                            the same device (default on)\n"
@@ -311,7 +313,7 @@ config_allow(struct prh_config *cfg, const char *arg, bool gids)
 	return 0;
 }
 
-/* Parse --multipath=auto|on|off: 0 or -EINVAL. */
+/* Parse --multipath=auto|on|kernel|off: 0 or -EINVAL. */
 static int
 config_multipath(struct prh_config *cfg, const char *arg)
 {
@@ -322,6 +324,7 @@ config_multipath(struct prh_config *cfg, const char *arg)
 		{ "auto", MPATH_MODE_AUTO },
 		{ "on", MPATH_MODE_ON },
 		{ "off", MPATH_MODE_OFF },
+		{ "kernel", MPATH_MODE_KERNEL },
 	};
 
 	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
@@ -332,7 +335,7 @@ config_multipath(struct prh_config *cfg, const char *arg)
 	}
 	fprintf(stderr,
 	    "qemu-pr-helper: invalid value '%s' for --multipath "
-	    "(expected auto, on or off)\n",
+	    "(expected auto, on, kernel or off)\n",
 	    arg);
 	return -EINVAL;
 }

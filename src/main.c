@@ -159,7 +159,9 @@ main(int argc, char **argv)
 		log_err("cannot initialise the event loop");
 		return main_fail(fd, sock);
 	}
-	if (sandbox_enter(PRH_SECCOMP, mpath_wants_admin(cfg.multipath)) < 0) {
+	if (sandbox_enter(PRH_SECCOMP, mpath_wants_admin(cfg.multipath),
+		cfg.multipath == MPATH_MODE_AUTO ||
+		    cfg.multipath == MPATH_MODE_KERNEL) < 0) {
 		event_base_free(base);
 		return main_fail(fd, sock);
 	}

@@ -20,6 +20,7 @@
 #include "prh/latency.h"
 #include "prh/log.h"
 #include "prh/metrics.h"
+#include "prh/mpath.h"
 #include "prh/protocol.h"
 #include "prh/scsi_text.h"
 #include "prh/stats.h"
@@ -242,6 +243,13 @@ mt_server(struct metrics_text *t, const struct status_view *v,
 	    "Registration changes refused because they would change the key "
 	    "another VM registered on the device (--protect-keys).",
 	    STATS_GET(s->keys_protected));
+	mt_family(t, "prh_multipath_commands_total", "counter",
+	    "Commands on multipath maps, by the backend that served them.");
+	for (int b = MPATH_BACKEND_LIBRARY; b < MPATH_BACKENDS; b++)
+		mt_printf(t,
+		    "prh_multipath_commands_total{backend=\"%s\"} %llu\n",
+		    mpath_backend_name((enum mpath_backend)b),
+		    (unsigned long long)STATS_GET(s->mpath_cmds[b]));
 	mt_single(t, "prh_workers", "gauge", "Worker threads now.",
 	    ps->workers);
 	mt_single(t, "prh_workers_idle", "gauge", "Worker threads asleep.",
@@ -281,7 +289,7 @@ struct mt_devices {
 	struct metrics_text *t;
 	const struct metrics_devices *src;
 	uint64_t now_ns;
-	int family; /* 0 latency, 1 in flight, 2 oldest age */
+	int family; /* 0 latency, 1 in flight, 2 oldest age, 3 backend */
 };
 
 /* One device's samples of the family being written. */
@@ -295,6 +303,7 @@ mt_device(const struct device *d, void *arg)
 	char lab[sizeof(name) + sizeof(wwid) + 32];
 	const struct latency_hist *h = latency_find(md->src->latency, d);
 	uint64_t cum = 0, age = 0, oldest;
+	int b;
 
 	/* Names from the kernel and the storage: any bytes (escape.h). */
 	snprintf(lab, sizeof(lab), "device=\"%s\",wwid=\"%s\"",
@@ -327,6 +336,14 @@ mt_device(const struct device *d, void *arg)
 	case 1:
 		mt_printf(t, "prh_device_commands_in_flight{%s} %u\n", lab,
 		    dispatch_inflight(md->src->dispatch, d));
+		break;
+	case 3:
+		b = atomic_load(&d->mpath_backend);
+		if (b != MPATH_BACKEND_NONE)
+			mt_printf(t,
+			    "prh_device_multipath_backend{%s,backend=\"%s\"} "
+			    "1\n",
+			    lab, mpath_backend_name((enum mpath_backend)b));
 		break;
 	default:
 		oldest = dispatch_oldest_ns(md->src->dispatch, d);
@@ -361,6 +378,11 @@ metrics_format(struct metrics_text *t, const struct status_view *v,
 	mt_family(t, "prh_device_oldest_command_age_seconds", "gauge",
 	    "Age of the oldest command in flight on each device (0: none).");
 	md.family = 2;
+	devreg_foreach(reg, mt_device, &md);
+	mt_family(t, "prh_device_multipath_backend", "gauge",
+	    "The backend that served the last command on each multipath "
+	    "map (1; maps only).");
+	md.family = 3;
 	devreg_foreach(reg, mt_device, &md);
 	return t->oom ? -ENOMEM : 0;
 }

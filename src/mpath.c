@@ -204,8 +204,8 @@ mpath_dm_major_locked(void)
  * read.  1 a multipath map, 0 another device-mapper map or no map at
  * all, -1 unknown (sysfs does not know the device).
  */
-static int
-mpath_sysfs_is_mpath(dev_t rdev)
+int
+mpath_probe_sysfs(dev_t rdev)
 {
 	char path[96], uuid[8] = "";
 	struct stat st;
@@ -230,7 +230,7 @@ mpath_sysfs_is_mpath(dev_t rdev)
 static int
 mpath_probe_without_dm(dev_t rdev, int err)
 {
-	return mpath_sysfs_is_mpath(rdev) == 0 ? 0 : err;
+	return mpath_probe_sysfs(rdev) == 0 ? 0 : err;
 }
 
 /* Is rdev a multipath map?  See mpath.h. */
@@ -532,8 +532,8 @@ mpath_release(bool called)
 
 /* Replace res by a TEST UNIT READY's outcome on fd if that fails: the
  * real sense behind a sense-class library result, as QEMU's multipath
- * mode does. */
-static void
+ * mode does, or behind the kernel's bare CHECK CONDITION. */
+void
 mpath_tur(int fd, unsigned timeout_ms, struct scsi_result *res)
 {
 	uint8_t cdb[PRH_CDB_LEN] = { 0 }; /* TEST UNIT READY */
@@ -577,12 +577,54 @@ mpath_call(int fd, int sa, struct mpath_abi_prin_resp *resp,
 	    verbose);
 }
 
+/* Whether multipathd listens on one of its sockets. */
+static bool
+mpath_multipathd_up(void)
+{
+	static const char *const sockets[] = { MPATH_MULTIPATHD_SOCKETS };
+
+	return mpath_multipathd_reachable(sockets,
+	    sizeof(sockets) / sizeof(sockets[0]));
+}
+
+/* The backend for a multipath map's command.  See mpath.h. */
+enum mpath_backend
+mpath_choose(void)
+{
+	switch (mpath_mode()) {
+	case MPATH_MODE_ON:
+		return MPATH_BACKEND_LIBRARY;
+	case MPATH_MODE_KERNEL:
+		return MPATH_BACKEND_KERNEL;
+	case MPATH_MODE_AUTO:
+		if (geteuid() == 0 && mpath_multipathd_up())
+			return MPATH_BACKEND_LIBRARY;
+		return MPATH_BACKEND_KERNEL;
+	case MPATH_MODE_OFF:
+		break;
+	}
+	return MPATH_BACKEND_NONE;
+}
+
+/* Name of a backend. */
+const char *
+mpath_backend_name(enum mpath_backend b)
+{
+	switch (b) {
+	case MPATH_BACKEND_LIBRARY:
+		return "libmpathpersist";
+	case MPATH_BACKEND_KERNEL:
+		return "kernel";
+	default:
+		return "none";
+	}
+}
+
 /* Run one command through the library.  See mpath.h. */
 void
 mpath_execute(int fd, const uint8_t cdb[PRH_CDB_LEN], uint8_t *data,
     uint32_t len, unsigned timeout_ms, struct scsi_result *res)
 {
-	static const char *const sockets[] = { MPATH_MULTIPATHD_SOCKETS };
 	struct mpath_abi_prin_resp *resp = NULL;
 	struct mpath_prout *out = NULL;
 	int sa = 0, code, r;
@@ -614,9 +656,7 @@ mpath_execute(int fd, const uint8_t cdb[PRH_CDB_LEN], uint8_t *data,
 	}
 	/* Without multipathd, paths that come back or are added would never
 	 * get the key: refuse to change reservations at all. */
-	if (out != NULL &&
-	    !mpath_multipathd_reachable(sockets,
-		sizeof(sockets) / sizeof(sockets[0]))) {
+	if (out != NULL && !mpath_multipathd_up()) {
 		mpath_refuse("multipathd is not running (no listener on "
 			     "/run/multipathd.socket or "
 			     "@/org/kernel/linux/storage/multipathd)",
@@ -700,7 +740,8 @@ mpath_wants_admin(enum mpath_mode mode)
 {
 	if (mode == MPATH_MODE_ON)
 		return true;
-	return mode == MPATH_MODE_AUTO && access(MPATH_CONTROL, F_OK) == 0;
+	return (mode == MPATH_MODE_AUTO || mode == MPATH_MODE_KERNEL) &&
+	    access(MPATH_CONTROL, F_OK) == 0;
 }
 
 /* The configured mode. */

@@ -14,6 +14,7 @@
 #include <sys/ioctl.h>
 
 #include <linux/dm-ioctl.h>
+#include <linux/pr.h>
 #include <scsi/sg.h>
 
 #ifdef HAVE_LIBSECCOMP
@@ -88,6 +89,13 @@ static const unsigned long sandbox_dm_ioctls[] = {
 	DM_VERSION, DM_LIST_DEVICES, DM_DEV_STATUS, DM_TABLE_STATUS,
 	DM_LIST_VERSIONS,
 };
+
+/* The persistent-reservation ioctls the kernel multipath mode sends on a
+ * client's map (mpath_kernel.c): nothing else of linux/pr.h. */
+static const unsigned long sandbox_pr_ioctls[] = {
+	IOC_PR_REGISTER, IOC_PR_RESERVE, IOC_PR_RELEASE, IOC_PR_PREEMPT,
+	IOC_PR_PREEMPT_ABORT, IOC_PR_CLEAR,
+};
 /* clang-format on */
 
 /* SIGSYS from the filter: make the call return EPERM and note it. */
@@ -149,9 +157,21 @@ sandbox_allow_ioctl(scmp_filter_ctx ctx, unsigned long req)
 	    &cmp);
 }
 
+/* Allow ioctl with each of the n requests in reqs: 0 or a negative
+ * errno. */
+static int
+sandbox_allow_ioctls(scmp_filter_ctx ctx, const unsigned long *reqs, size_t n)
+{
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = sandbox_allow_ioctl(ctx, reqs[i]);
+	return r;
+}
+
 /* Build and load the filter: 0 or a negative errno. */
 static int
-sandbox_load(bool mpath)
+sandbox_load(bool mpath, bool pr_ioctls)
 {
 	struct sigaction sa;
 	scmp_filter_ctx ctx;
@@ -181,10 +201,12 @@ sandbox_load(bool mpath)
 	/* ioctl: SG_IO on any fd (the device policy decided where). */
 	if (r == 0)
 		r = sandbox_allow_ioctl(ctx, SG_IO);
-	for (size_t i = 0; mpath && r == 0 &&
-	     i < sizeof(sandbox_dm_ioctls) / sizeof(sandbox_dm_ioctls[0]);
-	     i++)
-		r = sandbox_allow_ioctl(ctx, sandbox_dm_ioctls[i]);
+	if (r == 0 && mpath)
+		r = sandbox_allow_ioctls(ctx, sandbox_dm_ioctls,
+		    sizeof(sandbox_dm_ioctls) / sizeof(sandbox_dm_ioctls[0]));
+	if (r == 0 && pr_ioctls)
+		r = sandbox_allow_ioctls(ctx, sandbox_pr_ioctls,
+		    sizeof(sandbox_pr_ioctls) / sizeof(sandbox_pr_ioctls[0]));
 	if (r == 0)
 		r = seccomp_load(ctx);
 	seccomp_release(ctx);
@@ -213,9 +235,10 @@ sandbox_report(void)
 
 /* Without libseccomp there is no filter to load. */
 static int
-sandbox_load(bool mpath)
+sandbox_load(bool mpath, bool pr_ioctls)
 {
 	(void)mpath;
+	(void)pr_ioctls;
 	return -ENOSYS;
 }
 
@@ -231,7 +254,7 @@ sandbox_report(void)
 
 /* Set no_new_privs, then load the filter if asked to. */
 int
-sandbox_enter(bool enforce, bool mpath)
+sandbox_enter(bool enforce, bool mpath, bool pr_ioctls)
 {
 	int r;
 
@@ -242,7 +265,7 @@ sandbox_enter(bool enforce, bool mpath)
 	}
 	if (!enforce)
 		return 0;
-	r = sandbox_load(mpath);
+	r = sandbox_load(mpath, pr_ioctls);
 	if (r < 0) {
 		log_err("cannot install the seccomp filter: %s", strerror(-r));
 		return r;

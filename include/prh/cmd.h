@@ -20,6 +20,7 @@
 
 #include "prh/device.h"
 #include "prh/latency.h"
+#include "prh/mpath.h"
 #include "prh/pool.h"
 #include "prh/proto.h"
 #include "prh/protocol.h"
@@ -72,6 +73,12 @@ struct closer;
  * (the loop thread, which closes no client's fd itself), which counts it
  * again until its close starts. */
 void cmd_close_devfd(struct cmd *cmd, struct closer *closer);
+
+/* Note that backend b serves a command on multipath map dev (any
+ * thread): count it in stats, and log one notice when it is the map's
+ * first command or the backend differs from its last one's. */
+void cmd_note_mpath(struct device *dev, struct prh_stats *stats,
+    enum mpath_backend b);
 
 /* The worker's part: policy, SG_IO, close the device fd. */
 void cmd_run(struct pool_job *job);

@@ -15,7 +15,8 @@
  * its server; it runs on the loop thread.  device_check() reads sysfs and
  * runs on a worker, for every command, right before the ioctl.  The
  * registry belongs to the loop thread; workers only read the immutable
- * fields of a struct device they were handed, and set its stale flag.
+ * fields of a struct device they were handed, and set its stale flag and
+ * the multipath backend that served it.
  */
 #ifndef PRH_DEVICE_H
 #define PRH_DEVICE_H
@@ -66,7 +67,7 @@ struct device_verdict {
  * bookkeeping (other modules keep their own per-device state, keyed by
  * the device).  Loop thread, except: workers read node, unit and name
  * (set before the device is handed to them, then immutable) and may set
- * stale. */
+ * stale and mpath_backend. */
 struct device {
 	struct device_node node;
 	uint64_t key;		    /* isolation key: one per SCSI unit */
@@ -74,6 +75,7 @@ struct device {
 	char unit[40];		    /* H:C:T:L, dm-N, or "" */
 	char wwid[DEVICE_WWID_MAX]; /* LUN identity, or "" */
 	atomic_bool stale;	    /* a worker saw another unit */
+	atomic_int mpath_backend;   /* enum mpath_backend last used (workers) */
 	/* registry bookkeeping (loop thread) */
 	unsigned refs;
 	uint64_t loaded_ns;

@@ -6,6 +6,9 @@
  * come back or are added later are registered too.  Plain SG_IO on a map
  * reaches one path only.
  *
+ * The kernel mode (mpath_kernel.h) serves a map without the library;
+ * mpath_choose() tells which of the two serves a command.
+ *
  * The library is loaded with dlopen() when the first multipath map is
  * seen, so the helper builds and runs without it.  Its calls are not
  * thread-safe and run one at a time (see doc/threads.md); every function
@@ -22,11 +25,21 @@
 #include "prh/protocol.h"
 #include "prh/scsi_result.h"
 
-/* --multipath: whether multipath maps go through the library. */
+/* --multipath: how multipath maps are served. */
 enum mpath_mode {
-	MPATH_MODE_AUTO = 0, /* yes, loading it when first needed */
-	MPATH_MODE_ON,	     /* yes, and start-up fails without it */
-	MPATH_MODE_OFF,	     /* no: every fd gets plain SG_IO */
+	MPATH_MODE_AUTO = 0, /* the library where multipathd answers, else
+				the kernel's PR ioctls */
+	MPATH_MODE_ON,	     /* the library, and start-up fails without it */
+	MPATH_MODE_OFF,	     /* neither: every fd gets plain SG_IO */
+	MPATH_MODE_KERNEL,   /* the kernel's PR ioctls (mpath_kernel.h) */
+};
+
+/* Which backend serves a multipath map's command. */
+enum mpath_backend {
+	MPATH_BACKEND_NONE = 0, /* not decided (not a map, or not yet) */
+	MPATH_BACKEND_LIBRARY,	/* libmpathpersist */
+	MPATH_BACKEND_KERNEL,	/* the kernel's PR ioctls */
+	MPATH_BACKENDS
 };
 
 /* The sense every multipath command gets when multipath cannot be served
@@ -56,8 +69,9 @@ struct mpath_opts {
 int mpath_init(const struct mpath_opts *opts);
 
 /* Whether privileges should keep CAP_SYS_ADMIN for mode: always with
- * on, with auto when device-mapper is there (/dev/mapper/control exists),
- * never with off.  Start-up, before mpath_init(). */
+ * on, with auto and kernel when device-mapper is there
+ * (/dev/mapper/control exists), never with off.  Start-up, before
+ * mpath_init(). */
 bool mpath_wants_admin(enum mpath_mode mode);
 
 /* The mode set by mpath_init (MPATH_MODE_AUTO before). */
@@ -74,6 +88,12 @@ enum mpath_mode mpath_mode(void);
  * Blocking; called on a worker thread. */
 int mpath_probe(dev_t rdev);
 
+/* Whether sysfs names block device rdev a multipath map (its
+ * /sys/dev/block/M:m/dm/uuid starts with "mpath-", readable without any
+ * privilege): 1 yes, 0 no, -1 sysfs does not know the device.  Enough for
+ * the kernel mode, whose ioctls need no device-mapper query.  Blocking. */
+int mpath_probe_sysfs(dev_t rdev);
+
 /* mpath_probe() for the device behind fd: 0 when the mode is off or fd is
  * not a block device. */
 int mpath_probe_fd(int fd);
@@ -84,6 +104,20 @@ int mpath_probe_fd(int fd);
  * status + sense.  Blocking; called on a worker thread. */
 void mpath_execute(int fd, const uint8_t cdb[PRH_CDB_LEN], uint8_t *data,
     uint32_t len, unsigned timeout_ms, struct scsi_result *res);
+
+/* The backend for a command on a multipath map under the configured
+ * mode: on, the library; kernel, the kernel; auto, the library when the
+ * helper runs as uid 0 and multipathd accepts a connection, else the
+ * kernel.  Never blocks. */
+enum mpath_backend mpath_choose(void);
+
+/* Name of a backend, for messages and metrics ("libmpathpersist",
+ * "kernel"). */
+const char *mpath_backend_name(enum mpath_backend b);
+
+/* Replace res by a TEST UNIT READY's outcome on fd if that fails (the
+ * real sense behind an answer that came without it).  Blocking. */
+void mpath_tur(int fd, unsigned timeout_ms, struct scsi_result *res);
 
 /* Answer a command whose device mpath_probe() could not tell (err < 0):
  * the unavailable sense above, and one log line per distinct cause. */

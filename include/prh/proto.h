@@ -34,6 +34,13 @@ proto_get_be32(const uint8_t *p)
 	    ((uint32_t)p[2] << 8) | p[3];
 }
 
+/* Read a big-endian 64-bit value (a reservation key). */
+static inline uint64_t
+proto_get_be64(const uint8_t *p)
+{
+	return ((uint64_t)proto_get_be32(p) << 32) | proto_get_be32(p + 4);
+}
+
 /* Write a big-endian 32-bit value. */
 static inline void
 proto_put_be32(uint8_t *p, uint32_t v)

@@ -20,8 +20,10 @@
  * exists; threads created later inherit it): 0 or a negative errno
  * (logged).  enforce false: no_new_privs only.  mpath: also allow what
  * libmpathpersist needs (a few system calls, the device-mapper query
- * ioctls). */
-int sandbox_enter(bool enforce, bool mpath);
+ * ioctls).  pr_ioctls: also allow the persistent-reservation ioctls that
+ * change reservations (IOC_PR_REGISTER to IOC_PR_CLEAR, linux/pr.h), for
+ * the kernel multipath mode. */
+int sandbox_enter(bool enforce, bool mpath, bool pr_ioctls);
 
 /* Log the system calls refused since the last call, once each by name.
  * Loop thread. */

@@ -38,6 +38,9 @@ struct stats_ua {
 
 #define STATS_UA_USED 0x10000u
 
+/* Multipath backends counted apart (enum mpath_backend, mpath.h). */
+#define STATS_MPATH_BACKENDS 3
+
 /* Everything counted. */
 struct prh_stats {
 	/* connections */
@@ -64,6 +67,8 @@ struct prh_stats {
 	/* unit attentions that a command's resend consumed (workers) */
 	struct stats_ua ua[STATS_UA_CODES]; /* by ASC/ASCQ, first come */
 	atomic_uint_fast64_t ua_other;	    /* the codes that found no slot */
+	/* commands on multipath maps, by enum mpath_backend (workers) */
+	atomic_uint_fast64_t mpath_cmds[STATS_MPATH_BACKENDS];
 };
 
 /* The class of a SCSI status value. */

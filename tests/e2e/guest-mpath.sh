@@ -21,6 +21,7 @@ CFG=/sys/kernel/config/target
 S=/tmp/mp.sock
 KA=0x123abc  # host A's key
 KB=0xb0b     # host B's key
+KC=0xc0ffee  # the key registered through the kernel mode
 MPLOG=/tmp/multipathd.log
 HLOG=/tmp/helper.log
 
@@ -284,9 +285,17 @@ story_plain_sgio() {
 	    sg_persist -n --out --clear --param-rk=$KA "$B1_SG" > /dev/null 2>&1
 }
 
+# Whether the guest's kernel is Linux $1.$2 or later.
+kernel_at_least() {
+	set -- "$1" "$2" $(uname -r | sed 's/^\([0-9]*\)\.\([0-9]*\).*/\1 \2/')
+	[ "$3" -gt "$1" ] || { [ "$3" = "$1" ] && [ "$4" -ge "$2" ]; }
+}
+
 # Story 6b: privileges.  As root the helper keeps CAP_SYS_RAWIO and
-# CAP_SYS_ADMIN; with -u another user it keeps CAP_SYS_RAWIO only, answers
-# the map 04/03 with the reason, and still serves plain paths.
+# CAP_SYS_ADMIN; with -u another user it keeps CAP_SYS_RAWIO only, cannot
+# ask device-mapper, and serves the map in the kernel mode (sysfs names
+# it): PR IN by SG_IO, PR OUT by the kernel's ioctls, which Linux before
+# 6.5 allows only with CAP_SYS_ADMIN.
 story_privileges() {
 	check "the helper as root keeps CAP_SYS_RAWIO and CAP_SYS_ADMIN only (CapEff 0x220000)" \
 	    grep -q "^CapEff:.*0000000000220000" "/proc/$MAIN/status"
@@ -295,11 +304,21 @@ story_privileges() {
 	    { bad "start a helper with -u 65534"; return; }
 	check "with -u 65534: CAP_SYS_RAWIO only (CapEff 0x20000)" \
 	    grep -q "^CapEff:.*0000000000020000" "/proc/$HPID/status"
-	o=$(client /tmp/nobody.sock "$MAP0" read-keys)
-	check "with -u 65534: READ KEYS on the map answers NOT READY 04/03 ($o)" \
-	    eval 'echo "$o" | grep -q "NOT READY.*(04/03)"'
-	check "with -u 65534: the log names CAP_SYS_ADMIN and uid 0" \
-	    grep -q "needs CAP_SYS_ADMIN and uid 0" /tmp/nobody.log
+	check "with -u 65534: READ KEYS on the map answers GOOD (the kernel mode, by SG_IO)" \
+	    expect 0 /tmp/nobody.sock "$MAP0" read-keys
+	check "with -u 65534: one notice says auto chose the kernel mode (not uid 0)" \
+	    [ "$(grep -c "served through the kernel's PR ioctls (the helper is not uid 0)" /tmp/nobody.log)" = 1 ]
+	o=$(client /tmp/nobody.sock "$MAP0" register 0 $KB)
+	if kernel_at_least 6 5; then
+		check "with -u 65534 on Linux $(uname -r): REGISTER through the map answers GOOD without CAP_SYS_ADMIN ($o)" \
+		    eval 'echo "$o" | grep -q GOOD'
+		expect 0 /tmp/nobody.sock "$MAP0" register $KB 0
+	else
+		check "with -u 65534 on Linux $(uname -r) (before 6.5): REGISTER answers ILLEGAL REQUEST 20/00 ($o)" \
+		    eval 'echo "$o" | grep -q "ILLEGAL REQUEST.*(20/00)"'
+		check "with -u 65534 on Linux before 6.5: one warning names CAP_SYS_ADMIN" \
+		    grep -q "Linux before 6.5 needs CAP_SYS_ADMIN" /tmp/nobody.log
+	fi
 	check "with -u 65534: a plain path is still served" \
 	    expect 0 /tmp/nobody.sock "/dev/$A_SD" read-keys
 	kill "$HPID"
@@ -323,11 +342,53 @@ story_missing() {
 	mv /lib/libmpathpersist.so.0.hidden /lib/libmpathpersist.so.0
 	kill "$MPD"
 	wait "$MPD" 2>/dev/null
-	o=$(client $S "$MAP0" register 0 $KA)
-	check "without multipathd: REGISTER on the map answers NOT READY 04/03 ($o)" \
+	: > /tmp/on.log
+	helper /tmp/on.sock /tmp/on.log --multipath=on ||
+	    { bad "start a helper with --multipath=on"; return; }
+	o=$(client /tmp/on.sock "$MAP0" register 0 $KA)
+	check "--multipath=on without multipathd: REGISTER on the map answers NOT READY 04/03 ($o)" \
 	    eval 'echo "$o" | grep -q "NOT READY.*(04/03)"'
-	check "without multipathd: one log line says so" \
-	    grep -q "multipathd is not running" "$HLOG"
+	check "--multipath=on without multipathd: one log line says so" \
+	    grep -q "multipathd is not running" /tmp/on.log
+	kill "$HPID"
+}
+
+# Story 8: the kernel mode.  Without multipathd the main helper (auto)
+# serves the second map through the kernel's PR ioctls: device-mapper
+# registers the key on both paths, a failed path does not fence the VM,
+# and a path added to the map later has no key until the operator
+# registers it (qemu-pr-helper(8), MULTIPATH).
+story_kernel() {
+	for dm in /sys/block/dm-*; do
+		[ -e "$dm/slaves/$A1_SD" ] && DM1=${dm##*/}
+	done
+	check "auto without multipathd: REGISTER through $MAP1 answers GOOD" \
+	    expect 0 $S "$MAP1" register 0 $KC
+	check "one notice says $DM1 is served by the kernel mode (multipathd does not answer)" \
+	    [ "$(grep -c "multipath: map $DM1 (mpath-[^)]*) served through the kernel's PR ioctls (multipathd does not answer)" "$HLOG")" = 1 ]
+	check "the kernel mode: sg_persist -k on each path node shows the key on both nexuses" \
+	    eval 'nexuses_are "$A1_SG" $KC 2 && nexuses_are "$B1_SG" $KC 2'
+	check "the kernel mode: RESERVE (write exclusive, registrants only) through the map answers GOOD" \
+	    expect 0 $S "$MAP1" reserve $KC we-ro
+	path_state 1 a offline
+	check "the kernel mode: path a down, the reserved map still takes writes" \
+	    write_ok "$MAP1"
+	path_state 1 a online
+	# no multipathd to reinstate the path: as it would
+	dmsetup message "${MAP1##*/}" 0 reinstate_path "$(cat "/sys/block/$A1_SD/dev")" \
+	    > /dev/null 2>&1
+	add_port 1 c || { bad "add a third port to the second LU"; return; }
+	set -- $(port_devs 1 c)
+	E_SD=$1 E_SG=/dev/$2
+	: > "/run/udev/data/b$(cat "/sys/block/$E_SD/dev")"
+	multipath -v0 > /dev/null 2>&1
+	check "the kernel mode: a path added to the map later ($E_SD) has no key (2 registrations of 3 nexuses)" \
+	    eval '[ -e "/sys/block/$DM1/slaves/$E_SD" ] && nexuses_are "$E_SG" $KC 2'
+	sg_persist -n --out --register-ignore --param-sark=$KC "$E_SG" > /dev/null 2>&1
+	check "after the operator registers the key on the new path (sg_persist --register-ignore), all 3 nexuses have it" \
+	    nexuses_are "$E_SG" $KC 3
+	check "the kernel mode: CLEAR through the map answers GOOD and removes every key" \
+	    eval 'expect 0 $S "$MAP1" clear $KC && [ -z "$(keys_on "$E_SG")" ]'
 }
 
 # Summarise what the helper did after start-up (strace -f output $1).
@@ -376,6 +437,7 @@ mode_mpath() {
 	story_plain_sgio
 	story_privileges
 	story_missing
+	story_kernel
 	kill "$MAIN"
 	if [ -n "$STRACE" ]; then
 		kill "$STRACE" 2>/dev/null

@@ -26,24 +26,6 @@
 #include "prh/mpath_xlate.h"
 #include "prh/proto.h"
 
-/* Check a refusal's answer. */
-static void
-fuzz_check_refusal(const struct scsi_result *r)
-{
-	FUZZ_CHECK(r->status == PRH_STATUS_CHECK_CONDITION, "status %u",
-	    r->status);
-	FUZZ_CHECK(r->size == 0, "size %u", r->size);
-	FUZZ_CHECK(r->sense[0] == 0x70 && r->sense[7] == 10, "format");
-	FUZZ_CHECK(r->sense[2] == PRH_SK_ILLEGAL_REQUEST, "key %u",
-	    r->sense[2]);
-	FUZZ_CHECK(r->sense[12] == 0x1a || r->sense[12] == 0x24 ||
-		r->sense[12] == 0x26,
-	    "asc %02x", r->sense[12]);
-	FUZZ_CHECK(r->sense[13] == 0, "ascq %02x", r->sense[13]);
-	for (int i = 18; i < PRH_SENSE_LEN; i++)
-		FUZZ_CHECK(r->sense[i] == 0, "sense byte %d", i);
-}
-
 /* Encode t as the library does into b; its length. */
 static uint32_t
 fuzz_encode(const struct mpath_abi_tid *t, uint8_t *b)
@@ -137,21 +119,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct mpath_prout out;
 	struct fuzz_in in = { data, size };
 	struct scsi_result res;
-	uint8_t cdb[PRH_CDB_LEN] = { PRH_OP_PR_OUT };
-	uint32_t len;
+	uint8_t cdb[PRH_CDB_LEN];
+	uint32_t len = fuzz_pr_out(&in, cdb, param);
 
-	cdb[1] = fuzz_u8(&in);
-	cdb[2] = fuzz_u8(&in);
-	len = in.left < PRH_DATA_MAX ? (uint32_t)in.left : PRH_DATA_MAX;
-	fuzz_bytes(&in, param, len);
-	cdb[7] = len >> 8;
-	cdb[8] = len;
 	memset(&out, 0xa5, sizeof(out));
 	out.param = (struct mpath_abi_prout_param *)storage;
 	memset(storage, 0xa5, sizeof(storage));
 	memset(&res, 0xa5, sizeof(res));
 	if (mpath_xlate_out(cdb, param, len, &out, &res) < 0)
-		fuzz_check_refusal(&res);
+		fuzz_check_pr_out_refusal(&res);
 	else
 		fuzz_check_accepted(cdb[1] & 0x1f, cdb[2], param, len, &out);
 	return 0;

@@ -142,14 +142,17 @@ def conn():
           chunk(cdb(PR_IN, 2, 8), 1, 4))
 
 
+def plist(key=0, sakey=0, flags=0, ids=b"", tidlen=None):
+    """A PR OUT parameter list: keys, flags, then a transport ID list."""
+    p = struct.pack(">QQ", key, sakey) + bytes(4) + bytes([flags, 0, 0, 0])
+    if ids or tidlen is not None:
+        p += struct.pack(">I", len(ids) if tidlen is None else tidlen)
+        p += ids
+    return p
+
+
 def mpath():
     """fuzz_mpath: CDB byte 1, CDB byte 2, then the parameter list."""
-    def plist(key=0, sakey=0, flags=0, ids=b"", tidlen=None):
-        p = struct.pack(">QQ", key, sakey) + bytes(4) + bytes([flags, 0, 0, 0])
-        if ids or tidlen is not None:
-            p += struct.pack(">I", len(ids) if tidlen is None else tidlen)
-            p += ids
-        return p
 
     def fc(name=b"FCNAME88"):
         return bytes([0x00]) + bytes(7) + name + bytes(8)
@@ -184,6 +187,25 @@ def mpath():
     write("fuzz_mpath", "srp", bytes([0, 0]) + plist(0, 9, 0x08, bytes([4]) + bytes(39)))
 
 
+def kmpath():
+    """fuzz_kmpath: CDB byte 1, CDB byte 2, then the parameter list."""
+    t = "fuzz_kmpath"
+    write(t, "register", bytes([0, 0]) + plist(0, 0x123abc))
+    write(t, "register-ignore-aptpl", bytes([6, 0]) + plist(0, 7, 0x01))
+    write(t, "reserve-we-ro", bytes([1, 5]) + plist(0x123abc))
+    write(t, "release-ea-ar", bytes([2, 8]) + plist(0x123abc))
+    write(t, "clear", bytes([3, 0]) + plist(0x123abc))
+    write(t, "preempt", bytes([4, 5]) + plist(0xb, 0x123abc))
+    write(t, "preempt-abort-ea", bytes([5, 3]) + plist(0xb, 0x123abc))
+    write(t, "reserve-type-2", bytes([1, 2]) + plist(0x123abc))
+    write(t, "reserve-element-scope", bytes([1, 0x21]) + plist(0x123abc))
+    write(t, "register-and-move", bytes([7, 0]) + plist(1, 2))
+    write(t, "short", bytes([0, 0]) + bytes(20))
+    write(t, "long", bytes([0, 0]) + plist(0, 9) + bytes(4))
+    write(t, "spec-i-pt", bytes([0, 0]) + plist(0, 9, 0x08, bytes(24)))
+    write(t, "all-tg-pt", bytes([0, 0]) + plist(0, 9, 0x04))
+
+
 def escape():
     """fuzz_escape: flags (1 label, 2 one word), LE16 size, the name."""
     def seed(name, flags=0, size=0xFFFF):
@@ -212,4 +234,5 @@ if __name__ == "__main__":
     result()
     conn()
     mpath()
+    kmpath()
     escape()

@@ -16,6 +16,7 @@ max_len() {
 	fuzz_proto*) echo 128 ;;
 	fuzz_result*) echo 160 ;;
 	fuzz_mpath*) echo 8194 ;;
+	fuzz_kmpath*) echo 8194 ;;
 	fuzz_escape*) echo 1024 ;;
 	*) echo 4096 ;;
 	esac

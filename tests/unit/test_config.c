@@ -310,6 +310,7 @@ Test(config, multipath_modes)
 	const char *on[] = { "--multipath=on", NULL };
 	const char *off[] = { "--multipath", "off", NULL };
 	const char *last[] = { "--multipath=off", "--multipath=auto", NULL };
+	const char *kernel[] = { "--multipath=kernel", "-u", "65534", NULL };
 
 	cr_assert_eq(parse(&cfg, none), CONFIG_RUN);
 	cr_expect_eq(cfg.multipath, MPATH_MODE_AUTO);
@@ -319,6 +320,9 @@ Test(config, multipath_modes)
 	cr_expect_eq(cfg.multipath, MPATH_MODE_OFF);
 	cr_assert_eq(parse(&cfg, last), CONFIG_RUN);
 	cr_expect_eq(cfg.multipath, MPATH_MODE_AUTO);
+	/* The kernel mode needs no uid 0. */
+	cr_assert_eq(parse(&cfg, kernel), CONFIG_RUN);
+	cr_expect_eq(cfg.multipath, MPATH_MODE_KERNEL);
 }
 
 /* Parsing args fails with the message msg on stderr (after redirect). */
@@ -338,7 +342,7 @@ Test(config, multipath_bad_value, .init = redirect)
 
 	expect_refused(args,
 	    "qemu-pr-helper: invalid value 'yes' for "
-	    "--multipath (expected auto, on or off)\n");
+	    "--multipath (expected auto, on, kernel or off)\n");
 }
 
 /* The library opens the path devices and multipathd takes keys from

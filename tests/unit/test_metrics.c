@@ -23,6 +23,7 @@
 #include "prh/dispatch.h"
 #include "prh/latency.h"
 #include "prh/metrics.h"
+#include "prh/mpath.h"
 #include "prh/stats.h"
 
 #define PROMTOOL "/usr/bin/promtool"
@@ -175,6 +176,34 @@ Test(metrics, counters_and_pool)
 	cr_expect(mt_has(t, "prh_worker_utilisation_ratio 0.031250"));
 	cr_expect(mt_has(t, "prh_audit_lines_dropped_total 9"));
 	cr_expect(mt_has(t, "prh_start_time_seconds 1700000000.500"));
+}
+
+Test(metrics, multipath_backends)
+{
+	const char *t;
+
+	t = mt_format(1);
+	cr_expect(mt_has(t, "# TYPE prh_multipath_commands_total counter"),
+	    "%s", t);
+	cr_expect(mt_has(t,
+	    "prh_multipath_commands_total{backend=\"libmpathpersist\"} 0"));
+	cr_expect(
+	    mt_has(t, "prh_multipath_commands_total{backend=\"kernel\"} 0"));
+	cr_expect(mt_has(t, "# TYPE prh_device_multipath_backend gauge"));
+	/* not a map (no command through a backend): no sample */
+	cr_expect_null(strstr(t, "prh_device_multipath_backend{"));
+	atomic_store(&mt.stats.mpath_cmds[MPATH_BACKEND_KERNEL], 5);
+	atomic_store(&mt.stats.mpath_cmds[MPATH_BACKEND_LIBRARY], 2);
+	atomic_store(&mt.dev->mpath_backend, MPATH_BACKEND_KERNEL);
+	t = mt_format(1);
+	cr_expect(mt_has(t,
+	    "prh_multipath_commands_total{backend=\"libmpathpersist\"} 2"));
+	cr_expect(
+	    mt_has(t, "prh_multipath_commands_total{backend=\"kernel\"} 5"));
+	cr_expect(mt_has(t,
+		      "prh_device_multipath_backend{device=\"8:32\",wwid=\"\","
+		      "backend=\"kernel\"} 1"),
+	    "%s", t);
 }
 
 Test(metrics, device_histogram_is_cumulative)
