@@ -11,6 +11,7 @@
 #include "prh/cmd.h"
 #include "prh/escape.h"
 #include "prh/mpath.h"
+#include "prh/prpolicy.h"
 #include "prh/sgio.h"
 #include "prh/trace.h"
 
@@ -37,7 +38,8 @@ cmd_close_devfd(struct cmd *cmd, struct closer *closer)
  * libmpathpersist (every path gets it, mpath.c), unless --multipath=off; a
  * map whose kind device-mapper cannot tell as mpath.c answers it;
  * anything else with SG_IO, sent again after a unit attention (sgio.h;
- * libmpathpersist does that itself, on each path). */
+ * libmpathpersist does that itself, on each path).  REPORT CAPABILITIES
+ * comes back without SIP_C and ATP_C under the guest PR policy. */
 static void
 cmd_execute(struct cmd *cmd)
 {
@@ -55,6 +57,9 @@ cmd_execute(struct cmd *cmd)
 	else
 		sgio_execute(cmd->devfd, cmd->cdb, cmd->data, cmd->req.len, &o,
 		    &cmd->res, &cmd->ua);
+	/* Whatever the backend, a guest is not told what it may not use. */
+	if (!cmd->guest_pr_off)
+		(void)prpolicy_mask_caps(&cmd->req, cmd->data, &cmd->res);
 }
 
 /* Worker thread: decide whether the device may be sent SG_IO (sysfs,

@@ -49,6 +49,7 @@ enum {
 	OPT_MULTIPATH,
 	OPT_METRICS_FILE,
 	OPT_PR_UA_RETRIES,
+	OPT_GUEST_PR_POLICY,
 };
 
 static const struct option config_long_opts[] = {
@@ -75,6 +76,7 @@ static const struct option config_long_opts[] = {
 	{ "multipath", required_argument, NULL, OPT_MULTIPATH },
 	{ "metrics-file", required_argument, NULL, OPT_METRICS_FILE },
 	{ "pr-ua-retries", required_argument, NULL, OPT_PR_UA_RETRIES },
+	{ "guest-pr-policy", required_argument, NULL, OPT_GUEST_PR_POLICY },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -135,6 +137,11 @@ config_usage(const char *argv0)
 	    "                            libmpathpersist, loaded when first needed\n"
 	    "                            (auto, the default), checked at start-up\n"
 	    "                            (on), or never: plain SG_IO (off)\n"
+	    "      --guest-pr-policy=on|off\n"
+	    "                            refuse REGISTER with SPEC_I_PT or ALL_TG_PT\n"
+	    "                            and REGISTER AND MOVE, and hide SIP_C and\n"
+	    "                            ATP_C (on, the default), or pass them to\n"
+	    "                            the device (off: trusted clients only)\n"
 	    "      --metrics-file=PATH   write the counters in Prometheus's text\n"
 	    "                            format to PATH (absolute) every 5 s and on\n"
 	    "                            SIGUSR1, e.g. for node_exporter's textfile\n"
@@ -332,6 +339,21 @@ config_multipath(struct prh_config *cfg, const char *arg)
 	return -EINVAL;
 }
 
+/* Parse --guest-pr-policy=on|off: 0 or -EINVAL. */
+static int
+config_guest_pr_policy(struct prh_config *cfg, const char *arg)
+{
+	if (strcmp(arg, "on") == 0 || strcmp(arg, "off") == 0) {
+		cfg->guest_pr_off = strcmp(arg, "off") == 0;
+		return 0;
+	}
+	fprintf(stderr,
+	    "qemu-pr-helper: invalid value '%s' for --guest-pr-policy "
+	    "(expected on or off)\n",
+	    arg);
+	return -EINVAL;
+}
+
 /* Apply -T: help lists the trace points and exits. */
 static enum config_action
 config_trace(const char *arg)
@@ -430,6 +452,9 @@ config_apply(struct prh_config *cfg, int c, const char *argv0)
 		break;
 	case OPT_MULTIPATH:
 		r = config_multipath(cfg, optarg);
+		break;
+	case OPT_GUEST_PR_POLICY:
+		r = config_guest_pr_policy(cfg, optarg);
 		break;
 	case OPT_METRICS_FILE:
 		cfg->metrics_file = optarg;

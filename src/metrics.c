@@ -238,6 +238,9 @@ mt_server(struct metrics_text *t, const struct status_view *v,
 	mt_single(t, "prh_refused_fds_total", "counter",
 	    "Descriptors the device policy refused.",
 	    STATS_GET(s->refused_fds));
+	mt_single(t, "prh_refused_guest_pr_total", "counter",
+	    "PR OUT commands the guest PR policy refused.",
+	    STATS_GET(s->refused_guest_pr));
 	mt_single(t, "prh_workers", "gauge", "Worker threads now.",
 	    ps->workers);
 	mt_single(t, "prh_workers_idle", "gauge", "Worker threads asleep.",

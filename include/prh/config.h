@@ -35,6 +35,7 @@ struct prh_config {
 	unsigned request_timeout; /* --request-timeout: seconds, 0 = none */
 	unsigned max_clients_per_uid;	/* --max-clients-per-uid, 0 = any */
 	int multipath;			/* --multipath: enum mpath_mode */
+	bool guest_pr_off;		/* --guest-pr-policy=off (prpolicy.h) */
 	const char *metrics_file;	/* --metrics-file, or NULL */
 	unsigned n_allow_uid;		/* entries in allow_uid */
 	unsigned n_allow_gid;		/* entries in allow_gid */

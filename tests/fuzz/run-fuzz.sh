@@ -17,6 +17,7 @@ max_len() {
 	fuzz_result*) echo 160 ;;
 	fuzz_mpath*) echo 8194 ;;
 	fuzz_escape*) echo 1024 ;;
+	fuzz_prpolicy*) echo 8196 ;;
 	*) echo 4096 ;;
 	esac
 }
