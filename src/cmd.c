@@ -13,6 +13,7 @@
 #include "prh/log.h"
 #include "prh/mpath.h"
 #include "prh/mpath_kernel.h"
+#include "prh/prpolicy.h"
 #include "prh/sgio.h"
 #include "prh/trace.h"
 
@@ -73,7 +74,8 @@ cmd_note_mpath(struct device *dev, struct prh_stats *stats,
  * mpath.c, mpath_kernel.c), unless --multipath=off; a map whose kind
  * device-mapper cannot tell as mpath.c answers it; anything else with
  * SG_IO, sent again after a unit attention (sgio.h; libmpathpersist and
- * the kernel do that themselves, on each path). */
+ * the kernel do that themselves, on each path).  REPORT CAPABILITIES
+ * comes back without SIP_C and ATP_C under the guest PR policy. */
 static void
 cmd_execute(struct cmd *cmd)
 {
@@ -107,6 +109,9 @@ cmd_execute(struct cmd *cmd)
 	else
 		sgio_execute(cmd->devfd, cmd->cdb, cmd->data, cmd->req.len, &o,
 		    &cmd->res, &cmd->ua);
+	/* Whatever the backend, a guest is not told what it may not use. */
+	if (!cmd->guest_pr_off)
+		(void)prpolicy_mask_caps(&cmd->req, cmd->data, &cmd->res);
 }
 
 /* Worker thread: decide whether the device may be sent SG_IO (sysfs,

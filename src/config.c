@@ -50,6 +50,7 @@ enum {
 	OPT_METRICS_FILE,
 	OPT_PR_UA_RETRIES,
 	OPT_PROTECT_KEYS,
+	OPT_GUEST_PR_POLICY,
 };
 
 static const struct option config_long_opts[] = {
@@ -77,6 +78,7 @@ static const struct option config_long_opts[] = {
 	{ "metrics-file", required_argument, NULL, OPT_METRICS_FILE },
 	{ "pr-ua-retries", required_argument, NULL, OPT_PR_UA_RETRIES },
 	{ "protect-keys", required_argument, NULL, OPT_PROTECT_KEYS },
+	{ "guest-pr-policy", required_argument, NULL, OPT_GUEST_PR_POLICY },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -142,6 +144,11 @@ config_usage(const char *argv0)
 	    "      --protect-keys=on|off refuse a registration change that would replace\n"
 	    "                            or remove the key another VM registered on\n"
 	    "                            the same device (default on)\n"
+	    "      --guest-pr-policy=on|off\n"
+	    "                            refuse REGISTER with SPEC_I_PT or ALL_TG_PT\n"
+	    "                            and REGISTER AND MOVE, and hide SIP_C and\n"
+	    "                            ATP_C (on, the default), or pass them to\n"
+	    "                            the device (off: trusted clients only)\n"
 	    "      --metrics-file=PATH   write the counters in Prometheus's text\n"
 	    "                            format to PATH (absolute) every 5 s and on\n"
 	    "                            SIGUSR1, e.g. for node_exporter's textfile\n"
@@ -373,6 +380,7 @@ config_trace(const char *arg)
 static enum config_action
 config_apply(struct prh_config *cfg, int c, const char *argv0)
 {
+	bool on = true;
 	int r = 0;
 
 	switch (c) {
@@ -452,6 +460,10 @@ config_apply(struct prh_config *cfg, int c, const char *argv0)
 		break;
 	case OPT_MULTIPATH:
 		r = config_multipath(cfg, optarg);
+		break;
+	case OPT_GUEST_PR_POLICY:
+		r = config_on_off("guest-pr-policy", optarg, &on);
+		cfg->guest_pr_off = !on;
 		break;
 	case OPT_METRICS_FILE:
 		cfg->metrics_file = optarg;

@@ -42,6 +42,7 @@
 #include "prh/log.h"
 #include "prh/output.h"
 #include "prh/peerlog.h"
+#include "prh/prpolicy.h"
 #include "prh/request.h"
 #include "prh/trace.h"
 
@@ -296,7 +297,8 @@ conn_answer_not_run(struct conn *c, const char *why)
 /* A whole request is in: answer what needs no device, submit the rest.
  * The order is QEMU's: PR OUT on an fd opened read-only is refused first
  * (CAP_SYS_RAWIO bypasses the kernel's own check of it), whatever the
- * fd is.  Whatever the helper cannot run is answered too, never closed:
+ * fd is.  What the guest PR policy refuses (prpolicy.h) is answered
+ * here too, for every backend, once the parameter list is in.  Whatever the helper cannot run is answered too, never closed:
  * a request whose fd the kernel dropped (the fd table was full) answers
  * BUSY, one that got no command buffer ABORTED COMMAND.  Returns whether
  * to keep reading. */
@@ -304,6 +306,7 @@ static bool
 conn_request_ready(struct conn *c)
 {
 	const char *what = device_node_what(&c->rq.ff.node);
+	enum prpolicy_verdict v;
 	struct scsi_result res;
 
 	fdbudget_complete(&c->env->fds, &c->fc);
@@ -330,6 +333,14 @@ conn_request_ready(struct conn *c)
 		conn_log(c, PEERLOG_SETUP,
 		    "cannot allocate a command: answered ABORTED COMMAND");
 		return conn_answer_not_run(c, "not run: out of memory");
+	}
+	v = c->env->cfg->guest_pr_off
+	    ? PRPOLICY_ALLOW
+	    : prpolicy_check(&c->rq.req, c->rq.cmd->data);
+	if (v != PRPOLICY_ALLOW) {
+		STATS_INC(c->env->stats->refused_guest_pr);
+		prpolicy_answer(v, &res);
+		return conn_answer(c, &res, prpolicy_why(v));
 	}
 	/* A PR OUT's line is logged in full, so when its client has used up
 	 * its commands' share of the log the command waits for its turn
@@ -397,6 +408,7 @@ conn_submit(struct conn *c)
 	c->rq.ff.fd = -1;
 	cmd->timeout_ms = env->cfg->sg_timeout * 1000u;
 	cmd->ua_retries = env->cfg->pr_ua_retries;
+	cmd->guest_pr_off = env->cfg->guest_pr_off;
 	cmd->stats = env->stats;
 	cmd->latency = latency_get(env->latency, cmd->dev);
 	cmd->done = conn_cmd_done;

@@ -250,6 +250,9 @@ mt_server(struct metrics_text *t, const struct status_view *v,
 		    "prh_multipath_commands_total{backend=\"%s\"} %llu\n",
 		    mpath_backend_name((enum mpath_backend)b),
 		    (unsigned long long)STATS_GET(s->mpath_cmds[b]));
+	mt_single(t, "prh_refused_guest_pr_total", "counter",
+	    "PR OUT commands the guest PR policy refused.",
+	    STATS_GET(s->refused_guest_pr));
 	mt_single(t, "prh_workers", "gauge", "Worker threads now.",
 	    ps->workers);
 	mt_single(t, "prh_workers_idle", "gauge", "Worker threads asleep.",

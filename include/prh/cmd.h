@@ -40,6 +40,7 @@ struct cmd {
 	int devfd;		  /* the client's device fd; closed by run */
 	unsigned timeout_ms;	  /* SG_IO timeout */
 	unsigned ua_retries;	  /* resends after UNIT ATTENTION (sgio.h) */
+	bool guest_pr_off;	  /* --guest-pr-policy=off (prpolicy.h) */
 	struct proto_req req;	  /* the parsed CDB */
 	uint8_t cdb[PRH_CDB_LEN]; /* the CDB as it came */
 	struct device *dev;	  /* the device (registry reference) */

@@ -36,6 +36,7 @@ struct prh_config {
 	unsigned max_clients_per_uid;	/* --max-clients-per-uid, 0 = any */
 	int multipath;			/* --multipath: enum mpath_mode */
 	bool protect_keys;		/* --protect-keys: keyguard.h */
+	bool guest_pr_off;		/* --guest-pr-policy=off (prpolicy.h) */
 	const char *metrics_file;	/* --metrics-file, or NULL */
 	unsigned n_allow_uid;		/* entries in allow_uid */
 	unsigned n_allow_gid;		/* entries in allow_gid */

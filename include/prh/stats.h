@@ -64,6 +64,8 @@ struct prh_stats {
 	atomic_uint_fast64_t audit_lines;   /* lines logged */
 	atomic_uint_fast64_t audit_dropped; /* lines counted, not logged */
 	atomic_uint deferred; /* PR OUT that waited for their client's turn */
+	/* PR OUT refused by the guest PR policy (prpolicy.h) */
+	atomic_uint_fast64_t refused_guest_pr;
 	/* unit attentions that a command's resend consumed (workers) */
 	struct stats_ua ua[STATS_UA_CODES]; /* by ASC/ASCQ, first come */
 	atomic_uint_fast64_t ua_other;	    /* the codes that found no slot */

@@ -39,7 +39,8 @@
  * holders), raw=HEX (the whole payload).  Modifiers among the ARGS:
  * sa=N (raw service action), len=N (allocation or parameter list length),
  * flags=N (parameter byte 20), rk=KEY (REGISTER AND IGNORE's ignored
- * reservation key); port letters A to C.  NAME:WORD
+ * reservation key), sas=ADDR (a TransportID list after the 24 bytes: the
+ * SAS initiator port ADDR, for SPEC_I_PT); port letters A to C.  NAME:WORD
  * gives a known deviation of target NAME from SPC-4 (WORD is GOOD,
  * CONFLICT, NOCONN, CHECK=K/AA/QQ or a CHECK); with --target NAME it
  * replaces the SPC-4 expectation and the step line says "quirk".
@@ -63,12 +64,14 @@
 #include <unistd.h>
 
 #include "prh/client.h"
+#include "prh/proto.h"
 #include "prh/protocol.h"
 
 #define E2E_MAX_ARGS	 8
 #define E2E_LINE_MAX	 512
 #define E2E_PORTS	 3  /* initiators A, B, C */
 #define E2E_STEP_TIMEOUT 45 /* s; the helper's SG_IO timeout is 30 */
+#define E2E_PARAM_MAX	 52 /* 24 bytes, one SAS TransportID's list */
 
 /* Where one port's commands go. */
 struct e2e_port {
@@ -82,7 +85,7 @@ struct e2e_step {
 	char *verb;
 	char *args[E2E_MAX_ARGS];
 	int nargs;
-	char *mods[E2E_MAX_ARGS]; /* flags=, len=, sa=, rk= */
+	char *mods[E2E_MAX_ARGS]; /* flags=, len=, sa=, rk=, sas= */
 	int nmods;
 	char *expect; /* GOOD, CONFLICT, CHECK, NOCONN */
 	char *sense;  /* K/AA/QQ for CHECK */
@@ -236,24 +239,41 @@ e2e_mod(const struct e2e_step *st, const char *name)
 	return -1;
 }
 
+/* Append to the 24-byte list param a TransportID list naming SAS
+ * initiator port addr (SPC-4 7.6.4.7: protocol identifier 6, the address
+ * in bytes 4-11): the list's length. */
+static size_t
+e2e_sas_tid(uint8_t param[E2E_PARAM_MAX], uint64_t addr)
+{
+	memset(param + 24, 0, E2E_PARAM_MAX - 24);
+	proto_put_be32(param + 24, 24);
+	param[28] = 0x06;
+	proto_put_be32(param + 32, (uint32_t)(addr >> 32));
+	proto_put_be32(param + 36, (uint32_t)addr);
+	return E2E_PARAM_MAX;
+}
+
 /* Build the CDB and parameter list of st: 0, or -EINVAL.  *plen gets the
  * parameter list length (0 for PR IN).  Modifiers: sa= raw service
  * action, len= allocation / parameter list length, flags= parameter
- * byte 20, rk= reservation key of REGISTER AND IGNORE. */
+ * byte 20, rk= reservation key of REGISTER AND IGNORE, sas= a SAS
+ * TransportID after the 24 bytes. */
 static int
 e2e_build(const struct e2e_step *st, uint8_t cdb[PRH_CDB_LEN],
-    uint8_t param[24], size_t *plen)
+    uint8_t param[E2E_PARAM_MAX], size_t *plen)
 {
 	const struct e2e_verb *v = NULL;
 	uint64_t key = 0, sakey = 0;
 	uint8_t type = 0, sa;
 	const char *tstr = NULL;
 	long long len = e2e_mod(st, "len="), flags = e2e_mod(st, "flags=");
+	long long sas = e2e_mod(st, "sas=");
+	size_t full = 24;
 
 	for (size_t i = 0; i < sizeof(e2e_verbs) / sizeof(e2e_verbs[0]); i++)
 		if (strcmp(st->verb, e2e_verbs[i].name) == 0)
 			v = &e2e_verbs[i];
-	if (v == NULL || st->nargs != v->nargs || len > 24)
+	if (v == NULL || st->nargs != v->nargs || len > E2E_PARAM_MAX)
 		return -EINVAL;
 	sa = e2e_mod(st, "sa=") >= 0 ? (uint8_t)e2e_mod(st, "sa=") : v->sa;
 	*plen = 0;
@@ -280,9 +300,11 @@ e2e_build(const struct e2e_step *st, uint8_t cdb[PRH_CDB_LEN],
 	}
 	if (tstr != NULL && client_parse_pr_type(tstr, &type))
 		return -EINVAL;
-	*plen = len >= 0 ? (size_t)len : 24;
-	client_cdb_pr_out(cdb, sa, type, (uint16_t)*plen);
 	client_param_basic(param, key, sakey, flags >= 0 ? (uint8_t)flags : 0);
+	if (sas >= 0)
+		full = e2e_sas_tid(param, (uint64_t)sas);
+	*plen = len >= 0 ? (size_t)len : full;
+	client_cdb_pr_out(cdb, sa, type, (uint16_t)*plen);
 	return 0;
 }
 
@@ -476,7 +498,7 @@ e2e_send(const struct e2e_port *p, const struct e2e_step *st,
     struct client_reply *r)
 {
 	struct timeval tmo = { .tv_sec = E2E_STEP_TIMEOUT };
-	uint8_t cdb[PRH_CDB_LEN], param[24];
+	uint8_t cdb[PRH_CDB_LEN], param[E2E_PARAM_MAX] = { 0 };
 	size_t plen = 0;
 	int fd, s, rc;
 

@@ -83,10 +83,12 @@ run_scenario() {
 	name=$1 helper=$2 file=$3 dev_a=$4 dev_b=$5 dev_c=$6 sock=/tmp/$1.sock
 	# The scenarios check the device's every answer, its unit attentions
 	# too, and ours against QEMU's helper byte for byte: ours passes
-	# unit attentions on here as QEMU's does (--pr-ua-retries=0).
+	# unit attentions on here as QEMU's does (--pr-ua-retries=0), and
+	# REPORT CAPABILITIES as LIO answers it (--guest-pr-policy=off;
+	# t-policy.sh has the policy).
 	if [ "$helper" = ours ]; then
 		pid=$(e2e-driver start --notify -- qemu-pr-helper -k "$sock" \
-		    --pr-ua-retries=0)
+		    --pr-ua-retries=0 --guest-pr-policy=off)
 	else
 		pid=$(e2e-driver start --activate "$sock" -- "$helper")
 	fi

@@ -16,7 +16,9 @@
 # compared over its valid length, and ours zero after it);
 # qemu-pr-client's exit codes; the simulator answers as LIO does, step for
 # step, outside the documented LIO quirks.  The scenarios run our helper
-# with --pr-ua-retries=0 (they check the unit attentions); then a
+# with --pr-ua-retries=0 (they check the unit attentions) and
+# --guest-pr-policy=off (REPORT CAPABILITIES is compared with QEMU's
+# helper's byte for byte; t-policy.sh has the policy); then a
 # preempted nexus's next command meets LIO's UNIT ATTENTION 2A/05, which
 # our helper passes on with --pr-ua-retries=0 and, as it runs by default,
 # consumes by sending the command again.

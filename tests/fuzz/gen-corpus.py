@@ -229,6 +229,38 @@ def escape():
     write("fuzz_escape", "size-0", seed(b"sdb", 0, 0))
 
 
+def prpolicy():
+    """fuzz_prpolicy: selector (1 PR OUT, 2 PR IN CHECK CONDITION), CDB
+    byte 1, BE16 length, then the list or the device's answer."""
+    def seed(sel, sa, length, rest=b""):
+        return bytes([sel, sa]) + struct.pack(">H", length) + rest
+
+    def plist(flags, tail=b""):
+        b = bytearray(24)
+        b[15], b[20] = 0x42, flags
+        return bytes(b) + tail
+
+    iscsi = b"\x05\0\0\x18" + b"iqn.2026-12.test:foreign"
+    write("fuzz_prpolicy", "register-spec-i-pt",
+          seed(1, 0, 56, plist(0x08, struct.pack(">I", 28) + iscsi)))
+    write("fuzz_prpolicy", "register-ignore-all-tg-pt",
+          seed(1, 6, 24, plist(0x04)))
+    write("fuzz_prpolicy", "register-aptpl", seed(1, 0, 24, plist(0x01)))
+    write("fuzz_prpolicy", "register-short", seed(1, 0, 20, plist(0x0C)[:20]))
+    write("fuzz_prpolicy", "register-and-move",
+          seed(1, 7, 24, plist(0x0C)))
+    write("fuzz_prpolicy", "reserve-flags", seed(1, 1, 24, plist(0x0C)))
+    write("fuzz_prpolicy", "report-capabilities",
+          seed(0, 2, 8, bytes.fromhex("00081d81ff010000")))
+    write("fuzz_prpolicy", "report-capabilities-3",
+          seed(0, 2, 3, bytes.fromhex("00081d")))
+    write("fuzz_prpolicy", "report-capabilities-2",
+          seed(0, 2, 2, bytes.fromhex("0008")))
+    write("fuzz_prpolicy", "report-capabilities-check",
+          seed(2, 2, 8, bytes.fromhex("00081d81ff010000")))
+    write("fuzz_prpolicy", "read-keys", seed(0, 0, 8, bytes(8)))
+
+
 if __name__ == "__main__":
     proto()
     result()
@@ -236,3 +268,4 @@ if __name__ == "__main__":
     mpath()
     kmpath()
     escape()
+    prpolicy()

@@ -18,6 +18,7 @@ max_len() {
 	fuzz_mpath*) echo 8194 ;;
 	fuzz_kmpath*) echo 8194 ;;
 	fuzz_escape*) echo 1024 ;;
+	fuzz_prpolicy*) echo 8196 ;;
 	*) echo 4096 ;;
 	esac
 }

@@ -16,6 +16,8 @@
  *            answered with UNIT ATTENTION again: where the device answers
  *            a unit attention the step expects the answer of the command
  *            sent again (the "retried" column), the rest is the same.
+ * Our helper runs with --guest-pr-policy=off: the table's REGISTER AND
+ * MOVE steps are the device's to answer (test_guest_pr.c has the policy).
  * LUNSIM_TEST_HELPER names another helper binary for the "ours" runs.
  * Then the case that made the resend: a preempted initiator's next
  * command gets its answer, and the metrics and the audit trail say so.
@@ -459,16 +461,18 @@ sc_ours(char bin[PATH_MAX])
 
 Test(lunsim_scenario, ours)
 {
+	static const char *const args[] = { "--guest-pr-policy=off", NULL };
 	char bin[PATH_MAX];
 	const char *const cmd[] = { bin, NULL };
 
 	sc_ours(bin);
-	sc_run_helpers(cmd, "ours", NULL, true);
+	sc_run_helpers(cmd, "ours", args, true);
 }
 
 Test(lunsim_scenario, ours_no_retry)
 {
-	static const char *const args[] = { "--pr-ua-retries=0", NULL };
+	static const char *const args[] = { "--pr-ua-retries=0",
+		"--guest-pr-policy=off", NULL };
 	char bin[PATH_MAX];
 	const char *const cmd[] = { bin, NULL };
 

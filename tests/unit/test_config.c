@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Unit tests for config: defaults, every option (-k -q -v, the pool and
- * timeout options, -d -f -u -g -T, --multipath), and the errors. */
+ * timeout options, -d -f -u -g -T, --multipath, --guest-pr-policy), and
+ * the errors. */
 #include <stdio.h>
 #include <string.h>
 
@@ -381,4 +382,34 @@ Test(config, pr_ua_retries_bad_value, .init = redirect)
 	expect_refused(args,
 	    "qemu-pr-helper: invalid value '17' for "
 	    "--pr-ua-retries (expected 0 to 16)\n");
+}
+
+/* The guest PR policy is on unless --guest-pr-policy=off; the last one
+ * given counts. */
+Test(config, guest_pr_policy)
+{
+	struct prh_config cfg;
+	const char *none[] = { NULL };
+	const char *off[] = { "--guest-pr-policy=off", NULL };
+	const char *on[] = { "--guest-pr-policy", "on", NULL };
+	const char *last[] = { "--guest-pr-policy=on", "--guest-pr-policy=off",
+		NULL };
+
+	cr_assert_eq(parse(&cfg, none), CONFIG_RUN);
+	cr_expect_not(cfg.guest_pr_off);
+	cr_assert_eq(parse(&cfg, off), CONFIG_RUN);
+	cr_expect(cfg.guest_pr_off);
+	cr_assert_eq(parse(&cfg, on), CONFIG_RUN);
+	cr_expect_not(cfg.guest_pr_off);
+	cr_assert_eq(parse(&cfg, last), CONFIG_RUN);
+	cr_expect(cfg.guest_pr_off);
+}
+
+Test(config, guest_pr_policy_bad_value, .init = redirect)
+{
+	const char *args[] = { "--guest-pr-policy=guest", NULL };
+
+	expect_refused(args,
+	    "qemu-pr-helper: invalid value 'guest' for "
+	    "--guest-pr-policy (expected on or off)\n");
 }

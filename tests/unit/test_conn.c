@@ -346,6 +346,18 @@ tc_expect_check(int s)
 	cr_expect_eq(r.size, 0);
 }
 
+/* Send on s a PR OUT REGISTER of service action key sakey, byte 20
+ * flags, on fd. */
+static void
+tc_send_register(int s, int fd, uint64_t sakey, uint8_t flags)
+{
+	uint8_t cdb[PRH_CDB_LEN], param[24];
+
+	client_cdb_pr_out(cdb, 0, 0, sizeof(param));
+	client_param_basic(param, 0, sakey, flags);
+	cr_assert_eq(client_send_request(s, cdb, fd, param, sizeof(param)), 0);
+}
+
 /* Skip without /dev/loop0. */
 static void
 tc_need_disk(void)
@@ -381,6 +393,30 @@ Test(conn, allowed_device_goes_to_a_worker_and_reading_goes_on)
 		cr_expect_eq(ds.pool.completed, 3);
 	}
 	tc_loop_start();
+}
+
+/* What the guest PR policy refuses is answered on the loop thread
+ * (ILLEGAL REQUEST 26/00 for SPEC_I_PT), counted, and never runs. */
+Test(conn, guest_pr_policy_answers_without_a_worker)
+{
+	struct dispatch_stats ds;
+	struct client_reply r;
+	int s;
+
+	tc_need_disk();
+	s = tc_conn();
+	tc_send_register(s, tc.disk, 0xa1, 0x08);
+	cr_assert_eq(client_read_reply(s, &r), 0);
+	cr_expect_eq(r.status, PRH_STATUS_CHECK_CONDITION);
+	cr_expect_eq(r.sense[2], PRH_SK_ILLEGAL_REQUEST);
+	cr_expect_eq(r.sense[12], 0x26);
+	cr_expect_eq(STATS_GET(tc.stats.refused_guest_pr), 1);
+	cr_expect_eq(STATS_GET(tc.stats.answered), 1);
+	tc_loop_stop();
+	dispatch_get_stats(tc.dispatch, &ds);
+	cr_expect_eq(ds.pool.completed, 0, "a worker ran it");
+	tc_loop_start();
+	close(s);
 }
 
 Test(conn, a_pipe_is_closed_at_once_and_answered_without_a_worker)
@@ -483,15 +519,12 @@ Test(conn, two_fds_on_one_cdb_close_the_connection)
 
 Test(conn, pr_out_on_read_only_fd_is_refused_first)
 {
-	uint8_t cdb[PRH_CDB_LEN], param[24];
 	struct client_reply r;
 	int s, ro;
 
 	s = tc_conn();
 	ro = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	client_cdb_pr_out(cdb, 0, 0, sizeof(param));
-	client_param_basic(param, 0, 0xa, 0);
-	cr_assert_eq(client_send_request(s, cdb, ro, param, sizeof(param)), 0);
+	tc_send_register(s, ro, 0xa, 0);
 	cr_assert_eq(client_read_reply(s, &r), 0);
 	cr_expect_eq(r.status, PRH_STATUS_CHECK_CONDITION);
 	cr_expect_eq(r.sense[2] & 0xf, PRH_SK_ILLEGAL_REQUEST);
@@ -781,7 +814,6 @@ Test(conn, an_abandoned_command_that_ran_has_its_last_word)
 Test(conn, a_pr_out_waiting_for_its_turn_is_answered_at_shutdown)
 {
 	struct peer me = { .pid = getpid(), .uid = getuid(), .gid = getgid() };
-	uint8_t cdb[PRH_CDB_LEN], param[24];
 	struct client_reply r;
 	struct peerlog *pl;
 	int s;
@@ -796,10 +828,7 @@ Test(conn, a_pr_out_waiting_for_its_turn_is_answered_at_shutdown)
 		(void)peerlog_command(pl, NULL, &me);
 	tc_loop_start();
 	s = tc_conn();
-	client_cdb_pr_out(cdb, 0, 0, sizeof(param));
-	client_param_basic(param, 0, 0xa, 0);
-	cr_assert_eq(client_send_request(s, cdb, tc.disk, param, sizeof(param)),
-	    0);
+	tc_send_register(s, tc.disk, 0xa, 0);
 	tc_wait_uint(&tc.stats.deferred, 1, "PR OUT deferred");
 	tc_loop_stop();
 	conn_drain_all(&tc.env);

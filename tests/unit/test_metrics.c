@@ -140,6 +140,7 @@ Test(metrics, counters_and_pool)
 	atomic_store(&mt.stats.replies[1][0x1c][STATS_GOOD], 4);
 	atomic_store(&mt.stats.busy_ns, 2500000000ull);
 	atomic_store(&mt.stats.audit_dropped, 9);
+	atomic_store(&mt.stats.refused_guest_pr, 3);
 	mt.view.ds.pool.workers = 4;
 	mt.view.ds.pool.idle = 3;
 	mt.view.ds.pool.queued = 6;
@@ -167,6 +168,8 @@ Test(metrics, counters_and_pool)
 	cr_expect(mt_has(t,
 	    "prh_commands_total{opcode=\"pr_out\",service_action=\"register_"
 	    "and_ignore_existing_key\",outcome=\"busy\"} 0"));
+	cr_expect(mt_has(t, "# TYPE prh_refused_guest_pr_total counter"));
+	cr_expect(mt_has(t, "prh_refused_guest_pr_total 3"));
 	cr_expect(mt_has(t, "prh_workers 4"));
 	cr_expect(mt_has(t, "prh_workers_idle 3"));
 	cr_expect(mt_has(t, "prh_workers_max 8"));
