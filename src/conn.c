@@ -526,16 +526,63 @@ conn_cmd_done(struct cmd *cmd)
 
 /* --- 6. tear-down --------------------------------------------------------- */
 
+/* What a command whose connection went still owes the key guard: its
+ * claim settled when it is back, before the audit trail's last word. */
+struct conn_orphan {
+	struct keyguard *keyguard;
+	struct keyguard_op op; /* with a reference of its own to the VM */
+	cmd_done_fn next;      /* the audit trail's last word, or NULL */
+	void *next_owner;
+};
+
+/* dispatch's last word on an orphaned command with a claim: settle it. */
+static void
+conn_orphan_done(struct cmd *cmd)
+{
+	struct conn_orphan *o = cmd->owner;
+	struct keyguard_vm *vm = o->op.vm;
+
+	keyguard_done(o->keyguard, &o->op, cmd->res.status);
+	keyguard_vm_put(o->keyguard, vm);
+	cmd->owner = o->next_owner;
+	if (o->next != NULL)
+		o->next(cmd);
+	free(o);
+}
+
+/* The connection of cmd goes while cmd runs: hand its claim to settle to
+ * the command (without memory the claim stays as made: the guard then
+ * refuses more, never less, until the VM's last connection closes). */
+static void
+conn_orphan_claim(struct conn *c, struct cmd *cmd)
+{
+	struct conn_orphan *o;
+
+	if (c->kg_op.vm == NULL || (o = malloc(sizeof(*o))) == NULL)
+		return;
+	o->keyguard = c->env->keyguard;
+	o->op = c->kg_op;
+	keyguard_vm_hold(o->op.vm);
+	o->next = cmd->orphaned;
+	o->next_owner = cmd->owner;
+	cmd->orphaned = conn_orphan_done;
+	cmd->owner = o;
+	keyguard_forget(&c->kg_op);
+}
+
 /* Give up the current request: its command (abandoned to dispatch, which
- * logs it when it is back, if it runs), its device fd, its timers. */
+ * logs it and settles its claim when it is back, if it runs), its device
+ * fd, its timers. */
 static void
 conn_drop_request(struct conn *c)
 {
-	if (c->rq.cmd != NULL && c->state != CONN_BUSY)
+	if (c->rq.cmd != NULL && c->state != CONN_BUSY) {
 		dispatch_cmd_free(c->env->dispatch, c->rq.cmd);
-	else if (c->rq.cmd != NULL &&
-	    dispatch_abandon(c->env->dispatch, c->rq.cmd))
+	} else if (c->rq.cmd != NULL &&
+	    dispatch_abandon(c->env->dispatch, c->rq.cmd)) {
 		audit_orphan(c->env->audit, &c->peer, c->rq.cmd);
+		conn_orphan_claim(c, c->rq.cmd);
+	}
 	c->rq.cmd = NULL;
 	request_drop_fd(&c->rq);
 	fdbudget_complete(&c->env->fds, &c->fc);
@@ -742,15 +789,7 @@ conn_env_init(struct conn_env *env)
 	env->fds.hold_s = env->cfg->request_timeout;
 	env->fds.resume = conn_resume;
 	env->fds.expired = conn_expired;
-	env->keyguard = NULL;
-	if (fdbudget_init(&env->fds) < 0)
-		return -ENOMEM;
-	if (env->cfg->protect_keys &&
-	    (env->keyguard = keyguard_new()) == NULL) {
-		fdbudget_fini(&env->fds);
-		return -ENOMEM;
-	}
-	return 0;
+	return fdbudget_init(&env->fds);
 }
 
 /* Close every connection and free the shared state. */
@@ -761,6 +800,4 @@ conn_env_fini(struct conn_env *env)
 	while (!TAILQ_EMPTY(&env->conns))
 		conn_free(TAILQ_FIRST(&env->conns));
 	fdbudget_fini(&env->fds);
-	keyguard_free(env->keyguard);
-	env->keyguard = NULL;
 }

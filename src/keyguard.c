@@ -19,12 +19,14 @@ enum {
 	KG_PREEMPT = 0x04,
 	KG_PREEMPT_AND_ABORT = 0x05,
 	KG_REGISTER_IGNORE = 0x06,
+	KG_REGISTER_AND_MOVE = 0x07,
 };
 
 /* The key a VM registered on a device. */
 struct kg_claim {
 	uint64_t lu;		/* the device's isolation key */
 	uint64_t key;		/* never 0 */
+	uint64_t seq;		/* when the key was claimed: order */
 	struct keyguard_vm *vm; /* whose */
 	struct kg_claim *lnext; /* the device's bucket */
 	struct kg_claim *vnext; /* the VM's claims */
@@ -41,6 +43,8 @@ struct keyguard_vm {
 struct keyguard {
 	struct keyguard_vm *vms[KG_BUCKETS];
 	struct kg_claim *claims[KG_BUCKETS];
+	uint64_t seq;	/* claims made so far */
+	uint64_t conns; /* peers known by connection alone */
 };
 
 /* FNV-1a of n bytes. */
@@ -92,17 +96,22 @@ keyguard_free(struct keyguard *kg)
 }
 
 /* Name the VM of a described peer: "vm NAME", "unit NAME" or "pid P uid
- * U" (VM and unit names are root's to choose; a pid is the kernel's). */
+ * U" (VM and unit names are root's to choose; a pid is the kernel's).  A
+ * peer whose pid is unknown (0 from another pid namespace, -1 without
+ * credentials) is a VM of its own per connection: "uid U conn N". */
 static void
-kg_name(char *buf, size_t size, const struct peer *p)
+kg_name(struct keyguard *kg, char *buf, size_t size, const struct peer *p)
 {
 	if (p->kind == PEER_VM && p->name[0] != '\0')
 		snprintf(buf, size, "vm %s", p->name);
 	else if (p->kind == PEER_UNIT && p->name[0] != '\0')
 		snprintf(buf, size, "unit %s", p->name);
-	else
+	else if (p->pid > 0)
 		snprintf(buf, size, "pid %d uid %u", (int)p->pid,
 		    (unsigned)p->uid);
+	else
+		snprintf(buf, size, "uid %u conn %llu", (unsigned)p->uid,
+		    (unsigned long long)++kg->conns);
 }
 
 /* Find or create the VM of peer p, with a reference. */
@@ -114,7 +123,7 @@ keyguard_vm_get(struct keyguard *kg, struct peer *p)
 	uint64_t h;
 
 	peer_describe(p);
-	kg_name(name, sizeof(name), p);
+	kg_name(kg, name, sizeof(name), p);
 	h = kg_fnv(name, strlen(name));
 	for (vm = kg->vms[h % KG_BUCKETS]; vm != NULL; vm = vm->next)
 		if (vm->hash == h && strcmp(vm->name, name) == 0)
@@ -130,6 +139,13 @@ keyguard_vm_get(struct keyguard *kg, struct peer *p)
 	}
 	vm->refs++;
 	return vm;
+}
+
+/* Another reference to vm. */
+void
+keyguard_vm_hold(struct keyguard_vm *vm)
+{
+	vm->refs++;
 }
 
 /* Unlink claim c from its device's bucket and its VM, and free it. */
@@ -199,8 +215,49 @@ kg_claim_set(struct keyguard *kg, struct keyguard_vm *vm, uint64_t lu,
 		c->vnext = vm->claims;
 		vm->claims = c;
 	}
+	if (c->key != key || c->seq == 0)
+		c->seq = ++kg->seq;
 	c->key = key;
 	return 0;
+}
+
+/* Whether claim c, of another VM, follows own: it claimed own's key
+ * after own did (a VM registering the key another holds, as a migration
+ * on one host does), so it does not stand in own's way. */
+static bool
+kg_follows(const struct kg_claim *c, const struct kg_claim *own)
+{
+	return own != NULL && c->key == own->key && c->seq > own->seq;
+}
+
+/* Drop the claims that follow own's key key, claimed at seq, on own's
+ * device: that key is gone from the nexus they share. */
+static void
+kg_drop_followers(struct keyguard *kg, const struct keyguard_vm *vm,
+    uint64_t lu, uint64_t key, uint64_t seq)
+{
+	struct kg_claim *c, *next;
+
+	for (c = kg->claims[lu % KG_BUCKETS]; c != NULL; c = next) {
+		next = c->lnext;
+		if (c->lu == lu && c->vm != vm && c->key == key && c->seq > seq)
+			kg_claim_drop(kg, c);
+	}
+}
+
+/* The first claim on device lu of a VM other than vm that stands in the
+ * way of vm (own: vm's claim there, or NULL) setting the nexus's key to
+ * key (all: any key, for CLEAR and REGISTER AND MOVE), or NULL. */
+static struct kg_claim *
+kg_blocker(struct keyguard *kg, const struct keyguard_vm *vm,
+    const struct kg_claim *own, uint64_t lu, uint64_t key, bool all)
+{
+	for (struct kg_claim *c = kg->claims[lu % KG_BUCKETS]; c != NULL;
+	     c = c->lnext)
+		if (c->lu == lu && c->vm != vm && !kg_follows(c, own) &&
+		    (all || c->key != key))
+			return c;
+	return NULL;
 }
 
 /* Check a PR OUT against the other VMs' claims on its device. */
@@ -209,47 +266,61 @@ keyguard_check(struct keyguard *kg, struct keyguard_vm *vm, uint64_t lu,
     const struct proto_req *req, const uint8_t *params, uint32_t len,
     struct keyguard_op *op, const struct keyguard_vm **holder)
 {
-	struct kg_claim *c, *own;
+	struct kg_claim *c = NULL, *own;
 	uint64_t key = len > 8 ? kg_key_at(params + 8, len - 8) : 0;
-	bool clear = req->service_action == KG_CLEAR;
+	uint8_t sa = req->service_action;
 
 	memset(op, 0, sizeof(*op));
 	if (!req->is_out)
 		return 0;
-	switch (req->service_action) {
+	own = kg_claim_of(kg, vm, lu);
+	switch (sa) {
 	case KG_PREEMPT:
 	case KG_PREEMPT_AND_ABORT:
-		*op = (struct keyguard_op){ .vm = vm,
-			.lu = lu,
-			.sa = req->service_action,
-			.key = key };
-		return 0;
+		/* Preempting the key another VM holds on the shared nexus
+		 * removes that VM's registration: its own key is the VM's
+		 * to preempt (the handover of a migration on one host). */
+		if (key == 0 || (own != NULL && own->key == key))
+			return 0;
+		for (c = kg->claims[lu % KG_BUCKETS]; c != NULL; c = c->lnext)
+			if (c->lu == lu && c->vm != vm && c->key == key)
+				break;
+		break;
 	case KG_REGISTER:
 	case KG_REGISTER_IGNORE:
+		c = kg_blocker(kg, vm, own, lu, key, false);
+		break;
 	case KG_CLEAR:
+	case KG_REGISTER_AND_MOVE:
+		c = kg_blocker(kg, vm, own, lu, 0, true);
+		key = 0;
 		break;
 	default:
 		return 0;
 	}
-	for (c = kg->claims[lu % KG_BUCKETS]; c != NULL; c = c->lnext) {
-		if (c->lu != lu || c->vm == vm || (!clear && c->key == key))
-			continue;
+	if (c != NULL) {
 		*holder = c->vm;
 		return -EACCES;
 	}
+	/* What the nexus's key becomes: PREEMPT leaves it, MOVE leaves it
+	 * unless UNREG (byte 17, bit 1) unregisters the nexus. */
+	if (sa == KG_PREEMPT || sa == KG_PREEMPT_AND_ABORT ||
+	    (sa == KG_REGISTER_AND_MOVE &&
+		(len <= 17 || (params[17] & 0x02) == 0)))
+		return 0;
 	*op = (struct keyguard_op){ .vm = vm,
 		.lu = lu,
-		.sa = req->service_action,
-		.key = clear ? 0 : key };
-	if (clear || key == 0)
-		return 0; /* settled when it is back */
-	/* Claim it now, so that another VM's registration racing this one
-	 * is refused; taken back if the device refuses it. */
-	own = kg_claim_of(kg, vm, lu);
+		.sa = sa == KG_CLEAR ? KG_CLEAR : KG_REGISTER,
+		.key = key };
 	if (own != NULL) {
 		op->had_prev = true;
 		op->prev = own->key;
+		op->prev_seq = own->seq;
 	}
+	if (op->key == 0)
+		return 0; /* settled when it is back */
+	/* Claim it now, so that another VM's registration racing this one
+	 * is refused; taken back if the device refuses it. */
 	if (kg_claim_set(kg, vm, lu, key) < 0) {
 		op->vm = NULL;
 		return -ENOMEM;
@@ -267,32 +338,30 @@ keyguard_done(struct keyguard *kg, struct keyguard_op *op, uint32_t status)
 	if (op->vm == NULL)
 		return;
 	own = kg_claim_of(kg, op->vm, op->lu);
-	switch (op->sa) {
-	case KG_REGISTER:
-	case KG_REGISTER_IGNORE:
-		if (good && op->key == 0 && own != NULL)
-			kg_claim_drop(kg, own); /* unregistered */
-		else if (!good && op->key != 0 && op->had_prev)
-			(void)kg_claim_set(kg, op->vm, op->lu, op->prev);
-		else if (!good && op->key != 0 && own != NULL &&
-		    own->key == op->key)
+	if (op->sa == KG_CLEAR) {
+		if (good) /* every key of the device is gone */
+			for (c = kg->claims[op->lu % KG_BUCKETS]; c != NULL;
+			     c = next) {
+				next = c->lnext;
+				if (c->lu == op->lu)
+					kg_claim_drop(kg, c);
+			}
+	} else if (!good && op->key != 0) {
+		/* Not registered: the claim made at the check goes back. */
+		if (op->had_prev && own != NULL) {
+			own->key = op->prev;
+			own->seq = op->prev_seq;
+		} else if (own != NULL && own->key == op->key) {
 			kg_claim_drop(kg, own);
-		break;
-	case KG_CLEAR:
-	case KG_PREEMPT:
-	case KG_PREEMPT_AND_ABORT:
-		if (!good || (op->sa != KG_CLEAR && op->key == 0))
-			break;
-		/* CLEAR removed every key; PREEMPT the preempted one, from
-		 * every nexus but the preempting VM's own. */
-		for (c = kg->claims[op->lu % KG_BUCKETS]; c != NULL; c = next) {
-			next = c->lnext;
-			if (c->lu == op->lu &&
-			    (op->sa == KG_CLEAR ||
-				(c->key == op->key && c->vm != op->vm)))
-				kg_claim_drop(kg, c);
 		}
-		break;
+	} else if (good) {
+		/* Unregistered (key 0), or the key changed: the followers of
+		 * the old key lost it with the nexus. */
+		if (op->had_prev && op->prev != op->key)
+			kg_drop_followers(kg, op->vm, op->lu, op->prev,
+			    op->prev_seq);
+		if (op->key == 0 && own != NULL)
+			kg_claim_drop(kg, own);
 	}
 	keyguard_forget(op);
 }

@@ -33,6 +33,7 @@
 #include "prh/mpath.h"
 #include "prh/notify.h"
 #include "prh/peer.h"
+#include "prh/keyguard.h"
 #include "prh/peerlog.h"
 #include "prh/server.h"
 #include "prh/stats.h"
@@ -67,6 +68,7 @@ struct server {
 	struct peer_counts *uids;	 /* connections per uid */
 	struct audit *audit;		 /* the audit trail */
 	struct peerlog *peerlog;	 /* each client's share of the log */
+	struct keyguard *keyguard;	 /* --protect-keys, or NULL */
 	struct metrics *metrics;	 /* --metrics-file, or NULL */
 	struct prh_stats stats;
 	struct evconnlistener *listener;
@@ -543,7 +545,9 @@ server_new(struct event_base *base, const struct prh_config *cfg, int listen_fd,
 		latency_table_new(&srv->latency) < 0) ||
 	    peer_counts_new(&srv->uids) < 0 ||
 	    peerlog_new(base, &srv->stats, &srv->peerlog) < 0 ||
-	    audit_new(srv->devices, srv->peerlog, &srv->stats, &srv->audit) < 0)
+	    audit_new(srv->devices, srv->peerlog, &srv->stats, &srv->audit) <
+		0 ||
+	    (cfg->protect_keys && (srv->keyguard = keyguard_new()) == NULL))
 		goto fail;
 	srv->accept_retry = evtimer_new(base, server_accept_retry_cb, srv);
 	srv->drain_timer = evtimer_new(base, server_drain_timeout_cb, srv);
@@ -573,6 +577,7 @@ server_new(struct event_base *base, const struct prh_config *cfg, int listen_fd,
 	srv->env.stats = &srv->stats;
 	srv->env.audit = srv->audit;
 	srv->env.peerlog = srv->peerlog;
+	srv->env.keyguard = srv->keyguard;
 	srv->env.closer = srv->closer;
 	srv->env.gone = server_conn_gone;
 	srv->env.fds.room = server_fd_room;
@@ -618,6 +623,7 @@ server_free(struct server *srv)
 	/* These hand client fds to the closer, freed last. */
 	server_stop_listening(srv);
 	dispatch_free(srv->dispatch);
+	keyguard_free(srv->keyguard); /* orphans settled in dispatch_free */
 	closer_free(srv->closer);
 	if (srv->sig_ev != NULL)
 		event_free(srv->sig_ev);

@@ -54,10 +54,12 @@ struct conn_env {
 	/* The fds connections use (fdbudget.h): the server sets budget,
 	 * room and arg; conn.c the rest. */
 	struct fdbudget fds;
+	/* --protect-keys (keyguard.h), or NULL; freed after dispatch, whose
+	 * orphaned commands settle their claims in it. */
+	struct keyguard *keyguard;
 	/* Kept by conn.c. */
-	struct keyguard *keyguard; /* --protect-keys (keyguard.h), or NULL */
-	TAILQ_HEAD(, conn) conns;  /* every open connection */
-	bool draining;		   /* shutdown: read what was sent, to EOF */
+	TAILQ_HEAD(, conn) conns; /* every open connection */
+	bool draining;		  /* shutdown: read what was sent, to EOF */
 };
 
 /* Set up the shared state once the server's fields are filled in: 0 or

@@ -9,16 +9,21 @@
  * replaces the first VM's key, and the first VM is unregistered without
  * knowing.  The guard remembers, per device (the registry's isolation
  * key) and per VM (peer.h: its libvirt machine or systemd unit, else its
- * pid and uid), the key each VM registered, and refuses a REGISTER,
- * REGISTER AND IGNORE EXISTING KEY or CLEAR from another VM that would
- * change it, unless the new key is the same (a VM migrating on one host
- * registers the key its source holds).
+ * pid and uid; a peer without a pid is a VM of its own per connection),
+ * the key each VM registered, and refuses from another VM what would
+ * change or remove it on the shared nexus: a REGISTER or REGISTER AND
+ * IGNORE EXISTING KEY to another key (0 included), a CLEAR, a REGISTER
+ * AND MOVE, a PREEMPT or PREEMPT AND ABORT of that key.
  *
- * A VM's claim on a device is made when its REGISTER is submitted (so a
- * second VM's registration racing it is refused too) and taken back if
- * the device does not answer GOOD; it ends when the VM unregisters, a
- * CLEAR or a PREEMPT of its key goes through the helper, or the VM's
- * last connection closes.  Loop thread only; see doc/threads.md.
+ * The same key from another VM passes (a VM migrating on one host
+ * registers, then preempts, the key its source holds): that VM then
+ * follows the key.  A follower may not change or remove the key while
+ * the VM it follows holds it; that VM may, and its followers' claims end
+ * with the key.  A claim is made when its REGISTER is submitted (so a
+ * registration racing it is refused too) and taken back if the device
+ * does not answer GOOD, also when its connection went meanwhile; it ends
+ * when the VM unregisters or clears, or with the VM's last connection.
+ * Loop thread only; see doc/threads.md.
  */
 #ifndef PRH_KEYGUARD_H
 #define PRH_KEYGUARD_H
@@ -36,8 +41,9 @@ struct keyguard_op {
 	struct keyguard_vm *vm; /* NULL: nothing to settle */
 	uint64_t lu;		/* the device's isolation key */
 	uint8_t sa;		/* service action */
-	uint64_t key;		/* new key (REGISTER), preempted key */
-	uint64_t prev;		/* the claim before (REGISTER) */
+	uint64_t key;		/* new key (REGISTER), 0 to unregister */
+	uint64_t prev;		/* the claim before */
+	uint64_t prev_seq;	/* and when it was made */
 	bool had_prev;		/* there was one */
 };
 
@@ -50,6 +56,10 @@ void keyguard_free(struct keyguard *kg);
 /* The VM peer p belongs to, with a reference (described first:
  * peer_describe()); NULL without memory. */
 struct keyguard_vm *keyguard_vm_get(struct keyguard *kg, struct peer *p);
+
+/* Another reference to vm (a command of it that outlives its
+ * connection). */
+void keyguard_vm_hold(struct keyguard_vm *vm);
 
 /* Drop a reference; the VM's claims end with its last one. */
 void keyguard_vm_put(struct keyguard *kg, struct keyguard_vm *vm);

@@ -1185,3 +1185,72 @@ Test(audit, neighbour_key_guard_off)
 	cr_expect_eq(kg_pr_out_calls(), 2);
 	cr_expect_eq(at_count("refused"), 0, "%s", th_stderr(&at_env));
 }
+
+/* In a child: from the cgroup of procs, send a REGISTER of key 0xa1 on
+ * dev without waiting for its answer, say so on out, and exit when go
+ * says (the connection closes with the command in flight). */
+static void
+kg_leaver(const char *procs, int dev, int out, int go)
+{
+	uint8_t cdb[PRH_CDB_LEN], param[24];
+	char c;
+	int s;
+
+	at_go(&(struct at_place){ .procs = procs });
+	prctl(PR_SET_NAME, "qemu-kg");
+	s = th_connect(&at_env);
+	if (s < 0)
+		_exit(2);
+	client_cdb_pr_out(cdb, 0x00, 0, sizeof(param));
+	client_param_basic(param, 0, 0xa1, 0);
+	if (client_send_request(s, cdb, dev, param, sizeof(param)) < 0 ||
+	    write(out, "s", 1) != 1 || read(go, &c, 1) != 1)
+		_exit(2);
+	_exit(0);
+}
+
+/* A VM's REGISTER claims its key while it runs, even after its client
+ * left (the helper sees the EOF once the command is back); once it is
+ * back (refused by the device) and its VM gone, the other VM may
+ * register. */
+Test(audit, neighbour_claim_of_a_running_register)
+{
+	static const struct kg_step b[] = { { 0x06, 0, 0xb2 },
+		{ KG_WAIT, 0, 0 }, { 0x06, 0, 0xb2 } };
+	char procs[2][PATH_MAX + 16], path[PATH_MAX];
+	struct kg_client ka, kb;
+	int dev, out[2], go[2], st;
+
+	kg_scopes(procs);
+	at_start(NULL);
+	dev = at_dev("lunk", path, sizeof(path));
+	cr_assert_eq(th_shim_set(&at_env, "%s hang=1\n", path), 0);
+	cr_assert_eq(pipe2(out, O_CLOEXEC), 0);
+	cr_assert_eq(pipe2(go, O_CLOEXEC), 0);
+	ka.pid = fork();
+	cr_assert_geq(ka.pid, 0);
+	if (ka.pid == 0)
+		kg_leaver(procs[0], dev, out[1], go[0]);
+	close(out[1]);
+	close(go[0]);
+	ka.out = out[0];
+	ka.go = go[1];
+	cr_assert_eq(kg_status(&ka), 's');
+	cr_assert_eq(th_wait_shim_calls(&at_env, 1, AT_TIMEOUT_MS), 1,
+	    "the REGISTER did not reach the device");
+	kg_go(&ka);
+	cr_assert_eq(waitpid(ka.pid, &st, 0), ka.pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "client: 0x%x", st);
+	kg_start(&kb, procs[1], b, 3, dev);
+	cr_expect_eq(kg_status(&kb), PRH_STATUS_RESERVATION_CONFLICT,
+	    "the claim of the running REGISTER");
+	cr_assert_eq(th_shim_set(&at_env, "%s status=0x18\n", path), 0);
+	at_wait_stderr("vm kga comm qemu-kg] PR OUT REGISTER lunk 240:");
+	cr_assert_eq(th_shim_set(&at_env, "%s status=0\n", path), 0);
+	kg_go(&kb);
+	cr_expect_eq(kg_status(&kb), PRH_STATUS_GOOD, "the claim went back");
+	kg_reap(&kb);
+	close(ka.out);
+	close(ka.go);
+	close(dev);
+}

@@ -126,10 +126,9 @@ Test(keyguard, other_service_actions_and_pr_in_pass)
 	struct keyguard_op op;
 
 	cr_assert_eq(kg_run(a, LU1, 0x00, 0, 0xa1), 0);
-	/* RESERVE, RELEASE, REGISTER AND MOVE, REPLACE LOST RESERVATION */
+	/* RESERVE, RELEASE, REPLACE LOST RESERVATION */
 	cr_expect_eq(kg_run(b, LU1, 0x01, 0xb2, 0), 0);
 	cr_expect_eq(kg_run(b, LU1, 0x02, 0xb2, 0), 0);
-	cr_expect_eq(kg_run(b, LU1, 0x07, 0xb2, 0xb3), 0);
 	cr_expect_eq(kg_run(b, LU1, 0x08, 0xb2, 0), 0);
 	cr_expect_eq(keyguard_check(kg, b, LU1, &in, params, 24, &op, &holder),
 	    0);
@@ -144,11 +143,70 @@ Test(keyguard, the_same_key_is_let_through)
 
 	cr_assert_eq(kg_run(a, LU1, 0x00, 0, 0xa1), 0);
 	cr_expect_eq(kg_run(b, LU1, 0x06, 0, 0xa1), 0, "a migration");
-	/* now both hold 0xa1: neither may remove it for the other */
-	cr_expect_eq(kg_run(a, LU1, 0x00, 0xa1, 0), -EACCES);
+	/* b follows a's key: it may not change it for a ... */
 	cr_expect_eq(kg_run(b, LU1, 0x06, 0, 0xb2), -EACCES);
+	cr_expect_eq(kg_run(b, LU1, 0x00, 0xa1, 0), -EACCES);
+	cr_expect_eq(kg_run(b, LU1, 0x03, 0xa1, 0), -EACCES);
+	/* ... but may preempt it (the handover) */
+	cr_expect_eq(kg_run(b, LU1, 0x04, 0xa1, 0xa1), 0);
 	keyguard_vm_put(kg, a); /* the source went: its claim with it */
 	cr_expect_eq(kg_run(b, LU1, 0x00, 0xa1, 0), 0);
+	keyguard_vm_put(kg, b);
+}
+
+Test(keyguard, a_follower_does_not_lock_the_holder)
+{
+	struct keyguard_vm *a = kg_vm("a"), *b = kg_vm("b");
+
+	cr_assert_eq(kg_run(a, LU1, 0x00, 0, 0xa1), 0);
+	cr_assert_eq(kg_run(b, LU1, 0x06, 0, 0xa1), 0, "b registers a's key");
+	cr_expect_eq(kg_run(a, LU1, 0x00, 0xa1, 0xa2), 0, "a changes it");
+	/* b's claim went with the key it followed */
+	cr_expect_eq(kg_run(b, LU1, 0x06, 0, 0xa1), -EACCES);
+	cr_expect_eq(kg_run(b, LU1, 0x06, 0, 0xa2), 0, "follows again");
+	cr_expect_eq(kg_run(a, LU1, 0x00, 0xa2, 0), 0, "a unregisters");
+	cr_expect_eq(kg_run(b, LU1, 0x06, 0, 0xb2), 0, "nothing left");
+	cr_expect_eq(kg_run(a, LU1, 0x03, 0xb2, 0), -EACCES, "b's now");
+	keyguard_vm_put(kg, a);
+	keyguard_vm_put(kg, b);
+}
+
+Test(keyguard, preempt_and_move_of_another_vm_s_key_are_refused)
+{
+	struct keyguard_vm *a = kg_vm("a"), *b = kg_vm("b");
+	const struct keyguard_vm *holder;
+
+	cr_assert_eq(kg_run(a, LU1, 0x00, 0, 0xa1), 0);
+	cr_expect_eq(kg_run_len(b, LU1, 0x04, 0xa1, 0xa1, 24, 0, &holder),
+	    -EACCES, "PREEMPT of a's key");
+	cr_expect_eq(holder, a);
+	cr_expect_eq(kg_run(b, LU1, 0x05, 0xa1, 0xa1), -EACCES, "and ABORT");
+	cr_expect_eq(kg_run(b, LU1, 0x04, 0xa1, 0xc3), 0, "another host's");
+	cr_expect_eq(kg_run(b, LU1, 0x07, 0xa1, 0xb2), -EACCES, "MOVE");
+	cr_expect_eq(kg_run(a, LU1, 0x04, 0xa1, 0xa1), 0, "a's own");
+	cr_expect_eq(kg_run(a, LU1, 0x07, 0xa1, 0xa5), 0, "a's own move");
+	cr_expect_eq(kg_run(b, LU1, 0x06, 0, 0xb2), -EACCES, "still a's");
+	keyguard_vm_put(kg, a);
+	keyguard_vm_put(kg, b);
+}
+
+Test(keyguard, move_with_unreg_ends_the_claim)
+{
+	struct keyguard_vm *a = kg_vm("a"), *b = kg_vm("b");
+	struct proto_req req = { .opcode = PRH_OP_PR_OUT,
+		.service_action = 0x07,
+		.is_out = true,
+		.len = 24 };
+	uint8_t params[24] = { [7] = 0xa1, [15] = 0xa5, [17] = 0x02 };
+	const struct keyguard_vm *holder = NULL;
+	struct keyguard_op op;
+
+	cr_assert_eq(kg_run(a, LU1, 0x00, 0, 0xa1), 0);
+	cr_assert_eq(keyguard_check(kg, a, LU1, &req, params, 24, &op, &holder),
+	    0);
+	keyguard_done(kg, &op, PRH_STATUS_GOOD);
+	cr_expect_eq(kg_run(b, LU1, 0x06, 0, 0xb2), 0, "a unregistered");
+	keyguard_vm_put(kg, a);
 	keyguard_vm_put(kg, b);
 }
 
@@ -165,7 +223,7 @@ Test(keyguard, a_claim_ends_with_the_last_connection)
 	keyguard_vm_put(kg, b);
 }
 
-Test(keyguard, unregister_clear_and_preempt_end_a_claim)
+Test(keyguard, unregister_and_clear_end_a_claim)
 {
 	struct keyguard_vm *a = kg_vm("a"), *b = kg_vm("b");
 
@@ -174,10 +232,6 @@ Test(keyguard, unregister_clear_and_preempt_end_a_claim)
 	cr_expect_eq(kg_run(b, LU1, 0x06, 0, 0xb2), 0, "a unregistered");
 	cr_assert_eq(kg_run(b, LU1, 0x03, 0xb2, 0), 0, "b clears");
 	cr_expect_eq(kg_run(a, LU1, 0x06, 0, 0xa1), 0, "cleared");
-	/* b preempts a's key (as a host fencing another would) */
-	cr_assert_eq(kg_run(b, LU2, 0x00, 0, 0xb2), 0);
-	cr_assert_eq(kg_run(b, LU1, 0x04, 0xb2, 0xa1), 0);
-	cr_expect_eq(kg_run(b, LU1, 0x06, 0, 0xb2), 0, "a's was preempted");
 	keyguard_vm_put(kg, a);
 	keyguard_vm_put(kg, b);
 }
@@ -245,10 +299,12 @@ Test(keyguard, vms_units_and_processes_are_told_apart)
 		kg_peer(PEER_UNIT, "db", 12),
 		kg_peer(PEER_PROCESS, "", 13),
 		kg_peer(PEER_PROCESS, "", 14),
+		kg_peer(PEER_PROCESS, "", 0), /* another pid namespace */
+		kg_peer(PEER_PROCESS, "", 0),
 	};
-	struct keyguard_vm *vm[5];
+	struct keyguard_vm *vm[7];
 
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < 7; i++) {
 		vm[i] = keyguard_vm_get(kg, &p[i]);
 		cr_assert_not_null(vm[i]);
 	}
@@ -257,7 +313,9 @@ Test(keyguard, vms_units_and_processes_are_told_apart)
 	cr_expect_neq(vm[3], vm[4]);
 	cr_expect_str_eq(keyguard_vm_name(vm[2]), "unit db");
 	cr_expect_str_eq(keyguard_vm_name(vm[3]), "pid 13 uid 107");
-	for (int i = 0; i < 5; i++)
+	cr_expect_neq(vm[5], vm[6], "no pid: one VM per connection");
+	cr_expect_str_eq(keyguard_vm_name(vm[5]), "uid 107 conn 1");
+	for (int i = 0; i < 7; i++)
 		keyguard_vm_put(kg, vm[i]);
 }
 
