@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # One sg_persist step on the passthrough disk of the test guest, named by a
 # word: rk (read keys), rr (read reservation), reg-NEW, regx-OLD-NEW,
-# res-KEY-TYPE, rel-KEY-TYPE, clr-KEY, pre-KEY-VICTIM-TYPE; TYPE is the
-# PR type number; wr writes the first 4 KiB (O_DIRECT).  A word may end in
+# regi-NEW (REGISTER AND IGNORE EXISTING KEY), res-KEY-TYPE, rel-KEY-TYPE,
+# clr-KEY, pre-KEY-VICTIM-TYPE; TYPE is the PR type number; wr writes the
+# first 4 KiB (O_DIRECT).  A word may end in
 # @LUN (the disk the caller chose).  Prints "E2E-STEP step=WORD rc=RC
 # out='LINE|LINE...'".
 dev=$1 step=$2
@@ -15,6 +16,7 @@ rk)	set -- -n -k ;;
 rr)	set -- -n -r ;;
 reg)	set -- -n --out --register --param-sark="$a" ;;
 regx)	set -- -n --out --register --param-rk="$a" --param-sark="$b" ;;
+regi)	set -- -n --out --register-ignore --param-sark="$a" ;;
 res)	set -- -n --out --reserve --param-rk="$a" --prout-type="$b" ;;
 rel)	set -- -n --out --release --param-rk="$a" --prout-type="$b" ;;
 clr)	set -- -n --out --clear --param-rk="$a" ;;

@@ -110,12 +110,30 @@ lv_stop() {
 	return $rc
 }
 
+# The XML of disk sdX at SCSI target 0, LUN $3 (X its letter $4): LUN
+# file $1 with the <reservations> element $2.  The LUN is shareable
+# (share-rw): cluster nodes share it, and two domains of the unmanaged
+# tests open it at once.
+lv_disk_xml() {
+	cat <<-EOF
+	    <disk type='block' device='lun'>
+	      <driver name='qemu' type='raw' cache='none'/>
+	      <source dev='$1'>
+	        $2
+	      </source>
+	      <target dev='sd$4' bus='scsi'/>
+	      <address type='drive' controller='0' bus='0' target='0' unit='$3'/>
+	      <shareable/>
+	    </disk>
+	EOF
+}
+
 # The XML of transient domain $1: emulator $2, the disk on LUN $3 with the
 # <reservations> element $4, kernel arguments $5; serial 0 to file
-# $6.console, serial 1 the session pipes of session $1.  The LUN is
-# shareable (share-rw): cluster nodes share it, and two domains of the
-# unmanaged test open it at once.
+# $6.console, serial 1 the session pipes of session $1; further pairs of
+# arguments (LUN file, <reservations>) are disks at LUNs 1, 2...
 lv_domain_xml() {
+	local lun=1 l=b
 	cat <<-EOF
 	<domain type='qemu'>
 	  <name>$1</name>
@@ -134,18 +152,22 @@ lv_domain_xml() {
 	  <on_crash>destroy</on_crash>
 	  <devices>
 	    <emulator>$2</emulator>
-	    <disk type='block' device='lun'>
-	      <driver name='qemu' type='raw' cache='none'/>
-	      <source dev='$3'>
-	        $4
-	      </source>
-	      <target dev='sda' bus='scsi'/>
-	      <shareable/>
-	    </disk>
+	EOF
+	lv_disk_xml "$3" "$4" 0 a
+	cat <<-EOF
 	    <controller type='scsi' model='virtio-scsi'/>
 	    <serial type='file'><source path='$6.console'/><target port='0'/></serial>
 	    <serial type='pipe'><source path='$E2E_TMP/$1.ctl'/><target port='1'/></serial>
 	    <memballoon model='none'/>
+	EOF
+	shift 6
+	while [ $# -ge 2 ]; do
+		lv_disk_xml "$1" "$2" $lun $l
+		shift 2
+		lun=$((lun + 1))
+		l=$(echo $l | tr a-y b-z)
+	done
+	cat <<-EOF
 	  </devices>
 	</domain>
 	EOF

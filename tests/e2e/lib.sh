@@ -303,15 +303,21 @@ declare -A E2E_HPID E2E_HJOB
 
 # Start helper $1 (our qemu-pr-helper under lunsim as initiator $2) on
 # socket $3, and return once it is ready (READY=1); further arguments are
-# lunsim options (--port PATH=NAME).  Its stderr, with one lunsim line per
-# command, is appended to $E2E_TMP/$1.log.  0 or 1.
+# lunsim options (--port PATH=NAME), then, after a "--", the helper's
+# options.  Its stderr, with one lunsim line per command, is appended to
+# $E2E_TMP/$1.log.  0 or 1.
 e2e_helper_start() {
-	local n=$1 ini=$2 sock=$3 f=$E2E_TMP/$1.pidfifo pid=
+	local n=$1 ini=$2 sock=$3 f=$E2E_TMP/$1.pidfifo pid= lo=()
 	shift 3
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		lo+=("$1")
+		shift
+	done
+	[ $# -gt 0 ] && shift
 	rm -f "$f" && mkfifo "$f"
 	"$E2E_DRIVER" start --notify --wait -- "$E2E_B/lunsim" --debug \
-	    --initiator "$ini" "$@" -- "$E2E_B/qemu-pr-helper" -k "$sock" \
-	    > "$f" 2>> "$E2E_TMP/$n.log" &
+	    --initiator "$ini" "${lo[@]}" -- "$E2E_B/qemu-pr-helper" \
+	    -k "$sock" "$@" > "$f" 2>> "$E2E_TMP/$n.log" &
 	E2E_HJOB[$n]=$!
 	E2E_PIDS+=($!)
 	read -r -t 30 pid < "$f" || true

@@ -32,13 +32,27 @@
 #     that VM uB preempted key 0xa1, that VM uA's READ KEYS was sent again
 #     after 2A/05 and that its RESERVE met a conflict;
 #     libvirt starts no helper of its own; the helper exits 0 on SIGTERM
-#     and removes the chowned socket.
+#     and removes the chowned socket.  The helper runs with
+#     --protect-keys=off: the two paths are one inode, so one device to
+#     it, and its key guard would take B's REGISTER for a change of A's
+#     key (on real hardware two initiator ports are two device nodes);
+#  3. neighbours' keys: two domains whose disks are the same LUN path
+#     (one device, one initiator) on one unmanaged helper with
+#     --protect-keys (the default), and a second LUN path likewise on a
+#     helper with --protect-keys=off.  Guest A registers 0xa1 and
+#     reserves on both, then waits; guest B's REGISTER AND IGNORE
+#     EXISTING KEY 0xb2 is answered RESERVATION CONFLICT on the first
+#     without reaching the LU (audit trail: refused, naming VMs nB and
+#     nA; metrics: prh_keys_protected_total 1), and A's READ KEYS and
+#     READ RESERVATION still show 0xa1 alone; on the second it succeeds
+#     and A's show 0xb2: A was unregistered without knowing.
 . "$PRH_TOP_SRCDIR/tests/e2e/lib.sh"
 . "$PRH_TOP_SRCDIR/tests/e2e/lib-libvirt.sh"
 
 tests=("libvirt managed helper with QEMU 7.2"
     "libvirt managed helper with QEMU 10.0"
-    "libvirt unmanaged shared helper (KubeVirt layout)")
+    "libvirt unmanaged shared helper (KubeVirt layout)"
+    "libvirt two VMs on one LU path: neighbours' keys")
 why=$(e2e_guest_missing)
 [ -z "$why" ] && why=$(lv_missing)
 [ -z "$why" ] && [ ! -x "$E2E_B/lunsim" ] && why="lunsim is not built"
@@ -229,7 +243,12 @@ test_unmanaged() {
 	res="<reservations managed='no'><source type='unix' path='$sock' mode='client'/></reservations>"
 	mkdir -p "$dir"
 	"$E2E_B/lunsim" create "$lun" --size 64M --force > /dev/null
-	if ! e2e_helper_start hK hostA "$sock" --port "$lunb=hostB"; then
+	# The two paths are two initiator ports, as two device nodes would
+	# be; but one inode, so the helper sees one device: VMs on one
+	# device with different initiator ports is where the man page
+	# says to turn --protect-keys off.
+	if ! e2e_helper_start hK hostA "$sock" --port "$lunb=hostB" -- \
+	    --protect-keys=off; then
 		fail "$t: helper started"
 		return
 	fi
@@ -292,13 +311,116 @@ test_unmanaged() {
 	diag <<< "$t took $((SECONDS - t1)) s"
 }
 
-test_managed 7.2 "${tests[0]}"
-if [ -n "$q10" ] && [ -x "$LV/bin/emulator-10.0" ]; then
-	test_managed 10.0 "${tests[1]}"
-else
+# ---- 3. neighbours' keys: two VMs, one LU path, one helper --------------
+# Does file $1 get a line $2 within $3 s?
+file_has_line() {
+	local end=$((SECONDS + $3))
+	while ! grep -qxF -- "$2" "$1" 2>/dev/null; do
+		[ $SECONDS -lt $end ] || return 1
+		sleep 0.2
+	done
+}
+
+test_neighbours() {
+	local t=${tests[3]} dir=$LV/nk pa=$logs/neighbourA pb=$logs/neighbourB
+	local son ron soff roff lunc=$LV/c.lun prom=$E2E_TMP/nk.prom
+	local rc_on=0 rc_off=0 metrics=0 t1=$SECONDS
+	son=$dir/on.sock soff=$dir/off.sock
+	ron="<reservations managed='no'><source type='unix' path='$son' mode='client'/></reservations>"
+	roff="<reservations managed='no'><source type='unix' path='$soff' mode='client'/></reservations>"
+	mkdir -p "$dir"
+	"$E2E_B/lunsim" create "$lun" --size 64M --force > /dev/null
+	"$E2E_B/lunsim" create "$lunc" --size 64M --force > /dev/null
+	if ! e2e_helper_start hOn hostA "$son" -- --metrics-file="$prom"; then
+		fail "$t: helper with --protect-keys (default) started"
+		return
+	fi
+	if ! e2e_helper_start hOff hostA "$soff" -- --protect-keys=off; then
+		fail "$t: helper with --protect-keys=off started"
+		e2e_helper_stop hOn
+		return
+	fi
+	chown libvirt-qemu:libvirt-qemu "$son" "$soff"
+	# Both boot at once; B starts when A has registered and reserved.
+	if ! lv_session_start nA "$LV/bin/emulator-7.2" "$lun" "$ron" \
+	    "e2e=qemu e2e.steps=reg-0xa1@0,res-0xa1-1@0,reg-0xa1@1,res-0xa1-1@1,wait,rk@0,rr@0,rk@1,rr@1" \
+	    "$pa" "$lunc" "$roff"; then
+		fail "$t: virsh create (guest A)"
+		diag < "$pa.virsh"
+	elif ! lv_session_start nB "$LV/bin/emulator-7.2" "$lun" "$ron" \
+	    "e2e=qemu e2e.steps=wait,regi-0xb2@0,regi-0xb2@1,rk@0,rk@1" \
+	    "$pb" "$lunc" "$roff"; then
+		fail "$t: virsh create (guest B)"
+		diag < "$pb.virsh"
+	elif ! e2e_session_until nA 'E2E-WAIT' 120 ||
+	    ! e2e_session_until nB 'E2E-WAIT' 120; then
+		fail "$t: both guests reached their wait"
+		lv_session_end nB
+	else
+		e2e_session_send nB go
+		lv_session_end nB 120
+		kill -USR1 "${E2E_HPID[hOn]}"
+		file_has_line "$prom" "prh_keys_protected_total 1" 10 &&
+		    metrics=1
+		cp "$prom" "$pa.helper-on.prom"
+		e2e_session_send nA go
+	fi
+	lv_session_end nA 120
+	e2e_helper_stop hOn || rc_on=$?
+	e2e_helper_stop hOff || rc_off=$?
+	cp "$E2E_TMP/hOn.log" "$pa.helper-on.log"
+	cp "$E2E_TMP/hOff.log" "$pa.helper-off.log"
+	check_steps "$pa.results" "$t: guest A registers 0xa1 and reserves on both LUNs; after B, LUN 0 (protected) still shows 0xa1 alone and its reservation, LUN 1 (--protect-keys=off) shows B's 0xb2" \
+	    "reg-0xa1@0 0 " \
+	    "res-0xa1-1@0 0 " \
+	    "reg-0xa1@1 0 " \
+	    "res-0xa1-1@1 0 " \
+	    "rk@0 0 1 registered reservation key follows:|    0xa1|" \
+	    "rr@0 0 Key=0xa1|    scope: LU_SCOPE,  type: Write Exclusive|" \
+	    "rk@1 0 1 registered reservation key follows:|    0xb2|" \
+	    "rr@1 0 Key=0xb2|    scope: LU_SCOPE,  type: Write Exclusive|"
+	check_steps "$pb.results" "$t: guest B's REGISTER AND IGNORE EXISTING KEY 0xb2: RESERVATION CONFLICT on LUN 0, GOOD on LUN 1" \
+	    "regi-0xb2@0 24 Reservation conflict" \
+	    "regi-0xb2@1 0 " \
+	    "rk@0 0 1 registered reservation key follows:|    0xa1|" \
+	    "rk@1 0 1 registered reservation key follows:|    0xb2|"
+	check "$t: the audit trail: VM nB's REGISTER AND IGNORE EXISTING KEY refused, naming VM nA" \
+	    grep -qE " vm nB comm [^]]*\] PR OUT REGISTER AND IGNORE EXISTING KEY .*: refused \(would change the key vm nA registered\)" \
+	    "$pa.helper-on.log"
+	check "$t: metrics after SIGUSR1: prh_keys_protected_total 1 (was '$(grep -s '^prh_keys_protected_total ' "$pa.helper-on.prom")')" \
+	    [ $metrics = 1 ]
+	check "$t: --protect-keys=off: VM nB's REGISTER AND IGNORE EXISTING KEY went through, nothing refused" \
+	    eval 'grep -qE " vm nB comm [^]]*\] PR OUT REGISTER AND IGNORE EXISTING KEY .*: GOOD, " "$pa.helper-off.log" &&
+	    ! grep -q "refused" "$pa.helper-off.log"'
+	# on: A 4, B's READ KEYS; off: A 4, B 2
+	check "$t: the refused command never reached the LU: hostA 5 commands, no REGISTER AND IGNORE EXISTING KEY at the protected LU, 6 and one at the other (were $(pr_count "$pa.helper-on.log" hostA) and $(grep -c 'cdb 5f/06 ' "$pa.helper-on.log"), $(pr_count "$pa.helper-off.log" hostA) and $(grep -c 'cdb 5f/06 ' "$pa.helper-off.log"))" \
+	    [ "$(pr_count "$pa.helper-on.log" hostA)" = 5 -a \
+	    "$(grep -c 'cdb 5f/06 ' "$pa.helper-on.log")" = 0 -a \
+	    "$(pr_count "$pa.helper-off.log" hostA)" = 6 -a \
+	    "$(grep -c 'cdb 5f/06 ' "$pa.helper-off.log")" = 1 ]
+	check "$t: QEMU itself sent no PR command; both helpers exit 0 on SIGTERM (were $rc_on, $rc_off)" \
+	    [ "$(pr_count "$pa.qemu.log" hostA)" = 0 -a \
+	    "$(pr_count "$pb.qemu.log" hostA)" = 0 -a $rc_on = 0 -a $rc_off = 0 ]
+	diag <<< "$t took $((SECONDS - t1)) s"
+}
+
+# Is test $1 (managed, unmanaged, neighbours) among E2E_LIBVIRT_TESTS
+# (default: all)?  Else a skip line for description $2.
+wanted() {
+	[[ " ${E2E_LIBVIRT_TESTS:-managed unmanaged neighbours} " == *" $1 "* ]] &&
+	    return 0
+	skip "$2" "not in E2E_LIBVIRT_TESTS"
+	return 1
+}
+
+wanted managed "${tests[0]}" && test_managed 7.2 "${tests[0]}"
+if [ -z "$q10" ] || [ ! -x "$LV/bin/emulator-10.0" ]; then
 	skip "${tests[1]}" "$q10"
+elif wanted managed "${tests[1]}"; then
+	test_managed 10.0 "${tests[1]}"
 fi
-test_unmanaged
+wanted unmanaged "${tests[2]}" && test_unmanaged
+wanted neighbours "${tests[3]}" && test_neighbours
 t0=$SECONDS
 lrc=0
 lv_stop || lrc=$?
