@@ -5,7 +5,7 @@
  * the test guest (real LIO target) and on the host (simulated LUN).
  *
  *   e2e-driver run [--target NAME] SCENARIO A=SOCKET,DEVICE [B=...] [C=...]
- *   e2e-driver start [--activate S] [--notify] [--wait] -- COMMAND [ARGS...]
+ *   e2e-driver start [--activate S] [--notify] [--netns] [--wait] -- COMMAND...
  *   e2e-driver qmp SOCKET JSON...
  *   e2e-driver waitpid PID SECONDS
  *
@@ -22,6 +22,9 @@
  * with LISTEN_FDS=1 and LISTEN_PID (systemd socket activation), so the
  * socket accepts connections before the helper has even started.
  * --notify waits (at most 20 s) for READY=1 on a NOTIFY_SOCKET of its own.
+ * --netns runs COMMAND in a new network namespace of its own (no abstract
+ * Unix socket of the caller's reaches it); its NOTIFY_SOCKET is then a
+ * file in /tmp.
  * --wait stays in the foreground after printing the pid (closing stdout),
  * waits for COMMAND and exits with its exit status (128 + signal).
  *
@@ -55,6 +58,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <sched.h>
 #include <stddef.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -670,21 +674,27 @@ e2e_listen(const char *path)
 	return s;
 }
 
-/* A datagram socket for READY=1 at an abstract address; its name in
- * name (as NOTIFY_SOCKET spells it).  The socket, or -1. */
+/* A datagram socket for READY=1, its name in name (as NOTIFY_SOCKET
+ * spells it): at an abstract address, or with file set at a file in /tmp
+ * (that a command in another network namespace reaches).  The socket, or
+ * -1. */
 static int
-e2e_notify_socket(char *name, size_t len)
+e2e_notify_socket(char *name, size_t len, int file)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	socklen_t sl;
 	int s;
 
-	snprintf(name, len, "@e2e-notify-%ld", (long)getpid());
+	snprintf(name, len, "%se2e-notify-%ld", file ? "/tmp/" : "@",
+	    (long)getpid());
+	if (file && unlink(name) < 0 && errno != ENOENT)
+		return -1;
 	s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return -1;
 	memcpy(sa.sun_path, name, strlen(name));
-	sa.sun_path[0] = '\0';
+	if (!file)
+		sa.sun_path[0] = '\0';
 	sl = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(name));
 	if (bind(s, (struct sockaddr *)&sa, sl) < 0) {
 		close(s);
@@ -724,12 +734,17 @@ e2e_wait_ready(int ns, pid_t child, int ms)
 	return -1;
 }
 
-/* The child side of start: set up fd 3 / NOTIFY_SOCKET and exec. */
+/* The child side of start: set up fd 3 / NOTIFY_SOCKET, a network
+ * namespace of its own if netns, and exec. */
 static void
-e2e_exec_child(int ls, const char *notify, char **cmd)
+e2e_exec_child(int ls, const char *notify, int netns, char **cmd)
 {
 	char pidbuf[32];
 
+	if (netns && unshare(CLONE_NEWNET) < 0) {
+		perror("unshare(CLONE_NEWNET)");
+		_exit(127);
+	}
 	/* stdout is often a $(...) pipe that must see EOF when we exit */
 	if (dup2(STDERR_FILENO, STDOUT_FILENO) < 0)
 		_exit(127);
@@ -750,31 +765,36 @@ e2e_exec_child(int ls, const char *notify, char **cmd)
 	_exit(127);
 }
 
-/* e2e-driver start [--activate SOCKET] [--notify] [--wait] -- COMMAND...:
- * start COMMAND in the background, print its pid once it can serve; with
- * --wait then close stdout, wait for it and exit with its status. */
+/* e2e-driver start [--activate SOCKET] [--notify] [--netns] [--wait] --
+ * COMMAND...: start COMMAND in the background, print its pid once it can
+ * serve; with --wait then close stdout, wait for it and exit with its
+ * status. */
 static int
 e2e_cmd_start(int argc, char **argv)
 {
 	const char *activate = NULL;
 	char notify[64];
-	int i, ls = -1, ns = -1, wait_child = 0, status;
+	int i, ls = -1, ns = -1, want_notify = 0, netns = 0, wait_child = 0;
+	int status;
 	pid_t pid;
 
 	for (i = 0; i < argc && strcmp(argv[i], "--") != 0; i++) {
 		if (strcmp(argv[i], "--activate") == 0 && i + 1 < argc)
 			activate = argv[++i];
 		else if (strcmp(argv[i], "--notify") == 0)
-			ns = e2e_notify_socket(notify, sizeof(notify));
+			want_notify = 1;
+		else if (strcmp(argv[i], "--netns") == 0)
+			netns = 1;
 		else if (strcmp(argv[i], "--wait") == 0)
 			wait_child = 1;
 		else
 			return 2;
-		if (strcmp(argv[i], "--notify") == 0 && ns < 0)
-			return perror("notify socket"), 1;
 	}
 	if (i + 1 >= argc)
 		return 2;
+	if (want_notify &&
+	    (ns = e2e_notify_socket(notify, sizeof(notify), netns)) < 0)
+		return perror("notify socket"), 1;
 	if (activate != NULL && (ls = e2e_listen(activate)) < 0)
 		return perror(activate), 1;
 	fflush(stdout);
@@ -784,14 +804,22 @@ e2e_cmd_start(int argc, char **argv)
 	if (pid == 0) {
 		if (ns >= 0)
 			close(ns);
-		e2e_exec_child(ls, ns >= 0 ? notify : NULL, argv + i + 1);
+		e2e_exec_child(ls, ns >= 0 ? notify : NULL, netns,
+		    argv + i + 1);
 	}
 	if (ls >= 0)
 		close(ls);
-	if (ns >= 0 && e2e_wait_ready(ns, pid, 20000) < 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		return 1;
+	if (ns >= 0) {
+		int r = e2e_wait_ready(ns, pid, 20000);
+
+		close(ns);
+		if (notify[0] == '/')
+			unlink(notify);
+		if (r < 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			return 1;
+		}
 	}
 	printf("%ld\n", (long)pid);
 	if (!wait_child)
@@ -901,7 +929,7 @@ main(int argc, char **argv)
 	fprintf(stderr,
 	    "usage: %s run [--target NAME] SCENARIO A=SOCKET,DEVICE "
 	    "[B=SOCKET,DEVICE]\n       %s start [--activate SOCKET] "
-	    "[--notify] [--wait] -- COMMAND [ARGS...]\n       %s qmp SOCKET "
+	    "[--notify] [--netns] [--wait] -- COMMAND [ARGS...]\n       %s qmp SOCKET "
 	    "JSON...\n       %s waitpid PID SECONDS\n",
 	    argv[0], argv[0], argv[0], argv[0]);
 	return 2;

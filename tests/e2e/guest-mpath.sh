@@ -5,7 +5,13 @@
 # through two tcm_loop target ports: dm-multipath (multipath-tools from
 # Debian, multipathd running) makes one map of each pair.  Host A is the
 # helper in this guest; host B is one more port of the first LU that is
-# kept out of multipath.  Prints one "E2E-CHECK ok - ..." or
+# kept out of multipath, and for the kernel mode two more ports of the
+# second LU (initiators of their own, blacklisted) that dmsetup makes a
+# map of host B's own, served by a second helper.  Helpers may run in a
+# network namespace of their own (e2e-driver start --netns), where
+# multipathd's abstract socket is out of reach as in a container; a map
+# whose paths are all failed in device-mapper with queue_if_no_path holds
+# a command in the kernel (a slow map).  Prints one "E2E-CHECK ok - ..." or
 # "E2E-CHECK FAIL - ..." line per check on ttyS1 ("E2E-DIAG ..." lines
 # explain failures); with e2e.strace=1 on the kernel command line the
 # helper runs under strace and "E2E-STRACE ..." lines summarise what it
@@ -22,6 +28,7 @@ S=/tmp/mp.sock
 KA=0x123abc  # host A's key
 KB=0xb0b     # host B's key
 KC=0xc0ffee  # the key registered through the kernel mode
+KN=0xe1      # the key of a helper in a network namespace of its own
 MPLOG=/tmp/multipathd.log
 HLOG=/tmp/helper.log
 
@@ -99,8 +106,21 @@ mpd_path_is() {
 	multipathd show paths format "%d %t" 2>/dev/null | grep -q "^$1 $2"
 }
 
-# The keys READ KEYS shows through node $1, one per line.
-keys_on() { sg_persist -n -k "$1" 2>/dev/null | sed -n 's/^ *\(0x[0-9a-f]*\)$/\1/p'; }
+# The keys READ KEYS shows through node $1, one per line (asked again
+# after a unit attention).
+keys_on() {
+	ko=$(sg_persist -n -k "$1" 2> /dev/null) ||
+	    ko=$(sg_persist -n -k "$1" 2> /dev/null)
+	echo "$ko" | sed -n 's/^ *\(0x[0-9a-f]*\)$/\1/p'
+}
+
+# Take the unit attentions waiting on path nodes $@ (sdX): at most 5 s
+# each.
+take_ua() {
+	for ua in "$@"; do
+		wait_for 5 eval "sg_turs /dev/$ua > /dev/null 2>&1"
+	done
+}
 
 # Whether READ KEYS through node $1 lists key $2 exactly $3 times: once
 # per I_T nexus registered with it.
@@ -132,15 +152,39 @@ expect() {
 	[ "$r" = "$want" ]
 }
 
-# Start a helper on socket $1, stderr to file $2, options $3...; its pid
-# in HPID.
+# Start a helper ([--netns]: in a network namespace of its own, where
+# multipathd's abstract socket is out of reach) on socket $1, stderr to
+# file $2, options $3...; its pid in HPID.
 helper() {
+	ns=
+	[ "$1" = --netns ] && ns=$1 && shift
 	s=$1 log=$2
 	shift 2
 	rm -f "$s"
-	HPID=$(e2e-driver start --notify -- qemu-pr-helper -k "$s" "$@" \
+	HPID=$(e2e-driver start --notify $ns -- qemu-pr-helper -k "$s" "$@" \
 	    2>> "$log")
 	[ -n "$HPID" ]
+}
+
+# Write /etc/multipath.conf; $1, if set, a devnode pattern that multipath
+# also leaves alone.
+mpconf() {
+	{
+		cat <<-'EOF'
+		defaults {
+			user_friendly_names yes
+			find_multipaths off
+			uid_attribute ""
+			reservation_key file
+			polling_interval 2
+			max_polling_interval 4
+		}
+		blacklist {
+			devnode "^(ram|loop|fd|md|dm-|sr|scd|st|nvme|vd)"
+		EOF
+		[ -z "$1" ] || echo "	devnode \"$1\""
+		echo "}"
+	} > /etc/multipath.conf
 }
 
 setup() {
@@ -156,25 +200,15 @@ setup() {
 	    set -- $(port_devs 1 a) && A1_SD=$1 A1_SG=/dev/$2 &&
 	    set -- $(port_devs 1 b) && B1_SD=$1 B1_SG=/dev/$2 || return 1
 	for d in /sys/block/sd*; do : > "/run/udev/data/b$(cat "$d/dev")"; done
-	cat > /etc/multipath.conf <<-'EOF'
-	defaults {
-		user_friendly_names yes
-		find_multipaths off
-		uid_attribute ""
-		reservation_key file
-		polling_interval 2
-		max_polling_interval 4
-	}
-	blacklist {
-		devnode "^(ram|loop|fd|md|dm-|sr|scd|st|nvme|vd)"
-	}
-	EOF
+	mpconf
 	export DM_DISABLE_UDEV=1
 	multipath -v0 || return 1
 	# the map holding each LU's paths
 	for dm in /sys/block/dm-*; do
-		[ -e "$dm/slaves/$A_SD" ] && MAP0=/dev/mapper/$(cat "$dm/dm/name")
-		[ -e "$dm/slaves/$A1_SD" ] && MAP1=/dev/mapper/$(cat "$dm/dm/name")
+		[ -e "$dm/slaves/$A_SD" ] &&
+		    MAP0=/dev/mapper/$(cat "$dm/dm/name") DM0=${dm##*/}
+		[ -e "$dm/slaves/$A1_SD" ] &&
+		    MAP1=/dev/mapper/$(cat "$dm/dm/name") DM1=${dm##*/}
 	done
 	[ -b "$MAP0" ] && [ -b "$MAP1" ] || return 1
 	multipathd -d -s > "$MPLOG" 2>&1 &
@@ -205,10 +239,10 @@ story_path_back() {
 	check "the key is registered on the one live nexus" \
 	    nexuses_are "$A_SG" $KA 1
 	path_state 0 b online
-	t0=$(date +%s)
+	pb_t0=$(date +%s)
 	check "the path that came back ($B_SD) got the key from multipathd" \
 	    wait_for 30 nexuses_are "$A_SG" $KA 2
-	echo "second registration after $(($(date +%s) - t0)) s" | diag
+	echo "second registration after $(($(date +%s) - pb_t0)) s" | diag
 	wait_for 20 mpd_path_is "$B_SD" active
 	check "RESERVE (write exclusive, registrants only) after the path came back answers GOOD" \
 	    expect 0 $S "$MAP0" reserve $KA we-ro
@@ -359,9 +393,6 @@ story_missing() {
 # and a path added to the map later has no key until the operator
 # registers it (qemu-pr-helper(8), MULTIPATH).
 story_kernel() {
-	for dm in /sys/block/dm-*; do
-		[ -e "$dm/slaves/$A1_SD" ] && DM1=${dm##*/}
-	done
 	check "auto without multipathd: REGISTER through $MAP1 answers GOOD" \
 	    expect 0 $S "$MAP1" register 0 $KC
 	check "one notice says $DM1 is served by the kernel mode (multipathd does not answer)" \
@@ -389,6 +420,167 @@ story_kernel() {
 	    nexuses_are "$E_SG" $KC 3
 	check "the kernel mode: CLEAR through the map answers GOOD and removes every key" \
 	    eval 'expect 0 $S "$MAP1" clear $KC && [ -z "$(keys_on "$E_SG")" ]'
+}
+
+# Host B: ports d and e of the second LU, with initiators of their own,
+# left alone by multipath (blacklisted) and made a map of their own with
+# dmsetup (a "mpath-" uuid, as multipath names its maps): HB_MAP, and
+# HB_SG one of its path nodes.
+hostb_map() {
+	if [ -z "$HB_SG" ]; then
+		add_port 1 d && add_port 1 e || return 1
+		set -- $(port_devs 1 d) $(port_devs 1 e)
+		[ $# = 4 ] || return 1
+		HB_SD="$1 $3" HB_SG=/dev/$2
+		mpconf "^($1|$3)\$"
+	fi
+	t=
+	for sd in $HB_SD; do t="$t $(cat "/sys/block/$sd/dev") 1"; done
+	HB_MAP=/dev/mapper/e2e-hostb
+	dmsetup create e2e-hostb -u mpath-e2e-hostb \
+	    --table "0 32768 multipath 0 0 1 1 service-time 0 2 1$t" &&
+	    [ -b "$HB_MAP" ]
+}
+
+# Host B preempts host A's key $2 (A's helper on socket $1 holds a write
+# exclusive, registrants only reservation through MAP1) through its own
+# map and a helper of its own in the kernel mode ($3: --netns or empty;
+# $4 names the round in the checks), then clears; its map goes away
+# again so that multipath never sees it.
+kernel_preempt() {
+	kp_a=$1 kp_k=$2 kp_ns=$3 kp_w=$4
+	hostb_map || { bad "$kp_w: make host B's map over two ports of its own"; return; }
+	: > /tmp/hb.log
+	if helper $kp_ns /tmp/hb.sock /tmp/hb.log --multipath=kernel; then
+		HB=$HPID
+		check "$kp_w: host B's REGISTER through its own map answers GOOD and reaches both of its nexuses" \
+		    eval 'expect 0 /tmp/hb.sock "$HB_MAP" register 0 $KB &&
+			nexuses_are "$HB_SG" $KB 2'
+		check "$kp_w: host B's PREEMPT of host A's key through its own map answers GOOD" \
+		    expect 0 /tmp/hb.sock "$HB_MAP" preempt $KB "$kp_k" we-ro
+		check "$kp_w: host B's key is the only one left (2 registrations)" \
+		    [ "$(keys_on "$HB_SG" | tr '\n' ' ')" = "$KB $KB " ]
+		check "$kp_w: host A's map no longer takes writes" \
+		    eval '! write_ok "$MAP1"'
+		# the PREEMPT left a unit attention on A's paths (see story 9)
+		take_ua $(ls "/sys/block/$DM1/slaves")
+		check "$kp_w: host A's RESERVE through its helper answers RESERVATION CONFLICT" \
+		    expect 24 "$kp_a" "$MAP1" reserve "$kp_k" we-ro
+		o=$(client /tmp/hb.sock "$HB_MAP" read-reservation)
+		check "$kp_w: host B holds the reservation ($o)" \
+		    eval 'echo "$o" | grep -q "reserved by key $KB, type"'
+		check "$kp_w: host B's CLEAR through its map answers GOOD and leaves no key" \
+		    eval 'expect 0 /tmp/hb.sock "$HB_MAP" clear $KB &&
+			[ -z "$(keys_on "$A1_SG")" ]'
+		kill "$HB"
+	else
+		bad "$kp_w: start host B's helper (--multipath=kernel)"
+	fi
+	dmsetup remove e2e-hostb > /dev/null 2>&1
+}
+
+# Story 9: the kernel mode, with host B preempting (after story 8, no
+# multipathd).
+story_kernel_preempt() {
+	# Story 8's CLEAR left a unit attention (RESERVATIONS PREEMPTED) on
+	# the map's other paths, and host B's CLEAR on its other path:
+	# Linux 6.1's PR ioctls do not retry one (the helper answers ABORTED
+	# COMMAND 00/06, a guest tries again); take them first.
+	take_ua $(ls "/sys/block/$DM1/slaves") $HB_SD
+	check "the kernel mode: REGISTER and RESERVE through $MAP1 answer GOOD" \
+	    eval 'expect 0 $S "$MAP1" register 0 $KC &&
+		expect 0 $S "$MAP1" reserve $KC we-ro'
+	kernel_preempt $S $KC "" "the kernel mode"
+}
+
+# Story 10: in a network namespace of its own, as in a container, while
+# multipathd runs: multipathd's abstract socket is out of reach, auto
+# serves the map through the kernel's PR ioctls (the key on both
+# nexuses, a failed path does not fence the VM, host B preempts), and
+# --multipath=on answers NOT READY 04/03 as without multipathd.
+story_netns() {
+	w="another network namespace"
+	: > /tmp/ns.log
+	helper --netns /tmp/ns.sock /tmp/ns.log -v ||
+	    { bad "start a helper in a network namespace of its own"; return; }
+	NSPID=$HPID
+	check "$w: the helper's network namespace is not the guest's" \
+	    [ "$(readlink "/proc/$NSPID/ns/net")" != "$(readlink /proc/self/ns/net)" ]
+	check "$w, auto with multipathd running: REGISTER through $MAP1 answers GOOD" \
+	    expect 0 /tmp/ns.sock "$MAP1" register 0 $KN
+	check "$w: one notice says $DM1 is served by the kernel mode (multipathd does not answer)" \
+	    [ "$(grep -c "multipath: map $DM1 (mpath-[^)]*) served through the kernel's PR ioctls (multipathd does not answer)" /tmp/ns.log)" = 1 ]
+	check "$w: sg_persist -k on each path node shows the key on both nexuses" \
+	    eval 'nexuses_are "$A1_SG" $KN 2 && nexuses_are "$B1_SG" $KN 2'
+	check "$w: RESERVE (write exclusive, registrants only) through the map answers GOOD" \
+	    expect 0 /tmp/ns.sock "$MAP1" reserve $KN we-ro
+	path_state 1 a offline
+	check "$w: path a down, the reserved map still takes writes" \
+	    write_ok "$MAP1"
+	path_state 1 a online
+	# as its checker would, a few seconds later
+	multipathd reinstate path "$A1_SD" > /dev/null 2>&1
+	wait_for 30 mpd_path_is "$A1_SD" active ||
+	    echo "multipathd did not reinstate $A1_SD" | diag
+	kernel_preempt /tmp/ns.sock $KN --netns "$w"
+	kill "$NSPID"
+	: > /tmp/nson.log
+	helper --netns /tmp/nson.sock /tmp/nson.log --multipath=on ||
+	    { bad "start a helper with --multipath=on in a network namespace"; return; }
+	o=$(client /tmp/nson.sock "$MAP0" register 0 $KA)
+	check "$w, --multipath=on with multipathd running: REGISTER on the map answers NOT READY 04/03 ($o)" \
+	    eval 'echo "$o" | grep -q "NOT READY.*(04/03)"'
+	check "$w, --multipath=on: one log line says multipathd does not answer" \
+	    [ "$(grep -c "multipathd is not running" /tmp/nson.log)" = 1 ]
+	kill "$HPID"
+}
+
+# Whether a thread of process $1 waits in device-mapper's ioctl path (for
+# a usable path of a map).
+waits_in_dm() { cat /proc/"$1"/task/*/stack 2>/dev/null | grep -q 'dm_blk_ioctl\|dm_prepare_ioctl'; }
+
+# Run the rest in the background for at most $1 seconds: its exit status,
+# or 1 when it took longer (then it is left to finish by itself).
+within() {
+	wi_n=$1
+	shift
+	"$@" &
+	wi_p=$!
+	wait_for "$wi_n" eval '! kill -0 $wi_p 2> /dev/null' || return 1
+	wait "$wi_p"
+}
+
+# Story 11: a slow map does not delay another.  Every path of the first
+# map failed in device-mapper, with queue_if_no_path: a command on it
+# waits in the kernel (device-mapper tries again until a path is back)
+# on one of the helper's workers, while commands on the second map are
+# answered.  No multipathd: nothing reinstates the paths behind the test.
+story_slow_map() {
+	name=${MAP0##*/}
+	paths=$(cat /sys/block/"$DM0"/slaves/*/dev)
+	dmsetup message "$name" 0 queue_if_no_path
+	for p in $paths; do dmsetup message "$name" 0 fail_path "$p"; done
+	: > /tmp/slow.out
+	client $S "$MAP0" read-keys > /tmp/slow.out &
+	SLOW=$!
+	check "slow map: with every path of $MAP0 failed, its READ KEYS waits in device-mapper on a helper worker" \
+	    wait_for 30 waits_in_dm "$MAIN" ||
+	    { echo "$paths"; dmsetup status "$name"; } | diag
+	sm_t0=$(date +%s)
+	check "slow map: meanwhile READ KEYS, REGISTER and unregister through $MAP1 answer GOOD (within 60 s)" \
+	    within 60 eval 'expect 0 $S "$MAP1" read-keys &&
+		expect 0 $S "$MAP1" register 0 $KC &&
+		expect 0 $S "$MAP1" register $KC 0'
+	sm_t=$(($(date +%s) - sm_t0))
+	check "slow map: the command on $MAP0 is still waiting after those ($sm_t s)" \
+	    eval 'kill -0 $SLOW 2> /dev/null && [ ! -s /tmp/slow.out ]'
+	for p in $paths; do dmsetup message "$name" 0 reinstate_path "$p"; done
+	wait_for 30 eval '! kill -0 $SLOW 2> /dev/null'
+	wait "$SLOW"
+	r=$?
+	check "slow map: with its paths back, its READ KEYS answers GOOD ($(cat /tmp/slow.out))" \
+	    [ "$r" = 0 ]
+	dmsetup message "$name" 0 fail_if_no_path
 }
 
 # Summarise what the helper did after start-up (strace -f output $1).
@@ -436,8 +628,11 @@ mode_mpath() {
 	story_preempt
 	story_plain_sgio
 	story_privileges
+	story_netns
 	story_missing
 	story_kernel
+	story_kernel_preempt
+	story_slow_map
 	kill "$MAIN"
 	if [ -n "$STRACE" ]; then
 		kill "$STRACE" 2>/dev/null

@@ -17,7 +17,15 @@
 # multipathd as root, --multipath=auto serves a map through the kernel's
 # PR ioctls; REGISTER reaches both nexuses, a failed path does not fence
 # the VM, and a path added later lacks the key until the operator
-# registers it.
+# registers it; host B, a second helper in the kernel mode with its own
+# map over two ports of its own (other initiators) of the same LU,
+# preempts A's key: A's map refuses writes, A's RESERVE gets RESERVATION
+# CONFLICT, B holds the reservation.  The same in a network namespace of
+# its own while multipathd runs (its socket out of reach): auto serves
+# through the kernel mode (one notice says multipathd does not answer),
+# and --multipath=on answers NOT READY 04/03.  A slow map (every path
+# failed, queue_if_no_path: READ KEYS waits in device-mapper on a
+# worker) does not delay READ KEYS and REGISTER on the other map.
 # E2E_STRACE=1 runs the helper under strace and prints what it and the
 # library did after start-up (syscalls, ioctls, files, sockets).
 . "$PRH_TOP_SRCDIR/tests/e2e/lib.sh"
