@@ -20,7 +20,6 @@
 LV=
 LV_PID=
 LV_JOB=
-LV_RUNDIR_MADE=0
 
 # The reason libvirt cannot be tested here, or nothing.
 lv_missing() {
@@ -62,10 +61,11 @@ lv_start() {
 	stdio_handler = "file"
 	EOF
 	chmod 600 "$LV/etc/qemu.conf"
-	if [ ! -d /run/libvirt ]; then
-		mkdir /run/libvirt
-		LV_RUNDIR_MADE=1
-	fi
+	# The mount point, made if missing and never removed: another run's
+	# libvirtd may have its private /run/libvirt mounted on it, and
+	# removing the directory would detach that mount (libvirt's pid files
+	# would then be out of that run's reach).
+	mkdir -p /run/libvirt
 	cat > "$LV/libvirtd.sh" <<-'EOF'
 	#!/bin/sh
 	# libvirtd with the private dirs of $1 (run in a private mount namespace)
@@ -105,8 +105,6 @@ lv_stop() {
 	kill -TERM "$LV_PID" 2>/dev/null
 	wait "$LV_JOB" || rc=$?
 	LV_PID=
-	[ $LV_RUNDIR_MADE = 1 ] && rmdir /run/libvirt 2>/dev/null
-	LV_RUNDIR_MADE=0
 	return $rc
 }
 

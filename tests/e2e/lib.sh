@@ -107,6 +107,30 @@ e2e_qemu11() {
 	fi
 }
 
+# Write DIR $2/qemu-system-x86_64: QEMU 11.1 of the Debian 13 root in
+# DIR $1 (e2e_qemu11) run from the host, without chroot (a user such as
+# libvirt-qemu cannot chroot), through the root's dynamic loader and
+# libraries.  QEMU takes the directory of /proc/self/exe, here the loader,
+# for its own: the loader is copied into $2, and $2/qemu-bundle (QEMU's
+# relocation of its install paths, a link to the root) makes QEMU find
+# the root's modules, firmware (seabios too) and data, and never the
+# host's: a module of the host's QEMU aborts 11.1 ("Only modules from the
+# same build can be loaded").  Everything in $2 is readable by all.
+e2e_qemu11_wrapper() {
+	local root=$1/root dir=$2
+	mkdir -p "$dir"
+	cp -L "$root/usr/lib64/ld-linux-x86-64.so.2" "$dir/" &&
+	    ln -sfn "$root" "$dir/qemu-bundle" || return 1
+	cat > "$dir/qemu-system-x86_64" <<-EOF
+	#!/bin/sh
+	# QEMU $(sed 's/^QEMU emulator version //' "$1/VERSION") in $root
+	exec '$dir/ld-linux-x86-64.so.2' \\
+	    --library-path '$root/usr/lib/x86_64-linux-gnu' \\
+	    '$root/usr/bin/qemu-system-x86_64' "\$@"
+	EOF
+	chmod -R a+rX "$dir" && chmod 755 "$dir/qemu-system-x86_64"
+}
+
 # Build initrd $1 for mode files: the binaries under test, init and data,
 # and the SRC:DEST pairs $2... if any.
 e2e_initrd() {

@@ -8,22 +8,24 @@
 # libvirt-qemu); the guest runs sg_persist steps as in t-qemu.sh.
 # Proves:
 #  1. managed mode (<reservations managed='yes'/>, qemu.conf pr_helper =
-#     our helper under lunsim), with QEMU 7.2 and then QEMU 10.0 as
-#     <emulator>: register, reserve, read keys, read reservation, release
-#     and clear answered through our helper (counted in its -T log and in
-#     lunsim's, none by QEMU itself); while the VM runs, the helper's argv
-#     is what libvirt gives it (-k <domain dir>/pr-helper0.sock, no -d, no
-#     -f), it is in QEMU's mount namespace (not libvirtd's) and in the VM's
-#     cgroup, and it holds libvirt's pid-file lock on the fd it inherited;
-#     killed with SIGTERM and then with SIGKILL under the running guest, it
-#     is restarted by libvirt (holding the lock again) and the guest's next
-#     command succeeds with the earlier key; virsh destroy stops it: no
-#     helper process, socket or pid file is left; the helper's audit
-#     trail names the VM (from QEMU's cgroup) and QEMU's pid in the line of
-#     its REGISTER;
-#  2. unmanaged mode in KubeVirt's layout: one helper started by the test
-#     in the foreground on <dir>/kubevirt/daemons/pr/pr-helper.sock (no pid
-#     file), the socket chowned to libvirt-qemu after start as virt-handler
+#     our helper under lunsim), with QEMU 7.2, QEMU 10.0 and QEMU 11.1
+#     (of the Debian 13 root, run from the host through the root's
+#     loader: e2e_qemu11_wrapper) as <emulator>: register, reserve, read
+#     keys, read reservation, release and clear answered through our
+#     helper (counted in its -T log and in lunsim's, none by QEMU itself);
+#     while the VM runs, the helper's argv is what libvirt gives it (-k
+#     <domain dir>/pr-helper0.sock, no -d, no -f), it is in QEMU's mount
+#     namespace (not libvirtd's) and in the VM's cgroup, and it holds
+#     libvirt's pid-file lock on the fd it inherited; killed with SIGTERM
+#     and then with SIGKILL under the running guest, it is restarted by
+#     libvirt (holding the lock again) and the guest's next command
+#     succeeds with the earlier key; virsh destroy stops it: no helper
+#     process, socket or pid file is left; the helper's audit trail names
+#     the VM (from QEMU's cgroup) and QEMU's pid in the line of its
+#     REGISTER;
+#  2. unmanaged mode in KubeVirt's layout, with QEMU 7.2 and QEMU 11.1:
+#     one helper started by the test in the foreground on
+#     <dir>/kubevirt/daemons/pr/pr-helper.sock (no pid file), the socket chowned to libvirt-qemu after start as virt-handler
 #     chowns it to QEMU's uid, two domains with <reservations
 #     managed='no'> on it (two paths of one LUN, two initiator ports of
 #     one host: lunsim --port); guest B preempts guest A, A's next READ
@@ -52,7 +54,9 @@
 tests=("libvirt managed helper with QEMU 7.2"
     "libvirt managed helper with QEMU 10.0"
     "libvirt unmanaged shared helper (KubeVirt layout)"
-    "libvirt two VMs on one LU path: neighbours' keys")
+    "libvirt two VMs on one LU path: neighbours' keys"
+    "libvirt managed helper with QEMU 11.1"
+    "libvirt unmanaged shared helper (KubeVirt layout) with QEMU 11.1")
 why=$(e2e_guest_missing)
 [ -z "$why" ] && why=$(lv_missing)
 [ -z "$why" ] && [ ! -x "$E2E_B/lunsim" ] && why="lunsim is not built"
@@ -97,6 +101,8 @@ lv_emulator() {
 }
 lv_emulator 7.2 /usr/bin/qemu-system-x86_64
 q10=$(e2e_qemu10) && lv_emulator 10.0 "$q10"
+q11=$(e2e_qemu11) && e2e_qemu11_wrapper "$q11" "$LV/qemu-11.1" &&
+    lv_emulator 11.1 "$LV/qemu-11.1/qemu-system-x86_64"
 
 # pr_helper: what libvirt passes is logged; stderr goes to a log (libvirt
 # only reads it when the helper dies before its socket appears).
@@ -235,13 +241,15 @@ test_managed() {
 	diag <<< "$t took $((SECONDS - t1)) s"
 }
 
-# ---- 2. unmanaged: one shared helper, two domains ----------------------
+# ---- 2. unmanaged: one shared helper, two domains, QEMU $1 -------------
 test_unmanaged() {
-	local t=${tests[2]} dir=$LV/kubevirt/daemons/pr pa=$logs/unmanagedA
-	local pb=$logs/unmanagedB sock hrc=0 res owner t1=$SECONDS
+	local ver=$1 t=$2 dir=$LV/kubevirt/daemons/pr pa pb
+	local sock hrc=0 res owner nb=5 t1=$SECONDS
+	pa=$logs/unmanaged${ver%%.*}A pb=$logs/unmanaged${ver%%.*}B
 	sock=$dir/pr-helper.sock
 	res="<reservations managed='no'><source type='unix' path='$sock' mode='client'/></reservations>"
 	mkdir -p "$dir"
+	rm -f "$E2E_TMP/hK.log"
 	"$E2E_B/lunsim" create "$lun" --size 64M --force > /dev/null
 	# The two paths are two initiator ports, as two device nodes would
 	# be; but one inode, so the helper sees one device: VMs on one
@@ -253,7 +261,7 @@ test_unmanaged() {
 		return
 	fi
 	chown libvirt-qemu:libvirt-qemu "$sock"
-	if ! lv_session_start uA "$LV/bin/emulator-7.2" "$lun" "$res" \
+	if ! lv_session_start uA "$LV/bin/emulator-$ver" "$lun" "$res" \
 	    "e2e=qemu e2e.steps=reg-0xa1,res-0xa1-1,rk,wait,rk,rk,res-0xa1-1,rr" \
 	    "$pa"; then
 		fail "$t: virsh create (guest A)"
@@ -263,7 +271,7 @@ test_unmanaged() {
 	fi
 	if ! e2e_session_until uA 'E2E-WAIT' 120; then
 		fail "$t: guest A reached its wait"
-	elif ! lv_session_start uB "$LV/bin/emulator-7.2" "$lunb" "$res" \
+	elif ! lv_session_start uB "$LV/bin/emulator-$ver" "$lunb" "$res" \
 	    "e2e=qemu e2e.steps=reg-0xb2,res-0xb2-1,pre-0xb2-0xa1-1,rk,rr" \
 	    "$pb"; then
 		fail "$t: virsh create (guest B)"
@@ -278,6 +286,9 @@ test_unmanaged() {
 	owner=$(stat -c %U "$sock")
 	e2e_helper_stop hK || hrc=$?
 	cp "$E2E_TMP/hK.log" "$pa.helper.log"
+	check "$t: both clients are QEMU $ver (domain logs)" \
+	    eval 'grep -q "qemu version: $ver\\." "$pa.qemu.log" &&
+	    grep -q "qemu version: $ver\\." "$pb.qemu.log"'
 	check "$t: both QEMUs have a pr-manager-helper on the shared socket" \
 	    [ "$(grep -lF "\"path\":\"$sock\"" "$pa.qemu.log" "$pb.qemu.log" |
 	    wc -l)" = 2 ]
@@ -295,10 +306,13 @@ test_unmanaged() {
 	    "rk 0 1 registered reservation key follows:|    0xb2|" \
 	    "res-0xa1-1 24 Reservation conflict" \
 	    "rr 0 Key=0xb2|"
-	# hostA: 7 commands, one of them sent twice (the unit attention)
-	check "$t: one helper, two initiators: hostA 8, hostB 5 commands at the LU (were $(pr_count "$pa.helper.log" hostA), $(pr_count "$pa.helper.log" hostB))" \
+	# hostA: 7 commands, one of them sent twice (the unit attention);
+	# QEMU 11.1 (migrate-pr, on for its machine types, tracks the
+	# reservation) sends a READ RESERVATION of its own after the PREEMPT
+	[ "$ver" = 11.1 ] && nb=6
+	check "$t: one helper, two initiators: hostA 8, hostB $nb commands at the LU (were $(pr_count "$pa.helper.log" hostA), $(pr_count "$pa.helper.log" hostB))" \
 	    [ "$(pr_count "$pa.helper.log" hostA)" = 8 -a \
-	    "$(pr_count "$pa.helper.log" hostB)" = 5 ]
+	    "$(pr_count "$pa.helper.log" hostB)" = $nb ]
 	check "$t: the audit trail: VM uB preempted key 0xa1, VM uA's READ KEYS was sent again after 2A/05, VM uA's RESERVE met a conflict" \
 	    eval 'grep -qE " vm uB comm [^]]*\] PR OUT PREEMPT .*: key 0xb2, service action key 0xa1, type we: GOOD, " "$pa.helper.log" &&
 	    grep -qE " vm uA comm [^]]*\] PR IN READ KEYS .*: GOOD, [0-9]+ us; sent again after UNIT ATTENTION 2A/05 \(registrations preempted\)$" "$pa.helper.log" &&
@@ -419,8 +433,18 @@ if [ -z "$q10" ] || [ ! -x "$LV/bin/emulator-10.0" ]; then
 elif wanted managed "${tests[1]}"; then
 	test_managed 10.0 "${tests[1]}"
 fi
-wanted unmanaged "${tests[2]}" && test_unmanaged
+wanted unmanaged "${tests[2]}" && test_unmanaged 7.2 "${tests[2]}"
 wanted neighbours "${tests[3]}" && test_neighbours
+if [ -x "$LV/bin/emulator-11.1" ]; then
+	echo "# $(cat "$q11/VERSION")"
+	wanted managed "${tests[4]}" && test_managed 11.1 "${tests[4]}"
+	wanted unmanaged "${tests[5]}" && test_unmanaged 11.1 "${tests[5]}"
+elif [ -d "$q11" ]; then
+	fail "write the QEMU 11.1 wrapper in $LV/qemu-11.1"
+else
+	skip "${tests[4]}" "$q11"
+	skip "${tests[5]}" "$q11"
+fi
 t0=$SECONDS
 lrc=0
 lv_stop || lrc=$?
