@@ -27,7 +27,13 @@
 # so that tests inside may make / private and mount in namespaces of
 # their own; /proc, /sys and /dev mounted, /work-like
 # directories are not shared: bind what you need with PRH_TRIXIE_BIND=DIR,
-# mounted at the same path inside).
+# mounted at the same path inside).  The command runs with a clean
+# environment but for socket activation: LISTEN_FDS (and LISTEN_FDNAMES)
+# are kept when LISTEN_PID names the process that runs this script, which
+# becomes the command (unshare, chroot and env each exec in the same
+# process), so that a helper in the root gets a socket its holder keeps
+# (systemd-socket-activate, or a shell that sets LISTEN_PID=$$ and execs
+# this script).
 #
 # Exit status: 0, 1 on failure (message on stderr), 2 on a usage error.
 set -eu
@@ -121,6 +127,11 @@ run)
 			mkdir -p "$r$d"
 			mount --bind "$d" "$r$d"
 		done
+		if [ -n "${LISTEN_FDS:-}" ] && [ "${LISTEN_PID:-}" = $$ ]; then
+			[ -z "${LISTEN_FDNAMES+set}" ] ||
+			    set -- "LISTEN_FDNAMES=$LISTEN_FDNAMES" "$@"
+			set -- "LISTEN_FDS=$LISTEN_FDS" "LISTEN_PID=$$" "$@"
+		fi
 		exec chroot "$r" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
 		    HOME=/root LANG=C.UTF-8 "$@"' sh "$dir/root" "$@"
 	;;

@@ -81,8 +81,10 @@ help(void)
 	    "  --force                replace an existing non-empty file\n"
 	    "fault FILE [WORD...]: change the LUN's faults, then print "
 	    "them\n"
-	    "show FILE: print the reservation, the initiators and the "
-	    "faults\n\n"
+	    "show FILE: print the reservation, the initiators, the "
+	    "faults and how many\n"
+	    "  commands wait out a hang (\"hung N commands waiting\", when "
+	    "any)\n\n"
 	    "Exit status: 0, 1 on an error, 2 on a usage error; the run "
 	    "form exits 127\n"
 	    "when lunsim.so or COMMAND cannot be found.\n",
@@ -247,6 +249,7 @@ subcmd_show(int argc, char **argv)
 	static struct lunsim_hdr h;
 	struct lunsim_shm *m;
 	char buf[512];
+	uint32_t hung;
 	unsigned j;
 	int i;
 
@@ -257,6 +260,7 @@ subcmd_show(int argc, char **argv)
 	if (map_lun(argv[0], 0, &m) < 0)
 		return 1;
 	lunsim_shm_snapshot(m, &h);
+	hung = lunsim_shm_waiting(m);
 	lunsim_shm_unmap(m);
 	printf("size %" PRIu64 " bytes (%" PRIu64 " blocks of %" PRIu32
 	       ")\ngeneration %" PRIu32 "\n",
@@ -282,6 +286,8 @@ subcmd_show(int argc, char **argv)
 	}
 	lunsim_fault_format(&h.fault, buf, sizeof(buf));
 	printf("fault %s\n", buf);
+	if (hung > 0)
+		printf("hung %" PRIu32 " commands waiting\n", hung);
 	return 0;
 }
 

@@ -23,9 +23,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LUNSIM_MAGIC	       "LUNSIM\001\n" /* 8 bytes at offset 0 */
-#define LUNSIM_MAGIC_LEN       8
-#define LUNSIM_VERSION	       2    /* 1: the flock()ed struct lunsim_hdr */
+#define LUNSIM_MAGIC	 "LUNSIM\001\n" /* 8 bytes at offset 0 */
+#define LUNSIM_MAGIC_LEN 8
+#define LUNSIM_VERSION \
+	3 /* 1: the flock()ed struct lunsim_hdr, 2: no hung count */
 #define LUNSIM_HDR_SIZE	       4096 /* data area starts here */
 #define LUNSIM_BLOCK_SIZE      512
 #define LUNSIM_MAX_ITN	       32 /* initiators a LUN remembers */
@@ -147,6 +148,10 @@ struct lunsim_shm {
 	uint32_t block_size;
 	uint32_t commit; /* commits made: the state is slot[commit & 1] */
 	uint8_t id[16];
+	/* commands waiting out a hang now (atomic, outside the commits; a
+	 * process killed while one of its commands waits stays counted) */
+	uint32_t hung;
+	uint32_t pad;
 	pthread_mutex_t mu; /* robust, process-shared: held by a command */
 	struct lunsim_state slot[2];
 	char name[LUNSIM_MAX_ITN][LUNSIM_NAME_MAX];
@@ -232,6 +237,9 @@ lunsim_shm_fault_snapshot(const struct lunsim_shm *m, struct lunsim_fault *f);
 
 /* Whether the committed state has a hang fault (no mutex needed). */
 int lunsim_shm_hung(const struct lunsim_shm *m);
+
+/* How many commands wait out a hang on the LUN now (no mutex needed). */
+uint32_t lunsim_shm_waiting(const struct lunsim_shm *m);
 
 /* Write a fresh header of a LUN of size data bytes into the file fd and
  * size the file to hold it and the data: 0 or -errno. */

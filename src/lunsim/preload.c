@@ -248,12 +248,16 @@ lunsim_fault_locked(struct lunsim_shm *m, int can_write, struct lunsim_fault *f,
 }
 
 /* Wait out the hang (polled with backoff) and the latency of the fault f
- * on the LUN m, with nothing held. */
+ * on the LUN m, with nothing held; counted in the LUN's hung count while
+ * the hang holds it, when the mapping is writable. */
 static void
-lunsim_wait(const struct lunsim_shm *m, struct lunsim_fault *f)
+lunsim_wait(struct lunsim_shm *m, int writable, struct lunsim_fault *f)
 {
 	struct timespec ts = { 0, LUNSIM_POLL_NS };
+	int counted = f->hang && writable;
 
+	if (counted)
+		__atomic_add_fetch(&m->hung, 1, __ATOMIC_RELAXED);
 	/* A hung device costs its caller nothing but a blocked thread: the
 	 * poll backs off, so that many commands stuck on a hung LUN do not
 	 * eat the CPU of the process they run in (the helper's, measured). */
@@ -265,6 +269,8 @@ lunsim_wait(const struct lunsim_shm *m, struct lunsim_fault *f)
 			ts.tv_nsec = LUNSIM_POLL_MAX_NS;
 		f->hang = (uint8_t)lunsim_shm_hung(m);
 	}
+	if (counted)
+		__atomic_sub_fetch(&m->hung, 1, __ATOMIC_RELAXED);
 	lunsim_sleep_ms((uint64_t)f->latency_ms + lunsim_rand(f->jitter_ms) +
 	    lunsim_cfg.latency_ms + lunsim_rand(lunsim_cfg.jitter_ms));
 }
@@ -449,7 +455,7 @@ lunsim_command(int fd, struct lunsim_shm *m, int writable, int can_write,
 	if (recheck &&
 	    (rc = lunsim_fault_locked(m, can_write, &f, &locked)) == 0 &&
 	    !locked)
-		lunsim_wait(m, &f);
+		lunsim_wait(m, writable, &f);
 	if (rc == 0 && !locked && lunsim_fault_stops(&f))
 		rc = lunsim_fault_answer(hp, &f, start);
 	else if (rc == 0)
@@ -488,7 +494,7 @@ lunsim_sg_io(int fd, const struct stat *st, struct sg_io_hdr *hp)
 	lunsim_shm_fault_snapshot(m, &f);
 	recheck = writable && (lunsim_runs_now(&f) || f.count > 0);
 	if (!recheck) {
-		lunsim_wait(m, &f);
+		lunsim_wait(m, writable, &f);
 		if (lunsim_fault_stops(&f))
 			return lunsim_fault_answer(hp, &f, start);
 	}

@@ -257,6 +257,13 @@ lunsim_shm_hung(const struct lunsim_shm *m)
 	    0;
 }
 
+/* How many commands wait out a hang now. */
+uint32_t
+lunsim_shm_waiting(const struct lunsim_shm *m)
+{
+	return __atomic_load_n(&m->hung, __ATOMIC_RELAXED);
+}
+
 /* Initialise the mapped header m of a fresh LUN of size data bytes. */
 static int
 lunsim_shm_init(struct lunsim_shm *m, uint64_t size)

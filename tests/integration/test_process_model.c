@@ -761,21 +761,61 @@ Test(pm, watchdog_pings)
 	pm_expect_clean_exit(&pm_env);
 }
 
+/* A device "slow" that hangs (its path into path, PATH_MAX bytes) and a
+ * READ KEYS on it in flight: the connection in *s, the device in *dev. */
+static void
+pm_hung_command(struct th_env *e, char *path, int *s, int *dev)
+{
+	uint8_t cdb[PRH_CDB_LEN];
+
+	*dev = th_make_dev(e, "slow", O_RDWR, path, PATH_MAX);
+	cr_assert_geq(*dev, 0);
+	cr_assert_eq(th_shim_set(e, "%s hang=1\n", path), 0);
+	*s = pm_conn(e);
+	client_cdb_pr_in(cdb, 0, 8192);
+	cr_assert_eq(client_send_request(*s, cdb, *dev, NULL, 0), 0);
+	cr_assert_eq(th_wait_shim_calls(e, 1, PM_TIMEOUT_MS), 1);
+}
+
+/* A command that hangs in SG_IO for five times WATCHDOG_USEC does not stop
+ * the pings (the event loop sends them, a worker waits on the device): a
+ * unit's WatchdogSec never kills the helper for a slow device. */
+Test(pm, watchdog_pings_while_a_command_hangs)
+{
+	static const char *const env[] = { "WATCHDOG_USEC=200000", NULL };
+	char path[PATH_MAX];
+	struct client_reply r;
+	struct pollfd p;
+	int s, dev;
+
+	pm_prepare(&pm_env);
+	pm_env.extra_env = env;
+	cr_assert_eq(th_start(&pm_env, NULL), 0);
+	pm_hung_command(&pm_env, path, &s, &dev);
+	/* pings every 100 ms: ten take a second, whatever was queued */
+	for (int i = 0; i < 10; i++)
+		cr_assert_eq(th_wait_notify(&pm_env, "WATCHDOG=1",
+				 PM_TIMEOUT_MS),
+		    0, "ping %d with a command in flight", i);
+	p.fd = s;
+	p.events = POLLIN;
+	cr_assert_eq(poll(&p, 1, 0), 0, "answered while the device hangs");
+	cr_assert_eq(th_shim_set(&pm_env, "%s status=0\n", path), 0);
+	cr_assert_eq(client_read_reply(s, &r), 0);
+	cr_expect_eq(r.status, PRH_STATUS_GOOD);
+	close(s);
+	close(dev);
+	pm_expect_clean_exit(&pm_env);
+}
+
 Test(pm, sigterm_answers_command_in_flight)
 {
 	char path[PATH_MAX];
 	struct client_reply r;
-	uint8_t cdb[PRH_CDB_LEN];
 	int s, dev, st = -1;
 
 	pm_start(&pm_env, NULL);
-	dev = th_make_dev(&pm_env, "slow", O_RDWR, path, sizeof(path));
-	cr_assert_geq(dev, 0);
-	cr_assert_eq(th_shim_set(&pm_env, "%s hang=1\n", path), 0);
-	s = pm_conn(&pm_env);
-	client_cdb_pr_in(cdb, 0, 8192);
-	cr_assert_eq(client_send_request(s, cdb, dev, NULL, 0), 0);
-	cr_assert_eq(th_wait_shim_calls(&pm_env, 1, PM_TIMEOUT_MS), 1);
+	pm_hung_command(&pm_env, path, &s, &dev);
 	cr_assert_eq(kill(pm_env.pid, SIGTERM), 0);
 	cr_expect_eq(th_wait_notify(&pm_env, "STOPPING=1", PM_TIMEOUT_MS), 0);
 	/* The device still hangs: the helper must still be there. */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Faults set with "lunsim fault" while a preloaded program runs: status
  * and sense, errno, host and driver status, counted faults, latency, a
- * hang released by "clear"; and the launcher's LUN tools.
+ * hang released by "clear" (and counted by "lunsim show" meanwhile); and the launcher's LUN tools.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "prh/client.h"
@@ -117,6 +118,27 @@ Test(lunsim_fault, latency_is_a_lower_bound)
 	cr_assert_geq(r.duration, 30, "duration %u ms", r.duration);
 }
 
+/* Poll "lunsim show" (at most LT_TIMEOUT_MS) until it counts n commands
+ * waiting out a hang (no line when none): 0 or -ETIMEDOUT. */
+static int
+f_wait_hung(unsigned n)
+{
+	const char *argv[] = { NULL, "show", f_lun, NULL };
+	char bin[PATH_MAX], out[4096], want[64];
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+	argv[0] = lt_build_path(bin, sizeof(bin), "lunsim");
+	snprintf(want, sizeof(want), "\nhung %u commands waiting\n", n);
+	for (int i = 0; i < LT_TIMEOUT_MS / 10; i++) {
+		cr_assert_eq(lt_run(argv, out, sizeof(out)), 0, "lunsim show");
+		if (n == 0 ? strstr(out, "\nhung ") == NULL
+			   : strstr(out, want) != NULL)
+			return 0;
+		nanosleep(&ts, NULL);
+	}
+	return -ETIMEDOUT;
+}
+
 Test(lunsim_fault, hang_until_clear)
 {
 	struct pollfd p;
@@ -124,6 +146,7 @@ Test(lunsim_fault, hang_until_clear)
 
 	FAULT("hang");
 	cr_assert_eq(lt_drive_send(&f_drv, f_tur, 6, NULL, 0, 0), 0);
+	cr_assert_eq(f_wait_hung(1), 0, "lunsim show counts the command");
 	p.fd = fileno(f_drv.from);
 	p.events = POLLIN;
 	/* A hang has no event: watch for an answer for 200 ms. */
@@ -132,6 +155,7 @@ Test(lunsim_fault, hang_until_clear)
 	cr_assert_eq(poll(&p, 1, LT_TIMEOUT_MS), 1, "answer after clear");
 	cr_assert_eq(lt_drive_recv(&f_drv, &r), 0);
 	cr_assert_eq(r.status, 0);
+	cr_assert_eq(f_wait_hung(0), 0, "no command counted after clear");
 }
 
 Test(lunsim_fault, status_through_qemu_helper)
