@@ -412,6 +412,25 @@ Test(kexec, read_only_fd_and_refusals_never_reach_the_device, .init = exec_init,
 	cr_expect_eq(fk.tur_calls, 0);
 }
 
+Test(kexec, ioctl_only_fd_never_reaches_the_device, .init = exec_init,
+    .fini = exec_fini)
+{
+	struct scsi_result res;
+	int fd;
+
+	/* Access mode 3 reads and writes nothing: the kernel would refuse
+	 * an unprivileged caller's reservation through it too. */
+	fd = open("/dev/null", O_ACCMODE | O_CLOEXEC);
+	cr_assert_geq(fd, 0, "open(/dev/null, 3): %s", strerror(errno));
+	exec_out(fd, 0x00, 0, 0, 24, &res);
+	expect_check(&res, PRH_SK_ILLEGAL_REQUEST, 0x20, 0x00);
+	exec_out(fd, 0x01, 0x01, 0, 24, &res);
+	expect_check(&res, PRH_SK_ILLEGAL_REQUEST, 0x20, 0x00);
+	cr_expect_eq(fk.calls, 0);
+	cr_expect_eq(fk.tur_calls, 0);
+	close(fd);
+}
+
 Test(kexec, check_condition_takes_the_test_unit_readys_sense, .init = exec_init,
     .fini = exec_fini)
 {
