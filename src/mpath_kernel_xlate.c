@@ -16,6 +16,7 @@
  * never comes back.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "prh/mpath_kernel.h"
@@ -58,14 +59,20 @@ mpath_kernel_type(unsigned scsi_type)
 	}
 }
 
-/* The ioctl of a service action that carries a scope and type, and the
- * pr_type for the CDB's; 0 and *type, or -1 with res answered. */
+/* The pr_type for the CDB's scope and type, of a service action that
+ * carries them; 0 and *type, or -1 with res answered.  TYPE 0 passes as
+ * pr_type 0 (which the kernel sends as TYPE 0) when zero_ok: PREEMPT
+ * ignores the type unless the key preempted holds the reservation
+ * (SPC-4), and sg_persist sends 0 when none is given. */
 static int
-mpath_kernel_scope_type(const uint8_t cdb[PRH_CDB_LEN], uint32_t *type,
-    struct scsi_result *res)
+mpath_kernel_scope_type(const uint8_t cdb[PRH_CDB_LEN], bool zero_ok,
+    uint32_t *type, struct scsi_result *res)
 {
+	unsigned scsi_type = cdb[2] & 0x0f;
+
+	*type = mpath_kernel_type(scsi_type);
 	if (cdb[2] >> 4 != LU_SCOPE ||
-	    (*type = mpath_kernel_type(cdb[2] & 0x0f)) == 0) {
+	    (*type == 0 && !(zero_ok && scsi_type == 0))) {
 		scsi_result_check(res, PRH_SK_ILLEGAL_REQUEST, 0x24, 0x00);
 		return -1;
 	}
@@ -109,9 +116,11 @@ mpath_kernel_xlate(const uint8_t cdb[PRH_CDB_LEN], const uint8_t *param,
 	}
 	if (mpath_kernel_param(param, len, res) < 0)
 		return -1;
-	if ((sa == PR_OUT_RESERVE || sa == PR_OUT_RELEASE ||
-		sa == PR_OUT_PREEMPT || sa == PR_OUT_PREEMPT_ABORT) &&
-	    mpath_kernel_scope_type(cdb, &type, res) < 0)
+	if ((sa == PR_OUT_RESERVE || sa == PR_OUT_RELEASE) &&
+	    mpath_kernel_scope_type(cdb, false, &type, res) < 0)
+		return -1;
+	if ((sa == PR_OUT_PREEMPT || sa == PR_OUT_PREEMPT_ABORT) &&
+	    mpath_kernel_scope_type(cdb, true, &type, res) < 0)
 		return -1;
 	key = proto_get_be64(param);
 	sa_key = proto_get_be64(param + 8);

@@ -177,12 +177,22 @@ Test(kxlate, clear_preempt_and_preempt_abort)
 	cr_expect_eq(k.u.pre.old_key, KEY);
 	cr_expect_eq(k.u.pre.new_key, SA_KEY);
 	cr_expect_eq(k.u.pre.type, PR_EXCLUSIVE_ACCESS_ALL_REGS);
+	/* TYPE 0 (sg_persist's default; ignored unless the key preempted
+	 * holds the reservation) goes as pr_type 0, which the kernel sends
+	 * as TYPE 0. */
+	cr_assert_eq(xlate(0x04, 0x00, 0, 24, &k, &res), 0);
+	cr_expect_eq(k.ioctl, IOC_PR_PREEMPT);
+	cr_expect_eq(k.u.pre.new_key, SA_KEY);
+	cr_expect_eq(k.u.pre.type, 0);
+	cr_assert_eq(xlate(0x05, 0x00, 0, 24, &k, &res), 0);
+	cr_expect_eq(k.ioctl, IOC_PR_PREEMPT_ABORT);
+	cr_expect_eq(k.u.pre.type, 0);
 }
 
 Test(kxlate, what_the_ioctls_cannot_express_is_illegal_request)
 {
-	static const uint8_t bad_types[] = { 0x0, 0x2, 0x4, 0x9, 0xa, 0xb, 0xc,
-		0xd, 0xe, 0xf };
+	static const uint8_t bad_types[] = { 0x2, 0x4, 0x9, 0xa, 0xb, 0xc, 0xd,
+		0xe, 0xf };
 	static const uint8_t typed[] = { 0x01, 0x02, 0x04, 0x05 };
 	struct mpath_kernel_req k;
 	struct scsi_result res;
@@ -216,7 +226,14 @@ Test(kxlate, what_the_ioctls_cannot_express_is_illegal_request)
 		expect_check(&res, PRH_SK_ILLEGAL_REQUEST, bad[i].asc, 0x00);
 	}
 	/* A scope other than LU_SCOPE, a type without a kernel name: 24/00,
-	 * for the service actions that carry them. */
+	 * for the service actions that carry them; TYPE 0 for RESERVE and
+	 * RELEASE, which do not ignore it. */
+	for (uint8_t sa = 0x01; sa <= 0x02; sa++) {
+		cr_expect_eq(xlate(sa, 0x00, 0, 24, &k, &res), -1, "sa %u", sa);
+		expect_check(&res, PRH_SK_ILLEGAL_REQUEST, 0x24, 0x00);
+	}
+	cr_expect_eq(xlate(0x04, 0x10, 0, 24, &k, &res), -1);
+	expect_check(&res, PRH_SK_ILLEGAL_REQUEST, 0x24, 0x00);
 	for (size_t i = 0; i < sizeof(typed); i++) {
 		cr_expect_eq(xlate(typed[i], 0x11, 0, 24, &k, &res), -1);
 		expect_check(&res, PRH_SK_ILLEGAL_REQUEST, 0x24, 0x00);
