@@ -79,16 +79,21 @@ mpath_kernel_scope_type(const uint8_t cdb[PRH_CDB_LEN], bool zero_ok,
 	return 0;
 }
 
-/* Check the parameter list: 0, or -1 with res answered. */
+/* Check the parameter list of service action sa: 0, or -1 with res
+ * answered.  SPEC_I_PT and ALL_TG_PT mean something to REGISTER and
+ * REGISTER AND IGNORE EXISTING KEY only; SPC-4 has the others ignore
+ * them. */
 static int
-mpath_kernel_param(const uint8_t *param, uint32_t len, struct scsi_result *res)
+mpath_kernel_param(unsigned sa, const uint8_t *param, uint32_t len,
+    struct scsi_result *res)
 {
 	if (len < PARAM_LEN) {
 		scsi_result_check(res, PRH_SK_ILLEGAL_REQUEST, 0x1a, 0x00);
 		return -1;
 	}
 	/* No ioctl registers for other initiators or target ports. */
-	if (param[PARAM_FLAGS] & (FLAG_SPEC_I_PT | FLAG_ALL_TG_PT)) {
+	if ((sa == PR_OUT_REGISTER || sa == PR_OUT_REGISTER_IGNORE) &&
+	    (param[PARAM_FLAGS] & (FLAG_SPEC_I_PT | FLAG_ALL_TG_PT))) {
 		scsi_result_check(res, PRH_SK_ILLEGAL_REQUEST, 0x26, 0x00);
 		return -1;
 	}
@@ -114,7 +119,7 @@ mpath_kernel_xlate(const uint8_t cdb[PRH_CDB_LEN], const uint8_t *param,
 		scsi_result_check(res, PRH_SK_ILLEGAL_REQUEST, 0x24, 0x00);
 		return -1;
 	}
-	if (mpath_kernel_param(param, len, res) < 0)
+	if (mpath_kernel_param(sa, param, len, res) < 0)
 		return -1;
 	if ((sa == PR_OUT_RESERVE || sa == PR_OUT_RELEASE) &&
 	    mpath_kernel_scope_type(cdb, false, &type, res) < 0)

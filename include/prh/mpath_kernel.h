@@ -15,10 +15,11 @@
  *
  * What the ioctls cannot express is answered ILLEGAL REQUEST without
  * touching the device: a parameter list other than 24 bytes (1A/00), the
- * SPEC_I_PT or ALL_TG_PT bit (26/00), REGISTER AND MOVE and unknown
- * service actions, a scope other than LU_SCOPE, a type the kernel has no
- * name for (24/00; PREEMPT's TYPE 0 is sent as pr_type 0, which the
- * kernel passes on as 0).  The man page lists every answer.
+ * SPEC_I_PT or ALL_TG_PT bit of a REGISTER (AND IGNORE EXISTING KEY)
+ * (26/00; the other service actions ignore them), REGISTER AND MOVE and
+ * unknown service actions, a scope other than LU_SCOPE, a type the
+ * kernel has no name for (24/00; PREEMPT's TYPE 0 is sent as pr_type 0,
+ * which the kernel passes on as 0).  The man page lists every answer.
  */
 #ifndef PRH_MPATH_KERNEL_H
 #define PRH_MPATH_KERNEL_H

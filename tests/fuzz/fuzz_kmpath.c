@@ -8,8 +8,9 @@
  *  - a refusal is CHECK CONDITION, ILLEGAL REQUEST 1A/00, 24/00 or 26/00
  *    in 18-byte fixed format followed by zeros, size 0;
  *  - an accepted command has a service action 0..6, a list of exactly 24
- *    bytes without SPEC_I_PT or ALL_TG_PT, the ioctl of its service
- *    action, the list's keys in host order, no flags but
+ *    bytes (for REGISTER and REGISTER AND IGNORE EXISTING KEY without
+ *    SPEC_I_PT or ALL_TG_PT, which the others ignore), the ioctl of its
+ *    service action, the list's keys in host order, no flags but
  *    PR_FL_IGNORE_KEY for REGISTER AND IGNORE EXISTING KEY, and for the
  *    service actions with a type, LU_SCOPE and a kernel type 1..6 that
  *    maps back to the CDB's SCSI type, or for PREEMPT (AND ABORT) type 0
@@ -47,7 +48,8 @@ fuzz_check_accepted(uint8_t sa, uint8_t st, const uint8_t *p, uint32_t len,
 	uint64_t key = proto_get_be64(p), sa_key = proto_get_be64(p + 8);
 
 	FUZZ_CHECK(len == 24, "len %u", len);
-	FUZZ_CHECK((p[20] & 0x0c) == 0, "flags %02x", p[20]);
+	FUZZ_CHECK((sa != 0 && sa != 6) || (p[20] & 0x0c) == 0, "flags %02x",
+	    p[20]);
 	switch (sa) {
 	case 0:
 	case 6:

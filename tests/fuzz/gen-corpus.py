@@ -205,6 +205,7 @@ def kmpath():
     write(t, "long", bytes([0, 0]) + plist(0, 9) + bytes(4))
     write(t, "spec-i-pt", bytes([0, 0]) + plist(0, 9, 0x08, bytes(24)))
     write(t, "all-tg-pt", bytes([0, 0]) + plist(0, 9, 0x04))
+    write(t, "reserve-all-tg-pt-ignored", bytes([1, 1]) + plist(0x123abc, 0, 0x04))
 
 
 def escape():

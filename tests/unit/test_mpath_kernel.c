@@ -207,11 +207,14 @@ Test(kxlate, what_the_ioctls_cannot_express_is_illegal_request)
 		{ 0x00, 0, 0, 23, 0x1a },
 		{ 0x00, 0, 0, 0, 0x1a },
 		{ 0x00, 0, 0, 28, 0x1a },
-		/* SPEC_I_PT, ALL_TG_PT: 26/00, on any service action */
+		/* SPEC_I_PT, ALL_TG_PT: 26/00, on REGISTER (AND IGNORE) */
 		{ 0x00, 0, 0x08, 24, 0x26 },
 		{ 0x00, 0, 0x08, 48, 0x26 },
 		{ 0x06, 0, 0x04, 24, 0x26 },
-		{ 0x01, 0x01, 0x05, 24, 0x26 },
+		{ 0x06, 0, 0x0c, 48, 0x26 },
+		/* ... ignored by the others, whose list is 24 bytes */
+		{ 0x01, 0x01, 0x08, 48, 0x1a },
+		{ 0x04, 0x01, 0x0c, 28, 0x1a },
 	};
 
 	/* REGISTER AND MOVE and the reserved service actions: 24/00. */
@@ -243,6 +246,12 @@ Test(kxlate, what_the_ioctls_cannot_express_is_illegal_request)
 			    -1, "sa %u type %u", typed[i], bad_types[j]);
 			expect_check(&res, PRH_SK_ILLEGAL_REQUEST, 0x24, 0x00);
 		}
+	}
+	/* SPC-4 has the service actions other than REGISTER (AND IGNORE)
+	 * ignore SPEC_I_PT and ALL_TG_PT. */
+	for (uint8_t sa = 0x01; sa <= 0x05; sa++) {
+		cr_expect_eq(xlate(sa, 0x01, 0x0d, 24, &k, &res), 0, "sa %u",
+		    sa);
 	}
 	/* CLEAR and REGISTER ignore scope and type. */
 	cr_expect_eq(xlate(0x03, 0xff, 0, 24, &k, &res), 0);
