@@ -8,6 +8,7 @@
  * or not in a network namespace of the test's own.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -534,33 +535,113 @@ listen_abstract(const char *name)
 	return s;
 }
 
+/* mpath_choose() for a map probed as probe, its reason in why. */
+static char why[MPATH_CHOICE_LEN];
+
+static enum mpath_backend
+choose(int probe)
+{
+	memset(why, 'x', sizeof(why));
+	return mpath_choose(probe, why, sizeof(why));
+}
+
 Test(kchoose, fixed_modes)
 {
 	mode_set(MPATH_MODE_KERNEL);
-	cr_expect_eq(mpath_choose(), MPATH_BACKEND_KERNEL);
+	cr_expect_eq(choose(1), MPATH_BACKEND_KERNEL);
+	cr_expect_str_eq(why, "");
+	cr_expect_eq(choose(-EACCES), MPATH_BACKEND_KERNEL);
 	mode_set(MPATH_MODE_OFF);
-	cr_expect_eq(mpath_choose(), MPATH_BACKEND_NONE);
+	cr_expect_eq(choose(1), MPATH_BACKEND_NONE);
+	cr_expect_str_eq(why, "");
+	/* on keeps the library whatever device-mapper says (the command
+	 * is then answered NOT READY 04/03). */
+	mode_set(MPATH_MODE_ON);
+	cr_expect_eq(choose(-EACCES), MPATH_BACKEND_LIBRARY);
+	cr_expect_str_eq(why, "");
 	cr_expect_str_eq(mpath_backend_name(MPATH_BACKEND_KERNEL), "kernel");
 	cr_expect_str_eq(mpath_backend_name(MPATH_BACKEND_LIBRARY),
 	    "libmpathpersist");
 }
 
-Test(kchoose, auto_follows_multipathd)
+/* Enter a private network namespace where only this test's abstract
+ * socket can be multipathd's (skips without root). */
+static void
+private_multipathd(void)
 {
-	int s;
-
 	if (geteuid() != 0 || unshare(CLONE_NEWNET) < 0)
 		cr_skip_test("needs root for a private network namespace");
 	/* /run/multipathd.socket may exist on this machine: only the
 	 * abstract socket, in this namespace, is tested. */
 	if (access("/run/multipathd.socket", F_OK) == 0)
 		cr_skip_test("/run/multipathd.socket exists here");
+}
+
+/* Skip unless the library cannot be loaded on this machine. */
+static void
+no_library(void)
+{
+	void *h = dlopen("libmpathpersist.so.0", RTLD_NOW | RTLD_LOCAL);
+
+	if (h != NULL) {
+		dlclose(h);
+		cr_skip_test("libmpathpersist is installed here");
+	}
+}
+
+Test(kchoose, auto_follows_multipathd)
+{
+	int s;
+
+	private_multipathd();
 	mode_set(MPATH_MODE_AUTO);
-	cr_expect_eq(mpath_choose(), MPATH_BACKEND_KERNEL);
+	cr_expect_eq(choose(1), MPATH_BACKEND_KERNEL);
+	cr_expect_str_eq(why, "multipathd does not answer");
 	s = listen_abstract(MULTIPATHD);
-	cr_expect_eq(mpath_choose(), MPATH_BACKEND_LIBRARY);
+	/* multipathd answers: the library, if it loads. */
+	cr_expect_neq(choose(1), MPATH_BACKEND_NONE);
+	cr_expect(strcmp(why, "multipathd answers") == 0 ||
+		strncmp(why, "libmpathpersist cannot be used: ", 32) == 0,
+	    "%s", why);
 	close(s);
-	cr_expect_eq(mpath_choose(), MPATH_BACKEND_KERNEL);
+	cr_expect_eq(choose(1), MPATH_BACKEND_KERNEL);
+	cr_expect_str_eq(why, "multipathd does not answer");
+	mpath_shutdown();
+}
+
+Test(kchoose, auto_falls_back_to_the_kernel_without_the_library)
+{
+	int s;
+
+	private_multipathd();
+	no_library();
+	mode_set(MPATH_MODE_AUTO);
+	s = listen_abstract(MULTIPATHD);
+	/* The first command tries to load it, the next ones know. */
+	for (int i = 0; i < 2; i++) {
+		cr_expect_eq(choose(1), MPATH_BACKEND_KERNEL);
+		cr_expect(strncmp(why,
+			      "libmpathpersist cannot be used: cannot load "
+			      "libmpathpersist.so.0",
+			      64) == 0,
+		    "%s", why);
+	}
+	close(s);
+	mpath_shutdown();
+}
+
+Test(kchoose, auto_falls_back_to_the_kernel_when_dm_cannot_be_asked)
+{
+	int s;
+
+	private_multipathd();
+	mode_set(MPATH_MODE_AUTO);
+	s = listen_abstract(MULTIPATHD);
+	cr_expect_eq(choose(-EACCES), MPATH_BACKEND_KERNEL);
+	cr_expect_str_eq(why,
+	    "device-mapper cannot be asked about the map (Permission "
+	    "denied)");
+	close(s);
 	mpath_shutdown();
 }
 
@@ -583,10 +664,10 @@ Test(knote, one_notice_per_map_and_change_and_every_command_counted,
 	snprintf(a.name, sizeof(a.name), "dm-3");
 	snprintf(a.wwid, sizeof(a.wwid), "mpath-3600140");
 	snprintf(b.name, sizeof(b.name), "dm 4");
-	cmd_note_mpath(&a, &st, MPATH_BACKEND_KERNEL);
-	cmd_note_mpath(&a, &st, MPATH_BACKEND_KERNEL);
-	cmd_note_mpath(&b, &st, MPATH_BACKEND_KERNEL);
-	cmd_note_mpath(&a, &st, MPATH_BACKEND_LIBRARY);
+	cmd_note_mpath(&a, &st, MPATH_BACKEND_KERNEL, "");
+	cmd_note_mpath(&a, &st, MPATH_BACKEND_KERNEL, "");
+	cmd_note_mpath(&b, &st, MPATH_BACKEND_KERNEL, "");
+	cmd_note_mpath(&a, &st, MPATH_BACKEND_LIBRARY, "");
 	cr_expect_eq(atomic_load(&a.mpath_backend), MPATH_BACKEND_LIBRARY);
 	cr_expect_eq(atomic_load(&b.mpath_backend), MPATH_BACKEND_KERNEL);
 	cr_expect_eq(atomic_load(&st.mpath_cmds[MPATH_BACKEND_KERNEL]), 3);
@@ -609,13 +690,14 @@ Test(knote, auto_says_why, .init = redirect)
 	log_set_verbosity(1);
 	mode_set(MPATH_MODE_AUTO);
 	snprintf(a.name, sizeof(a.name), "dm-0");
-	cmd_note_mpath(&a, &st, MPATH_BACKEND_KERNEL);
-	cmd_note_mpath(&a, &st, MPATH_BACKEND_LIBRARY);
+	cmd_note_mpath(&a, &st, MPATH_BACKEND_KERNEL,
+	    "libmpathpersist cannot be used: no");
+	cmd_note_mpath(&a, &st, MPATH_BACKEND_LIBRARY, "multipathd answers");
 	mpath_shutdown();
 	fflush(stderr);
 	cr_expect_stderr_eq_str(
 	    "qemu-pr-helper: multipath: map dm-0 () served through the "
-	    "kernel's PR ioctls (multipathd does not answer)\n"
+	    "kernel's PR ioctls (libmpathpersist cannot be used: no)\n"
 	    "qemu-pr-helper: multipath: map dm-0 () served through "
 	    "libmpathpersist (multipathd answers)\n");
 }
