@@ -7,13 +7,15 @@
  * The ioctls take the keys in host order and name the reservation types
  * with enum pr_type, whose values differ from SCSI's TYPE codes.  They
  * return 0, a negative errno, or a positive SCSI-style result: the host
- * byte in bits 16-23 and the status in bits 0-7.  Linux 6.1 returns the
- * SCSI result of the command as it is; later kernels (sd_scsi_to_pr_err)
- * fold it into the PR_STS_* values, which are the same encoding
- * (PR_STS_RESERVATION_CONFLICT is status 0x18, PR_STS_IOERR status 0x02,
- * PR_STS_PATH_FAILED host byte DID_NO_CONNECT, ...), and return -EINVAL
- * for a device's ILLEGAL REQUEST with ASC 24h or 26h.  The sense itself
- * never comes back.
+ * byte in bits 16-23 and the status in bits 0-7.  Linux 6.1 and earlier
+ * return the SCSI result of the command as it is; 6.2 and later
+ * (sd_scsi_to_pr_err) fold it into the PR_STS_* values, which are the
+ * same encoding (PR_STS_RESERVATION_CONFLICT is status 0x18,
+ * PR_STS_IOERR status 0x02, PR_STS_PATH_FAILED host byte DID_NO_CONNECT,
+ * ...) but keep only the path failures and RESERVATION CONFLICT: BUSY,
+ * TASK SET FULL and a timeout become PR_STS_IOERR, a CHECK CONDITION
+ * here.  They return -EINVAL for a device's ILLEGAL REQUEST with ASC 24h
+ * or 26h.  The sense itself never comes back.
  */
 #include <errno.h>
 #include <stdbool.h>
