@@ -36,23 +36,10 @@ cmd_close_devfd(struct cmd *cmd, struct closer *closer)
 	}
 }
 
-/* Why --multipath=auto chose b, for the notice ("" in other modes). */
-static const char *
-cmd_mpath_why(enum mpath_backend b)
-{
-	if (mpath_mode() != MPATH_MODE_AUTO)
-		return "";
-	if (b == MPATH_BACKEND_LIBRARY)
-		return " (multipathd answers)";
-	if (geteuid() != 0)
-		return " (the helper is not uid 0)";
-	return " (multipathd does not answer)";
-}
-
 /* Note which backend serves the map.  See cmd.h. */
 void
 cmd_note_mpath(struct device *dev, struct prh_stats *stats,
-    enum mpath_backend b)
+    enum mpath_backend b, const char *why)
 {
 	char esc[ESCAPE_TEXT_SIZE(DEVICE_NAME_MAX)];
 	char wwid[ESCAPE_TEXT_SIZE(DEVICE_WWID_MAX)];
@@ -61,12 +48,12 @@ cmd_note_mpath(struct device *dev, struct prh_stats *stats,
 	STATS_INC(stats->mpath_cmds[b]);
 	if (old == (int)b)
 		return;
-	log_msg(LOG_NOTICE, "multipath: map %s (%s) served through %s%s",
+	log_msg(LOG_NOTICE, "multipath: map %s (%s) served through %s%s%s%s",
 	    escape_str(esc, sizeof(esc), dev->name, ESCAPE_WORD),
 	    escape_str(wwid, sizeof(wwid), dev->wwid, ESCAPE_WORD),
 	    b == MPATH_BACKEND_KERNEL ? "the kernel's PR ioctls"
 				      : "libmpathpersist",
-	    cmd_mpath_why(b));
+	    why[0] != '\0' ? " (" : "", why, why[0] != '\0' ? ")" : "");
 }
 
 /* Run an allowed command: a device-mapper multipath map through
@@ -81,13 +68,14 @@ cmd_execute(struct cmd *cmd)
 {
 	struct sgio_opts o = { cmd->timeout_ms, cmd->ua_retries };
 	enum mpath_backend b = MPATH_BACKEND_NONE;
+	char why[MPATH_CHOICE_LEN];
 	int mp = 0;
 
 	if (cmd->verdict.kind == DEVICE_DM && mpath_mode() != MPATH_MODE_OFF)
 		mp = mpath_probe(
 		    makedev(cmd->dev->node.major, cmd->dev->node.minor));
 	if (mp != 0)
-		b = mpath_choose();
+		b = mpath_choose(mp, why, sizeof(why));
 	/* device-mapper cannot be asked (no CAP_SYS_ADMIN): the kernel mode
 	 * needs only sysfs to know a multipath map */
 	if (mp < 0 && b == MPATH_BACKEND_KERNEL &&
@@ -97,7 +85,7 @@ cmd_execute(struct cmd *cmd)
 	if (mp <= 0)
 		b = MPATH_BACKEND_NONE;
 	else if (b != MPATH_BACKEND_NONE)
-		cmd_note_mpath(cmd->dev, cmd->stats, b);
+		cmd_note_mpath(cmd->dev, cmd->stats, b, why);
 	if (b == MPATH_BACKEND_LIBRARY)
 		mpath_execute(cmd->devfd, cmd->cdb, cmd->data, cmd->req.len,
 		    cmd->timeout_ms, &cmd->res);

@@ -295,13 +295,14 @@ conn_answer_not_run(struct conn *c, const char *why)
 }
 
 /* A whole request is in: answer what needs no device, submit the rest.
- * The order is QEMU's: PR OUT on an fd opened read-only is refused first
- * (CAP_SYS_RAWIO bypasses the kernel's own check of it), whatever the
- * fd is.  What the guest PR policy refuses (prpolicy.h) is answered
- * here too, for every backend, once the parameter list is in.  Whatever the helper cannot run is answered too, never closed:
- * a request whose fd the kernel dropped (the fd table was full) answers
- * BUSY, one that got no command buffer ABORTED COMMAND.  Returns whether
- * to keep reading. */
+ * The order is QEMU's: PR OUT on an fd not open for writing (read-only,
+ * or access mode 3, "ioctl only") is refused first (CAP_SYS_RAWIO
+ * bypasses the kernel's own check of it), whatever the fd is.  What the
+ * guest PR policy refuses (prpolicy.h) is answered here too, for every
+ * backend, once the parameter list is in.  Whatever the helper cannot
+ * run is answered too, never closed: a request whose fd the kernel
+ * dropped (the fd table was full) answers BUSY, one that got no command
+ * buffer ABORTED COMMAND.  Returns whether to keep reading. */
 static bool
 conn_request_ready(struct conn *c)
 {
@@ -317,9 +318,10 @@ conn_request_ready(struct conn *c)
 		scsi_result_status(&res, PRH_STATUS_BUSY);
 		return conn_answer(c, &res, "file descriptor lost");
 	}
-	if (c->rq.req.is_out && c->rq.ff.accmode == O_RDONLY) {
+	if (c->rq.req.is_out && !c->rq.ff.writable) {
 		scsi_result_check(&res, PRH_SK_ILLEGAL_REQUEST, 0x20, 0x00);
-		return conn_answer(c, &res, "PR OUT on a read-only descriptor");
+		return conn_answer(c, &res,
+		    "PR OUT on a descriptor not open for writing");
 	}
 	if (c->rq.ff.node.type == DEVICE_OTHER) {
 		/* As SG_IO failing with ENOTTY is answered. */

@@ -62,6 +62,17 @@ device_node_of_fd(int fd, struct device_node *n)
 	return 0;
 }
 
+/* Whether fd is open for writing.  See device.h. */
+bool
+device_fd_writable(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0)
+		return false;
+	return (fl & O_ACCMODE) == O_WRONLY || (fl & O_ACCMODE) == O_RDWR;
+}
+
 /* What a node is, in words. */
 const char *
 device_node_what(const struct device_node *n)

@@ -3,7 +3,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -100,8 +99,6 @@ int
 frame_fd_take(struct frame_fd *ff, int fd, uint8_t opcode,
     struct closer *closer, uint64_t client)
 {
-	int fl;
-
 	if (ff->have) { /* one fd per request */
 		if (fd >= 0)
 			frame_drop(&fd, 1, closer, client);
@@ -114,11 +111,7 @@ frame_fd_take(struct frame_fd *ff, int fd, uint8_t opcode,
 		ff->node.type = DEVICE_OTHER;
 		return 0;
 	}
-	ff->accmode = O_RDWR;
-	if (opcode == PRH_OP_PR_OUT) {
-		fl = fcntl(fd, F_GETFL);
-		ff->accmode = fl < 0 ? O_RDONLY : fl & O_ACCMODE;
-	}
+	ff->writable = opcode != PRH_OP_PR_OUT || device_fd_writable(fd);
 	if (device_node_of_fd(fd, &ff->node) < 0) {
 		memset(&ff->node, 0, sizeof(ff->node));
 		ff->node.type = DEVICE_OTHER;

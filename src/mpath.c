@@ -587,19 +587,80 @@ mpath_multipathd_up(void)
 	    sizeof(sockets) / sizeof(sockets[0]));
 }
 
+/* Take the library token if it is free, without waiting: whether it
+ * was taken. */
+static bool
+mpath_try_acquire(void)
+{
+	bool got = false;
+
+	pthread_once(&mp_once, mpath_once);
+	pthread_mutex_lock(&mp_lock);
+	if (!mp_busy && !mp_draining)
+		got = mp_busy = true;
+	pthread_mutex_unlock(&mp_lock);
+	return got;
+}
+
+/* Whether the library can serve commands, loading it if it is not yet
+ * (blocking): 0, or a negative errno and why.  A token another command
+ * holds counts as usable: mpath_execute() waits for it. */
+static int
+mpath_lib_usable(char *why, size_t n)
+{
+	bool loaded;
+	int r;
+
+	pthread_mutex_lock(&mp_lock);
+	loaded = mp_loaded;
+	pthread_mutex_unlock(&mp_lock);
+	if (loaded || !mpath_try_acquire())
+		return 0;
+	r = mpath_lib_ready();
+	if (r < 0)
+		snprintf(why, n, "libmpathpersist cannot be used: %s",
+		    mp_lib_why);
+	mpath_release(false);
+	return r;
+}
+
+/* --multipath=auto's backend for a map probed as probe, and why. */
+static enum mpath_backend
+mpath_choose_auto(int probe, char *why, size_t n)
+{
+	if (geteuid() != 0) {
+		snprintf(why, n, "the helper is not uid 0");
+		return MPATH_BACKEND_KERNEL;
+	}
+	if (!mpath_multipathd_up()) {
+		snprintf(why, n, "multipathd does not answer");
+		return MPATH_BACKEND_KERNEL;
+	}
+	if (probe < 0) {
+		snprintf(why, n,
+		    "device-mapper cannot be asked about the map (%s)",
+		    strerror(-probe));
+		return MPATH_BACKEND_KERNEL;
+	}
+	if (mpath_lib_usable(why, n) < 0)
+		return MPATH_BACKEND_KERNEL;
+	snprintf(why, n, "multipathd answers");
+	return MPATH_BACKEND_LIBRARY;
+}
+
 /* The backend for a multipath map's command.  See mpath.h. */
 enum mpath_backend
-mpath_choose(void)
+mpath_choose(int probe, char *why, size_t n)
 {
+	if (n > 0)
+		why[0] = '\0';
 	switch (mpath_mode()) {
 	case MPATH_MODE_ON:
 		return MPATH_BACKEND_LIBRARY;
 	case MPATH_MODE_KERNEL:
 		return MPATH_BACKEND_KERNEL;
 	case MPATH_MODE_AUTO:
-		if (geteuid() == 0 && mpath_multipathd_up())
-			return MPATH_BACKEND_LIBRARY;
-		return MPATH_BACKEND_KERNEL;
+		return mpath_choose_auto(probe, why, n);
 	case MPATH_MODE_OFF:
 		break;
 	}

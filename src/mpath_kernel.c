@@ -8,11 +8,11 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/ioctl.h>
 
+#include "prh/device.h"
 #include "prh/log.h"
 #include "prh/mpath.h"
 #include "prh/mpath_kernel.h"
@@ -54,17 +54,17 @@ mpath_kernel_execute(int fd, const uint8_t cdb[PRH_CDB_LEN], uint8_t *data,
     struct sgio_ua *ua)
 {
 	struct mpath_kernel_req k;
-	int r, err = 0, fl;
+	int r, err = 0;
 
 	if (cdb[0] == PRH_OP_PR_IN) {
 		sgio_execute(fd, cdb, data, len, opts, res, ua);
 		return;
 	}
 	/* The kernel lets a caller without CAP_SYS_ADMIN reserve only
-	 * through an fd open for writing; the helper may hold
-	 * CAP_SYS_ADMIN, which must not lift that for its client. */
-	fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY) {
+	 * through an fd open for writing (not O_RDONLY, not access mode
+	 * 3); the helper may hold CAP_SYS_ADMIN, which must not lift that
+	 * for its client. */
+	if (!device_fd_writable(fd)) {
 		scsi_result_check(res, PRH_SK_ILLEGAL_REQUEST, 0x20, 0x00);
 		return;
 	}

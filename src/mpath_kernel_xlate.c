@@ -7,15 +7,18 @@
  * The ioctls take the keys in host order and name the reservation types
  * with enum pr_type, whose values differ from SCSI's TYPE codes.  They
  * return 0, a negative errno, or a positive SCSI-style result: the host
- * byte in bits 16-23 and the status in bits 0-7.  Linux 6.1 returns the
- * SCSI result of the command as it is; later kernels (sd_scsi_to_pr_err)
- * fold it into the PR_STS_* values, which are the same encoding
- * (PR_STS_RESERVATION_CONFLICT is status 0x18, PR_STS_IOERR status 0x02,
- * PR_STS_PATH_FAILED host byte DID_NO_CONNECT, ...), and return -EINVAL
- * for a device's ILLEGAL REQUEST with ASC 24h or 26h.  The sense itself
- * never comes back.
+ * byte in bits 16-23 and the status in bits 0-7.  Linux 6.1 and earlier
+ * return the SCSI result of the command as it is; 6.2 and later
+ * (sd_scsi_to_pr_err) fold it into the PR_STS_* values, which are the
+ * same encoding (PR_STS_RESERVATION_CONFLICT is status 0x18,
+ * PR_STS_IOERR status 0x02, PR_STS_PATH_FAILED host byte DID_NO_CONNECT,
+ * ...) but keep only the path failures and RESERVATION CONFLICT: BUSY,
+ * TASK SET FULL and a timeout become PR_STS_IOERR, a CHECK CONDITION
+ * here.  They return -EINVAL for a device's ILLEGAL REQUEST with ASC 24h
+ * or 26h.  The sense itself never comes back.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "prh/mpath_kernel.h"
@@ -58,30 +61,41 @@ mpath_kernel_type(unsigned scsi_type)
 	}
 }
 
-/* The ioctl of a service action that carries a scope and type, and the
- * pr_type for the CDB's; 0 and *type, or -1 with res answered. */
+/* The pr_type for the CDB's scope and type, of a service action that
+ * carries them; 0 and *type, or -1 with res answered.  TYPE 0 passes as
+ * pr_type 0 (which the kernel sends as TYPE 0) when zero_ok: PREEMPT
+ * ignores the type unless the key preempted holds the reservation
+ * (SPC-4), and sg_persist sends 0 when none is given. */
 static int
-mpath_kernel_scope_type(const uint8_t cdb[PRH_CDB_LEN], uint32_t *type,
-    struct scsi_result *res)
+mpath_kernel_scope_type(const uint8_t cdb[PRH_CDB_LEN], bool zero_ok,
+    uint32_t *type, struct scsi_result *res)
 {
+	unsigned scsi_type = cdb[2] & 0x0f;
+
+	*type = mpath_kernel_type(scsi_type);
 	if (cdb[2] >> 4 != LU_SCOPE ||
-	    (*type = mpath_kernel_type(cdb[2] & 0x0f)) == 0) {
+	    (*type == 0 && !(zero_ok && scsi_type == 0))) {
 		scsi_result_check(res, PRH_SK_ILLEGAL_REQUEST, 0x24, 0x00);
 		return -1;
 	}
 	return 0;
 }
 
-/* Check the parameter list: 0, or -1 with res answered. */
+/* Check the parameter list of service action sa: 0, or -1 with res
+ * answered.  SPEC_I_PT and ALL_TG_PT mean something to REGISTER and
+ * REGISTER AND IGNORE EXISTING KEY only; SPC-4 has the others ignore
+ * them. */
 static int
-mpath_kernel_param(const uint8_t *param, uint32_t len, struct scsi_result *res)
+mpath_kernel_param(unsigned sa, const uint8_t *param, uint32_t len,
+    struct scsi_result *res)
 {
 	if (len < PARAM_LEN) {
 		scsi_result_check(res, PRH_SK_ILLEGAL_REQUEST, 0x1a, 0x00);
 		return -1;
 	}
 	/* No ioctl registers for other initiators or target ports. */
-	if (param[PARAM_FLAGS] & (FLAG_SPEC_I_PT | FLAG_ALL_TG_PT)) {
+	if ((sa == PR_OUT_REGISTER || sa == PR_OUT_REGISTER_IGNORE) &&
+	    (param[PARAM_FLAGS] & (FLAG_SPEC_I_PT | FLAG_ALL_TG_PT))) {
 		scsi_result_check(res, PRH_SK_ILLEGAL_REQUEST, 0x26, 0x00);
 		return -1;
 	}
@@ -107,11 +121,13 @@ mpath_kernel_xlate(const uint8_t cdb[PRH_CDB_LEN], const uint8_t *param,
 		scsi_result_check(res, PRH_SK_ILLEGAL_REQUEST, 0x24, 0x00);
 		return -1;
 	}
-	if (mpath_kernel_param(param, len, res) < 0)
+	if (mpath_kernel_param(sa, param, len, res) < 0)
 		return -1;
-	if ((sa == PR_OUT_RESERVE || sa == PR_OUT_RELEASE ||
-		sa == PR_OUT_PREEMPT || sa == PR_OUT_PREEMPT_ABORT) &&
-	    mpath_kernel_scope_type(cdb, &type, res) < 0)
+	if ((sa == PR_OUT_RESERVE || sa == PR_OUT_RELEASE) &&
+	    mpath_kernel_scope_type(cdb, false, &type, res) < 0)
+		return -1;
+	if ((sa == PR_OUT_PREEMPT || sa == PR_OUT_PREEMPT_ABORT) &&
+	    mpath_kernel_scope_type(cdb, true, &type, res) < 0)
 		return -1;
 	key = proto_get_be64(param);
 	sa_key = proto_get_be64(param + 8);

@@ -4,8 +4,8 @@
  * UNIT ATTENTION (sgio.h).  Blocking; runs on worker threads only.
  *
  * The CDB goes to the device unmodified with cmd_len 16.  Nothing here
- * looks at the fd's access mode: refusing PR OUT on an O_RDONLY fd is done
- * by the caller before a command is submitted.
+ * looks at the fd's access mode: refusing PR OUT on an fd not open for
+ * writing is done by the caller before a command is submitted.
  */
 #include <errno.h>
 #include <stdbool.h>

@@ -77,9 +77,10 @@ void cmd_close_devfd(struct cmd *cmd, struct closer *closer);
 
 /* Note that backend b serves a command on multipath map dev (any
  * thread): count it in stats, and log one notice when it is the map's
- * first command or the backend differs from its last one's. */
+ * first command or the backend differs from its last one's, with why
+ * mpath_choose() chose it when why is not "". */
 void cmd_note_mpath(struct device *dev, struct prh_stats *stats,
-    enum mpath_backend b);
+    enum mpath_backend b, const char *why);
 
 /* The worker's part: policy, SG_IO, close the device fd. */
 void cmd_run(struct pool_job *job);

@@ -90,6 +90,12 @@ int device_node_of_fd(int fd, struct device_node *n);
 /* "regular file", "socket", "block device", ...: what a node is. */
 const char *device_node_what(const struct device_node *n);
 
+/* Whether fd is open for writing (O_WRONLY or O_RDWR): what the kernel
+ * asks of an unprivileged caller's SG_IO writes and reservation ioctls.
+ * Access mode 3 (O_ACCMODE, "ioctl only") reads and writes nothing and
+ * is not; neither is an fd fcntl cannot read. */
+bool device_fd_writable(int fd);
+
 /* Decide whether SG_IO may go to the node, from sysfs (blocking; a
  * worker runs it right before the ioctl).  Never fails: anything it
  * cannot read is refused. */

@@ -28,7 +28,7 @@ struct frame_fd {
 	bool lost;		 /* ... and the kernel dropped it: the fd
 				  * table was full (fd -1, node DEVICE_OTHER) */
 	int fd;			 /* kept (a device node), or -1 */
-	int accmode;		 /* its O_ACCMODE (looked at for PR OUT) */
+	bool writable;		 /* open for writing (looked at for PR OUT) */
 	struct device_node node; /* what it is */
 };
 

@@ -49,6 +49,9 @@ enum mpath_backend {
 #define MPATH_UNAVAILABLE_ASC  0x04
 #define MPATH_UNAVAILABLE_ASCQ 0x03
 
+/* Room for mpath_choose()'s reason. */
+#define MPATH_CHOICE_LEN 320
+
 /* multipathd's sockets, tried in this order: the pathname socket of
  * multipath-tools 0.12 and later (KubeVirt links it into the helper's
  * container), then the abstract socket of every release. */
@@ -106,10 +109,14 @@ void mpath_execute(int fd, const uint8_t cdb[PRH_CDB_LEN], uint8_t *data,
     uint32_t len, unsigned timeout_ms, struct scsi_result *res);
 
 /* The backend for a command on a multipath map under the configured
- * mode: on, the library; kernel, the kernel; auto, the library when the
- * helper runs as uid 0 and multipathd accepts a connection, else the
- * kernel.  Never blocks. */
-enum mpath_backend mpath_choose(void);
+ * mode, probe being mpath_probe()'s answer for the map (1, or a negative
+ * errno when device-mapper cannot be asked): on, the library; kernel,
+ * the kernel; auto, the library when the helper runs as uid 0,
+ * multipathd accepts a connection, device-mapper answered and the
+ * library loads, else the kernel.  Under auto, why (n bytes) gets the
+ * reason in words ("multipathd does not answer", ...); "" otherwise.
+ * May load the library (blocking): called on a worker thread. */
+enum mpath_backend mpath_choose(int probe, char *why, size_t n);
 
 /* Name of a backend, for messages and metrics ("libmpathpersist",
  * "kernel"). */

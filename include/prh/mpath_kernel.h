@@ -2,11 +2,15 @@
 /* The kernel multipath mode: PERSISTENT RESERVE OUT on a device-mapper
  * multipath map through the block layer's persistent-reservation ioctls
  * (linux/pr.h) on the client's own fd.  device-mapper sends a REGISTER
- * down every path of the map (and undoes it if one path fails) and the
- * other service actions down one path, so the key belongs to every I_T
- * nexus of the map without multipathd or libmpathpersist.  PR IN goes to
- * the map with plain SG_IO: the keys and the reservation are the LU's,
- * whichever path answers.
+ * down every path of the map and the other service actions down one
+ * path, so the key belongs to every I_T nexus of the map without
+ * multipathd or libmpathpersist.  When a path fails the REGISTER,
+ * device-mapper stops and sends every path REGISTER(new key -> 0): the
+ * paths that took the new key are unregistered and the others keep
+ * their old one (for KA -> KB: some paths unregistered, the rest still
+ * KA; a first registration: none), and a failed unregistration is not
+ * undone.  PR IN goes to the map with plain SG_IO: the keys and the
+ * reservation are the LU's, whichever path answers.
  *
  * Nothing here is shared between commands: commands on different maps
  * (and on one map, up to the per-device limit) run in parallel.  The
@@ -15,9 +19,11 @@
  *
  * What the ioctls cannot express is answered ILLEGAL REQUEST without
  * touching the device: a parameter list other than 24 bytes (1A/00), the
- * SPEC_I_PT or ALL_TG_PT bit (26/00), REGISTER AND MOVE and unknown
- * service actions, a scope other than LU_SCOPE, a type the kernel has no
- * name for (24/00).  The man page lists every answer.
+ * SPEC_I_PT or ALL_TG_PT bit of a REGISTER (AND IGNORE EXISTING KEY)
+ * (26/00; the other service actions ignore them), REGISTER AND MOVE and
+ * unknown service actions, a scope other than LU_SCOPE, a type the
+ * kernel has no name for (24/00; PREEMPT's TYPE 0 is sent as pr_type 0,
+ * which the kernel passes on as 0).  The man page lists every answer.
  */
 #ifndef PRH_MPATH_KERNEL_H
 #define PRH_MPATH_KERNEL_H

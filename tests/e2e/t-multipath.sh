@@ -11,11 +11,10 @@
 # fences the first on all of its paths; the same through plain SG_IO on
 # one path's fd (and through the map with --multipath=off) reaches one
 # nexus, and the VM is fenced by its own reservation when that path
-# fails; without libmpathpersist, or without multipathd with
-# --multipath=on, the helper answers NOT READY 04/03, logs the cause once
-# and serves on.  The kernel mode: as another user, and without
-# multipathd as root, --multipath=auto serves a map through the kernel's
-# PR ioctls; REGISTER reaches both nexuses, a failed path does not fence
+# fails; without multipathd with --multipath=on, the helper answers NOT
+# READY 04/03, logs the cause once and serves on.  The kernel mode: as
+# another user, without multipathd as root, and without libmpathpersist,
+# --multipath=auto serves a map through the kernel's PR ioctls; REGISTER reaches both nexuses, a failed path does not fence
 # the VM, and a path added later lacks the key until the operator
 # registers it; host B, a second helper in the kernel mode with its own
 # map over two ports of its own (other initiators) of the same LU,

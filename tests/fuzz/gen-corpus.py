@@ -197,6 +197,7 @@ def kmpath():
     write(t, "clear", bytes([3, 0]) + plist(0x123abc))
     write(t, "preempt", bytes([4, 5]) + plist(0xb, 0x123abc))
     write(t, "preempt-abort-ea", bytes([5, 3]) + plist(0xb, 0x123abc))
+    write(t, "preempt-type-0", bytes([4, 0]) + plist(0xb, 0x123abc))
     write(t, "reserve-type-2", bytes([1, 2]) + plist(0x123abc))
     write(t, "reserve-element-scope", bytes([1, 0x21]) + plist(0x123abc))
     write(t, "register-and-move", bytes([7, 0]) + plist(1, 2))
@@ -204,6 +205,7 @@ def kmpath():
     write(t, "long", bytes([0, 0]) + plist(0, 9) + bytes(4))
     write(t, "spec-i-pt", bytes([0, 0]) + plist(0, 9, 0x08, bytes(24)))
     write(t, "all-tg-pt", bytes([0, 0]) + plist(0, 9, 0x04))
+    write(t, "reserve-all-tg-pt-ignored", bytes([1, 1]) + plist(0x123abc, 0, 0x04))
 
 
 def escape():

@@ -95,7 +95,10 @@ ITEST_BOTH(pr_in_regular_file_aborted)
 	cr_expect_eq(itest_calls_on("lun"), 1);
 }
 
-ITEST_BOTH(pr_out_readonly_fd_refused)
+/* PR OUT on dev opened with oflags, not open for writing: refused
+ * without the device, and the connection stays usable. */
+static void
+pr_out_not_writable(enum th_kind kind, int oflags)
 {
 	struct client_reply r;
 	int sock, dev;
@@ -103,14 +106,26 @@ ITEST_BOTH(pr_out_readonly_fd_refused)
 	itest_start(kind, NULL);
 	cr_assert_eq(th_shim_set(&itest_env, "* status=0\n"), 0);
 	sock = itest_conn();
-	dev = itest_dev("lun", O_RDONLY);
+	dev = itest_dev("lun", oflags);
 	itest_pr_out(sock, dev, &r);
 	itest_expect(&r, PRH_STATUS_CHECK_CONDITION, PRH_SK_ILLEGAL_REQUEST,
 	    0x20, 0x00);
 	cr_expect_eq(itest_calls_on("lun"), 0, "the device was touched");
-	/* The connection stays usable. */
 	itest_pr_in(sock, dev, 0, 8192, &r);
 	itest_expect(&r, PRH_STATUS_GOOD, -1, 0, 0);
+}
+
+ITEST_BOTH(pr_out_readonly_fd_refused)
+{
+	pr_out_not_writable(kind, O_RDONLY);
+}
+
+/* Access mode 3 (O_ACCMODE) reads and writes nothing: the kernel refuses
+ * an unprivileged caller's SG_IO writes on it.  QEMU's helper looks for
+ * O_RDONLY only and runs this one. */
+Test(ours, pr_out_ioctl_only_fd_refused)
+{
+	pr_out_not_writable(TH_OURS, O_ACCMODE);
 }
 
 ITEST_BOTH(pr_out_rdwr_good)

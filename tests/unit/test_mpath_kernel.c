@@ -8,6 +8,7 @@
  * or not in a network namespace of the test's own.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -177,12 +178,22 @@ Test(kxlate, clear_preempt_and_preempt_abort)
 	cr_expect_eq(k.u.pre.old_key, KEY);
 	cr_expect_eq(k.u.pre.new_key, SA_KEY);
 	cr_expect_eq(k.u.pre.type, PR_EXCLUSIVE_ACCESS_ALL_REGS);
+	/* TYPE 0 (sg_persist's default; ignored unless the key preempted
+	 * holds the reservation) goes as pr_type 0, which the kernel sends
+	 * as TYPE 0. */
+	cr_assert_eq(xlate(0x04, 0x00, 0, 24, &k, &res), 0);
+	cr_expect_eq(k.ioctl, IOC_PR_PREEMPT);
+	cr_expect_eq(k.u.pre.new_key, SA_KEY);
+	cr_expect_eq(k.u.pre.type, 0);
+	cr_assert_eq(xlate(0x05, 0x00, 0, 24, &k, &res), 0);
+	cr_expect_eq(k.ioctl, IOC_PR_PREEMPT_ABORT);
+	cr_expect_eq(k.u.pre.type, 0);
 }
 
 Test(kxlate, what_the_ioctls_cannot_express_is_illegal_request)
 {
-	static const uint8_t bad_types[] = { 0x0, 0x2, 0x4, 0x9, 0xa, 0xb, 0xc,
-		0xd, 0xe, 0xf };
+	static const uint8_t bad_types[] = { 0x2, 0x4, 0x9, 0xa, 0xb, 0xc, 0xd,
+		0xe, 0xf };
 	static const uint8_t typed[] = { 0x01, 0x02, 0x04, 0x05 };
 	struct mpath_kernel_req k;
 	struct scsi_result res;
@@ -197,11 +208,14 @@ Test(kxlate, what_the_ioctls_cannot_express_is_illegal_request)
 		{ 0x00, 0, 0, 23, 0x1a },
 		{ 0x00, 0, 0, 0, 0x1a },
 		{ 0x00, 0, 0, 28, 0x1a },
-		/* SPEC_I_PT, ALL_TG_PT: 26/00, on any service action */
+		/* SPEC_I_PT, ALL_TG_PT: 26/00, on REGISTER (AND IGNORE) */
 		{ 0x00, 0, 0x08, 24, 0x26 },
 		{ 0x00, 0, 0x08, 48, 0x26 },
 		{ 0x06, 0, 0x04, 24, 0x26 },
-		{ 0x01, 0x01, 0x05, 24, 0x26 },
+		{ 0x06, 0, 0x0c, 48, 0x26 },
+		/* ... ignored by the others, whose list is 24 bytes */
+		{ 0x01, 0x01, 0x08, 48, 0x1a },
+		{ 0x04, 0x01, 0x0c, 28, 0x1a },
 	};
 
 	/* REGISTER AND MOVE and the reserved service actions: 24/00. */
@@ -216,7 +230,14 @@ Test(kxlate, what_the_ioctls_cannot_express_is_illegal_request)
 		expect_check(&res, PRH_SK_ILLEGAL_REQUEST, bad[i].asc, 0x00);
 	}
 	/* A scope other than LU_SCOPE, a type without a kernel name: 24/00,
-	 * for the service actions that carry them. */
+	 * for the service actions that carry them; TYPE 0 for RESERVE and
+	 * RELEASE, which do not ignore it. */
+	for (uint8_t sa = 0x01; sa <= 0x02; sa++) {
+		cr_expect_eq(xlate(sa, 0x00, 0, 24, &k, &res), -1, "sa %u", sa);
+		expect_check(&res, PRH_SK_ILLEGAL_REQUEST, 0x24, 0x00);
+	}
+	cr_expect_eq(xlate(0x04, 0x10, 0, 24, &k, &res), -1);
+	expect_check(&res, PRH_SK_ILLEGAL_REQUEST, 0x24, 0x00);
 	for (size_t i = 0; i < sizeof(typed); i++) {
 		cr_expect_eq(xlate(typed[i], 0x11, 0, 24, &k, &res), -1);
 		expect_check(&res, PRH_SK_ILLEGAL_REQUEST, 0x24, 0x00);
@@ -226,6 +247,12 @@ Test(kxlate, what_the_ioctls_cannot_express_is_illegal_request)
 			    -1, "sa %u type %u", typed[i], bad_types[j]);
 			expect_check(&res, PRH_SK_ILLEGAL_REQUEST, 0x24, 0x00);
 		}
+	}
+	/* SPC-4 has the service actions other than REGISTER (AND IGNORE)
+	 * ignore SPEC_I_PT and ALL_TG_PT. */
+	for (uint8_t sa = 0x01; sa <= 0x05; sa++) {
+		cr_expect_eq(xlate(sa, 0x01, 0x0d, 24, &k, &res), 0, "sa %u",
+		    sa);
 	}
 	/* CLEAR and REGISTER ignore scope and type. */
 	cr_expect_eq(xlate(0x03, 0xff, 0, 24, &k, &res), 0);
@@ -412,6 +439,25 @@ Test(kexec, read_only_fd_and_refusals_never_reach_the_device, .init = exec_init,
 	cr_expect_eq(fk.tur_calls, 0);
 }
 
+Test(kexec, ioctl_only_fd_never_reaches_the_device, .init = exec_init,
+    .fini = exec_fini)
+{
+	struct scsi_result res;
+	int fd;
+
+	/* Access mode 3 reads and writes nothing: the kernel would refuse
+	 * an unprivileged caller's reservation through it too. */
+	fd = open("/dev/null", O_ACCMODE | O_CLOEXEC);
+	cr_assert_geq(fd, 0, "open(/dev/null, 3): %s", strerror(errno));
+	exec_out(fd, 0x00, 0, 0, 24, &res);
+	expect_check(&res, PRH_SK_ILLEGAL_REQUEST, 0x20, 0x00);
+	exec_out(fd, 0x01, 0x01, 0, 24, &res);
+	expect_check(&res, PRH_SK_ILLEGAL_REQUEST, 0x20, 0x00);
+	cr_expect_eq(fk.calls, 0);
+	cr_expect_eq(fk.tur_calls, 0);
+	close(fd);
+}
+
 Test(kexec, check_condition_takes_the_test_unit_readys_sense, .init = exec_init,
     .fini = exec_fini)
 {
@@ -489,33 +535,113 @@ listen_abstract(const char *name)
 	return s;
 }
 
+/* mpath_choose() for a map probed as probe, its reason in why. */
+static char why[MPATH_CHOICE_LEN];
+
+static enum mpath_backend
+choose(int probe)
+{
+	memset(why, 'x', sizeof(why));
+	return mpath_choose(probe, why, sizeof(why));
+}
+
 Test(kchoose, fixed_modes)
 {
 	mode_set(MPATH_MODE_KERNEL);
-	cr_expect_eq(mpath_choose(), MPATH_BACKEND_KERNEL);
+	cr_expect_eq(choose(1), MPATH_BACKEND_KERNEL);
+	cr_expect_str_eq(why, "");
+	cr_expect_eq(choose(-EACCES), MPATH_BACKEND_KERNEL);
 	mode_set(MPATH_MODE_OFF);
-	cr_expect_eq(mpath_choose(), MPATH_BACKEND_NONE);
+	cr_expect_eq(choose(1), MPATH_BACKEND_NONE);
+	cr_expect_str_eq(why, "");
+	/* on keeps the library whatever device-mapper says (the command
+	 * is then answered NOT READY 04/03). */
+	mode_set(MPATH_MODE_ON);
+	cr_expect_eq(choose(-EACCES), MPATH_BACKEND_LIBRARY);
+	cr_expect_str_eq(why, "");
 	cr_expect_str_eq(mpath_backend_name(MPATH_BACKEND_KERNEL), "kernel");
 	cr_expect_str_eq(mpath_backend_name(MPATH_BACKEND_LIBRARY),
 	    "libmpathpersist");
 }
 
-Test(kchoose, auto_follows_multipathd)
+/* Enter a private network namespace where only this test's abstract
+ * socket can be multipathd's (skips without root). */
+static void
+private_multipathd(void)
 {
-	int s;
-
 	if (geteuid() != 0 || unshare(CLONE_NEWNET) < 0)
 		cr_skip_test("needs root for a private network namespace");
 	/* /run/multipathd.socket may exist on this machine: only the
 	 * abstract socket, in this namespace, is tested. */
 	if (access("/run/multipathd.socket", F_OK) == 0)
 		cr_skip_test("/run/multipathd.socket exists here");
+}
+
+/* Skip unless the library cannot be loaded on this machine. */
+static void
+no_library(void)
+{
+	void *h = dlopen("libmpathpersist.so.0", RTLD_NOW | RTLD_LOCAL);
+
+	if (h != NULL) {
+		dlclose(h);
+		cr_skip_test("libmpathpersist is installed here");
+	}
+}
+
+Test(kchoose, auto_follows_multipathd)
+{
+	int s;
+
+	private_multipathd();
 	mode_set(MPATH_MODE_AUTO);
-	cr_expect_eq(mpath_choose(), MPATH_BACKEND_KERNEL);
+	cr_expect_eq(choose(1), MPATH_BACKEND_KERNEL);
+	cr_expect_str_eq(why, "multipathd does not answer");
 	s = listen_abstract(MULTIPATHD);
-	cr_expect_eq(mpath_choose(), MPATH_BACKEND_LIBRARY);
+	/* multipathd answers: the library, if it loads. */
+	cr_expect_neq(choose(1), MPATH_BACKEND_NONE);
+	cr_expect(strcmp(why, "multipathd answers") == 0 ||
+		strncmp(why, "libmpathpersist cannot be used: ", 32) == 0,
+	    "%s", why);
 	close(s);
-	cr_expect_eq(mpath_choose(), MPATH_BACKEND_KERNEL);
+	cr_expect_eq(choose(1), MPATH_BACKEND_KERNEL);
+	cr_expect_str_eq(why, "multipathd does not answer");
+	mpath_shutdown();
+}
+
+Test(kchoose, auto_falls_back_to_the_kernel_without_the_library)
+{
+	int s;
+
+	private_multipathd();
+	no_library();
+	mode_set(MPATH_MODE_AUTO);
+	s = listen_abstract(MULTIPATHD);
+	/* The first command tries to load it, the next ones know. */
+	for (int i = 0; i < 2; i++) {
+		cr_expect_eq(choose(1), MPATH_BACKEND_KERNEL);
+		cr_expect(strncmp(why,
+			      "libmpathpersist cannot be used: cannot load "
+			      "libmpathpersist.so.0",
+			      64) == 0,
+		    "%s", why);
+	}
+	close(s);
+	mpath_shutdown();
+}
+
+Test(kchoose, auto_falls_back_to_the_kernel_when_dm_cannot_be_asked)
+{
+	int s;
+
+	private_multipathd();
+	mode_set(MPATH_MODE_AUTO);
+	s = listen_abstract(MULTIPATHD);
+	cr_expect_eq(choose(-EACCES), MPATH_BACKEND_KERNEL);
+	cr_expect_str_eq(why,
+	    "device-mapper cannot be asked about the map (Permission "
+	    "denied)");
+	close(s);
 	mpath_shutdown();
 }
 
@@ -538,10 +664,10 @@ Test(knote, one_notice_per_map_and_change_and_every_command_counted,
 	snprintf(a.name, sizeof(a.name), "dm-3");
 	snprintf(a.wwid, sizeof(a.wwid), "mpath-3600140");
 	snprintf(b.name, sizeof(b.name), "dm 4");
-	cmd_note_mpath(&a, &st, MPATH_BACKEND_KERNEL);
-	cmd_note_mpath(&a, &st, MPATH_BACKEND_KERNEL);
-	cmd_note_mpath(&b, &st, MPATH_BACKEND_KERNEL);
-	cmd_note_mpath(&a, &st, MPATH_BACKEND_LIBRARY);
+	cmd_note_mpath(&a, &st, MPATH_BACKEND_KERNEL, "");
+	cmd_note_mpath(&a, &st, MPATH_BACKEND_KERNEL, "");
+	cmd_note_mpath(&b, &st, MPATH_BACKEND_KERNEL, "");
+	cmd_note_mpath(&a, &st, MPATH_BACKEND_LIBRARY, "");
 	cr_expect_eq(atomic_load(&a.mpath_backend), MPATH_BACKEND_LIBRARY);
 	cr_expect_eq(atomic_load(&b.mpath_backend), MPATH_BACKEND_KERNEL);
 	cr_expect_eq(atomic_load(&st.mpath_cmds[MPATH_BACKEND_KERNEL]), 3);
@@ -564,13 +690,14 @@ Test(knote, auto_says_why, .init = redirect)
 	log_set_verbosity(1);
 	mode_set(MPATH_MODE_AUTO);
 	snprintf(a.name, sizeof(a.name), "dm-0");
-	cmd_note_mpath(&a, &st, MPATH_BACKEND_KERNEL);
-	cmd_note_mpath(&a, &st, MPATH_BACKEND_LIBRARY);
+	cmd_note_mpath(&a, &st, MPATH_BACKEND_KERNEL,
+	    "libmpathpersist cannot be used: no");
+	cmd_note_mpath(&a, &st, MPATH_BACKEND_LIBRARY, "multipathd answers");
 	mpath_shutdown();
 	fflush(stderr);
 	cr_expect_stderr_eq_str(
 	    "qemu-pr-helper: multipath: map dm-0 () served through the "
-	    "kernel's PR ioctls (multipathd does not answer)\n"
+	    "kernel's PR ioctls (libmpathpersist cannot be used: no)\n"
 	    "qemu-pr-helper: multipath: map dm-0 () served through "
 	    "libmpathpersist (multipathd answers)\n");
 }
