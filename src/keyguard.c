@@ -27,6 +27,7 @@ struct kg_claim {
 	uint64_t lu;		/* the device's isolation key */
 	uint64_t key;		/* never 0 */
 	uint64_t seq;		/* when the key was claimed: order */
+	uint64_t mod;		/* when the claim last changed */
 	struct keyguard_vm *vm; /* whose */
 	struct kg_claim *lnext; /* the device's bucket */
 	struct kg_claim *vnext; /* the VM's claims */
@@ -43,7 +44,7 @@ struct keyguard_vm {
 struct keyguard {
 	struct keyguard_vm *vms[KG_BUCKETS];
 	struct kg_claim *claims[KG_BUCKETS];
-	uint64_t seq;	/* claims made so far */
+	uint64_t seq;	/* the clock of claims and their changes */
 	uint64_t conns; /* peers known by connection alone */
 };
 
@@ -218,6 +219,7 @@ kg_claim_set(struct keyguard *kg, struct keyguard_vm *vm, uint64_t lu,
 	if (c->key != key || c->seq == 0)
 		c->seq = ++kg->seq;
 	c->key = key;
+	c->mod = ++kg->seq;
 	return 0;
 }
 
@@ -317,18 +319,21 @@ keyguard_check(struct keyguard *kg, struct keyguard_vm *vm, uint64_t lu,
 		op->prev = own->key;
 		op->prev_seq = own->seq;
 	}
-	if (op->key == 0)
-		return 0; /* settled when it is back */
 	/* Claim it now, so that another VM's registration racing this one
-	 * is refused; taken back if the device refuses it. */
-	if (kg_claim_set(kg, vm, lu, key) < 0) {
+	 * is refused; taken back if the device refuses it.  A key of 0 is
+	 * settled when it is back. */
+	if (op->key != 0 && kg_claim_set(kg, vm, lu, key) < 0) {
 		op->vm = NULL;
 		return -ENOMEM;
 	}
+	op->at = kg->seq;
 	return 0;
 }
 
-/* Settle op: its command is back with status. */
+/* Settle op: its command is back with status.  A claim made or changed
+ * after op's check (by a command of the same VM submitted while op ran)
+ * is that later command's: op neither takes it back nor ends it, so the
+ * guard may refuse more than the device's order needs, never less. */
 void
 keyguard_done(struct keyguard *kg, struct keyguard_op *op, uint32_t status)
 {
@@ -338,12 +343,14 @@ keyguard_done(struct keyguard *kg, struct keyguard_op *op, uint32_t status)
 	if (op->vm == NULL)
 		return;
 	own = kg_claim_of(kg, op->vm, op->lu);
+	if (own != NULL && own->mod > op->at)
+		own = NULL; /* not op's to settle */
 	if (op->sa == KG_CLEAR) {
-		if (good) /* every key of the device is gone */
+		if (good) /* every key the device had at the check is gone */
 			for (c = kg->claims[op->lu % KG_BUCKETS]; c != NULL;
 			     c = next) {
 				next = c->lnext;
-				if (c->lu == op->lu)
+				if (c->lu == op->lu && c->mod <= op->at)
 					kg_claim_drop(kg, c);
 			}
 	} else if (!good && op->key != 0) {
@@ -351,7 +358,8 @@ keyguard_done(struct keyguard *kg, struct keyguard_op *op, uint32_t status)
 		if (op->had_prev && own != NULL) {
 			own->key = op->prev;
 			own->seq = op->prev_seq;
-		} else if (own != NULL && own->key == op->key) {
+			own->mod = ++kg->seq;
+		} else if (own != NULL) {
 			kg_claim_drop(kg, own);
 		}
 	} else if (good) {

@@ -23,6 +23,8 @@
  * registration racing it is refused too) and taken back if the device
  * does not answer GOOD, also when its connection went meanwhile; it ends
  * when the VM unregisters or clears, or with the VM's last connection.
+ * Settling a command touches only the claims as its check left them: a
+ * claim a later command of the same VM made meanwhile stays.
  * Loop thread only; see doc/threads.md.
  */
 #ifndef PRH_KEYGUARD_H
@@ -45,6 +47,7 @@ struct keyguard_op {
 	uint64_t prev;		/* the claim before */
 	uint64_t prev_seq;	/* and when it was made */
 	bool had_prev;		/* there was one */
+	uint64_t at;		/* the guard's clock after the check */
 };
 
 /* A new, empty guard, or NULL without memory. */

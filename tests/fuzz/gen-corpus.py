@@ -263,6 +263,90 @@ def prpolicy():
     write("fuzz_prpolicy", "read-keys", seed(0, 0, 8, bytes(8)))
 
 
+def keyguard():
+    """fuzz_keyguard: operations, each an opcode and its operands: get
+    (0, peer), put (1, ref), hold (2, ref), check (3, ref, device, service
+    action, flags, length, list), settle (4, command, status), forget (5,
+    command)."""
+    t = "fuzz_keyguard"
+    vm_a, vm_b, unit_a, pid0 = 0x01, 0x05, 0x02, 0x20
+
+    def get(peer):
+        return bytes([0, peer])
+
+    def put(ref):
+        return bytes([1, ref])
+
+    def check(ref, sa, sakey=0, key=0, lu=0, flags=0, length=24,
+              unreg=False):
+        lst = bytearray(plist(key, sakey))
+        lst[17] = 0x02 if unreg else 0
+        lst = bytes(lst[:length])
+        return bytes([3, ref, lu, sa, flags, length]) + lst
+
+    def settle(status=0, cmd=0):
+        return bytes([4, cmd, status])
+
+    def forget(cmd=0):
+        return bytes([5, cmd])
+
+    two = get(vm_a) + get(vm_b)
+    write(t, "neighbour-refused",
+          two + check(0, 0, 0xa1) + settle() + check(1, 6, 0xb2) +
+          check(1, 0, 0) + check(1, 3) + check(1, 7) + check(1, 4, 0xa1) +
+          check(1, 5, 0xa1, 0xb2) + check(1, 6, 0xb2, lu=1) + settle() +
+          put(1) + put(0))
+    write(t, "migration-follows",
+          two + check(0, 0, 0xa1) + settle() + check(1, 6, 0xa1) +
+          settle() + check(1, 4, 0xa1, 0xa1) + settle() +
+          check(1, 6, 0xb2) + check(0, 0, 0, 0xa1) + settle() +
+          check(1, 6, 0xb2) + settle() + put(0) + put(0))
+    write(t, "racing-register",
+          two + check(0, 0, 0xa1) + check(1, 6, 0xb2) + settle(2) +
+          check(1, 6, 0xb2) + settle(0x18) + check(1, 6, 0xb2) +
+          settle() + put(0) + put(0))
+    write(t, "clear",
+          two + check(0, 0, 0xa1) + settle() + check(0, 3, 0, 0xa1) +
+          settle() + check(1, 6, 0xb2) + settle() + put(0) + put(0))
+    write(t, "move-unreg",
+          two + check(0, 0, 0xa1) + settle() + check(0, 7, 0, 0xa1) +
+          settle() + check(1, 6, 0xb2) +
+          check(0, 0, 0xa1) + check(0, 7, 0, 0xa1, unreg=True) + settle() +
+          settle() + check(1, 6, 0xb2) + settle())
+    write(t, "short-lists",
+          two + check(0, 0, 0xa1) + settle() + check(1, 6, 0xa1, length=15) +
+          check(1, 6, 0xa1, length=9) + check(1, 6, length=8) +
+          check(1, 6, length=0) + check(1, 7, length=17) +
+          check(1, 4, 0xa1, length=16) + settle() + settle())
+    write(t, "pid-0-peers",
+          get(pid0) + get(pid0) + get(unit_a) + check(0, 0, 0xa1) +
+          settle() + check(1, 6, 0xb2) + check(2, 6, 0xb2) + put(0) +
+          check(1, 6, 0xb2) + settle())
+    write(t, "forget-and-hold",
+          get(vm_a) + bytes([2, 0]) + get(vm_b) + check(0, 0, 0xa1) +
+          forget() + put(0) + check(2, 6, 0xb2) + put(0) +
+          check(1, 6, 0xb2) + settle())
+    write(t, "one-bucket",
+          two + check(0, 0, 0xa1, lu=0) + settle() +
+          check(1, 6, 0xb2, lu=1) + settle() + check(1, 3, lu=0) +
+          check(0, 3, lu=1))
+    write(t, "pr-in-and-small-keys",
+          two + check(0, 0, flags=0x0A) + settle() +
+          check(1, 0, flags=0x01) + check(1, 6, flags=0x0A, length=12) +
+          check(1, 6, flags=0x0E) + settle(3))
+    # commands of one VM overlapping: settling the earlier one leaves
+    # the claim the later one made
+    write(t, "unregister-then-register",
+          two + check(0, 0, 0xa1) + settle() + check(0, 6, 0) +
+          check(0, 6, 0xa1) + settle(0, 0) + check(1, 6, 0xb2) + settle())
+    write(t, "refused-then-changed",
+          two + check(0, 0, 0xa1) + settle() + check(0, 6, 0xa2) +
+          check(0, 6, 0xa3) + settle(2, 0) + settle() + check(1, 6, 0xa1))
+    write(t, "clear-then-register",
+          two + check(0, 3) + check(1, 6, 0xb2) + settle(0, 1) +
+          settle(0, 0) + check(0, 6, 0xa1) + settle())
+
+
 if __name__ == "__main__":
     proto()
     result()
@@ -271,3 +355,4 @@ if __name__ == "__main__":
     kmpath()
     escape()
     prpolicy()
+    keyguard()

@@ -19,6 +19,7 @@ max_len() {
 	fuzz_kmpath*) echo 8194 ;;
 	fuzz_escape*) echo 1024 ;;
 	fuzz_prpolicy*) echo 8196 ;;
+	fuzz_keyguard*) echo 2048 ;;
 	*) echo 4096 ;;
 	esac
 }

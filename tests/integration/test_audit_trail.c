@@ -975,9 +975,22 @@ struct kg_step {
 
 #define KG_WAIT 0xff
 
+/* Whether reply r is all a RESERVATION CONFLICT may be, byte for byte:
+ * the status, no data and 96 bytes of sense, all zero (the key guard's
+ * refusal, as the man page gives it). */
+static bool
+kg_bare_conflict(const struct client_reply *r)
+{
+	static const uint8_t zero[PRH_SENSE_LEN];
+
+	return r->status == PRH_STATUS_RESERVATION_CONFLICT && r->size == 0 &&
+	    memcmp(r->sense, zero, sizeof(zero)) == 0;
+}
+
 /* In a child: move to the cgroup of procs, connect once, and run steps on
- * dev, writing each PR OUT's status byte to out; exit 0, or 2 on errors.
- * The connection stays open until the last step is done. */
+ * dev, writing each PR OUT's status byte to out; exit 0, 2 on errors, 4
+ * on a RESERVATION CONFLICT with more than its status.  The connection
+ * stays open until the last step is done. */
 static void
 kg_child(const char *procs, const struct kg_step *steps, int n, int dev,
     int out, int go)
@@ -1003,7 +1016,12 @@ kg_child(const char *procs, const struct kg_step *steps, int n, int dev,
 		if (client_command(s, cdb, dev, param, sizeof(param), &r) < 0)
 			_exit(2);
 		st = (uint8_t)r.status;
-		if (r.size != 0 || write(out, &st, 1) != 1)
+		if (r.status > 0xff || r.size != 0)
+			_exit(2);
+		if (r.status == PRH_STATUS_RESERVATION_CONFLICT &&
+		    !kg_bare_conflict(&r))
+			_exit(4);
+		if (write(out, &st, 1) != 1)
 			_exit(2);
 	}
 	_exit(0);
@@ -1047,7 +1065,8 @@ kg_status(struct kg_client *k)
 	if (read(k->out, &st, 1) != 1) {
 		(void)waitpid(k->pid, &ws, 0);
 		cr_assert_fail("the client died: 0x%x (exit 2: an error, 3: "
-			       "the move to its cgroup)",
+			       "the move to its cgroup, 4: a RESERVATION "
+			       "CONFLICT with sense)",
 		    ws);
 	}
 	return st;

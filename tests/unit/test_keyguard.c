@@ -277,6 +277,86 @@ Test(keyguard, a_racing_registration_is_refused)
 	keyguard_vm_put(kg, b);
 }
 
+/* Check PR OUT service action sa with service action key sakey (a
+ * 24-byte list) from vm on lu, and leave it running in *op. */
+static void
+kg_start(struct keyguard_vm *vm, uint64_t lu, uint8_t sa, uint64_t sakey,
+    struct keyguard_op *op)
+{
+	struct proto_req req = { .opcode = PRH_OP_PR_OUT,
+		.service_action = sa,
+		.is_out = true,
+		.len = 24 };
+	uint8_t params[24] = { 0 };
+	const struct keyguard_vm *holder = NULL;
+
+	for (int i = 0; i < 8; i++)
+		params[8 + i] = (uint8_t)(sakey >> (56 - 8 * i));
+	cr_assert_eq(keyguard_check(kg, vm, lu, &req, params, 24, op, &holder),
+	    0);
+}
+
+Test(keyguard, an_unregister_keeps_a_later_register_s_claim)
+{
+	struct keyguard_vm *a = kg_vm("a"), *b = kg_vm("b");
+	struct keyguard_op op1, op2;
+
+	/* a unregisters and registers again; the unregistration is back
+	 * first: the new registration's claim stays */
+	cr_assert_eq(kg_run(a, LU1, 0x00, 0, 0xa1), 0);
+	kg_start(a, LU1, 0x06, 0, &op1);
+	kg_start(a, LU1, 0x06, 0xa1, &op2);
+	keyguard_done(kg, &op1, PRH_STATUS_GOOD);
+	cr_expect_eq(kg_run(b, LU1, 0x06, 0, 0xb2), -EACCES);
+	keyguard_done(kg, &op2, PRH_STATUS_GOOD);
+	cr_expect_eq(kg_run(b, LU1, 0x06, 0, 0xb2), -EACCES);
+	keyguard_vm_put(kg, a);
+	keyguard_vm_put(kg, b);
+}
+
+Test(keyguard, a_refused_register_keeps_a_later_one_s_claim)
+{
+	struct keyguard_vm *a = kg_vm("a"), *b = kg_vm("b");
+	struct keyguard_op op1, op2;
+
+	/* two changes of key, the first refused: not taken back to 0xa1
+	 * over the second, or b would follow 0xa1 and replace 0xa3 */
+	cr_assert_eq(kg_run(a, LU1, 0x00, 0, 0xa1), 0);
+	kg_start(a, LU1, 0x06, 0xa2, &op1);
+	kg_start(a, LU1, 0x06, 0xa3, &op2);
+	keyguard_done(kg, &op1, PRH_STATUS_CHECK_CONDITION);
+	keyguard_done(kg, &op2, PRH_STATUS_GOOD);
+	cr_expect_eq(kg_run(b, LU1, 0x06, 0, 0xa1), -EACCES);
+	/* the same key twice, the first refused: the claim stays */
+	cr_assert_eq(kg_run(a, LU1, 0x00, 0xa3, 0), 0);
+	kg_start(a, LU1, 0x06, 0xa5, &op1);
+	kg_start(a, LU1, 0x06, 0xa5, &op2);
+	keyguard_done(kg, &op1, PRH_STATUS_RESERVATION_CONFLICT);
+	cr_expect_eq(kg_run(b, LU1, 0x06, 0, 0xb2), -EACCES);
+	keyguard_done(kg, &op2, PRH_STATUS_GOOD);
+	cr_expect_eq(kg_run(b, LU1, 0x06, 0, 0xb2), -EACCES);
+	keyguard_vm_put(kg, a);
+	keyguard_vm_put(kg, b);
+}
+
+Test(keyguard, a_clear_keeps_the_claims_made_after_it)
+{
+	struct keyguard_vm *a = kg_vm("a"), *b = kg_vm("b");
+	struct keyguard_op op1, op2;
+
+	/* a's CLEAR runs while b registers: b's claim outlives it */
+	kg_start(a, LU1, 0x03, 0, &op1);
+	kg_start(b, LU1, 0x06, 0xb2, &op2);
+	keyguard_done(kg, &op2, PRH_STATUS_GOOD);
+	keyguard_done(kg, &op1, PRH_STATUS_GOOD);
+	cr_expect_eq(kg_run(a, LU1, 0x06, 0, 0xa1), -EACCES);
+	/* a CLEAR after it ends it */
+	cr_assert_eq(kg_run(b, LU1, 0x03, 0xb2, 0), 0);
+	cr_expect_eq(kg_run(a, LU1, 0x06, 0, 0xa1), 0);
+	keyguard_vm_put(kg, a);
+	keyguard_vm_put(kg, b);
+}
+
 Test(keyguard, a_short_parameter_list_reads_as_zero)
 {
 	struct keyguard_vm *a = kg_vm("a"), *b = kg_vm("b");
