@@ -131,12 +131,12 @@ struct pool {
 	unsigned nwake;			 /* woken, not yet back on lock */
 	unsigned nthreads;		 /* threads in slots now */
 	uint64_t started;		 /* threads ever started */
-	uint64_t completed;		 /* jobs whose work returned */
 	bool shut;			 /* pool_shutdown() was called */
 	bool quit;			 /* workers must exit */
 
 	pthread_mutex_t dlock;
 	struct pool_job_list done_list; /* finished, not delivered */
+	uint64_t completed; /* jobs put on done_list so far (dlock) */
 };
 
 /* Mix a 64-bit key into a bucket index (splitmix64 finaliser). */
@@ -383,7 +383,6 @@ pool_finish(struct pool *p, struct pool_job *job)
 	job->dq = NULL;
 	d->running--;
 	p->running--;
-	p->completed++;
 	if (d->running == 0 && d->nwait == 0)
 		pool_dev_drop(p, d);
 	else
@@ -402,6 +401,7 @@ pool_complete(struct pool *p, struct pool_job *job)
 	pthread_mutex_lock(&p->dlock);
 	act = TAILQ_EMPTY(&p->done_list);
 	TAILQ_INSERT_TAIL(&p->done_list, job, entry);
+	p->completed++; /* counted once the loop can take it */
 	pthread_mutex_unlock(&p->dlock);
 	/* From here on the job belongs to the loop thread. */
 	if (act)
@@ -756,9 +756,11 @@ pool_get_stats(struct pool *p, struct pool_stats *st)
 	st->devices = p->ndevs;
 	st->workers = p->nthreads;
 	st->idle = p->nidle;
-	st->completed = p->completed;
 	st->started = p->started;
 	pthread_mutex_unlock(&p->lock);
+	pthread_mutex_lock(&p->dlock);
+	st->completed = p->completed;
+	pthread_mutex_unlock(&p->dlock);
 }
 
 /* Whether a is busier than b: more running + queued, ties by smaller key. */

@@ -82,7 +82,7 @@ struct pool_stats {
 	unsigned devices;   /* keys with running or queued jobs */
 	unsigned workers;   /* worker threads now */
 	unsigned idle;	    /* workers asleep, none woken for them */
-	uint64_t completed; /* jobs whose work has returned */
+	uint64_t completed; /* jobs finished and handed to the loop */
 	uint64_t started;   /* worker threads started so far */
 };
 
