@@ -987,6 +987,21 @@ kg_bare_conflict(const struct client_reply *r)
 	    memcmp(r->sense, zero, sizeof(zero)) == 0;
 }
 
+/* In a child: move to the cgroup of procs, name this process qemu-kg
+ * and connect: the socket (exit 2 if it cannot). */
+static int
+kg_connect(const char *procs)
+{
+	int s;
+
+	at_go(&(struct at_place){ .procs = procs });
+	prctl(PR_SET_NAME, "qemu-kg");
+	s = th_connect(&at_env);
+	if (s < 0)
+		_exit(2);
+	return s;
+}
+
 /* In a child: move to the cgroup of procs, connect once, and run steps on
  * dev, writing each PR OUT's status byte to out; exit 0, 2 on errors, 4
  * on a RESERVATION CONFLICT with more than its status.  The connection
@@ -997,14 +1012,9 @@ kg_child(const char *procs, const struct kg_step *steps, int n, int dev,
 {
 	uint8_t cdb[PRH_CDB_LEN], param[24], st;
 	struct client_reply r;
+	int s = kg_connect(procs);
 	char c;
-	int s;
 
-	at_go(&(struct at_place){ .procs = procs });
-	prctl(PR_SET_NAME, "qemu-kg");
-	s = th_connect(&at_env);
-	if (s < 0)
-		_exit(2);
 	for (int i = 0; i < n; i++) {
 		if (steps[i].sa == KG_WAIT) {
 			if (read(go, &c, 1) != 1)
@@ -1212,14 +1222,9 @@ static void
 kg_leaver(const char *procs, int dev, int out, int go)
 {
 	uint8_t cdb[PRH_CDB_LEN], param[24];
+	int s = kg_connect(procs);
 	char c;
-	int s;
 
-	at_go(&(struct at_place){ .procs = procs });
-	prctl(PR_SET_NAME, "qemu-kg");
-	s = th_connect(&at_env);
-	if (s < 0)
-		_exit(2);
 	client_cdb_pr_out(cdb, 0x00, 0, sizeof(param));
 	client_param_basic(param, 0, 0xa1, 0);
 	if (client_send_request(s, cdb, dev, param, sizeof(param)) < 0 ||
