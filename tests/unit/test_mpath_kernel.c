@@ -21,6 +21,7 @@
 #include <criterion/criterion.h>
 #include <criterion/redirect.h>
 
+#include "prh/client.h"
 #include "prh/cmd.h"
 #include "prh/log.h"
 #include "prh/mpath.h"
@@ -33,28 +34,13 @@
 
 /* ---- helpers ----------------------------------------------------------- */
 
-/* A PR OUT CDB: service action, scope/type byte, parameter length. */
-static void
-cdb_out(uint8_t cdb[PRH_CDB_LEN], uint8_t sa, uint8_t st, uint32_t len)
-{
-	memset(cdb, 0, PRH_CDB_LEN);
-	cdb[0] = PRH_OP_PR_OUT;
-	cdb[1] = sa;
-	cdb[2] = st;
-	cdb[7] = len >> 8;
-	cdb[8] = len;
-}
-
-/* A parameter list: KEY and SA_KEY big-endian, flags byte 20. */
+/* A parameter list of PRH_DATA_MAX bytes: KEY and SA_KEY, flags byte 20
+ * (client.h's basic list), zeros beyond. */
 static void
 param_out(uint8_t p[PRH_DATA_MAX], uint8_t flags)
 {
-	static const uint8_t keys[16] = { 0x01, 0x23, 0x45, 0x67, 0x89, 0xab,
-		0xcd, 0xef, 0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10 };
-
 	memset(p, 0, PRH_DATA_MAX);
-	memcpy(p, keys, sizeof(keys));
-	p[20] = flags;
+	client_param_basic(p, KEY, SA_KEY, flags);
 }
 
 /* Expect exactly CHECK CONDITION with fixed sense key/asc/ascq: byte 0
@@ -98,7 +84,7 @@ xlate(uint8_t sa, uint8_t st, uint8_t flags, uint32_t len,
 {
 	uint8_t cdb[PRH_CDB_LEN], p[PRH_DATA_MAX];
 
-	cdb_out(cdb, sa, st, len);
+	client_cdb_pr_out(cdb, sa, st, (uint16_t)len);
 	param_out(p, flags);
 	memset(res, 0xee, sizeof(*res));
 	return mpath_kernel_xlate(cdb, p, len, k, res);
@@ -399,7 +385,7 @@ exec_out(int fd, uint8_t sa, uint8_t st, uint8_t flags, uint32_t len,
 	struct sgio_ua ua = { 0 };
 	uint8_t cdb[PRH_CDB_LEN];
 
-	cdb_out(cdb, sa, st, len);
+	client_cdb_pr_out(cdb, sa, st, (uint16_t)len);
 	param_out(data, flags);
 	memset(res, 0xee, sizeof(*res));
 	mpath_kernel_execute(fd, cdb, data, len, &o, res, &ua);
