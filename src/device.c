@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "prh/device.h"
+#include "prh/hash.h"
 
 /* Nested device-mapper maps followed at the most (dm over dm over ...). */
 #define DEVICE_DM_DEPTH 4
@@ -343,17 +344,6 @@ devreg_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* 64-bit FNV-1a of a string, continuing from h. */
-static uint64_t
-devreg_fnv(uint64_t h, const char *s)
-{
-	for (; *s != '\0'; s++) {
-		h ^= (uint8_t)*s;
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
-
 /* Bucket of a node. */
 static unsigned
 devreg_bucket(const struct device_node *n)
@@ -398,10 +388,9 @@ devreg_load(struct device *d)
 	}
 	/* One key per SCSI unit: its sd and sg nodes share the cap. */
 	if (d->unit[0] != '\0')
-		d->key = devreg_fnv(0xcbf29ce484222325ull, d->unit);
+		d->key = prh_fnv1a(PRH_FNV_OFFSET, d->unit);
 	else
-		d->key = devreg_fnv(0xcbf29ce484222325ull ^
-			((uint64_t)n->type << 60),
+		d->key = prh_fnv1a(PRH_FNV_OFFSET ^ ((uint64_t)n->type << 60),
 		    d->name);
 	d->loaded_ns = devreg_now_ns();
 	atomic_store(&d->stale, false);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "prh/hash.h"
 #include "prh/keyguard.h"
 #include "prh/peer.h"
 #include "prh/proto.h"
@@ -47,18 +48,6 @@ struct keyguard {
 	uint64_t seq;	/* the clock of claims and their changes */
 	uint64_t conns; /* peers known by connection alone */
 };
-
-/* FNV-1a of n bytes. */
-static uint64_t
-kg_fnv(const void *p, size_t n)
-{
-	const unsigned char *b = p;
-	uint64_t h = 14695981039346656037ull;
-
-	while (n-- > 0)
-		h = (h ^ *b++) * 1099511628211ull;
-	return h;
-}
 
 /* A big-endian 64-bit key at p, of which only have bytes exist (the rest
  * reads as 0). */
@@ -125,7 +114,7 @@ keyguard_vm_get(struct keyguard *kg, struct peer *p)
 
 	peer_describe(p);
 	kg_name(kg, name, sizeof(name), p);
-	h = kg_fnv(name, strlen(name));
+	h = prh_fnv1a(PRH_FNV_OFFSET, name);
 	for (vm = kg->vms[h % KG_BUCKETS]; vm != NULL; vm = vm->next)
 		if (vm->hash == h && strcmp(vm->name, name) == 0)
 			break;
