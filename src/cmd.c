@@ -103,7 +103,8 @@ cmd_execute(struct cmd *cmd)
 }
 
 /* Worker thread: decide whether the device may be sent SG_IO (sysfs,
- * every time: a node may name another device since it was opened), run
+ * every time a node may name another device than before: a whole disk's
+ * verdict is kept with the device for its disk sequence number), run
  * the command or answer it as SG_IO failing with ENOTTY would be, and
  * close the device fd.  The loop thread counts and sends the reply. */
 void
@@ -114,7 +115,11 @@ cmd_run(struct pool_job *job)
 	char esc[ESCAPE_TEXT_SIZE(DEVICE_NAME_MAX)]; /* the trace's */
 
 	cmd->ua.n = 0;
-	device_check(&cmd->dev->node, &cmd->verdict);
+	device_check_held(cmd->dev,
+	    cmd->dev->node.type == DEVICE_BLOCK
+		? device_diskseq_of_fd(cmd->devfd)
+		: 0,
+	    &cmd->verdict);
 	if (cmd->verdict.kind == DEVICE_REFUSED) {
 		scsi_result_from_errno(&cmd->res, ENOTTY); /* no ioctl */
 		STATS_INC(cmd->stats->refused_fds);

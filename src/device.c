@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +28,9 @@
 #define DEVREG_TTL_NS	(60ull * 1000000000ull)
 /* Hash buckets of the registry (a power of two). */
 #define DEVREG_BUCKETS	256
+#ifndef BLKGETDISKSEQ /* Linux 5.15; older headers */
+#define BLKGETDISKSEQ _IOR(0x12, 128, __u64)
+#endif
 
 static const char *device_sysfs = "/sys";
 
@@ -306,6 +311,17 @@ device_check_char(unsigned major, unsigned minor, struct device_verdict *v)
 		v->unit[0] = '\0';
 }
 
+/* The disk sequence number of the disk fd is open on.  See device.h. */
+uint64_t
+device_diskseq_of_fd(int fd)
+{
+	uint64_t seq = 0;
+
+	if (ioctl(fd, BLKGETDISKSEQ, &seq) < 0)
+		return 0;
+	return seq;
+}
+
 /* Decide whether SG_IO may go to the node. */
 void
 device_check(const struct device_node *n, struct device_verdict *v)
@@ -321,6 +337,42 @@ device_check(const struct device_node *n, struct device_verdict *v)
 		device_refuse(v, device_node_what(n));
 		break;
 	}
+}
+
+/* Whether the disk sysfs shows at block node n's number is the one with
+ * sequence number seq (0: never). */
+static bool
+device_sysfs_has_seq(const struct device_node *n, uint64_t seq)
+{
+	unsigned long long now;
+	char base[PATH_MAX];
+
+	return seq != 0 &&
+	    device_path(base, sizeof(base), "/dev/block/%u:%u", n->major,
+		n->minor) == 0 &&
+	    device_read_u64(base, "diskseq", &now) == 0 && now == seq;
+}
+
+/* The policy's verdict for registry device d.  See device.h. */
+void
+device_check_held(struct device *d, uint64_t seq, struct device_verdict *v)
+{
+	if (seq != 0 && d->node.type == DEVICE_BLOCK &&
+	    atomic_load_explicit(&d->disk_seq, memory_order_relaxed) == seq) {
+		v->kind = DEVICE_SCSI_DISK;
+		v->why = NULL;
+		memcpy(v->unit, d->unit, sizeof(v->unit));
+		return;
+	}
+	device_check(&d->node, v);
+	/* Kept only when sysfs, read after the verdict, shows the fd's disk
+	 * at the number: that disk existed when the fd was opened and keeps
+	 * its number for its life, so every read above was of it.  And only
+	 * when the unit is the registry's, which a hit hands out. */
+	if (v->kind == DEVICE_SCSI_DISK && d->node.type == DEVICE_BLOCK &&
+	    strcmp(v->unit, d->unit) == 0 &&
+	    device_sysfs_has_seq(&d->node, seq))
+		atomic_store_explicit(&d->disk_seq, seq, memory_order_relaxed);
 }
 
 /* --- the registry (loop thread) ----------------------------------------- */
@@ -393,6 +445,7 @@ devreg_load(struct device *d)
 		d->key = prh_fnv1a(PRH_FNV_OFFSET ^ ((uint64_t)n->type << 60),
 		    d->name);
 	d->loaded_ns = devreg_now_ns();
+	atomic_store(&d->disk_seq, 0);
 	atomic_store(&d->stale, false);
 }
 

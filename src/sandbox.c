@@ -14,6 +14,7 @@
 #include <sys/ioctl.h>
 
 #include <linux/dm-ioctl.h>
+#include <linux/fs.h>
 #include <linux/pr.h>
 #include <scsi/sg.h>
 
@@ -198,9 +199,12 @@ sandbox_load(bool mpath, bool pr_ioctls)
 	r = sandbox_allow(ctx, sandbox_calls);
 	if (r == 0 && mpath)
 		r = sandbox_allow(ctx, sandbox_mpath_calls);
-	/* ioctl: SG_IO on any fd (the device policy decided where). */
+	/* ioctl: SG_IO on any fd (the device policy decided where), and
+	 * the disk sequence number the policy remembers verdicts by. */
 	if (r == 0)
 		r = sandbox_allow_ioctl(ctx, SG_IO);
+	if (r == 0)
+		r = sandbox_allow_ioctl(ctx, BLKGETDISKSEQ);
 	if (r == 0 && mpath)
 		r = sandbox_allow_ioctls(ctx, sandbox_dm_ioctls,
 		    sizeof(sandbox_dm_ioctls) / sizeof(sandbox_dm_ioctls[0]));

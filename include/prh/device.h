@@ -12,11 +12,14 @@
  *
  * device_node_of_fd() never blocks: it asks statx for cached attributes
  * only (AT_STATX_DONT_SYNC), so a FUSE or NFS file costs no round trip to
- * its server; it runs on the loop thread.  device_check() reads sysfs and
- * runs on a worker, for every command, right before the ioctl.  The
+ * its server; it runs on the loop thread.  device_check_held() reads
+ * sysfs (or the whole disk's verdict the registry's device holds for the
+ * disk's sequence number) and runs on a worker, for every command, right
+ * before the ioctl.  The
  * registry belongs to the loop thread; workers only read the immutable
- * fields of a struct device they were handed, and set its stale flag and
- * the multipath backend that served it.
+ * fields of a struct device they were handed, and set its stale flag,
+ * the multipath backend that served it and the disk sequence number its
+ * verdict holds for.
  */
 #ifndef PRH_DEVICE_H
 #define PRH_DEVICE_H
@@ -67,7 +70,7 @@ struct device_verdict {
  * bookkeeping (other modules keep their own per-device state, keyed by
  * the device).  Loop thread, except: workers read node, unit and name
  * (set before the device is handed to them, then immutable) and may set
- * stale and mpath_backend. */
+ * stale, disk_seq and mpath_backend. */
 struct device {
 	struct device_node node;
 	uint64_t key;		    /* isolation key: one per SCSI unit */
@@ -75,7 +78,10 @@ struct device {
 	char unit[40];		    /* H:C:T:L, dm-N, or "" */
 	char wwid[DEVICE_WWID_MAX]; /* LUN identity, or "" */
 	atomic_bool stale;	    /* a worker saw another unit */
-	atomic_int mpath_backend;   /* enum mpath_backend last used (workers) */
+	/* sequence number of the disk allowed as a whole SCSI disk, or 0
+	 * (workers set it: device_check_held(); a reload clears it) */
+	_Atomic uint64_t disk_seq;
+	atomic_int mpath_backend; /* enum mpath_backend last used (workers) */
 	/* registry bookkeeping (loop thread) */
 	unsigned refs;
 	uint64_t loaded_ns;
@@ -96,10 +102,27 @@ const char *device_node_what(const struct device_node *n);
  * is not; neither is an fd fcntl cannot read. */
 bool device_fd_writable(int fd);
 
-/* Decide whether SG_IO may go to the node, from sysfs (blocking; a
- * worker runs it right before the ioctl).  Never fails: anything it
- * cannot read is refused. */
+/* Decide whether SG_IO may go to the node, from sysfs (blocking).
+ * Never fails: anything it cannot read is refused. */
 void device_check(const struct device_node *n, struct device_verdict *v);
+
+/* The disk sequence number (BLKGETDISKSEQ) of the disk block device fd
+ * is open on, or 0 (an older kernel, an fd the ioctl refuses).  Asked of
+ * block devices only: the block layer answers it, never a driver. */
+uint64_t device_diskseq_of_fd(int fd);
+
+/* The policy's verdict for registry device d, whose fd is on the disk
+ * with sequence number seq (device_diskseq_of_fd(), or 0): a worker runs
+ * it right before the ioctl, for every command.  A whole SCSI disk
+ * allowed for a seq that sysfs confirms is remembered in d (disk_seq),
+ * and the next command on d with that seq is answered without sysfs: the
+ * kernel never gives a sequence number twice within a boot, so a device
+ * number that names another disk comes with another seq.  Maps are read
+ * every time (a table reload changes what a map covers and keeps both
+ * numbers); sg nodes and partitions have no sequence number of their
+ * own.  Any thread; d must be held (devreg_get()). */
+void
+device_check_held(struct device *d, uint64_t seq, struct device_verdict *v);
 
 /* Use root instead of "/sys" (unit tests build a sysfs tree of their
  * own); NULL restores "/sys".  Call before any thread uses this module. */

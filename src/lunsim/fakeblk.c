@@ -37,12 +37,13 @@ LUNSIM_EXPORT off64_t lseek64(int fd, off64_t off, int whence);
 LUNSIM_EXPORT int statx(int dfd, const char *path, int flags, unsigned int mask,
     struct statx *stx);
 
-/* Whether the stat of fd should be turned into a block device's. */
+/* Whether the stat of fd (the file's device dev and inode ino) should
+ * be turned into a block device's. */
 static int
-fakeblk_applies(int fd, mode_t mode, long long size)
+fakeblk_applies(int fd, mode_t mode, long long size, dev_t dev, ino_t ino)
 {
 	return lunsim_fake_blk() && S_ISREG(mode) && size >= LUNSIM_HDR_SIZE &&
-	    lunsim_is_lun(fd);
+	    lunsim_is_lun_id(fd, dev, ino);
 }
 
 /* Tell fakesys the name of the LUN file behind fd (its device name). */
@@ -62,7 +63,8 @@ fakeblk_note(int fd, unsigned minor)
 static void
 fakeblk_stat64(int fd, struct stat64 *st)
 {
-	if (!fakeblk_applies(fd, st->st_mode, (long long)st->st_size))
+	if (!fakeblk_applies(fd, st->st_mode, (long long)st->st_size,
+		st->st_dev, st->st_ino))
 		return;
 	st->st_mode = (st->st_mode & ~(mode_t)S_IFMT) | S_IFBLK;
 	st->st_rdev = makedev(FAKESYS_MAJOR,
@@ -74,7 +76,8 @@ fakeblk_stat64(int fd, struct stat64 *st)
 static void
 fakeblk_stat(int fd, struct stat *st)
 {
-	if (!fakeblk_applies(fd, st->st_mode, (long long)st->st_size))
+	if (!fakeblk_applies(fd, st->st_mode, (long long)st->st_size,
+		st->st_dev, st->st_ino))
 		return;
 	st->st_mode = (st->st_mode & ~(mode_t)S_IFMT) | S_IFBLK;
 	st->st_rdev = makedev(FAKESYS_MAJOR,
@@ -191,7 +194,9 @@ statx(int dfd, const char *path, int flags, unsigned int mask,
 	if (rc == 0 && fakeblk_is_fd_call(path, flags) &&
 	    fakeblk_applies(dfd, stx->stx_mode,
 		(stx->stx_mask & STATX_SIZE) ? (long long)stx->stx_size
-					     : LUNSIM_HDR_SIZE)) {
+					     : LUNSIM_HDR_SIZE,
+		makedev(stx->stx_dev_major, stx->stx_dev_minor),
+		(ino_t)stx->stx_ino)) {
 		fakesys_statx(stx);
 		fakeblk_note(dfd, stx->stx_rdev_minor);
 	}

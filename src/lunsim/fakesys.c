@@ -52,6 +52,16 @@ fakesys_minor(uint64_t dev, uint64_t ino)
 	return (unsigned)(h & 0xfffff) | 1; /* never 0: one LUN, one minor */
 }
 
+/* Where sysfs "diskseq" comes from (fakesys_set_diskseq()). */
+static uint64_t (*_Atomic fakesys_diskseq)(unsigned minor);
+
+/* Answer "diskseq" with fn.  See fakesys.h. */
+void
+fakesys_set_diskseq(uint64_t (*fn)(unsigned minor))
+{
+	fakesys_diskseq = fn;
+}
+
 /* Remember the file name behind minor. */
 void
 fakesys_note(unsigned minor, const char *path)
@@ -203,7 +213,14 @@ fakesys_open(unsigned minor, const char *rest, int flags)
 		snprintf(text, sizeof(text), "fakesys.%05x\n", minor);
 	else if (strcmp(rest, "/dev") == 0)
 		snprintf(text, sizeof(text), "%u:%u\n", FAKESYS_MAJOR, minor);
-	else
+	else if (strcmp(rest, "/diskseq") == 0) {
+		uint64_t (*fn)(unsigned) = fakesys_diskseq;
+		uint64_t seq = fn != NULL ? fn(minor) : 0;
+
+		if (seq == 0)
+			return -ENOENT;
+		snprintf(text, sizeof(text), "%llu\n", (unsigned long long)seq);
+	} else
 		return fakesys_exists(rest) == 0 ? -EISDIR : -ENOENT;
 	return fakesys_text_fd(text, flags);
 }

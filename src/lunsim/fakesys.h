@@ -14,6 +14,8 @@
  *	device			-> .../FAKESYS_MAJOR:0:0:minor (the unit)
  *	uevent			MAJOR, MINOR, DEVNAME=<file name>, DEVTYPE=disk
  *	device/wwid		fakesys.<minor in hex>
+ *	diskseq			what fakesys_set_diskseq()'s function says
+ *				(lunsim.so: the LUN's), else missing
  *
  * Every other path goes to libc untouched.  Thread-safe.
  */
@@ -36,6 +38,9 @@ void fakesys_note(unsigned minor, const char *path);
 /* Whether a name was noted for minor (then fakesys_note() may be
  * skipped). */
 int fakesys_known(unsigned minor);
+
+/* Answer sysfs "diskseq" of minor with fn(minor) (0: no such file). */
+void fakesys_set_diskseq(uint64_t (*fn)(unsigned minor));
 
 /* Fill the block-device fields of a statx of a faked file. */
 struct statx;

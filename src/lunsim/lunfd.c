@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "lunsim.h"
+#include "fakesys.h"
 #include "preload.h"
 
 #define LUNSIM_ALIGN  4096 /* O_DIRECT: any logical block size up to 4 KiB */
@@ -287,4 +288,23 @@ lunsim_path_close(struct lunsim_path *p)
 		close(p->data);
 	p->data = -1;
 	p->own = 0;
+}
+
+/* The disk sequence number of the mapped LUN with fake minor minor. */
+uint64_t
+lunsim_diskseq_of_minor(unsigned minor)
+{
+	unsigned n = __atomic_load_n(&lunfd_nmaps, __ATOMIC_ACQUIRE), i;
+	struct lunsim_shm *m;
+
+	for (i = 0; i < n; i++) {
+		if (fakesys_minor((uint64_t)lunfd_maps[i].dev,
+			(uint64_t)lunfd_maps[i].ino) != minor)
+			continue;
+		m = __atomic_load_n(&lunfd_maps[i].rw, __ATOMIC_ACQUIRE);
+		if (m == NULL)
+			m = lunfd_maps[i].ro;
+		return m != NULL ? lunsim_shm_diskseq(m) : 0;
+	}
+	return 0;
 }

@@ -285,4 +285,10 @@ int lunsim_itn_find(const struct lunsim_hdr *h, const char *initiator);
 /* Queue unit attention asc/ascq for slot i (duplicates are merged). */
 void lunsim_ua_queue(struct lunsim_hdr *h, int i, uint8_t asc, uint8_t ascq);
 
+/* A LUN's disk sequence number: the first eight bytes of its identity,
+ * which `lunsim create` draws anew, so a LUN file formatted again (the
+ * same inode, the same fake device number) is another disk, as a number
+ * the kernel reuses comes with another sequence number. */
+uint64_t lunsim_shm_diskseq(const struct lunsim_shm *m);
+
 #endif

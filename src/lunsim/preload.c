@@ -33,6 +33,7 @@
 #include <linux/fs.h>
 #include <scsi/sg.h>
 
+#include "fakesys.h"
 #include "lunsim.h"
 #include "preload.h"
 #include "sgfake.h"
@@ -70,6 +71,7 @@ lunsim_init(void)
 	 * every process lunsim runs (threads inherit it). */
 	(void)prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
 
+	fakesys_set_diskseq(lunsim_diskseq_of_minor);
 	s = getenv("LUNSIM_INITIATOR");
 	if (s != NULL && *s != '\0')
 		snprintf(lunsim_cfg.initiator, LUNSIM_NAME_MAX, "%s", s);
@@ -155,6 +157,31 @@ lunsim_size(int fd)
 	int w, cw;
 
 	return lunsim_lun_get(fd, NULL, &m, &w, &cw) == 0 ? m->size : 0;
+}
+
+/* Whether fd, on the file with device dev and inode ino, is a simulated
+ * LUN: 1, else 0.  A LUN this process has mapped costs no system call. */
+int
+lunsim_is_lun_id(int fd, dev_t dev, ino_t ino)
+{
+	struct stat st;
+
+	memset(&st, 0, sizeof(st));
+	st.st_dev = dev;
+	st.st_ino = ino;
+	return lunsim_lun_known(&st) || lunsim_is_lun(fd);
+}
+
+/* The disk sequence number of the LUN behind fd (st its fstat, or NULL),
+ * or 0. */
+uint64_t
+lunsim_diskseq(int fd, const struct stat *st)
+{
+	struct lunsim_shm *m;
+	int w, cw;
+
+	return lunsim_lun_get(fd, st, &m, &w, &cw) == 0 ? lunsim_shm_diskseq(m)
+							: 0;
 }
 
 /* Sleep ms milliseconds (restarted on signals); no system call for 0. */
@@ -506,7 +533,7 @@ lunsim_sg_io(int fd, const struct stat *st, struct sg_io_hdr *hp)
 
 /* Block and sg driver ioctls on a simulated LUN: result, or -ENOTTY. */
 static int
-lunsim_other_ioctl(int fd, unsigned long req, void *arg)
+lunsim_other_ioctl(int fd, const struct stat *st, unsigned long req, void *arg)
 {
 	struct sg_scsi_id *id;
 
@@ -531,6 +558,8 @@ lunsim_other_ioctl(int fd, unsigned long req, void *arg)
 		return PUT(uint64_t, lunsim_size(fd));
 	case BLKGETSIZE:
 		return PUT(unsigned long, lunsim_size(fd) >> 9);
+	case BLKGETDISKSEQ:
+		return PUT(uint64_t, lunsim_diskseq(fd, st));
 	case BLKFLSBUF:
 		return 0;
 	case SG_GET_VERSION_NUM:
@@ -582,6 +611,7 @@ lunsim_handles(unsigned long req)
 	case BLKSECTGET:
 	case BLKGETSIZE64:
 	case BLKGETSIZE:
+	case BLKGETDISKSEQ:
 	case BLKFLSBUF:
 	case SG_GET_VERSION_NUM:
 	case SG_EMULATED_HOST:
@@ -616,5 +646,5 @@ sgfake_ioctl(int fd, unsigned long req, void *arg)
 	if (req != SG_GET_TIMEOUT && arg == NULL)
 		return -EFAULT;
 	return req == SG_IO ? lunsim_sg_io(fd, &st, arg)
-			    : lunsim_other_ioctl(fd, req, arg);
+			    : lunsim_other_ioctl(fd, &st, req, arg);
 }

@@ -22,6 +22,21 @@ int lunsim_is_lun(int fd);
 /* Data area size of the LUN behind fd, or 0. */
 uint64_t lunsim_size(int fd);
 
+/* Whether fd, on the file with device dev and inode ino (from a stat the
+ * caller made), is a simulated LUN: 1, else 0.  No system call for a LUN
+ * this process has mapped. */
+int lunsim_is_lun_id(int fd, dev_t dev, ino_t ino);
+
+struct stat;
+
+/* The disk sequence number of the LUN behind fd (st its fstat, or NULL)
+ * for BLKGETDISKSEQ, or 0. */
+uint64_t lunsim_diskseq(int fd, const struct stat *st);
+
+/* The disk sequence number of the LUN this process mapped whose fake
+ * minor is minor (its sysfs "diskseq"), or 0 (lunfd.c). */
+uint64_t lunsim_diskseq_of_minor(unsigned minor);
+
 /* Whether fstat on a LUN reports a block device (not LUNSIM_FAKE_BLK=0). */
 int lunsim_fake_blk(void);
 
@@ -30,8 +45,6 @@ const char *lunsim_initiator(void);
 
 /* LUNSIM_PORTS ("PATH=NAME" lines), or NULL when unset. */
 const char *lunsim_ports(void);
-
-struct stat;
 
 /* How one command reaches the LUN behind the caller's fd (lunfd.c). */
 struct lunsim_path {

@@ -318,3 +318,14 @@ lunsim_shm_format(int fd, uint64_t size)
 	munmap(m, LUNSIM_HDR_SIZE);
 	return rc;
 }
+
+/* A LUN's disk sequence number.  See lunsim.h. */
+uint64_t
+lunsim_shm_diskseq(const struct lunsim_shm *m)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | m->id[i];
+	return v != 0 ? v : 1;
+}

@@ -4,6 +4,7 @@
  *   lunsim-drive [--direct] [--setuid UID] DEVICE
  *   lunsim-drive --stat [--direct] DEVICE
  *   lunsim-drive --policy DEVICE
+ *   lunsim-drive --diskseq DEVICE
  *
  * Reads one command per line from stdin, "CDBHEX PARAMHEX|- [DXFER [iov]]",
  * and answers each with one line:
@@ -14,7 +15,9 @@
  * "iov" splits the data buffer into three pieces of an sg_iovec list.
  * --stat prints what fstat, lseek and the block/sg ioctls say about the
  * device, one "name=value" per word ("-" where the call failed); --policy
- * what the helper's device policy and registry (device.c) make of it.
+ * what the helper's device policy and registry (device.c) make of it;
+ * --diskseq the disk sequence number BLKGETDISKSEQ and sysfs give,
+ * "ioctl=N sysfs=N" ("-" where it failed).
  * --direct opens DEVICE O_DIRECT (as QEMU with cache='none' does);
  * --setuid switches to UID (its gid the same) after opening DEVICE, as a
  * helper holds a descriptor its owner (QEMU) opened.
@@ -201,6 +204,42 @@ drive_policy(const char *dev)
 	return 0;
 }
 
+/* --diskseq: the disk sequence number of the device, from the ioctl on
+ * an fd and from sysfs. */
+static int
+drive_diskseq(const char *dev)
+{
+	char path[128], text[64] = "-";
+	struct device_node n;
+	uint64_t seq = 0;
+	ssize_t len;
+	int sfd, fd = open(dev, O_RDWR | O_CLOEXEC);
+
+	if (fd < 0 || device_node_of_fd(fd, &n) < 0) {
+		perror(dev);
+		return 1;
+	}
+	if (ioctl(fd, BLKGETDISKSEQ, &seq) < 0)
+		printf("ioctl=-");
+	else
+		printf("ioctl=%llu", (unsigned long long)seq);
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/diskseq", n.major,
+	    n.minor);
+	/* open(), not fopen(): glibc's fopen() opens past the preload. */
+	sfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (sfd >= 0) {
+		len = read(sfd, text, sizeof(text) - 1);
+		text[len > 0 ? len : 0] = '\0';
+		text[strcspn(text, "\n")] = '\0';
+		if (text[0] == '\0')
+			strcpy(text, "-");
+		close(sfd);
+	}
+	printf(" sysfs=%s\n", text);
+	close(fd);
+	return 0;
+}
+
 /* Open the device and serve command lines until EOF. */
 int
 main(int argc, char **argv)
@@ -211,6 +250,8 @@ main(int argc, char **argv)
 
 	if (argc == 3 && strcmp(argv[1], "--policy") == 0)
 		return drive_policy(argv[2]);
+	if (argc == 3 && strcmp(argv[1], "--diskseq") == 0)
+		return drive_diskseq(argv[2]);
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "--stat") == 0)
 			stat = 1;
@@ -225,7 +266,8 @@ main(int argc, char **argv)
 		fprintf(stderr,
 		    "usage: lunsim-drive [--stat] [--direct] "
 		    "[--setuid UID] DEVICE\n"
-		    "       lunsim-drive --policy DEVICE\n");
+		    "       lunsim-drive --policy DEVICE\n"
+		    "       lunsim-drive --diskseq DEVICE\n");
 		return 2;
 	}
 	if (stat)

@@ -115,6 +115,50 @@ Test(lunsim_qemu, helper_policy_sees_a_whole_scsi_disk)
 	    out);
 }
 
+/* Run lunsim-drive --diskseq under lunsim on lun: the ioctl's and
+ * sysfs's numbers, which must agree. */
+static unsigned long long
+q_diskseq(const char *lun)
+{
+	char bin[PATH_MAX], drv[PATH_MAX], out[256];
+	const char *argv[] = { bin, "--", drv, "--diskseq", lun, NULL };
+	unsigned long long a, b;
+
+	lt_build_path(bin, sizeof(bin), "lunsim");
+	lt_build_path(drv, sizeof(drv), "tests/lunsim/lunsim-drive");
+	cr_assert_eq(lt_run(argv, out, sizeof(out)), 0);
+	cr_assert_eq(sscanf(out, "ioctl=%llu sysfs=%llu\n", &a, &b), 2, "%s",
+	    out);
+	cr_expect_eq(a, b, "%s", out);
+	cr_expect_neq(a, 0, "%s", out);
+	return a;
+}
+
+Test(lunsim_qemu, a_lun_formatted_again_is_another_disk)
+{
+	char bin[PATH_MAX], out[512], other[PATH_MAX];
+	const char *argv[] = { bin, "create", q_lun, "--size", "8388608",
+		"--force", NULL };
+	unsigned long long seq = q_diskseq(q_lun), minor, minor2;
+
+	/* Stable while the LUN is the same. */
+	cr_expect_eq(q_diskseq(q_lun), seq);
+	q_policy(q_lun, out, sizeof(out));
+	cr_assert_eq(sscanf(out, "node=block device 240:%llu ", &minor), 1);
+	/* Formatted again in place: the same inode and device number, a new
+	 * sequence number (as a device number the kernel reuses). */
+	lt_build_path(bin, sizeof(bin), "lunsim");
+	cr_assert_eq(lt_run(argv, NULL, 0), 0);
+	q_policy(q_lun, out, sizeof(out));
+	cr_assert_eq(sscanf(out, "node=block device 240:%llu ", &minor2), 1);
+	cr_expect_eq(minor, minor2, "%s", out);
+	cr_expect_neq(q_diskseq(q_lun), seq);
+	/* Another LUN, another number. */
+	snprintf(other, sizeof(other), "%s/s.lun", q_dir);
+	cr_assert_eq(lt_create_lun(other, Q_SIZE), 0);
+	cr_expect_neq(q_diskseq(other), q_diskseq(q_lun));
+}
+
 Test(lunsim_qemu, regular_file_with_the_flag)
 {
 	char out[512];

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +32,8 @@
 #define TD_NOT_SG "character device that is not a SCSI generic (sg) device"
 #define TD_NOT_SD "block device that is not a SCSI disk"
 
-static char td_root[64]; /* the sysfs tree */
+static char td_root[64];	       /* the sysfs tree */
+static struct device_registry *td_reg; /* td_check_seq()'s devices */
 
 /* Format root/rel into out (PATH_MAX bytes). */
 static void __attribute__((format(printf, 2, 3)))
@@ -261,6 +263,9 @@ td_setup(void)
 static void
 td_teardown(void)
 {
+	if (td_reg != NULL)
+		devreg_free(td_reg);
+	td_reg = NULL;
 	device_set_sysfs_root(NULL);
 	th_rmtree(td_root);
 }
@@ -509,6 +514,162 @@ Test(policy, other_file_types_are_refused_by_what_they_are)
 		td_expect_refused(v, kinds[i].what);
 		cr_expect_str_eq(device_node_what(&n), kinds[i].what);
 	}
+}
+
+/* --- verdicts kept for a disk sequence number ---------------------------- */
+
+/* The verdict for block node major:minor, held in td_reg, for an fd on
+ * the disk with sequence number seq (what BLKGETDISKSEQ said of it). */
+static struct device_verdict
+td_check_seq(unsigned major, unsigned minor, uint64_t seq)
+{
+	struct device_node n = { .type = DEVICE_BLOCK,
+		.mode_fmt = S_IFBLK,
+		.major = major,
+		.minor = minor };
+	struct device_verdict v;
+	struct device *d;
+
+	if (td_reg == NULL)
+		cr_assert_eq(devreg_new(&td_reg), 0);
+	d = devreg_get(td_reg, &n);
+	cr_assert_not_null(d);
+	memset(&v, 0x5a, sizeof(v));
+	device_check_held(d, seq, &v);
+	devreg_put(td_reg, d);
+	return v;
+}
+
+/* Give block device major:minor the sysfs diskseq seq. */
+static void
+td_diskseq(unsigned major, unsigned minor, unsigned long long seq)
+{
+	char dir[64], text[32];
+
+	snprintf(dir, sizeof(dir), "dev/block/%u:%u", major, minor);
+	snprintf(text, sizeof(text), "%llu\n", seq);
+	td_file(dir, "diskseq", text);
+}
+
+Test(policy, a_whole_disk_is_answered_from_memory_for_its_sequence_number)
+{
+	td_scsi_disk("1:0:0:0", "sdb", 8, 16, 2048, "naa.a\n");
+	td_diskseq(8, 16, 5);
+	td_expect_allowed(td_check_seq(8, 16, 5), DEVICE_SCSI_DISK, "1:0:0:0");
+	/* sysfs no longer shows that disk at 8:16, but an fd on disk 5 is
+	 * still on that disk: its verdict stands, without sysfs. */
+	td_plain_block("loop9", 8, 16, 2048);
+	td_diskseq(8, 16, 9);
+	td_expect_allowed(td_check_seq(8, 16, 5), DEVICE_SCSI_DISK, "1:0:0:0");
+	/* An fd on the device now at 8:16 is read from sysfs. */
+	td_expect_refused(td_check_seq(8, 16, 9), TD_NOT_SD);
+}
+
+Test(policy, a_number_that_names_another_device_is_read_again)
+{
+	td_scsi_disk("1:0:0:0", "sdb", 8, 16, 2048, "naa.a\n");
+	td_diskseq(8, 16, 5);
+	td_expect_allowed(td_check_seq(8, 16, 5), DEVICE_SCSI_DISK, "1:0:0:0");
+	/* 8:16 is now a partition of disk 6 (a partition has no diskseq of
+	 * its own; BLKGETDISKSEQ on it answers its disk's). */
+	td_scsi_disk("1:0:0:1", "sdc", 8, 32, 4096, "naa.b\n");
+	td_partition("1:0:0:1", "sdc", "sdc1", 8, 16, 2048);
+	td_expect_refused(td_check_seq(8, 16, 6), "partition");
+	/* Neither is the partition's verdict kept. */
+	td_expect_refused(td_check_seq(8, 16, 6), "partition");
+}
+
+/* Assert that block node minor (major 8), a whole disk of unit hctl in
+ * sysfs, is allowed for an fd on disk seq but not remembered: once loop
+ * device loop takes the number, the same fd's next command is refused. */
+static void
+td_expect_not_kept(unsigned minor, uint64_t seq, const char *hctl,
+    const char *loop)
+{
+	td_expect_allowed(td_check_seq(8, minor, seq), DEVICE_SCSI_DISK, hctl);
+	td_plain_block(loop, 8, minor, 2048);
+	td_expect_refused(td_check_seq(8, minor, seq), TD_NOT_SD);
+}
+
+Test(policy, nothing_is_kept_that_sysfs_does_not_confirm)
+{
+	/* sysfs names another disk at 8:16 than the fd's (it was replaced
+	 * while the command waited). */
+	td_scsi_disk("1:0:0:0", "sdb", 8, 16, 2048, "naa.a\n");
+	td_diskseq(8, 16, 7);
+	td_expect_not_kept(16, 5, "1:0:0:0", "loop9");
+	/* No diskseq in sysfs (a kernel before 5.15). */
+	td_scsi_disk("1:0:0:2", "sdd", 8, 48, 2048, "naa.d\n");
+	td_expect_not_kept(48, 5, "1:0:0:2", "loop10");
+	/* No sequence number from the fd. */
+	td_scsi_disk("1:0:0:3", "sde", 8, 64, 2048, "naa.e\n");
+	td_diskseq(8, 64, 5);
+	td_expect_not_kept(64, 0, "1:0:0:3", "loop11");
+}
+
+Test(policy, a_unit_other_than_the_registrys_is_not_kept)
+{
+	/* The registry read 8:16 as unit 1:0:0:0; sysfs now shows another
+	 * unit there (the registry rereads it once no command holds it, as
+	 * the worker's stale flag asks): a hit would name the old unit. */
+	td_scsi_disk("1:0:0:0", "sdb", 8, 16, 2048, "naa.a\n");
+	td_expect_allowed(td_check_seq(8, 16, 0), DEVICE_SCSI_DISK, "1:0:0:0");
+	td_scsi_disk("1:0:0:7", "sdh", 8, 16, 2048, "naa.h\n");
+	td_diskseq(8, 16, 5);
+	td_expect_not_kept(16, 5, "1:0:0:7", "loop9");
+}
+
+Test(policy, a_reload_of_the_device_forgets_the_verdict)
+{
+	struct device_node n = { .type = DEVICE_BLOCK,
+		.mode_fmt = S_IFBLK,
+		.major = 8,
+		.minor = 16 };
+	struct device *d;
+
+	td_scsi_disk("1:0:0:0", "sdb", 8, 16, 2048, "naa.a\n");
+	td_diskseq(8, 16, 5);
+	td_expect_allowed(td_check_seq(8, 16, 5), DEVICE_SCSI_DISK, "1:0:0:0");
+	d = devreg_get(td_reg, &n);
+	cr_assert_eq(atomic_load(&d->disk_seq), 5);
+	atomic_store(&d->stale, true); /* reread on its next get */
+	devreg_put(td_reg, d);
+	td_plain_block("loop9", 8, 16, 2048);
+	td_expect_refused(td_check_seq(8, 16, 5), TD_NOT_SD);
+}
+
+Test(policy, maps_are_read_every_time)
+{
+	/* A table reload makes the map cover part of its disk: its numbers
+	 * and its sequence number stay. */
+	td_scsi_disk("1:0:0:0", "sdb", 8, 16, 2048, "naa.a\n");
+	td_dm("dm-0", 0, 2048, "mpath-a\n", "sdb", NULL);
+	td_diskseq(253, 0, 3);
+	td_expect_allowed(td_check_seq(253, 0, 3), DEVICE_DM, "dm-0");
+	td_file("dev/block/253:0", "size", "1024\n");
+	td_expect_refused(td_check_seq(253, 0, 3), TD_WHOLE);
+}
+
+/* Thread body: the verdict for 8:16 on disk 5 into *arg. */
+static void *
+td_check_thread(void *arg)
+{
+	*(struct device_verdict *)arg = td_check_seq(8, 16, 5);
+	return NULL;
+}
+
+Test(policy, every_worker_uses_what_one_kept)
+{
+	pthread_t t;
+	struct device_verdict v;
+
+	td_scsi_disk("1:0:0:0", "sdb", 8, 16, 2048, "naa.a\n");
+	td_diskseq(8, 16, 5);
+	td_expect_allowed(td_check_seq(8, 16, 5), DEVICE_SCSI_DISK, "1:0:0:0");
+	td_plain_block("loop9", 8, 16, 2048);
+	cr_assert_eq(pthread_create(&t, NULL, td_check_thread, &v), 0);
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	td_expect_allowed(v, DEVICE_SCSI_DISK, "1:0:0:0");
 }
 
 /* --- device_node_of_fd -------------------------------------------------- */

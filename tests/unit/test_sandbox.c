@@ -4,7 +4,8 @@
  * /dev/null, which answers ENOTTY to every request the filter lets
  * through; a request the filter stops fails with EPERM instead.  The
  * persistent-reservation ioctls of the kernel multipath mode pass only
- * when asked for, and never the ones the helper does not send.
+ * when asked for, and never the ones the helper does not send; SG_IO and
+ * BLKGETDISKSEQ (the device policy's) always, other block ioctls never.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <linux/fs.h>
 #include <linux/pr.h>
 #include <scsi/sg.h>
 
@@ -38,6 +40,8 @@ static const unsigned long requests[] = {
 	TEST_IOC_PR_READ_KEYS,
 	TEST_IOC_PR_READ_RESERVATION,
 	SG_IO,
+	BLKGETDISKSEQ,
+	BLKGETSIZE64,
 };
 #define NREQ (sizeof(requests) / sizeof(requests[0]))
 
@@ -91,8 +95,12 @@ Test(sandbox, pr_ioctls_pass_only_for_the_kernel_multipath_mode,
 	cr_expect_eq(errs[6], EPERM, "READ KEYS: %d", errs[6]);
 	cr_expect_eq(errs[7], EPERM, "READ RESERVATION: %d", errs[7]);
 	cr_expect_eq(errs[8], ENOTTY, "SG_IO: %d", errs[8]);
+	cr_expect_eq(errs[9], ENOTTY, "BLKGETDISKSEQ: %d", errs[9]);
+	cr_expect_eq(errs[10], EPERM, "BLKGETSIZE64: %d", errs[10]);
 	probe(false, errs);
 	for (size_t i = 0; i < 8; i++)
 		cr_expect_eq(errs[i], EPERM, "request %zu: %d", i, errs[i]);
 	cr_expect_eq(errs[8], ENOTTY, "SG_IO: %d", errs[8]);
+	cr_expect_eq(errs[9], ENOTTY, "BLKGETDISKSEQ: %d", errs[9]);
+	cr_expect_eq(errs[10], EPERM, "BLKGETSIZE64: %d", errs[10]);
 }
