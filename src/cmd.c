@@ -116,9 +116,7 @@ cmd_run(struct pool_job *job)
 
 	cmd->ua.n = 0;
 	device_check_held(cmd->dev,
-	    cmd->dev->node.type == DEVICE_BLOCK
-		? device_diskseq_of_fd(cmd->devfd)
-		: 0,
+	    cmd->dev->has_diskseq ? device_diskseq_of_fd(cmd->devfd) : 0,
 	    &cmd->verdict);
 	if (cmd->verdict.kind == DEVICE_REFUSED) {
 		scsi_result_from_errno(&cmd->res, ENOTTY); /* no ioctl */

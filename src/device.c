@@ -418,6 +418,7 @@ devreg_load(struct device *d)
 
 	snprintf(d->name, sizeof(d->name), "%u:%u", n->major, n->minor);
 	d->unit[0] = d->wwid[0] = '\0';
+	d->has_diskseq = false;
 	if (device_path(base, sizeof(base), "/dev/%s/%u:%u",
 		n->type == DEVICE_BLOCK ? "block" : "char", n->major,
 		n->minor) == 0) {
@@ -427,6 +428,8 @@ devreg_load(struct device *d)
 		    (p = strstr(uevent, "DEVNAME=")) != NULL)
 			(void)sscanf(p + 8, "%31[^\n]", d->name);
 		dm = n->type == DEVICE_BLOCK && device_has(base, "dm");
+		d->has_diskseq = n->type == DEVICE_BLOCK && !dm &&
+		    device_has(base, "diskseq");
 		if (dm) {
 			(void)device_link_base(base, "", d->unit,
 			    sizeof(d->unit));

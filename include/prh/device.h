@@ -68,8 +68,9 @@ struct device_verdict {
 
 /* One device as the registry knows it: its identity and the registry's
  * bookkeeping (other modules keep their own per-device state, keyed by
- * the device).  Loop thread, except: workers read node, unit and name
- * (set before the device is handed to them, then immutable) and may set
+ * the device).  Loop thread, except: workers read node, unit, name and
+ * has_diskseq (set before the device is handed to them, then immutable)
+ * and may set
  * stale, disk_seq and mpath_backend. */
 struct device {
 	struct device_node node;
@@ -78,6 +79,10 @@ struct device {
 	char unit[40];		    /* H:C:T:L, dm-N, or "" */
 	char wwid[DEVICE_WWID_MAX]; /* LUN identity, or "" */
 	atomic_bool stale;	    /* a worker saw another unit */
+	/* the node had a sysfs diskseq when loaded, and is no map: the
+	 * kernel (5.15 on) answers BLKGETDISKSEQ in its block layer, where
+	 * before it passed the unknown ioctl to the driver */
+	bool has_diskseq;
 	/* sequence number of the disk allowed as a whole SCSI disk, or 0
 	 * (workers set it: device_check_held(); a reload clears it) */
 	_Atomic uint64_t disk_seq;
@@ -107,8 +112,9 @@ bool device_fd_writable(int fd);
 void device_check(const struct device_node *n, struct device_verdict *v);
 
 /* The disk sequence number (BLKGETDISKSEQ) of the disk block device fd
- * is open on, or 0 (an older kernel, an fd the ioctl refuses).  Asked of
- * block devices only: the block layer answers it, never a driver. */
+ * is open on, or 0 (an fd the ioctl refuses).  Asked only for a registry
+ * device with has_diskseq: such a kernel answers it in the block layer,
+ * never in a driver. */
 uint64_t device_diskseq_of_fd(int fd);
 
 /* The policy's verdict for registry device d, whose fd is on the disk

@@ -46,14 +46,19 @@ fakeblk_applies(int fd, mode_t mode, long long size, dev_t dev, ino_t ino)
 	    lunsim_is_lun_id(fd, dev, ino);
 }
 
-/* Tell fakesys the name of the LUN file behind fd (its device name). */
+/* Tell fakesys the name of the LUN file behind fd (its device name),
+ * and map the LUN, so that its sysfs "diskseq" answers from now on, as
+ * a disk's does as soon as it exists. */
 static void
 fakeblk_note(int fd, unsigned minor)
 {
 	char path[PATH_MAX];
+	struct lunsim_shm *m;
+	int w, cw;
 
 	if (fakesys_known(minor))
 		return; /* once per file is enough */
+	(void)lunsim_lun_get(fd, NULL, &m, &w, &cw);
 	sgfake_fd_path(fd, path, sizeof(path));
 	if (path[0] != '\0')
 		fakesys_note(minor, path);

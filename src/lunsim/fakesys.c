@@ -161,14 +161,25 @@ fakesys_next(enum fakesys_fn fn)
 	return sgfake_next(&cache[fn], fakesys_fn_names[fn]);
 }
 
-/* Whether a faked path exists: 0 or -ENOENT. */
+/* The sequence number of minor's disk, or 0 (no "diskseq"). */
+static uint64_t
+fakesys_seq(unsigned minor)
+{
+	uint64_t (*fn)(unsigned) = fakesys_diskseq;
+
+	return fn != NULL ? fn(minor) : 0;
+}
+
+/* Whether a faked path of minor exists: 0 or -ENOENT. */
 static int
-fakesys_exists(const char *rest)
+fakesys_exists(unsigned minor, const char *rest)
 {
 	static const char *const present[] = { "", "/device",
 		"/device/scsi_disk", "/device/wwid", "/uevent", "/dev",
 		"/subsystem", NULL };
 
+	if (strcmp(rest, "/diskseq") == 0)
+		return fakesys_seq(minor) != 0 ? 0 : -ENOENT;
 	for (int i = 0; present[i] != NULL; i++)
 		if (strcmp(rest, present[i]) == 0)
 			return 0;
@@ -214,14 +225,13 @@ fakesys_open(unsigned minor, const char *rest, int flags)
 	else if (strcmp(rest, "/dev") == 0)
 		snprintf(text, sizeof(text), "%u:%u\n", FAKESYS_MAJOR, minor);
 	else if (strcmp(rest, "/diskseq") == 0) {
-		uint64_t (*fn)(unsigned) = fakesys_diskseq;
-		uint64_t seq = fn != NULL ? fn(minor) : 0;
+		uint64_t seq = fakesys_seq(minor);
 
 		if (seq == 0)
 			return -ENOENT;
 		snprintf(text, sizeof(text), "%llu\n", (unsigned long long)seq);
 	} else
-		return fakesys_exists(rest) == 0 ? -EISDIR : -ENOENT;
+		return fakesys_exists(minor, rest) == 0 ? -EISDIR : -ENOENT;
 	return fakesys_text_fd(text, flags);
 }
 
@@ -244,7 +254,7 @@ fakesys_readlink(unsigned minor, const char *rest, char *buf, size_t len)
 		    "../../devices/fakesys/%u:0:0:%u/block/%s", FAKESYS_MAJOR,
 		    minor, name);
 	} else {
-		return fakesys_exists(rest) == 0 ? -EINVAL : -ENOENT;
+		return fakesys_exists(minor, rest) == 0 ? -EINVAL : -ENOENT;
 	}
 	n = strlen(target) < len ? strlen(target) : len;
 	memcpy(buf, target, n);
@@ -260,7 +270,7 @@ access(const char *path, int mode)
 	const char *rest;
 
 	if (fakesys_match(path, &minor, &rest))
-		return sgfake_ret(fakesys_exists(rest));
+		return sgfake_ret(fakesys_exists(minor, rest));
 	return real != NULL ? real(path, mode) : sgfake_ret(-ENOSYS);
 }
 
@@ -273,7 +283,7 @@ faccessat(int dfd, const char *path, int mode, int flags)
 	const char *rest;
 
 	if (fakesys_match(path, &minor, &rest))
-		return sgfake_ret(fakesys_exists(rest));
+		return sgfake_ret(fakesys_exists(minor, rest));
 	return real != NULL ? real(dfd, path, mode, flags)
 			    : sgfake_ret(-ENOSYS);
 }

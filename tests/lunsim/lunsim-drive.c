@@ -195,7 +195,8 @@ drive_policy(const char *dev)
 	if (v.kind == DEVICE_REFUSED)
 		printf(" why=%s", v.why);
 	if (n.type != DEVICE_OTHER && (d = devreg_get(reg, &n)) != NULL) {
-		printf(" name=%s unit=%s wwid=%s", d->name, d->unit, d->wwid);
+		printf(" name=%s unit=%s wwid=%s diskseq=%s", d->name, d->unit,
+		    d->wwid, d->has_diskseq ? "yes" : "no");
 		devreg_put(reg, d);
 	}
 	printf("\n");

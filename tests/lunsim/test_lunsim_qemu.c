@@ -101,7 +101,7 @@ Test(lunsim_qemu, helper_policy_sees_a_whole_scsi_disk)
 	    out);
 	snprintf(want, sizeof(want),
 	    "node=block device 240:%u kind=scsi-disk name=q.lun "
-	    "unit=240:0:0:%u wwid=fakesys.%05x\n",
+	    "unit=240:0:0:%u wwid=fakesys.%05x diskseq=yes\n",
 	    minor, minor, minor);
 	cr_assert_str_eq(out, want);
 	/* Another LUN is another device (its own isolation key). */

@@ -875,6 +875,41 @@ Test(registry, nodes_without_sysfs_are_named_by_number)
 	devreg_free(r);
 }
 
+Test(registry, only_disks_with_a_diskseq_are_asked_for_one)
+{
+	/* A kernel that shows diskseq answers BLKGETDISKSEQ itself; before
+	 * 5.15 the ioctl went to the driver, so no sysfs diskseq, no ioctl.
+	 * Maps are read every time and are not asked either. */
+	struct device_registry *r;
+	struct device_node sdb = td_dev(DEVICE_BLOCK, 8, 16);
+	struct device_node sdc = td_dev(DEVICE_BLOCK, 8, 32);
+	struct device_node dm = td_dev(DEVICE_BLOCK, 253, 0);
+	struct device_node sg1 = td_dev(DEVICE_CHAR, 21, 1);
+	struct device *a, *b, *c, *d;
+
+	td_scsi_disk("1:0:0:0", "sdb", 8, 16, 2048, "naa.a\n");
+	td_diskseq(8, 16, 5);
+	td_scsi_disk("1:0:0:1", "sdc", 8, 32, 2048, "naa.b\n");
+	td_dm("dm-0", 0, 2048, "mpath-a\n", "sdb", NULL);
+	td_diskseq(253, 0, 6);
+	td_sg("1:0:0:0", "sg1", 1);
+	cr_assert_eq(devreg_new(&r), 0);
+	a = devreg_get(r, &sdb);
+	b = devreg_get(r, &sdc);
+	c = devreg_get(r, &dm);
+	d = devreg_get(r, &sg1);
+	cr_assert(a != NULL && b != NULL && c != NULL && d != NULL);
+	cr_expect(a->has_diskseq, "a disk with diskseq");
+	cr_expect_not(b->has_diskseq, "no diskseq in sysfs");
+	cr_expect_not(c->has_diskseq, "a map");
+	cr_expect_not(d->has_diskseq, "an sg node");
+	devreg_put(r, a);
+	devreg_put(r, b);
+	devreg_put(r, c);
+	devreg_put(r, d);
+	devreg_free(r);
+}
+
 Test(registry, a_stale_entry_is_read_again)
 {
 	struct device_registry *r;
