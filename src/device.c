@@ -357,7 +357,9 @@ device_sysfs_has_seq(const struct device_node *n, uint64_t seq)
 void
 device_check_held(struct device *d, uint64_t seq, struct device_verdict *v)
 {
-	if (seq != 0 && d->node.type == DEVICE_BLOCK &&
+	/* disk_seq is set only below, for a whole SCSI disk (a block
+	 * device): a match needs no check of the node's type */
+	if (seq != 0 &&
 	    atomic_load_explicit(&d->disk_seq, memory_order_relaxed) == seq) {
 		v->kind = DEVICE_SCSI_DISK;
 		v->why = NULL;
@@ -369,8 +371,7 @@ device_check_held(struct device *d, uint64_t seq, struct device_verdict *v)
 	 * at the number: that disk existed when the fd was opened and keeps
 	 * its number for its life, so every read above was of it.  And only
 	 * when the unit is the registry's, which a hit hands out. */
-	if (v->kind == DEVICE_SCSI_DISK && d->node.type == DEVICE_BLOCK &&
-	    strcmp(v->unit, d->unit) == 0 &&
+	if (v->kind == DEVICE_SCSI_DISK && strcmp(v->unit, d->unit) == 0 &&
 	    device_sysfs_has_seq(&d->node, seq))
 		atomic_store_explicit(&d->disk_seq, seq, memory_order_relaxed);
 }
